@@ -1,0 +1,35 @@
+# Makefile: builds and installs the pgbak_ext extension with PGXS.
+#
+# The version below is the one version number of the project: the control
+# file's default_version and META.json carry the same (checked by
+# `make check-version`). Unit tests of src/core/ build with CMake instead.
+
+EXTENSION = pgbak_ext
+EXTVERSION = 1.0
+MODULE_big = pgbak_ext
+
+CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
+PG_SRCS = $(sort $(wildcard src/pg/*.cpp))
+OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+
+DATA = $(wildcard pgbak_ext--*.sql)
+
+PG_CONFIG ?= pg_config
+LIBPQ_INCLUDE := $(shell $(PG_CONFIG) --includedir)
+
+PG_CPPFLAGS = -I$(srcdir)/src -I$(LIBPQ_INCLUDE)
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register
+SHLIB_LINK = -lpq -lzstd -lcrypto -lstdc++ -lpthread
+
+# Debian builds PostgreSQL with LLVM; its bitcode rule ignores PG_CXXFLAGS.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: check-version
+check-version:
+	@grep -q "default_version = '$(EXTVERSION)'" pgbak_ext.control || { echo "control file version differs from $(EXTVERSION)"; exit 1; }
+	@grep -q '"version": "$(EXTVERSION).0"' META.json || { echo "META.json version differs from $(EXTVERSION)"; exit 1; }
+	@test -f pgbak_ext--$(EXTVERSION).sql || { echo "pgbak_ext--$(EXTVERSION).sql missing"; exit 1; }
+	@echo "version $(EXTVERSION) consistent"

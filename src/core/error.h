@@ -1,0 +1,47 @@
+// error.h: the typed exception that core code throws.
+//
+// Core code never talks to PostgreSQL; it throws pgbak::Error and the
+// PostgreSQL boundary (src/pg/) turns the kind into a SQLSTATE and the
+// message, detail and hint into an ereport.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace pgbak {
+
+// ErrorKind says what went wrong, so the boundary can pick a SQLSTATE.
+enum class ErrorKind {
+  kInvalidParameter,  // the user gave a bad value (22023)
+  kUndefinedObject,   // the user named something that does not exist (42704)
+  kIo,                // file, pipe or network failure (58030)
+  kChildFailed,       // pg_dump or another child process failed (XX000 with detail)
+  kCorrupt,           // data read back does not match what was written (XX001)
+  kCancelled,         // the operation was cancelled (57014)
+  kInternal,          // cannot happen (XX000)
+};
+
+// Error is a failure with a user-facing message and optional detail and hint.
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message, std::string detail = {},
+        std::string hint = {})
+      : std::runtime_error(message),
+        kind_(kind),
+        detail_(std::move(detail)),
+        hint_(std::move(hint)) {}
+
+  ErrorKind kind() const { return kind_; }
+  const std::string& detail() const { return detail_; }
+  const std::string& hint() const { return hint_; }
+
+ private:
+  ErrorKind kind_;
+  std::string detail_;
+  std::string hint_;
+};
+
+// ThrowErrno throws an kIo Error whose message ends with strerror(errnum).
+[[noreturn]] void ThrowErrno(const std::string& what, int errnum);
+
+}  // namespace pgbak

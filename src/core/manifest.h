@@ -1,0 +1,57 @@
+// manifest.h: the manifest.json of a backup set, its commit marker.
+//
+// The manifest is written last: a set without one is incomplete by
+// definition. It records what a restore needs to trust the set without this
+// extension: each object's size, SHA-256, compression and encryption, and the
+// per-table row counts taken in the dump's own snapshot.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgbak {
+
+// ManifestObject is one stored object of the set.
+struct ManifestObject {
+  std::string name;         // relative to the set, e.g. "data.dump.zst"
+  std::string role;         // "data" or "globals"
+  uint64_t size = 0;        // stored bytes
+  uint64_t raw_size = 0;    // bytes before compression and encryption
+  std::string sha256;       // of the stored bytes, lowercase hex
+  std::string compression;  // "zstd"
+  std::string encryption;   // "none" or "age"
+};
+
+// TableCount is one table's row count in the dump's snapshot.
+struct TableCount {
+  std::string schema;
+  std::string table;
+  int64_t rows = 0;
+};
+
+// Manifest is the whole document.
+struct Manifest {
+  static constexpr int kFormatVersion = 1;
+  int format_version = kFormatVersion;
+  std::string tool;  // "pgbak_ext 1.0"
+  int64_t backup_id = 0;
+  std::string database;
+  std::string system_identifier;
+  std::string server_version;
+  std::string dump_format;  // "custom" or "plain"
+  std::string started_at;   // ISO 8601 UTC, e.g. 2026-11-22T01:02:03.456Z
+  std::string finished_at;
+  std::string snapshot_lsn;  // pg_current_wal_lsn() in the dump's snapshot
+  std::string options_json;  // the normalized backup options, as JSON
+  std::vector<ManifestObject> objects;
+  std::vector<TableCount> tables;
+
+  // ToJson serializes with stable key order and two-space indentation.
+  std::string ToJson() const;
+  // FromJson parses and validates; throws kCorrupt naming what is wrong.
+  static Manifest FromJson(std::string_view text);
+};
+
+}  // namespace pgbak

@@ -1,0 +1,28 @@
+// set_layout.h: where the objects of a backup set live, and their names.
+//
+// Layout (DESIGN.md): <prefix>/<system identifier>/<database>/<UTC time>-<id>/
+// holding data.dump.zst, globals.sql.zst and manifest.json (written last).
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+
+namespace pgbak {
+
+constexpr const char* kDataObjectCustom = "data.dump.zst";
+constexpr const char* kDataObjectPlain = "data.sql.zst";
+constexpr const char* kGlobalsObject = "globals.sql.zst";
+constexpr const char* kManifestObject = "manifest.json";
+
+// SetDirectory is the key of a set's directory (no trailing slash), e.g.
+// "7301234567890123456/myapp/20261122T010203Z-42". The database name is
+// encoded with PathComponent so any name is one safe component.
+std::string SetDirectory(const std::string& system_identifier, const std::string& database,
+                         std::time_t started_utc, int64_t backup_id);
+
+// FormatUtcTimestamp renders seconds+microseconds as ISO 8601 UTC with
+// milliseconds ("2026-11-22T01:02:03.456Z").
+std::string FormatUtcTimestamp(std::time_t seconds, long microseconds);
+
+}  // namespace pgbak

@@ -1,0 +1,45 @@
+// zstd_sink.h: streaming zstd compression and decompression stages.
+//
+// Compression may run libzstd worker threads; they are created with every
+// signal blocked so that PostgreSQL's signal handlers only ever run on the
+// process's main thread.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/sink.h"
+
+namespace pgbak {
+
+// ZstdCompressSink writes one zstd frame of its input into next.
+class ZstdCompressSink : public Sink {
+ public:
+  // level: 1..19 (negative fast levels allowed); threads: 0 = single-threaded.
+  ZstdCompressSink(Sink& next, int level, int threads);
+  ~ZstdCompressSink() override;
+  void Write(const uint8_t* data, size_t size) override;
+  void Finish() override;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  Sink& next_;
+};
+
+// ZstdDecompressSink writes the decompressed content of its input into next;
+// Finish() fails if the input ended in the middle of a frame.
+class ZstdDecompressSink : public Sink {
+ public:
+  explicit ZstdDecompressSink(Sink& next);
+  ~ZstdDecompressSink() override;
+  void Write(const uint8_t* data, size_t size) override;
+  void Finish() override;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  Sink& next_;
+};
+
+}  // namespace pgbak

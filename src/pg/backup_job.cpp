@@ -1,0 +1,464 @@
+// backup_job.cpp: one backup, from snapshot to manifest, in a worker.
+//
+// The worker opens a libpq session to the database being dumped (a
+// background worker is bound to pgbak.database, and a snapshot can only be
+// imported in its own database), exports a snapshot there, and runs the
+// server's own pg_dump with --snapshot so that the dump and the manifest's
+// row counts (queried on that session while pg_dump runs) see the same data.
+// pg_dump's stdout streams through zstd and SHA-256 into the storage; the
+// objects, then manifest.json as the commit marker, then the backup_log row.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+}
+
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <signal.h>
+
+#include <ctime>
+#include <memory>
+#include <string>
+#include <sys/time.h>
+#include <vector>
+
+#include "core/backup_options.h"
+#include "core/child_process.h"
+#include "core/json.h"
+#include "core/local_storage.h"
+#include "core/manifest.h"
+#include "core/meter_sink.h"
+#include "core/set_layout.h"
+#include "core/zstd_sink.h"
+#include "pg/backup_job.h"
+#include "pg/catalog.h"
+#include "pg/settings.h"
+#include "pg/shared_state.h"
+#include "pg/transaction.h"
+#include "pg/worker_signals.h"
+
+namespace pgbak {
+
+namespace {
+
+constexpr size_t kReadChunk = 1 << 20;
+constexpr int kPipeSize = 1 << 20;
+constexpr size_t kTablesPerCountQuery = 100;
+constexpr const char* kVersionTag = "pgbak_ext 1.0";
+
+using PgConnPtr = std::unique_ptr<PGconn, void (*)(PGconn*)>;
+using PgResultPtr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
+
+// ServerFacts are what the worker needs to know about its own server.
+struct ServerFacts {
+  std::string bin_dir;
+  std::string host;
+  std::string port;
+  std::string system_identifier;
+  std::string server_version;
+  std::string dump_role;
+  std::string passfile;
+};
+
+// GatherServerFacts reads paths, socket and identity; needs a transaction.
+ServerFacts GatherServerFacts() {
+  ServerFacts facts;
+  const char* exec_path = nullptr;
+  const char* sockets = nullptr;
+  const char* version = nullptr;
+  int port = 0;
+  uint64 sysid = 0;
+  PgCall([&] {
+    exec_path = my_exec_path;
+    sockets = Unix_socket_directories;
+    version = GetConfigOption("server_version", false, false);
+    port = PostPortNumber;
+    sysid = GetSystemIdentifier();
+  });
+  facts.bin_dir = exec_path;
+  facts.bin_dir = facts.bin_dir.substr(0, facts.bin_dir.rfind('/'));
+  // The first Unix socket directory, or TCP on loopback without sockets.
+  std::string first = sockets != nullptr ? sockets : "";
+  first = first.substr(0, first.find(','));
+  while (!first.empty() && first.front() == ' ') first.erase(0, 1);
+  while (!first.empty() && first.back() == ' ') first.pop_back();
+  facts.host = first.empty() ? "localhost" : first;
+  facts.port = std::to_string(port);
+  facts.system_identifier = std::to_string(sysid);
+  facts.server_version = version;
+  facts.dump_role = DumpRoleName();
+  facts.passfile = setting_passfile != nullptr ? setting_passfile : "";
+  return facts;
+}
+
+// ChildEnvironment is the whole environment of pg_dump and pg_dumpall: only
+// what they need to reach this server, nothing inherited by accident.
+std::vector<std::string> ChildEnvironment(const ServerFacts& facts) {
+  std::vector<std::string> env = {
+      "PATH=/usr/bin:/bin",       "LC_ALL=C",
+      "TZ=UTC",                   "PGHOST=" + facts.host,
+      "PGPORT=" + facts.port,     "PGUSER=" + facts.dump_role,
+      "PGAPPNAME=pgbak_ext",      "PGCONNECT_TIMEOUT=30",
+  };
+  if (!facts.passfile.empty()) env.push_back("PGPASSFILE=" + facts.passfile);
+  if (const char* home = getenv("HOME")) env.push_back(std::string("HOME=") + home);
+  return env;
+}
+
+// ConnInfoValue quotes a value for a libpq connection string.
+std::string ConnInfoValue(const std::string& value) {
+  std::string quoted = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "'";
+}
+
+// ProgressSink reports the bytes that reach storage to backup_progress.
+class ProgressSink : public Sink {
+ public:
+  explicit ProgressSink(Sink& next) : next_(next) {}
+  void Write(const uint8_t* data, size_t size) override {
+    next_.Write(data, size);
+    AddBytesStored(size);
+  }
+  void Finish() override { next_.Finish(); }
+
+ private:
+  Sink& next_;
+};
+
+// ThrowIfStopping throws if the operation was cancelled or terminated.
+void ThrowIfStopping() {
+  std::string reason = StopReason();
+  if (!reason.empty()) throw Error(ErrorKind::kCancelled, reason);
+}
+
+// SnapshotSession is the libpq session that exports the dump's snapshot,
+// holds it open while pg_dump imports it, and counts rows in it.
+class SnapshotSession {
+ public:
+  SnapshotSession(const ServerFacts& facts, const std::string& database)
+      : conn_(nullptr, PQfinish) {
+    std::vector<const char*> keys = {"host",   "port",     "dbname",          "user",
+                                     "application_name", "connect_timeout"};
+    std::vector<const char*> values = {facts.host.c_str(), facts.port.c_str(),
+                                       database.c_str(),   facts.dump_role.c_str(),
+                                       "pgbak_ext",        "30"};
+    if (!facts.passfile.empty()) {
+      keys.push_back("passfile");
+      values.push_back(facts.passfile.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    conn_.reset(PQconnectdbParams(keys.data(), values.data(), 0));
+    if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
+      std::string why = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
+      throw Error(ErrorKind::kIo, "could not connect to database \"" + database + "\"",
+                  Trim(why),
+                  "Check pgbak.dump_role, pgbak.passfile and pg_hba.conf for local connections.");
+    }
+    Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    PgResultPtr result = Exec("SELECT pg_catalog.pg_export_snapshot(), "
+                              "pg_catalog.pg_current_wal_lsn()::text");
+    snapshot_ = PQgetvalue(result.get(), 0, 0);
+    lsn_ = PQgetvalue(result.get(), 0, 1);
+  }
+
+  const std::string& snapshot() const { return snapshot_; }
+  const std::string& lsn() const { return lsn_; }
+
+  // ListTables returns the tables whose data pg_dump dumps by default.
+  std::vector<std::pair<std::string, std::string>> ListTables() {
+    PgResultPtr result = Exec(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') "
+        "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
+        "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+        "  AND d.objid = c.oid AND d.deptype = 'e') "
+        "ORDER BY 1, 2");
+    std::vector<std::pair<std::string, std::string>> tables;
+    for (int i = 0; i < PQntuples(result.get()); i++)
+      tables.emplace_back(PQgetvalue(result.get(), i, 0), PQgetvalue(result.get(), i, 1));
+    return tables;
+  }
+
+  // StartCounting begins counting rows of tables, a batch at a time,
+  // without blocking: Socket() and OnReadable() drive it from the main loop.
+  void StartCounting(std::vector<std::pair<std::string, std::string>> tables) {
+    pending_ = std::move(tables);
+    next_ = 0;
+    SendNextBatch();
+  }
+  // Socket is the descriptor to wait on while counting, or -1 when done.
+  int Socket() const { return busy_ ? PQsocket(conn_.get()) : -1; }
+  bool CountingDone() const { return !busy_ && next_ >= pending_.size(); }
+  const std::vector<TableCount>& counts() const { return counts_; }
+
+  // OnReadable consumes what arrived for the running count query.
+  void OnReadable() {
+    if (!PQconsumeInput(conn_.get()))
+      throw Error(ErrorKind::kIo, "lost the snapshot session while counting rows",
+                  Trim(PQerrorMessage(conn_.get())));
+    while (busy_ && !PQisBusy(conn_.get())) {
+      PgResultPtr result(PQgetResult(conn_.get()), PQclear);
+      if (!result) {
+        busy_ = false;
+        SendNextBatch();
+        return;
+      }
+      if (PQresultStatus(result.get()) != PGRES_TUPLES_OK)
+        throw Error(ErrorKind::kIo, "could not count rows in the dump's snapshot",
+                    Trim(PQresultErrorMessage(result.get())));
+      for (int i = 0; i < PQntuples(result.get()); i++) {
+        TableCount count;
+        count.schema = PQgetvalue(result.get(), i, 0);
+        count.table = PQgetvalue(result.get(), i, 1);
+        count.rows = std::stoll(PQgetvalue(result.get(), i, 2));
+        counts_.push_back(count);
+      }
+    }
+  }
+
+  // Commit ends the snapshot transaction.
+  void Commit() { Exec("COMMIT"); }
+
+ private:
+  static std::string Trim(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+  }
+
+  PgResultPtr Exec(const char* sql) {
+    PgResultPtr result(PQexec(conn_.get(), sql), PQclear);
+    ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+      throw Error(ErrorKind::kIo, "snapshot session query failed",
+                  Trim(PQerrorMessage(conn_.get())));
+    return result;
+  }
+
+  std::string Escaped(const std::string& text, bool identifier) {
+    char* escaped = identifier ? PQescapeIdentifier(conn_.get(), text.data(), text.size())
+                               : PQescapeLiteral(conn_.get(), text.data(), text.size());
+    if (escaped == nullptr)
+      throw Error(ErrorKind::kInternal, "could not quote a name",
+                  Trim(PQerrorMessage(conn_.get())));
+    std::string result = escaped;
+    PQfreemem(escaped);
+    return result;
+  }
+
+  void SendNextBatch() {
+    if (next_ >= pending_.size()) return;
+    std::string sql;
+    size_t end = std::min(pending_.size(), next_ + kTablesPerCountQuery);
+    for (size_t i = next_; i < end; i++) {
+      const auto& [schema, table] = pending_[i];
+      if (!sql.empty()) sql += " UNION ALL ";
+      sql += "SELECT " + Escaped(schema, false) + ", " + Escaped(table, false) +
+             ", pg_catalog.count(*) FROM ONLY " + Escaped(schema, true) + "." +
+             Escaped(table, true);
+    }
+    next_ = end;
+    if (!PQsendQuery(conn_.get(), sql.c_str()))
+      throw Error(ErrorKind::kIo, "could not send the row count query",
+                  Trim(PQerrorMessage(conn_.get())));
+    busy_ = true;
+  }
+
+  PgConnPtr conn_;
+  std::string snapshot_;
+  std::string lsn_;
+  std::vector<std::pair<std::string, std::string>> pending_;
+  size_t next_ = 0;
+  bool busy_ = false;
+  std::vector<TableCount> counts_;
+};
+
+// StreamChild pumps a child's stdout into sink until it exits, waiting on the
+// pipes, the latch and (if given) the row-count session together. Throws if
+// the child fails or the operation must stop (the child is then stopped).
+void StreamChild(ChildProcess& child, Sink& sink, const char* what,
+                 SnapshotSession* session) {
+  std::vector<uint8_t> buffer(kReadChunk);
+  std::vector<int> fds, ready;
+  try {
+    while (child.stdout_fd() >= 0 || child.stderr_fd() >= 0 ||
+           (session != nullptr && !session->CountingDone())) {
+      ThrowIfStopping();
+      fds.clear();
+      if (child.stdout_fd() >= 0) fds.push_back(child.stdout_fd());
+      if (child.stderr_fd() >= 0) fds.push_back(child.stderr_fd());
+      if (session != nullptr && session->Socket() >= 0) fds.push_back(session->Socket());
+      WaitForInput(fds, 1000, ready);
+      ThrowIfStopping();
+      for (int fd : ready) {
+        if (fd == child.stdout_fd()) {
+          // Read what is there, but come back to the latch now and then.
+          for (int reads = 0; reads < 16; reads++) {
+            ssize_t n = child.ReadStdout(buffer.data(), buffer.size());
+            if (n <= 0) break;
+            AddBytesRead(static_cast<uint64_t>(n));
+            sink.Write(buffer.data(), static_cast<size_t>(n));
+          }
+        } else if (fd == child.stderr_fd()) {
+          child.DrainStderr();
+        } else if (session != nullptr && fd == session->Socket()) {
+          session->OnReadable();
+        }
+      }
+    }
+    while (!child.TryReap()) {
+      ThrowIfStopping();
+      WaitForInput({}, 100, ready);
+    }
+  } catch (...) {
+    child.Stop(setting_cancel_grace_ms);
+    throw;
+  }
+  if (!child.Succeeded()) {
+    std::string tail = child.stderr_tail();
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+    throw Error(ErrorKind::kChildFailed, std::string(what) + " failed: " + child.DescribeExit(),
+                tail);
+  }
+}
+
+// ObjectResult is what the pipeline measured of one stored object.
+struct ObjectResult {
+  uint64_t raw_bytes = 0;
+  uint64_t stored_bytes = 0;
+  std::string sha256;
+};
+
+// StoreChildOutput runs a child and stores its stdout, zstd-compressed, as
+// one object; the object exists under its key only if everything succeeded.
+ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const ChildSpec& spec,
+                              const char* what, int zstd_level, SnapshotSession* session,
+                              std::vector<std::pair<std::string, std::string>> count_tables) {
+  std::unique_ptr<ObjectWriter> writer = storage.Create(key);
+  ProgressSink progress(*writer);
+  MeterSink stored(progress, true);
+  ZstdCompressSink compress(stored, zstd_level, setting_zstd_threads);
+  MeterSink raw(compress, false);
+
+  ChildProcess child(spec);
+  // A larger pipe means fewer wake-ups per megabyte; best effort.
+  if (child.stdout_fd() >= 0) (void)fcntl(child.stdout_fd(), F_SETPIPE_SZ, kPipeSize);
+  if (session != nullptr) session->StartCounting(std::move(count_tables));
+  StreamChild(child, raw, what, session);
+  ThrowIfStopping();
+  raw.Finish();  // ends the zstd frame and commits the object
+  return {raw.bytes(), stored.bytes(), stored.sha256_hex()};
+}
+
+// NowUtc returns the current time as seconds and microseconds.
+struct timeval NowUtc() {
+  struct timeval now;
+  gettimeofday(&now, nullptr);
+  return now;
+}
+
+}  // namespace
+
+// RunBackup takes backup id of database; see backup_job.h.
+void RunBackup(int64_t id, const std::string& database, const std::string& options_json,
+               std::string& location) {
+  BackupOptions options = ParseBackupOptions(options_json);
+  int zstd_level = options.zstd_level.value_or(setting_zstd_level);
+  struct timeval started = NowUtc();
+
+  ServerFacts facts;
+  std::string set_key;
+  LocalStorage storage(LocalStorageRoot());
+  RunInTransaction([&] { facts = GatherServerFacts(); });
+  set_key = SetDirectory(facts.system_identifier, database, started.tv_sec, id);
+  location = storage.Location(set_key);
+  std::string data_name = options.format == "plain" ? kDataObjectPlain : kDataObjectCustom;
+  RunInTransaction([&] {
+    PgCall([&] { SetLocation(id, location.c_str(), options.format.c_str()); });
+  });
+
+  SetPhase(Phase::kDumping);
+  SnapshotSession session(facts, database);
+  std::vector<std::pair<std::string, std::string>> count_tables;
+  if (!options.schema_only) {
+    for (auto& table : session.ListTables())
+      if (options.IncludesTableData(table.first, table.second)) count_tables.push_back(table);
+  }
+
+  ChildSpec dump;
+  dump.program = facts.bin_dir + "/pg_dump";
+  dump.args = options.DumpArguments();
+  if (!options.tables.empty() || !options.schemas.empty()) dump.args.push_back("--strict-names");
+  dump.args.push_back("--compress=0");
+  dump.args.push_back("--no-password");
+  dump.args.push_back("--snapshot=" + session.snapshot());
+  dump.env = ChildEnvironment(facts);
+  dump.env.push_back("PGDATABASE=" + database);
+  ObjectResult data = StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump",
+                                       zstd_level, &session, std::move(count_tables));
+  session.Commit();
+
+  SetPhase(Phase::kGlobals);
+  ChildSpec globals;
+  globals.program = facts.bin_dir + "/pg_dumpall";
+  globals.args = {"--globals-only", "--no-password",
+                  "--dbname=dbname=" + ConnInfoValue(setting_database)};
+  globals.env = ChildEnvironment(facts);
+  ObjectResult globals_result =
+      StoreChildOutput(storage, set_key + "/" + kGlobalsObject, globals, "pg_dumpall",
+                       zstd_level, nullptr, {});
+
+  ThrowIfStopping();
+  SetPhase(Phase::kManifest);
+  struct timeval finished = NowUtc();
+  Manifest manifest;
+  manifest.tool = kVersionTag;
+  manifest.backup_id = id;
+  manifest.database = database;
+  manifest.system_identifier = facts.system_identifier;
+  manifest.server_version = facts.server_version;
+  manifest.dump_format = options.format;
+  manifest.started_at = FormatUtcTimestamp(started.tv_sec, started.tv_usec);
+  manifest.finished_at = FormatUtcTimestamp(finished.tv_sec, finished.tv_usec);
+  manifest.snapshot_lsn = session.lsn();
+  manifest.options_json = options.ToJson().Serialize();
+  manifest.objects.push_back(
+      {data_name, "data", data.stored_bytes, data.raw_bytes, data.sha256, "zstd", "none"});
+  manifest.objects.push_back({kGlobalsObject, "globals", globals_result.stored_bytes,
+                              globals_result.raw_bytes, globals_result.sha256, "zstd", "none"});
+  manifest.tables = session.counts();
+  {
+    std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + kManifestObject);
+    WriteString(*writer, manifest.ToJson());
+    writer->Finish();
+  }
+
+  SetPhase(Phase::kFinishing);
+  std::string lsn = session.lsn();
+  RunInTransaction([&] {
+    BackupOutcome outcome;
+    outcome.raw_bytes = static_cast<int64>(data.raw_bytes);
+    outcome.stored_bytes = static_cast<int64>(data.stored_bytes);
+    outcome.globals_bytes = static_cast<int64>(globals_result.stored_bytes);
+    outcome.checksum_sha256 = data.sha256.c_str();
+    outcome.snapshot_lsn = lsn.c_str();
+    outcome.table_count = static_cast<int>(manifest.tables.size());
+    PgCall([&] { FinishSucceeded(id, outcome); });
+  });
+}
+
+}  // namespace pgbak

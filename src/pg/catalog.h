@@ -1,0 +1,61 @@
+// catalog.h: reading and writing backup_log through SPI.
+//
+// These are PostgreSQL-style functions: they may raise errors with ereport,
+// so C++ code calls them through PgCall. They need an open transaction with
+// SPI connected (see transaction.h) unless a comment says otherwise.
+//
+// Include after postgres.h.
+#pragma once
+
+#include <cstdint>
+
+namespace pgbak {
+
+// ExtensionInstalled says whether pgbak_ext exists in this database (needs a
+// transaction, not SPI).
+bool ExtensionInstalled();
+
+// BackupLogName is the schema-qualified, quoted name of backup_log.
+const char* BackupLogName();
+
+// Operation is one backup_log row as a worker needs it; strings are palloc'd
+// in the caller's memory context.
+struct Operation {
+  int64 id;
+  const char* kind;
+  const char* status;
+  const char* database;
+  const char* storage;
+  const char* options_json;
+  const char* location;
+};
+
+// LoadOperation reads row id; false if there is no such row.
+bool LoadOperation(int64 id, Operation* op);
+
+// ClaimOperation marks row id as taken by this worker (worker_pid, started_at)
+// if it is still 'running' as the launcher left it; false otherwise.
+bool ClaimOperation(int64 id);
+
+// SetLocation records where the set's objects go, before any is written, so
+// that cleanup after a crash knows what to remove.
+void SetLocation(int64 id, const char* location, const char* format);
+
+// BackupOutcome is the result of a finished backup.
+struct BackupOutcome {
+  int64 raw_bytes;
+  int64 stored_bytes;
+  int64 globals_bytes;
+  const char* checksum_sha256;
+  const char* snapshot_lsn;
+  int table_count;
+};
+
+// FinishSucceeded marks row id succeeded with its outcome.
+void FinishSucceeded(int64 id, const BackupOutcome& outcome);
+
+// FinishFailed marks row id failed (or cancelled) with a message and detail,
+// but only if it is still running; returns whether it changed the row.
+bool FinishFailed(int64 id, const char* status, const char* message, const char* detail);
+
+}  // namespace pgbak

@@ -1,0 +1,322 @@
+// launcher.cpp: the launcher background worker.
+//
+// One latch loop, in the idiom of pg_cron: check for shutdown and config
+// reloads, then look at backup_log: fail operations whose worker vanished,
+// start queued operations in dynamic background workers (at most
+// pgbak.max_workers at once, one backup per database at a time), and sleep
+// until a SQL function, a worker's exit or a timeout wakes it. It starts only
+// once recovery has finished, so a standby runs nothing.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
+}
+
+#include <string>
+#include <vector>
+
+#include "pg/catalog.h"
+#include "pg/operation_cleanup.h"
+#include "pg/settings.h"
+#include "pg/shared_state.h"
+#include "pg/transaction.h"
+
+namespace pgbak {
+
+namespace {
+
+// How long the launcher sleeps when nothing wakes it: a safety net only,
+// since commits of new requests and worker exits set its latch.
+constexpr long kIdleSleepMs = 5000;
+// How long it waits before looking again for the extension when it is not
+// installed yet.
+constexpr long kNoExtensionSleepMs = 10000;
+
+// StartedWorker is a dynamic worker this launcher started and still watches.
+struct StartedWorker {
+  int64 id;
+  BackgroundWorkerHandle* handle;
+};
+
+std::vector<StartedWorker> started_workers;
+
+// QueuedOperation is a row waiting for a worker.
+struct QueuedOperation {
+  int64 id;
+  std::string kind;
+  std::string database;
+};
+
+// StartWorker registers a dynamic worker for operation id; nullptr if the
+// postmaster has no free background worker slot.
+BackgroundWorkerHandle* StartWorker(int64 id) {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  strlcpy(worker.bgw_library_name, "pgbak_ext", BGW_MAXLEN);
+  strlcpy(worker.bgw_function_name, "pgbak_worker_main", BGW_MAXLEN);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "pgbak worker for operation " INT64_FORMAT, id);
+  strlcpy(worker.bgw_type, "pgbak worker", BGW_MAXLEN);
+  worker.bgw_main_arg = Int64GetDatum(id);
+  worker.bgw_notify_pid = MyProcPid;
+  BackgroundWorkerHandle* handle = nullptr;
+  if (!RegisterDynamicBackgroundWorker(&worker, &handle)) return nullptr;
+  return handle;
+}
+
+// ExecOrFail runs a statement through SPI and raises an error if it fails.
+void ExecOrFail(const char* sql, int expected, int nargs, Oid* types, Datum* values) {
+  int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
+  if (rc != expected) elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
+}
+
+// FailAbandoned marks running rows that no live worker holds as failed and
+// removes their partial objects; at startup reason says why they died.
+void FailAbandoned(const char* reason) {
+  std::vector<int64> candidates;
+  std::vector<std::string> locations;
+  RunInTransaction([&] {
+    int64 count = 0;
+    PgCall([&] {
+      const char* sql =
+          psprintf("SELECT id, location FROM %s WHERE status = 'running' ORDER BY id",
+                   BackupLogName());
+      ExecOrFail(sql, SPI_OK_SELECT, 0, nullptr, nullptr);
+      count = SPI_processed;
+    });
+    for (int64 i = 0; i < count; i++) {
+      int64 id = 0;
+      const char* location = nullptr;
+      PgCall([&] {
+        bool isnull = false;
+        id = DatumGetInt64(
+            SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+        location = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+      });
+      bool watched = false;
+      for (const StartedWorker& w : started_workers) watched = watched || w.id == id;
+      if (watched || OperationIsActive(id)) continue;
+      candidates.push_back(id);
+      locations.push_back(location != nullptr ? location : "");
+    }
+    for (int64 id : candidates) {
+      PgCall([&] { FinishFailed(id, "failed", reason, nullptr); });
+    }
+  });
+  for (size_t i = 0; i < candidates.size(); i++) {
+    RemovePartialSet(candidates[i], locations[i]);
+    PgCall([&] {
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " marked failed: %s", candidates[i],
+                           reason)));
+    });
+  }
+}
+
+// ReapWorkers forgets workers that have stopped; FailAbandoned then catches
+// any of them whose row is still running.
+void ReapWorkers() {
+  for (size_t i = 0; i < started_workers.size();) {
+    pid_t pid = 0;
+    BgwHandleStatus status = BGWH_STARTED;
+    PgCall([&] { status = GetBackgroundWorkerPid(started_workers[i].handle, &pid); });
+    if (status == BGWH_STOPPED) {
+      PgCall([&] { pfree(started_workers[i].handle); });
+      started_workers.erase(started_workers.begin() + i);
+    } else {
+      i++;
+    }
+  }
+}
+
+// StartQueued starts workers for queued rows, oldest first, within the
+// limits; rows that cannot start now stay queued.
+void StartQueued() {
+  std::vector<QueuedOperation> queued;
+  std::vector<std::string> busy_databases;
+  int running = 0;
+  RunInTransaction([&] {
+    int64 count = 0;
+    PgCall([&] {
+      const char* sql = psprintf(
+          "SELECT id, kind, database_name, status FROM %s "
+          "WHERE status IN ('queued', 'running') ORDER BY id",
+          BackupLogName());
+      ExecOrFail(sql, SPI_OK_SELECT, 0, nullptr, nullptr);
+      count = SPI_processed;
+    });
+    for (int64 i = 0; i < count; i++) {
+      int64 id = 0;
+      const char *kind = nullptr, *database = nullptr, *status = nullptr;
+      PgCall([&] {
+        bool isnull = false;
+        HeapTuple tuple = SPI_tuptable->vals[i];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+        kind = SPI_getvalue(tuple, desc, 2);
+        database = SPI_getvalue(tuple, desc, 3);
+        status = SPI_getvalue(tuple, desc, 4);
+      });
+      if (std::string(status) == "running") {
+        running++;
+        if (std::string(kind) == "backup") busy_databases.push_back(database);
+      } else {
+        queued.push_back({id, kind, database});
+      }
+    }
+  });
+
+  for (const QueuedOperation& op : queued) {
+    if (running >= setting_max_workers) break;
+    bool busy = false;
+    for (const std::string& db : busy_databases) busy = busy || db == op.database;
+    // One backup per database at a time: a second request waits its turn.
+    if (op.kind == "backup" && busy) continue;
+
+    bool claimed = false;
+    RunInTransaction([&] {
+      PgCall([&] {
+        const char* sql = psprintf(
+            "UPDATE %s SET status = 'running', started_at = clock_timestamp(), "
+            "worker_pid = NULL WHERE id = $1 AND status = 'queued'",
+            BackupLogName());
+        Oid types[1] = {INT8OID};
+        Datum values[1] = {Int64GetDatum(op.id)};
+        ExecOrFail(sql, SPI_OK_UPDATE, 1, types, values);
+        claimed = SPI_processed == 1;
+      });
+    });
+    if (!claimed) continue;  // cancelled meanwhile
+
+    BackgroundWorkerHandle* handle = nullptr;
+    PgCall([&] { handle = StartWorker(op.id); });
+    if (handle == nullptr) {
+      // No background worker slot: put the row back and try after a wake-up
+      // (a worker exit) rather than spinning.
+      RunInTransaction([&] {
+        PgCall([&] {
+          const char* sql = psprintf(
+              "UPDATE %s SET status = 'queued', started_at = NULL WHERE id = $1 "
+              "AND status = 'running'",
+              BackupLogName());
+          Oid types[1] = {INT8OID};
+          Datum values[1] = {Int64GetDatum(op.id)};
+          ExecOrFail(sql, SPI_OK_UPDATE, 1, types, values);
+          ereport(LOG, (errmsg("pgbak: no free background worker slot for operation " INT64_FORMAT
+                               "; it stays queued",
+                               op.id),
+                        errhint("Raise max_worker_processes.")));
+        });
+      });
+      break;
+    }
+    started_workers.push_back({op.id, handle});
+    running++;
+    if (op.kind == "backup") busy_databases.push_back(op.database);
+  }
+}
+
+// ExtensionReady says whether the catalog exists in pgbak.database yet.
+bool ExtensionReady() {
+  bool installed = false;
+  PgCall([&] {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    installed = ExtensionInstalled();
+    CommitTransactionCommand();
+  });
+  return installed;
+}
+
+// LauncherLoop is the body of the launcher; returns on shutdown.
+void LauncherLoop() {
+  bool recovered = false;
+  MemoryContext loop_context = nullptr;
+  PgCall([&] {
+    loop_context =
+        AllocSetContextCreate(TopMemoryContext, "pgbak launcher loop", ALLOCSET_DEFAULT_SIZES);
+  });
+  for (;;) {
+    long sleep_ms = kIdleSleepMs;
+    PgCall([&] {
+      CHECK_FOR_INTERRUPTS();
+      if (ConfigReloadPending) {
+        ConfigReloadPending = false;
+        ProcessConfigFile(PGC_SIGHUP);
+      }
+      MemoryContextReset(loop_context);
+      MemoryContextSwitchTo(loop_context);
+    });
+    if (ShutdownRequestPending) return;
+
+    try {
+      if (!ExtensionReady()) {
+        sleep_ms = kNoExtensionSleepMs;
+      } else {
+        ReapWorkers();
+        // Rows left running by a crash or restart are failed at the first
+        // look; later, a running row that no live worker holds lost its
+        // worker (killed, or exited before recording an outcome).
+        FailAbandoned(recovered
+                          ? "the worker exited without recording an outcome"
+                          : "the server restarted or crashed while the operation was running");
+        recovered = true;
+        StartQueued();
+      }
+    } catch (const std::exception& e) {
+      // Keep the launcher alive through a transient failure, such as a lock
+      // timeout, but say what happened and back off.
+      std::string message = e.what();
+      PgCall([&] {
+        ereport(WARNING, (errmsg("pgbak launcher: %s", message.c_str())));
+      });
+      sleep_ms = kNoExtensionSleepMs;
+    }
+
+    PgCall([&] {
+      pgstat_report_activity(STATE_IDLE, nullptr);
+      int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms,
+                         PG_WAIT_EXTENSION);
+      (void)rc;
+      ResetLatch(MyLatch);
+    });
+  }
+}
+
+}  // namespace
+
+}  // namespace pgbak
+
+// pgbak_launcher_main is the entry point of the launcher background worker.
+extern "C" void pgbak_launcher_main(Datum main_arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(pgbak::setting_database, nullptr, 0);
+  pgbak::SetLauncherLatch(MyLatch);
+  ereport(LOG, (errmsg("pgbak launcher started in database \"%s\"", pgbak::setting_database)));
+
+  pgbak::Failure failure;
+  pgbak::CatchCore(failure, [] { pgbak::LauncherLoop(); });
+  pgbak::SetLauncherLatch(nullptr);
+  // An error that escaped the loop ends the launcher; the postmaster restarts
+  // it after bgw_restart_time.
+  pgbak::ReportFailure(failure);
+  proc_exit(0);
+}

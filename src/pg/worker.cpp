@@ -1,0 +1,133 @@
+// worker.cpp: the dynamic background worker that runs one operation.
+//
+// The launcher marks a row 'running' and starts this worker with the row's
+// id. The worker claims the row and a progress slot, runs the operation,
+// and records the outcome itself; whatever goes wrong, it removes partial
+// objects and marks the row failed (or cancelled) before it exits. If it
+// cannot (kill -9, crash), the launcher does it.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "utils/snapmgr.h"
+
+PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
+}
+
+#include <string>
+
+#include "pg/backup_job.h"
+#include "pg/catalog.h"
+#include "pg/operation_cleanup.h"
+#include "pg/settings.h"
+#include "pg/shared_state.h"
+#include "pg/transaction.h"
+#include "pg/worker_signals.h"
+
+namespace pgbak {
+
+namespace {
+
+// LoadedOperation is the row this worker runs.
+struct LoadedOperation {
+  bool claimed = false;
+  std::string kind;
+  std::string database;
+  std::string options_json;
+};
+
+// ClaimAndLoad reads row id and claims it if the launcher handed it over.
+LoadedOperation ClaimAndLoad(int64_t id) {
+  LoadedOperation loaded;
+  RunInTransaction([&] {
+    Operation op{};
+    bool found = false;
+    PgCall([&] {
+      found = LoadOperation(id, &op);
+      if (found && strcmp(op.status, "running") == 0) loaded.claimed = ClaimOperation(id);
+    });
+    if (!found || !loaded.claimed) return;
+    loaded.kind = op.kind;
+    loaded.database = op.database;
+    loaded.options_json = op.options_json;
+  });
+  return loaded;
+}
+
+// RecordFailure marks row id failed or cancelled with the failure's text.
+void RecordFailure(int64_t id, const Failure& failure, bool cancelled) {
+  const char* status = cancelled ? "cancelled" : "failed";
+  RunInTransaction([&] {
+    PgCall([&] { FinishFailed(id, status, failure.message, failure.detail); });
+  });
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " %s: %s", id, status,
+                         failure.message),
+                  failure.detail[0] ? errdetail("%s", failure.detail) : 0));
+  });
+}
+
+// RunOperation runs operation id to its end, recording the outcome.
+void RunOperation(int64_t id) {
+  LoadedOperation op = ClaimAndLoad(id);
+  if (!op.claimed) {
+    PgCall([&] {
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " is no longer waiting for a worker",
+                           id)));
+    });
+    return;
+  }
+  if (!ClaimSlot(id, op.kind.c_str(), op.database.c_str()))
+    throw Error(ErrorKind::kInternal, "no free progress slot");
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: %s of database \"%s\"", id,
+                         op.kind.c_str(), op.database.c_str())));
+  });
+
+  std::string location;
+  Failure failure;
+  CatchCore(failure, [&] {
+    if (op.kind == "backup") {
+      RunBackup(id, op.database, op.options_json, location);
+    } else {
+      throw Error(ErrorKind::kInvalidParameter,
+                  "operation kind \"" + op.kind + "\" is not supported by this version");
+    }
+  });
+  if (!failure.failed) {
+    PgCall([&] {
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " succeeded", id)));
+    });
+    return;
+  }
+  bool cancelled = StopIsCancel();
+  RemovePartialSet(id, location);
+  RecordFailure(id, failure, cancelled);
+}
+
+}  // namespace
+
+}  // namespace pgbak
+
+// pgbak_worker_main is the entry point of an operation's background worker.
+extern "C" void pgbak_worker_main(Datum main_arg) {
+  int64 id = DatumGetInt64(main_arg);
+  pgbak::InstallWorkerSignalHandlers();
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(pgbak::setting_database, nullptr, 0);
+  pgstat_report_appname("pgbak worker");
+
+  pgbak::Failure failure;
+  pgbak::CatchCore(failure, [id] { pgbak::RunOperation(id); });
+  // Only a failure to record the outcome lands here; the launcher will mark
+  // the row failed once this process is gone.
+  pgbak::ReportFailure(failure);
+  proc_exit(0);
+}
