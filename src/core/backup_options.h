@@ -52,7 +52,7 @@ struct BackupOptions {
   // DumpArguments are pg_dump's selection and format arguments for these
   // options (-Fc or -Fp, --schema-only, -t/-T/-n/-N with exact patterns).
   std::vector<std::string> DumpArguments() const;
-  // IncludesTable says whether a table's data is in the dump, mirroring the
+  // IncludesTableData says whether a table's data is in the dump, mirroring the
   // arguments above; used to pick the tables whose rows the manifest counts.
   bool IncludesTableData(const std::string& schema, const std::string& table) const;
 };

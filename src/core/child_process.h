@@ -76,7 +76,8 @@ class ChildProcess {
 // PumpChild runs a child to completion with poll(), writing its stdout into
 // write_stdout; for tests and tools outside PostgreSQL, which have no latch.
 // Returns normally only if the child succeeded; otherwise throws kChildFailed
-// with the stderr tail as detail.
+// with the stderr tail as detail. It does not Finish() the sink: committing
+// is the caller's decision.
 class Sink;
 void PumpChild(ChildProcess& child, Sink& stdout_sink);
 

@@ -24,8 +24,7 @@ enum class ErrorKind {
 // Error is a failure with a user-facing message and optional detail and hint.
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, const std::string& message, std::string detail = {},
-        std::string hint = {})
+  Error(ErrorKind kind, const std::string& message, std::string detail = {}, std::string hint = {})
       : std::runtime_error(message),
         kind_(kind),
         detail_(std::move(detail)),

@@ -55,7 +55,7 @@ class Storage {
 void ValidateKey(const std::string& key);
 
 // PathComponent encodes any string (a database name) as one safe key
-// component: bytes outside [A-Za-z0-9_-] and a leading '.' become %XX.
+// component: every byte outside [A-Za-z0-9_-] (so '.', '/' too) becomes %XX.
 std::string PathComponent(const std::string& name);
 
 }  // namespace pgbak

@@ -88,8 +88,10 @@ ServerFacts GatherServerFacts() {
   // The first Unix socket directory, or TCP on loopback without sockets.
   std::string first = sockets != nullptr ? sockets : "";
   first = first.substr(0, first.find(','));
-  while (!first.empty() && first.front() == ' ') first.erase(0, 1);
-  while (!first.empty() && first.back() == ' ') first.pop_back();
+  while (!first.empty() && first.front() == ' ')
+    first.erase(0, 1);
+  while (!first.empty() && first.back() == ' ')
+    first.pop_back();
   facts.host = first.empty() ? "localhost" : first;
   facts.port = std::to_string(port);
   facts.system_identifier = std::to_string(sysid);
@@ -103,13 +105,19 @@ ServerFacts GatherServerFacts() {
 // what they need to reach this server, nothing inherited by accident.
 std::vector<std::string> ChildEnvironment(const ServerFacts& facts) {
   std::vector<std::string> env = {
-      "PATH=/usr/bin:/bin",       "LC_ALL=C",
-      "TZ=UTC",                   "PGHOST=" + facts.host,
-      "PGPORT=" + facts.port,     "PGUSER=" + facts.dump_role,
-      "PGAPPNAME=pgbak_ext",      "PGCONNECT_TIMEOUT=30",
+      "PATH=/usr/bin:/bin",
+      "LC_ALL=C",
+      "TZ=UTC",
+      "PGHOST=" + facts.host,
+      "PGPORT=" + facts.port,
+      "PGUSER=" + facts.dump_role,
+      "PGAPPNAME=pgbak_ext",
+      "PGCONNECT_TIMEOUT=30",
   };
-  if (!facts.passfile.empty()) env.push_back("PGPASSFILE=" + facts.passfile);
-  if (const char* home = getenv("HOME")) env.push_back(std::string("HOME=") + home);
+  if (!facts.passfile.empty())
+    env.push_back("PGPASSFILE=" + facts.passfile);
+  if (const char* home = getenv("HOME"))
+    env.push_back(std::string("HOME=") + home);
   return env;
 }
 
@@ -117,7 +125,8 @@ std::vector<std::string> ChildEnvironment(const ServerFacts& facts) {
 std::string ConnInfoValue(const std::string& value) {
   std::string quoted = "'";
   for (char c : value) {
-    if (c == '\'' || c == '\\') quoted += '\\';
+    if (c == '\'' || c == '\\')
+      quoted += '\\';
     quoted += c;
   }
   return quoted + "'";
@@ -140,7 +149,8 @@ class ProgressSink : public Sink {
 // ThrowIfStopping throws if the operation was cancelled or terminated.
 void ThrowIfStopping() {
   std::string reason = StopReason();
-  if (!reason.empty()) throw Error(ErrorKind::kCancelled, reason);
+  if (!reason.empty())
+    throw Error(ErrorKind::kCancelled, reason);
 }
 
 // SnapshotSession is the libpq session that exports the dump's snapshot,
@@ -149,8 +159,8 @@ class SnapshotSession {
  public:
   SnapshotSession(const ServerFacts& facts, const std::string& database)
       : conn_(nullptr, PQfinish) {
-    std::vector<const char*> keys = {"host",   "port",     "dbname",          "user",
-                                     "application_name", "connect_timeout"};
+    std::vector<const char*> keys = {"host",           "port", "dbname", "user", "application_name",
+                                     "connect_timeout"};
     std::vector<const char*> values = {facts.host.c_str(), facts.port.c_str(),
                                        database.c_str(),   facts.dump_role.c_str(),
                                        "pgbak_ext",        "30"};
@@ -163,13 +173,13 @@ class SnapshotSession {
     conn_.reset(PQconnectdbParams(keys.data(), values.data(), 0));
     if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
       std::string why = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
-      throw Error(ErrorKind::kIo, "could not connect to database \"" + database + "\"",
-                  Trim(why),
+      throw Error(ErrorKind::kIo, "could not connect to database \"" + database + "\"", Trim(why),
                   "Check pgbak.dump_role, pgbak.passfile and pg_hba.conf for local connections.");
     }
     Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    PgResultPtr result = Exec("SELECT pg_catalog.pg_export_snapshot(), "
-                              "pg_catalog.pg_current_wal_lsn()::text");
+    PgResultPtr result = Exec(
+        "SELECT pg_catalog.pg_export_snapshot(), "
+        "pg_catalog.pg_current_wal_lsn()::text");
     snapshot_ = PQgetvalue(result.get(), 0, 0);
     lsn_ = PQgetvalue(result.get(), 0, 1);
   }
@@ -236,7 +246,8 @@ class SnapshotSession {
 
  private:
   static std::string Trim(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+      text.pop_back();
     return text;
   }
 
@@ -261,12 +272,14 @@ class SnapshotSession {
   }
 
   void SendNextBatch() {
-    if (next_ >= pending_.size()) return;
+    if (next_ >= pending_.size())
+      return;
     std::string sql;
     size_t end = std::min(pending_.size(), next_ + kTablesPerCountQuery);
     for (size_t i = next_; i < end; i++) {
       const auto& [schema, table] = pending_[i];
-      if (!sql.empty()) sql += " UNION ALL ";
+      if (!sql.empty())
+        sql += " UNION ALL ";
       sql += "SELECT " + Escaped(schema, false) + ", " + Escaped(table, false) +
              ", pg_catalog.count(*) FROM ONLY " + Escaped(schema, true) + "." +
              Escaped(table, true);
@@ -290,8 +303,7 @@ class SnapshotSession {
 // StreamChild pumps a child's stdout into sink until it exits, waiting on the
 // pipes, the latch and (if given) the row-count session together. Throws if
 // the child fails or the operation must stop (the child is then stopped).
-void StreamChild(ChildProcess& child, Sink& sink, const char* what,
-                 SnapshotSession* session) {
+void StreamChild(ChildProcess& child, Sink& sink, const char* what, SnapshotSession* session) {
   std::vector<uint8_t> buffer(kReadChunk);
   std::vector<int> fds, ready;
   try {
@@ -299,9 +311,12 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what,
            (session != nullptr && !session->CountingDone())) {
       ThrowIfStopping();
       fds.clear();
-      if (child.stdout_fd() >= 0) fds.push_back(child.stdout_fd());
-      if (child.stderr_fd() >= 0) fds.push_back(child.stderr_fd());
-      if (session != nullptr && session->Socket() >= 0) fds.push_back(session->Socket());
+      if (child.stdout_fd() >= 0)
+        fds.push_back(child.stdout_fd());
+      if (child.stderr_fd() >= 0)
+        fds.push_back(child.stderr_fd());
+      if (session != nullptr && session->Socket() >= 0)
+        fds.push_back(session->Socket());
       WaitForInput(fds, 1000, ready);
       ThrowIfStopping();
       for (int fd : ready) {
@@ -309,7 +324,8 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what,
           // Read what is there, but come back to the latch now and then.
           for (int reads = 0; reads < 16; reads++) {
             ssize_t n = child.ReadStdout(buffer.data(), buffer.size());
-            if (n <= 0) break;
+            if (n <= 0)
+              break;
             AddBytesRead(static_cast<uint64_t>(n));
             sink.Write(buffer.data(), static_cast<size_t>(n));
           }
@@ -330,7 +346,8 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what,
   }
   if (!child.Succeeded()) {
     std::string tail = child.stderr_tail();
-    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+    while (!tail.empty() && tail.back() == '\n')
+      tail.pop_back();
     throw Error(ErrorKind::kChildFailed, std::string(what) + " failed: " + child.DescribeExit(),
                 tail);
   }
@@ -356,8 +373,10 @@ ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const Ch
 
   ChildProcess child(spec);
   // A larger pipe means fewer wake-ups per megabyte; best effort.
-  if (child.stdout_fd() >= 0) (void)fcntl(child.stdout_fd(), F_SETPIPE_SZ, kPipeSize);
-  if (session != nullptr) session->StartCounting(std::move(count_tables));
+  if (child.stdout_fd() >= 0)
+    (void)fcntl(child.stdout_fd(), F_SETPIPE_SZ, kPipeSize);
+  if (session != nullptr)
+    session->StartCounting(std::move(count_tables));
   StreamChild(child, raw, what, session);
   ThrowIfStopping();
   raw.Finish();  // ends the zstd frame and commits the object
@@ -387,22 +406,23 @@ void RunBackup(int64_t id, const std::string& database, const std::string& optio
   set_key = SetDirectory(facts.system_identifier, database, started.tv_sec, id);
   location = storage.Location(set_key);
   std::string data_name = options.format == "plain" ? kDataObjectPlain : kDataObjectCustom;
-  RunInTransaction([&] {
-    PgCall([&] { SetLocation(id, location.c_str(), options.format.c_str()); });
-  });
+  RunInTransaction(
+      [&] { PgCall([&] { SetLocation(id, location.c_str(), options.format.c_str()); }); });
 
   SetPhase(Phase::kDumping);
   SnapshotSession session(facts, database);
   std::vector<std::pair<std::string, std::string>> count_tables;
   if (!options.schema_only) {
     for (auto& table : session.ListTables())
-      if (options.IncludesTableData(table.first, table.second)) count_tables.push_back(table);
+      if (options.IncludesTableData(table.first, table.second))
+        count_tables.push_back(table);
   }
 
   ChildSpec dump;
   dump.program = facts.bin_dir + "/pg_dump";
   dump.args = options.DumpArguments();
-  if (!options.tables.empty() || !options.schemas.empty()) dump.args.push_back("--strict-names");
+  if (!options.tables.empty() || !options.schemas.empty())
+    dump.args.push_back("--strict-names");
   dump.args.push_back("--compress=0");
   dump.args.push_back("--no-password");
   dump.args.push_back("--snapshot=" + session.snapshot());
@@ -418,9 +438,8 @@ void RunBackup(int64_t id, const std::string& database, const std::string& optio
   globals.args = {"--globals-only", "--no-password",
                   "--dbname=dbname=" + ConnInfoValue(setting_database)};
   globals.env = ChildEnvironment(facts);
-  ObjectResult globals_result =
-      StoreChildOutput(storage, set_key + "/" + kGlobalsObject, globals, "pg_dumpall",
-                       zstd_level, nullptr, {});
+  ObjectResult globals_result = StoreChildOutput(storage, set_key + "/" + kGlobalsObject, globals,
+                                                 "pg_dumpall", zstd_level, nullptr, {});
 
   ThrowIfStopping();
   SetPhase(Phase::kManifest);

@@ -75,7 +75,8 @@ void RecordException(Failure& failure) noexcept {
 
 // ReportFailure raises failure as a PostgreSQL ERROR if set.
 void ReportFailure(const Failure& failure) {
-  if (!failure.failed) return;
+  if (!failure.failed)
+    return;
   ereport(ERROR, (errcode(failure.sqlerrcode), errmsg("%s", failure.message),
                   failure.detail[0] ? errdetail("%s", failure.detail) : 0,
                   failure.hint[0] ? errhint("%s", failure.hint) : 0));

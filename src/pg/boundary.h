@@ -84,13 +84,9 @@ void PgCall(Call&& call) {
   CaughtPgError caught;
   MemoryContext context = CurrentMemoryContext;
   PG_TRY();
-  {
-    call();
-  }
+  { call(); }
   PG_CATCH();
-  {
-    CapturePgError(caught, context);
-  }
+  { CapturePgError(caught, context); }
   PG_END_TRY();
   if (caught.caught) {
     throw PgError(caught.sqlerrcode, std::move(caught.message), std::move(caught.detail),

@@ -45,7 +45,8 @@ const char* ColumnText(int col) {
 // CopyOut copies a string into the memory context that was current before
 // SPI_connect, so that it outlives SPI_finish.
 const char* CopyOut(const char* s) {
-  if (s == nullptr) return nullptr;
+  if (s == nullptr)
+    return nullptr;
   size_t size = strlen(s) + 1;
   char* copy = static_cast<char*>(SPI_palloc(size));
   memcpy(copy, s, size);
@@ -61,8 +62,8 @@ Oid ExtensionSchema(Oid extension) {
               ObjectIdGetDatum(extension));
   SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, nullptr, 1, &key);
   HeapTuple tuple = systable_getnext(scan);
-  Oid schema = HeapTupleIsValid(tuple) ? ((Form_pg_extension)GETSTRUCT(tuple))->extnamespace
-                                       : InvalidOid;
+  Oid schema =
+      HeapTupleIsValid(tuple) ? ((Form_pg_extension)GETSTRUCT(tuple))->extnamespace : InvalidOid;
   systable_endscan(scan);
   table_close(rel, AccessShareLock);
   return schema;
@@ -71,14 +72,17 @@ Oid ExtensionSchema(Oid extension) {
 }  // namespace
 
 // ExtensionInstalled says whether pgbak_ext exists in this database.
-bool ExtensionInstalled() { return OidIsValid(get_extension_oid("pgbak_ext", true)); }
+bool ExtensionInstalled() {
+  return OidIsValid(get_extension_oid("pgbak_ext", true));
+}
 
 // BackupLogName is the schema-qualified, quoted name of backup_log.
 const char* BackupLogName() {
   Oid extension = get_extension_oid("pgbak_ext", false);
   Oid schema = ExtensionSchema(extension);
   char* schema_name = get_namespace_name(schema);
-  if (schema_name == nullptr) elog(ERROR, "schema of extension pgbak_ext not found");
+  if (schema_name == nullptr)
+    elog(ERROR, "schema of extension pgbak_ext not found");
   return psprintf("%s.backup_log", quote_identifier(schema_name));
 }
 
@@ -92,7 +96,8 @@ bool LoadOperation(int64 id, Operation* op) {
   Datum values[1] = {Int64GetDatum(id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
     elog(ERROR, "could not read backup_log row " INT64_FORMAT, id);
-  if (SPI_processed == 0) return false;
+  if (SPI_processed == 0)
+    return false;
   op->id = id;
   op->kind = CopyOut(ColumnText(1));
   op->status = CopyOut(ColumnText(2));
@@ -121,8 +126,7 @@ void SetLocation(int64 id, const char* location, const char* format) {
   const char* sql =
       psprintf("UPDATE %s SET location = $2, format = $3 WHERE id = $1", BackupLogName());
   Oid types[3] = {INT8OID, TEXTOID, TEXTOID};
-  Datum values[3] = {Int64GetDatum(id), CStringGetTextDatum(location),
-                     CStringGetTextDatum(format)};
+  Datum values[3] = {Int64GetDatum(id), CStringGetTextDatum(location), CStringGetTextDatum(format)};
   if (SPI_execute_with_args(sql, 3, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
     elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
 }
@@ -160,8 +164,7 @@ bool FinishFailed(int64 id, const char* status, const char* message, const char*
       BackupLogName());
   Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
   char nulls[4] = {' ', ' ', ' ', ' '};
-  Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(status),
-                     TextOrNull(message, &nulls[2]),
+  Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(status), TextOrNull(message, &nulls[2]),
                      TextOrNull(detail && detail[0] ? detail : nullptr, &nulls[3])};
   if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
     elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);

@@ -77,14 +77,16 @@ BackgroundWorkerHandle* StartWorker(int64 id) {
   worker.bgw_main_arg = Int64GetDatum(id);
   worker.bgw_notify_pid = MyProcPid;
   BackgroundWorkerHandle* handle = nullptr;
-  if (!RegisterDynamicBackgroundWorker(&worker, &handle)) return nullptr;
+  if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+    return nullptr;
   return handle;
 }
 
 // ExecOrFail runs a statement through SPI and raises an error if it fails.
 void ExecOrFail(const char* sql, int expected, int nargs, Oid* types, Datum* values) {
   int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
-  if (rc != expected) elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
+  if (rc != expected)
+    elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
 }
 
 // FailAbandoned marks running rows that no live worker holds as failed and
@@ -95,9 +97,8 @@ void FailAbandoned(const char* reason) {
   RunInTransaction([&] {
     int64 count = 0;
     PgCall([&] {
-      const char* sql =
-          psprintf("SELECT id, location FROM %s WHERE status = 'running' ORDER BY id",
-                   BackupLogName());
+      const char* sql = psprintf("SELECT id, location FROM %s WHERE status = 'running' ORDER BY id",
+                                 BackupLogName());
       ExecOrFail(sql, SPI_OK_SELECT, 0, nullptr, nullptr);
       count = SPI_processed;
     });
@@ -106,13 +107,14 @@ void FailAbandoned(const char* reason) {
       const char* location = nullptr;
       PgCall([&] {
         bool isnull = false;
-        id = DatumGetInt64(
-            SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+        id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
         location = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
       });
       bool watched = false;
-      for (const StartedWorker& w : started_workers) watched = watched || w.id == id;
-      if (watched || OperationIsActive(id)) continue;
+      for (const StartedWorker& w : started_workers)
+        watched = watched || w.id == id;
+      if (watched || OperationIsActive(id))
+        continue;
       candidates.push_back(id);
       locations.push_back(location != nullptr ? location : "");
     }
@@ -175,7 +177,8 @@ void StartQueued() {
       });
       if (std::string(status) == "running") {
         running++;
-        if (std::string(kind) == "backup") busy_databases.push_back(database);
+        if (std::string(kind) == "backup")
+          busy_databases.push_back(database);
       } else {
         queued.push_back({id, kind, database});
       }
@@ -183,11 +186,14 @@ void StartQueued() {
   });
 
   for (const QueuedOperation& op : queued) {
-    if (running >= setting_max_workers) break;
+    if (running >= setting_max_workers)
+      break;
     bool busy = false;
-    for (const std::string& db : busy_databases) busy = busy || db == op.database;
+    for (const std::string& db : busy_databases)
+      busy = busy || db == op.database;
     // One backup per database at a time: a second request waits its turn.
-    if (op.kind == "backup" && busy) continue;
+    if (op.kind == "backup" && busy)
+      continue;
 
     bool claimed = false;
     RunInTransaction([&] {
@@ -202,7 +208,8 @@ void StartQueued() {
         claimed = SPI_processed == 1;
       });
     });
-    if (!claimed) continue;  // cancelled meanwhile
+    if (!claimed)
+      continue;  // cancelled meanwhile
 
     BackgroundWorkerHandle* handle = nullptr;
     PgCall([&] { handle = StartWorker(op.id); });
@@ -228,7 +235,8 @@ void StartQueued() {
     }
     started_workers.push_back({op.id, handle});
     running++;
-    if (op.kind == "backup") busy_databases.push_back(op.database);
+    if (op.kind == "backup")
+      busy_databases.push_back(op.database);
   }
 }
 
@@ -263,7 +271,8 @@ void LauncherLoop() {
       MemoryContextReset(loop_context);
       MemoryContextSwitchTo(loop_context);
     });
-    if (ShutdownRequestPending) return;
+    if (ShutdownRequestPending)
+      return;
 
     try {
       if (!ExtensionReady()) {
@@ -283,9 +292,7 @@ void LauncherLoop() {
       // Keep the launcher alive through a transient failure, such as a lock
       // timeout, but say what happened and back off.
       std::string message = e.what();
-      PgCall([&] {
-        ereport(WARNING, (errmsg("pgbak launcher: %s", message.c_str())));
-      });
+      PgCall([&] { ereport(WARNING, (errmsg("pgbak launcher: %s", message.c_str()))); });
       sleep_ms = kNoExtensionSleepMs;
     }
 

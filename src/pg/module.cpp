@@ -25,13 +25,15 @@ shmem_startup_hook_type previous_shmem_startup_hook = nullptr;
 
 // RequestShmem chains to the previous hook and requests our segment.
 void RequestShmem() {
-  if (previous_shmem_request_hook != nullptr) previous_shmem_request_hook();
+  if (previous_shmem_request_hook != nullptr)
+    previous_shmem_request_hook();
   pgbak::RequestSharedState();
 }
 
 // StartupShmem chains to the previous hook and initializes our segment.
 void StartupShmem() {
-  if (previous_shmem_startup_hook != nullptr) previous_shmem_startup_hook();
+  if (previous_shmem_startup_hook != nullptr)
+    previous_shmem_startup_hook();
   pgbak::InitSharedState();
 }
 

@@ -32,8 +32,8 @@ bool IsOurFile(const std::string& name) {
 void LogCleanupProblem(int64_t id, const std::string& what, int errnum) {
   std::string message = what + ": " + std::strerror(errnum);
   PgCall([&] {
-    ereport(WARNING, (errmsg("pgbak: cleanup of operation " INT64_FORMAT ": %s", id,
-                             message.c_str())));
+    ereport(WARNING,
+            (errmsg("pgbak: cleanup of operation " INT64_FORMAT ": %s", id, message.c_str())));
   });
 }
 
@@ -41,26 +41,32 @@ void LogCleanupProblem(int64_t id, const std::string& what, int errnum) {
 
 // RemovePartialSet removes the objects of the set at location.
 void RemovePartialSet(int64_t id, const std::string& location) {
-  if (location.empty() || location[0] != '/') return;
+  if (location.empty() || location[0] != '/')
+    return;
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(location.c_str()), closedir);
   if (!dir) {
-    if (errno != ENOENT) LogCleanupProblem(id, "could not open " + location, errno);
+    if (errno != ENOENT)
+      LogCleanupProblem(id, "could not open " + location, errno);
     return;
   }
   std::vector<std::string> names;
   while (struct dirent* entry = readdir(dir.get())) {
     std::string name = entry->d_name;
-    if (name == "." || name == "..") continue;
-    if (IsOurFile(name)) names.push_back(name);
+    if (name == "." || name == "..")
+      continue;
+    if (IsOurFile(name))
+      names.push_back(name);
   }
   dir.reset();
   // The manifest goes first: once it is gone the set no longer looks
   // complete, even if removing the rest fails half way.
   std::vector<std::string> ordered;
   for (const std::string& name : names)
-    if (name == kManifestObject) ordered.push_back(name);
+    if (name == kManifestObject)
+      ordered.push_back(name);
   for (const std::string& name : names)
-    if (name != kManifestObject) ordered.push_back(name);
+    if (name != kManifestObject)
+      ordered.push_back(name);
   for (const std::string& name : ordered) {
     std::string path = location + "/" + name;
     if (unlink(path.c_str()) != 0 && errno != ENOENT)

@@ -43,7 +43,8 @@ bool CheckRpo(char** newval, void** extra, GucSource source) {
     parsed = DirectFunctionCall3(interval_in, CStringGetDatum(*newval),
                                  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
     Interval* interval = DatumGetIntervalP(parsed);
-    if (interval->time <= 0 && interval->day <= 0 && interval->month <= 0) ok = false;
+    if (interval->time <= 0 && interval->day <= 0 && interval->month <= 0)
+      ok = false;
   }
   PG_CATCH();
   {
@@ -52,7 +53,8 @@ bool CheckRpo(char** newval, void** extra, GucSource source) {
     ok = false;
   }
   PG_END_TRY();
-  if (!ok) GUC_check_errdetail("pgbak.rpo must be a positive interval such as '1 day'.");
+  if (!ok)
+    GUC_check_errdetail("pgbak.rpo must be a positive interval such as '1 day'.");
   return ok;
 }
 
@@ -67,18 +69,16 @@ void DefineSettings() {
   DefineCustomIntVariable("pgbak.max_workers", "Maximum number of operations run at once.",
                           "Each runs in a dynamic background worker, so "
                           "max_worker_processes must leave room for them.",
-                          &setting_max_workers, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr,
-                          nullptr);
+                          &setting_max_workers, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomStringVariable(
       "pgbak.local_path", "Directory of the storage named 'local'.",
       "Empty means pgbak_backups beside the data directory. Created 0700 on first use.",
       &setting_local_path, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pgbak.zstd_level", "Default zstd compression level of backups.",
-                          nullptr, &setting_zstd_level, 3, 1, 19, PGC_SIGHUP, 0, nullptr,
-                          nullptr, nullptr);
+  DefineCustomIntVariable("pgbak.zstd_level", "Default zstd compression level of backups.", nullptr,
+                          &setting_zstd_level, 3, 1, 19, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("pgbak.zstd_threads", "zstd worker threads per backup (0: none).",
-                          nullptr, &setting_zstd_threads, 2, 0, 64, PGC_SIGHUP, 0, nullptr,
-                          nullptr, nullptr);
+                          nullptr, &setting_zstd_threads, 2, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr,
+                          nullptr);
   DefineCustomStringVariable("pgbak.dump_role",
                              "Role that pg_dump connects as over the local socket.",
                              "Empty means the bootstrap superuser.", &setting_dump_role, "",
@@ -91,7 +91,8 @@ void DefineSettings() {
                              "backup_status marks a database stale when its newest good "
                              "backup is older than this.",
                              &setting_rpo, "1 day", PGC_SIGHUP, 0, CheckRpo, nullptr, nullptr);
-  DefineCustomIntVariable("pgbak.cancel_grace", "Grace period between SIGTERM and SIGKILL "
+  DefineCustomIntVariable("pgbak.cancel_grace",
+                          "Grace period between SIGTERM and SIGKILL "
                           "when stopping pg_dump.",
                           nullptr, &setting_cancel_grace_ms, 5000, 0, 600000, PGC_SIGHUP,
                           GUC_UNIT_MS, nullptr, nullptr, nullptr);
@@ -102,21 +103,25 @@ void DefineSettings() {
 std::string LocalStorageRoot() {
   if (setting_local_path != nullptr && setting_local_path[0] != '\0') {
     std::string path = setting_local_path;
-    if (path[0] == '/') return path;
+    if (path[0] == '/')
+      return path;
     return std::string(DataDir) + "/" + path;
   }
   std::string data_dir = DataDir;
-  while (data_dir.size() > 1 && data_dir.back() == '/') data_dir.pop_back();
+  while (data_dir.size() > 1 && data_dir.back() == '/')
+    data_dir.pop_back();
   std::string::size_type slash = data_dir.rfind('/');
   std::string parent = slash == std::string::npos || slash == 0 ? "/" : data_dir.substr(0, slash);
-  if (parent != "/") parent += "/";
+  if (parent != "/")
+    parent += "/";
   return parent + "pgbak_backups";
 }
 
 // DumpRoleName is pgbak.dump_role, or the bootstrap superuser when empty;
 // call inside a transaction.
 std::string DumpRoleName() {
-  if (setting_dump_role != nullptr && setting_dump_role[0] != '\0') return setting_dump_role;
+  if (setting_dump_role != nullptr && setting_dump_role[0] != '\0')
+    return setting_dump_role;
   const char* name = nullptr;
   PgCall([&] { name = GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false); });
   return name;

@@ -56,7 +56,8 @@ Size SharedStateSize() {
 
 // ReleaseSlot frees this process's slot at exit, whatever the exit path.
 void ReleaseSlot(int code, Datum arg) {
-  if (my_slot == nullptr) return;
+  if (my_slot == nullptr)
+    return;
   SpinLockAcquire(&shared->mutex);
   my_slot->in_use = false;
   my_slot->latch = nullptr;
@@ -66,7 +67,8 @@ void ReleaseSlot(int code, Datum arg) {
 
 // WakeOnCommit is the transaction callback behind WakeLauncherAtCommit.
 void WakeOnCommit(XactEvent event, void* arg) {
-  if (event == XACT_EVENT_COMMIT && wake_at_commit) WakeLauncher();
+  if (event == XACT_EVENT_COMMIT && wake_at_commit)
+    WakeLauncher();
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
       event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
     wake_at_commit = false;
@@ -92,7 +94,9 @@ const char* PhaseName(Phase phase) {
 }
 
 // RequestSharedState asks for the segment (shmem_request_hook).
-void RequestSharedState() { RequestAddinShmemSpace(SharedStateSize()); }
+void RequestSharedState() {
+  RequestAddinShmemSpace(SharedStateSize());
+}
 
 // InitSharedState creates or attaches the segment (shmem_startup_hook).
 void InitSharedState() {
@@ -120,11 +124,13 @@ void SetLauncherLatch(Latch* latch) {
 
 // WakeLauncher sets the launcher's latch if a launcher is running.
 void WakeLauncher() {
-  if (shared == nullptr) return;
+  if (shared == nullptr)
+    return;
   SpinLockAcquire(&shared->mutex);
   Latch* latch = shared->launcher_latch;
   SpinLockRelease(&shared->mutex);
-  if (latch != nullptr) SetLatch(latch);
+  if (latch != nullptr)
+    SetLatch(latch);
 }
 
 // WakeLauncherAtCommit wakes the launcher when this transaction commits.
@@ -160,7 +166,8 @@ bool ClaimSlot(int64_t id, const char* kind, const char* database) {
     pg_atomic_write_u64(&free_slot->bytes_stored, 0);
   }
   SpinLockRelease(&shared->mutex);
-  if (free_slot == nullptr) return false;
+  if (free_slot == nullptr)
+    return false;
   my_slot = free_slot;
   before_shmem_exit(ReleaseSlot, 0);
   return true;
@@ -168,7 +175,8 @@ bool ClaimSlot(int64_t id, const char* kind, const char* database) {
 
 // SetPhase updates this worker's phase.
 void SetPhase(Phase phase) {
-  if (my_slot == nullptr) return;
+  if (my_slot == nullptr)
+    return;
   SpinLockAcquire(&shared->mutex);
   my_slot->phase = static_cast<int>(phase);
   SpinLockRelease(&shared->mutex);
@@ -176,17 +184,20 @@ void SetPhase(Phase phase) {
 
 // AddBytesRead counts bytes read from the dump.
 void AddBytesRead(uint64_t n) {
-  if (my_slot != nullptr) pg_atomic_fetch_add_u64(&my_slot->bytes_read, n);
+  if (my_slot != nullptr)
+    pg_atomic_fetch_add_u64(&my_slot->bytes_read, n);
 }
 
 // AddBytesStored counts bytes handed to storage.
 void AddBytesStored(uint64_t n) {
-  if (my_slot != nullptr) pg_atomic_fetch_add_u64(&my_slot->bytes_stored, n);
+  if (my_slot != nullptr)
+    pg_atomic_fetch_add_u64(&my_slot->bytes_stored, n);
 }
 
 // CancelRequested is true once pgbak_cancel asked this worker to stop.
 bool CancelRequested() {
-  if (my_slot == nullptr) return false;
+  if (my_slot == nullptr)
+    return false;
   SpinLockAcquire(&shared->mutex);
   bool requested = my_slot->cancel_requested;
   SpinLockRelease(&shared->mutex);
@@ -207,7 +218,8 @@ bool RequestCancel(int64_t id) {
     }
   }
   SpinLockRelease(&shared->mutex);
-  if (latch != nullptr) SetLatch(latch);
+  if (latch != nullptr)
+    SetLatch(latch);
   return found;
 }
 
@@ -216,7 +228,8 @@ bool OperationIsActive(int64_t id) {
   bool found = false;
   SpinLockAcquire(&shared->mutex);
   for (int i = 0; i < shared->slot_count; i++) {
-    if (shared->slots[i].in_use && shared->slots[i].id == id) found = true;
+    if (shared->slots[i].in_use && shared->slots[i].id == id)
+      found = true;
   }
   SpinLockRelease(&shared->mutex);
   return found;
@@ -228,7 +241,8 @@ int CopyProgress(ProgressSnapshot* out, int capacity) {
   SpinLockAcquire(&shared->mutex);
   for (int i = 0; i < shared->slot_count && n < capacity; i++) {
     Slot& slot = shared->slots[i];
-    if (!slot.in_use) continue;
+    if (!slot.in_use)
+      continue;
     ProgressSnapshot& snap = out[n++];
     snap.id = slot.id;
     snap.pid = slot.pid;
@@ -244,6 +258,8 @@ int CopyProgress(ProgressSnapshot* out, int capacity) {
 }
 
 // SlotCount is the number of slots.
-int SlotCount() { return shared == nullptr ? 0 : shared->slot_count; }
+int SlotCount() {
+  return shared == nullptr ? 0 : shared->slot_count;
+}
 
 }  // namespace pgbak

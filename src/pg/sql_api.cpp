@@ -76,13 +76,13 @@ char* NormalizeOptions(const char* json_text, char** format) {
 
 // RowStatus reads status and inserting transaction of row id; false if none.
 bool RowStatus(int64 id, char** status, TransactionId* xmin) {
-  const char* sql =
-      psprintf("SELECT status, xmin::text FROM %s WHERE id = $1", BackupLogName());
+  const char* sql = psprintf("SELECT status, xmin::text FROM %s WHERE id = $1", BackupLogName());
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 1) != SPI_OK_SELECT)
     elog(ERROR, "could not read backup_log");
-  if (SPI_processed == 0) return false;
+  if (SPI_processed == 0)
+    return false;
   *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
   char* xmin_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
   *xmin = static_cast<TransactionId>(strtoul(xmin_text, nullptr, 10));
@@ -111,14 +111,13 @@ using namespace pgbak;
 extern "C" Datum pgbak_install_check(PG_FUNCTION_ARGS) {
   char* current = get_database_name(MyDatabaseId);
   if (current == nullptr || strcmp(current, setting_database) != 0) {
-    ereport(ERROR,
-            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-             errmsg("pgbak_ext can only be created in database \"%s\"", setting_database),
-             errdetail("pgbak.database is \"%s\"; this is database \"%s\".", setting_database,
-                       current ? current : "?"),
-             errhint("Connect to \"%s\" to create the extension, or set pgbak.database in "
-                     "postgresql.conf and restart the server.",
-                     setting_database)));
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("pgbak_ext can only be created in database \"%s\"", setting_database),
+                    errdetail("pgbak.database is \"%s\"; this is database \"%s\".",
+                              setting_database, current ? current : "?"),
+                    errhint("Connect to \"%s\" to create the extension, or set pgbak.database in "
+                            "postgresql.conf and restart the server.",
+                            setting_database)));
   }
   PG_RETURN_VOID();
 }
@@ -137,8 +136,8 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
                     errmsg("cannot queue a backup on a standby"),
                     errhint("Run backups on the primary; the launcher sleeps on a standby.")));
 
-  HeapTuple db_tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(
-                                                        get_database_oid(NameStr(*database), true)));
+  HeapTuple db_tuple =
+      SearchSysCache1(DATABASEOID, ObjectIdGetDatum(get_database_oid(NameStr(*database), true)));
   if (!HeapTupleIsValid(db_tuple))
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
                     errmsg("database \"%s\" does not exist", NameStr(*database)),
@@ -151,15 +150,16 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
                     errdetail("pg_dump cannot connect to a database with datallowconn = false.")));
 
   if (strcmp(storage, "local") != 0)
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                    errmsg("storage \"%s\" does not exist", storage),
-                    errhint("This version knows the storage named 'local' (pgbak.local_path).")));
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("storage \"%s\" does not exist", storage),
+             errhint("This version knows the storage named 'local' (pgbak.local_path).")));
 
   char* format = nullptr;
   char* normalized =
       NormalizeOptions(JsonbToCString(nullptr, &options->root, VARSIZE(options)), &format);
 
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
   const char* sql = psprintf(
       "INSERT INTO %s (kind, database_name, storage_name, options, format) "
       "VALUES ('backup', $1, $2, $3::jsonb, $4) RETURNING id",
@@ -195,19 +195,23 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
 
   TimestampTz deadline =
       TimestampTzPlusMilliseconds(GetCurrentTimestamp(), static_cast<int64>(timeout_s) * 1000);
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
   char* status = nullptr;
   for (;;) {
     TransactionId xmin = InvalidTransactionId;
-    if (!RowStatus(id, &status, &xmin)) UnknownOperation(id);
-    if (IsFinal(status)) break;
+    if (!RowStatus(id, &status, &xmin))
+      UnknownOperation(id);
+    if (IsFinal(status))
+      break;
     if (TransactionIdIsCurrentTransactionId(xmin))
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                       errmsg("operation " INT64_FORMAT " was queued in this transaction", id),
                       errdetail("The launcher cannot see it until this transaction commits."),
                       errhint("Commit first, then call pgbak_wait in a later transaction.")));
     long remaining_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-    if (remaining_ms <= 0) break;
+    if (remaining_ms <= 0)
+      break;
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
                     Min(remaining_ms, kWaitPollMs), PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
@@ -225,10 +229,12 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
 extern "C" Datum pgbak_cancel(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "id");
   int64 id = PG_GETARG_INT64(0);
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
   char* status = nullptr;
   TransactionId xmin = InvalidTransactionId;
-  if (!RowStatus(id, &status, &xmin)) UnknownOperation(id);
+  if (!RowStatus(id, &status, &xmin))
+    UnknownOperation(id);
   bool result = false;
   if (strcmp(status, "queued") == 0) {
     const char* sql = psprintf(
@@ -249,8 +255,10 @@ extern "C" Datum pgbak_cancel(PG_FUNCTION_ARGS) {
     // A worker that has just been started may not hold its slot yet.
     TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kCancelSlotWaitMs);
     while (!(result = RequestCancel(id))) {
-      if (!RowStatus(id, &status, &xmin) || IsFinal(status)) break;
-      if (TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline) <= 0) break;
+      if (!RowStatus(id, &status, &xmin) || IsFinal(status))
+        break;
+      if (TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline) <= 0)
+        break;
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
                       PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);

@@ -17,13 +17,15 @@ void RunInTransaction(Work&& work) {
   PgCall([] {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    if (SPI_connect() != SPI_OK_CONNECT)
+      elog(ERROR, "SPI_connect failed");
     PushActiveSnapshot(GetTransactionSnapshot());
   });
   try {
     work();
     PgCall([] {
-      if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
+      if (SPI_finish() != SPI_OK_FINISH)
+        elog(ERROR, "SPI_finish failed");
       PopActiveSnapshot();
       CommitTransactionCommand();
     });

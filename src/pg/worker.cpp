@@ -51,9 +51,11 @@ LoadedOperation ClaimAndLoad(int64_t id) {
     bool found = false;
     PgCall([&] {
       found = LoadOperation(id, &op);
-      if (found && strcmp(op.status, "running") == 0) loaded.claimed = ClaimOperation(id);
+      if (found && strcmp(op.status, "running") == 0)
+        loaded.claimed = ClaimOperation(id);
     });
-    if (!found || !loaded.claimed) return;
+    if (!found || !loaded.claimed)
+      return;
     loaded.kind = op.kind;
     loaded.database = op.database;
     loaded.options_json = op.options_json;
@@ -64,12 +66,10 @@ LoadedOperation ClaimAndLoad(int64_t id) {
 // RecordFailure marks row id failed or cancelled with the failure's text.
 void RecordFailure(int64_t id, const Failure& failure, bool cancelled) {
   const char* status = cancelled ? "cancelled" : "failed";
-  RunInTransaction([&] {
-    PgCall([&] { FinishFailed(id, status, failure.message, failure.detail); });
-  });
+  RunInTransaction(
+      [&] { PgCall([&] { FinishFailed(id, status, failure.message, failure.detail); }); });
   PgCall([&] {
-    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " %s: %s", id, status,
-                         failure.message),
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " %s: %s", id, status, failure.message),
                   failure.detail[0] ? errdetail("%s", failure.detail) : 0));
   });
 }
@@ -79,8 +79,8 @@ void RunOperation(int64_t id) {
   LoadedOperation op = ClaimAndLoad(id);
   if (!op.claimed) {
     PgCall([&] {
-      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " is no longer waiting for a worker",
-                           id)));
+      ereport(LOG,
+              (errmsg("pgbak: operation " INT64_FORMAT " is no longer waiting for a worker", id)));
     });
     return;
   }
@@ -102,9 +102,7 @@ void RunOperation(int64_t id) {
     }
   });
   if (!failure.failed) {
-    PgCall([&] {
-      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " succeeded", id)));
-    });
+    PgCall([&] { ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " succeeded", id))); });
     return;
   }
   bool cancelled = StopIsCancel();

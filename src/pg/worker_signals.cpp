@@ -43,15 +43,19 @@ void InstallWorkerSignalHandlers() {
 
 // StopReason says why an operation must stop now, or "".
 std::string StopReason() {
-  if (postmaster_died) return "the postmaster died";
+  if (postmaster_died)
+    return "the postmaster died";
   if (terminate_requested)
     return "the worker was terminated (server shutdown or pg_terminate_backend)";
-  if (CancelRequested()) return "cancelled by pgbak_cancel";
+  if (CancelRequested())
+    return "cancelled by pgbak_cancel";
   return "";
 }
 
 // StopIsCancel is true if the stop was asked for with pgbak_cancel.
-bool StopIsCancel() { return !postmaster_died && !terminate_requested && CancelRequested(); }
+bool StopIsCancel() {
+  return !postmaster_died && !terminate_requested && CancelRequested();
+}
 
 // WaitForInput sleeps until input, a latch set or a timeout.
 void WaitForInput(const std::vector<int>& fds, long timeout_ms, std::vector<int>& ready) {
@@ -60,7 +64,8 @@ void WaitForInput(const std::vector<int>& fds, long timeout_ms, std::vector<int>
   WaitEvent events[kMaxEvents];
   int count = 0;
   int nfds = static_cast<int>(fds.size());
-  if (nfds > kMaxEvents - 2) throw Error(ErrorKind::kInternal, "too many descriptors to wait on");
+  if (nfds > kMaxEvents - 2)
+    throw Error(ErrorKind::kInternal, "too many descriptors to wait on");
   PgCall([&] {
     WaitEventSet* set = CreateWaitEventSet(CurrentMemoryContext, nfds + 2);
     AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
@@ -80,8 +85,10 @@ void WaitForInput(const std::vector<int>& fds, long timeout_ms, std::vector<int>
         }
       });
     }
-    if (events[i].events & WL_POSTMASTER_DEATH) postmaster_died = true;
-    if (events[i].events & WL_SOCKET_READABLE) ready.push_back(events[i].fd);
+    if (events[i].events & WL_POSTMASTER_DEATH)
+      postmaster_died = true;
+    if (events[i].events & WL_SOCKET_READABLE)
+      ready.push_back(events[i].fd);
   }
 }
 
