@@ -184,6 +184,16 @@ class SnapshotSession {
     lsn_ = PQgetvalue(result.get(), 0, 1);
   }
 
+  // A query still running when the session goes away (a failure, a cancel)
+  // is cancelled: closing the socket alone would leave its backend counting,
+  // or waiting for a lock, while holding the snapshot back.
+  ~SnapshotSession() {
+    if (busy_)
+      CancelQuery();
+  }
+  SnapshotSession(const SnapshotSession&) = delete;
+  SnapshotSession& operator=(const SnapshotSession&) = delete;
+
   const std::string& snapshot() const { return snapshot_; }
   const std::string& lsn() const { return lsn_; }
 
@@ -245,6 +255,17 @@ class SnapshotSession {
   void Commit() { Exec("COMMIT"); }
 
  private:
+  // CancelQuery asks the server to cancel the running query, best effort.
+  void CancelQuery() noexcept {
+    PGcancel* cancel = PQgetCancel(conn_.get());
+    if (cancel == nullptr)
+      return;
+    char error[256];
+    (void)PQcancel(cancel, error, sizeof(error));
+    PQfreeCancel(cancel);
+    busy_ = false;
+  }
+
   static std::string Trim(std::string text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
       text.pop_back();
@@ -301,14 +322,20 @@ class SnapshotSession {
 };
 
 // StreamChild pumps a child's stdout into sink until it exits, waiting on the
-// pipes, the latch and (if given) the row-count session together. Throws if
-// the child fails or the operation must stop (the child is then stopped).
+// pipes, the latch and (if given) the row-count session together; then waits
+// for the row counts. Throws as soon as the child fails or the operation must
+// stop (the child is then stopped, and the session's destructor cancels its
+// query).
 void StreamChild(ChildProcess& child, Sink& sink, const char* what, SnapshotSession* session) {
   std::vector<uint8_t> buffer(kReadChunk);
   std::vector<int> fds, ready;
+  // ServeSession handles a readable row-count session descriptor.
+  auto serve_session = [&](int fd) {
+    if (session != nullptr && fd == session->Socket())
+      session->OnReadable();
+  };
   try {
-    while (child.stdout_fd() >= 0 || child.stderr_fd() >= 0 ||
-           (session != nullptr && !session->CountingDone())) {
+    while (child.stdout_fd() >= 0 || child.stderr_fd() >= 0) {
       ThrowIfStopping();
       fds.clear();
       if (child.stdout_fd() >= 0)
@@ -331,14 +358,16 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what, SnapshotSess
           }
         } else if (fd == child.stderr_fd()) {
           child.DrainStderr();
-        } else if (session != nullptr && fd == session->Socket()) {
-          session->OnReadable();
+        } else {
+          serve_session(fd);
         }
       }
     }
+    // Both pipes are closed: the child is exiting. Judge it before waiting
+    // for anything else, so a failed dump fails the backup at once.
     while (!child.TryReap()) {
       ThrowIfStopping();
-      WaitForInput({}, 100, ready);
+      WaitForInput({}, 50, ready);
     }
   } catch (...) {
     child.Stop(setting_cancel_grace_ms);
@@ -350,6 +379,13 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what, SnapshotSess
       tail.pop_back();
     throw Error(ErrorKind::kChildFailed, std::string(what) + " failed: " + child.DescribeExit(),
                 tail);
+  }
+  while (session != nullptr && !session->CountingDone()) {
+    ThrowIfStopping();
+    fds.assign(1, session->Socket());
+    WaitForInput(fds, 1000, ready);
+    for (int fd : ready)
+      serve_session(fd);
   }
 }
 
