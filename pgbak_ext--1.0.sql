@@ -23,7 +23,7 @@ CREATE TABLE backup_log (
   database_name   name NOT NULL,
   status          text NOT NULL DEFAULT 'queued'
                   CHECK (status IN ('queued', 'running', 'succeeded', 'failed',
-                                    'cancelled', 'expired')),
+                                    'cancelled', 'skipped', 'expired')),
   trigger         text NOT NULL DEFAULT 'manual'
                   CHECK (trigger IN ('manual', 'schedule')),
   job_name        text,
@@ -47,7 +47,8 @@ CREATE TABLE backup_log (
   verified_at     timestamptz,
   verify_status   text,
   restore_seconds double precision,
-  CHECK (status NOT IN ('succeeded', 'failed', 'cancelled', 'expired')
+  expired_at      timestamptz,
+  CHECK (status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped', 'expired')
          OR finished_at IS NOT NULL)
 );
 
@@ -59,6 +60,27 @@ CREATE INDEX backup_log_active_idx ON backup_log (status, id)
   WHERE status IN ('queued', 'running');
 -- backup_status looks up the newest rows of each database.
 CREATE INDEX backup_log_database_idx ON backup_log (database_name, kind, status, id DESC);
+-- The scheduler checks a job's running row; retention reads a job's history.
+CREATE INDEX backup_log_job_idx ON backup_log (job_name, id DESC) WHERE job_name IS NOT NULL;
+-- History retention trims finished rows by age.
+CREATE INDEX backup_log_finished_idx ON backup_log ((coalesce(expired_at, finished_at)))
+  WHERE status IN ('failed', 'cancelled', 'skipped', 'expired');
+
+-- Scheduled jobs. Options are normalized at pgbak_schedule; next_run_at is
+-- maintained by the launcher, so the schedule survives restarts.
+CREATE TABLE pgbak_job (
+  id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  job_name      text NOT NULL UNIQUE,
+  database_name name NOT NULL,
+  schedule      text NOT NULL,
+  options       jsonb NOT NULL DEFAULT '{}',
+  created_by    name NOT NULL DEFAULT current_user,
+  created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  updated_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  next_run_at   timestamptz,
+  last_run_id   bigint
+);
+COMMENT ON TABLE pgbak_job IS 'pgbak_ext: scheduled jobs (see pgbak_jobs)';
 
 CREATE FUNCTION pgbak_run(database name, storage text DEFAULT 'local',
                           options jsonb DEFAULT '{}')
@@ -93,6 +115,33 @@ FROM pgbak_progress() p;
 COMMENT ON VIEW backup_progress IS
   'pgbak_ext: operations running now, live from shared memory';
 
+CREATE FUNCTION pgbak_schedule(job_name text, database name, schedule text,
+                               options jsonb DEFAULT '{}')
+  RETURNS bigint AS 'MODULE_PATHNAME', 'pgbak_schedule' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pgbak_schedule(text, name, text, jsonb) IS
+  'Create or replace a scheduled backup job; returns its id';
+
+CREATE FUNCTION pgbak_unschedule(job_name text)
+  RETURNS boolean AS 'MODULE_PATHNAME', 'pgbak_unschedule' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pgbak_unschedule(text) IS
+  'Remove a scheduled job; false if there is none by that name';
+
+CREATE FUNCTION pgbak_prune(dry_run boolean DEFAULT true)
+  RETURNS TABLE (id bigint, job_name text, database_name name, finished_at timestamptz,
+                 action text, reason text, location text)
+  AS 'MODULE_PATHNAME', 'pgbak_prune' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pgbak_prune(boolean) IS
+  'Apply (or, by default, only show) the retention of every job';
+
+CREATE VIEW pgbak_jobs AS
+SELECT j.id, j.job_name, j.database_name, j.schedule,
+       coalesce(j.options ->> 'storage', 'local') AS storage,
+       j.options, j.next_run_at, j.last_run_id, l.status AS last_run_status,
+       l.finished_at AS last_run_finished_at, j.created_by, j.created_at, j.updated_at
+FROM pgbak_job j
+LEFT JOIN backup_log l ON l.id = j.last_run_id;
+COMMENT ON VIEW pgbak_jobs IS 'pgbak_ext: scheduled jobs, their next run and their last run';
+
 CREATE VIEW backup_status AS
 SELECT d.datname AS database_name,
        d.datistemplate AS is_template,
@@ -119,7 +168,8 @@ COMMENT ON VIEW backup_status IS
 
 -- Nothing is open to PUBLIC: backups read every table of a database, so only
 -- the extension owner (a superuser) may start, cancel or read them.
-REVOKE ALL ON TABLE backup_log FROM PUBLIC;
-REVOKE ALL ON backup_progress, backup_status FROM PUBLIC;
+REVOKE ALL ON TABLE backup_log, pgbak_job FROM PUBLIC;
+REVOKE ALL ON backup_progress, backup_status, pgbak_jobs FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgbak_run(name, text, jsonb), pgbak_wait(bigint, integer),
-  pgbak_cancel(bigint), pgbak_progress() FROM PUBLIC;
+  pgbak_cancel(bigint), pgbak_progress(), pgbak_schedule(text, name, text, jsonb),
+  pgbak_unschedule(text), pgbak_prune(boolean) FROM PUBLIC;

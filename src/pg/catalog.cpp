@@ -20,6 +20,7 @@ extern "C" {
 
 #include <cstring>
 
+#include "pg/boundary.h"
 #include "pg/catalog.h"
 
 namespace pgbak {
@@ -76,20 +77,32 @@ bool ExtensionInstalled() {
   return OidIsValid(get_extension_oid("pgbak_ext", true));
 }
 
-// BackupLogName is the schema-qualified, quoted name of backup_log.
-const char* BackupLogName() {
+// QuotedRelation is SchemaQualified for C++ callers.
+std::string QuotedRelation(const char* relation) {
+  const char* name = nullptr;
+  PgCall([&] { name = SchemaQualified(relation); });
+  return name;
+}
+
+// SchemaQualified is the quoted name of one of the extension's relations.
+const char* SchemaQualified(const char* relation) {
   Oid extension = get_extension_oid("pgbak_ext", false);
   Oid schema = ExtensionSchema(extension);
   char* schema_name = get_namespace_name(schema);
   if (schema_name == nullptr)
     elog(ERROR, "schema of extension pgbak_ext not found");
-  return psprintf("%s.backup_log", quote_identifier(schema_name));
+  return psprintf("%s.%s", quote_identifier(schema_name), quote_identifier(relation));
+}
+
+// BackupLogName is the schema-qualified, quoted name of backup_log.
+const char* BackupLogName() {
+  return SchemaQualified("backup_log");
 }
 
 // LoadOperation reads row id; false if there is no such row.
 bool LoadOperation(int64 id, Operation* op) {
   const char* sql = psprintf(
-      "SELECT kind, status, database_name, storage_name, options::text, location "
+      "SELECT kind, status, database_name, storage_name, options::text, location, job_name "
       "FROM %s WHERE id = $1",
       BackupLogName());
   Oid types[1] = {INT8OID};
@@ -105,6 +118,7 @@ bool LoadOperation(int64 id, Operation* op) {
   op->storage = CopyOut(ColumnText(4));
   op->options_json = CopyOut(ColumnText(5));
   op->location = CopyOut(ColumnText(6));
+  op->job_name = CopyOut(ColumnText(7));
   return true;
 }
 

@@ -8,12 +8,21 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace pgbak {
 
 // ExtensionInstalled says whether pgbak_ext exists in this database (needs a
 // transaction, not SPI).
 bool ExtensionInstalled();
+
+// SchemaQualified is the quoted name of one of the extension's relations,
+// qualified with the extension's schema (palloc'd).
+const char* SchemaQualified(const char* relation);
+
+// QuotedRelation is SchemaQualified for C++ callers: through PgCall, as a
+// std::string.
+std::string QuotedRelation(const char* relation);
 
 // BackupLogName is the schema-qualified, quoted name of backup_log.
 const char* BackupLogName();
@@ -28,6 +37,7 @@ struct Operation {
   const char* storage;
   const char* options_json;
   const char* location;
+  const char* job_name;  // nullptr for a manual operation
 };
 
 // LoadOperation reads row id; false if there is no such row.

@@ -27,11 +27,13 @@ extern "C" {
 PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 }
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "pg/catalog.h"
 #include "pg/operation_cleanup.h"
+#include "pg/scheduler.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/transaction.h"
@@ -286,7 +288,11 @@ void LauncherLoop() {
                           ? "the worker exited without recording an outcome"
                           : "the server restarted or crashed while the operation was running");
         recovered = true;
+        long until_due_ms = RunScheduler();
+        if (until_due_ms != kNoJobDue && until_due_ms < sleep_ms)
+          sleep_ms = std::max(until_due_ms, 10L);
         StartQueued();
+        MaybeTrimHistory();
       }
     } catch (const std::exception& e) {
       // Keep the launcher alive through a transient failure, such as a lock

@@ -8,6 +8,7 @@ extern "C" {
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -28,28 +29,37 @@ bool IsOurFile(const std::string& name) {
          name == kManifestObject || (name.size() > 1 && name[0] == '.' && name != "..");
 }
 
-// LogCleanupProblem reports a cleanup failure in the server log.
-void LogCleanupProblem(int64_t id, const std::string& what, int errnum) {
-  std::string message = what + ": " + std::strerror(errnum);
+}  // namespace
+
+// RemovePartialSet removes the objects of the set at location, logging problems.
+void RemovePartialSet(int64_t id, const std::string& location) {
+  std::string error;
+  if (RemoveSetObjects(location, error))
+    return;
   PgCall([&] {
     ereport(WARNING,
-            (errmsg("pgbak: cleanup of operation " INT64_FORMAT ": %s", id, message.c_str())));
+            (errmsg("pgbak: cleanup of operation " INT64_FORMAT ": %s", id, error.c_str())));
   });
 }
 
-}  // namespace
-
-// RemovePartialSet removes the objects of the set at location.
-void RemovePartialSet(int64_t id, const std::string& location) {
-  if (location.empty() || location[0] != '/')
-    return;
+// RemoveSetObjects removes every object of the set at location.
+bool RemoveSetObjects(const std::string& location, std::string& error) {
+  auto fail = [&](const std::string& what, int errnum) {
+    error = what + ": " + std::strerror(errnum);
+    return false;
+  };
+  if (location.empty() || location[0] != '/') {
+    error = "not a local set location: \"" + location + "\"";
+    return false;
+  }
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(location.c_str()), closedir);
   if (!dir) {
-    if (errno != ENOENT)
-      LogCleanupProblem(id, "could not open " + location, errno);
-    return;
+    if (errno == ENOENT)
+      return true;
+    return fail("could not open directory \"" + location + "\"", errno);
   }
   std::vector<std::string> names;
+  errno = 0;
   while (struct dirent* entry = readdir(dir.get())) {
     std::string name = entry->d_name;
     if (name == "." || name == "..")
@@ -60,20 +70,16 @@ void RemovePartialSet(int64_t id, const std::string& location) {
   dir.reset();
   // The manifest goes first: once it is gone the set no longer looks
   // complete, even if removing the rest fails half way.
-  std::vector<std::string> ordered;
-  for (const std::string& name : names)
-    if (name == kManifestObject)
-      ordered.push_back(name);
-  for (const std::string& name : names)
-    if (name != kManifestObject)
-      ordered.push_back(name);
-  for (const std::string& name : ordered) {
+  std::stable_partition(names.begin(), names.end(),
+                        [](const std::string& name) { return name == kManifestObject; });
+  for (const std::string& name : names) {
     std::string path = location + "/" + name;
     if (unlink(path.c_str()) != 0 && errno != ENOENT)
-      LogCleanupProblem(id, "could not remove " + path, errno);
+      return fail("could not remove file \"" + path + "\"", errno);
   }
-  if (rmdir(location.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY)
-    LogCleanupProblem(id, "could not remove directory " + location, errno);
+  if (rmdir(location.c_str()) != 0 && errno != ENOENT)
+    return fail("could not remove directory \"" + location + "\"", errno);
+  return true;
 }
 
 }  // namespace pgbak

@@ -15,4 +15,9 @@ namespace pgbak {
 // that are already failing.
 void RemovePartialSet(int64_t id, const std::string& location);
 
+// RemoveSetObjects removes every object of the set at location (manifest
+// first, so that a set half removed never looks complete) and the directory.
+// Returns false with the reason in error if anything could not be removed.
+bool RemoveSetObjects(const std::string& location, std::string& error);
+
 }  // namespace pgbak

@@ -5,11 +5,13 @@ extern "C" {
 
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 }
 
+#include <climits>
 #include <string>
 
 #include "pg/boundary.h"
@@ -26,6 +28,8 @@ char* setting_dump_role = nullptr;
 char* setting_passfile = nullptr;
 char* setting_rpo = nullptr;
 int setting_cancel_grace_ms = 5000;
+char* setting_timezone = nullptr;
+int setting_log_retention_min = 90 * 24 * 60;
 
 namespace {
 
@@ -56,6 +60,17 @@ bool CheckRpo(char** newval, void** extra, GucSource source) {
   if (!ok)
     GUC_check_errdetail("pgbak.rpo must be a positive interval such as '1 day'.");
   return ok;
+}
+
+// CheckTimezone accepts pgbak.timezone only if PostgreSQL knows the zone.
+bool CheckTimezone(char** newval, void** extra, GucSource source) {
+  if (*newval == nullptr || **newval == '\0' || pg_tzset(*newval) == nullptr) {
+    GUC_check_errdetail(
+        "pgbak.timezone must be a time zone name such as 'UTC' or "
+        "'Europe/Berlin' (see pg_timezone_names).");
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -96,6 +111,15 @@ void DefineSettings() {
                           "when stopping pg_dump.",
                           nullptr, &setting_cancel_grace_ms, 5000, 0, 600000, PGC_SIGHUP,
                           GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("pgbak.timezone", "Time zone in which schedules are evaluated.",
+                             "Also the zone of retention's day, week, month and year buckets.",
+                             &setting_timezone, "UTC", PGC_SIGHUP, 0, CheckTimezone, nullptr,
+                             nullptr);
+  DefineCustomIntVariable("pgbak.log_retention",
+                          "How long failed, cancelled, skipped and expired rows stay in "
+                          "backup_log.",
+                          "0 keeps them forever.", &setting_log_retention_min, 90 * 24 * 60, 0,
+                          INT_MAX, PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("pgbak");
 }
 

@@ -89,6 +89,8 @@ const char* PhaseName(Phase phase) {
       return "writing manifest";
     case Phase::kFinishing:
       return "finishing";
+    case Phase::kPruning:
+      return "pruning";
   }
   return "unknown";
 }

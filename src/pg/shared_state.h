@@ -12,7 +12,7 @@
 namespace pgbak {
 
 // Phase is what a running operation is doing now.
-enum class Phase : int { kStarting = 0, kDumping, kGlobals, kManifest, kFinishing };
+enum class Phase : int { kStarting = 0, kDumping, kGlobals, kManifest, kFinishing, kPruning };
 
 // PhaseName is the text backup_progress shows for a phase.
 const char* PhaseName(Phase phase);

@@ -40,6 +40,7 @@ PG_FUNCTION_INFO_V1(pgbak_progress);
 #include "pg/catalog.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
+#include "pg/validation.h"
 
 namespace pgbak {
 
@@ -49,13 +50,6 @@ namespace {
 constexpr long kWaitPollMs = 200;
 // How long pgbak_cancel waits for a just-started worker to take its slot.
 constexpr long kCancelSlotWaitMs = 10000;
-
-// RequireArgument raises a clear error for a NULL argument.
-void RequireArgument(FunctionCallInfo fcinfo, int n, const char* name) {
-  if (PG_ARGISNULL(n))
-    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                    errmsg("argument \"%s\" must not be NULL", name)));
-}
 
 // NormalizeOptions validates backup options given as JSON text and returns
 // their normalized JSON (palloc'd) and format; raises on bad input.
@@ -136,23 +130,8 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
                     errmsg("cannot queue a backup on a standby"),
                     errhint("Run backups on the primary; the launcher sleeps on a standby.")));
 
-  HeapTuple db_tuple =
-      SearchSysCache1(DATABASEOID, ObjectIdGetDatum(get_database_oid(NameStr(*database), true)));
-  if (!HeapTupleIsValid(db_tuple))
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
-                    errmsg("database \"%s\" does not exist", NameStr(*database)),
-                    errhint("See SELECT datname FROM pg_database.")));
-  bool allow_connections = ((Form_pg_database)GETSTRUCT(db_tuple))->datallowconn;
-  ReleaseSysCache(db_tuple);
-  if (!allow_connections)
-    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                    errmsg("database \"%s\" does not accept connections", NameStr(*database)),
-                    errdetail("pg_dump cannot connect to a database with datallowconn = false.")));
-
-  if (strcmp(storage, "local") != 0)
-    ereport(ERROR,
-            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("storage \"%s\" does not exist", storage),
-             errhint("This version knows the storage named 'local' (pgbak.local_path).")));
+  CheckDatabaseForBackup(NameStr(*database));
+  CheckStorageExists(storage);
 
   char* format = nullptr;
   char* normalized =

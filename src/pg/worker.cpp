@@ -26,6 +26,7 @@ PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 #include "pg/backup_job.h"
 #include "pg/catalog.h"
 #include "pg/operation_cleanup.h"
+#include "pg/prune.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/transaction.h"
@@ -41,6 +42,7 @@ struct LoadedOperation {
   std::string kind;
   std::string database;
   std::string options_json;
+  std::string job_name;
 };
 
 // ClaimAndLoad reads row id and claims it if the launcher handed it over.
@@ -59,6 +61,7 @@ LoadedOperation ClaimAndLoad(int64_t id) {
     loaded.kind = op.kind;
     loaded.database = op.database;
     loaded.options_json = op.options_json;
+    loaded.job_name = op.job_name != nullptr ? op.job_name : "";
   });
   return loaded;
 }
