@@ -19,6 +19,8 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include <time.h>
+
 #include <ctime>
 #include <string>
 #include <vector>
@@ -183,7 +185,12 @@ long RunScheduler() {
   long wait_ms = kNoJobDue;
   RunInTransaction([&] {
     PgTimeZone zone(setting_timezone);
-    std::time_t now = std::time(nullptr);
+    // Fire times are whole seconds; the clock is read to the millisecond so
+    // that a job fires right at its second, not up to a second late.
+    struct timespec clock_now;
+    clock_gettime(CLOCK_REALTIME, &clock_now);
+    std::time_t now = clock_now.tv_sec;
+    int64_t now_ms = static_cast<int64_t>(clock_now.tv_sec) * 1000 + clock_now.tv_nsec / 1000000;
     for (const DueJob& job : LoadJobs()) {
       CronSchedule schedule;
       JobOptions options;
@@ -223,7 +230,8 @@ long RunScheduler() {
       }
       if (!job.has_next || run_id != 0)
         SetNextRun(job, next_run, run_id);
-      long until_ms = static_cast<long>(std::max<std::time_t>(next_run - now, 0)) * 1000;
+      long until_ms =
+          static_cast<long>(std::max<int64_t>(static_cast<int64_t>(next_run) * 1000 - now_ms, 0));
       if (wait_ms == kNoJobDue || until_ms < wait_ms)
         wait_ms = until_ms;
     }
