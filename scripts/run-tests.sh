@@ -7,7 +7,8 @@ set -uo pipefail
 
 WORK=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 PG_BINDIR=$(pg_config --bindir)
-PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+# pg_config --pgxs is <pgxs>/src/makefiles/pgxs.mk
+PGXS_DIR=$(dirname "$(dirname "$(dirname "$(pg_config --pgxs)")")")
 PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress"
 OUT="$WORK/build"
 mkdir -p "$OUT"
