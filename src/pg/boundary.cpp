@@ -23,6 +23,14 @@ void CopyText(char* target, size_t capacity, const std::string& text) {
   target[n] = '\0';
 }
 
+// CopyTail copies the end of a C++ string into a fixed buffer: for a child's
+// stderr the last lines hold the actual error.
+void CopyTail(char* target, size_t capacity, const std::string& text) {
+  size_t n = std::min(text.size(), capacity - 1);
+  std::memcpy(target, text.data() + (text.size() - n), n);
+  target[n] = '\0';
+}
+
 }  // namespace
 
 // SqlStateFor maps a core ErrorKind to the SQLSTATE users see.
@@ -59,7 +67,7 @@ void RecordException(Failure& failure) noexcept {
   } catch (const Error& e) {
     failure.sqlerrcode = SqlStateFor(e.kind());
     CopyText(failure.message, sizeof(failure.message), e.what());
-    CopyText(failure.detail, sizeof(failure.detail), e.detail());
+    CopyTail(failure.detail, sizeof(failure.detail), e.detail());
     CopyText(failure.hint, sizeof(failure.hint), e.hint());
   } catch (const std::bad_alloc&) {
     failure.sqlerrcode = ERRCODE_OUT_OF_MEMORY;

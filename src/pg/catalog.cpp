@@ -14,6 +14,7 @@ extern "C" {
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 }
@@ -68,6 +69,22 @@ Oid ExtensionSchema(Oid extension) {
   systable_endscan(scan);
   table_close(rel, AccessShareLock);
   return schema;
+}
+
+// ValidText returns s as text valid in the database encoding: a cut through
+// a multibyte character (a tail of pg_dump's stderr) or bytes in another
+// encoding must not make backup_log unrestorable, so invalid bytes become '?'.
+const char* ValidText(const char* s) {
+  if (s == nullptr)
+    return nullptr;
+  int length = static_cast<int>(strlen(s));
+  if (pg_verifymbstr(s, length, true))
+    return s;
+  char* copy = pstrdup(s);
+  for (int i = 0; i < length; i++)
+    if (static_cast<unsigned char>(copy[i]) >= 0x80)
+      copy[i] = '?';
+  return copy;
 }
 
 }  // namespace
@@ -178,8 +195,9 @@ bool FinishFailed(int64 id, const char* status, const char* message, const char*
       BackupLogName());
   Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
   char nulls[4] = {' ', ' ', ' ', ' '};
-  Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(status), TextOrNull(message, &nulls[2]),
-                     TextOrNull(detail && detail[0] ? detail : nullptr, &nulls[3])};
+  Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(status),
+                     TextOrNull(ValidText(message), &nulls[2]),
+                     TextOrNull(detail && detail[0] ? ValidText(detail) : nullptr, &nulls[3])};
   if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
     elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
   return SPI_processed == 1;

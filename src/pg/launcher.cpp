@@ -21,6 +21,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -48,6 +49,8 @@ constexpr long kIdleSleepMs = 5000;
 // How long it waits before looking again for the extension when it is not
 // installed yet.
 constexpr long kNoExtensionSleepMs = 10000;
+// How soon it tries again after a stage failed (a lock held by a user, say).
+constexpr long kRetrySleepMs = 2000;
 
 // StartedWorker is a dynamic worker this launcher started and still watches.
 struct StartedWorker {
@@ -202,8 +205,9 @@ void StartQueued() {
       PgCall([&] {
         const char* sql = psprintf(
             "UPDATE %s SET status = 'running', started_at = clock_timestamp(), "
-            "worker_pid = NULL WHERE id = $1 AND status = 'queued'",
-            BackupLogName());
+            "worker_pid = NULL WHERE id = (SELECT id FROM %s WHERE id = $1 "
+            "AND status = 'queued' FOR UPDATE SKIP LOCKED)",
+            BackupLogName(), BackupLogName());
         Oid types[1] = {INT8OID};
         Datum values[1] = {Int64GetDatum(op.id)};
         ExecOrFail(sql, SPI_OK_UPDATE, 1, types, values);
@@ -214,7 +218,12 @@ void StartQueued() {
       continue;  // cancelled meanwhile
 
     BackgroundWorkerHandle* handle = nullptr;
-    PgCall([&] { handle = StartWorker(op.id); });
+    // The handle outlives every transaction and loop iteration.
+    PgCall([&] {
+      MemoryContext previous = MemoryContextSwitchTo(TopMemoryContext);
+      handle = StartWorker(op.id);
+      MemoryContextSwitchTo(previous);
+    });
     if (handle == nullptr) {
       // No background worker slot: put the row back and try after a wake-up
       // (a worker exit) rather than spinning.
@@ -245,13 +254,24 @@ void StartQueued() {
 // ExtensionReady says whether the catalog exists in pgbak.database yet.
 bool ExtensionReady() {
   bool installed = false;
-  PgCall([&] {
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    installed = ExtensionInstalled();
-    CommitTransactionCommand();
-  });
+  RunInTransaction([&] { PgCall([&] { installed = ExtensionInstalled(); }); });
   return installed;
+}
+
+// RunStage runs one stage of the loop; a failure (a lock timeout, say) is
+// logged and makes the launcher back off, but does not keep the other stages
+// from running.
+template <typename Stage>
+bool RunStage(const char* name, Stage&& stage) {
+  Failure failure;
+  CatchCore(failure, stage);
+  if (!failure.failed)
+    return true;
+  PgCall([&] {
+    ereport(WARNING, (errmsg("pgbak launcher: %s: %s", name, failure.message),
+                      failure.detail[0] ? errdetail("%s", failure.detail) : 0));
+  });
+  return false;
 }
 
 // LauncherLoop is the body of the launcher; returns on shutdown.
@@ -276,30 +296,30 @@ void LauncherLoop() {
     if (ShutdownRequestPending)
       return;
 
-    try {
-      if (!ExtensionReady()) {
-        sleep_ms = kNoExtensionSleepMs;
-      } else {
-        ReapWorkers();
-        // Rows left running by a crash or restart are failed at the first
-        // look; later, a running row that no live worker holds lost its
-        // worker (killed, or exited before recording an outcome).
-        FailAbandoned(recovered
-                          ? "the worker exited without recording an outcome"
-                          : "the server restarted or crashed while the operation was running");
-        recovered = true;
-        long until_due_ms = RunScheduler();
-        if (until_due_ms != kNoJobDue && until_due_ms < sleep_ms)
-          sleep_ms = std::max(until_due_ms, 10L);
-        StartQueued();
-        MaybeTrimHistory();
-      }
-    } catch (const std::exception& e) {
-      // Keep the launcher alive through a transient failure, such as a lock
-      // timeout, but say what happened and back off.
-      std::string message = e.what();
-      PgCall([&] { ereport(WARNING, (errmsg("pgbak launcher: %s", message.c_str()))); });
+    bool ready = false;
+    if (!RunStage("checking for the extension", [&] { ready = ExtensionReady(); }) || !ready) {
       sleep_ms = kNoExtensionSleepMs;
+    } else {
+      bool ok = RunStage("reaping workers", [] { ReapWorkers(); });
+      // Rows left running by a crash or restart are failed at the first
+      // look; later, a running row that no live worker holds lost its
+      // worker (killed, or exited before recording an outcome).
+      const char* reason = recovered
+                               ? "the worker exited without recording an outcome"
+                               : "the server restarted or crashed while the operation was running";
+      if (RunStage("failing abandoned operations", [&] { FailAbandoned(reason); }))
+        recovered = true;
+      else
+        ok = false;
+      long until_due_ms = kNoJobDue;
+      ok = RunStage("scheduling", [&] { until_due_ms = RunScheduler(); }) && ok;
+      if (until_due_ms != kNoJobDue && until_due_ms < sleep_ms)
+        sleep_ms = std::max(until_due_ms, 10L);
+      ok = RunStage("starting queued operations", [] { StartQueued(); }) && ok;
+      ok = RunStage("trimming history", [] { MaybeTrimHistory(); }) && ok;
+      // Back off a little after a failure instead of retrying in a loop.
+      if (!ok)
+        sleep_ms = std::min(sleep_ms, kRetrySleepMs);
     }
 
     PgCall([&] {
@@ -322,6 +342,10 @@ extern "C" void pgbak_launcher_main(Datum main_arg) {
   pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(pgbak::setting_database, nullptr, 0);
+  // A user transaction holding a backup_log row must not stall the launcher
+  // for everyone: it skips locked rows, and waits at most this long for any
+  // other lock before it backs off and tries again.
+  SetConfigOption("lock_timeout", "2000", PGC_SUSET, PGC_S_OVERRIDE);
   pgbak::SetLauncherLatch(MyLatch);
   ereport(LOG, (errmsg("pgbak launcher started in database \"%s\"", pgbak::setting_database)));
 
@@ -331,5 +355,7 @@ extern "C" void pgbak_launcher_main(Datum main_arg) {
   // An error that escaped the loop ends the launcher; the postmaster restarts
   // it after bgw_restart_time.
   pgbak::ReportFailure(failure);
-  proc_exit(0);
+  // Exit status 1: if the launcher is terminated on its own (not at server
+  // shutdown), the postmaster starts it again after bgw_restart_time.
+  proc_exit(1);
 }

@@ -1,4 +1,5 @@
-// operation_cleanup.cpp: removing what a failed or crashed backup left.
+// operation_cleanup.cpp: removing what a failed, crashed or expired backup
+// left in storage.
 
 extern "C" {
 #include "postgres.h"
@@ -7,8 +8,9 @@ extern "C" {
 #include <dirent.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -17,24 +19,68 @@ extern "C" {
 #include "core/set_layout.h"
 #include "pg/boundary.h"
 #include "pg/operation_cleanup.h"
+#include "pg/settings.h"
 
 namespace pgbak {
 
 namespace {
 
-// IsOurFile says whether a file name in a set directory is one we write:
-// a known object name or a hidden temporary of a writer.
+// kObjectNames are the files a backup set may contain.
+const char* const kObjectNames[] = {kDataObjectCustom, kDataObjectPlain, kGlobalsObject,
+                                    kManifestObject};
+
+// IsOurFile says whether a file name in a set directory is one a backup
+// writes: an object, or a writer's temporary ".<object>.partial-<pid>".
 bool IsOurFile(const std::string& name) {
-  return name == kDataObjectCustom || name == kDataObjectPlain || name == kGlobalsObject ||
-         name == kManifestObject || (name.size() > 1 && name[0] == '.' && name != "..");
+  for (const char* object : kObjectNames) {
+    if (name == object)
+      return true;
+    std::string prefix = std::string(".") + object + ".partial-";
+    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+        std::all_of(name.begin() + prefix.size(), name.end(),
+                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      return true;
+  }
+  return false;
 }
 
 }  // namespace
 
+// IsSetLocation says whether location is operation id's set directory.
+bool IsSetLocation(int64_t id, const std::string& location) {
+  std::string root = LocalStorageRoot();
+  while (root.size() > 1 && root.back() == '/')
+    root.pop_back();
+  if (location.compare(0, root.size() + 1, root + "/") != 0)
+    return false;
+  // Exactly three components below the root, none of them "." or "..".
+  std::string rest = location.substr(root.size() + 1);
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= rest.size()) {
+    size_t slash = rest.find('/', start);
+    if (slash == std::string::npos)
+      slash = rest.size();
+    parts.push_back(rest.substr(start, slash - start));
+    start = slash + 1;
+  }
+  if (parts.size() != 3)
+    return false;
+  for (const std::string& part : parts)
+    if (part.empty() || part == "." || part == "..")
+      return false;
+  std::string suffix = "-" + std::to_string(id);
+  const std::string& leaf = parts[2];
+  return leaf.size() > suffix.size() &&
+         leaf.compare(leaf.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // RemovePartialSet removes the objects of the set at location, logging problems.
 void RemovePartialSet(int64_t id, const std::string& location) {
+  if (location.empty())
+    return;
   std::string error;
-  if (RemoveSetObjects(location, error))
+  if (RemoveSetObjects(id, location, error))
     return;
   PgCall([&] {
     ereport(WARNING,
@@ -43,13 +89,14 @@ void RemovePartialSet(int64_t id, const std::string& location) {
 }
 
 // RemoveSetObjects removes every object of the set at location.
-bool RemoveSetObjects(const std::string& location, std::string& error) {
+bool RemoveSetObjects(int64_t id, const std::string& location, std::string& error) {
   auto fail = [&](const std::string& what, int errnum) {
     error = what + ": " + std::strerror(errnum);
     return false;
   };
-  if (location.empty() || location[0] != '/') {
-    error = "not a local set location: \"" + location + "\"";
+  if (!IsSetLocation(id, location)) {
+    error = "refusing to remove \"" + location + "\": not the set directory of operation " +
+            std::to_string(id) + " below pgbak.local_path";
     return false;
   }
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(location.c_str()), closedir);
@@ -59,11 +106,8 @@ bool RemoveSetObjects(const std::string& location, std::string& error) {
     return fail("could not open directory \"" + location + "\"", errno);
   }
   std::vector<std::string> names;
-  errno = 0;
   while (struct dirent* entry = readdir(dir.get())) {
     std::string name = entry->d_name;
-    if (name == "." || name == "..")
-      continue;
     if (IsOurFile(name))
       names.push_back(name);
   }

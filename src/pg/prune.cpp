@@ -142,7 +142,7 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
 // ExecutePruneItem removes the set's objects, then marks the row expired.
 void ExecutePruneItem(PruneItem& item) {
   std::string error;
-  if (!RemoveSetObjects(item.location, error)) {
+  if (!RemoveSetObjects(item.id, item.location, error)) {
     item.reason += "; not removed: " + error;
     return;
   }

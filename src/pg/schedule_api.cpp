@@ -88,9 +88,16 @@ PruneRow* RunPrune(bool dry_run, int* count) {
   Failure failure;
   CatchCore(failure, [&] {
     std::vector<PruneItem> items = PlanPrune("");
-    if (!dry_run)
+    if (!dry_run) {
+      // Objects are removed before their rows change, inside this
+      // statement: a cancel or statement_timeout in the middle would roll
+      // the rows back to 'succeeded' with their objects gone, so hold
+      // interrupts until every item is done (each is quick).
+      PgCall([] { HOLD_INTERRUPTS(); });
       for (PruneItem& item : items)
         ExecutePruneItem(item);
+      PgCall([] { RESUME_INTERRUPTS(); });
+    }
     PgCall([&] { rows = static_cast<PruneRow*>(palloc0(sizeof(PruneRow) * (items.size() + 1))); });
     for (const PruneItem& item : items) {
       std::string action = dry_run ? "would " + item.action

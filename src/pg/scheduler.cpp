@@ -207,6 +207,13 @@ long RunScheduler() {
         if (!job.has_next) {
           next_run = schedule.NextAfter(now, zone);
         } else if (job.next_run <= now) {
+          // The next time first (it can throw for a schedule that stopped
+          // matching), so that a run is never queued without moving on.
+          // From the planned time, so an interval does not drift; from now if
+          // that is already past, so missed runs are not replayed in a burst.
+          next_run = schedule.NextAfter(job.next_run, zone);
+          if (next_run <= now)
+            next_run = schedule.NextAfter(now, zone);
           int64 active = ActiveRun(job.name);
           run_id = QueueRun(job, options, active);
           std::string line = active != 0
@@ -216,11 +223,6 @@ long RunScheduler() {
           PgCall([&] {
             ereport(LOG, (errmsg("pgbak: job \"%s\" is due: %s", job.name.c_str(), line.c_str())));
           });
-          // From the planned time, so an interval does not drift; from now if
-          // that is already past, so missed runs are not replayed in a burst.
-          next_run = schedule.NextAfter(job.next_run, zone);
-          if (next_run <= now)
-            next_run = schedule.NextAfter(now, zone);
         }
       } catch (const Error& e) {
         // A schedule that stopped matching anything (it was checked when it

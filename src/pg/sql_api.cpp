@@ -68,19 +68,36 @@ char* NormalizeOptions(const char* json_text, char** format) {
   return normalized;
 }
 
-// RowStatus reads status and inserting transaction of row id; false if none.
-bool RowStatus(int64 id, char** status, TransactionId* xmin) {
-  const char* sql = psprintf("SELECT status, xmin::text FROM %s WHERE id = $1", BackupLogName());
+// StatusBuffer holds a status; statuses are short words.
+struct StatusBuffer {
+  char text[32];
+};
+
+// StatusQuery is the statement RowStatus runs, built once per call of a
+// SQL function (palloc'd).
+const char* StatusQuery() {
+  return psprintf("SELECT status, xmin::text FROM %s WHERE id = $1", BackupLogName());
+}
+
+// RowStatus reads status and inserting transaction of row id into plain
+// storage and frees the result, so that polling does not grow memory;
+// false if there is no such row.
+bool RowStatus(const char* sql, int64 id, StatusBuffer* status, TransactionId* xmin) {
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 1) != SPI_OK_SELECT)
     elog(ERROR, "could not read backup_log");
-  if (SPI_processed == 0)
-    return false;
-  *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-  char* xmin_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-  *xmin = static_cast<TransactionId>(strtoul(xmin_text, nullptr, 10));
-  return true;
+  bool found = SPI_processed > 0;
+  if (found) {
+    char* status_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    char* xmin_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+    strlcpy(status->text, status_text, sizeof(status->text));
+    *xmin = static_cast<TransactionId>(strtoul(xmin_text, nullptr, 10));
+    pfree(status_text);
+    pfree(xmin_text);
+  }
+  SPI_freetuptable(SPI_tuptable);
+  return found;
 }
 
 // IsFinal says whether a status is one an operation ends in.
@@ -176,12 +193,13 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
       TimestampTzPlusMilliseconds(GetCurrentTimestamp(), static_cast<int64>(timeout_s) * 1000);
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
-  char* status = nullptr;
+  const char* sql = StatusQuery();
+  StatusBuffer status;
   for (;;) {
     TransactionId xmin = InvalidTransactionId;
-    if (!RowStatus(id, &status, &xmin))
+    if (!RowStatus(sql, id, &status, &xmin))
       UnknownOperation(id);
-    if (IsFinal(status))
+    if (IsFinal(status.text))
       break;
     if (TransactionIdIsCurrentTransactionId(xmin))
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -196,7 +214,7 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
   }
-  text* result = cstring_to_text(status);
+  text* result = cstring_to_text(status.text);
   text* copy = static_cast<text*>(SPI_palloc(VARSIZE(result)));
   memcpy(copy, result, VARSIZE(result));
   SPI_finish();
@@ -210,12 +228,13 @@ extern "C" Datum pgbak_cancel(PG_FUNCTION_ARGS) {
   int64 id = PG_GETARG_INT64(0);
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
-  char* status = nullptr;
+  const char* status_sql = StatusQuery();
+  StatusBuffer status;
   TransactionId xmin = InvalidTransactionId;
-  if (!RowStatus(id, &status, &xmin))
+  if (!RowStatus(status_sql, id, &status, &xmin))
     UnknownOperation(id);
   bool result = false;
-  if (strcmp(status, "queued") == 0) {
+  if (strcmp(status.text, "queued") == 0) {
     const char* sql = psprintf(
         "UPDATE %s SET status = 'cancelled', finished_at = clock_timestamp(), "
         "error_message = 'cancelled by pgbak_cancel before it started' "
@@ -226,15 +245,16 @@ extern "C" Datum pgbak_cancel(PG_FUNCTION_ARGS) {
     if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
       elog(ERROR, "could not update backup_log");
     result = SPI_processed == 1;
-    if (!result && RowStatus(id, &status, &xmin)) {
-      // The launcher started it between our read and our update.
-    }
+    // If the launcher started it between our read and our update, it is
+    // running now: read the status again.
+    if (!result && !RowStatus(status_sql, id, &status, &xmin))
+      UnknownOperation(id);
   }
-  if (!result && strcmp(status, "running") == 0) {
+  if (!result && strcmp(status.text, "running") == 0) {
     // A worker that has just been started may not hold its slot yet.
     TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kCancelSlotWaitMs);
     while (!(result = RequestCancel(id))) {
-      if (!RowStatus(id, &status, &xmin) || IsFinal(status))
+      if (!RowStatus(status_sql, id, &status, &xmin) || IsFinal(status.text))
         break;
       if (TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline) <= 0)
         break;

@@ -87,7 +87,9 @@ void RunOperation(int64_t id) {
     });
     return;
   }
-  if (!ClaimSlot(id, op.kind.c_str(), op.database.c_str()))
+  bool slot = false;
+  PgCall([&] { slot = ClaimSlot(id, op.kind.c_str(), op.database.c_str()); });
+  if (!slot)
     throw Error(ErrorKind::kInternal, "no free progress slot");
   PgCall([&] {
     ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: %s of database \"%s\"", id,

@@ -7,6 +7,7 @@ extern "C" {
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
+#include "storage/procsignal.h"
 #include "utils/guc.h"
 #include "utils/wait_event.h"
 }
@@ -22,6 +23,7 @@ namespace pgbak {
 namespace {
 
 volatile sig_atomic_t terminate_requested = false;
+volatile sig_atomic_t cancel_signal_received = false;
 bool postmaster_died = false;
 
 // HandleSigterm notes the request and wakes the main loop; the loop stops
@@ -33,11 +35,22 @@ void HandleSigterm(SIGNAL_ARGS) {
   errno = save_errno;
 }
 
+// HandleSigint turns pg_cancel_backend into a cancel of the operation. The
+// default handler would instead make the next transaction fail, losing the
+// outcome (or a complete backup) while the row stays 'running'.
+void HandleSigint(SIGNAL_ARGS) {
+  int save_errno = errno;
+  cancel_signal_received = true;
+  SetLatch(MyLatch);
+  errno = save_errno;
+}
+
 }  // namespace
 
-// InstallWorkerSignalHandlers sets SIGTERM and SIGHUP handling.
+// InstallWorkerSignalHandlers sets SIGTERM, SIGINT and SIGHUP handling.
 void InstallWorkerSignalHandlers() {
   pqsignal(SIGTERM, HandleSigterm);
+  pqsignal(SIGINT, HandleSigint);
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
 }
 
@@ -49,12 +62,15 @@ std::string StopReason() {
     return "the worker was terminated (server shutdown or pg_terminate_backend)";
   if (CancelRequested())
     return "cancelled by pgbak_cancel";
+  if (cancel_signal_received)
+    return "cancelled by pg_cancel_backend";
   return "";
 }
 
-// StopIsCancel is true if the stop was asked for with pgbak_cancel.
+// StopIsCancel is true if the stop was asked for with pgbak_cancel or
+// pg_cancel_backend.
 bool StopIsCancel() {
-  return !postmaster_died && !terminate_requested && CancelRequested();
+  return !postmaster_died && !terminate_requested && (CancelRequested() || cancel_signal_received);
 }
 
 // WaitForInput sleeps until input, a latch set or a timeout.
@@ -79,6 +95,10 @@ void WaitForInput(const std::vector<int>& fds, long timeout_ms, std::vector<int>
     if (events[i].events & WL_LATCH_SET) {
       PgCall([] {
         ResetLatch(MyLatch);
+        // DROP DATABASE and friends wait for every backend to absorb a
+        // barrier; a long backup must not hold them up.
+        if (ProcSignalBarrierPending)
+          ProcessProcSignalBarrier();
         if (ConfigReloadPending) {
           ConfigReloadPending = false;
           ProcessConfigFile(PGC_SIGHUP);
