@@ -141,6 +141,48 @@ ok(poll_until(30, sub { pgbak_sessions($node, 'faultdb') eq '' }),
 	'no session is left once the lock is released');
 
 # ---------------------------------------------------------------------------
+# (a3) pg_cancel_backend on the worker cancels the backup cleanly, and a
+# running backup does not hold up DROP DATABASE elsewhere (it absorbs the
+# barrier that DROP DATABASE waits for).
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', 'CREATE DATABASE scratch_to_drop');
+$lock = lock_big();
+$id = queue_backup($node, 'faultdb');
+my $sigint_id = $id;
+($worker, $dump) = wait_blocked($id);
+my ($drop_ret, $drop_out, $drop_err) = $node->psql('postgres', 'DROP DATABASE scratch_to_drop',
+	extra_params => [ '-v', 'ON_ERROR_STOP=1' ], timeout => 30);
+is($drop_ret, 0, 'DROP DATABASE of another database completes while a backup runs')
+  or diag $drop_err;
+is($node->safe_psql('postgres', "SELECT status FROM backup_log WHERE id = $id"),
+	'running', 'the backup is still running after the DROP DATABASE');
+is($node->safe_psql('postgres', "SELECT pg_cancel_backend($worker)"), 't', 'pg_cancel_backend on the worker');
+is(wait_backup($node, $id, 30), 'cancelled', 'pg_cancel_backend cancels the backup, recorded as cancelled');
+$row = check_no_set($id, 'pg_cancel_backend');
+like($row->{error_message}, qr/pg_cancel_backend/, 'error_message says who cancelled it');
+end_session($lock);
+ok(poll_until(30, sub { pgbak_sessions($node, 'faultdb') eq '' }),
+	'no session is left after pg_cancel_backend');
+
+# ---------------------------------------------------------------------------
+# (a4) the launcher terminated on its own comes back, and the queue goes on.
+# ---------------------------------------------------------------------------
+my $launcher = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgbak launcher'});
+ok($launcher ne '', "the launcher runs (pid $launcher)");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($launcher)");
+ok( poll_until(
+		30,
+		sub {
+			my $pid = $node->safe_psql('postgres',
+				q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgbak launcher'});
+			$pid ne '' && $pid ne $launcher;
+		}),
+	'a new launcher starts after the old one was terminated');
+my ($after_id, $after_status) = run_backup($node, 'faultdb', '{}', 60);
+is($after_status, 'succeeded', 'backups run again after the launcher came back');
+
+# ---------------------------------------------------------------------------
 # (b) kill -9 of the worker: a crash restart; the row is failed afterwards.
 # ---------------------------------------------------------------------------
 $lock = lock_big();
@@ -255,7 +297,8 @@ is_deeply(\@temporaries, [], 'no temporary file anywhere under the storage root'
 is_deeply(
 	[ split /\n/, $node->safe_psql('postgres', q{SELECT id || ' ' || status FROM backup_log ORDER BY id}) ],
 	[
-		"$cancelled_id cancelled", "$dump_killed_id failed", "$killed_id failed", "$after_crash succeeded",
+		"$cancelled_id cancelled", "$dump_killed_id failed", "$sigint_id cancelled",
+		"$after_id succeeded", "$killed_id failed", "$after_crash succeeded",
 		"$restarted_id failed", "$first succeeded", "$second succeeded",
 		"$other succeeded"
 	],
