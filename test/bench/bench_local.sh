@@ -50,21 +50,33 @@ max_wal_size = 4GB
 ${ZSTD_LEVEL:+pgbak.zstd_level = $ZSTD_LEVEL}
 EOF
   "$BIN/pg_ctl" -D "$DATA" -l "$BENCH_DIR/server.log" -w start >/dev/null
-  psql -X -q -d postgres -c "CREATE EXTENSION pgbak_ext"
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE EXTENSION pgbak_ext"
   createdb bench
   echo "building pgbench scale $SCALE and $WIDE_ROWS wide rows..."
   pgbench -i -q -s "$SCALE" bench >/dev/null 2>&1
-  psql -X -q -d bench <<EOF
+  psql -X -q -v ON_ERROR_STOP=1 -d bench <<EOF
 CREATE TABLE wide (id bigint PRIMARY KEY, title text, body text, attrs jsonb);
--- Text that compresses like real text does (hex digests and words, not
--- pgbench's blank filler, which any compressor shrinks to nothing).
+-- Rows that compress like application data does: prose made of words, a
+-- hex digest (which no compressor shrinks below half), JSON documents with
+-- repeated keys. Not pgbench's blank filler, which any compressor removes.
+CREATE TABLE words (n int PRIMARY KEY, word text);
+INSERT INTO words
+SELECT n - 1, w FROM unnest(string_to_array(
+  'the of and to in is was for on that with as by at from his it an were are which this be '
+  'backup restore database table index query server client storage archive stream compress '
+  'encrypt verify schedule retention manifest snapshot transaction replica primary standby '
+  'checkpoint vacuum analyze commit rollback tuple page buffer cache lock latch worker '
+  'customer order invoice payment product shipment address account balance report', ' '))
+  WITH ORDINALITY AS t(w, n);
 INSERT INTO wide
 SELECT g, 'title ' || g || ' ' || md5(g::text),
-       (SELECT string_agg(md5(g::text || '-' || i) || CASE WHEN i % 3 = 0 THEN ' lorem ' ELSE ' ' END, '')
-          FROM generate_series(1, 12) i),
+       (SELECT string_agg(word, ' ' ORDER BY i)
+          FROM generate_series(1, 60) i
+          JOIN words ON words.n = ((g::bigint * 7919 + i * i * 104729) % 97) % 57),
        jsonb_build_object('id', g, 'sku', md5((g * 31)::text),
                           'tags', jsonb_build_array('a' || g % 97, 'b' || g % 13),
-                          'score', (g * 7919) % 1000, 'active', g % 3 = 0)
+                          'score', (g::bigint * 7919) % 1000, 'active', g % 3 = 0,
+                          'created', '2026-01-01'::date + (g % 365))
 FROM generate_series(1, $WIDE_ROWS) g;
 VACUUM ANALYZE;
 EOF
