@@ -17,15 +17,21 @@ DATA = $(wildcard pgbak_ext--*.sql)
 PG_CONFIG ?= pg_config
 LIBPQ_INCLUDE := $(shell $(PG_CONFIG) --includedir)
 
-PG_CPPFLAGS = -I$(srcdir)/src -I$(LIBPQ_INCLUDE)
+# -MMD -MP: PGXS does not track header dependencies; without them a changed
+# header leaves stale objects with another class layout behind.
+PG_CPPFLAGS = -I$(srcdir)/src -I$(LIBPQ_INCLUDE) -MMD -MP
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register
 SHLIB_LINK = -lpq -lzstd -lcrypto -lstdc++ -lpthread
 
 # Debian builds PostgreSQL with LLVM; its bitcode rule ignores PG_CXXFLAGS.
 override with_llvm = no
 
+EXTRA_CLEAN = $(OBJS:.o=.d)
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+-include $(OBJS:.o=.d)
 
 .PHONY: check-version
 check-version:

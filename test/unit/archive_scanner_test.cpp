@@ -1,0 +1,454 @@
+// archive_scanner_test.cpp: row counting in pg_dump custom archives
+// (src/core/archive_scanner.cpp), on archives made by the real pg_dump 15
+// (test/unit/data/, made by make_archive_fixtures.sh) and on small archives
+// built here to reach what pg_dump 15 does not write.
+#include "core/archive_scanner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/zstd_sink.h"
+#include "test_util.h"
+
+namespace pgbak {
+namespace {
+
+using test::Bytes;
+
+// ExpectedTable is what the fixture's database held, from count(*) at
+// fixture time, and where pg_dump itself put the data (the "Data Pos" that
+// pg_restore --verbose shows for the file-written seekable.dump).
+struct ExpectedTable {
+  int dump_id;
+  const char* schema;
+  const char* table;
+  int64_t rows;
+  uint64_t data_offset;
+};
+
+// In TOC order, which is pg_dump's: by schema, then name.
+const std::vector<ExpectedTable> kFixtureTables = {
+    {3388, "odd.schema name", "MixedCase", 3, 6895},
+    {3393, "public", "big", 300000, 6937},
+    {3386, "public", "edge_lines", 5, 3873956},
+    {3385, "public", "empty_table", 0, 3874021},
+    {3383, "public", "ints", 1000, 3874042},
+    {3389, "public", "measurements_2023", 365, 3882956},
+    {3390, "public", "measurements_2024", 136, 3890167},
+    {3387, "public", "no_columns", 2, 3892908},
+    {3384, "public", "texts", 9, 3892941},
+};
+constexpr uint64_t kFixtureSize = 3893180;
+
+// Fixture returns a decompressed file from test/unit/data/.
+std::string Fixture(const std::string& name) {
+  std::string source = __FILE__;
+  std::string path = source.substr(0, source.rfind('/')) + "/data/" + name + ".zst";
+  std::string compressed = test::ReadFile(path);
+  StringSink plain;
+  ZstdDecompressSink decompress(plain);
+  decompress.Write(Bytes(compressed), compressed.size());
+  decompress.Finish();
+  return plain.contents();
+}
+
+// CustomDump is custom.dump: pg_dump --format=custom --compress=0 | cat.
+const std::string& CustomDump() {
+  static const std::string dump = Fixture("custom.dump");
+  return dump;
+}
+
+// ScanResult is what a scan saw and passed on.
+struct ScanResult {
+  bool ok = false;
+  bool complete = false;
+  std::string problem;
+  std::string version;
+  std::vector<ArchiveTable> tables;
+  std::string output;
+  bool output_finished = false;
+};
+
+// Scan feeds archive to a scanner in pieces whose sizes come from next_size.
+template <typename NextSize>
+ScanResult Scan(const std::string& archive, NextSize next_size) {
+  StringSink out;
+  ArchiveScanner scanner(out);
+  size_t offset = 0;
+  while (offset < archive.size()) {
+    size_t size = std::min(next_size(), archive.size() - offset);
+    scanner.Write(Bytes(archive) + offset, size);
+    offset += size;
+  }
+  scanner.Finish();
+  return {scanner.ok(),     scanner.complete(), scanner.problem(), scanner.version(),
+          scanner.tables(), out.contents(),     out.finished()};
+}
+
+ScanResult ScanWhole(const std::string& archive) {
+  return Scan(archive, [&] { return archive.size(); });
+}
+
+// ExpectFixtureCounts checks a scan of custom.dump against the database.
+void ExpectFixtureCounts(const ScanResult& scan) {
+  EXPECT_TRUE(scan.ok) << scan.problem;
+  EXPECT_TRUE(scan.complete);
+  EXPECT_EQ(scan.problem, "");
+  EXPECT_EQ(scan.version, "1.14.0");
+  ASSERT_EQ(scan.tables.size(), kFixtureTables.size());
+  for (size_t i = 0; i < kFixtureTables.size(); i++) {
+    const ExpectedTable& expected = kFixtureTables[i];
+    const ArchiveTable& table = scan.tables[i];
+    EXPECT_EQ(table.dump_id, expected.dump_id) << expected.table;
+    EXPECT_EQ(table.schema, expected.schema) << expected.table;
+    EXPECT_EQ(table.table, expected.table);
+    EXPECT_EQ(table.rows, expected.rows) << expected.table;
+    EXPECT_EQ(table.data_offset, expected.data_offset) << expected.table;
+    EXPECT_TRUE(table.data_seen) << expected.table;
+  }
+}
+
+// ExpectRejected checks a scan that gave up: the bytes still all passed.
+void ExpectRejected(const ScanResult& scan, const std::string& archive,
+                    const std::string& problem_part) {
+  EXPECT_FALSE(scan.ok);
+  EXPECT_FALSE(scan.complete);
+  EXPECT_NE(scan.problem.find(problem_part), std::string::npos) << scan.problem;
+  EXPECT_TRUE(scan.output == archive);
+  EXPECT_TRUE(scan.output_finished);
+}
+
+TEST(ArchiveScannerTest, CountsRowsOfWholeArchive) {
+  const std::string& dump = CustomDump();
+  ASSERT_EQ(dump.size(), kFixtureSize);
+  ScanResult scan = ScanWhole(dump);
+  ExpectFixtureCounts(scan);
+  EXPECT_TRUE(scan.output == dump);
+  EXPECT_TRUE(scan.output_finished);
+}
+
+TEST(ArchiveScannerTest, CountsRowsOneByteAtATime) {
+  const std::string& dump = CustomDump();
+  ScanResult scan = Scan(dump, [] { return size_t{1}; });
+  ExpectFixtureCounts(scan);
+  EXPECT_TRUE(scan.output == dump);
+}
+
+TEST(ArchiveScannerTest, CountsRowsInRandomPieces) {
+  const std::string& dump = CustomDump();
+  for (uint32_t seed : {1u, 2u, 20240601u}) {
+    SCOPED_TRACE(seed);
+    std::mt19937 random(seed);
+    // Mostly small pieces, so that every field is split somewhere, with
+    // large ones in between.
+    std::uniform_int_distribution<size_t> small(1, 13);
+    std::uniform_int_distribution<size_t> large(1, 200000);
+    std::bernoulli_distribution pick_large(0.01);
+    ScanResult scan =
+        Scan(dump, [&] { return pick_large(random) ? large(random) : small(random); });
+    ExpectFixtureCounts(scan);
+    EXPECT_TRUE(scan.output == dump);
+  }
+}
+
+TEST(ArchiveScannerTest, DataOffsetsPointAtTheirDataBlocks) {
+  const std::string& dump = CustomDump();
+  ScanResult scan = ScanWhole(dump);
+  ASSERT_TRUE(scan.ok) << scan.problem;
+  for (const ArchiveTable& table : scan.tables) {
+    ASSERT_LT(table.data_offset + 5, dump.size());
+    EXPECT_EQ(dump[table.data_offset], 1) << table.table;  // BLK_DATA
+    // Then the dump id as an Int: sign byte and 4 bytes, little-endian.
+    const auto* id = Bytes(dump) + table.data_offset + 1;
+    EXPECT_EQ(id[0], 0);
+    EXPECT_EQ(id[1] | id[2] << 8 | id[3] << 16 | id[4] << 24, table.dump_id) << table.table;
+  }
+}
+
+TEST(ArchiveScannerTest, DataOffsetsAreThoseOfAFileWrittenDump) {
+  // Written to a file, pg_dump goes back and fills in the TOC's data
+  // offsets; they must be where the scanner saw the blocks start.
+  std::string seekable = Fixture("seekable.dump");
+  ScanResult scan = ScanWhole(seekable);
+  ExpectFixtureCounts(scan);
+  EXPECT_TRUE(scan.output == seekable);
+}
+
+TEST(ArchiveScannerTest, RejectsPlainFormat) {
+  std::string plain = Fixture("plain.sql");
+  ScanResult scan = ScanWhole(plain);
+  ExpectRejected(scan, plain, "not a custom archive");
+  EXPECT_TRUE(scan.tables.empty());
+}
+
+TEST(ArchiveScannerTest, RejectsCorruptedMagic) {
+  std::string dump = CustomDump();
+  dump[2] = 'X';
+  ExpectRejected(ScanWhole(dump), dump, "not a custom archive");
+}
+
+TEST(ArchiveScannerTest, RejectsCompressedArchive) {
+  std::string compressed = Fixture("compressed.dump");
+  ScanResult scan = ScanWhole(compressed);
+  ExpectRejected(scan, compressed, "compress");
+  EXPECT_NE(scan.problem.find("level 1"), std::string::npos) << scan.problem;
+}
+
+TEST(ArchiveScannerTest, RejectsDefaultCompression) {
+  // pg_dump -Fc without -Z writes compression -1 (Z_DEFAULT_COMPRESSION).
+  std::string dump = CustomDump();
+  ASSERT_EQ(dump.substr(11, 5), std::string(5, '\0'));
+  dump[11] = 1;  // sign
+  dump[12] = 1;
+  ExpectRejected(ScanWhole(dump), dump, "compression level -1");
+}
+
+TEST(ArchiveScannerTest, RejectsVersionsOutsideElevenToFifteen) {
+  for (int minor : {11, 15}) {
+    std::string dump = CustomDump();
+    dump[6] = static_cast<char>(minor);
+    ScanResult scan = ScanWhole(dump);
+    ExpectRejected(scan, dump, "unsupported archive version 1." + std::to_string(minor) + ".0");
+    EXPECT_EQ(scan.version, "1." + std::to_string(minor) + ".0");
+  }
+}
+
+TEST(ArchiveScannerTest, RejectsOtherFormatCode) {
+  std::string dump = CustomDump();
+  dump[10] = 3;  // archTar
+  ExpectRejected(ScanWhole(dump), dump, "not a custom archive: header says format 3");
+}
+
+TEST(ArchiveScannerTest, TruncatedInTableOfContents) {
+  std::string cut = CustomDump().substr(0, 3000);
+  ScanResult scan = ScanWhole(cut);
+  ExpectRejected(scan, cut, "archive ended in its table of contents (entry ");
+}
+
+TEST(ArchiveScannerTest, TruncatedInHeader) {
+  std::string cut = CustomDump().substr(0, 40);
+  ExpectRejected(ScanWhole(cut), cut, "archive ended in its header");
+}
+
+TEST(ArchiveScannerTest, TruncatedInDataBlock) {
+  // 1000 bytes into the 300000 rows of "big".
+  std::string cut = CustomDump().substr(0, kFixtureTables[1].data_offset + 1000);
+  ScanResult scan = ScanWhole(cut);
+  ExpectRejected(scan, cut, "archive ended in the data of table \"public\".\"big\"");
+  ASSERT_EQ(scan.tables.size(), kFixtureTables.size());
+  EXPECT_TRUE(scan.tables[0].data_seen);
+  EXPECT_FALSE(scan.tables[1].data_seen);
+}
+
+TEST(ArchiveScannerTest, TruncatedBetweenDataBlocks) {
+  // Right where the data of "texts", the last table, would start.
+  std::string cut = CustomDump().substr(0, kFixtureTables.back().data_offset);
+  ExpectRejected(ScanWhole(cut), cut,
+                 "archive ended before the data of table \"public\".\"texts\"");
+  // Right before the BLOBS block, which ends the archive: every table is
+  // there, but the archive is not whole.
+  std::string without_blobs = CustomDump().substr(0, 3893127);
+  ASSERT_EQ(without_blobs.back(), 0);
+  ASSERT_EQ(CustomDump()[3893127], 3);  // BLK_BLOBS
+  ExpectRejected(ScanWhole(without_blobs), without_blobs,
+                 "archive ended before the data block of dump id 3395");
+}
+
+TEST(ArchiveScannerTest, RejectsEmptyStream) {
+  ExpectRejected(ScanWhole(""), "", "archive is empty");
+}
+
+// Builder writes small custom archives the way pg_dump's WriteHead,
+// WriteToc and the custom format's data functions do.
+class Builder {
+ public:
+  explicit Builder(int minor = 14) : minor_(minor) {
+    archive_ = "PGDMP";
+    for (int byte : {1, minor, 0, 4, 8, 1}) {
+      archive_.push_back(static_cast<char>(byte));
+    }
+    Int(0);  // compression
+    for (int i = 0; i < 7; i++) {
+      Int(i);
+    }
+    Str("db");
+    Str("15.0");
+    Str("15.0");
+  }
+
+  // Int appends a sign byte and four bytes, as WriteInt with intSize 4.
+  Builder& Int(int64_t value) {
+    archive_.push_back(value < 0 ? 1 : 0);
+    uint64_t magnitude = value < 0 ? -value : value;
+    for (int i = 0; i < 4; i++) {
+      archive_.push_back(static_cast<char>((magnitude >> (8 * i)) & 0xff));
+    }
+    return *this;
+  }
+  Builder& Str(const char* text) {
+    if (text == nullptr) {
+      return Int(-1);
+    }
+    Int(static_cast<int64_t>(std::string(text).size()));
+    archive_ += text;
+    return *this;
+  }
+  Builder& Byte(int byte) {
+    archive_.push_back(static_cast<char>(byte));
+    return *this;
+  }
+
+  // Entry appends a TOC entry with dump_id % 3 dependencies and an unset
+  // data offset.
+  Builder& Entry(int dump_id, bool had_dumper, const char* tag, const char* desc,
+                 const char* schema, const char* copy_stmt) {
+    Int(dump_id).Int(had_dumper ? 1 : 0).Str("0").Str("0").Str(tag).Str(desc).Int(2);
+    Str("").Str("").Str(copy_stmt).Str(schema).Str("");
+    if (minor_ >= 14) {
+      Str("heap");
+    }
+    Str("owner").Str("false");
+    for (int i = 1; i <= dump_id % 3; i++) {
+      Str(std::to_string(i).c_str());
+    }
+    Str(nullptr);
+    Byte(had_dumper ? 1 : 3);
+    for (int i = 0; i < 8; i++) {
+      Byte(0);
+    }
+    return *this;
+  }
+  Builder& Table(int dump_id, const char* name) {
+    return Entry(dump_id, true, name, "TABLE DATA", "public", "COPY t FROM stdin;\n");
+  }
+
+  // Data appends a BLK_DATA block with one chunk per piece.
+  Builder& Data(int dump_id, const std::vector<std::string>& chunks) {
+    Byte(1).Int(dump_id);
+    for (const std::string& chunk : chunks) {
+      Int(static_cast<int64_t>(chunk.size()));
+      archive_ += chunk;
+    }
+    return Int(0);
+  }
+
+  const std::string& archive() const { return archive_; }
+
+ private:
+  int minor_;
+  std::string archive_;
+};
+
+TEST(ArchiveScannerTest, BuilderMatchesPgDump) {
+  // The header Builder writes has the layout of the real one: after it, both
+  // have the TOC count.
+  Builder built;
+  EXPECT_EQ(CustomDump().substr(0, 16), built.archive().substr(0, 16));
+  // An archive without entries is complete after its TOC count.
+  built.Int(0);
+  ScanResult scan = ScanWhole(built.archive());
+  EXPECT_TRUE(scan.ok) << scan.problem;
+  EXPECT_TRUE(scan.complete);
+}
+
+TEST(ArchiveScannerTest, ReadsVersionsWithoutTableAccessMethod) {
+  for (int minor : {12, 13, 14}) {
+    SCOPED_TRACE(minor);
+    Builder archive(minor);
+    archive.Int(3).Table(6, "a").Table(7, "b").Table(8, "c");
+    archive.Data(6, {"1\n", "2\n", "\\.\n\n\n"}).Data(7, {"\\.\n\n\n"});
+    archive.Data(8, {"3\n", "\\.\n\n\n"});
+    ScanResult scan = Scan(archive.archive(), [] { return size_t{1}; });
+    ASSERT_TRUE(scan.ok) << scan.problem;
+    EXPECT_TRUE(scan.complete);
+    EXPECT_EQ(scan.version, "1." + std::to_string(minor) + ".0");
+    ASSERT_EQ(scan.tables.size(), 3u);
+    EXPECT_EQ(scan.tables[0].rows, 2);
+    EXPECT_EQ(scan.tables[1].rows, 0);
+    EXPECT_EQ(scan.tables[2].table, "c");
+    EXPECT_EQ(scan.tables[2].rows, 1);
+  }
+}
+
+TEST(ArchiveScannerTest, CountsRowsSplitAcrossChunks) {
+  // pg_dump writes one chunk per row when it does not compress, but nothing
+  // in the format says so: rows and the end line may straddle chunks.
+  Builder archive;
+  archive.Int(1).Table(5, "t");
+  archive.Data(5, {"1\tab", "c\n2", "\t\\\\.\n", "\n3\n\\", ".", "\n\n", "\n"});
+  ScanResult scan = ScanWhole(archive.archive());
+  ASSERT_TRUE(scan.ok) << scan.problem;
+  ASSERT_EQ(scan.tables.size(), 1u);
+  EXPECT_EQ(scan.tables[0].rows, 4);  // "1\tabc", "2\t\\\\.", "", "3"
+}
+
+TEST(ArchiveScannerTest, PassesOverLargeObjectsAndOtherData) {
+  // A BLOBS block with an OID above 2^31 (written negative by WriteInt) and
+  // data with newlines, and data of an entry that is not a table.
+  Builder archive;
+  archive.Int(3).Entry(3, true, "BLOBS", "BLOBS", nullptr, nullptr).Table(4, "t");
+  archive.Entry(6, false, "s", "SEQUENCE SET", "public", nullptr);
+  archive.Byte(3).Int(3);
+  archive.Int(-1294967296).Str("a\nb").Int(0);  // oid, one chunk, end of object
+  archive.Int(16411).Str("\n").Int(0);
+  archive.Int(0);
+  archive.Data(4, {"x\n", "\\.\n\n\n"});
+  ScanResult scan = ScanWhole(archive.archive());
+  ASSERT_TRUE(scan.ok) << scan.problem;
+  ASSERT_EQ(scan.tables.size(), 1u);
+  EXPECT_EQ(scan.tables[0].table, "t");
+  EXPECT_EQ(scan.tables[0].rows, 1);
+}
+
+TEST(ArchiveScannerTest, RejectsDataWithoutCopy) {
+  // pg_dump --inserts: TABLE DATA is INSERT statements, lines are not rows.
+  Builder archive;
+  archive.Int(1).Entry(5, true, "t", "TABLE DATA", "public", nullptr);
+  ExpectRejected(ScanWhole(archive.archive()), archive.archive(), "no COPY statement");
+}
+
+TEST(ArchiveScannerTest, RejectsDataWithoutEndLine) {
+  Builder archive;
+  archive.Int(1).Table(5, "t").Data(5, {"1\n", "2\n"});
+  ExpectRejected(ScanWhole(archive.archive()), archive.archive(), "without COPY's end-of-data");
+}
+
+TEST(ArchiveScannerTest, RejectsBlockOfUnknownEntry) {
+  Builder archive;
+  archive.Int(2).Table(5, "t").Entry(6, false, "u", "TABLE", "public", nullptr);
+  archive.Data(5, {"\\.\n\n\n"});
+  std::string valid = archive.archive();
+  archive.Data(6, {"\\.\n\n\n"});
+  ExpectRejected(ScanWhole(archive.archive()), archive.archive(), "data block for dump id 6");
+  EXPECT_TRUE(ScanWhole(valid).ok);
+}
+
+TEST(ArchiveScannerTest, RejectsSecondBlockOfTable) {
+  Builder archive;
+  archive.Int(1).Table(5, "t").Data(5, {"\\.\n\n\n"}).Data(5, {"\\.\n\n\n"});
+  ExpectRejected(ScanWhole(archive.archive()), archive.archive(),
+                 "second data block for dump id 5");
+}
+
+TEST(ArchiveScannerTest, RejectsNegativeLengths) {
+  Builder chunk;
+  chunk.Int(1).Table(5, "t").Byte(1).Int(5).Int(-3);
+  ExpectRejected(ScanWhole(chunk.archive()), chunk.archive(), "negative chunk length -3");
+  Builder string;
+  string.Int(1).Int(5).Int(1).Int(-2);
+  ExpectRejected(ScanWhole(string.archive()), string.archive(), "negative string length -2");
+}
+
+TEST(ArchiveScannerTest, RejectsUnknownBlockType) {
+  Builder archive;
+  archive.Int(1).Table(5, "t").Byte(2).Int(5);  // BLK_BLOB, older than 1.12
+  ExpectRejected(ScanWhole(archive.archive()), archive.archive(), "unknown data block type 2");
+}
+
+}  // namespace
+}  // namespace pgbak
