@@ -102,19 +102,24 @@ for round in $(seq 1 "$ROUNDS"); do
 
   start=$(now)
   id=$(psql -X -At -d postgres -c "SELECT pgbak_run('bench')")
-  # Sample the worker's peak RSS while it runs.
-  peak=0
-  while :; do
-    pid=$(psql -X -At -d postgres -c "SELECT pid FROM backup_progress WHERE id = $id")
-    status=$(psql -X -At -d postgres -c "SELECT status FROM backup_log WHERE id = $id")
-    if [[ -n $pid && -r /proc/$pid/status ]]; then
+  # Wait in one session (as a user would), and sample the worker's peak RSS
+  # from /proc meanwhile: reading /proc costs nothing, unlike polling with
+  # psql, which would steal CPU from the backup being measured.
+  psql -X -At -d postgres -c "SELECT pgbak_wait($id, 3600)" >"$BENCH_DIR/status" &
+  waiter=$!
+  peak=0 pid=''
+  while kill -0 "$waiter" 2>/dev/null; do
+    if [[ -z $pid ]]; then
+      pid=$(pgrep -u "$(id -u)" -f "pgbak worker for operation ${id}( |\$)" | head -1 || true)
+    elif [[ -r /proc/$pid/status ]]; then
       hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
       ((${hwm:-0} > peak)) && peak=$hwm
     fi
-    [[ $status == queued || $status == running ]] || break
     sleep 0.05
   done
+  wait "$waiter"
   end=$(now)
+  status=$(cat "$BENCH_DIR/status")
   [[ $status == succeeded ]] || { echo "backup $id ended $status"; exit 1; }
   pgbak_times+=("$(awk "BEGIN {print $end - $start}")")
   pgbak_size=$(psql -X -At -d postgres -c "SELECT stored_bytes FROM backup_log WHERE id = $id")
