@@ -48,6 +48,8 @@ CREATE TABLE backup_log (
   verify_status   text,
   restore_seconds double precision,
   expired_at      timestamptz,
+  webhook_status  text,
+  webhook_attempts integer,
   CHECK (status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped', 'expired')
          OR finished_at IS NOT NULL)
 );
@@ -105,13 +107,31 @@ CREATE FUNCTION pgbak_progress(
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'pgbak_progress' LANGUAGE C VOLATILE;
 
 CREATE VIEW backup_progress AS
-SELECT p.id, p.pid, p.kind, p.database_name, p.phase,
-       p.bytes_read, p.bytes_stored, p.started_at,
-       clock_timestamp() - p.started_at AS elapsed,
-       CASE WHEN extract(epoch FROM clock_timestamp() - p.started_at) > 0
-            THEN round(p.bytes_read / extract(epoch FROM clock_timestamp() - p.started_at))::bigint
-       END AS read_bytes_per_second
-FROM pgbak_progress() p;
+WITH p AS (
+  SELECT p.*, extract(epoch FROM clock_timestamp() - p.started_at) AS seconds
+  FROM pgbak_progress() p
+), e AS (
+  -- What to expect: the raw size of the last good backup of the database,
+  -- or, the first time, the size of the database on disk.
+  SELECT p.*,
+         coalesce((SELECT l.raw_bytes FROM backup_log l
+                   WHERE l.database_name = p.database_name AND l.kind = 'backup'
+                     AND l.status IN ('succeeded', 'expired') AND l.raw_bytes IS NOT NULL
+                   ORDER BY l.id DESC LIMIT 1),
+                  (SELECT pg_database_size(d.oid) FROM pg_database d
+                   WHERE d.datname = p.database_name)) AS expected_bytes
+  FROM p
+)
+SELECT e.id, e.pid, e.kind, e.database_name, e.phase,
+       e.bytes_read, e.bytes_stored, e.started_at,
+       clock_timestamp() - e.started_at AS elapsed,
+       CASE WHEN e.seconds > 0 THEN round(e.bytes_read / e.seconds)::bigint END
+         AS read_bytes_per_second,
+       e.expected_bytes,
+       CASE WHEN e.seconds > 0 AND e.bytes_read > 0 AND e.expected_bytes > e.bytes_read
+            THEN make_interval(secs => (e.expected_bytes - e.bytes_read) * e.seconds / e.bytes_read)
+       END AS eta
+FROM e;
 COMMENT ON VIEW backup_progress IS
   'pgbak_ext: operations running now, live from shared memory';
 
@@ -136,35 +156,109 @@ COMMENT ON FUNCTION pgbak_prune(boolean) IS
 CREATE VIEW pgbak_jobs AS
 SELECT j.id, j.job_name, j.database_name, j.schedule,
        coalesce(j.options ->> 'storage', 'local') AS storage,
-       j.options, j.next_run_at, j.last_run_id, l.status AS last_run_status,
+       j.options - 'webhook_url' AS options, j.next_run_at, j.last_run_id,
+       l.status AS last_run_status,
        l.finished_at AS last_run_finished_at, j.created_by, j.created_at, j.updated_at
 FROM pgbak_job j
 LEFT JOIN backup_log l ON l.id = j.last_run_id;
 COMMENT ON VIEW pgbak_jobs IS 'pgbak_ext: scheduled jobs, their next run and their last run';
 
+-- pgbak_rpo_seconds is the recovery point objective of a database: the
+-- smallest "rpo" of its jobs, else pgbak.rpo.
+CREATE FUNCTION pgbak_rpo(database name) RETURNS interval
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(
+    (SELECT make_interval(secs => min((j.options ->> 'rpo')::double precision))
+     FROM @extschema@.pgbak_job j
+     WHERE j.database_name = $1 AND j.options ? 'rpo'),
+    current_setting('pgbak.rpo')::interval)
+$$;
+
 CREATE VIEW backup_status AS
+WITH d AS (
+  SELECT d.datname,
+         CASE WHEN d.datistemplate THEN 'template'
+              WHEN NOT d.datallowconn THEN 'does not accept connections'
+              WHEN d.datname = ANY (SELECT btrim(x) FROM unnest(string_to_array(
+                     current_setting('pgbak.exclude_databases'), ',')) x)
+                THEN 'pgbak.exclude_databases'
+         END AS excluded_reason
+  FROM pg_database d
+)
 SELECT d.datname AS database_name,
-       d.datistemplate AS is_template,
+       d.excluded_reason IS NOT NULL AS excluded,
+       d.excluded_reason,
        ok.id AS last_backup_id,
        ok.finished_at AS last_success_at,
        clock_timestamp() - ok.finished_at AS age,
+       ok.finished_at - ok.started_at AS last_duration,
+       ok.stored_bytes AS last_stored_bytes,
        ok.location AS last_location,
        bad.finished_at AS last_failure_at,
        bad.error_message AS last_error,
-       (ok.finished_at IS NULL
-        OR clock_timestamp() - ok.finished_at > current_setting('pgbak.rpo')::interval) AS stale
-FROM pg_database d
+       (SELECT min(j.next_run_at) FROM pgbak_job j WHERE j.database_name = d.datname)
+         AS next_scheduled_run,
+       ver.verified_at AS last_verified_at,
+       ver.verify_status AS last_verify_status,
+       pgbak_rpo(d.datname) AS rpo,
+       (d.excluded_reason IS NULL
+        AND (ok.finished_at IS NULL
+             OR clock_timestamp() - ok.finished_at > pgbak_rpo(d.datname))) AS stale
+FROM d
 LEFT JOIN LATERAL (
-  SELECT l.id, l.finished_at, l.location FROM backup_log l
+  SELECT l.id, l.started_at, l.finished_at, l.location, l.stored_bytes FROM backup_log l
   WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.status = 'succeeded'
   ORDER BY l.id DESC LIMIT 1) ok ON true
 LEFT JOIN LATERAL (
   SELECT l.finished_at, l.error_message FROM backup_log l
   WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.status = 'failed'
   ORDER BY l.id DESC LIMIT 1) bad ON true
-WHERE d.datallowconn;
+LEFT JOIN LATERAL (
+  SELECT l.verified_at, l.verify_status FROM backup_log l
+  WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.verified_at IS NOT NULL
+  ORDER BY l.verified_at DESC LIMIT 1) ver ON true;
 COMMENT ON VIEW backup_status IS
-  'pgbak_ext: one row per database: last good backup, its age, last failure, stale against pgbak.rpo';
+  'pgbak_ext: one row per database: last good backup, its age, last failure, stale against its RPO';
+
+-- Every state change is announced with NOTIFY pgbak '<json>', in commit
+-- order; a change to a final state also marks the row for the launcher to
+-- deliver to the webhook, if one is configured for it.
+-- SECURITY DEFINER: the webhook URL (often holding a token) is readable by
+-- superusers only, whoever changes the row.
+CREATE FUNCTION pgbak_state_change() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  url text;
+  events text;
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+    RETURN NEW;
+  END IF;
+  PERFORM pg_notify('pgbak', json_build_object(
+    'id', NEW.id, 'kind', NEW.kind, 'database', NEW.database_name,
+    'status', NEW.status, 'trigger', NEW.trigger, 'job_name', NEW.job_name,
+    'error', left(NEW.error_message, 2000))::text);
+  IF NEW.status IN ('succeeded', 'failed', 'cancelled', 'skipped')
+     AND NEW.webhook_status IS NULL THEN
+    SELECT j.options ->> 'webhook_url', j.options ->> 'webhook_events' INTO url, events
+    FROM @extschema@.pgbak_job j WHERE j.job_name = NEW.job_name;
+    url := coalesce(url, nullif(current_setting('pgbak.webhook_url'), ''));
+    events := coalesce(events, current_setting('pgbak.webhook_events'));
+    IF url IS NOT NULL AND (NEW.status <> 'succeeded' OR events = 'all') THEN
+      NEW.webhook_status := 'pending';
+      NEW.webhook_attempts := 0;
+    END IF;
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER backup_log_state_change BEFORE INSERT OR UPDATE OF status ON backup_log
+  FOR EACH ROW EXECUTE FUNCTION pgbak_state_change();
+
+CREATE FUNCTION pgbak_metrics() RETURNS text
+  AS 'MODULE_PATHNAME', 'pgbak_metrics' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pgbak_metrics() IS
+  'Prometheus text exposition of backup freshness, sizes, failures and running operations';
 
 -- Nothing is open to PUBLIC: backups read every table of a database, so only
 -- the extension owner (a superuser) may start, cancel or read them.
@@ -172,4 +266,4 @@ REVOKE ALL ON TABLE backup_log, pgbak_job FROM PUBLIC;
 REVOKE ALL ON backup_progress, backup_status, pgbak_jobs FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgbak_run(name, text, jsonb), pgbak_wait(bigint, integer),
   pgbak_cancel(bigint), pgbak_progress(), pgbak_schedule(text, name, text, jsonb),
-  pgbak_unschedule(text), pgbak_prune(boolean) FROM PUBLIC;
+  pgbak_unschedule(text), pgbak_prune(boolean), pgbak_metrics(), pgbak_rpo(name) FROM PUBLIC;

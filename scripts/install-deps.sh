@@ -8,11 +8,12 @@ APT_GET="apt-get -y -q -o Dpkg::Use-Pty=0"
 
 packages=(build-essential cmake pkg-config git
           libcurl4-openssl-dev libzstd-dev libssl-dev libgtest-dev
-          libipc-run-perl zstd clang-format
+          libipc-run-perl zstd clang-format curl
           postgresql-15 postgresql-client-15 postgresql-contrib)
 
 missing=()
-for p in "${packages[@]}" postgresql-server-dev-15; do
+# promtool (from prometheus) checks pgbak_metrics() output in the tests.
+for p in "${packages[@]}" postgresql-server-dev-15 prometheus; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
@@ -22,6 +23,7 @@ fi
 
 $APT_GET update
 $APT_GET install "${packages[@]}"
+$APT_GET install --no-install-recommends prometheus
 # The server headers must match the installed server exactly; unpinned, apt
 # would upgrade the server binaries along with them.
 server_version=$(dpkg-query -W -f='${Version}' postgresql-15)

@@ -80,3 +80,17 @@ CREATE EXTENSION pgbak_ext;
 SELECT count(*) FROM pg_extension WHERE extname = 'pgbak_ext';
 \c contrib_regression
 DROP DATABASE pgbak_elsewhere;
+
+-- Settings are checked when they are set, not when they are first used.
+ALTER SYSTEM SET pgbak.webhook_url = 'ftp://example.com/hook';
+\echo :LAST_ERROR_SQLSTATE
+ALTER SYSTEM SET pgbak.webhook_events = 'sometimes';
+\echo :LAST_ERROR_SQLSTATE
+ALTER SYSTEM SET pgbak.metrics_listen = 'localhost';
+\echo :LAST_ERROR_SQLSTATE
+ALTER SYSTEM SET pgbak.timezone = 'Mars/Olympus_Mons';
+\echo :LAST_ERROR_SQLSTATE
+ALTER SYSTEM SET pgbak.rpo = '-1 day';
+\echo :LAST_ERROR_SQLSTATE
+ALTER SYSTEM SET pgbak.zstd_level = 42;
+\echo :LAST_ERROR_SQLSTATE

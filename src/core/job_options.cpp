@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/retention.h"
+#include "core/webhook.h"
 #include "core/no_postgres.h"
 
 namespace pgbak {
@@ -23,7 +24,7 @@ namespace {
 constexpr const char* kValidKeysHint =
     "Valid job options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
     "exclude_schemas, zstd_level, storage, verify, keep_last, keep_daily, keep_weekly, "
-    "keep_monthly, keep_yearly, max_age.";
+    "keep_monthly, keep_yearly, max_age, rpo, webhook_url, webhook_events.";
 
 const char* const kBackupKeys[] = {"format",          "schema_only",    "data_only",
                                    "tables",          "exclude_tables", "schemas",
@@ -69,6 +70,15 @@ json::Value JobOptions::ToJson() const {
   }
   if (retention.max_age_seconds) {
     object.Set("max_age", json::Value::Number(*retention.max_age_seconds));
+  }
+  if (rpo_seconds > 0) {
+    object.Set("rpo", json::Value::Number(rpo_seconds));
+  }
+  if (!webhook_url.empty()) {
+    object.Set("webhook_url", json::Value::String(webhook_url));
+  }
+  if (!webhook_events.empty()) {
+    object.Set("webhook_events", json::Value::String(webhook_events));
   }
   return object;
 }
@@ -116,6 +126,26 @@ JobOptions ParseJobOptions(std::string_view json_text) {
         throw Error(ErrorKind::kInvalidParameter, expected + json::Quote(verify));
       }
       options.verify = verify;
+    } else if (key == "rpo") {
+      options.rpo_seconds = ParseDurationOption("rpo", value);
+    } else if (key == "webhook_url") {
+      if (value.type() != json::Type::kString) {
+        throw Error(
+            ErrorKind::kInvalidParameter,
+            std::string("job option \"webhook_url\" must be a string, not ") + value.TypeName());
+      }
+      ValidateWebhookUrl(value.AsString());
+      options.webhook_url = value.AsString();
+    } else if (key == "webhook_events") {
+      const std::string expected =
+          "job option \"webhook_events\" must be \"failure\" or \"all\", not ";
+      if (value.type() != json::Type::kString) {
+        throw Error(ErrorKind::kInvalidParameter, expected + value.TypeName());
+      }
+      if (value.AsString() != "failure" && value.AsString() != "all") {
+        throw Error(ErrorKind::kInvalidParameter, expected + json::Quote(value.AsString()));
+      }
+      options.webhook_events = value.AsString();
     } else {
       throw Error(ErrorKind::kInvalidParameter, "unknown job option " + json::Quote(key),
                   std::string(), kValidKeysHint);

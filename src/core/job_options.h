@@ -7,6 +7,7 @@
 // silently ignored setting discovered when a restore is needed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,13 @@ struct JobOptions {
   // backup_json is the normalized backup options (BackupOptions::ToJson),
   // passed to each run as pgbak_run's options.
   std::string backup_json;
+  // rpo: the recovery point objective of the job's database, in seconds
+  // (backup_status turns stale past it); 0 means pgbak.rpo.
+  int64_t rpo_seconds = 0;
+  // webhook_url and webhook_events ("failure" or "all") override the
+  // pgbak.webhook_* settings for this job's runs; empty means the setting.
+  std::string webhook_url;
+  std::string webhook_events;
 
   // ToJson is the normalized form stored with the job: backup options,
   // storage, verify and the retention keys as given (max_age as seconds).

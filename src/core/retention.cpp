@@ -180,10 +180,13 @@ int64_t ParseIntervalText(const std::string& text) {
   return count * unit_seconds;
 }
 
-// ParseMaxAge reads max_age: an interval string or a JSON integer of seconds.
-int64_t ParseMaxAge(const json::Value& value) {
+}  // namespace
+
+// ParseDurationOption reads a duration option: an interval string or a JSON
+// integer of seconds.
+int64_t ParseDurationOption(const char* key, const json::Value& value) {
   const std::string expected =
-      "job option \"max_age\" must be an interval such as \"30 days\", not ";
+      std::string("job option \"") + key + "\" must be an interval such as \"30 days\", not ";
   if (value.type() == json::Type::kString) {
     int64_t seconds = ParseIntervalText(value.AsString());
     if (seconds < 1) {
@@ -208,8 +211,6 @@ int64_t ParseMaxAge(const json::Value& value) {
   throw Error(ErrorKind::kInvalidParameter, expected + value.TypeName(), std::string(),
               kMaxAgeHint);
 }
-
-}  // namespace
 
 // PlanRetention decides keep rules first and max_age last, so that max_age
 // wins over them, and the newest succeeded backup is protected last of all:
@@ -322,7 +323,7 @@ RetentionPolicy ParseRetentionOptions(const json::Value& options) {
     }
   }
   if (const json::Value* value = options.Find("max_age")) {
-    policy.max_age_seconds = ParseMaxAge(*value);
+    policy.max_age_seconds = ParseDurationOption("max_age", *value);
   }
   return policy;
 }

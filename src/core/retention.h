@@ -77,4 +77,9 @@ std::vector<RetentionDecision> PlanRetention(const std::vector<BackupRecord>& re
 // positive. Throws kInvalidParameter naming the key on a wrong type or value.
 RetentionPolicy ParseRetentionOptions(const json::Value& options);
 
+// ParseDurationOption reads a duration-valued job option (max_age, rpo): a
+// string "N unit" (the units of max_age above) or a JSON integer of seconds;
+// returns seconds (>= 1) or throws kInvalidParameter naming key.
+int64_t ParseDurationOption(const char* key, const json::Value& value);
+
 }  // namespace pgbak

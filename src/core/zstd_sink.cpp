@@ -20,6 +20,9 @@ namespace pgbak {
 
 namespace {
 
+// kJobSize is the input size of one multithreaded compression job.
+constexpr int kJobSize = 8 << 20;
+
 struct ZstdCCtxDeleter {
   void operator()(ZSTD_CCtx* ctx) const { ZSTD_freeCCtx(ctx); }
 };
@@ -60,6 +63,7 @@ struct ZstdCompressSink::State {
   std::unique_ptr<ZSTD_CCtx, ZstdCCtxDeleter> ctx;
   std::vector<uint8_t> output;
   bool finished = false;
+  std::function<void()> interrupt_check;
 };
 
 // ZstdCompressSink sets up one compression context with the given level and
@@ -77,6 +81,10 @@ ZstdCompressSink::ZstdCompressSink(Sink& next, int level, int threads)
   CheckCompress(ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 1), "checksum");
   if (threads > 0) {
     CheckCompress(ZSTD_CCtx_setParameter(ctx, ZSTD_c_nbWorkers, threads), "workers");
+    // A fixed job size bounds memory and the time a cancel waits for a
+    // running job, whatever the level (libzstd's default grows with the
+    // window: 32 MiB per job at level 19).
+    CheckCompress(ZSTD_CCtx_setParameter(ctx, ZSTD_c_jobSize, kJobSize), "job size");
   }
   state_->output.resize(ZSTD_CStreamOutSize());
 }
@@ -105,7 +113,15 @@ void ZstdCompressSink::Write(const uint8_t* data, size_t size) {
     if (output.pos > 0) {
       next_.Write(state_->output.data(), output.pos);
     }
+    if (state_->interrupt_check) {
+      state_->interrupt_check();
+    }
   }
+}
+
+// SetInterruptCheck installs the callable run between compression steps.
+void ZstdCompressSink::SetInterruptCheck(std::function<void()> check) {
+  state_->interrupt_check = std::move(check);
 }
 
 // Finish ends the frame, flushes everything libzstd still holds and then
@@ -125,6 +141,9 @@ void ZstdCompressSink::Finish() {
     }
     if (output.pos > 0) {
       next_.Write(state_->output.data(), output.pos);
+    }
+    if (remaining != 0 && state_->interrupt_check) {
+      state_->interrupt_check();
     }
   } while (remaining != 0);
   state_->finished = true;

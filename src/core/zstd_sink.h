@@ -5,6 +5,7 @@
 // process's main thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -20,6 +21,11 @@ class ZstdCompressSink : public Sink {
   ~ZstdCompressSink() override;
   void Write(const uint8_t* data, size_t size) override;
   void Finish() override;
+
+  // SetInterruptCheck installs a callable that is run between compression
+  // steps and may throw to abandon the stream: at high levels a flush can
+  // take seconds, and a cancel must not wait for all of it.
+  void SetInterruptCheck(std::function<void()> check);
 
  private:
   struct State;

@@ -416,6 +416,7 @@ ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const Ch
   ProgressSink progress(*writer);
   MeterSink stored(progress, true);
   ZstdCompressSink compress(stored, zstd_level, setting_zstd_threads);
+  compress.SetInterruptCheck(ThrowIfStopping);
   ArchiveScanner scanner(compress);
   MeterSink raw(scan != nullptr ? static_cast<Sink&>(scanner) : static_cast<Sink&>(compress),
                 false);
@@ -579,6 +580,18 @@ void RunBackup(int64_t id, const std::string& database, const std::string& optio
     outcome.table_count = static_cast<int>(manifest.tables.size());
     PgCall([&] { FinishSucceeded(id, outcome); });
   });
+  // One concise line per backup in the server log, with what a DBA scans for.
+  struct timeval done = NowUtc();
+  double seconds = (done.tv_sec - started.tv_sec) + (done.tv_usec - started.tv_usec) / 1e6;
+  char line[512];
+  snprintf(line, sizeof(line),
+           "pgbak: backup %lld of database \"%s\" succeeded in %.1f s: %llu bytes from "
+           "pg_dump, %llu stored (zstd level %d), %zu tables counted",
+           static_cast<long long>(id), database.c_str(), seconds,
+           static_cast<unsigned long long>(data.raw_bytes),
+           static_cast<unsigned long long>(data.stored_bytes + globals_result.stored_bytes),
+           zstd_level, manifest.tables.size());
+  PgCall([&] { ereport(LOG, (errmsg("%s", line))); });
 }
 
 }  // namespace pgbak

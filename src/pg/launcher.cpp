@@ -33,6 +33,8 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 #include <vector>
 
 #include "pg/catalog.h"
+#include "pg/metrics_server.h"
+#include "pg/notifier.h"
 #include "pg/operation_cleanup.h"
 #include "pg/scheduler.h"
 #include "pg/settings.h"
@@ -51,6 +53,8 @@ constexpr long kIdleSleepMs = 5000;
 constexpr long kNoExtensionSleepMs = 10000;
 // How soon it tries again after a stage failed (a lock held by a user, say).
 constexpr long kRetrySleepMs = 2000;
+// How often it looks for webhook outcomes while deliveries are under way.
+constexpr long kWebhookPollMs = 250;
 
 // StartedWorker is a dynamic worker this launcher started and still watches.
 struct StartedWorker {
@@ -274,9 +278,36 @@ bool RunStage(const char* name, Stage&& stage) {
   return false;
 }
 
+// WaitForWork sleeps until the latch is set, one of fds is readable or
+// timeout_ms passes; returns the readable fds. Exits on postmaster death.
+std::vector<int> WaitForWork(const std::vector<int>& fds, long timeout_ms) {
+  std::vector<int> ready;
+  constexpr int kMaxEvents = 32;
+  WaitEvent events[kMaxEvents];
+  int count = 0;
+  int nfds = std::min(static_cast<int>(fds.size()), kMaxEvents - 2);
+  PgCall([&] {
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    WaitEventSet* set = CreateWaitEventSet(CurrentMemoryContext, nfds + 2);
+    AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
+    AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
+    for (int i = 0; i < nfds; i++)
+      AddWaitEventToSet(set, WL_SOCKET_READABLE, fds[i], nullptr, nullptr);
+    count = WaitEventSetWait(set, timeout_ms, events, kMaxEvents, PG_WAIT_EXTENSION);
+    FreeWaitEventSet(set);
+    ResetLatch(MyLatch);
+  });
+  for (int i = 0; i < count; i++)
+    if (events[i].events & WL_SOCKET_READABLE)
+      ready.push_back(events[i].fd);
+  return ready;
+}
+
 // LauncherLoop is the body of the launcher; returns on shutdown.
 void LauncherLoop() {
   bool recovered = false;
+  bool webhooks_reset = false;
+  MetricsServer metrics;
   MemoryContext loop_context = nullptr;
   PgCall([&] {
     loop_context =
@@ -317,18 +348,27 @@ void LauncherLoop() {
         sleep_ms = std::max(until_due_ms, 10L);
       ok = RunStage("starting queued operations", [] { StartQueued(); }) && ok;
       ok = RunStage("trimming history", [] { MaybeTrimHistory(); }) && ok;
+      if (!webhooks_reset)
+        webhooks_reset = RunStage("resuming webhooks", [] { ResendInterrupted(); });
+      ok = RunStage("delivering webhooks", [] { DeliverWebhooks(); }) && ok;
+      // Outcomes of deliveries are collected by polling the sender thread.
+      if (WebhooksInFlight())
+        sleep_ms = std::min(sleep_ms, kWebhookPollMs);
       // Back off a little after a failure instead of retrying in a loop.
       if (!ok)
         sleep_ms = std::min(sleep_ms, kRetrySleepMs);
     }
 
-    PgCall([&] {
-      pgstat_report_activity(STATE_IDLE, nullptr);
-      int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms,
-                         PG_WAIT_EXTENSION);
-      (void)rc;
-      ResetLatch(MyLatch);
+    RunStage("configuring the metrics endpoint", [&] {
+      metrics.Configure(setting_metrics_listen != nullptr ? setting_metrics_listen : "");
     });
+    std::vector<int> fds;
+    metrics.CollectFds(fds);
+    if (metrics.has_clients())
+      sleep_ms = std::min(sleep_ms, 1000L);
+    for (int fd : WaitForWork(fds, sleep_ms))
+      RunStage("serving metrics", [&] { metrics.HandleReadable(fd); });
+    metrics.DropStaleClients();
   }
 }
 
@@ -352,6 +392,7 @@ extern "C" void pgbak_launcher_main(Datum main_arg) {
   pgbak::Failure failure;
   pgbak::CatchCore(failure, [] { pgbak::LauncherLoop(); });
   pgbak::SetLauncherLatch(nullptr);
+  pgbak::StopWebhooks();
   // An error that escaped the loop ends the launcher; the postmaster restarts
   // it after bgw_restart_time.
   pgbak::ReportFailure(failure);

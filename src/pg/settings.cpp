@@ -12,8 +12,10 @@ extern "C" {
 }
 
 #include <climits>
+#include <cstring>
 #include <string>
 
+#include "core/webhook.h"
 #include "pg/boundary.h"
 #include "pg/settings.h"
 
@@ -30,6 +32,10 @@ char* setting_rpo = nullptr;
 int setting_cancel_grace_ms = 5000;
 char* setting_timezone = nullptr;
 int setting_log_retention_min = 90 * 24 * 60;
+char* setting_exclude_databases = nullptr;
+char* setting_webhook_url = nullptr;
+char* setting_webhook_events = nullptr;
+char* setting_metrics_listen = nullptr;
 
 namespace {
 
@@ -68,6 +74,40 @@ bool CheckTimezone(char** newval, void** extra, GucSource source) {
     GUC_check_errdetail(
         "pgbak.timezone must be a time zone name such as 'UTC' or "
         "'Europe/Berlin' (see pg_timezone_names).");
+    return false;
+  }
+  return true;
+}
+
+// CheckWebhookUrl accepts an empty value or an http(s) URL.
+bool CheckWebhookUrl(char** newval, void** extra, GucSource source) {
+  if (*newval == nullptr || **newval == '\0')
+    return true;
+  Failure failure;
+  CatchCore(failure, [&] { ValidateWebhookUrl(*newval); });
+  if (failure.failed)
+    GUC_check_errdetail("%s", failure.message);
+  return !failure.failed;
+}
+
+// CheckWebhookEvents accepts "failure" or "all".
+bool CheckWebhookEvents(char** newval, void** extra, GucSource source) {
+  if (*newval != nullptr && (strcmp(*newval, "failure") == 0 || strcmp(*newval, "all") == 0))
+    return true;
+  GUC_check_errdetail("pgbak.webhook_events must be 'failure' or 'all'.");
+  return false;
+}
+
+// CheckMetricsListen accepts an empty value or host:port with a port number.
+bool CheckMetricsListen(char** newval, void** extra, GucSource source) {
+  if (*newval == nullptr || **newval == '\0')
+    return true;
+  const char* colon = strrchr(*newval, ':');
+  char* end = nullptr;
+  long port = colon != nullptr ? strtol(colon + 1, &end, 10) : 0;
+  if (colon == nullptr || colon == *newval || end == colon + 1 || *end != '\0' || port < 1 ||
+      port > 65535) {
+    GUC_check_errdetail("pgbak.metrics_listen must be host:port, such as '127.0.0.1:9187'.");
     return false;
   }
   return true;
@@ -120,6 +160,23 @@ void DefineSettings() {
                           "backup_log.",
                           "0 keeps them forever.", &setting_log_retention_min, 90 * 24 * 60, 0,
                           INT_MAX, PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pgbak.exclude_databases", "Databases that are deliberately not backed up.",
+      "A comma-separated list; backup_status marks them excluded instead of stale.",
+      &setting_exclude_databases, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pgbak.webhook_url", "URL that receives a JSON POST when an operation fails.",
+      "Empty: no webhook. Jobs can set their own webhook_url.", &setting_webhook_url, "",
+      PGC_SIGHUP, GUC_SUPERUSER_ONLY, CheckWebhookUrl, nullptr, nullptr);
+  DefineCustomStringVariable("pgbak.webhook_events", "Which outcomes go to the webhook.",
+                             "'failure' (failed, cancelled, skipped) or 'all' (success too).",
+                             &setting_webhook_events, "failure", PGC_SIGHUP, 0, CheckWebhookEvents,
+                             nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pgbak.metrics_listen", "Address where the launcher serves pgbak_metrics() over HTTP.",
+      "host:port, e.g. '127.0.0.1:9187'; empty (the default) serves "
+      "nothing.",
+      &setting_metrics_listen, "", PGC_SIGHUP, 0, CheckMetricsListen, nullptr, nullptr);
   MarkGUCPrefixReserved("pgbak");
 }
 

@@ -124,6 +124,16 @@ void SetLauncherLatch(Latch* latch) {
   SpinLockRelease(&shared->mutex);
 }
 
+// LauncherRunning says whether a launcher has published its latch.
+bool LauncherRunning() {
+  if (shared == nullptr)
+    return false;
+  SpinLockAcquire(&shared->mutex);
+  bool running = shared->launcher_latch != nullptr;
+  SpinLockRelease(&shared->mutex);
+  return running;
+}
+
 // WakeLauncher sets the launcher's latch if a launcher is running.
 void WakeLauncher() {
   if (shared == nullptr)

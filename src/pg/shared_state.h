@@ -35,6 +35,8 @@ void InitSharedState();
 
 // SetLauncherLatch publishes (or, with nullptr, withdraws) the launcher's latch.
 void SetLauncherLatch(Latch* latch);
+// LauncherRunning says whether a launcher has published its latch.
+bool LauncherRunning();
 // WakeLauncher sets the launcher's latch if a launcher is running.
 void WakeLauncher();
 // WakeLauncherAtCommit wakes the launcher when this transaction commits, so

@@ -107,7 +107,6 @@ void RunOperation(int64_t id) {
     }
   });
   if (!failure.failed) {
-    PgCall([&] { ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " succeeded", id))); });
     // Retention runs after every scheduled backup of a job; it never removes
     // this backup, the newest good one.
     if (!op.job_name.empty()) {

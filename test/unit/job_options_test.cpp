@@ -92,7 +92,8 @@ TEST(JobOptionsTest, UnknownKeysAreRejectedWithEveryValidKey) {
   EXPECT_EQ(error.hint(),
             "Valid job options are: format, schema_only, data_only, tables, exclude_tables, "
             "schemas, exclude_schemas, zstd_level, storage, verify, keep_last, keep_daily, "
-            "keep_weekly, keep_monthly, keep_yearly, max_age.");
+            "keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
+            "webhook_events.");
   // A job option misspelled after a valid backup option is still found.
   EXPECT_STREQ(JobError(R"({"format":"plain","Storage":"x"})").what(),
                "unknown job option \"Storage\"");
@@ -127,6 +128,36 @@ TEST(JobOptionsTest, NonObjectsAndBadJson) {
   EXPECT_NE(bad.detail().find("offset"), std::string::npos);
   EXPECT_NE(JobError(R"({"keep_last":1,"keep_last":2})").detail().find("duplicate"),
             std::string::npos);
+}
+
+TEST(JobOptionsTest, RpoAndWebhookOptions) {
+  JobOptions options = ParseJobOptions(
+      R"({"rpo": "6 hours", "webhook_url": "https://hooks.example.com/T0/B1/secret",
+          "webhook_events": "all"})");
+  EXPECT_EQ(options.rpo_seconds, 6 * 3600);
+  EXPECT_EQ(options.webhook_url, "https://hooks.example.com/T0/B1/secret");
+  EXPECT_EQ(options.webhook_events, "all");
+  json::Value normal = options.ToJson();
+  EXPECT_EQ(normal.Find("rpo")->AsInt64(), 6 * 3600);
+  EXPECT_EQ(normal.Find("webhook_events")->AsString(), "all");
+  // Defaults leave the keys out, so the settings apply.
+  json::Value plain = ParseJobOptions("{}").ToJson();
+  EXPECT_EQ(plain.Find("rpo"), nullptr);
+  EXPECT_EQ(plain.Find("webhook_url"), nullptr);
+}
+
+TEST(JobOptionsTest, RpoAndWebhookRejections) {
+  for (const char* text :
+       {R"({"rpo": "soon"})", R"({"rpo": -5})", R"({"rpo": 0})", R"({"webhook_url": "ftp://x/y"})",
+        R"({"webhook_url": 7})", R"({"webhook_url": "https://"})", R"({"webhook_events": "some"})",
+        R"({"webhook_events": true})"}) {
+    try {
+      ParseJobOptions(text);
+      ADD_FAILURE() << text << " was accepted";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kInvalidParameter) << text;
+    }
+  }
 }
 
 }  // namespace

@@ -184,5 +184,33 @@ TEST(ZstdSinkTest, WorkerThreadsStartWithEverySignalBlocked) {
   EXPECT_EQ(Decompress(out.contents()), data);
 }
 
+// A throwing interrupt check abandons a slow stream in the middle, and the
+// stage can still be destroyed (its threads joined) afterwards.
+TEST(ZstdCompressSinkTest, InterruptCheckAbandonsTheStream) {
+  StringSink out;
+  std::string input(24 << 20, '\0');
+  uint32_t x = 12345;
+  for (char& c : input) {
+    x = x * 1103515245 + 12345;
+    c = static_cast<char>('a' + (x >> 16) % 16);
+  }
+  int calls = 0;
+  auto compress = std::make_unique<ZstdCompressSink>(out, 19, 2);
+  compress->SetInterruptCheck([&] {
+    if (++calls > 3)
+      throw Error(ErrorKind::kCancelled, "stop");
+  });
+  bool threw = false;
+  try {
+    compress->Write(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+    compress->Finish();
+  } catch (const Error& e) {
+    threw = e.kind() == ErrorKind::kCancelled;
+  }
+  EXPECT_TRUE(threw);
+  EXPECT_FALSE(out.finished());
+  compress.reset();
+}
+
 }  // namespace
 }  // namespace pgbak
