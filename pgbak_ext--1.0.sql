@@ -100,6 +100,16 @@ CREATE FUNCTION pgbak_cancel(id bigint)
 COMMENT ON FUNCTION pgbak_cancel(bigint) IS
   'Cancel a queued or running operation; false if it had already finished';
 
+CREATE FUNCTION pgbak_verify(backup_id bigint, deep boolean DEFAULT false)
+  RETURNS bigint AS 'MODULE_PATHNAME', 'pgbak_verify' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pgbak_verify(bigint, boolean) IS
+  'Queue a verification of a backup (deep: a restore drill); returns its operation id';
+
+CREATE FUNCTION pgbak_restore(backup_id bigint, target_database name, options jsonb DEFAULT '{}')
+  RETURNS bigint AS 'MODULE_PATHNAME', 'pgbak_restore' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pgbak_restore(bigint, name, jsonb) IS
+  'Queue a restore of a backup into a new database, or of some tables into an existing one';
+
 CREATE FUNCTION pgbak_progress(
     OUT id bigint, OUT pid integer, OUT kind text, OUT database_name name,
     OUT phase text, OUT bytes_read bigint, OUT bytes_stored bigint,
@@ -264,6 +274,7 @@ COMMENT ON FUNCTION pgbak_metrics() IS
 -- the extension owner (a superuser) may start, cancel or read them.
 REVOKE ALL ON TABLE backup_log, pgbak_job FROM PUBLIC;
 REVOKE ALL ON backup_progress, backup_status, pgbak_jobs FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgbak_verify(bigint, boolean), pgbak_restore(bigint, name, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgbak_run(name, text, jsonb), pgbak_wait(bigint, integer),
   pgbak_cancel(bigint), pgbak_progress(), pgbak_schedule(text, name, text, jsonb),
   pgbak_unschedule(text), pgbak_prune(boolean), pgbak_metrics(), pgbak_rpo(name) FROM PUBLIC;

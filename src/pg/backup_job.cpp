@@ -41,6 +41,7 @@ extern "C" {
 #include "core/zstd_sink.h"
 #include "pg/backup_job.h"
 #include "pg/catalog.h"
+#include "pg/dump_tools.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/transaction.h"
@@ -50,133 +51,19 @@ namespace pgbak {
 
 namespace {
 
-constexpr size_t kReadChunk = 1 << 20;
 constexpr int kPipeSize = 1 << 20;
 constexpr size_t kTablesPerCountQuery = 100;
 constexpr const char* kVersionTag = "pgbak_ext 1.0";
 
-using PgConnPtr = std::unique_ptr<PGconn, void (*)(PGconn*)>;
 using PgResultPtr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
-
-// ServerFacts are what the worker needs to know about its own server.
-struct ServerFacts {
-  std::string bin_dir;
-  std::string host;
-  std::string port;
-  std::string system_identifier;
-  std::string server_version;
-  std::string dump_role;
-  std::string passfile;
-};
-
-// GatherServerFacts reads paths, socket and identity; needs a transaction.
-ServerFacts GatherServerFacts() {
-  ServerFacts facts;
-  const char* exec_path = nullptr;
-  const char* sockets = nullptr;
-  const char* version = nullptr;
-  int port = 0;
-  uint64 sysid = 0;
-  PgCall([&] {
-    exec_path = my_exec_path;
-    sockets = Unix_socket_directories;
-    version = GetConfigOption("server_version", false, false);
-    port = PostPortNumber;
-    sysid = GetSystemIdentifier();
-  });
-  facts.bin_dir = exec_path;
-  facts.bin_dir = facts.bin_dir.substr(0, facts.bin_dir.rfind('/'));
-  // The first Unix socket directory, or TCP on loopback without sockets.
-  std::string first = sockets != nullptr ? sockets : "";
-  first = first.substr(0, first.find(','));
-  while (!first.empty() && first.front() == ' ')
-    first.erase(0, 1);
-  while (!first.empty() && first.back() == ' ')
-    first.pop_back();
-  facts.host = first.empty() ? "localhost" : first;
-  facts.port = std::to_string(port);
-  facts.system_identifier = std::to_string(sysid);
-  facts.server_version = version;
-  facts.dump_role = DumpRoleName();
-  facts.passfile = setting_passfile != nullptr ? setting_passfile : "";
-  return facts;
-}
-
-// ChildEnvironment is the whole environment of pg_dump and pg_dumpall: only
-// what they need to reach this server, nothing inherited by accident.
-std::vector<std::string> ChildEnvironment(const ServerFacts& facts) {
-  std::vector<std::string> env = {
-      "PATH=/usr/bin:/bin",
-      "LC_ALL=C",
-      "TZ=UTC",
-      "PGHOST=" + facts.host,
-      "PGPORT=" + facts.port,
-      "PGUSER=" + facts.dump_role,
-      "PGAPPNAME=pgbak_ext",
-      "PGCONNECT_TIMEOUT=30",
-  };
-  if (!facts.passfile.empty())
-    env.push_back("PGPASSFILE=" + facts.passfile);
-  if (const char* home = getenv("HOME"))
-    env.push_back(std::string("HOME=") + home);
-  return env;
-}
-
-// ConnInfoValue quotes a value for a libpq connection string.
-std::string ConnInfoValue(const std::string& value) {
-  std::string quoted = "'";
-  for (char c : value) {
-    if (c == '\'' || c == '\\')
-      quoted += '\\';
-    quoted += c;
-  }
-  return quoted + "'";
-}
-
-// ProgressSink reports the bytes that reach storage to backup_progress.
-class ProgressSink : public Sink {
- public:
-  explicit ProgressSink(Sink& next) : next_(next) {}
-  void Write(const uint8_t* data, size_t size) override {
-    next_.Write(data, size);
-    AddBytesStored(size);
-  }
-  void Finish() override { next_.Finish(); }
-
- private:
-  Sink& next_;
-};
-
-// ThrowIfStopping throws if the operation was cancelled or terminated.
-void ThrowIfStopping() {
-  std::string reason = StopReason();
-  if (!reason.empty())
-    throw Error(ErrorKind::kCancelled, reason);
-}
 
 // SnapshotSession is the libpq session that exports the dump's snapshot,
 // holds it open while pg_dump imports it, and counts rows in it.
-class SnapshotSession {
+class SnapshotSession : public SideChannel {
  public:
   SnapshotSession(const ServerFacts& facts, const std::string& database)
       : conn_(nullptr, PQfinish) {
-    std::vector<const char*> keys = {"host",           "port", "dbname", "user", "application_name",
-                                     "connect_timeout"};
-    std::vector<const char*> values = {facts.host.c_str(), facts.port.c_str(),
-                                       database.c_str(),   facts.dump_role.c_str(),
-                                       "pgbak_ext",        "30"};
-    if (!facts.passfile.empty()) {
-      keys.push_back("passfile");
-      values.push_back(facts.passfile.c_str());
-    }
-    keys.push_back(nullptr);
-    values.push_back(nullptr);
-    conn_.reset(PQconnectdbParams(keys.data(), values.data(), 0));
-    if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
-      std::string why = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
-      throw Error(ErrorKind::kIo, "could not connect to database \"" + database + "\"", Trim(why),
-                  "Check pgbak.dump_role, pgbak.passfile and pg_hba.conf for local connections.");
-    }
+    conn_ = ConnectLocal(facts, database);
     Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     PgResultPtr result = Exec(
         "SELECT pg_catalog.pg_export_snapshot(), "
@@ -223,12 +110,13 @@ class SnapshotSession {
     SendNextBatch();
   }
   // Socket is the descriptor to wait on while counting, or -1 when done.
-  int Socket() const { return busy_ ? PQsocket(conn_.get()) : -1; }
-  bool CountingDone() const { return !busy_ && next_ >= pending_.size(); }
+  int Socket() const override { return busy_ ? PQsocket(conn_.get()) : -1; }
+  bool Done() const override { return !busy_ && next_ >= pending_.size(); }
+  bool CountingDone() const { return Done(); }
   const std::vector<TableCount>& counts() const { return counts_; }
 
   // OnReadable consumes what arrived for the running count query.
-  void OnReadable() {
+  void OnReadable() override {
     if (!PQconsumeInput(conn_.get()))
       throw Error(ErrorKind::kIo, "lost the snapshot session while counting rows",
                   Trim(PQerrorMessage(conn_.get())));
@@ -321,74 +209,6 @@ class SnapshotSession {
   bool busy_ = false;
   std::vector<TableCount> counts_;
 };
-
-// StreamChild pumps a child's stdout into sink until it exits, waiting on the
-// pipes, the latch and (if given) the row-count session together; then waits
-// for the row counts. Throws as soon as the child fails or the operation must
-// stop (the child is then stopped, and the session's destructor cancels its
-// query).
-void StreamChild(ChildProcess& child, Sink& sink, const char* what, SnapshotSession* session) {
-  std::vector<uint8_t> buffer(kReadChunk);
-  std::vector<int> fds, ready;
-  // ServeSession handles a readable row-count session descriptor.
-  auto serve_session = [&](int fd) {
-    if (session != nullptr && fd == session->Socket())
-      session->OnReadable();
-  };
-  try {
-    while (child.stdout_fd() >= 0 || child.stderr_fd() >= 0) {
-      ThrowIfStopping();
-      fds.clear();
-      if (child.stdout_fd() >= 0)
-        fds.push_back(child.stdout_fd());
-      if (child.stderr_fd() >= 0)
-        fds.push_back(child.stderr_fd());
-      if (session != nullptr && session->Socket() >= 0)
-        fds.push_back(session->Socket());
-      WaitForInput(fds, 1000, ready);
-      ThrowIfStopping();
-      for (int fd : ready) {
-        if (fd == child.stdout_fd()) {
-          // Read what is there, but come back to the latch now and then.
-          for (int reads = 0; reads < 16; reads++) {
-            ssize_t n = child.ReadStdout(buffer.data(), buffer.size());
-            if (n <= 0)
-              break;
-            AddBytesRead(static_cast<uint64_t>(n));
-            sink.Write(buffer.data(), static_cast<size_t>(n));
-          }
-        } else if (fd == child.stderr_fd()) {
-          child.DrainStderr();
-        } else {
-          serve_session(fd);
-        }
-      }
-    }
-    // Both pipes are closed: the child is exiting. Judge it before waiting
-    // for anything else, so a failed dump fails the backup at once.
-    while (!child.TryReap()) {
-      ThrowIfStopping();
-      WaitForInput({}, 50, ready);
-    }
-  } catch (...) {
-    child.Stop(setting_cancel_grace_ms);
-    throw;
-  }
-  if (!child.Succeeded()) {
-    std::string tail = child.stderr_tail();
-    while (!tail.empty() && tail.back() == '\n')
-      tail.pop_back();
-    throw Error(ErrorKind::kChildFailed, std::string(what) + " failed: " + child.DescribeExit(),
-                tail);
-  }
-  while (session != nullptr && !session->CountingDone()) {
-    ThrowIfStopping();
-    fds.assign(1, session->Socket());
-    WaitForInput(fds, 1000, ready);
-    for (int fd : ready)
-      serve_session(fd);
-  }
-}
 
 // ObjectResult is what the pipeline measured of one stored object.
 struct ObjectResult {

@@ -119,7 +119,8 @@ const char* BackupLogName() {
 // LoadOperation reads row id; false if there is no such row.
 bool LoadOperation(int64 id, Operation* op) {
   const char* sql = psprintf(
-      "SELECT kind, status, database_name, storage_name, options::text, location, job_name "
+      "SELECT kind, status, database_name, storage_name, options::text, location, job_name, "
+      "coalesce(source_id, 0) "
       "FROM %s WHERE id = $1",
       BackupLogName());
   Oid types[1] = {INT8OID};
@@ -136,7 +137,60 @@ bool LoadOperation(int64 id, Operation* op) {
   op->options_json = CopyOut(ColumnText(5));
   op->location = CopyOut(ColumnText(6));
   op->job_name = CopyOut(ColumnText(7));
+  bool isnull = false;
+  op->source_id =
+      DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
   return true;
+}
+
+// LoadSourceRow reads backup id for a worker; false if it is gone.
+bool LoadSourceRow(int64 id, SourceRow* row) {
+  const char* sql = psprintf(
+      "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom') FROM %s "
+      "WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
+      BackupLogName());
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(id)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read backup_log row " INT64_FORMAT, id);
+  if (SPI_processed == 0)
+    return false;
+  row->database = CopyOut(ColumnText(1));
+  row->location = CopyOut(ColumnText(2));
+  row->checksum_sha256 = CopyOut(ColumnText(3));
+  row->format = CopyOut(ColumnText(4));
+  return true;
+}
+
+// FinishWithSeconds marks row id succeeded, with restore_seconds.
+void FinishWithSeconds(int64 id, double restore_seconds) {
+  const char* sql = psprintf(
+      "UPDATE %s SET status = 'succeeded', finished_at = clock_timestamp(), "
+      "restore_seconds = $2, error_message = NULL, error_detail = NULL "
+      "WHERE id = $1 AND status = 'running'",
+      BackupLogName());
+  Oid types[2] = {INT8OID, FLOAT8OID};
+  char nulls[2] = {' ', restore_seconds < 0 ? 'n' : ' '};
+  Datum values[2] = {Int64GetDatum(id), Float8GetDatum(restore_seconds)};
+  if (SPI_execute_with_args(sql, 2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  if (SPI_processed != 1)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("backup_log row " INT64_FORMAT " is no longer running", id)));
+}
+
+// RecordVerification writes a verification's outcome onto the backup's row.
+void RecordVerification(int64 backup_id, const char* verify_status, double restore_seconds) {
+  const char* sql = psprintf(
+      "UPDATE %s SET verified_at = clock_timestamp(), verify_status = $2, "
+      "restore_seconds = coalesce($3, restore_seconds) WHERE id = $1",
+      BackupLogName());
+  Oid types[3] = {INT8OID, TEXTOID, FLOAT8OID};
+  char nulls[3] = {' ', ' ', restore_seconds < 0 ? 'n' : ' '};
+  Datum values[3] = {Int64GetDatum(backup_id), CStringGetTextDatum(ValidText(verify_status)),
+                     Float8GetDatum(restore_seconds)};
+  if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, backup_id);
 }
 
 // ClaimOperation marks row id as taken by this worker.

@@ -38,7 +38,26 @@ struct Operation {
   const char* options_json;
   const char* location;
   const char* job_name;  // nullptr for a manual operation
+  int64 source_id;       // the backup a verify or restore reads; 0 if none
 };
+
+// SourceRow is the backup a verify or restore reads.
+struct SourceRow {
+  const char* database;
+  const char* location;
+  const char* checksum_sha256;
+  const char* format;
+};
+
+// LoadSourceRow reads backup id for a worker; false if it is gone.
+bool LoadSourceRow(int64 id, SourceRow* row);
+
+// FinishWithSeconds marks row id succeeded, recording restore_seconds
+// (negative: leave it NULL).
+void FinishWithSeconds(int64 id, double restore_seconds);
+
+// RecordVerification writes a verification's outcome onto backup id's row.
+void RecordVerification(int64 backup_id, const char* verify_status, double restore_seconds);
 
 // LoadOperation reads row id; false if there is no such row.
 bool LoadOperation(int64 id, Operation* op);

@@ -40,6 +40,7 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/transaction.h"
+#include "pg/verify_job.h"
 
 namespace pgbak {
 
@@ -103,21 +104,25 @@ void ExecOrFail(const char* sql, int expected, int nargs, Oid* types, Datum* val
 void FailAbandoned(const char* reason) {
   std::vector<int64> candidates;
   std::vector<std::string> locations;
+  std::vector<std::string> kinds;
   RunInTransaction([&] {
     int64 count = 0;
     PgCall([&] {
-      const char* sql = psprintf("SELECT id, location FROM %s WHERE status = 'running' ORDER BY id",
-                                 BackupLogName());
+      const char* sql =
+          psprintf("SELECT id, location, kind FROM %s WHERE status = 'running' ORDER BY id",
+                   BackupLogName());
       ExecOrFail(sql, SPI_OK_SELECT, 0, nullptr, nullptr);
       count = SPI_processed;
     });
     for (int64 i = 0; i < count; i++) {
       int64 id = 0;
       const char* location = nullptr;
+      const char* kind = nullptr;
       PgCall([&] {
         bool isnull = false;
         id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
         location = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+        kind = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
       });
       bool watched = false;
       for (const StartedWorker& w : started_workers)
@@ -126,13 +131,17 @@ void FailAbandoned(const char* reason) {
         continue;
       candidates.push_back(id);
       locations.push_back(location != nullptr ? location : "");
+      kinds.push_back(kind);
     }
     for (int64 id : candidates) {
       PgCall([&] { FinishFailed(id, "failed", reason, nullptr); });
     }
   });
   for (size_t i = 0; i < candidates.size(); i++) {
-    RemovePartialSet(candidates[i], locations[i]);
+    if (kinds[i] == "backup")
+      RemovePartialSet(candidates[i], locations[i]);
+    else
+      CleanUpAbandoned(candidates[i], kinds[i]);
     PgCall([&] {
       ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " marked failed: %s", candidates[i],
                            reason)));
@@ -186,7 +195,7 @@ void StartQueued() {
       });
       if (std::string(status) == "running") {
         running++;
-        if (std::string(kind) == "backup")
+        if (std::string(kind) != "verify")
           busy_databases.push_back(database);
       } else {
         queued.push_back({id, kind, database});
@@ -201,7 +210,7 @@ void StartQueued() {
     for (const std::string& db : busy_databases)
       busy = busy || db == op.database;
     // One backup per database at a time: a second request waits its turn.
-    if (op.kind == "backup" && busy)
+    if (op.kind != "verify" && busy)
       continue;
 
     bool claimed = false;
@@ -250,7 +259,7 @@ void StartQueued() {
     }
     started_workers.push_back({op.id, handle});
     running++;
-    if (op.kind == "backup")
+    if (op.kind != "verify")
       busy_databases.push_back(op.database);
   }
 }

@@ -91,6 +91,12 @@ const char* PhaseName(Phase phase) {
       return "finishing";
     case Phase::kPruning:
       return "pruning";
+    case Phase::kVerifying:
+      return "verifying";
+    case Phase::kRestoring:
+      return "restoring";
+    case Phase::kCounting:
+      return "counting rows";
   }
   return "unknown";
 }

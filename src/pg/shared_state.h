@@ -9,10 +9,25 @@
 
 #include <cstdint>
 
+extern "C" {
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+}
+
 namespace pgbak {
 
 // Phase is what a running operation is doing now.
-enum class Phase : int { kStarting = 0, kDumping, kGlobals, kManifest, kFinishing, kPruning };
+enum class Phase : int {
+  kStarting = 0,
+  kDumping,
+  kGlobals,
+  kManifest,
+  kFinishing,
+  kPruning,
+  kVerifying,
+  kRestoring,
+  kCounting
+};
 
 // PhaseName is the text backup_progress shows for a phase.
 const char* PhaseName(Phase phase);

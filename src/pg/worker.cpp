@@ -27,6 +27,7 @@ PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 #include "pg/catalog.h"
 #include "pg/operation_cleanup.h"
 #include "pg/prune.h"
+#include "pg/verify_job.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/transaction.h"
@@ -43,6 +44,7 @@ struct LoadedOperation {
   std::string database;
   std::string options_json;
   std::string job_name;
+  int64_t source_id = 0;
 };
 
 // ClaimAndLoad reads row id and claims it if the launcher handed it over.
@@ -62,6 +64,7 @@ LoadedOperation ClaimAndLoad(int64_t id) {
     loaded.database = op.database;
     loaded.options_json = op.options_json;
     loaded.job_name = op.job_name != nullptr ? op.job_name : "";
+    loaded.source_id = op.source_id;
   });
   return loaded;
 }
@@ -101,6 +104,10 @@ void RunOperation(int64_t id) {
   CatchCore(failure, [&] {
     if (op.kind == "backup") {
       RunBackup(id, op.database, op.options_json, location);
+    } else if (op.kind == "verify") {
+      RunVerify(id, op.source_id, op.options_json.find("\"deep\": true") != std::string::npos);
+    } else if (op.kind == "restore") {
+      RunRestore(id, op.source_id, op.database, op.options_json);
     } else {
       throw Error(ErrorKind::kInvalidParameter,
                   "operation kind \"" + op.kind + "\" is not supported by this version");

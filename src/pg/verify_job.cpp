@@ -1,0 +1,494 @@
+// verify_job.cpp: proving that a backup restores, and restoring it, in a
+// worker.
+//
+// Both start the same way: every object of the set is read back from
+// storage, its size and SHA-256 checked against manifest.json (and the data
+// object's against backup_log), and decompressed; the data object lands in a
+// staging file below the storage root (pg_restore -j needs a seekable file),
+// which is removed whatever happens. A shallow verify then lists the archive
+// with pg_restore; a deep one restores it into a scratch database, compares
+// every table's row count with the manifest, times the restore (the measured
+// RTO) and drops the scratch database, also when anything failed. A restore
+// applies the staged dump to its target with pg_restore (or psql for a plain
+// set).
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "utils/snapmgr.h"
+}
+
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/manifest.h"
+#include "core/local_storage.h"
+#include "core/meter_sink.h"
+#include "core/restore_options.h"
+#include "core/set_layout.h"
+#include "core/zstd_sink.h"
+#include "pg/boundary.h"
+#include "pg/catalog.h"
+#include "pg/dump_tools.h"
+#include "pg/operation_cleanup.h"
+#include "pg/settings.h"
+#include "pg/shared_state.h"
+#include "pg/transaction.h"
+#include "pg/verify_job.h"
+#include "pg/worker_signals.h"
+
+namespace pgbak {
+
+namespace {
+
+constexpr size_t kReadChunk = 1 << 20;
+// A manifest is small; anything bigger than this is not one of ours.
+constexpr size_t kMaxManifestBytes = 256 << 20;
+
+// NullSink counts and drops what it is given.
+class NullSink : public Sink {
+ public:
+  void Write(const uint8_t*, size_t size) override { bytes_ += size; }
+  void Finish() override {}
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  uint64_t bytes_ = 0;
+};
+
+// Seconds returns the time since start in seconds.
+double Seconds(const struct timeval& start) {
+  struct timeval now;
+  gettimeofday(&now, nullptr);
+  return (now.tv_sec - start.tv_sec) + (now.tv_usec - start.tv_usec) / 1e6;
+}
+
+// SetKey is the storage key of a set from its location; the location must be
+// that backup's set directory below the storage root.
+std::string SetKey(int64_t backup_id, const std::string& location) {
+  if (!IsSetLocation(backup_id, location))
+    throw Error(ErrorKind::kCorrupt,
+                "the location of backup " + std::to_string(backup_id) +
+                    " is not a set directory below pgbak.local_path",
+                location);
+  std::string root = LocalStorageRoot();
+  while (root.size() > 1 && root.back() == '/')
+    root.pop_back();
+  return location.substr(root.size() + 1);
+}
+
+// StagingArea is a directory below the storage root for one operation,
+// removed with everything in it when the operation ends, however it ends.
+class StagingArea {
+ public:
+  StagingArea(LocalStorage& storage, int64_t id)
+      : storage_(storage), key_(".staging/" + std::to_string(id)) {}
+  ~StagingArea() {
+    // Never throw from here: this runs while an error unwinds.
+    try {
+      for (const ObjectInfo& object : storage_.List(key_ + "/"))
+        storage_.Remove(object.key);
+      storage_.RemoveStaleTemporaries(key_);
+    } catch (...) {
+    }
+    (void)rmdir(storage_.Location(key_).c_str());
+    (void)rmdir(storage_.Location(".staging").c_str());  // only if empty
+  }
+  StagingArea(const StagingArea&) = delete;
+  StagingArea& operator=(const StagingArea&) = delete;
+  std::string Key(const std::string& name) const { return key_ + "/" + name; }
+
+ private:
+  LocalStorage& storage_;
+  std::string key_;
+};
+
+// CheckFreeSpace fails early, with a clear message, if staging bytes would
+// not fit below the storage root.
+void CheckFreeSpace(const std::string& path, uint64_t bytes) {
+  struct statvfs info;
+  if (statvfs(path.c_str(), &info) != 0)
+    return;  // the write will tell
+  uint64_t available = static_cast<uint64_t>(info.f_bavail) * info.f_frsize;
+  if (available < bytes + bytes / 10)
+    throw Error(ErrorKind::kIo,
+                "not enough free space to stage the backup: " + std::to_string(bytes) +
+                    " bytes needed, " + std::to_string(available) + " available",
+                path, "Free space below pgbak.local_path.");
+}
+
+// ReadManifest reads and parses the set's manifest.json.
+Manifest ReadManifest(LocalStorage& storage, const std::string& set_key) {
+  std::vector<ObjectInfo> present = storage.List(set_key + "/" + kManifestObject);
+  if (present.empty())
+    throw Error(ErrorKind::kCorrupt, "manifest.json is missing: the set is not complete",
+                storage.Location(set_key));
+  if (present[0].size > kMaxManifestBytes)
+    throw Error(ErrorKind::kCorrupt, "manifest.json is too large to be a manifest");
+  std::unique_ptr<ObjectReader> reader = storage.Open(set_key + "/" + kManifestObject);
+  std::string text;
+  std::vector<uint8_t> buffer(64 << 10);
+  while (size_t n = reader->Read(buffer.data(), buffer.size()))
+    text.append(reinterpret_cast<const char*>(buffer.data()), n);
+  return Manifest::FromJson(text);
+}
+
+// ReadBackObject streams one object through SHA-256 and zstd into sink and
+// checks its stored size, its SHA-256 and its decompressed size against the
+// manifest (and, if not empty, expected_sha256 from backup_log).
+void ReadBackObject(LocalStorage& storage, const std::string& set_key, const ManifestObject& object,
+                    const std::string& expected_sha256, Sink& sink) {
+  std::string key = set_key + "/" + object.name;
+  std::vector<ObjectInfo> present = storage.List(key);
+  if (present.empty() || present[0].key != key)
+    throw Error(ErrorKind::kCorrupt, "object " + object.name + " is missing from the set",
+                storage.Location(key));
+  if (present[0].size != object.size)
+    throw Error(ErrorKind::kCorrupt, object.name + ": size mismatch: the manifest says " +
+                                         std::to_string(object.size) + " bytes, storage holds " +
+                                         std::to_string(present[0].size));
+  if (object.compression != "zstd" || object.encryption != "none")
+    throw Error(ErrorKind::kCorrupt, object.name + ": compression \"" + object.compression +
+                                         "\" with encryption \"" + object.encryption +
+                                         "\" is not supported by this version");
+  MeterSink raw(sink, false);
+  ZstdDecompressSink decompress(raw);
+  MeterSink stored(decompress, true);
+  std::unique_ptr<ObjectReader> reader = storage.Open(key);
+  std::vector<uint8_t> buffer(kReadChunk);
+  try {
+    while (size_t n = reader->Read(buffer.data(), buffer.size())) {
+      ThrowIfStopping();
+      AddBytesRead(n);
+      stored.Write(buffer.data(), n);
+    }
+    stored.Finish();
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kCancelled)
+      throw;
+    // A damaged object usually trips zstd first; the checksum says why.
+    throw Error(ErrorKind::kCorrupt,
+                object.name + ": cannot be read back: " + std::string(e.what()) +
+                    " (SHA-256 of the bytes read: " + stored.sha256_hex() + ")",
+                e.detail());
+  }
+  if (stored.sha256_hex() != object.sha256)
+    throw Error(ErrorKind::kCorrupt, object.name + ": SHA-256 mismatch: the manifest says " +
+                                         object.sha256 + ", storage holds " + stored.sha256_hex());
+  if (!expected_sha256.empty() && stored.sha256_hex() != expected_sha256)
+    throw Error(ErrorKind::kCorrupt, object.name +
+                                         ": SHA-256 mismatch with backup_log: " + expected_sha256 +
+                                         " recorded, " + stored.sha256_hex() + " stored");
+  if (raw.bytes() != object.raw_size)
+    throw Error(ErrorKind::kCorrupt,
+                object.name + ": decompressed size mismatch: the manifest says " +
+                    std::to_string(object.raw_size) + " bytes, got " + std::to_string(raw.bytes()));
+}
+
+// StagedSet is a set read back and checked, with its data staged in a file.
+struct StagedSet {
+  Manifest manifest;
+  std::string data_path;  // empty if the data object was only checked
+};
+
+// ReadBackSet checks every object of backup source_id; stages the data
+// object when stage is set.
+StagedSet ReadBackSet(LocalStorage& storage, StagingArea& staging, int64_t source_id,
+                      const SourceInfo& source, bool stage) {
+  std::string set_key = SetKey(source_id, source.location);
+  StagedSet staged;
+  staged.manifest = ReadManifest(storage, set_key);
+  const Manifest& manifest = staged.manifest;
+  if (manifest.backup_id != source_id || manifest.database != source.database)
+    throw Error(ErrorKind::kCorrupt, "manifest.json describes backup " +
+                                         std::to_string(manifest.backup_id) + " of database \"" +
+                                         manifest.database + "\", not this one");
+  bool saw_data = false;
+  for (const ManifestObject& object : manifest.objects) {
+    bool is_data = object.role == "data";
+    saw_data = saw_data || is_data;
+    if (is_data && stage) {
+      CheckFreeSpace(LocalStorageRoot(), object.raw_size);
+      std::string key = staging.Key(object.name == kDataObjectPlain ? "data.sql" : "data.dump");
+      std::unique_ptr<ObjectWriter> writer = storage.Create(key);
+      ReadBackObject(storage, set_key, object, source.checksum_sha256, *writer);
+      staged.data_path = storage.Location(key);
+    } else {
+      NullSink sink;
+      ReadBackObject(storage, set_key, object, is_data ? source.checksum_sha256 : "", sink);
+    }
+  }
+  if (!saw_data)
+    throw Error(ErrorKind::kCorrupt, "manifest.json lists no data object");
+  return staged;
+}
+
+// RunTool runs a client tool to completion, discarding its stdout.
+void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string> args) {
+  ChildSpec spec;
+  spec.program = facts.bin_dir + "/" + tool;
+  spec.args = std::move(args);
+  spec.env = ChildEnvironment(facts);
+  ChildProcess child(spec);
+  NullSink out;
+  StreamChild(child, out, tool, nullptr);
+}
+
+// ApplyDump restores a staged data file into database (whole, or one
+// selection group), with pg_restore for custom and psql for plain.
+void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std::string& format,
+               const std::string& database, int jobs, const std::vector<std::string>& selection) {
+  std::string conninfo = "dbname=" + ConnInfoValue(database);
+  if (format == "plain") {
+    RunTool(facts, "psql",
+            {"--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1",
+             "--dbname=" + conninfo, "--file=" + data_path});
+    return;
+  }
+  std::vector<std::string> args = {"--exit-on-error", "--no-password", "--dbname=" + conninfo};
+  if (jobs > 1)
+    args.push_back("--jobs=" + std::to_string(jobs));
+  args.insert(args.end(), selection.begin(), selection.end());
+  args.push_back(data_path);
+  RunTool(facts, "pg_restore", args);
+}
+
+// Admin runs one statement on the catalog database through libpq (CREATE and
+// DROP DATABASE cannot run inside the worker's own transactions).
+void Admin(const ServerFacts& facts, const std::string& sql) {
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  try {
+    ExecWithLatch(conn.get(), sql);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kCancelled)
+      throw;
+    throw Error(ErrorKind::kIo, sql.substr(0, sql.find('"')) + "failed", e.detail());
+  }
+}
+
+// QuoteIdent quotes an identifier for SQL sent through libpq.
+std::string QuoteIdent(const std::string& name) {
+  std::string quoted = "\"";
+  for (char c : name) {
+    if (c == '"')
+      quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+// DatabaseExists asks the catalog whether a database of that name exists.
+bool DatabaseExists(const ServerFacts& facts, const std::string& name) {
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  PgResultPtr result =
+      ExecWithLatch(conn.get(), "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", {name});
+  return PQntuples(result.get()) > 0;
+}
+
+// ScratchDatabase is a database created for a restore drill and dropped
+// (WITH FORCE) when it goes out of scope, whatever happened meanwhile.
+class ScratchDatabase {
+ public:
+  ScratchDatabase(const ServerFacts& facts, std::string name)
+      : facts_(facts), name_(std::move(name)) {
+    if (DatabaseExists(facts_, name_))
+      throw Error(ErrorKind::kIo, "database \"" + name_ + "\" already exists",
+                  "A restore drill never touches a database it did not create.");
+    Admin(facts_, "CREATE DATABASE " + QuoteIdent(name_) + " TEMPLATE template0");
+    created_ = true;
+  }
+  ~ScratchDatabase() {
+    if (!created_)
+      return;
+    try {
+      Admin(facts_, "DROP DATABASE IF EXISTS " + QuoteIdent(name_) + " WITH (FORCE)");
+    } catch (...) {
+      // The launcher drops a leftover scratch database of a failed drill.
+    }
+  }
+  ScratchDatabase(const ScratchDatabase&) = delete;
+  ScratchDatabase& operator=(const ScratchDatabase&) = delete;
+  const std::string& name() const { return name_; }
+
+ private:
+  const ServerFacts& facts_;
+  std::string name_;
+  bool created_ = false;
+};
+
+// CompareRowCounts counts every manifest table in database and describes
+// the mismatches ("" if none).
+std::string CompareRowCounts(const ServerFacts& facts, const std::string& database,
+                             const Manifest& manifest) {
+  PgConnPtr conn = ConnectLocal(facts, database);
+  std::string mismatches;
+  int shown = 0;
+  for (const TableCount& table : manifest.tables) {
+    ThrowIfStopping();
+    std::string sql = "SELECT pg_catalog.count(*) FROM ONLY " + QuoteIdent(table.schema) + "." +
+                      QuoteIdent(table.table);
+    std::string found;
+    try {
+      PgResultPtr result = ExecWithLatch(conn.get(), sql);
+      if (std::stoll(PQgetvalue(result.get(), 0, 0)) != table.rows)
+        found = PQgetvalue(result.get(), 0, 0);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled)
+        throw;
+      found = "missing (" + e.detail() + ")";
+    }
+    if (found.empty())
+      continue;
+    if (shown++ < 10)
+      mismatches += (mismatches.empty() ? "" : "; ") + table.schema + "." + table.table +
+                    ": manifest " + std::to_string(table.rows) + ", restored " + found;
+  }
+  if (shown > 10)
+    mismatches += "; and " + std::to_string(shown - 10) + " more";
+  return mismatches;
+}
+
+}  // namespace
+
+// RunVerify verifies backup source_id; see verify_job.h.
+void RunVerify(int64_t id, int64_t source_id, bool deep) {
+  ServerFacts facts;
+  SourceInfo source;
+  RunInTransaction([&] { facts = GatherServerFacts(); });
+  source = LoadSource(source_id);
+  LocalStorage storage(LocalStorageRoot());
+  double restore_seconds = -1;
+  try {
+    SetPhase(Phase::kVerifying);
+    StagingArea staging(storage, id);
+    bool stage = deep || source.format == "custom";
+    StagedSet staged = ReadBackSet(storage, staging, source_id, source, stage);
+    if (!deep) {
+      if (source.format == "custom")
+        RunTool(facts, "pg_restore", {"--list", staged.data_path});
+    } else {
+      SetPhase(Phase::kRestoring);
+      ScratchDatabase scratch(facts, "pgbak_verify_" + std::to_string(id));
+      struct timeval started;
+      gettimeofday(&started, nullptr);
+      ApplyDump(facts, staged.data_path, source.format, scratch.name(),
+                source.format == "custom" ? 2 : 1, {});
+      restore_seconds = Seconds(started);
+      SetPhase(Phase::kCounting);
+      std::string mismatches = CompareRowCounts(facts, scratch.name(), staged.manifest);
+      if (!mismatches.empty())
+        throw Error(ErrorKind::kCorrupt, "row counts differ from the manifest: " + mismatches);
+    }
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kCancelled) {
+      std::string status = std::string("failed: ") + e.what();
+      RunInTransaction([&] { PgCall([&] { RecordVerification(source_id, status.c_str(), -1); }); });
+    }
+    throw;
+  }
+  RunInTransaction([&] {
+    PgCall([&] {
+      RecordVerification(source_id, deep ? "passed (restore drill)" : "passed", restore_seconds);
+      FinishWithSeconds(id, restore_seconds);
+    });
+  });
+}
+
+// RunRestore restores backup source_id into target; see verify_job.h.
+void RunRestore(int64_t id, int64_t source_id, const std::string& target,
+                const std::string& options_json) {
+  RestoreOptions options = ParseRestoreOptions(options_json);
+  ServerFacts facts;
+  RunInTransaction([&] { facts = GatherServerFacts(); });
+  SourceInfo source = LoadSource(source_id);
+  if (target == setting_database)
+    throw Error(ErrorKind::kInvalidParameter, "cannot restore into the catalog database");
+  LocalStorage storage(LocalStorageRoot());
+  SetPhase(Phase::kVerifying);
+  StagingArea staging(storage, id);
+  StagedSet staged = ReadBackSet(storage, staging, source_id, source, true);
+
+  SetPhase(Phase::kRestoring);
+  struct timeval started;
+  gettimeofday(&started, nullptr);
+  if (options.partial()) {
+    if (!DatabaseExists(facts, target))
+      throw Error(ErrorKind::kIo, "database \"" + target + "\" does not exist");
+    for (const std::vector<std::string>& group : options.SelectionArgumentGroups())
+      ApplyDump(facts, staged.data_path, source.format, target, 1, group);
+  } else {
+    if (DatabaseExists(facts, target)) {
+      if (!options.clean)
+        throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
+                    "It was created after the restore was queued; nothing was changed.");
+      Admin(facts, "DROP DATABASE " + QuoteIdent(target) + " WITH (FORCE)");
+    }
+    Admin(facts, "CREATE DATABASE " + QuoteIdent(target) + " TEMPLATE template0");
+    try {
+      ApplyDump(facts, staged.data_path, source.format, target, options.jobs, {});
+    } catch (...) {
+      // A database this restore created and could not fill must not pass for
+      // a restored one.
+      try {
+        Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent(target) + " WITH (FORCE)");
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+  double seconds = Seconds(started);
+  RunInTransaction([&] { PgCall([&] { FinishWithSeconds(id, seconds); }); });
+}
+
+// CleanUpAbandoned removes what a dead verify or restore left behind.
+void CleanUpAbandoned(int64_t id, const std::string& kind) {
+  Failure failure;
+  CatchCore(failure, [&] {
+    LocalStorage storage(LocalStorageRoot());
+    { StagingArea staging(storage, id); }  // its destructor removes the files
+    if (kind == "verify") {
+      ServerFacts facts;
+      RunInTransaction([&] { facts = GatherServerFacts(); });
+      Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent("pgbak_verify_" + std::to_string(id)) +
+                       " WITH (FORCE)");
+    }
+  });
+  if (failure.failed) {
+    PgCall([&] {
+      ereport(WARNING, (errmsg("pgbak: cleanup of operation " INT64_FORMAT ": %s",
+                               static_cast<int64>(id), failure.message)));
+    });
+  }
+}
+
+// LoadSource reads the backup a verify or restore reads.
+SourceInfo LoadSource(int64_t source_id) {
+  SourceInfo source;
+  bool found = false;
+  RunInTransaction([&] {
+    SourceRow row{};
+    PgCall([&] { found = LoadSourceRow(source_id, &row); });
+    if (!found)
+      return;
+    source.database = row.database;
+    source.location = row.location != nullptr ? row.location : "";
+    source.checksum_sha256 = row.checksum_sha256 != nullptr ? row.checksum_sha256 : "";
+    source.format = row.format;
+  });
+  if (!found)
+    throw Error(ErrorKind::kUndefinedObject,
+                "backup " + std::to_string(source_id) + " is no longer a succeeded backup",
+                "It was expired or removed after this operation was queued.");
+  return source;
+}
+
+}  // namespace pgbak

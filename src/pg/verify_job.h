@@ -1,0 +1,38 @@
+// verify_job.h: verifying and restoring backups in a worker.
+//
+// Include after postgres.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace pgbak {
+
+// SourceInfo is the backup a verify or restore reads.
+struct SourceInfo {
+  std::string database;
+  std::string location;
+  std::string checksum_sha256;
+  std::string format;
+};
+
+// LoadSource reads backup source_id; throws if it is no longer a succeeded
+// backup.
+SourceInfo LoadSource(int64_t source_id);
+
+// RunVerify checks backup source_id (deep: with a restore drill), records
+// the outcome on the backup's row and marks operation id succeeded; throws
+// (with the backup's row already marked failed) if the backup does not hold.
+void RunVerify(int64_t id, int64_t source_id, bool deep);
+
+// RunRestore restores backup source_id into target as options_json says and
+// marks operation id succeeded; throws on failure.
+void RunRestore(int64_t id, int64_t source_id, const std::string& target,
+                const std::string& options_json);
+
+// CleanUpAbandoned removes what a verify or restore whose worker died left
+// behind: its staging files and, for a verify, its scratch database.
+// Problems are logged, not raised.
+void CleanUpAbandoned(int64_t id, const std::string& kind);
+
+}  // namespace pgbak
