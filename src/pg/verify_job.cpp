@@ -233,14 +233,43 @@ StagedSet ReadBackSet(LocalStorage& storage, StagingArea& staging, int64_t sourc
 }
 
 // RunTool runs a client tool to completion, discarding its stdout.
-void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string> args) {
+void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string> args,
+             Sink* output = nullptr) {
   ChildSpec spec;
   spec.program = facts.bin_dir + "/" + tool;
   spec.args = std::move(args);
   spec.env = ChildEnvironment(facts);
   ChildProcess child(spec);
-  NullSink out;
-  StreamChild(child, out, tool, nullptr);
+  NullSink discard;
+  StreamChild(child, output != nullptr ? *output : discard, tool, nullptr);
+}
+
+// WriteRestoreList writes the archive's table of contents without pgbak_ext
+// itself (a backup of pgbak.database holds the extension, which refuses to
+// be created anywhere else) as a pg_restore --use-list file; returns its path.
+std::string WriteRestoreList(const ServerFacts& facts, const std::string& data_path) {
+  StringSink listing;
+  RunTool(facts, "pg_restore", {"--list", data_path}, &listing);
+  std::string kept;
+  size_t start = 0;
+  const std::string& text = listing.contents();
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    bool ours = line.find(" EXTENSION - pgbak_ext ") != std::string::npos ||
+                line.find(" COMMENT - EXTENSION pgbak_ext ") != std::string::npos;
+    if (!ours)
+      kept += line + "\n";
+  }
+  std::string path = data_path + ".list";
+  LocalStorage files(path.substr(0, path.rfind('/')));
+  std::unique_ptr<ObjectWriter> writer = files.Create(path.substr(path.rfind('/') + 1));
+  WriteString(*writer, kept);
+  writer->Finish();
+  return path;
 }
 
 // ApplyDump restores a staged data file into database (whole, or one
@@ -254,7 +283,8 @@ void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std
              "--dbname=" + conninfo, "--file=" + data_path});
     return;
   }
-  std::vector<std::string> args = {"--exit-on-error", "--no-password", "--dbname=" + conninfo};
+  std::vector<std::string> args = {"--exit-on-error", "--no-password", "--dbname=" + conninfo,
+                                   "--use-list=" + WriteRestoreList(facts, data_path)};
   if (jobs > 1)
     args.push_back("--jobs=" + std::to_string(jobs));
   args.insert(args.end(), selection.begin(), selection.end());
@@ -390,7 +420,14 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
     }
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::kCancelled) {
-      std::string status = std::string("failed: ") + e.what();
+      // The reason, with the last line of a tool's error output if any.
+      std::string detail = e.detail();
+      while (!detail.empty() && detail.back() == '\n')
+        detail.pop_back();
+      std::string last_line =
+          detail.substr(detail.rfind('\n') == std::string::npos ? 0 : detail.rfind('\n') + 1);
+      std::string status =
+          std::string("failed: ") + e.what() + (last_line.empty() ? "" : " (" + last_line + ")");
       RunInTransaction([&] { PgCall([&] { RecordVerification(source_id, status.c_str(), -1); }); });
     }
     throw;
