@@ -211,12 +211,17 @@ SELECT d.datname AS database_name,
        ver.verified_at AS last_verified_at,
        ver.verify_status AS last_verify_status,
        pgbak_rpo(d.datname) AS rpo,
+       (d.excluded_reason IS NULL AND ok.id IS NOT NULL
+        AND coalesce(ok.verify_status, '') NOT LIKE 'passed%'
+        AND clock_timestamp() - ok.finished_at > current_setting('pgbak.verify_within')::interval)
+         AS verification_overdue,
        (d.excluded_reason IS NULL
         AND (ok.finished_at IS NULL
              OR clock_timestamp() - ok.finished_at > pgbak_rpo(d.datname))) AS stale
 FROM d
 LEFT JOIN LATERAL (
-  SELECT l.id, l.started_at, l.finished_at, l.location, l.stored_bytes FROM backup_log l
+  SELECT l.id, l.started_at, l.finished_at, l.location, l.stored_bytes, l.verify_status
+  FROM backup_log l
   WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.status = 'succeeded'
   ORDER BY l.id DESC LIMIT 1) ok ON true
 LEFT JOIN LATERAL (

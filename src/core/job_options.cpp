@@ -23,7 +23,8 @@ namespace {
 
 constexpr const char* kValidKeysHint =
     "Valid job options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
-    "exclude_schemas, zstd_level, storage, verify, keep_last, keep_daily, keep_weekly, "
+    "exclude_schemas, zstd_level, storage, verify, verify_every, keep_last, keep_daily, "
+    "keep_weekly, "
     "keep_monthly, keep_yearly, max_age, rpo, webhook_url, webhook_events.";
 
 const char* const kBackupKeys[] = {"format",          "schema_only",    "data_only",
@@ -53,6 +54,9 @@ json::Value JobOptions::ToJson() const {
   json::Value object = backup.ToJson();
   object.Set("storage", json::Value::String(storage));
   object.Set("verify", json::Value::String(verify));
+  if (verify_every != 1) {
+    object.Set("verify_every", json::Value::Number(verify_every));
+  }
   if (retention.keep_last) {
     object.Set("keep_last", json::Value::Number(*retention.keep_last));
   }
@@ -126,6 +130,22 @@ JobOptions ParseJobOptions(std::string_view json_text) {
         throw Error(ErrorKind::kInvalidParameter, expected + json::Quote(verify));
       }
       options.verify = verify;
+    } else if (key == "verify_every") {
+      int64_t every = 0;
+      bool integral = value.type() == json::Type::kNumber;
+      if (integral) {
+        try {
+          every = value.AsInt64();
+        } catch (const Error&) {
+          integral = false;
+        }
+      }
+      if (!integral || every < 1 || every > 1000000) {
+        throw Error(
+            ErrorKind::kInvalidParameter,
+            "job option \"verify_every\" must be an integer >= 1, not " + value.Serialize());
+      }
+      options.verify_every = static_cast<int>(every);
     } else if (key == "rpo") {
       options.rpo_seconds = ParseDurationOption("rpo", value);
     } else if (key == "webhook_url") {

@@ -23,6 +23,9 @@ struct JobOptions {
   // verify: "none" (default), "checksum" or "restore"; stored now, acted on
   // by the verification feature.
   std::string verify = "none";
+  // verify_every: with verify "restore", every Nth scheduled backup gets a
+  // restore drill and the others a checksum verification.
+  int verify_every = 1;
   RetentionPolicy retention;
   BackupOptions backup;
   // backup_json is the normalized backup options (BackupOptions::ToJson),

@@ -29,6 +29,7 @@ int setting_zstd_threads = 2;
 char* setting_dump_role = nullptr;
 char* setting_passfile = nullptr;
 char* setting_rpo = nullptr;
+char* setting_verify_within = nullptr;
 int setting_cancel_grace_ms = 5000;
 char* setting_timezone = nullptr;
 int setting_log_retention_min = 90 * 24 * 60;
@@ -39,10 +40,11 @@ char* setting_metrics_listen = nullptr;
 
 namespace {
 
-// CheckRpo accepts pgbak.rpo only if it parses as a positive interval.
+// CheckRpo accepts pgbak.rpo (and pgbak.verify_within) only if it parses as a
+// positive interval.
 bool CheckRpo(char** newval, void** extra, GucSource source) {
   if (*newval == nullptr || **newval == '\0') {
-    GUC_check_errdetail("pgbak.rpo must be an interval such as '1 day'.");
+    GUC_check_errdetail("The value must be an interval such as '1 day'.");
     return false;
   }
   Datum parsed;
@@ -64,7 +66,7 @@ bool CheckRpo(char** newval, void** extra, GucSource source) {
   }
   PG_END_TRY();
   if (!ok)
-    GUC_check_errdetail("pgbak.rpo must be a positive interval such as '1 day'.");
+    GUC_check_errdetail("The value must be a positive interval such as '1 day'.");
   return ok;
 }
 
@@ -146,6 +148,10 @@ void DefineSettings() {
                              "backup_status marks a database stale when its newest good "
                              "backup is older than this.",
                              &setting_rpo, "1 day", PGC_SIGHUP, 0, CheckRpo, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pgbak.verify_within", "How long the newest good backup may stay unverified.",
+      "backup_status.verification_overdue turns true after this.", &setting_verify_within, "7 days",
+      PGC_SIGHUP, 0, CheckRpo, nullptr, nullptr);
   DefineCustomIntVariable("pgbak.cancel_grace",
                           "Grace period between SIGTERM and SIGKILL "
                           "when stopping pg_dump.",

@@ -7,14 +7,16 @@
 
 namespace pgbak {
 
-extern char* setting_database;       // pgbak.database: where the catalog lives
-extern int setting_max_workers;      // pgbak.max_workers: concurrent operations
-extern char* setting_local_path;     // pgbak.local_path: the 'local' storage root
-extern int setting_zstd_level;       // pgbak.zstd_level
-extern int setting_zstd_threads;     // pgbak.zstd_threads
-extern char* setting_dump_role;      // pgbak.dump_role: role pg_dump connects as
-extern char* setting_passfile;       // pgbak.passfile: PGPASSFILE for pg_dump
-extern char* setting_rpo;            // pgbak.rpo: default recovery point objective
+extern char* setting_database;    // pgbak.database: where the catalog lives
+extern int setting_max_workers;   // pgbak.max_workers: concurrent operations
+extern char* setting_local_path;  // pgbak.local_path: the 'local' storage root
+extern int setting_zstd_level;    // pgbak.zstd_level
+extern int setting_zstd_threads;  // pgbak.zstd_threads
+extern char* setting_dump_role;   // pgbak.dump_role: role pg_dump connects as
+extern char* setting_passfile;    // pgbak.passfile: PGPASSFILE for pg_dump
+extern char* setting_rpo;
+extern char* setting_verify_within;  // pgbak.verify_within: verification is overdue after //
+                                     // pgbak.rpo: default recovery point objective
 extern int setting_cancel_grace_ms;  // grace between SIGTERM and SIGKILL of a child
 extern char* setting_timezone;       // pgbak.timezone: where schedules are evaluated
 extern int setting_log_retention_min;

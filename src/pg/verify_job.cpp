@@ -16,7 +16,9 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/builtins.h"
 #include "utils/snapmgr.h"
 }
 
@@ -30,6 +32,7 @@ extern "C" {
 #include <string>
 #include <vector>
 
+#include "core/job_options.h"
 #include "core/manifest.h"
 #include "core/local_storage.h"
 #include "core/meter_sink.h"
@@ -484,6 +487,56 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   }
   double seconds = Seconds(started);
   RunInTransaction([&] { PgCall([&] { FinishWithSeconds(id, seconds); }); });
+}
+
+// QueueScheduledVerification queues the verification a job asks for.
+void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) {
+  bool queued = false;
+  RunInTransaction([&] {
+    std::string jobs = QuotedRelation("pgbak_job");
+    std::string log = QuotedRelation("backup_log");
+    const char* options_text = nullptr;
+    int64 backups = 0;
+    PgCall([&] {
+      Oid types[1] = {TEXTOID};
+      Datum values[1] = {CStringGetTextDatum(job_name.c_str())};
+      std::string sql = "SELECT options::text, (SELECT count(*) FROM " + log +
+                        " WHERE job_name = $1 AND kind = 'backup' AND status IN ('succeeded', "
+                        "'expired')) FROM " +
+                        jobs + " WHERE job_name = $1";
+      if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read job \"%s\"", job_name.c_str());
+      if (SPI_processed == 1) {
+        options_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        bool isnull = false;
+        backups =
+            DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+      }
+    });
+    if (options_text == nullptr)
+      return;  // unscheduled meanwhile
+    JobOptions options = ParseJobOptions(options_text);
+    if (options.verify == "none")
+      return;
+    bool deep = options.verify == "restore" && backups % options.verify_every == 0;
+    std::string sql =
+        "INSERT INTO " + log +
+        " (kind, source_id, database_name, storage_name, format, options, trigger, job_name, "
+        "requested_by) SELECT 'verify', id, database_name, storage_name, format, $2::jsonb, "
+        "'schedule', job_name, requested_by FROM " +
+        log + " WHERE id = $1";
+    std::string verify_options = deep ? "{\"deep\": true}" : "{\"deep\": false}";
+    PgCall([&] {
+      Oid types[2] = {INT8OID, TEXTOID};
+      Datum values[2] = {Int64GetDatum(backup_id), CStringGetTextDatum(verify_options.c_str())};
+      if (SPI_execute_with_args(sql.c_str(), 2, types, values, nullptr, false, 0) != SPI_OK_INSERT)
+        elog(ERROR, "could not queue the verification of backup " INT64_FORMAT,
+             static_cast<int64>(backup_id));
+    });
+    queued = true;
+  });
+  if (queued)
+    WakeLauncher();
 }
 
 // CleanUpAbandoned removes what a dead verify or restore left behind.

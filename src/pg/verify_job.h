@@ -30,6 +30,11 @@ void RunVerify(int64_t id, int64_t source_id, bool deep);
 void RunRestore(int64_t id, int64_t source_id, const std::string& target,
                 const std::string& options_json);
 
+// QueueScheduledVerification queues the verification a job asks for after
+// its backup backup_id succeeded ("verify": "checksum" or "restore", with a
+// restore drill every "verify_every"-th backup). Opens its own transaction.
+void QueueScheduledVerification(int64_t backup_id, const std::string& job_name);
+
 // CleanUpAbandoned removes what a verify or restore whose worker died left
 // behind: its staging files and, for a verify, its scratch database.
 // Problems are logged, not raised.

@@ -116,7 +116,16 @@ void RunOperation(int64_t id) {
   if (!failure.failed) {
     // Retention runs after every scheduled backup of a job; it never removes
     // this backup, the newest good one.
-    if (!op.job_name.empty()) {
+    if (!op.job_name.empty() && op.kind == "backup") {
+      Failure verify_failure;
+      CatchCore(verify_failure, [&] { QueueScheduledVerification(id, op.job_name); });
+      if (verify_failure.failed) {
+        PgCall([&] {
+          ereport(WARNING,
+                  (errmsg("pgbak: could not queue the verification of backup " INT64_FORMAT ": %s",
+                          static_cast<int64>(id), verify_failure.message)));
+        });
+      }
       SetPhase(Phase::kPruning);
       PruneJobInWorker(op.job_name);
     }

@@ -91,8 +91,8 @@ TEST(JobOptionsTest, UnknownKeysAreRejectedWithEveryValidKey) {
   EXPECT_STREQ(error.what(), "unknown job option \"keep_dayly\"");
   EXPECT_EQ(error.hint(),
             "Valid job options are: format, schema_only, data_only, tables, exclude_tables, "
-            "schemas, exclude_schemas, zstd_level, storage, verify, keep_last, keep_daily, "
-            "keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
+            "schemas, exclude_schemas, zstd_level, storage, verify, verify_every, keep_last, "
+            "keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
             "webhook_events.");
   // A job option misspelled after a valid backup option is still found.
   EXPECT_STREQ(JobError(R"({"format":"plain","Storage":"x"})").what(),
@@ -144,6 +144,18 @@ TEST(JobOptionsTest, RpoAndWebhookOptions) {
   json::Value plain = ParseJobOptions("{}").ToJson();
   EXPECT_EQ(plain.Find("rpo"), nullptr);
   EXPECT_EQ(plain.Find("webhook_url"), nullptr);
+}
+
+TEST(JobOptionsTest, VerifyEvery) {
+  JobOptions options = ParseJobOptions(R"({"verify": "restore", "verify_every": 7})");
+  EXPECT_EQ(options.verify, "restore");
+  EXPECT_EQ(options.verify_every, 7);
+  EXPECT_EQ(options.ToJson().Find("verify_every")->AsInt64(), 7);
+  EXPECT_EQ(ParseJobOptions("{}").ToJson().Find("verify_every"), nullptr);
+  for (const char* text : {R"({"verify_every": 0})", R"({"verify_every": -1})",
+                           R"({"verify_every": 1.5})", R"({"verify_every": "2"})"}) {
+    EXPECT_THROW(ParseJobOptions(text), Error) << text;
+  }
 }
 
 TEST(JobOptionsTest, RpoAndWebhookRejections) {
