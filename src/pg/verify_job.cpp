@@ -68,6 +68,44 @@ class NullSink : public Sink {
   uint64_t bytes_ = 0;
 };
 
+// GuardSink passes bytes on until the next stage fails; then it keeps the
+// error and swallows the rest, so that the stages before it can finish.
+class GuardSink : public Sink {
+ public:
+  explicit GuardSink(Sink& next) : next_(next) {}
+  void Write(const uint8_t* data, size_t size) override {
+    if (failed_)
+      return;
+    try {
+      next_.Write(data, size);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled)
+        throw;
+      failed_ = true;
+      error_ = e.what();
+    }
+  }
+  void Finish() override {
+    if (failed_)
+      return;
+    try {
+      next_.Finish();
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled)
+        throw;
+      failed_ = true;
+      error_ = e.what();
+    }
+  }
+  bool failed() const { return failed_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  Sink& next_;
+  bool failed_ = false;
+  std::string error_;
+};
+
 // Seconds returns the time since start in seconds.
 double Seconds(const struct timeval& start) {
   struct timeval now;
@@ -165,25 +203,18 @@ void ReadBackObject(LocalStorage& storage, const std::string& set_key, const Man
                                          "\" is not supported by this version");
   MeterSink raw(sink, false);
   ZstdDecompressSink decompress(raw);
-  MeterSink stored(decompress, true);
+  // The hash sees every stored byte even after decompression has failed, so
+  // a damaged object is reported as what it is: a checksum mismatch.
+  GuardSink guard(decompress);
+  MeterSink stored(guard, true);
   std::unique_ptr<ObjectReader> reader = storage.Open(key);
   std::vector<uint8_t> buffer(kReadChunk);
-  try {
-    while (size_t n = reader->Read(buffer.data(), buffer.size())) {
-      ThrowIfStopping();
-      AddBytesRead(n);
-      stored.Write(buffer.data(), n);
-    }
-    stored.Finish();
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kCancelled)
-      throw;
-    // A damaged object usually trips zstd first; the checksum says why.
-    throw Error(ErrorKind::kCorrupt,
-                object.name + ": cannot be read back: " + std::string(e.what()) +
-                    " (SHA-256 of the bytes read: " + stored.sha256_hex() + ")",
-                e.detail());
+  while (size_t n = reader->Read(buffer.data(), buffer.size())) {
+    ThrowIfStopping();
+    AddBytesRead(n);
+    stored.Write(buffer.data(), n);
   }
+  stored.Finish();
   if (stored.sha256_hex() != object.sha256)
     throw Error(ErrorKind::kCorrupt, object.name + ": SHA-256 mismatch: the manifest says " +
                                          object.sha256 + ", storage holds " + stored.sha256_hex());
@@ -191,6 +222,9 @@ void ReadBackObject(LocalStorage& storage, const std::string& set_key, const Man
     throw Error(ErrorKind::kCorrupt, object.name +
                                          ": SHA-256 mismatch with backup_log: " + expected_sha256 +
                                          " recorded, " + stored.sha256_hex() + " stored");
+  if (guard.failed())
+    throw Error(ErrorKind::kCorrupt, object.name + ": cannot be decompressed: " + guard.error(),
+                "The stored bytes match their SHA-256, so they were written like this.");
   if (raw.bytes() != object.raw_size)
     throw Error(ErrorKind::kCorrupt,
                 object.name + ": decompressed size mismatch: the manifest says " +
