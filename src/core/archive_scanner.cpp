@@ -31,10 +31,17 @@
 // passed over as it arrives, newlines counted with memchr.
 #include "core/archive_scanner.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <climits>
 #include <cstring>
 
+#include "core/error.h"
 #include "core/no_postgres.h"
+#include "core/unique_fd.h"
 
 namespace pgbak {
 
@@ -44,6 +51,7 @@ constexpr int kFormatCustom = 1;  // archCustom in pg_backup.h
 constexpr int kBlockData = 1;     // BLK_DATA in pg_backup_archiver.h
 constexpr int kBlockBlobs = 3;    // BLK_BLOBS
 constexpr int kOffsetNotSet = 1;  // K_OFFSET_POS_NOT_SET
+constexpr int kOffsetSet = 2;     // K_OFFSET_POS_SET
 constexpr int kOffsetNoData = 3;  // K_OFFSET_NO_DATA
 
 constexpr int MakeVersion(int major, int minor, int revision) {
@@ -105,6 +113,38 @@ void ArchiveScanner::Finish() {
 
 std::vector<ArchiveTable> ArchiveScanner::tables() const {
   return tables_;
+}
+
+// OffsetPatches renders, for each entry with data, what pg_dump's
+// _WriteExtraToc writes when it rewrites the TOC of a seekable file:
+// WriteOffset(dataPos, K_OFFSET_POS_SET), dataPos being where _StartData or
+// _StartBlobs found the file position, i.e. the block-type byte.
+std::vector<OffsetPatch> ArchiveScanner::OffsetPatches() const {
+  std::vector<OffsetPatch> patches;
+  if (!ok_ || !complete_) {
+    return patches;
+  }
+  for (const TocSlot& slot : toc_slots_) {
+    if (!slot.has_data) {
+      continue;
+    }
+    auto found = by_dump_id_.find(slot.dump_id);
+    if (found == by_dump_id_.end() || !found->second.started) {
+      continue;
+    }
+    uint64_t offset = found->second.block_offset;
+    if (off_size_ < 8 && (offset >> (8 * off_size_)) != 0) {
+      continue;
+    }
+    OffsetPatch patch;
+    patch.slot_position = slot.position;
+    patch.bytes.push_back(kOffsetSet);
+    for (int i = 0; i < off_size_; i++) {
+      patch.bytes.push_back(i < 8 ? static_cast<uint8_t>((offset >> (8 * i)) & 0xff) : 0);
+    }
+    patches.push_back(std::move(patch));
+  }
+  return patches;
 }
 
 // Consume feeds bytes to the parser: fixed-size fields are collected in
@@ -211,6 +251,7 @@ void ArchiveScanner::OnField() {
       return;
     }
     case Step::kOffsetFlag:
+      entry_slot_ = offset_ - 1;
       if (field_[0] < kOffsetNotSet || field_[0] > kOffsetNoData) {
         Fail("bad data offset flag " + std::to_string(field_[0]) + " in TOC entry " +
              std::to_string(entry_.dump_id));
@@ -470,16 +511,17 @@ void ArchiveScanner::OnBodyEnd() {
 // EndTocEntry files a complete TOC entry: entries with data are remembered
 // by dump id, so that data blocks can be checked against the TOC.
 void ArchiveScanner::EndTocEntry() {
+  toc_slots_.push_back({entry_.dump_id, entry_had_dumper_, entry_slot_});
   if (entry_had_dumper_) {
     if (by_dump_id_.count(entry_.dump_id) != 0) {
       Fail("dump id " + std::to_string(entry_.dump_id) + " appears twice in the TOC");
       return;
     }
     if (entry_desc_ == "TABLE DATA") {
-      by_dump_id_[entry_.dump_id] = {tables_.size(), false};
+      by_dump_id_[entry_.dump_id] = {tables_.size(), false, 0};
       tables_.push_back(std::move(entry_));
     } else {
-      by_dump_id_[entry_.dump_id] = {kNoTable, false};
+      by_dump_id_[entry_.dump_id] = {kNoTable, false, 0};
     }
   }
   Expect(--toc_entries_left_ > 0 ? Step::kDumpId : Step::kBlockType);
@@ -500,6 +542,7 @@ void ArchiveScanner::StartBlock(int64_t dump_id) {
     return;
   }
   found->second.started = true;
+  found->second.block_offset = block_start_;
   current_table_ = found->second.table;
   if (current_table_ != kNoTable) {
     ArchiveTable& table = tables_[current_table_];
@@ -596,6 +639,47 @@ std::string ArchiveScanner::Where() const {
       return "in its table of contents (entry " +
              std::to_string(toc_entries_ - toc_entries_left_ + 1) + " of " +
              std::to_string(toc_entries_) + ")";
+  }
+}
+
+// ApplyOffsetPatches pwrites each patch at its position. Patches must lie
+// within the file: writing past its end would extend the wrong file.
+void ApplyOffsetPatches(const std::string& path, const std::vector<OffsetPatch>& patches) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    ThrowErrno("could not open archive \"" + path + "\" to fill in its data offsets", errno);
+  }
+  struct stat info;
+  if (::fstat(fd.get(), &info) != 0) {
+    ThrowErrno("could not stat archive \"" + path + "\"", errno);
+  }
+  uint64_t file_size = static_cast<uint64_t>(info.st_size);
+  for (const OffsetPatch& patch : patches) {
+    if (patch.slot_position > file_size || patch.bytes.size() > file_size - patch.slot_position) {
+      throw Error(ErrorKind::kIo, "data offset slot at byte " +
+                                      std::to_string(patch.slot_position) + " lies beyond the " +
+                                      std::to_string(file_size) + " bytes of archive \"" + path +
+                                      "\"");
+    }
+    size_t done = 0;
+    while (done < patch.bytes.size()) {
+      ssize_t written = ::pwrite(fd.get(), patch.bytes.data() + done, patch.bytes.size() - done,
+                                 static_cast<off_t>(patch.slot_position + done));
+      if (written < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        ThrowErrno("could not write data offsets into archive \"" + path + "\"", errno);
+      }
+      if (written == 0) {
+        throw Error(ErrorKind::kIo,
+                    "could not write data offsets into archive \"" + path + "\": nothing written");
+      }
+      done += static_cast<size_t>(written);
+    }
+  }
+  if (::close(fd.Release()) != 0) {
+    ThrowErrno("could not close archive \"" + path + "\"", errno);
   }
 }
 

@@ -18,6 +18,12 @@
 // 1.14 (pg_dump 9.0 to 15) with compression 0 are understood. Anything else
 // makes the scanner give up quietly (ok() turns false): the backup itself is
 // unaffected and the caller counts rows another way.
+//
+// Written to a pipe, pg_dump cannot go back to fill in the TOC's data offsets
+// (each entry's flag stays K_OFFSET_POS_NOT_SET), which slows pg_restore -j.
+// The scanner notes where each entry's offset slot is and where each data
+// block starts, so OffsetPatches and ApplyOffsetPatches can fill them into a
+// copy of the archive as pg_dump does when its output is seekable.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +43,14 @@ struct ArchiveTable {
   int64_t rows = 0;
   uint64_t data_offset = 0;  // archive offset of the entry's data block
   bool data_seen = false;    // its data block has been read to its end
+};
+
+// OffsetPatch is the bytes to write at one TOC entry's data offset slot:
+// the flag K_OFFSET_POS_SET (2) and the offset of the entry's data block (of
+// its block-type byte), offSize bytes little-endian, as pg_dump's WriteOffset.
+struct OffsetPatch {
+  uint64_t slot_position = 0;  // archive offset of the slot's flag byte
+  std::vector<uint8_t> bytes;  // 1 + offSize bytes
 };
 
 // ArchiveScanner counts rows per table in a custom-format archive stream.
@@ -59,6 +73,14 @@ class ArchiveScanner : public Sink {
   std::vector<ArchiveTable> tables() const;
   // version is the archive version, e.g. "1.14.0" (after the header).
   const std::string& version() const { return version_; }
+  // OffsetPatches gives, in TOC order, the patch of every entry with data
+  // (TABLE DATA, BLOBS) whose data block the scanner saw: written into a
+  // file holding exactly the scanned archive, they make its TOC what
+  // pg_dump writes to a seekable file. Entries without data keep
+  // their slot (K_OFFSET_NO_DATA). Empty unless ok() && complete(). An
+  // offset that does not fit in the archive's offSize (only possible when
+  // offSize < 8) is left unset, which pg_restore accepts.
+  std::vector<OffsetPatch> OffsetPatches() const;
 
  private:
   // Step names the archive field the parser reads next.
@@ -100,6 +122,13 @@ class ArchiveScanner : public Sink {
   struct DataEntry {
     size_t table;
     bool started;
+    uint64_t block_offset;  // archive offset of its block's type byte, once started
+  };
+  // TocSlot is where a TOC entry's data offset slot is.
+  struct TocSlot {
+    int dump_id;
+    bool has_data;
+    uint64_t position;  // archive offset of the flag byte
   };
   // Line is where a table's COPY text stands relative to its current line.
   enum class Line : uint8_t { kStart, kBackslash, kBackslashDot, kMiddle, kAfterEnd };
@@ -146,12 +175,20 @@ class ArchiveScanner : public Sink {
   std::string entry_with_oids_;  // "false" ("true" up to pg_dump 11): checks the field order
   bool entry_had_dumper_ = false;
   bool entry_tag_truncated_ = false;
+  uint64_t entry_slot_ = 0;  // archive offset of its data offset flag byte
   int block_type_ = 0;
   uint64_t block_start_ = 0;  // archive offset of the current block's type byte
   size_t current_table_ = 0;  // index into tables_ of the current block, or kNoTable
   Line line_ = Line::kStart;
   std::vector<ArchiveTable> tables_;
   std::map<int, DataEntry> by_dump_id_;  // every entry with data, by dump id
+  std::vector<TocSlot> toc_slots_;       // every TOC entry, in TOC order
 };
+
+// ApplyOffsetPatches writes patches (from ArchiveScanner::OffsetPatches)
+// into the file at path in place: no truncation, no fsync. It throws a kIo
+// Error if the file cannot be opened or written, or if a patch does not lie
+// within the file (it is not the scanned archive).
+void ApplyOffsetPatches(const std::string& path, const std::vector<OffsetPatch>& patches);
 
 }  // namespace pgbak

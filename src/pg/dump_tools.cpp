@@ -157,6 +157,12 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what, SideChannel*
     throw;
   }
   if (!child.Succeeded()) {
+    // At a server shutdown the child's connection is cut at the same moment
+    // as this worker is told to stop; give that signal a moment to arrive,
+    // so the row says "terminated", not only that the child failed.
+    std::vector<int> none;
+    WaitForInput(none, 200, ready);
+    ThrowIfStopping();
     std::string tail = child.stderr_tail();
     while (!tail.empty() && tail.back() == '\n')
       tail.pop_back();

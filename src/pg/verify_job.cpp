@@ -32,6 +32,7 @@ extern "C" {
 #include <string>
 #include <vector>
 
+#include "core/archive_scanner.h"
 #include "core/job_options.h"
 #include "core/manifest.h"
 #include "core/local_storage.h"
@@ -257,8 +258,18 @@ StagedSet ReadBackSet(LocalStorage& storage, StagingArea& staging, int64_t sourc
       CheckFreeSpace(LocalStorageRoot(), object.raw_size);
       std::string key = staging.Key(object.name == kDataObjectPlain ? "data.sql" : "data.dump");
       std::unique_ptr<ObjectWriter> writer = storage.Create(key);
-      ReadBackObject(storage, set_key, object, source.checksum_sha256, *writer);
+      // pg_dump could not fill in its table of contents with the position of
+      // each table's data (it wrote to a pipe); the scanner sees where every
+      // block starts, and the staged copy gets those positions, as a file
+      // written by pg_dump itself would have them: pg_restore -j then seeks
+      // instead of searching.
+      ArchiveScanner scanner(*writer);
+      bool custom = object.name == kDataObjectCustom;
+      ReadBackObject(storage, set_key, object, source.checksum_sha256,
+                     custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(*writer));
       staged.data_path = storage.Location(key);
+      if (custom && scanner.ok() && scanner.complete())
+        ApplyOffsetPatches(staged.data_path, scanner.OffsetPatches());
     } else {
       NullSink sink;
       ReadBackObject(storage, set_key, object, is_data ? source.checksum_sha256 : "", sink);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/zstd_sink.h"
 #include "test_util.h"
 
@@ -72,6 +73,7 @@ struct ScanResult {
   std::vector<ArchiveTable> tables;
   std::string output;
   bool output_finished = false;
+  std::vector<OffsetPatch> patches;
 };
 
 // Scan feeds archive to a scanner in pieces whose sizes come from next_size.
@@ -87,7 +89,7 @@ ScanResult Scan(const std::string& archive, NextSize next_size) {
   }
   scanner.Finish();
   return {scanner.ok(),     scanner.complete(), scanner.problem(), scanner.version(),
-          scanner.tables(), out.contents(),     out.finished()};
+          scanner.tables(), out.contents(),     out.finished(),    scanner.OffsetPatches()};
 }
 
 ScanResult ScanWhole(const std::string& archive) {
@@ -118,6 +120,7 @@ void ExpectRejected(const ScanResult& scan, const std::string& archive,
                     const std::string& problem_part) {
   EXPECT_FALSE(scan.ok);
   EXPECT_FALSE(scan.complete);
+  EXPECT_TRUE(scan.patches.empty());
   EXPECT_NE(scan.problem.find(problem_part), std::string::npos) << scan.problem;
   EXPECT_TRUE(scan.output == archive);
   EXPECT_TRUE(scan.output_finished);
@@ -132,11 +135,41 @@ TEST(ArchiveScannerTest, CountsRowsOfWholeArchive) {
   EXPECT_TRUE(scan.output_finished);
 }
 
+// PatchedCopy applies patches to archive in memory, as ApplyOffsetPatches
+// does to a file.
+std::string PatchedCopy(std::string archive, const std::vector<OffsetPatch>& patches) {
+  for (const OffsetPatch& patch : patches) {
+    EXPECT_LE(patch.slot_position + patch.bytes.size(), archive.size());
+    std::copy(patch.bytes.begin(), patch.bytes.end(), archive.begin() + patch.slot_position);
+  }
+  return archive;
+}
+
+// FirstDifference says where two archives first differ, for failure messages.
+std::string FirstDifference(const std::string& a, const std::string& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) {
+    i++;
+  }
+  if (i == a.size() && i == b.size()) {
+    return "identical";
+  }
+  return "first difference at byte " + std::to_string(i) + " of " + std::to_string(a.size()) +
+         " and " + std::to_string(b.size());
+}
+
 TEST(ArchiveScannerTest, CountsRowsOneByteAtATime) {
   const std::string& dump = CustomDump();
   ScanResult scan = Scan(dump, [] { return size_t{1}; });
   ExpectFixtureCounts(scan);
   EXPECT_TRUE(scan.output == dump);
+  // Offsets and slots too are found wherever the stream is split.
+  ScanResult whole = ScanWhole(dump);
+  ASSERT_EQ(scan.patches.size(), whole.patches.size());
+  for (size_t i = 0; i < scan.patches.size(); i++) {
+    EXPECT_EQ(scan.patches[i].slot_position, whole.patches[i].slot_position);
+    EXPECT_EQ(scan.patches[i].bytes, whole.patches[i].bytes);
+  }
 }
 
 TEST(ArchiveScannerTest, CountsRowsInRandomPieces) {
@@ -177,6 +210,90 @@ TEST(ArchiveScannerTest, DataOffsetsAreThoseOfAFileWrittenDump) {
   ScanResult scan = ScanWhole(seekable);
   ExpectFixtureCounts(scan);
   EXPECT_TRUE(scan.output == seekable);
+}
+
+TEST(ArchiveScannerTest, OffsetPatchesMakeThePipedDumpTheFileWrittenOne) {
+  // The two fixtures are the same database dumped twice, through a pipe and
+  // to a file; pg_dump 15 wrote them identically (header and creation time
+  // included) except for the 10 data offset slots it filled in at the end
+  // for the file: 9 TABLE DATA entries and BLOBS. So the whole file is
+  // compared, with no part left out.
+  const std::string& piped = CustomDump();
+  std::string seekable = Fixture("seekable.dump");
+  ASSERT_EQ(piped.size(), seekable.size());
+  ASSERT_FALSE(piped == seekable);
+  ScanResult scan = ScanWhole(piped);
+  ASSERT_TRUE(scan.ok) << scan.problem;
+  ASSERT_TRUE(scan.complete);
+  ASSERT_EQ(scan.patches.size(), kFixtureTables.size() + 1);
+  for (const OffsetPatch& patch : scan.patches) {
+    ASSERT_EQ(patch.bytes.size(), 9u);         // flag and offSize 8
+    EXPECT_EQ(piped[patch.slot_position], 1);  // K_OFFSET_POS_NOT_SET
+    EXPECT_EQ(patch.bytes[0], 2);              // K_OFFSET_POS_SET
+  }
+
+  test::TempDir dir;
+  std::string path = dir.Join("staged.dump");
+  test::WriteFile(path, piped);
+  ApplyOffsetPatches(path, scan.patches);
+  std::string patched = test::ReadFile(path);
+  EXPECT_TRUE(patched == seekable) << FirstDifference(patched, seekable);
+
+  // A file-written dump needs nothing else: its patches rewrite what is there.
+  ScanResult again = ScanWhole(seekable);
+  ASSERT_TRUE(again.ok) << again.problem;
+  EXPECT_TRUE(PatchedCopy(seekable, again.patches) == seekable);
+}
+
+TEST(ArchiveScannerTest, NoOffsetPatchesUnlessWholeAndWellFormed) {
+  // Not ok: the archive ended in the middle of a table's data.
+  std::string cut = CustomDump().substr(0, kFixtureTables[1].data_offset + 1000);
+  ScanResult truncated = ScanWhole(cut);
+  EXPECT_FALSE(truncated.ok);
+  EXPECT_TRUE(truncated.patches.empty());
+  // Not ok: a corrupt block type after every block of the fixture but one.
+  std::string corrupt = CustomDump();
+  corrupt[3893127] = 7;  // the BLOBS block's type byte
+  ScanResult bad = ScanWhole(corrupt);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_TRUE(bad.patches.empty());
+  // Ok so far but not finished: every block seen, Finish not yet called.
+  StringSink out;
+  ArchiveScanner scanner(out);
+  scanner.Write(Bytes(CustomDump()), CustomDump().size());
+  EXPECT_TRUE(scanner.ok());
+  EXPECT_FALSE(scanner.complete());
+  EXPECT_TRUE(scanner.OffsetPatches().empty());
+  scanner.Finish();
+  EXPECT_EQ(scanner.OffsetPatches().size(), kFixtureTables.size() + 1);
+}
+
+TEST(ArchiveScannerTest, ApplyOffsetPatchesFailures) {
+  test::TempDir dir;
+  std::vector<OffsetPatch> patches = {{2, {2, 1, 0, 0, 0, 0, 0, 0, 0}}};
+  try {
+    ApplyOffsetPatches(dir.Join("missing.dump"), patches);
+    ADD_FAILURE() << "no error for a missing file";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(error.what()).find("missing.dump"), std::string::npos) << error.what();
+  }
+  // A file shorter than the scanned archive is not written to, or extended.
+  std::string path = dir.Join("short.dump");
+  test::WriteFile(path, "PGDMP12345");
+  try {
+    ApplyOffsetPatches(path, patches);
+    ADD_FAILURE() << "no error for a patch beyond the end";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(error.what()).find("beyond"), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(test::ReadFile(path), "PGDMP12345");
+  // Within the file: written in place, nothing else touched.
+  test::WriteFile(path, "PGDMP1234567890");
+  ApplyOffsetPatches(path, patches);
+  EXPECT_EQ(test::ReadFile(path),
+            "PG" + std::string(patches[0].bytes.begin(), patches[0].bytes.end()) + "7890");
 }
 
 TEST(ArchiveScannerTest, RejectsPlainFormat) {
@@ -448,6 +565,45 @@ TEST(ArchiveScannerTest, RejectsUnknownBlockType) {
   Builder archive;
   archive.Int(1).Table(5, "t").Byte(2).Int(5);  // BLK_BLOB, older than 1.12
   ExpectRejected(ScanWhole(archive.archive()), archive.archive(), "unknown data block type 2");
+}
+
+TEST(ArchiveScannerTest, OffsetPatchesCoverBlobsAndSkipEntriesWithoutData) {
+  Builder archive;
+  archive.Int(3).Entry(3, true, "BLOBS", "BLOBS", nullptr, nullptr).Table(4, "t");
+  archive.Entry(6, false, "s", "SEQUENCE SET", "public", nullptr);
+  std::string toc = archive.archive();
+  uint64_t blobs_block = toc.size();
+  archive.Byte(3).Int(3).Int(16411).Str("lo").Int(0).Int(0);
+  uint64_t table_block = archive.archive().size();
+  archive.Data(4, {"x\n", "\\.\n\n\n"});
+  const std::string& built = archive.archive();
+  ScanResult scan = Scan(built, [] { return size_t{3}; });
+  ASSERT_TRUE(scan.ok) << scan.problem;
+  ASSERT_EQ(scan.patches.size(), 2u);
+  // Each TOC entry ends with its 9-byte slot; the last one (dump id 6, no
+  // data) is left alone.
+  uint64_t last_slot = toc.size() - 9;
+  ASSERT_EQ(built[last_slot], 3);  // K_OFFSET_NO_DATA
+  EXPECT_LT(scan.patches[0].slot_position, scan.patches[1].slot_position);
+  EXPECT_LT(scan.patches[1].slot_position, last_slot);
+  for (size_t i = 0; i < 2; i++) {
+    EXPECT_EQ(built[scan.patches[i].slot_position], 1);
+    EXPECT_EQ(built.substr(scan.patches[i].slot_position + 1, 8), std::string(8, '\0'));
+  }
+  std::vector<uint8_t> blobs = {2, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> table = blobs;
+  for (int i = 0; i < 8; i++) {
+    blobs[1 + i] = static_cast<uint8_t>(blobs_block >> (8 * i));
+    table[1 + i] = static_cast<uint8_t>(table_block >> (8 * i));
+  }
+  EXPECT_EQ(scan.patches[0].bytes, blobs);
+  EXPECT_EQ(scan.patches[1].bytes, table);
+  // The patched archive still scans, to the same patches.
+  std::string patched = PatchedCopy(built, scan.patches);
+  ScanResult again = ScanWhole(patched);
+  ASSERT_TRUE(again.ok) << again.problem;
+  ASSERT_EQ(again.patches.size(), 2u);
+  EXPECT_EQ(again.patches[1].bytes, table);
 }
 
 }  // namespace
