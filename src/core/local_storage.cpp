@@ -190,8 +190,9 @@ void WalkFiles(const std::string& path, const std::string& key_prefix, Descend d
 class LocalObjectWriter final : public ObjectWriter {
  public:
   LocalObjectWriter(std::string final_path, std::string directory, std::string temp_path,
-                    UniqueFd fd)
-      : final_path_(std::move(final_path)),
+                    UniqueFd fd, bool durable)
+      : durable_(durable),
+        final_path_(std::move(final_path)),
         directory_(std::move(directory)),
         temp_path_(std::move(temp_path)),
         fd_(std::move(fd)),
@@ -232,7 +233,7 @@ class LocalObjectWriter final : public ObjectWriter {
     CheckWritable();
     try {
       Flush();
-      if (fsync(fd_.get()) != 0) {
+      if (durable_ && fsync(fd_.get()) != 0) {
         ThrowErrno("could not fsync file \"" + temp_path_ + "\"", errno);
       }
       if (close(fd_.Release()) != 0) {
@@ -247,6 +248,9 @@ class LocalObjectWriter final : public ObjectWriter {
       throw;
     }
     finished_ = true;
+    if (!durable_) {
+      return;
+    }
     try {
       FsyncDirectory(directory_);
     } catch (...) {
@@ -298,6 +302,7 @@ class LocalObjectWriter final : public ObjectWriter {
     }
   }
 
+  bool durable_;
   std::string final_path_;
   std::string directory_;
   std::string temp_path_;
@@ -336,7 +341,8 @@ class LocalObjectReader final : public ObjectReader {
 
 // LocalStorage makes the root absolute now, so Location() stays right even
 // if the process later changes its working directory.
-LocalStorage::LocalStorage(std::string root) : root_(std::move(root)) {
+LocalStorage::LocalStorage(std::string root, Durability durability)
+    : root_(std::move(root)), durability_(durability) {
   if (root_.empty()) {
     throw Error(ErrorKind::kInvalidParameter, "local storage path cannot be empty");
   }
@@ -373,7 +379,8 @@ std::unique_ptr<ObjectWriter> LocalStorage::Create(const std::string& key) {
     ThrowErrno("could not set permissions of file \"" + temp_path + "\"", fchmod_errno);
   }
   try {
-    return std::make_unique<LocalObjectWriter>(final_path, directory, temp_path, std::move(fd));
+    return std::make_unique<LocalObjectWriter>(final_path, directory, temp_path, std::move(fd),
+                                               durability_ == Durability::kDurable);
   } catch (...) {
     unlink(temp_path.c_str());
     throw;

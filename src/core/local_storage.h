@@ -10,11 +10,16 @@
 
 namespace pgbak {
 
+// Durability says whether Finish() makes an object crash-safe (fsync of the
+// file and its directory) or only visible: scratch files (a restore's staging
+// copy) are thrown away after use, and need not pay for being durable.
+enum class Durability { kDurable, kScratch };
+
 // LocalStorage stores objects as files below a root directory.
 class LocalStorage : public Storage {
  public:
   // The root is created (0700, with parents) on first write if missing.
-  explicit LocalStorage(std::string root);
+  explicit LocalStorage(std::string root, Durability durability = Durability::kDurable);
   std::unique_ptr<ObjectWriter> Create(const std::string& key) override;
   std::unique_ptr<ObjectReader> Open(const std::string& key) override;
   std::vector<ObjectInfo> List(const std::string& prefix) override;
@@ -32,6 +37,7 @@ class LocalStorage : public Storage {
 
  private:
   std::string root_;
+  Durability durability_;
 };
 
 }  // namespace pgbak

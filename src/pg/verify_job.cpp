@@ -257,7 +257,9 @@ StagedSet ReadBackSet(LocalStorage& storage, StagingArea& staging, int64_t sourc
     if (is_data && stage) {
       CheckFreeSpace(LocalStorageRoot(), object.raw_size);
       std::string key = staging.Key(object.name == kDataObjectPlain ? "data.sql" : "data.dump");
-      std::unique_ptr<ObjectWriter> writer = storage.Create(key);
+      // The staging copy is thrown away after use: no fsync.
+      LocalStorage scratch(LocalStorageRoot(), Durability::kScratch);
+      std::unique_ptr<ObjectWriter> writer = scratch.Create(key);
       // pg_dump could not fill in its table of contents with the position of
       // each table's data (it wrote to a pipe); the scanner sees where every
       // block starts, and the staged copy gets those positions, as a file
@@ -313,7 +315,7 @@ std::string WriteRestoreList(const ServerFacts& facts, const std::string& data_p
       kept += line + "\n";
   }
   std::string path = data_path + ".list";
-  LocalStorage files(path.substr(0, path.rfind('/')));
+  LocalStorage files(path.substr(0, path.rfind('/')), Durability::kScratch);
   std::unique_ptr<ObjectWriter> writer = files.Create(path.substr(path.rfind('/') + 1));
   WriteString(*writer, kept);
   writer->Finish();

@@ -118,6 +118,27 @@ TEST(LocalStorageTest, ObjectIsInvisibleUntilFinish) {
   EXPECT_THROW(WriteString(*writer, "more"), Error);
 }
 
+// A scratch storage (a restore's staging copy) skips the fsyncs but keeps
+// every other promise: invisible until Finish, then whole, 0600.
+TEST(LocalStorageTest, ScratchObjectsBehaveTheSameButForDurability) {
+  TempDir dir;
+  std::string root = dir.Join("scratch");
+  LocalStorage storage(root, Durability::kScratch);
+  std::unique_ptr<ObjectWriter> writer = storage.Create(".staging/7/data.dump");
+  WriteString(*writer, std::string(2 << 20, 'y'));
+  std::string final_path = root + "/.staging/7/data.dump";
+  EXPECT_FALSE(Exists(final_path));
+  writer->Finish();
+  EXPECT_EQ(test::ReadFile(final_path), std::string(2 << 20, 'y'));
+  struct stat info;
+  ASSERT_EQ(stat(final_path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  std::unique_ptr<ObjectWriter> dropped = storage.Create(".staging/7/other");
+  WriteString(*dropped, "partial");
+  dropped.reset();
+  EXPECT_EQ(RegularFiles(root), std::vector<std::string>{final_path});
+}
+
 TEST(LocalStorageTest, WriterDestroyedWithoutFinishLeavesNothing) {
   TempDir dir;
   LocalStorage storage(dir.path());
