@@ -13,28 +13,20 @@
 #include <vector>
 
 #include "core/error.h"
+#include "test_zones.h"
 #include "core/time_zone.h"
 
 namespace pgbak {
 namespace {
+
+using test::UsEasternZone;
+using test::Utc;
 
 using Values = std::vector<int>;
 using Instants = std::vector<std::time_t>;
 
 constexpr std::time_t kHour = 3600;
 constexpr std::time_t kDay = 86400;
-
-// Utc is timegm() of a UTC date and time: libc's calendar, not ours.
-std::time_t Utc(int year, int month, int day, int hour = 0, int minute = 0, int second = 0) {
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return timegm(&tm);
-}
 
 // Local is a wall-clock time as local seconds.
 std::time_t Local(int year, int month, int day, int hour = 0, int minute = 0) {
@@ -49,32 +41,6 @@ std::string Iso(std::time_t instant) {
   std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buffer;
 }
-
-// UsEasternZone is America/New_York since 2007: UTC-5, and UTC-4 from 02:00
-// local on the second Sunday of March to 02:00 local on the first Sunday of
-// November. (time_zone_test.cpp checks LocalToUtc against the same rules.)
-class UsEasternZone : public TimeZone {
- public:
-  long OffsetAt(std::time_t utc) const override {
-    std::time_t standard = utc - 5 * kHour;
-    std::tm tm{};
-    gmtime_r(&standard, &tm);
-    int year = tm.tm_year + 1900;
-    std::time_t start = NthSunday(year, 3, 2) + 2 * kHour + 5 * kHour;  // 02:00 EST
-    std::time_t end = NthSunday(year, 11, 1) + 2 * kHour + 4 * kHour;   // 02:00 EDT
-    return (utc >= start && utc < end) ? -4 * kHour : -5 * kHour;
-  }
-
- private:
-  // NthSunday is 00:00 UTC of the date of the nth Sunday of a month.
-  static std::time_t NthSunday(int year, int month, int n) {
-    std::time_t first = Utc(year, month, 1);
-    std::tm tm{};
-    gmtime_r(&first, &tm);
-    int first_sunday = 1 + (7 - tm.tm_wday) % 7;
-    return first + (first_sunday - 1 + 7 * (n - 1)) * kDay;
-  }
-};
 
 // CronError returns the error Parse throws for text.
 Error CronError(const std::string& text) {

@@ -14,25 +14,17 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/time_zone.h"
+#include "test_zones.h"
 
 namespace pgbak {
 namespace {
+
+using test::Utc;
 
 using Ids = std::set<int64_t>;
 
 constexpr std::time_t kHour = 3600;
 constexpr std::time_t kDay = 86400;
-
-// Utc is timegm() of a UTC date and time: libc's calendar, not ours.
-std::time_t Utc(int year, int month, int day, int hour = 0, int minute = 0) {
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  return timegm(&tm);
-}
 
 // Strftime formats an instant's UTC calendar with libc, for expected buckets.
 std::string Strftime(const char* format, std::time_t instant) {

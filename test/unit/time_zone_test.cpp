@@ -2,6 +2,8 @@
 // calendar helpers (src/core/time_zone.cpp).
 #include "core/time_zone.h"
 
+#include "test_zones.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,46 +13,12 @@
 namespace pgbak {
 namespace {
 
+using test::UsEasternZone;
+using test::Utc;
+
 using Instants = std::vector<std::time_t>;
 
 constexpr std::time_t kHour = 3600;
-
-// Utc is timegm() of a UTC date and time: libc's calendar, not ours.
-std::time_t Utc(int year, int month, int day, int hour = 0, int minute = 0) {
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  return timegm(&tm);
-}
-
-// UsEasternZone is America/New_York since 2007: UTC-5, and UTC-4 from 02:00
-// local on the second Sunday of March to 02:00 local on the first Sunday of
-// November.
-class UsEasternZone : public TimeZone {
- public:
-  long OffsetAt(std::time_t utc) const override {
-    std::time_t standard = utc - 5 * kHour;
-    std::tm tm{};
-    gmtime_r(&standard, &tm);
-    int year = tm.tm_year + 1900;
-    std::time_t start = NthSunday(year, 3, 2) + 2 * kHour + 5 * kHour;  // 02:00 EST
-    std::time_t end = NthSunday(year, 11, 1) + 2 * kHour + 4 * kHour;   // 02:00 EDT
-    return (utc >= start && utc < end) ? -4 * kHour : -5 * kHour;
-  }
-
- private:
-  // NthSunday is 00:00 UTC of the date of the nth Sunday of a month.
-  static std::time_t NthSunday(int year, int month, int n) {
-    std::time_t first = Utc(year, month, 1);
-    std::tm tm{};
-    gmtime_r(&first, &tm);
-    int first_sunday = 1 + (7 - tm.tm_wday) % 7;
-    return first + (first_sunday - 1 + 7 * (n - 1)) * 86400;
-  }
-};
 
 // FixedZone is a constant offset, such as India's +05:30.
 class FixedZone : public TimeZone {
