@@ -188,6 +188,7 @@ CREATE VIEW backup_status AS
 WITH d AS (
   SELECT d.datname,
          CASE WHEN d.datistemplate THEN 'template'
+              WHEN d.datname LIKE 'pgbak\_verify\_%' THEN 'pgbak restore drill'
               WHEN NOT d.datallowconn THEN 'does not accept connections'
               WHEN d.datname = ANY (SELECT btrim(x) FROM unnest(string_to_array(
                      current_setting('pgbak.exclude_databases'), ',')) x)
@@ -245,14 +246,24 @@ CREATE FUNCTION pgbak_state_change() RETURNS trigger
 DECLARE
   url text;
   events text;
+  payload text;
 BEGIN
   IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
     RETURN NEW;
   END IF;
-  PERFORM pg_notify('pgbak', json_build_object(
+  -- NOTIFY payloads must stay under 8000 bytes: the error is shortened
+  -- until the JSON fits (escapes and multibyte text make it grow).
+  payload := json_build_object(
     'id', NEW.id, 'kind', NEW.kind, 'database', NEW.database_name,
     'status', NEW.status, 'trigger', NEW.trigger, 'job_name', NEW.job_name,
-    'error', left(NEW.error_message, 2000))::text);
+    'error', left(NEW.error_message, 1000))::text;
+  IF octet_length(payload) > 7900 THEN
+    payload := json_build_object(
+      'id', NEW.id, 'kind', NEW.kind, 'database', NEW.database_name,
+      'status', NEW.status, 'trigger', NEW.trigger, 'job_name', NEW.job_name,
+      'error', left(NEW.error_message, 100))::text;
+  END IF;
+  PERFORM pg_notify('pgbak', payload);
   IF NEW.status IN ('succeeded', 'failed', 'cancelled', 'skipped')
      AND NEW.webhook_status IS NULL THEN
     SELECT j.options ->> 'webhook_url', j.options ->> 'webhook_events' INTO url, events

@@ -202,7 +202,7 @@ PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database) {
 
 // ExecWithLatch runs one statement while serving the latch.
 PgResultPtr ExecWithLatch(PGconn* conn, const std::string& sql,
-                          const std::vector<std::string>& params) {
+                          const std::vector<std::string>& params, bool honor_stop) {
   std::vector<const char*> values;
   for (const std::string& param : params)
     values.push_back(param.c_str());
@@ -214,6 +214,8 @@ PgResultPtr ExecWithLatch(PGconn* conn, const std::string& sql,
   for (;;) {
     while (PQisBusy(conn)) {
       std::string reason = StopReason();
+      if (!honor_stop && reason != "the postmaster died")
+        reason.clear();
       if (!reason.empty()) {
         // Cancel the statement so that its backend does not run on.
         if (PGcancel* cancel = PQgetCancel(conn)) {

@@ -79,8 +79,11 @@ using PgResultPtr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
 // the worker keeps absorbing the barriers that CREATE/DROP DATABASE and
 // others wait for (even its own DROP DATABASE), and sees cancels. Returns
 // the last result; throws kIo with the server's message on failure.
+// With honor_stop false (cleanup that must run after a cancel, such as
+// dropping a scratch database) it ignores stop requests but still serves the
+// latch and stops on postmaster death.
 PgResultPtr ExecWithLatch(PGconn* conn, const std::string& sql,
-                          const std::vector<std::string>& params = {});
+                          const std::vector<std::string>& params = {}, bool honor_stop = true);
 
 // TrimMessage drops the trailing newlines libpq puts on its messages.
 std::string TrimMessage(std::string text);

@@ -188,8 +188,13 @@ void MetricsServer::HandleReadable(int fd) {
   }
 }
 
-// Answer responds to one complete request.
+// Answer responds to one complete request. The socket turns blocking for
+// the answer so that the send timeout (2 s) applies instead of a full send
+// buffer silently cutting a long response short.
 void MetricsServer::Answer(Client& client) {
+  int flags = fcntl(client.fd, F_GETFL);
+  if (flags >= 0)
+    (void)fcntl(client.fd, F_SETFL, flags & ~O_NONBLOCK);
   std::string line = client.request.substr(0, client.request.find_first_of("\r\n"));
   bool is_get = line.compare(0, 4, "GET ") == 0;
   std::string path = is_get ? line.substr(4, line.find(' ', 4) - 4) : "";

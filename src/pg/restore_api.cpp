@@ -120,6 +120,20 @@ CheckedRestore CheckRestoreOptions(const char* json_text) {
   return checked;
 }
 
+// RefusePlainCatalogSet raises for a plain-format backup of pgbak.database:
+// its script creates pgbak_ext, which refuses every other database, and a
+// SQL script cannot be filtered the way a custom archive's list can.
+void RefusePlainCatalogSet(int64 id, const SourceBackup& backup, const char* what) {
+  if (strcmp(backup.format, "plain") == 0 && strcmp(backup.database, setting_database) == 0)
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("cannot %s backup " INT64_FORMAT ": a plain-format backup of \"%s\"",
+                           what, id, setting_database),
+                    errdetail("Its script creates pgbak_ext, which can only exist in \"%s\".",
+                              setting_database),
+                    errhint("Back up the catalog database in custom format, or restore this one by "
+                            "hand without its CREATE EXTENSION pgbak_ext line.")));
+}
+
 }  // namespace
 
 }  // namespace pgbak
@@ -135,6 +149,8 @@ extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   SourceBackup backup = LoadSourceBackup(backup_id);
+  if (deep)
+    RefusePlainCatalogSet(backup_id, backup, "restore-drill");
   int64 id = QueueOperation("verify", backup_id, backup.database, backup,
                             deep ? "{\"deep\": true}" : "{\"deep\": false}");
   SPI_finish();
@@ -165,6 +181,7 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   SourceBackup backup = LoadSourceBackup(backup_id);
+  RefusePlainCatalogSet(backup_id, backup, "restore");
   if (strcmp(backup.format, "plain") == 0 && (checked.partial || checked.jobs > 1))
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("backup " INT64_FORMAT " is in plain format", backup_id),

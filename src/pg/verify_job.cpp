@@ -80,7 +80,9 @@ class GuardSink : public Sink {
     try {
       next_.Write(data, size);
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::kCancelled)
+      // Only damaged input is swallowed; a full disk while staging is not
+      // the backup's fault.
+      if (e.kind() != ErrorKind::kCorrupt)
         throw;
       failed_ = true;
       error_ = e.what();
@@ -92,7 +94,7 @@ class GuardSink : public Sink {
     try {
       next_.Finish();
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::kCancelled)
+      if (e.kind() != ErrorKind::kCorrupt)
         throw;
       failed_ = true;
       error_ = e.what();
@@ -344,10 +346,10 @@ void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std
 
 // Admin runs one statement on the catalog database through libpq (CREATE and
 // DROP DATABASE cannot run inside the worker's own transactions).
-void Admin(const ServerFacts& facts, const std::string& sql) {
+void Admin(const ServerFacts& facts, const std::string& sql, bool honor_stop = true) {
   PgConnPtr conn = ConnectLocal(facts, setting_database);
   try {
-    ExecWithLatch(conn.get(), sql);
+    ExecWithLatch(conn.get(), sql, {}, honor_stop);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::kCancelled)
       throw;
@@ -390,7 +392,8 @@ class ScratchDatabase {
     if (!created_)
       return;
     try {
-      Admin(facts_, "DROP DATABASE IF EXISTS " + QuoteIdent(name_) + " WITH (FORCE)");
+      // Also (above all) after a cancel: this drop must not be cancelled.
+      Admin(facts_, "DROP DATABASE IF EXISTS " + QuoteIdent(name_) + " WITH (FORCE)", false);
     } catch (...) {
       // The launcher drops a leftover scratch database of a failed drill.
     }
@@ -510,8 +513,12 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   if (options.partial()) {
     if (!DatabaseExists(facts, target))
       throw Error(ErrorKind::kIo, "database \"" + target + "\" does not exist");
-    for (const std::vector<std::string>& group : options.SelectionArgumentGroups())
-      ApplyDump(facts, staged.data_path, source.format, target, 1, group);
+    for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
+      // All or nothing in the user's database: one transaction per group.
+      std::vector<std::string> args = group;
+      args.push_back("--single-transaction");
+      ApplyDump(facts, staged.data_path, source.format, target, 1, args);
+    }
   } else {
     if (DatabaseExists(facts, target)) {
       if (!options.clean)
@@ -526,7 +533,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
       // A database this restore created and could not fill must not pass for
       // a restored one.
       try {
-        Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent(target) + " WITH (FORCE)");
+        Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent(target) + " WITH (FORCE)", false);
       } catch (...) {
       }
       throw;
@@ -544,14 +551,17 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     std::string log = QuotedRelation("backup_log");
     const char* options_text = nullptr;
     int64 backups = 0;
+    // Built before PgCall: no C++ object may be alive where PostgreSQL can
+    // raise an error.
+    std::string read_sql = "SELECT options::text, (SELECT count(*) FROM " + log +
+                           " WHERE job_name = $1 AND kind = 'backup' AND status IN "
+                           "('succeeded', 'expired')) FROM " +
+                           jobs + " WHERE job_name = $1";
     PgCall([&] {
       Oid types[1] = {TEXTOID};
       Datum values[1] = {CStringGetTextDatum(job_name.c_str())};
-      std::string sql = "SELECT options::text, (SELECT count(*) FROM " + log +
-                        " WHERE job_name = $1 AND kind = 'backup' AND status IN ('succeeded', "
-                        "'expired')) FROM " +
-                        jobs + " WHERE job_name = $1";
-      if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+      if (SPI_execute_with_args(read_sql.c_str(), 1, types, values, nullptr, true, 1) !=
+          SPI_OK_SELECT)
         elog(ERROR, "could not read job \"%s\"", job_name.c_str());
       if (SPI_processed == 1) {
         options_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

@@ -87,7 +87,8 @@ void WaitForInput(const std::vector<int>& fds, long timeout_ms, std::vector<int>
     AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
     AddWaitEventToSet(set, WL_POSTMASTER_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
     for (int i = 0; i < nfds; i++)
-      AddWaitEventToSet(set, WL_SOCKET_READABLE, fds[i], nullptr, nullptr);
+      if (fds[i] >= 0)
+        AddWaitEventToSet(set, WL_SOCKET_READABLE, fds[i], nullptr, nullptr);
     count = WaitEventSetWait(set, timeout_ms, events, kMaxEvents, PG_WAIT_EXTENSION);
     FreeWaitEventSet(set);
   });
