@@ -24,23 +24,6 @@ constexpr const char* kValidKeysHint =
     "Valid backup options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
     "exclude_schemas, zstd_level.";
 
-// Printable shows control bytes as \xNN, so a zero byte cannot cut a message
-// short and a newline cannot forge a line in the server log.
-std::string Printable(std::string_view text) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
-
 // InvalidName throws the error for a name that is not valid identifier syntax.
 [[noreturn]] void InvalidName(std::string_view text, const std::string& detail) {
   throw Error(ErrorKind::kInvalidParameter, "invalid name \"" + Printable(text) + "\"", detail);

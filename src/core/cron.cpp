@@ -97,23 +97,6 @@ std::string Lower(std::string_view text) {
   return out;
 }
 
-// Printable shows control bytes as \xNN, so a message cannot forge a line in
-// the server log.
-std::string Printable(std::string_view text) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
-
 // Trim drops surrounding white space.
 std::string_view Trim(std::string_view text) {
   while (!text.empty() && IsSpace(text.front())) {

@@ -26,4 +26,20 @@ void ThrowErrno(const std::string& what, int errnum) {
   throw Error(ErrorKind::kIo, what + ": " + ErrnoText(errnum));
 }
 
+// Printable shows control bytes as \xNN.
+std::string Printable(std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 }  // namespace pgbak

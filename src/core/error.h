@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace pgbak {
 
@@ -42,5 +43,10 @@ class Error : public std::runtime_error {
 
 // ThrowErrno throws an kIo Error whose message ends with strerror(errnum).
 [[noreturn]] void ThrowErrno(const std::string& what, int errnum);
+
+// Printable shows control bytes of user text as \xNN, so that a zero byte
+// cannot cut a message short and a newline cannot forge a line in the
+// server log.
+std::string Printable(std::string_view text);
 
 }  // namespace pgbak
