@@ -441,6 +441,13 @@ std::string LocalStorage::Location(const std::string& key) const {
   return JoinPath(root_, key);
 }
 
+void LocalStorage::Tidy(const std::string& directory_key) {
+  RemoveStaleTemporaries(directory_key);
+  std::string path = Location(directory_key);
+  if (rmdir(path.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+    ThrowErrno("could not remove directory \"" + path + "\"", errno);
+}
+
 // RemoveEmptyDirectories also accepts the key of a directory itself (a set
 // directory), which is removed first if it is empty.
 void LocalStorage::RemoveEmptyDirectories(const std::string& key) {

@@ -25,6 +25,10 @@ class LocalStorage : public Storage {
   std::vector<ObjectInfo> List(const std::string& prefix) override;
   void Remove(const std::string& key) override;
   std::string Location(const std::string& key) const override;
+  // Tidy removes dead writers' temporaries below directory_key and that
+  // directory if empty (never its parents: another writer may be creating
+  // a sibling).
+  void Tidy(const std::string& directory_key) override;
 
   // RemoveEmptyDirectories removes key's parent directories up to the root
   // as long as they are empty (cleanup after a failed or cancelled set).

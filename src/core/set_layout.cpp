@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/storage.h"
@@ -43,6 +44,27 @@ std::string SetDirectory(const std::string& system_identifier, const std::string
                 fields.tm_mon + 1, fields.tm_mday, fields.tm_hour, fields.tm_min, fields.tm_sec);
   return system_identifier + "/" + PathComponent(database) + "/" + stamp + "-" +
          std::to_string(backup_id);
+}
+
+bool IsSetKey(int64_t backup_id, const std::string& key) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t slash = key.find('/', start);
+    if (slash == std::string::npos)
+      slash = key.size();
+    parts.push_back(key.substr(start, slash - start));
+    start = slash + 1;
+  }
+  if (parts.size() != 3)
+    return false;
+  for (const std::string& part : parts)
+    if (part.empty() || part == "." || part == "..")
+      return false;
+  std::string suffix = "-" + std::to_string(backup_id);
+  const std::string& leaf = parts[2];
+  return leaf.size() > suffix.size() &&
+         leaf.compare(leaf.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // FormatUtcTimestamp renders milliseconds (truncated, never rounded up into

@@ -21,6 +21,12 @@ constexpr const char* kManifestObject = "manifest.json";
 std::string SetDirectory(const std::string& system_identifier, const std::string& database,
                          std::time_t started_utc, int64_t backup_id);
 
+// IsSetKey says whether key is the directory of backup_id's set, as
+// SetDirectory makes it: three components, none empty, "." or "..", the
+// last ending in "-<backup_id>". A location read back from backup_log is
+// checked with it before anything is read or removed there.
+bool IsSetKey(int64_t backup_id, const std::string& key);
+
 // FormatUtcTimestamp renders seconds+microseconds as ISO 8601 UTC with
 // milliseconds ("2026-11-22T01:02:03.456Z").
 std::string FormatUtcTimestamp(std::time_t seconds, long microseconds);

@@ -12,6 +12,16 @@
 namespace pgbak {
 
 // ValidateKey rejects absolute keys, empty components, "." and "..", and NUL.
+std::string Storage::KeyOf(const std::string& location) const {
+  std::string root = Location("");
+  while (root.size() > 1 && root.back() == '/')
+    root.pop_back();
+  if (location.size() <= root.size() + 1 || location.compare(0, root.size(), root) != 0 ||
+      location[root.size()] != '/')
+    return "";
+  return location.substr(root.size() + 1);
+}
+
 void ValidateKey(const std::string& key) {
   auto reject = [&key](const std::string& why) {
     throw Error(ErrorKind::kInvalidParameter, "invalid storage key \"" + key + "\"", why);

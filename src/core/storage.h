@@ -46,8 +46,17 @@ class Storage {
   virtual std::vector<ObjectInfo> List(const std::string& prefix) = 0;
   // Remove deletes an object; a missing object is not an error.
   virtual void Remove(const std::string& key) = 0;
-  // Location is what a user sees for a key: a path or an s3:// URL.
+  // Location is what a user sees for a key: a path or an s3:// URL;
+  // Location("") is the storage's root, and Location(k) is that plus "/k".
   virtual std::string Location(const std::string& key) const = 0;
+  // Tidy removes what dead writers left below directory_key (temporary
+  // files) and the directory itself if it is then empty; object stores
+  // have neither, so by default it does nothing.
+  virtual void Tidy(const std::string& directory_key) { (void)directory_key; }
+
+  // KeyOf is the inverse of Location: the key a location names, or "" if
+  // the location is not below this storage's root.
+  std::string KeyOf(const std::string& location) const;
 };
 
 // ValidateKey throws kInvalidParameter unless key is a relative path made of

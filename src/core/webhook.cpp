@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/http_client.h"
 #include "core/no_postgres.h"
 
 namespace pgbak {
@@ -42,18 +43,6 @@ struct CurlSlistDeleter {
 
 using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
 using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
-
-// InitCurlOnce calls curl_global_init once per process; it is not safe to
-// call while another thread uses libcurl, so it runs before any thread does.
-void InitCurlOnce() {
-  static std::once_flag once;
-  static CURLcode init_code = CURLE_OK;
-  std::call_once(once, [] { init_code = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (init_code != CURLE_OK) {
-    throw Error(ErrorKind::kInternal,
-                std::string("could not initialize libcurl: ") + curl_easy_strerror(init_code));
-  }
-}
 
 // ErrnoText returns strerror(errnum) without strerror's static buffer.
 std::string ErrnoText(int errnum) {

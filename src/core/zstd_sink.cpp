@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/signals_blocked.h"
 #include "core/no_postgres.h"
 
 namespace pgbak {
@@ -29,23 +30,6 @@ struct ZstdCCtxDeleter {
 
 struct ZstdDCtxDeleter {
   void operator()(ZSTD_DCtx* ctx) const { ZSTD_freeDCtx(ctx); }
-};
-
-// AllSignalsBlocked blocks every signal in the calling thread for its
-// lifetime, so threads created meanwhile start with a fully blocked mask.
-class AllSignalsBlocked {
- public:
-  AllSignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old_mask_);
-  }
-  ~AllSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr); }
-  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
-  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
-
- private:
-  sigset_t old_mask_;
 };
 
 // CheckCompress throws if a libzstd compression call failed.

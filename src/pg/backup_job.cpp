@@ -34,7 +34,6 @@ extern "C" {
 #include "core/backup_options.h"
 #include "core/child_process.h"
 #include "core/json.h"
-#include "core/local_storage.h"
 #include "core/manifest.h"
 #include "core/meter_sink.h"
 #include "core/set_layout.h"
@@ -44,6 +43,7 @@ extern "C" {
 #include "pg/dump_tools.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
+#include "pg/storage_registry.h"
 #include "pg/transaction.h"
 #include "pg/worker_signals.h"
 
@@ -286,16 +286,20 @@ struct timeval NowUtc() {
 }  // namespace
 
 // RunBackup takes backup id of database; see backup_job.h.
-void RunBackup(int64_t id, const std::string& database, const std::string& options_json,
-               std::string& location) {
+void RunBackup(int64_t id, const std::string& database, const std::string& storage_name,
+               const std::string& options_json, std::string& location) {
   BackupOptions options = ParseBackupOptions(options_json);
   int zstd_level = options.zstd_level.value_or(setting_zstd_level);
   struct timeval started = NowUtc();
 
   ServerFacts facts;
   std::string set_key;
-  LocalStorage storage(LocalStorageRoot());
-  RunInTransaction([&] { facts = GatherServerFacts(); });
+  std::unique_ptr<Storage> storage_owner;
+  RunInTransaction([&] {
+    facts = GatherServerFacts();
+    storage_owner = OpenStorage(storage_name, StorageUse::kWorker, ThrowIfStopping);
+  });
+  Storage& storage = *storage_owner;
   set_key = SetDirectory(facts.system_identifier, database, started.tv_sec, id);
   location = storage.Location(set_key);
   std::string data_name = options.format == "plain" ? kDataObjectPlain : kDataObjectCustom;

@@ -8,11 +8,11 @@
 
 namespace pgbak {
 
-// RunBackup dumps database into a new set of the local storage and marks
+// RunBackup dumps database into a new set in storage_name and marks
 // backup_log row id succeeded. location is set (and recorded in the row) as
 // soon as it is known, so that the caller can remove the partial set if
 // RunBackup throws; on a throw the row is still 'running'.
-void RunBackup(int64_t id, const std::string& database, const std::string& options_json,
-               std::string& location);
+void RunBackup(int64_t id, const std::string& database, const std::string& storage_name,
+               const std::string& options_json, std::string& location);
 
 }  // namespace pgbak

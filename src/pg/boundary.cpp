@@ -82,12 +82,12 @@ void RecordException(Failure& failure) noexcept {
 }
 
 // ReportFailure raises failure as a PostgreSQL ERROR if set.
-void ReportFailure(const Failure& failure) {
+void ReportFailure(const Failure& failure, bool hide_statement) {
   if (!failure.failed)
     return;
   ereport(ERROR, (errcode(failure.sqlerrcode), errmsg("%s", failure.message),
                   failure.detail[0] ? errdetail("%s", failure.detail) : 0,
-                  failure.hint[0] ? errhint("%s", failure.hint) : 0));
+                  failure.hint[0] ? errhint("%s", failure.hint) : 0, errhidestmt(hide_statement)));
 }
 
 // CapturePgError copies the current PostgreSQL error and flushes it.

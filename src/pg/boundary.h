@@ -64,7 +64,9 @@ void CatchCore(Failure& failure, Work&& work) noexcept {
 }
 
 // ReportFailure raises failure as a PostgreSQL ERROR (at elevel ERROR) if set.
-void ReportFailure(const Failure& failure);
+// hide_statement keeps the statement out of the server log, for calls whose
+// arguments may hold a secret.
+void ReportFailure(const Failure& failure, bool hide_statement = false);
 
 // RethrowAsPg is called inside PG_CATCH: copies the current PostgreSQL error,
 // flushes the error state and stores it for a later throw as PgError.

@@ -146,8 +146,8 @@ bool LoadOperation(int64 id, Operation* op) {
 // LoadSourceRow reads backup id for a worker; false if it is gone.
 bool LoadSourceRow(int64 id, SourceRow* row) {
   const char* sql = psprintf(
-      "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom') FROM %s "
-      "WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
+      "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom'), "
+      "storage_name FROM %s WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
       BackupLogName());
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
@@ -159,6 +159,7 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
   row->location = CopyOut(ColumnText(2));
   row->checksum_sha256 = CopyOut(ColumnText(3));
   row->format = CopyOut(ColumnText(4));
+  row->storage = CopyOut(ColumnText(5));
   return true;
 }
 

@@ -47,6 +47,7 @@ struct SourceRow {
   const char* location;
   const char* checksum_sha256;
   const char* format;
+  const char* storage;
 };
 
 // LoadSourceRow reads backup id for a worker; false if it is gone.

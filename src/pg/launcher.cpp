@@ -105,12 +105,14 @@ void FailAbandoned(const char* reason) {
   std::vector<int64> candidates;
   std::vector<std::string> locations;
   std::vector<std::string> kinds;
+  std::vector<std::string> storages;
   RunInTransaction([&] {
     int64 count = 0;
     PgCall([&] {
-      const char* sql =
-          psprintf("SELECT id, location, kind FROM %s WHERE status = 'running' ORDER BY id",
-                   BackupLogName());
+      const char* sql = psprintf(
+          "SELECT id, location, kind, storage_name FROM %s WHERE status = 'running' "
+          "ORDER BY id",
+          BackupLogName());
       ExecOrFail(sql, SPI_OK_SELECT, 0, nullptr, nullptr);
       count = SPI_processed;
     });
@@ -118,11 +120,13 @@ void FailAbandoned(const char* reason) {
       int64 id = 0;
       const char* location = nullptr;
       const char* kind = nullptr;
+      const char* storage = nullptr;
       PgCall([&] {
         bool isnull = false;
         id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
         location = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
         kind = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+        storage = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
       });
       bool watched = false;
       for (const StartedWorker& w : started_workers)
@@ -132,6 +136,7 @@ void FailAbandoned(const char* reason) {
       candidates.push_back(id);
       locations.push_back(location != nullptr ? location : "");
       kinds.push_back(kind);
+      storages.push_back(storage != nullptr ? storage : "local");
     }
     for (int64 id : candidates) {
       PgCall([&] { FinishFailed(id, "failed", reason, nullptr); });
@@ -139,7 +144,7 @@ void FailAbandoned(const char* reason) {
   });
   for (size_t i = 0; i < candidates.size(); i++) {
     if (kinds[i] == "backup")
-      RemovePartialSet(candidates[i], locations[i]);
+      RemovePartialSet(candidates[i], storages[i], locations[i], StorageUse::kLauncher);
     else
       CleanUpAbandoned(candidates[i], kinds[i]);
     PgCall([&] {

@@ -10,8 +10,6 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
-#include <sys/stat.h>
-
 #include <map>
 #include <string>
 #include <vector>
@@ -63,10 +61,14 @@ std::vector<Row> Query(const char* sql, const std::vector<std::string>& params) 
   return rows;
 }
 
-// LocationExists says whether a set directory is still in storage.
-bool LocationExists(const std::string& location) {
-  struct stat info;
-  return !location.empty() && stat(location.c_str(), &info) == 0;
+// SomethingLeft says whether a failed set still has objects to clean; a
+// storage that cannot be read now is left for a later prune.
+bool SomethingLeft(const PruneItem& item) {
+  try {
+    return SetHasObjects(item.storage, item.id, item.location);
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 }  // namespace
@@ -90,7 +92,7 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
 
   std::string history_sql =
       "SELECT id::text, status, floor(extract(epoch FROM finished_at))::bigint::text, "
-      "database_name, coalesce(location, '') FROM " +
+      "database_name, coalesce(location, ''), storage_name FROM " +
       QuotedRelation("backup_log") +
       " WHERE job_name = $1 AND kind = 'backup' "
       "AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at IS NOT NULL";
@@ -120,6 +122,7 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
       item.database = row[3];
       item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
       item.location = row[4];
+      item.storage = row[5];
       item.reason = decision.reason;
       if (decision.action == RetentionAction::kDelete) {
         auto newest = newest_good.find(item.database);
@@ -129,7 +132,7 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
       } else {
         // A failed set normally removed its own objects; list it only if
         // something is actually left to clean.
-        if (!LocationExists(item.location))
+        if (!SomethingLeft(item))
           continue;
         item.action = "clean";
       }
@@ -142,7 +145,7 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
 // ExecutePruneItem removes the set's objects, then marks the row expired.
 void ExecutePruneItem(PruneItem& item) {
   std::string error;
-  if (!RemoveSetObjects(item.id, item.location, error)) {
+  if (!RemoveSetObjects(item.storage, item.id, item.location, error)) {
     item.reason += "; not removed: " + error;
     return;
   }

@@ -23,6 +23,7 @@ struct PruneItem {
   std::string action;  // "delete" or "clean"
   std::string reason;
   std::string location;
+  std::string storage;
   bool done = false;  // set by the executing side
 };
 

@@ -13,6 +13,7 @@ extern "C" {
 #include <cctype>
 #include <cstring>
 
+#include "pg/storage_registry.h"
 #include "pg/validation.h"
 
 namespace pgbak {
@@ -40,12 +41,12 @@ void CheckDatabaseForBackup(const char* database) {
                     errdetail("pg_dump cannot connect to a database with datallowconn = false.")));
 }
 
-// CheckStorageExists knows the embedded 'local' storage.
+// CheckStorageExists accepts 'local' and the storages of pgbak_storage.
 void CheckStorageExists(const char* storage) {
-  if (strcmp(storage, "local") != 0)
+  if (!StorageIsDefined(storage))
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("storage \"%s\" does not exist", storage),
-             errhint("This version knows the storage named 'local' (pgbak.local_path).")));
+             errhint("See SELECT name FROM pgbak_storages; define one with pgbak_storage_add().")));
 }
 
 // CheckJobName accepts names that are safe in logs, URLs and file names.

@@ -46,6 +46,7 @@ extern "C" {
 #include "pg/operation_cleanup.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
+#include "pg/storage_registry.h"
 #include "pg/transaction.h"
 #include "pg/verify_job.h"
 #include "pg/worker_signals.h"
@@ -117,17 +118,23 @@ double Seconds(const struct timeval& start) {
 }
 
 // SetKey is the storage key of a set from its location; the location must be
-// that backup's set directory below the storage root.
-std::string SetKey(int64_t backup_id, const std::string& location) {
-  if (!IsSetLocation(backup_id, location))
+// that backup's set directory below the storage's root.
+std::string SetKey(const Storage& storage, int64_t backup_id, const std::string& location) {
+  std::string key = storage.KeyOf(location);
+  if (key.empty() || !IsSetKey(backup_id, key))
     throw Error(ErrorKind::kCorrupt,
                 "the location of backup " + std::to_string(backup_id) +
-                    " is not a set directory below pgbak.local_path",
-                location);
-  std::string root = LocalStorageRoot();
-  while (root.size() > 1 && root.back() == '/')
-    root.pop_back();
-  return location.substr(root.size() + 1);
+                    " is not a set directory of its storage",
+                location + " is not below " + storage.Location("") + ".");
+  return key;
+}
+
+// OpenSourceStorage opens the storage a source backup was written to.
+std::unique_ptr<Storage> OpenSourceStorage(const SourceInfo& source) {
+  std::unique_ptr<Storage> storage;
+  RunInTransaction(
+      [&] { storage = OpenStorage(source.storage, StorageUse::kWorker, ThrowIfStopping); });
+  return storage;
 }
 
 // StagingArea is a directory below the storage root for one operation,
@@ -171,7 +178,7 @@ void CheckFreeSpace(const std::string& path, uint64_t bytes) {
 }
 
 // ReadManifest reads and parses the set's manifest.json.
-Manifest ReadManifest(LocalStorage& storage, const std::string& set_key) {
+Manifest ReadManifest(Storage& storage, const std::string& set_key) {
   std::vector<ObjectInfo> present = storage.List(set_key + "/" + kManifestObject);
   if (present.empty())
     throw Error(ErrorKind::kCorrupt, "manifest.json is missing: the set is not complete",
@@ -189,7 +196,7 @@ Manifest ReadManifest(LocalStorage& storage, const std::string& set_key) {
 // ReadBackObject streams one object through SHA-256 and zstd into sink and
 // checks its stored size, its SHA-256 and its decompressed size against the
 // manifest (and, if not empty, expected_sha256 from backup_log).
-void ReadBackObject(LocalStorage& storage, const std::string& set_key, const ManifestObject& object,
+void ReadBackObject(Storage& storage, const std::string& set_key, const ManifestObject& object,
                     const std::string& expected_sha256, Sink& sink) {
   std::string key = set_key + "/" + object.name;
   std::vector<ObjectInfo> present = storage.List(key);
@@ -242,9 +249,9 @@ struct StagedSet {
 
 // ReadBackSet checks every object of backup source_id; stages the data
 // object when stage is set.
-StagedSet ReadBackSet(LocalStorage& storage, StagingArea& staging, int64_t source_id,
-                      const SourceInfo& source, bool stage) {
-  std::string set_key = SetKey(source_id, source.location);
+StagedSet ReadBackSet(Storage& storage, LocalStorage& local, StagingArea& staging,
+                      int64_t source_id, const SourceInfo& source, bool stage) {
+  std::string set_key = SetKey(storage, source_id, source.location);
   StagedSet staged;
   staged.manifest = ReadManifest(storage, set_key);
   const Manifest& manifest = staged.manifest;
@@ -271,7 +278,7 @@ StagedSet ReadBackSet(LocalStorage& storage, StagingArea& staging, int64_t sourc
       bool custom = object.name == kDataObjectCustom;
       ReadBackObject(storage, set_key, object, source.checksum_sha256,
                      custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(*writer));
-      staged.data_path = storage.Location(key);
+      staged.data_path = local.Location(key);
       if (custom && scanner.ok() && scanner.complete())
         ApplyOffsetPatches(staged.data_path, scanner.OffsetPatches());
     } else {
@@ -448,13 +455,14 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
   SourceInfo source;
   RunInTransaction([&] { facts = GatherServerFacts(); });
   source = LoadSource(source_id);
-  LocalStorage storage(LocalStorageRoot());
+  LocalStorage local(LocalStorageRoot());
   double restore_seconds = -1;
   try {
+    std::unique_ptr<Storage> storage = OpenSourceStorage(source);
     SetPhase(Phase::kVerifying);
-    StagingArea staging(storage, id);
+    StagingArea staging(local, id);
     bool stage = deep || source.format == "custom";
-    StagedSet staged = ReadBackSet(storage, staging, source_id, source, stage);
+    StagedSet staged = ReadBackSet(*storage, local, staging, source_id, source, stage);
     if (!deep) {
       if (source.format == "custom")
         RunTool(facts, "pg_restore", {"--list", staged.data_path});
@@ -502,10 +510,11 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   SourceInfo source = LoadSource(source_id);
   if (target == setting_database)
     throw Error(ErrorKind::kInvalidParameter, "cannot restore into the catalog database");
-  LocalStorage storage(LocalStorageRoot());
+  std::unique_ptr<Storage> storage = OpenSourceStorage(source);
+  LocalStorage local(LocalStorageRoot());
   SetPhase(Phase::kVerifying);
-  StagingArea staging(storage, id);
-  StagedSet staged = ReadBackSet(storage, staging, source_id, source, true);
+  StagingArea staging(local, id);
+  StagedSet staged = ReadBackSet(*storage, local, staging, source_id, source, true);
 
   SetPhase(Phase::kRestoring);
   struct timeval started;
@@ -600,8 +609,8 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
 void CleanUpAbandoned(int64_t id, const std::string& kind) {
   Failure failure;
   CatchCore(failure, [&] {
-    LocalStorage storage(LocalStorageRoot());
-    { StagingArea staging(storage, id); }  // its destructor removes the files
+    LocalStorage local(LocalStorageRoot());
+    { StagingArea staging(local, id); }  // its destructor removes the files
     if (kind == "verify") {
       ServerFacts facts;
       RunInTransaction([&] { facts = GatherServerFacts(); });
@@ -630,6 +639,7 @@ SourceInfo LoadSource(int64_t source_id) {
     source.location = row.location != nullptr ? row.location : "";
     source.checksum_sha256 = row.checksum_sha256 != nullptr ? row.checksum_sha256 : "";
     source.format = row.format;
+    source.storage = row.storage != nullptr ? row.storage : "local";
   });
   if (!found)
     throw Error(ErrorKind::kUndefinedObject,

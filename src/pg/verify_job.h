@@ -14,6 +14,7 @@ struct SourceInfo {
   std::string location;
   std::string checksum_sha256;
   std::string format;
+  std::string storage;
 };
 
 // LoadSource reads backup source_id; throws if it is no longer a succeeded

@@ -42,6 +42,7 @@ struct LoadedOperation {
   bool claimed = false;
   std::string kind;
   std::string database;
+  std::string storage;
   std::string options_json;
   std::string job_name;
   int64_t source_id = 0;
@@ -62,6 +63,7 @@ LoadedOperation ClaimAndLoad(int64_t id) {
       return;
     loaded.kind = op.kind;
     loaded.database = op.database;
+    loaded.storage = op.storage != nullptr ? op.storage : "local";
     loaded.options_json = op.options_json;
     loaded.job_name = op.job_name != nullptr ? op.job_name : "";
     loaded.source_id = op.source_id;
@@ -103,7 +105,7 @@ void RunOperation(int64_t id) {
   Failure failure;
   CatchCore(failure, [&] {
     if (op.kind == "backup") {
-      RunBackup(id, op.database, op.options_json, location);
+      RunBackup(id, op.database, op.storage, op.options_json, location);
     } else if (op.kind == "verify") {
       RunVerify(id, op.source_id, op.options_json.find("\"deep\": true") != std::string::npos);
     } else if (op.kind == "restore") {
@@ -132,7 +134,7 @@ void RunOperation(int64_t id) {
     return;
   }
   bool cancelled = StopIsCancel();
-  RemovePartialSet(id, location);
+  RemovePartialSet(id, op.storage, location, StorageUse::kWorker);
   RecordFailure(id, failure, cancelled);
 }
 
