@@ -5,7 +5,7 @@
 # `make check-version`). Unit tests of src/core/ build with CMake instead.
 
 EXTENSION = pgbak_ext
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 MODULE_big = pgbak_ext
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
@@ -37,5 +37,7 @@ include $(PGXS)
 check-version:
 	@grep -q "default_version = '$(EXTVERSION)'" pgbak_ext.control || { echo "control file version differs from $(EXTVERSION)"; exit 1; }
 	@grep -q '"version": "$(EXTVERSION).0"' META.json || { echo "META.json version differs from $(EXTVERSION)"; exit 1; }
-	@test -f pgbak_ext--$(EXTVERSION).sql || { echo "pgbak_ext--$(EXTVERSION).sql missing"; exit 1; }
+	@# Released install scripts are never edited: a version is installed by
+	@# its own script or by the oldest one plus the upgrade steps.
+	@test -n "$$(ls pgbak_ext--$(EXTVERSION).sql pgbak_ext--*--$(EXTVERSION).sql 2>/dev/null)" || { echo "no script installs $(EXTVERSION)"; exit 1; }
 	@echo "version $(EXTVERSION) consistent"

@@ -1,0 +1,87 @@
+-- storage: defining and dropping S3 storages; bad definitions get an error
+-- with a SQLSTATE and change nothing; secrets are never shown.
+\set SHOW_CONTEXT never
+CREATE EXTENSION IF NOT EXISTS pgbak_ext;
+
+SELECT pgbak_storage_add('offsite', 's3://pgbak-test/cluster1',
+  '{"endpoint": "http://127.0.0.1:9", "region": "eu-west-1",
+    "access_key_id": "AKIDREGRESS", "secret_access_key": "regress-secret-marker",
+    "part_size": 5242880, "concurrency": 2}');
+SELECT pgbak_storage_add('from-env', 's3://other-bucket/');
+SELECT name, kind, CASE kind WHEN 'local' THEN url LIKE '/%' ELSE NULL END AS local_path_absolute,
+       CASE kind WHEN 's3' THEN url END AS url, endpoint, region, options, credentials
+FROM pgbak_storages ORDER BY name;
+-- The secret is stored, but nowhere a view shows.
+SELECT count(*) AS secrets_stored FROM pgbak_storage_secret;
+SELECT position('regress-secret-marker' IN (SELECT string_agg(t::text, ' ') FROM pgbak_storages t))
+  AS secret_in_view;
+
+-- Names
+SELECT pgbak_storage_add('offsite', 's3://pgbak-test');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('local', 's3://pgbak-test');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('Off Site', 's3://pgbak-test');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add(NULL, 's3://pgbak-test');
+\echo :LAST_ERROR_SQLSTATE
+
+-- URLs
+SELECT pgbak_storage_add('x', 'https://pgbak-test/');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://Bad_Bucket/');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket/a/../b');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket//b');
+\echo :LAST_ERROR_SQLSTATE
+
+-- Options
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"endpont": "http://x"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"endpoint": "ftp://x"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"endpoint": "http://x/path"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"uri_style": "host"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"part_size": 1048576}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"concurrency": 0}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"concurrency": "4"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"tls_verify": "no"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"ca_file": "relative.pem"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"ca_file": "/nonexistent/ca.pem"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"access_key_id": "AKID"}');
+\echo :LAST_ERROR_SQLSTATE
+-- A bad secret is refused without being echoed.
+SELECT pgbak_storage_add('x', 's3://ok-bucket',
+  '{"access_key_id": "AKID", "secret_access_key": "bad secret marker"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '[]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS storages_after_errors FROM pgbak_storage;
+
+-- Runs and jobs may name a defined storage, and only that.
+SELECT pgbak_run('contrib_regression', 'nowhere');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('offsite-nightly', 'contrib_regression', '0 3 * * *',
+                      '{"storage": "offsite"}') > 0 AS scheduled;
+
+-- Dropping
+SELECT pgbak_storage_drop('offsite');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_unschedule('offsite-nightly');
+SELECT pgbak_storage_drop('offsite');
+SELECT pgbak_storage_drop('offsite');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_drop('local');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_drop('from-env');
+SELECT count(*) AS storages_left, (SELECT count(*) FROM pgbak_storage_secret) AS secrets_left
+FROM pgbak_storage;

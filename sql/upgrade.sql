@@ -1,0 +1,18 @@
+-- upgrade: the oldest install script plus every upgrade step gives the
+-- current version, with the objects each step adds.
+\set SHOW_CONTEXT never
+CREATE EXTENSION pgbak_ext VERSION '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
+SELECT to_regclass('pgbak_storage') IS NULL AS no_storage_table_in_1_0;
+SELECT pgbak_run('contrib_regression') > 0 AS queued_in_1_0;
+ALTER EXTENSION pgbak_ext UPDATE TO '1.1';
+SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
+-- History written by 1.0 survives the update.
+SELECT count(*) AS rows_kept FROM backup_log;
+SELECT name, kind, credentials FROM pgbak_storages ORDER BY name;
+SELECT has_table_privilege('public', 'pgbak_storage_secret', 'select') AS public_reads_secrets,
+       has_function_privilege('public', 'pgbak_storage_add(text,text,jsonb)', 'execute')
+         AS public_adds;
+SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
+SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
+DROP EXTENSION pgbak_ext;
