@@ -188,8 +188,11 @@ HttpResult HttpClient::Perform(const HttpCall& call, const std::function<bool()>
     headers.release();
     headers.reset(list);
   };
+  // libcurl drops "Name:" with nothing after it; "Name;" sends the header empty.
   for (const auto& header : call.headers)
-    add_header(header.first + ": " + header.second);
+    add_header(header.first + (header.second.find_first_not_of(" \t") == std::string::npos
+                                   ? std::string(";")
+                                   : ": " + header.second));
   add_header("Expect:");
   add_header("Accept:");
 

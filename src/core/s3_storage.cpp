@@ -122,7 +122,9 @@ using Payload = std::vector<uint8_t>;
 }  // namespace
 
 uint64_t PartSize(uint64_t first_part_size, int part_number) {
-  if (part_number < 1 || part_number > kMaxParts)
+  if (part_number < 1)
+    throw Error(ErrorKind::kInternal, "invalid part number " + std::to_string(part_number));
+  if (part_number > kMaxParts)
     throw Error(
         ErrorKind::kIo,
         "the object is too large for a multipart upload of " + std::to_string(kMaxParts) + " parts",

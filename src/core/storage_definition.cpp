@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -34,7 +35,11 @@ void CheckBucket(const std::string& bucket) {
     bool edge = i == 0 || i + 1 == bucket.size();
     ok = std::islower(c) || std::isdigit(c) || (!edge && (c == '.' || c == '-'));
   }
-  if (ok && bucket.find("..") != std::string::npos)
+  if (ok && (bucket.find("..") != std::string::npos || bucket.find(".-") != std::string::npos ||
+             bucket.find("-.") != std::string::npos))
+    ok = false;
+  // S3 refuses names formatted like an IPv4 address.
+  if (ok && bucket.find_first_not_of("0123456789.") == std::string::npos)
     ok = false;
   if (!ok)
     Invalid("invalid bucket name \"" + Printable(bucket) + "\"",
@@ -93,9 +98,24 @@ void CheckEndpoint(const std::string& endpoint) {
   std::string authority = endpoint.substr(colon + 3);
   while (!authority.empty() && authority.back() == '/')
     authority.pop_back();
-  bool ok = !authority.empty() && authority.size() <= 255;
-  for (unsigned char c : authority)
-    ok = ok && (std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']');
+  // host, host:port, [v6], [v6]:port; the port is 1 to 65535.
+  std::string host = authority, port;
+  size_t bracket = authority.rfind(']');
+  size_t port_colon = authority.rfind(':');
+  if (port_colon != std::string::npos && (bracket == std::string::npos || port_colon > bracket)) {
+    host = authority.substr(0, port_colon);
+    port = authority.substr(port_colon + 1);
+  }
+  bool ok = !host.empty() && authority.size() <= 255;
+  bool v6 = ok && host.front() == '[' && host.back() == ']';
+  for (unsigned char c : v6 ? host.substr(1, host.size() - 2) : host)
+    ok = ok && (v6 ? (std::isxdigit(c) || c == ':' || c == '.')
+                   : (std::isalnum(c) || c == '.' || c == '-'));
+  if (port_colon != std::string::npos && (bracket == std::string::npos || port_colon > bracket)) {
+    ok = ok && !port.empty() && port.size() <= 5 &&
+         port.find_first_not_of("0123456789") == std::string::npos && std::stoi(port) >= 1 &&
+         std::stoi(port) <= 65535;
+  }
   if (!ok)
     Invalid("invalid endpoint \"" + Printable(endpoint) + "\"", hint);
 }
@@ -208,7 +228,9 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
       std::string path = StringOption(key, value);
       if (path.empty() || path[0] != '/')
         Invalid("storage option \"ca_file\" must be an absolute path");
-      if (access(path.c_str(), R_OK) != 0)
+      struct stat info;
+      if (stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode) ||
+          access(path.c_str(), R_OK) != 0)
         Invalid(
             "storage option \"ca_file\": \"" + Printable(path) + "\" is not readable by the server",
             "The file must exist on the database server and be readable by its user.");
@@ -270,6 +292,9 @@ S3Settings SettingsFromDefinition(const std::string& url, const std::string& pub
     settings.region = environment("AWS_DEFAULT_REGION");
   if (settings.region.empty())
     settings.region = "us-east-1";
+  // The region becomes part of the endpoint's host name: one from the
+  // environment is checked like one from the options.
+  CheckRegion(settings.region);
   settings.endpoint = text(options, "endpoint");
   std::string style = text(options, "uri_style");
   if (settings.endpoint.empty()) {

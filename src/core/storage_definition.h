@@ -3,7 +3,8 @@
 //
 // A definition is split in two on the way in: the public part (URL and
 // options anyone allowed to see storages may read) and the secret part
-// (secret_access_key, session_token), stored where only the extension's
+// (access_key_id, secret_access_key, session_token: the key id is not
+// secret in itself, but it names the account), stored where only the extension's
 // owner can read it. Nothing secret ever reaches a message: errors about a
 // secret name the option, never its value.
 #pragma once
