@@ -82,13 +82,13 @@ VACUUM ANALYZE;
 EOF
 else
   "$BIN/pg_ctl" -D "$DATA" -l "$BENCH_DIR/server.log" -w start >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "ALTER EXTENSION pgbak_ext UPDATE"
 fi
 
 db_size=$(psql -X -At -d bench -c "SELECT pg_database_size('bench')")
 echo "database size: $((db_size / 1024 / 1024)) MiB, $(nproc) cores, $ROUNDS rounds"
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+source "$(dirname "$(readlink -f "$0")")/common.sh"
 
 dump_times=() pgbak_times=() rss_values=()
 dump_size=0 pgbak_size=0
@@ -100,28 +100,9 @@ for round in $(seq 1 "$ROUNDS"); do
   dump_times+=("$(awk "BEGIN {print $end - $start}")")
   dump_size=$(stat -c %s "$BENCH_DIR/bench.dump")
 
-  start=$(now)
-  id=$(psql -X -At -d postgres -c "SELECT pgbak_run('bench')")
-  # Wait in one session (as a user would), and sample the worker's peak RSS
-  # from /proc meanwhile: reading /proc costs nothing, unlike polling with
-  # psql, which would steal CPU from the backup being measured.
-  psql -X -At -d postgres -c "SELECT pgbak_wait($id, 3600)" >"$BENCH_DIR/status" &
-  waiter=$!
-  peak=0 pid=''
-  while kill -0 "$waiter" 2>/dev/null; do
-    if [[ -z $pid ]]; then
-      pid=$(pgrep -u "$(id -u)" -f "pgbak worker for operation ${id}( |\$)" | head -1 || true)
-    elif [[ -r /proc/$pid/status ]]; then
-      hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-      ((${hwm:-0} > peak)) && peak=$hwm
-    fi
-    sleep 0.05
-  done
-  wait "$waiter"
-  end=$(now)
-  status=$(cat "$BENCH_DIR/status")
-  [[ $status == succeeded ]] || { echo "backup $id ended $status"; exit 1; }
-  pgbak_times+=("$(awk "BEGIN {print $end - $start}")")
+  timed_backup bench local
+  id=$BACKUP_ID peak=$BACKUP_PEAK_KIB
+  pgbak_times+=("$BACKUP_SECONDS")
   pgbak_size=$(psql -X -At -d postgres -c "SELECT stored_bytes FROM backup_log WHERE id = $id")
   rss_values+=("$peak")
   printf 'round %d: pg_dump -Fc %.2f s (%d bytes), pgbak %.2f s (%d bytes), worker peak RSS %d KiB\n' \
