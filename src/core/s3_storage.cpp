@@ -639,6 +639,28 @@ std::vector<ObjectInfo> S3Storage::List(const std::string& prefix) {
   return objects;
 }
 
+void S3Storage::Tidy(const std::string& directory_key) {
+  ValidateKey(directory_key);
+  Request list;
+  list.what = "listing of unfinished uploads";
+  list.method = "GET";
+  list.query = {{"uploads", ""}, {"prefix", ObjectKey(directory_key) + "/"}};
+  // 501 NotImplemented (s3rver, some gateways): nothing we can list.
+  Response listing = Run(list, {200, 501});
+  if (!listing.ok)
+    return;
+  for (std::string_view upload : XmlElements(listing.body, "Upload")) {
+    Request abort;
+    abort.what = "abort of an unfinished multipart upload";
+    abort.method = "DELETE";
+    abort.object_key = XmlText(upload, "Key");
+    abort.query = {{"uploadId", XmlText(upload, "UploadId")}};
+    if (abort.object_key.empty() || abort.query[0].second.empty())
+      continue;
+    Run(abort, {200, 204, 404, 405});
+  }
+}
+
 void S3Storage::Remove(const std::string& key) {
   ValidateKey(key);
   Request request;

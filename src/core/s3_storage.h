@@ -71,6 +71,10 @@ class S3Storage : public Storage {
   std::vector<ObjectInfo> List(const std::string& prefix) override;
   void Remove(const std::string& key) override;
   std::string Location(const std::string& key) const override;
+  // Tidy aborts the multipart uploads left open below directory_key by a
+  // writer that died (kill -9, a crash): their parts are invisible but
+  // stored, and billed. Servers without ListMultipartUploads are skipped.
+  void Tidy(const std::string& directory_key) override;
 
   // SetInterruptCheck installs a callable run often, on the calling thread,
   // while a call waits for the network; it stops the wait by throwing.

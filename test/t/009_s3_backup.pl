@@ -17,7 +17,7 @@ use PgbakS3;
 use PgbakTest;
 
 my $s3 = start_s3(name => 's3backup');
-my $node = new_node('s3main');
+my $node = new_node('s3main', restart_after_crash => 'on');
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $bucket = $s3->bucket;
 my $part_size = 5 * 1024 * 1024;
@@ -263,6 +263,23 @@ is_deeply(objects_at(backup_row($node, $slow)->{location}), {},
 	'nothing of the cancelled set is in the bucket');
 poll_until(30, sub { scalar(@{ $s3->open_uploads }) == 0 });
 is(scalar(@{ $s3->open_uploads }), 0, 'the cancelled multipart upload was aborted');
+
+# ---------------------------------------------------------------------------
+# kill -9 of the worker mid-upload: after the crash restart the launcher
+# fails the row, removes what was stored and aborts the open upload.
+# ---------------------------------------------------------------------------
+my $crash = $node->safe_psql('postgres', "SELECT pgbak_run('srcdb', 'slow')");
+my $crash_worker = wait_for_running($node, $crash, 60);
+poll_until(60, sub { scalar(@{ $s3->open_uploads }) > 0 })
+  or diag('no multipart upload started');
+ok(kill('KILL', $crash_worker), "kill -9 the worker $crash_worker mid-upload");
+is(wait_for_status($node, $crash, qr/^failed$/, 120), 'failed',
+	'the killed backup is failed after the restart');
+ok(poll_until(60, sub { scalar(@{ $s3->open_uploads }) == 0 }),
+	'the launcher aborted the upload the dead worker left open')
+  or diag(explain($s3->open_uploads));
+is_deeply(objects_at(backup_row($node, $crash)->{location}), {},
+	'nothing of the killed set is in the bucket');
 
 # ---------------------------------------------------------------------------
 # Credentials from the server's environment.

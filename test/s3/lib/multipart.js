@@ -110,6 +110,24 @@ class MultipartBook {
     if (upload) upload.state = state;
   }
 
+  // listOpenXml answers ListMultipartUploads (GET /bucket?uploads), which
+  // s3rver does not implement: the open uploads whose key starts with prefix.
+  listOpenXml(bucket, prefix) {
+    const escape = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    const base = `/${bucket}/`;
+    let xml = '<?xml version="1.0" encoding="UTF-8"?>\n'
+      + '<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+      + `<Bucket>${escape(bucket)}</Bucket><Prefix>${escape(prefix)}</Prefix><IsTruncated>false</IsTruncated>`;
+    for (const [uploadId, upload] of this.uploads.entries()) {
+      if (upload.state !== 'open' || !upload.path.startsWith(base)) continue;
+      const key = decodeURIComponent(upload.path.slice(base.length));
+      if (!key.startsWith(prefix)) continue;
+      xml += `<Upload><Key>${escape(key)}</Key><UploadId>${escape(uploadId)}</UploadId>`
+        + `<Initiated>${upload.started}</Initiated></Upload>`;
+    }
+    return `${xml}</ListMultipartUploadsResult>`;
+  }
+
   // describe lists the uploads, for GET /__uploads.
   describe() {
     return [...this.uploads.entries()].map(([uploadId, upload]) => ({

@@ -220,6 +220,19 @@ class VerifyingProxy {
       if (this.answerFault(req, res, entry, rule)) return;
     }
 
+    // ListMultipartUploads on a bucket: s3rver answers NotImplemented, the
+    // book knows the answer.
+    const bucketOnly = rawPath.match(/^\/([^/]+)\/?$/);
+    if (req.method === 'GET' && bucketOnly && queryParam(rawQuery, 'uploads') !== undefined) {
+      const xml = this.book.listOpenXml(bucketOnly[1], queryParam(rawQuery, 'prefix') || '');
+      entry.answered_by = 'proxy';
+      entry.status = 200;
+      entry.resp_bytes = Buffer.byteLength(xml);
+      res.writeHead(200, { 'content-type': 'application/xml', 'x-amz-request-id': newRequestId() });
+      res.end(xml);
+      return;
+    }
+
     const multipart = multipartOperation(req.method, rawQuery);
     try {
       if (multipart && multipart.op === 'part') this.book.requireOpen(multipart.uploadId, rawPath);
