@@ -9,6 +9,7 @@ use strict;
 use warnings;
 
 use Digest::SHA ();
+use IPC::Run ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -159,6 +160,29 @@ is($data_entry->{sha256}, $row->{checksum_sha256}, 'the manifest in the bucket a
 
 my $prints = restore_from_bucket($row, 'restored_s3', 'first');
 is_deeply($prints, $source_prints, 'restored from the bucket: contents equal to the source');
+
+# The README's "Restore by hand" fetch for S3, run as written (with its
+# /tmp directory moved into the test's), then the set checked and restored.
+{
+	my $readme = slurp_file("$ENV{PGBAK_SOURCE_DIR}/README.md");
+	my ($section) = $readme =~ /^## Restore by hand\n(.*?)^## /ms;
+	my ($fetch) = grep { /aws s3 cp/ } ($section // '') =~ /^```sh\n(.*?)^```/msg;
+	ok(defined $fetch, 'README has an awscli fetch block under "Restore by hand"');
+	$fetch //= 'false';
+	$fetch =~ s{/tmp/myapp-set}{$tmp/readme-set}g;
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run(
+		[ 'env', '-i', 'PATH=/usr/bin:/bin', "HOME=$tmp", 'AWS_CONFIG_FILE=/dev/null',
+		  'AWS_SHARED_CREDENTIALS_FILE=/dev/null', 'AWS_DEFAULT_REGION=us-east-1',
+		  'AWS_ACCESS_KEY_ID=' . $s3->access_key, 'AWS_SECRET_ACCESS_KEY=' . $s3->secret,
+		  "LOCATION=$row->{location}", 'ENDPOINT=' . $s3->endpoint, 'bash', '-e', '-c', $fetch ],
+		'>', \$out, '2>', \$err);
+	ok($ok, 'the README fetch commands succeed') or diag($err);
+	is(sha256_of_file("$tmp/readme-set/data.dump.zst"), $row->{checksum_sha256},
+		'the README fetch brings the data object back intact');
+	ok(-f "$tmp/readme-set/manifest.json" && -f "$tmp/readme-set/globals.sql.zst",
+		'and the manifest and globals with it');
+}
 
 # ---------------------------------------------------------------------------
 # Faults: 500s, SlowDown, dropped connections and an error inside a 200 on
