@@ -29,12 +29,18 @@
 // Only what identifies a table is kept (the tag, desc and namespace of each
 // TOC entry, cut at kMaxKept bytes); every other string and every chunk is
 // passed over as it arrives, newlines counted with memchr.
+//
+// When coalescing, the parser also decides what to pass on: every field and
+// body as it was read, except the chunk lengths and chunk bodies of BLK_DATA
+// blocks, whose bodies are gathered and passed on in chunks of the coalesce
+// size, each with its length, before the block's closing Int 0.
 #include "core/archive_scanner.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -76,16 +82,27 @@ std::string QuotedName(const ArchiveTable& table) {
 
 }  // namespace
 
-ArchiveScanner::ArchiveScanner(Sink& next) : next_(next), current_table_(kNoTable) {
+ArchiveScanner::ArchiveScanner(Sink& next, size_t coalesce_to)
+    : next_(next), coalesce_to_(coalesce_to), chunk_limit_(coalesce_to), current_table_(kNoTable) {
   Expect(Step::kMagic);
 }
 
 // Write passes the bytes on first, so that the scanner has seen exactly
-// what the next stage accepted, then parses them.
+// what the next stage accepted, then parses them. Coalescing, the parser
+// passes them on itself; what it did not get to after giving up passes
+// unchanged, unless its output already differs from its input.
 void ArchiveScanner::Write(const uint8_t* data, size_t size) {
-  next_.Write(data, size);
-  if (ok_) {
-    Consume(data, size);
+  if (coalesce_to_ == 0) {
+    next_.Write(data, size);
+    if (ok_) {
+      Consume(data, size);
+    }
+    return;
+  }
+  size_t used = ok_ ? Consume(data, size) : 0;
+  if (!ok_) {
+    ThrowIfRewritten();
+    Emit(data + used, size - used);
   }
 }
 
@@ -108,6 +125,9 @@ void ArchiveScanner::Finish() {
     }
   }
   complete_ = ok_;
+  if (coalesce_to_ > 0 && !ok_) {
+    ThrowIfRewritten();
+  }
   next_.Finish();
 }
 
@@ -148,12 +168,22 @@ std::vector<OffsetPatch> ArchiveScanner::OffsetPatches() const {
 }
 
 // Consume feeds bytes to the parser: fixed-size fields are collected in
-// field_, bodies (strings, chunks, offsets) are passed over or kept.
-void ArchiveScanner::Consume(const uint8_t* data, size_t size) {
+// field_, bodies (strings, chunks, offsets) are passed over or kept. When
+// coalescing, each piece is passed on (or gathered) before it is acted on,
+// so that offsets taken while acting are those of the output. Returns the
+// bytes consumed: all of them, unless the parser gave up.
+size_t ArchiveScanner::Consume(const uint8_t* data, size_t size) {
+  size_t consumed = 0;
   while (size > 0 && ok_) {
     size_t used;
+    bool held = Coalescing();
     if (in_body_) {
       used = body_left_ < size ? static_cast<size_t>(body_left_) : size;
+      if (held) {
+        Coalesce(data, used);
+      } else if (coalesce_to_ > 0) {
+        Emit(data, used);
+      }
       if (step_ == Step::kChunkBody) {
         if (current_table_ != kNoTable) {
           CountRows(data, used);
@@ -170,6 +200,9 @@ void ArchiveScanner::Consume(const uint8_t* data, size_t size) {
       }
     } else {
       used = field_need_ - field_size_ < size ? field_need_ - field_size_ : size;
+      if (!held && coalesce_to_ > 0) {
+        Emit(data, used);
+      }
       std::memcpy(field_ + field_size_, data, used);
       field_size_ += used;
       offset_ += used;
@@ -179,6 +212,63 @@ void ArchiveScanner::Consume(const uint8_t* data, size_t size) {
     }
     data += used;
     size -= used;
+    consumed += used;
+  }
+  return consumed;
+}
+
+// Coalescing is true while the parser is in the chunks of a BLK_DATA block
+// whose framing it rewrites: such bytes are held back, not passed on.
+bool ArchiveScanner::Coalescing() const {
+  return coalesce_to_ > 0 && block_type_ == kBlockData &&
+         (step_ == Step::kChunkLength || step_ == Step::kChunkBody);
+}
+
+// Emit passes bytes on to the next stage.
+void ArchiveScanner::Emit(const uint8_t* data, size_t size) {
+  if (size == 0) {
+    return;
+  }
+  next_.Write(data, size);
+  out_offset_ += size;
+}
+
+// EmitInt passes on a non-negative Int as pg_dump's WriteInt writes it.
+void ArchiveScanner::EmitInt(uint64_t value) {
+  uint8_t bytes[1 + 8] = {0};
+  for (int i = 0; i < int_size_; i++) {
+    bytes[1 + i] = static_cast<uint8_t>((value >> (8 * i)) & 0xff);
+  }
+  Emit(bytes, 1 + static_cast<size_t>(int_size_));
+}
+
+// Coalesce gathers chunk bytes, passing on a chunk each time one is full.
+void ArchiveScanner::Coalesce(const uint8_t* data, size_t size) {
+  while (size > 0) {
+    size_t take = std::min(size, chunk_limit_ - pending_.size());
+    pending_.insert(pending_.end(), data, data + take);
+    data += take;
+    size -= take;
+    if (pending_.size() == chunk_limit_) {
+      FlushCoalesced();
+    }
+  }
+}
+
+// FlushCoalesced passes on what was gathered as one chunk.
+void ArchiveScanner::FlushCoalesced() {
+  if (pending_.empty()) {
+    return;
+  }
+  EmitInt(pending_.size());
+  Emit(pending_.data(), pending_.size());
+  pending_.clear();
+}
+
+// ThrowIfRewritten throws once a rewritten archive cannot be completed.
+void ArchiveScanner::ThrowIfRewritten() const {
+  if (rewriting_) {
+    throw Error(ErrorKind::kCorrupt, "not a well-formed pg_dump archive: " + problem_);
   }
 }
 
@@ -235,6 +325,10 @@ void ArchiveScanner::OnField() {
       version_code_ = MakeVersion(field_[0], field_[1], field_[2]);
       int_size_ = field_[3];
       off_size_ = field_[4];
+      // pg_restore reads an Int into a C int: chunk lengths stay below 2^31.
+      if (int_size_ >= 1 && int_size_ < 4) {
+        chunk_limit_ = std::min(chunk_limit_, (size_t{1} << (8 * int_size_ - 1)) - 1);
+      }
       int format = field_[5];
       if (version_code_ < kVersion1_12 || version_code_ > kVersionMax) {
         Fail("unsupported archive version " + version_ +
@@ -251,7 +345,7 @@ void ArchiveScanner::OnField() {
       return;
     }
     case Step::kOffsetFlag:
-      entry_slot_ = offset_ - 1;
+      entry_slot_ = OutputOffset() - 1;
       if (field_[0] < kOffsetNotSet || field_[0] > kOffsetNoData) {
         Fail("bad data offset flag " + std::to_string(field_[0]) + " in TOC entry " +
              std::to_string(entry_.dump_id));
@@ -260,7 +354,7 @@ void ArchiveScanner::OnField() {
       Expect(Step::kOffset);
       return;
     case Step::kBlockType:
-      block_start_ = offset_ - 1;
+      block_start_ = OutputOffset() - 1;
       block_type_ = field_[0];
       if (block_type_ != kBlockData && block_type_ != kBlockBlobs) {
         Fail("unknown data block type " + std::to_string(block_type_));
@@ -543,6 +637,7 @@ void ArchiveScanner::StartBlock(int64_t dump_id) {
   }
   found->second.started = true;
   found->second.block_offset = block_start_;
+  rewriting_ = rewriting_ || (coalesce_to_ > 0 && block_type_ == kBlockData);
   current_table_ = found->second.table;
   if (current_table_ != kNoTable) {
     ArchiveTable& table = tables_[current_table_];
@@ -572,6 +667,10 @@ void ArchiveScanner::EndChunks() {
     }
     table.data_seen = true;
     current_table_ = kNoTable;
+  }
+  if (coalesce_to_ > 0) {
+    FlushCoalesced();
+    EmitInt(0);
   }
   Expect(Step::kBlockType);
 }

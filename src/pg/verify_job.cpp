@@ -22,6 +22,7 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ extern "C" {
 #include "core/meter_sink.h"
 #include "core/restore_options.h"
 #include "core/set_layout.h"
+#include "core/staging_file.h"
 #include "core/zstd_sink.h"
 #include "pg/boundary.h"
 #include "pg/catalog.h"
@@ -157,8 +159,23 @@ class StagingArea {
   StagingArea(const StagingArea&) = delete;
   StagingArea& operator=(const StagingArea&) = delete;
   std::string Key(const std::string& name) const { return key_ + "/" + name; }
+  // Prepare creates the directory (0700, with parents, as the storage does)
+  // for files written into it directly rather than as storage objects.
+  void Prepare() {
+    std::string path = storage_.Location(key_);
+    for (size_t slash = path.find('/', 1); slash != std::string::npos;
+         slash = path.find('/', slash + 1))
+      MakeDirectory(path.substr(0, slash));
+    MakeDirectory(path);
+  }
 
  private:
+  // MakeDirectory creates one directory unless it exists.
+  static void MakeDirectory(const std::string& path) {
+    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+      ThrowErrno("could not create directory \"" + path + "\"", errno);
+  }
+
   LocalStorage& storage_;
   std::string key_;
 };
@@ -233,7 +250,7 @@ void ReadBackObject(Storage& storage, const std::string& set_key, const Manifest
                                          ": SHA-256 mismatch with backup_log: " + expected_sha256 +
                                          " recorded, " + stored.sha256_hex() + " stored");
   if (guard.failed())
-    throw Error(ErrorKind::kCorrupt, object.name + ": cannot be decompressed: " + guard.error(),
+    throw Error(ErrorKind::kCorrupt, object.name + ": cannot be read back: " + guard.error(),
                 "The stored bytes match their SHA-256, so they were written like this.");
   if (raw.bytes() != object.raw_size)
     throw Error(ErrorKind::kCorrupt,
@@ -266,19 +283,23 @@ StagedSet ReadBackSet(Storage& storage, LocalStorage& local, StagingArea& stagin
     if (is_data && stage) {
       CheckFreeSpace(LocalStorageRoot(), object.raw_size);
       std::string key = staging.Key(object.name == kDataObjectPlain ? "data.sql" : "data.dump");
-      // The staging copy is thrown away after use: no fsync.
-      LocalStorage scratch(LocalStorageRoot(), Durability::kScratch);
-      std::unique_ptr<ObjectWriter> writer = scratch.Create(key);
+      // The staging copy is thrown away after use: no fsync, and its space is
+      // reserved up front (see staging_file.h).
+      staging.Prepare();
+      StagingFile file(local.Location(key), object.raw_size);
       // pg_dump could not fill in its table of contents with the position of
       // each table's data (it wrote to a pipe); the scanner sees where every
       // block starts, and the staged copy gets those positions, as a file
       // written by pg_dump itself would have them: pg_restore -j then seeks
-      // instead of searching.
-      ArchiveScanner scanner(*writer);
+      // instead of searching. And uncompressed, pg_dump wrote one chunk per
+      // row, which pg_restore would send to the server as one message each
+      // (measured 40% slower than restoring a pg_dump -Fc file): the staged
+      // copy gets the same COPY text in large chunks.
+      ArchiveScanner scanner(file, kRestoreChunkSize);
       bool custom = object.name == kDataObjectCustom;
       ReadBackObject(storage, set_key, object, source.checksum_sha256,
-                     custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(*writer));
-      staged.data_path = local.Location(key);
+                     custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file));
+      staged.data_path = file.path();
       if (custom && scanner.ok() && scanner.complete())
         ApplyOffsetPatches(staged.data_path, scanner.OffsetPatches());
     } else {

@@ -78,3 +78,8 @@ echo
 echo "pg_restore -j $JOBS of pg_dump -Fc, median: ${ref} s"
 echo "pgbak_restore jobs $JOBS, median:        ${pgbak} s (ratio $(awk "BEGIN {printf \"%.3f\", $pgbak / $ref}"))"
 echo "by hand (zstd + pg_restore), median:  ${hand} s (ratio $(awk "BEGIN {printf \"%.3f\", $hand / $ref}"))"
+# The spread says how much to trust the medians (other load shows here).
+range() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f to %.2f s", lo, hi}'; }
+echo "ranges: pg_restore $(printf '%s\n' "${ref_times[@]}" | range)," \
+  "pgbak_restore $(printf '%s\n' "${pgbak_times[@]}" | range)," \
+  "by hand $(printf '%s\n' "${hand_times[@]}" | range)"

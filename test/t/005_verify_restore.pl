@@ -494,5 +494,33 @@ is_deeply(
 	[ 'backup 9', 'restore 5', 'verify 9' ],
 	'backup_log holds every backup, restore and verify of this test');
 
+# ---------------------------------------------------------------------------
+# 12. A whole restore of a damaged set fails on the checksum and leaves no
+# database behind: a half-restored database never passes for a restored one.
+# ---------------------------------------------------------------------------
+{
+	# One more flipped byte, late in copy 1's data object (already damaged
+	# in the middle): the restore must read to the end to see either.
+	my $path = "$copy_rows[0]{location}/data.dump.zst";
+	my $pos = (-s $path) - 100;
+	open(my $fh, '+<:raw', $path) or die "open $path: $!";
+	seek($fh, $pos, 0) or die "seek: $!";
+	read($fh, my $byte, 1) == 1 or die "read $path: $!";
+	seek($fh, $pos, 0) or die "seek: $!";
+	print $fh chr(ord($byte) ^ 0xFF) or die "write $path: $!";
+	close($fh) or die "close $path: $!";
+}
+my ($damaged_id, $damaged_status) =
+  run_restore($copies[0], 'from_damaged', '{"jobs": 2}');
+is($damaged_status, 'failed', 'a whole restore of a damaged set fails')
+  or diag op_story($damaged_id);
+like(row_or_empty($damaged_id)->{error_message} // '', qr/data\.dump\.zst: SHA-256 mismatch/,
+	'the restore names the checksum of data.dump.zst');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_database WHERE datname = 'from_damaged'}),
+	'0', 'the damaged restore leaves no target database');
+is(-d $staging ? set_leftovers($staging) : '', '',
+	'the damaged restore leaves nothing staged');
+
 $node->stop;
 done_testing();
