@@ -119,6 +119,51 @@ bool SleepUnlessCancelled(long ms, const std::function<bool()>& cancelled) {
 // Payload is a part's bytes, recycled between parts.
 using Payload = std::vector<uint8_t>;
 
+// OnIoThread runs work on a thread of its own, created with every signal
+// blocked, and waits for it on the calling thread, calling poll every
+// 100 ms; once poll returns true, stop is set for work to see. libcurl may
+// start a resolver thread inside a transfer, and a thread inherits its
+// creator's signal mask: transfers therefore never run on the main thread,
+// whose PostgreSQL signal handlers must run nowhere else. Rethrows what
+// work threw.
+void OnIoThread(const std::function<void(const std::atomic<bool>& stop)>& work,
+                const std::function<bool()>& poll) {
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::condition_variable finished;
+  bool done = false;
+  std::exception_ptr failure;
+  std::thread io;
+  {
+    AllSignalsBlocked blocked;
+    io = std::thread([&] {
+      try {
+        work(stop);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      done = true;
+      finished.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mutex);
+  while (!done) {
+    finished.wait_for(lock, std::chrono::milliseconds(100));
+    if (done || stop)
+      continue;
+    lock.unlock();
+    bool stop_now = poll && poll();
+    lock.lock();
+    if (stop_now)
+      stop = true;
+  }
+  lock.unlock();
+  io.join();
+  if (failure)
+    std::rethrow_exception(failure);
+}
+
 }  // namespace
 
 uint64_t PartSize(uint64_t first_part_size, int part_number) {
@@ -246,7 +291,7 @@ S3Storage::Response S3Storage::Exchange(HttpClient& client, const Request& reque
 
 S3Storage::Response S3Storage::Run(const Request& request, std::vector<long> accepted) {
   std::exception_ptr interrupted;
-  std::function<bool()> cancelled = [&]() {
+  auto poll = [&]() {
     if (!interrupt_check_)
       return false;
     try {
@@ -257,7 +302,12 @@ S3Storage::Response S3Storage::Run(const Request& request, std::vector<long> acc
       return true;
     }
   };
-  Response response = Exchange(*client_, request, cancelled);
+  Response response;
+  OnIoThread(
+      [&](const std::atomic<bool>& stop) {
+        response = Exchange(*client_, request, [&stop] { return stop.load(); });
+      },
+      poll);
   if (interrupted)
     std::rethrow_exception(interrupted);
   bool fine =
@@ -340,10 +390,13 @@ class S3ObjectWriter : public ObjectWriter {
       request.method = "DELETE";
       request.object_key = object_key_;
       request.query = {{"uploadId", upload_id_}};
-      HttpClient client;
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kAbortSeconds);
-      (void)storage_.Exchange(client, request,
-                              [&] { return std::chrono::steady_clock::now() > deadline; });
+      OnIoThread(
+          [&](const std::atomic<bool>& stop) {
+            HttpClient client;
+            (void)storage_.Exchange(client, request, [&stop] { return stop.load(); });
+          },
+          [&] { return std::chrono::steady_clock::now() > deadline; });
     } catch (...) {
     }
     upload_id_.clear();
@@ -446,7 +499,33 @@ class S3ObjectWriter : public ObjectWriter {
     }
   }
 
+  // UploadLoop never lets an exception out (that would end the process):
+  // whatever goes wrong becomes the writer's failure.
   void UploadLoop() {
+    try {
+      UploadParts();
+    } catch (const std::exception& e) {
+      RecordFailure(std::string("S3 upload thread failed: ") + e.what());
+    } catch (...) {
+      RecordFailure("S3 upload thread failed");
+    }
+  }
+
+  void RecordFailure(const std::string& what) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (failure_.empty())
+      failure_ = what;
+    // Nothing more will be taken from the queue: count what is in it as
+    // done, so that the main thread stops waiting and sees the failure.
+    while (!queue_.empty()) {
+      in_flight_bytes_ -= queue_.front().bytes.size();
+      in_flight_parts_--;
+      queue_.pop_front();
+    }
+    done_.notify_all();
+  }
+
+  void UploadParts() {
     HttpClient client;
     for (;;) {
       Part part;
@@ -505,7 +584,18 @@ class S3ObjectWriter : public ObjectWriter {
     request.body = reinterpret_cast<const uint8_t*>(body.data());
     request.body_size = body.size();
     request.error_body_possible = true;
-    storage_.Run(request);
+    S3Storage::Response response = storage_.Run(request, {200, 404});
+    if (!response.ok) {
+      // 404 NoSuchUpload after a lost answer: an earlier attempt may have
+      // completed the upload. The object existing says so; anything else
+      // is the failure it looks like.
+      S3Storage::Request head;
+      head.what = "check of a completed upload";
+      head.method = "HEAD";
+      head.object_key = object_key_;
+      if (response.attempts < 2 || storage_.Run(head, {200, 404}).status != 200)
+        ThrowS3Failure(storage_, request.what, object_key_, response);
+    }
     completed_ = true;
   }
 
@@ -639,14 +729,15 @@ std::vector<ObjectInfo> S3Storage::List(const std::string& prefix) {
   return objects;
 }
 
+// Tidy is best effort: a server or a policy that refuses to list or abort
+// uploads (400, 403, 405, 501) leaves them to the bucket's lifecycle rule.
 void S3Storage::Tidy(const std::string& directory_key) {
   ValidateKey(directory_key);
   Request list;
   list.what = "listing of unfinished uploads";
   list.method = "GET";
   list.query = {{"uploads", ""}, {"prefix", ObjectKey(directory_key) + "/"}};
-  // 501 NotImplemented (s3rver, some gateways): nothing we can list.
-  Response listing = Run(list, {200, 501});
+  Response listing = Run(list, {200, 400, 403, 405, 501});
   if (!listing.ok)
     return;
   for (std::string_view upload : XmlElements(listing.body, "Upload")) {
@@ -657,7 +748,7 @@ void S3Storage::Tidy(const std::string& directory_key) {
     abort.query = {{"uploadId", XmlText(upload, "UploadId")}};
     if (abort.object_key.empty() || abort.query[0].second.empty())
       continue;
-    Run(abort, {200, 204, 404, 405});
+    Run(abort, {200, 204, 400, 403, 404, 405, 501});
   }
 }
 

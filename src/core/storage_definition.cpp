@@ -299,7 +299,10 @@ S3Settings SettingsFromDefinition(const std::string& url, const std::string& pub
   std::string style = text(options, "uri_style");
   if (settings.endpoint.empty()) {
     settings.endpoint = "https://s3." + settings.region + ".amazonaws.com";
-    settings.path_style = style == "path";
+    // A dotted bucket name as a host name would not match AWS's wildcard
+    // certificate (*.s3.<region>.amazonaws.com).
+    settings.path_style =
+        style == "path" || (style.empty() && settings.bucket.find('.') != std::string::npos);
   } else {
     // Self-hosted servers (MinIO, Ceph, s3rver) rarely have wildcard DNS.
     settings.path_style = style != "virtual";

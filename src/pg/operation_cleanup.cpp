@@ -65,10 +65,20 @@ bool RemoveFrom(Storage& storage, int64_t id, const std::string& location, std::
                           [](const std::string& name) { return name == kManifestObject; });
     for (const std::string& name : names)
       storage.Remove(key + "/" + name);
-    storage.Tidy(key);
   } catch (const std::exception& e) {
     error = e.what();
     return false;
+  }
+  // The objects are gone: what Tidy does (temporaries, unfinished uploads,
+  // the empty directory) is housekeeping that must not make a removed set
+  // look kept.
+  try {
+    storage.Tidy(key);
+  } catch (const std::exception& e) {
+    PgCall([&] {
+      ereport(WARNING, (errmsg("pgbak: housekeeping of \"%s\" after removing set %lld: %s",
+                               location.c_str(), static_cast<long long>(id), e.what())));
+    });
   }
   return true;
 }
@@ -95,9 +105,9 @@ void RemovePartialSet(int64_t id, const std::string& storage_name, const std::st
 }
 
 bool RemoveSetObjects(const std::string& storage_name, int64_t id, const std::string& location,
-                      std::string& error) {
+                      StorageUse use, std::string& error) {
   try {
-    std::unique_ptr<Storage> storage = OpenStorage(storage_name, StorageUse::kWorker);
+    std::unique_ptr<Storage> storage = OpenStorage(storage_name, use);
     return RemoveFrom(*storage, id, location, error);
   } catch (const std::exception& e) {
     error = e.what();

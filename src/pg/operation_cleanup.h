@@ -30,7 +30,7 @@ void RemovePartialSet(int64_t id, const std::string& storage_name, const std::st
 // false with the reason in error if the location is not that set's
 // directory or anything could not be removed.
 bool RemoveSetObjects(const std::string& storage_name, int64_t id, const std::string& location,
-                      std::string& error);
+                      StorageUse use, std::string& error);
 
 // SetHasObjects says whether anything of the set at location is left
 // (SPI connected; false if the location is not the set's).

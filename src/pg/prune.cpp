@@ -61,9 +61,14 @@ std::vector<Row> Query(const char* sql, const std::vector<std::string>& params) 
   return rows;
 }
 
-// SomethingLeft says whether a failed set still has objects to clean; a
-// storage that cannot be read now is left for a later prune.
+// SomethingLeft says whether a failed set still has objects to clean. Only
+// local sets are looked at: planning runs on every prune, for every failed
+// row of every job, and must not make a network request each time; a
+// failed S3 backup removes its objects itself, and the launcher those of a
+// worker that died.
 bool SomethingLeft(const PruneItem& item) {
+  if (item.storage != "local")
+    return false;
   try {
     return SetHasObjects(item.storage, item.id, item.location);
   } catch (const std::exception&) {
@@ -143,9 +148,9 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
 }
 
 // ExecutePruneItem removes the set's objects, then marks the row expired.
-void ExecutePruneItem(PruneItem& item) {
+void ExecutePruneItem(PruneItem& item, StorageUse use) {
   std::string error;
-  if (!RemoveSetObjects(item.storage, item.id, item.location, error)) {
+  if (!RemoveSetObjects(item.storage, item.id, item.location, use, error)) {
     item.reason += "; not removed: " + error;
     return;
   }
@@ -170,7 +175,7 @@ void PruneJobInWorker(const std::string& job_name) {
     std::vector<PruneItem> items;
     RunInTransaction([&] { items = PlanPrune(job_name); });
     for (PruneItem& item : items) {
-      RunInTransaction([&] { ExecutePruneItem(item); });
+      RunInTransaction([&] { ExecutePruneItem(item, StorageUse::kWorker); });
       std::string line =
           "pgbak: job \"" + item.job_name + "\": backup " + std::to_string(item.id) + " " +
           (item.done ? (item.action == "delete" ? "expired" : "cleaned") : "NOT removed") + " (" +

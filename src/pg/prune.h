@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "pg/storage_registry.h"
+
 namespace pgbak {
 
 // PruneItem is one backup that retention deletes or cleans.
@@ -36,7 +38,7 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job);
 // expired (for a delete). Needs a transaction with SPI connected; the
 // objects are gone before the row changes, and a failed removal leaves the
 // row as it was, with the reason appended to item.reason.
-void ExecutePruneItem(PruneItem& item);
+void ExecutePruneItem(PruneItem& item, StorageUse use);
 
 // PruneJobInWorker applies the retention of one job from a background worker
 // (one transaction per removed set). Problems are logged, never thrown: a

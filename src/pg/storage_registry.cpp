@@ -8,6 +8,7 @@ extern "C" {
 #include "utils/builtins.h"
 }
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -23,6 +24,8 @@ extern "C" {
 namespace pgbak {
 
 namespace {
+
+constexpr int kLauncherDeadlineS = 60;
 
 // StoredDefinition is a pgbak_storage row with its secrets.
 struct StoredDefinition {
@@ -77,6 +80,16 @@ std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
     settings.retry.max_attempts = 2;
     settings.retry.low_speed_time_s = 10;
     settings.retry.connect_timeout_ms = 5000;
+    // Nothing else can interrupt the launcher's (or a backend's) cleanup:
+    // it gives up after a bounded time instead, and says so.
+    if (!interrupt_check) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLauncherDeadlineS);
+      interrupt_check = [deadline] {
+        if (std::chrono::steady_clock::now() > deadline)
+          throw Error(ErrorKind::kIo, "gave up after " + std::to_string(kLauncherDeadlineS) +
+                                          " s: the storage does not answer in time");
+      };
+    }
   }
   auto storage = std::make_unique<S3Storage>(std::move(settings));
   storage->SetInterruptCheck(std::move(interrupt_check));

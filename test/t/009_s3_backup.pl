@@ -274,13 +274,30 @@ is_deeply(objects_at($dead_row->{location}), {}, 'no manifest, no object left in
 is(scalar(@{ $s3->open_uploads }), 0, 'the failed multipart upload was aborted');
 
 # ---------------------------------------------------------------------------
+# The data object is stored, then the manifest fails for good: the backup
+# fails and the stored objects are deleted again.
+# ---------------------------------------------------------------------------
+$s3->set_faults([
+	{ name => 'nomanifest', method => 'PUT', path => 'manifest\.json$', times => -1,
+	  status => 500 } ]);
+$seq = $s3->last_seq;
+my ($nomf_id, $nomf_status) = run_s3_backup('offsite', 'postgres', 600);
+is($nomf_status, 'failed', 'backup fails when its manifest cannot be stored');
+my @completed = grep { $_->{method} eq 'PUT' && ($_->{status} // 0) == 200 && $_->{path} =~ /data\.dump\.zst$/ }
+  @{ $s3->request_log(since => $seq) };
+cmp_ok(scalar(@completed), '>=', 1, 'its data object had been stored');
+$s3->clear_faults;
+is_deeply(objects_at(backup_row($node, $nomf_id)->{location}), {},
+	'and was deleted when the backup failed');
+
+# ---------------------------------------------------------------------------
 # Cancel during a throttled upload: cancelled, nothing left, upload aborted.
 # ---------------------------------------------------------------------------
 add_storage('slow', "s3://$bucket/cluster-slow",
 	storage_options(max_upload_rate => 65536, concurrency => 1));
 my $slow = $node->safe_psql('postgres', "SELECT pgbak_run('srcdb', 'slow')");
-poll_until(60, sub { scalar(@{ $s3->open_uploads }) > 0 })
-  or diag('no multipart upload started');
+ok(poll_until(60, sub { scalar(@{ $s3->open_uploads }) > 0 }),
+	'the throttled backup has a multipart upload open');
 $node->safe_psql('postgres', "SELECT pgbak_cancel($slow)");
 is(wait_backup($node, $slow, 120), 'cancelled', 'a backup cancelled mid-upload is cancelled');
 is_deeply(objects_at(backup_row($node, $slow)->{location}), {},
@@ -294,8 +311,8 @@ is(scalar(@{ $s3->open_uploads }), 0, 'the cancelled multipart upload was aborte
 # ---------------------------------------------------------------------------
 my $crash = $node->safe_psql('postgres', "SELECT pgbak_run('srcdb', 'slow')");
 my $crash_worker = wait_for_running($node, $crash, 60);
-poll_until(60, sub { scalar(@{ $s3->open_uploads }) > 0 })
-  or diag('no multipart upload started');
+ok(poll_until(60, sub { scalar(@{ $s3->open_uploads }) > 0 }),
+	'the backup to be killed has a multipart upload open');
 ok(kill('KILL', $crash_worker), "kill -9 the worker $crash_worker mid-upload");
 is(wait_for_status($node, $crash, qr/^failed$/, 120), 'failed',
 	'the killed backup is failed after the restart');
@@ -327,6 +344,10 @@ is($env_status, 'succeeded', 'with AWS_* in the server environment the backup su
 # ---------------------------------------------------------------------------
 # Retention deletes expired sets from the bucket.
 # ---------------------------------------------------------------------------
+# A storage whose policy refuses listing unfinished uploads (403) must not
+# keep expired sets from being expired.
+$s3->set_faults([
+	{ name => 'nolistuploads', method => 'GET', query => 'uploads', times => -1, status => 403 } ]);
 $node->safe_psql('postgres',
 	q{SELECT pgbak_schedule('s3-keep1', 'postgres', '5 seconds',
 	    '{"storage": "offsite", "keep_last": 1}')});
@@ -342,6 +363,7 @@ ok(poll_until(120, sub {
 	'the job writes to S3 and its retention expires the older set')
   or diag(explain($job_rows->()));
 $node->safe_psql('postgres', q{SELECT pgbak_unschedule('s3-keep1')});
+$s3->clear_faults;
 $node->safe_psql('postgres',
 	q{SELECT pgbak_wait(id, 120) FROM backup_log WHERE job_name = 's3-keep1' AND status IN ('queued', 'running')});
 my ($expired_id) = map { /^(\d+)/ } grep { / expired$/ } @{ $job_rows->() };
