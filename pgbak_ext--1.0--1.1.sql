@@ -1,4 +1,5 @@
--- pgbak_ext 1.0 -> 1.1: S3-compatible storages.
+-- pgbak_ext 1.0 -> 1.1: S3-compatible storages; the pgbak_admin, pgbak_operator and
+-- pgbak_monitor roles, row-level security on backup_log.
 \echo Use "ALTER EXTENSION pgbak_ext UPDATE TO '1.1'" to load this file. \quit
 
 -- Storage definitions. The public part is here; credentials live in
@@ -55,3 +56,66 @@ COMMENT ON VIEW pgbak_storages IS 'pgbak_ext: storages (without credentials)';
 REVOKE ALL ON TABLE pgbak_storage, pgbak_storage_secret FROM PUBLIC;
 REVOKE ALL ON pgbak_storages FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgbak_storage_add(text, text, jsonb), pgbak_storage_drop(text) FROM PUBLIC;
+
+-- Roles. Three NOLOGIN roles the DBA grants to people and services; they
+-- nest, each including the one below it. They are cluster-wide, so they
+-- may exist already (an earlier install), and DROP EXTENSION leaves them.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgbak_monitor') THEN
+    CREATE ROLE pgbak_monitor NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgbak_operator') THEN
+    CREATE ROLE pgbak_operator NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgbak_admin') THEN
+    CREATE ROLE pgbak_admin NOLOGIN;
+  END IF;
+END
+$$;
+COMMENT ON ROLE pgbak_monitor IS 'pgbak_ext: read backup_log, backup_status, backup_progress, metrics';
+COMMENT ON ROLE pgbak_operator IS 'pgbak_ext: run, cancel, verify, restore into new databases';
+COMMENT ON ROLE pgbak_admin IS 'pgbak_ext: storages, schedules, retention';
+GRANT pgbak_monitor TO pgbak_operator;
+GRANT pgbak_operator TO pgbak_admin;
+
+-- The functions write backup_log and read credentials as the extension's
+-- owner; each checks its caller (the role outside the function) itself.
+-- search_path is pinned so that no caller's objects are ever resolved.
+ALTER FUNCTION pgbak_run(name, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_wait(bigint, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_cancel(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_verify(bigint, boolean) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_restore(bigint, name, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_progress() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_schedule(text, name, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_unschedule(text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_prune(boolean) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_metrics() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_rpo(name) SECURITY DEFINER;
+ALTER FUNCTION pgbak_storage_add(text, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_storage_drop(text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- backup_log: monitors see every row; the owner of a database sees the rows
+-- of that database (its backups, and verifies and restores naming it), and
+-- nobody else sees anything. Only the extension's owner writes.
+ALTER TABLE backup_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY backup_log_monitors ON backup_log FOR SELECT
+  USING (pg_catalog.pg_has_role('pgbak_monitor', 'USAGE'));
+CREATE POLICY backup_log_database_owners ON backup_log FOR SELECT
+  USING (EXISTS (SELECT FROM pg_catalog.pg_database d
+                 WHERE d.datname = database_name AND pg_catalog.pg_has_role(d.datdba, 'USAGE')));
+GRANT SELECT ON backup_log TO PUBLIC;
+
+GRANT SELECT ON backup_status, backup_progress, pgbak_jobs, pgbak_storages TO pgbak_monitor;
+GRANT EXECUTE ON FUNCTION pgbak_progress(), pgbak_metrics(), pgbak_rpo(name),
+  pgbak_prune(boolean) TO pgbak_monitor;
+-- A database owner may back up, follow and cancel backups of that
+-- database without any role: these three check the caller themselves.
+GRANT EXECUTE ON FUNCTION pgbak_run(name, text, jsonb), pgbak_wait(bigint, integer),
+  pgbak_cancel(bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbak_verify(bigint, boolean), pgbak_restore(bigint, name, jsonb)
+  TO pgbak_operator;
+GRANT EXECUTE ON FUNCTION pgbak_schedule(text, name, text, jsonb), pgbak_unschedule(text),
+  pgbak_storage_add(text, text, jsonb), pgbak_storage_drop(text) TO pgbak_admin;
+REVOKE ALL ON FUNCTION pgbak_state_change() FROM PUBLIC;

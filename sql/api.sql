@@ -14,9 +14,21 @@ FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgbak_ext'
 ORDER BY 1;
 
--- Nothing is open to PUBLIC.
-SELECT has_function_privilege('public', 'pgbak_run(name,text,jsonb)', 'execute') AS run,
-       has_table_privilege('public', 'backup_log', 'select') AS log;
+-- What PUBLIC may call or read: pgbak_run, pgbak_wait and pgbak_cancel
+-- (which refuse unless the caller owns the database) and backup_log (whose
+-- row-level security shows only the caller's own databases); the rest
+-- belongs to the pgbak_* roles (see the privileges test).
+SELECT p.proname, has_function_privilege('public', p.oid, 'execute') AS public_executes,
+       p.prosecdef AS security_definer, p.proconfig AS config
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgbak_ext'
+ORDER BY 1;
+SELECT c.relname, has_table_privilege('public', c.oid, 'select') AS public_reads,
+       c.relrowsecurity AS row_security
+FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgbak_ext'
+WHERE c.relkind IN ('r', 'v')
+ORDER BY 1;
 
 -- A real backup of this database, queued, then awaited in a later transaction.
 CREATE TABLE sample (id int PRIMARY KEY, note text);

@@ -363,6 +363,10 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   globals.program = facts.bin_dir + "/pg_dumpall";
   globals.args = {"--globals-only", "--no-password",
                   "--dbname=dbname=" + ConnInfoValue(setting_database)};
+  // Only a superuser can read pg_authid; a least-privilege dump role gets
+  // the roles without their passwords rather than no globals at all.
+  if (!facts.dump_role_is_superuser)
+    globals.args.push_back("--no-role-passwords");
   globals.env = ChildEnvironment(facts);
   ObjectResult globals_result = StoreChildOutput(storage, set_key + "/" + kGlobalsObject, globals,
                                                  "pg_dumpall", zstd_level, nullptr, {}, nullptr);

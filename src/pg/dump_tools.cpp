@@ -6,6 +6,7 @@ extern "C" {
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 }
 
@@ -56,6 +57,10 @@ ServerFacts GatherServerFacts() {
   facts.system_identifier = std::to_string(sysid);
   facts.server_version = version;
   facts.dump_role = DumpRoleName();
+  PgCall([&] {
+    Oid role = get_role_oid(facts.dump_role.c_str(), true);
+    facts.dump_role_is_superuser = OidIsValid(role) && superuser_arg(role);
+  });
   facts.passfile = setting_passfile != nullptr ? setting_passfile : "";
   return facts;
 }

@@ -25,6 +25,7 @@ struct ServerFacts {
   std::string system_identifier;
   std::string server_version;
   std::string dump_role;
+  bool dump_role_is_superuser = true;  // false: it cannot read role passwords
   std::string passfile;
 };
 

@@ -22,6 +22,7 @@ PG_FUNCTION_INFO_V1(pgbak_metrics);
 #include <vector>
 
 #include "core/prometheus.h"
+#include "pg/privileges.h"
 #include "pg/boundary.h"
 #include "pg/catalog.h"
 #include "pg/metrics.h"
@@ -170,6 +171,7 @@ using namespace pgbak;
 
 // pgbak_metrics returns the Prometheus text exposition.
 extern "C" Datum pgbak_metrics(PG_FUNCTION_ARGS) {
+  RequireRole(PgbakRole::kMonitor, "read the metrics");
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   char* result = nullptr;

@@ -26,6 +26,7 @@ PG_FUNCTION_INFO_V1(pgbak_restore);
 #include "core/restore_options.h"
 #include "pg/boundary.h"
 #include "pg/catalog.h"
+#include "pg/privileges.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/validation.h"
@@ -79,17 +80,18 @@ SourceBackup LoadSourceBackup(int64 id) {
 int64 QueueOperation(const char* kind, int64 source_id, const char* database,
                      const SourceBackup& backup, const char* options_json) {
   const char* sql = psprintf(
-      "INSERT INTO %s (kind, source_id, database_name, storage_name, format, options) "
-      "VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING id",
+      "INSERT INTO %s (kind, source_id, database_name, storage_name, format, options, "
+      "requested_by) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id",
       BackupLogName());
-  Oid types[6] = {TEXTOID, INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID};
-  Datum values[6] = {CStringGetTextDatum(kind),
+  Oid types[7] = {TEXTOID, INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+  Datum values[7] = {CStringGetTextDatum(kind),
                      Int64GetDatum(source_id),
                      DirectFunctionCall1(namein, CStringGetDatum(database)),
                      CStringGetTextDatum(backup.storage),
                      CStringGetTextDatum(backup.format),
-                     CStringGetTextDatum(options_json)};
-  if (SPI_execute_with_args(sql, 6, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
+                     CStringGetTextDatum(options_json),
+                     DirectFunctionCall1(namein, CStringGetDatum(CallerName()))};
+  if (SPI_execute_with_args(sql, 7, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
       SPI_processed != 1)
     elog(ERROR, "could not queue the %s", kind);
   bool isnull = false;
@@ -146,6 +148,7 @@ extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 1, "deep");
   int64 backup_id = PG_GETARG_INT64(0);
   bool deep = PG_GETARG_BOOL(1);
+  RequireRole(PgbakRole::kOperator, "verify backups");
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   SourceBackup backup = LoadSourceBackup(backup_id);
@@ -166,6 +169,7 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
   int64 backup_id = PG_GETARG_INT64(0);
   Name target = PG_GETARG_NAME(1);
   Jsonb* options = PG_GETARG_JSONB_P(2);
+  RequireRole(PgbakRole::kOperator, "restore backups");
 
   if (NameStr(*target)[0] == '\0')
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -199,6 +203,15 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
                     errmsg("database \"%s\" does not exist", NameStr(*target)),
                     errhint("Tables and schemas are restored into an existing database; "
                             "a whole backup is restored into a new one.")));
+  // Writing into a database that exists (dropping it for "clean", or
+  // restoring tables into it) takes more than restoring into a new one.
+  if (exists && !CallerHas(PgbakRole::kAdmin) && !CallerOwnsDatabase(NameStr(*target)))
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("permission denied to restore into existing database \"%s\"", NameStr(*target)),
+             errdetail("Members of pgbak_operator restore into new databases; "
+                       "overwriting or adding to an existing one takes pgbak_admin or "
+                       "ownership of that database.")));
   int64 id = QueueOperation("restore", backup_id, NameStr(*target), backup, checked.options_json);
   SPI_finish();
   WakeLauncherAtCommit();

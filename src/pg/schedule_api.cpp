@@ -30,6 +30,7 @@ PG_FUNCTION_INFO_V1(pgbak_prune);
 #include "core/job_options.h"
 #include "pg/boundary.h"
 #include "pg/catalog.h"
+#include "pg/privileges.h"
 #include "pg/pg_time_zone.h"
 #include "pg/prune.h"
 #include "pg/settings.h"
@@ -92,10 +93,12 @@ PruneRow* RunPrune(bool dry_run, int* count) {
       // Objects are removed before their rows change, inside this
       // statement: a cancel or statement_timeout in the middle would roll
       // the rows back to 'succeeded' with their objects gone, so hold
-      // interrupts until every item is done (each is quick).
+      // interrupts until every item is done. Each is quick on local storage;
+      // on S3 its requests get the short retry policy (a few seconds at
+      // worst per item), since nothing can interrupt them.
       PgCall([] { HOLD_INTERRUPTS(); });
       for (PruneItem& item : items)
-        ExecutePruneItem(item);
+        ExecutePruneItem(item, StorageUse::kLauncher);
       PgCall([] { RESUME_INTERRUPTS(); });
     }
     PgCall([&] { rows = static_cast<PruneRow*>(palloc0(sizeof(PruneRow) * (items.size() + 1))); });
@@ -135,6 +138,7 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   Name database = PG_GETARG_NAME(1);
   char* schedule = text_to_cstring(PG_GETARG_TEXT_PP(2));
   Jsonb* options = PG_GETARG_JSONB_P(3);
+  RequireRole(PgbakRole::kAdmin, "schedule backups");
 
   CheckJobName(job_name);
   CheckDatabaseForBackup(NameStr(*database));
@@ -146,18 +150,21 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
     elog(ERROR, "SPI_connect failed");
   const char* job_table = SchemaQualified("pgbak_job");
   const char* sql = psprintf(
-      "INSERT INTO %s AS j (job_name, database_name, schedule, options, next_run_at) "
-      "VALUES ($1, $2, $3, $4::jsonb, $5) "
+      "INSERT INTO %s AS j (job_name, database_name, schedule, options, next_run_at, created_by) "
+      "VALUES ($1, $2, $3, $4::jsonb, $5, $6) "
       "ON CONFLICT (job_name) DO UPDATE SET database_name = EXCLUDED.database_name, "
       "schedule = EXCLUDED.schedule, options = EXCLUDED.options, "
       "next_run_at = EXCLUDED.next_run_at, updated_at = clock_timestamp() "
       "RETURNING id",
       job_table);
-  Oid types[5] = {TEXTOID, NAMEOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-  Datum values[5] = {CStringGetTextDatum(job_name), NameGetDatum(database),
-                     CStringGetTextDatum(schedule), CStringGetTextDatum(checked.options_json),
-                     TimestampTzGetDatum(checked.next_run)};
-  if (SPI_execute_with_args(sql, 5, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
+  Oid types[6] = {TEXTOID, NAMEOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, NAMEOID};
+  Datum values[6] = {CStringGetTextDatum(job_name),
+                     NameGetDatum(database),
+                     CStringGetTextDatum(schedule),
+                     CStringGetTextDatum(checked.options_json),
+                     TimestampTzGetDatum(checked.next_run),
+                     DirectFunctionCall1(namein, CStringGetDatum(CallerName()))};
+  if (SPI_execute_with_args(sql, 6, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
       SPI_processed != 1)
     elog(ERROR, "could not save job \"%s\"", job_name);
   bool isnull = false;
@@ -172,6 +179,7 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
 extern "C" Datum pgbak_unschedule(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "job_name");
   char* job_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  RequireRole(PgbakRole::kAdmin, "unschedule backups");
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   const char* sql = psprintf("DELETE FROM %s WHERE job_name = $1", SchemaQualified("pgbak_job"));
@@ -190,6 +198,8 @@ extern "C" Datum pgbak_unschedule(PG_FUNCTION_ARGS) {
 extern "C" Datum pgbak_prune(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "dry_run");
   bool dry_run = PG_GETARG_BOOL(0);
+  RequireRole(dry_run ? PgbakRole::kMonitor : PgbakRole::kAdmin,
+              dry_run ? "see what retention would remove" : "apply retention");
   // Objects are removed before their rows are marked expired; inside a
   // transaction block a later ROLLBACK would bring back rows whose objects
   // are gone, so a real prune must be its own transaction.

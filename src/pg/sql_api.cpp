@@ -38,6 +38,7 @@ PG_FUNCTION_INFO_V1(pgbak_progress);
 #include "core/backup_options.h"
 #include "pg/boundary.h"
 #include "pg/catalog.h"
+#include "pg/privileges.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/validation.h"
@@ -112,6 +113,34 @@ void UnknownOperation(int64 id) {
                   errhint("See SELECT id, status FROM backup_log ORDER BY id DESC.")));
 }
 
+// RequireOperationRight raises 42501 unless the caller may wait for (a
+// monitor, or the owner of the row's database) or cancel (an operator, or
+// the owner of the database of a backup) operation id. Needs SPI.
+void RequireOperationRight(int64 id, bool cancel) {
+  if (CallerHas(cancel ? PgbakRole::kOperator : PgbakRole::kMonitor))
+    return;
+  const char* sql =
+      psprintf("SELECT database_name::text, kind FROM %s WHERE id = $1", BackupLogName());
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(id)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read backup_log");
+  if (SPI_processed == 0)
+    UnknownOperation(id);
+  char* database = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+  char* kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+  if (CallerOwnsDatabase(database) && (!cancel || strcmp(kind, "backup") == 0))
+    return;
+  ereport(ERROR,
+          (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+           errmsg("permission denied to %s operation " INT64_FORMAT, cancel ? "cancel" : "wait for",
+                  id),
+           errdetail(cancel ? "Only members of pgbak_operator, and the owner of the database for "
+                              "its backups, may cancel an operation."
+                            : "Only members of pgbak_monitor, and the owner of the database, may "
+                              "follow an operation.")));
+}
+
 }  // namespace
 
 }  // namespace pgbak
@@ -148,6 +177,7 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
                     errhint("Run backups on the primary; the launcher sleeps on a standby.")));
 
   CheckDatabaseForBackup(NameStr(*database));
+  RequireBackupRight(NameStr(*database), "back up this database");
   CheckStorageExists(storage);
 
   char* format = nullptr;
@@ -157,13 +187,16 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   const char* sql = psprintf(
-      "INSERT INTO %s (kind, database_name, storage_name, options, format) "
-      "VALUES ('backup', $1, $2, $3::jsonb, $4) RETURNING id",
+      "INSERT INTO %s (kind, database_name, storage_name, options, format, requested_by) "
+      "VALUES ('backup', $1, $2, $3::jsonb, $4, $5) RETURNING id",
       BackupLogName());
-  Oid types[4] = {NAMEOID, TEXTOID, TEXTOID, TEXTOID};
-  Datum values[4] = {NameGetDatum(database), CStringGetTextDatum(storage),
-                     CStringGetTextDatum(normalized), CStringGetTextDatum(format)};
-  if (SPI_execute_with_args(sql, 4, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
+  Oid types[5] = {NAMEOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+  NameData requested_by;
+  namestrcpy(&requested_by, CallerName());
+  Datum values[5] = {NameGetDatum(database), CStringGetTextDatum(storage),
+                     CStringGetTextDatum(normalized), CStringGetTextDatum(format),
+                     NameGetDatum(&requested_by)};
+  if (SPI_execute_with_args(sql, 5, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
       SPI_processed != 1)
     elog(ERROR, "could not queue the backup");
   bool isnull = false;
@@ -193,6 +226,7 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
       TimestampTzPlusMilliseconds(GetCurrentTimestamp(), static_cast<int64>(timeout_s) * 1000);
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
+  RequireOperationRight(id, false);
   const char* sql = StatusQuery();
   StatusBuffer status;
   for (;;) {
@@ -228,6 +262,7 @@ extern "C" Datum pgbak_cancel(PG_FUNCTION_ARGS) {
   int64 id = PG_GETARG_INT64(0);
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
+  RequireOperationRight(id, true);
   const char* status_sql = StatusQuery();
   StatusBuffer status;
   TransactionId xmin = InvalidTransactionId;
@@ -270,6 +305,7 @@ extern "C" Datum pgbak_cancel(PG_FUNCTION_ARGS) {
 
 // pgbak_progress returns one row per running operation from shared memory.
 extern "C" Datum pgbak_progress(PG_FUNCTION_ARGS) {
+  RequireRole(PgbakRole::kMonitor, "read the progress of operations");
   ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   InitMaterializedSRF(fcinfo, 0);
   int capacity = SlotCount();

@@ -22,6 +22,7 @@ PG_FUNCTION_INFO_V1(pgbak_storage_drop);
 #include "core/storage_definition.h"
 #include "pg/boundary.h"
 #include "pg/catalog.h"
+#include "pg/privileges.h"
 #include "pg/validation.h"
 
 namespace pgbak {
@@ -79,6 +80,7 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
   char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
   char* url = text_to_cstring(PG_GETARG_TEXT_PP(1));
   Jsonb* options = PG_GETARG_JSONB_P(2);
+  RequireRole(PgbakRole::kAdmin, "define storages");
   CheckedDefinition checked =
       CheckDefinition(name, url, JsonbToCString(nullptr, &options->root, VARSIZE(options)));
 
@@ -92,12 +94,14 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
                      "reachable once a storage of that name is defined again.",
                      name),
              errhidestmt(true)));
-  Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
-  Datum values[3] = {CStringGetTextDatum(name), CStringGetTextDatum(checked.url),
-                     CStringGetTextDatum(checked.options)};
+  Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+  Datum values[4] = {CStringGetTextDatum(name), CStringGetTextDatum(checked.url),
+                     CStringGetTextDatum(checked.options),
+                     DirectFunctionCall1(namein, CStringGetDatum(CallerName()))};
   const char* insert =
-      psprintf("INSERT INTO %s (name, url, options) VALUES ($1, $2, $3::jsonb)", storage_table);
-  if (SPI_execute_with_args(insert, 3, types, values, nullptr, false, 0) != SPI_OK_INSERT)
+      psprintf("INSERT INTO %s (name, url, options, created_by) VALUES ($1, $2, $3::jsonb, $4)",
+               storage_table);
+  if (SPI_execute_with_args(insert, 4, types, values, nullptr, false, 0) != SPI_OK_INSERT)
     elog(ERROR, "could not save storage \"%s\"", name);
   if (checked.has_secrets) {
     Datum secret_values[2] = {CStringGetTextDatum(name), CStringGetTextDatum(checked.secrets)};
@@ -115,6 +119,7 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
 extern "C" Datum pgbak_storage_drop(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "name");
   char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  RequireRole(PgbakRole::kAdmin, "drop storages");
   if (strcmp(name, "local") == 0)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("the storage named \"local\" is built in and cannot be dropped")));
