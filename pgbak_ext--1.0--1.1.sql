@@ -9,7 +9,7 @@
 -- backup of the catalog database must not carry the keys to the backups.
 CREATE TABLE pgbak_storage (
   name       text PRIMARY KEY CHECK (name ~ '^[a-z0-9][a-z0-9_-]{0,62}$' AND name <> 'local'),
-  url        text NOT NULL CHECK (url LIKE 's3://%'),
+  url        text NOT NULL CHECK (url LIKE 's3://%' OR url LIKE 'file:///%'),
   options    jsonb NOT NULL DEFAULT '{}',
   created_by name NOT NULL DEFAULT current_user,
   created_at timestamptz NOT NULL DEFAULT clock_timestamp()
@@ -45,9 +45,11 @@ SELECT 'local'::text AS name, 'local'::text AS kind,
        NULL::text AS endpoint, NULL::text AS region, '{}'::jsonb AS options,
        'none'::text AS credentials, NULL::name AS created_by, NULL::timestamptz AS created_at
 UNION ALL
-SELECT s.name, 's3', s.url,
-       coalesce(s.options ->> 'endpoint', 'AWS'), s.options ->> 'region', s.options,
-       CASE WHEN EXISTS (SELECT FROM pgbak_storage_secret x WHERE x.name = s.name)
+SELECT s.name, CASE WHEN s.url LIKE 'file:%' THEN 'local' ELSE 's3' END, s.url,
+       CASE WHEN s.url LIKE 's3:%' THEN coalesce(s.options ->> 'endpoint', 'AWS') END,
+       s.options ->> 'region', s.options,
+       CASE WHEN s.url LIKE 'file:%' THEN 'none'
+            WHEN EXISTS (SELECT FROM pgbak_storage_secret x WHERE x.name = s.name)
             THEN 'stored' ELSE 'environment' END,
        s.created_by, s.created_at
 FROM pgbak_storage s;

@@ -67,6 +67,30 @@ SELECT pgbak_storage_add('x', 's3://ok-bucket', '[]');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS storages_after_errors FROM pgbak_storage;
 
+-- Directory storages and encryption options.
+SELECT pgbak_storage_add('dir', 'file:///var/tmp/pgbak-regress-dir/',
+  '{"age_recipients": ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]}');
+SELECT name, kind, url, options, credentials FROM pgbak_storages WHERE name = 'dir';
+SELECT pgbak_storage_drop('dir');
+SELECT pgbak_storage_add('x', 'file://relative/path');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 'file:///srv/../etc');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 'file:///srv/backups', '{"endpoint": "http://127.0.0.1:9000"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"age_recipients": "age1abc"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"age_recipients": []}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"age_recipients": ["age1notarecipient"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket',
+  '{"age_recipients": ["AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"age_identity_file": "/nonexistent/key.txt"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS storages_after_age_errors FROM pgbak_storage;
+
 -- Runs and jobs may name a defined storage, and only that.
 SELECT pgbak_run('contrib_regression', 'nowhere');
 \echo :LAST_ERROR_SQLSTATE

@@ -84,6 +84,38 @@ bool IsSha256Hex(const std::string& text) {
   return true;
 }
 
+// TableList renders row counts as a JSON array of {schema, table, rows}.
+json::Value TableList(const std::vector<TableCount>& tables) {
+  json::Value table_list = json::Value::Array();
+  for (const TableCount& count : tables) {
+    json::Value entry = json::Value::Object();
+    entry.Set("schema", json::Value::String(count.schema));
+    entry.Set("table", json::Value::String(count.table));
+    entry.Set("rows", json::Value::Number(count.rows));
+    table_list.Append(std::move(entry));
+  }
+  return table_list;
+}
+
+// ParseTableList reads what TableList wrote; throws kCorrupt.
+std::vector<TableCount> ParseTableList(const json::Value& tables) {
+  std::vector<TableCount> result;
+  for (size_t i = 0; i < tables.AsArray().size(); i++) {
+    const json::Value& entry = tables.AsArray()[i];
+    std::string where = " in tables[" + std::to_string(i) + "]";
+    if (entry.type() != json::Type::kObject) {
+      Corrupt("tables[" + std::to_string(i) + "] must be an object, not " +
+              entry.TypeNameWithArticle());
+    }
+    TableCount count;
+    count.schema = StringMember(entry, where, "schema");
+    count.table = StringMember(entry, where, "table");
+    count.rows = IntegerMember(entry, where, "rows");
+    result.push_back(std::move(count));
+  }
+  return result;
+}
+
 }  // namespace
 
 // ToJson writes the manifest with a fixed key order and two-space indent.
@@ -117,16 +149,31 @@ std::string Manifest::ToJson() const {
     object_list.Append(std::move(entry));
   }
   root.Set("objects", std::move(object_list));
-  json::Value table_list = json::Value::Array();
-  for (const TableCount& count : tables) {
-    json::Value entry = json::Value::Object();
-    entry.Set("schema", json::Value::String(count.schema));
-    entry.Set("table", json::Value::String(count.table));
-    entry.Set("rows", json::Value::Number(count.rows));
-    table_list.Append(std::move(entry));
-  }
+  json::Value table_list = TableList(tables);
   root.Set("tables", std::move(table_list));
+  if (!age_recipients.empty()) {
+    json::Value recipients = json::Value::Array();
+    for (const std::string& recipient : age_recipients)
+      recipients.Append(json::Value::String(recipient));
+    root.Set("age_recipients", std::move(recipients));
+  }
   return root.Serialize(2) + "\n";
+}
+
+std::string TablesToJson(const std::vector<TableCount>& tables) {
+  return TableList(tables).Serialize(2) + "\n";
+}
+
+std::vector<TableCount> TablesFromJson(std::string_view text) {
+  json::Value root;
+  try {
+    root = json::Parse(text);
+  } catch (const Error& e) {
+    Corrupt(std::string("the table list is not valid JSON: ") + e.what());
+  }
+  if (root.type() != json::Type::kArray)
+    Corrupt("the table list must be an array");
+  return ParseTableList(root);
 }
 
 // FromJson validates everything a restore or verify will rely on.
@@ -181,19 +228,16 @@ Manifest Manifest::FromJson(std::string_view text) {
     manifest.objects.push_back(std::move(object));
   }
 
-  const json::Value& tables = Member(root, top, "tables", json::Type::kArray, "an array");
-  for (size_t i = 0; i < tables.AsArray().size(); i++) {
-    const json::Value& entry = tables.AsArray()[i];
-    std::string where = " in tables[" + std::to_string(i) + "]";
-    if (entry.type() != json::Type::kObject) {
-      Corrupt("tables[" + std::to_string(i) + "] must be an object, not " +
-              entry.TypeNameWithArticle());
+  manifest.tables = ParseTableList(Member(root, top, "tables", json::Type::kArray, "an array"));
+  // Optional: only sets whose objects are encrypted have it.
+  if (const json::Value* recipients = root.Find("age_recipients")) {
+    if (recipients->type() != json::Type::kArray)
+      Corrupt("key \"age_recipients\" must be an array");
+    for (const json::Value& recipient : recipients->AsArray()) {
+      if (recipient.type() != json::Type::kString)
+        Corrupt("age_recipients must hold strings");
+      manifest.age_recipients.push_back(recipient.AsString());
     }
-    TableCount count;
-    count.schema = StringMember(entry, where, "schema");
-    count.table = StringMember(entry, where, "table");
-    count.rows = IntegerMember(entry, where, "rows");
-    manifest.tables.push_back(std::move(count));
   }
   return manifest;
 }

@@ -47,11 +47,20 @@ struct Manifest {
   std::string options_json;  // the normalized backup options, as JSON
   std::vector<ManifestObject> objects;
   std::vector<TableCount> tables;
+  // age_recipients are the public keys the objects are encrypted to (empty
+  // if they are not): which identity a restore needs. Never a secret.
+  std::vector<std::string> age_recipients;
 
   // ToJson serializes with stable key order and two-space indentation.
   std::string ToJson() const;
   // FromJson parses and validates; throws kCorrupt naming what is wrong.
   static Manifest FromJson(std::string_view text);
 };
+
+// TablesToJson and TablesFromJson are the row counts as a document of their
+// own: an encrypted set stores them encrypted (tables.json.age), since
+// table names are data too, and its manifest's "tables" is then empty.
+std::string TablesToJson(const std::vector<TableCount>& tables);
+std::vector<TableCount> TablesFromJson(std::string_view text);
 
 }  // namespace pgbak

@@ -14,6 +14,10 @@ constexpr const char* kDataObjectCustom = "data.dump.zst";
 constexpr const char* kDataObjectPlain = "data.sql.zst";
 constexpr const char* kGlobalsObject = "globals.sql.zst";
 constexpr const char* kManifestObject = "manifest.json";
+// kTablesObject holds the row counts of an encrypted set (encrypted).
+constexpr const char* kTablesObject = "tables.json";
+// kAgeSuffix ends the name of an object encrypted with age.
+constexpr const char* kAgeSuffix = ".age";
 
 // SetDirectory is the key of a set's directory (no trailing slash), e.g.
 // "7301234567890123456/myapp/20261122T010203Z-42". The database name is

@@ -8,6 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "core/age.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/no_postgres.h"
@@ -18,7 +25,13 @@ namespace {
 
 constexpr const char* kValidKeysHint =
     "Valid storage options are: endpoint, region, uri_style, access_key_id, secret_access_key, "
-    "session_token, ca_file, tls_verify, max_upload_rate, part_size, concurrency.";
+    "session_token, ca_file, tls_verify, max_upload_rate, part_size, concurrency, "
+    "age_recipients, age_identity_file.";
+
+constexpr const char* kLocalKeysHint =
+    "A file:// storage takes age_recipients and age_identity_file only.";
+
+constexpr size_t kMaxRecipients = 20;
 
 constexpr int kMaxConcurrency = 32;
 
@@ -163,6 +176,56 @@ int64_t IntegerOption(const std::string& key, const json::Value& value, int64_t 
   return n;
 }
 
+// CheckServerFile accepts an absolute path to a regular file the server can
+// read (a file on the database server, not the client's).
+void CheckServerFile(const std::string& key, const std::string& path) {
+  if (path.empty() || path[0] != '/')
+    Invalid("storage option \"" + key + "\" must be an absolute path");
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || access(path.c_str(), R_OK) != 0)
+    Invalid(
+        "storage option \"" + key + "\": \"" + Printable(path) + "\" is not readable by the server",
+        "The file must exist on the database server and be readable by its user.");
+}
+
+// CheckIdentityFile reads an age identity file and refuses it unless it
+// decrypts what the storage writes (an identity for one of recipients, if
+// there are any). Its contents are never quoted.
+void CheckIdentityFile(const std::string& path, const std::vector<AgeRecipient>& recipients) {
+  std::vector<AgeIdentity> identities = ReadAgeIdentityFile(path);
+  if (recipients.empty())
+    return;
+  for (const AgeIdentity& identity : identities)
+    for (const AgeRecipient& recipient : recipients)
+      if (identity.Recipient() == recipient)
+        return;
+  Invalid("storage option \"age_identity_file\" holds no identity for any of age_recipients",
+          "The file must hold the secret key of at least one recipient, or verify and restore "
+          "could not decrypt what this storage writes.");
+}
+
+// NormalLocalPath checks the path of a file:// URL: absolute, no empty, "."
+// or ".." component, no control bytes.
+std::string NormalLocalPath(const std::string& url, std::string path) {
+  while (path.size() > 1 && path.back() == '/')
+    path.pop_back();
+  bool ok = !path.empty() && path[0] == '/' && path != "/";
+  for (unsigned char c : path)
+    ok = ok && c >= 0x20 && c != 0x7f;
+  for (size_t start = 1; ok && start <= path.size();) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos)
+      slash = path.size();
+    std::string part = path.substr(start, slash - start);
+    ok = !part.empty() && part != "." && part != "..";
+    start = slash + 1;
+  }
+  if (!ok)
+    Invalid("invalid storage URL \"" + Printable(url) + "\"",
+            "A directory storage is file:///absolute/path, without '.' or '..' parts.");
+  return path;
+}
+
 json::Value ParseObject(const std::string& text, const char* what) {
   json::Value value = json::Parse(text.empty() ? "{}" : text);
   if (value.type() != json::Type::kObject)
@@ -190,14 +253,47 @@ void CheckStorageName(const std::string& name) {
 StorageDefinition ParseStorageDefinition(const std::string& name, const std::string& url,
                                          const std::string& options) {
   CheckStorageName(name);
-  std::string bucket, prefix;
-  SplitUrl(url, bucket, prefix);
+  bool local = IsLocalUrl(url);
+  std::string bucket, prefix, path;
+  if (local)
+    path = LocalPathFromUrl(url);
+  else
+    SplitUrl(url, bucket, prefix);
   json::Value given = ParseObject(options, "storage options");
 
   json::Value public_options = json::Value::Object();
   json::Value secret_options = json::Value::Object();
   bool has_key_id = false, has_secret = false;
+  std::vector<AgeRecipient> recipients;
+  std::string identity_file;
   for (const auto& [key, value] : given.AsObject()) {
+    if (key == "age_recipients") {
+      if (value.type() != json::Type::kArray || value.AsArray().empty() ||
+          value.AsArray().size() > kMaxRecipients)
+        Invalid("storage option \"age_recipients\" must be an array of 1 to 20 age public keys",
+                "For example [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"], "
+                "as age-keygen prints them.");
+      json::Value list = json::Value::Array();
+      for (const json::Value& item : value.AsArray()) {
+        if (item.type() != json::Type::kString)
+          Invalid("storage option \"age_recipients\" must hold strings, not " +
+                  std::string(item.TypeNameWithArticle()));
+        AgeRecipient recipient = AgeRecipient::Parse(item.AsString());
+        recipients.push_back(recipient);
+        list.Append(json::Value::String(recipient.ToString()));
+      }
+      public_options.Set(key, list);
+      continue;
+    }
+    if (key == "age_identity_file") {
+      identity_file = StringOption(key, value);
+      CheckServerFile(key, identity_file);
+      public_options.Set(key, json::Value::String(identity_file));
+      continue;
+    }
+    if (local)
+      Invalid("storage option \"" + Printable(key) + "\" does not apply to a file:// storage",
+              kLocalKeysHint);
     if (key == "endpoint") {
       std::string endpoint = StringOption(key, value);
       CheckEndpoint(endpoint);
@@ -226,14 +322,7 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
       has_secret = has_secret || key == "secret_access_key";
     } else if (key == "ca_file") {
       std::string path = StringOption(key, value);
-      if (path.empty() || path[0] != '/')
-        Invalid("storage option \"ca_file\" must be an absolute path");
-      struct stat info;
-      if (stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode) ||
-          access(path.c_str(), R_OK) != 0)
-        Invalid(
-            "storage option \"ca_file\": \"" + Printable(path) + "\" is not readable by the server",
-            "The file must exist on the database server and be readable by its user.");
+      CheckServerFile(key, path);
       public_options.Set(key, json::Value::String(path));
     } else if (key == "tls_verify") {
       if (value.type() != json::Type::kBool)
@@ -260,13 +349,54 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
             "AWS_SECRET_ACCESS_KEY environment.");
   if (secret_options.Find("session_token") != nullptr && !has_secret)
     Invalid("storage option \"session_token\" needs access_key_id and secret_access_key");
+  if (!identity_file.empty())
+    CheckIdentityFile(identity_file, recipients);
 
   StorageDefinition definition;
   definition.name = name;
-  definition.url = "s3://" + bucket + (prefix.empty() ? "" : "/" + prefix);
+  definition.url =
+      local ? "file://" + path : "s3://" + bucket + (prefix.empty() ? "" : "/" + prefix);
   definition.public_options = public_options.Serialize();
   definition.secret_options = secret_options.Serialize();
   return definition;
+}
+
+bool IsLocalUrl(const std::string& url) {
+  return url.compare(0, 7, "file://") == 0;
+}
+
+std::string LocalPathFromUrl(const std::string& url) {
+  if (!IsLocalUrl(url))
+    Invalid("invalid storage URL \"" + Printable(url) + "\"", "Expected file:///path.");
+  return NormalLocalPath(url, url.substr(7));
+}
+
+EncryptionSettings EncryptionFromDefinition(const std::string& public_options) {
+  json::Value options = ParseObject(public_options, "stored storage options");
+  EncryptionSettings settings;
+  if (const json::Value* list = options.Find("age_recipients"))
+    for (const json::Value& item : list->AsArray())
+      settings.recipients.push_back(item.AsString());
+  if (const json::Value* file = options.Find("age_identity_file"))
+    settings.identity_file = file->AsString();
+  return settings;
+}
+
+std::vector<AgeIdentity> ReadAgeIdentityFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(ErrorKind::kIo, "could not read age identity file \"" + Printable(path) + "\"", "",
+                "The file must exist on the database server and be readable by its user.");
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<AgeIdentity> identities;
+  try {
+    identities = ParseAgeIdentities(contents);
+  } catch (...) {
+    OPENSSL_cleanse(contents.data(), contents.size());
+    throw;
+  }
+  OPENSSL_cleanse(contents.data(), contents.size());
+  return identities;
 }
 
 S3Settings SettingsFromDefinition(const std::string& url, const std::string& public_options,

@@ -12,6 +12,9 @@
 #include <functional>
 #include <string>
 
+#include <vector>
+
+#include "core/age.h"
 #include "core/s3_storage.h"
 
 namespace pgbak {
@@ -33,6 +36,25 @@ void CheckStorageName(const std::string& name);
 // bad URL or bucket name, bad endpoint, part_size below 5 MiB, and so on.
 StorageDefinition ParseStorageDefinition(const std::string& name, const std::string& url,
                                          const std::string& options);
+
+// IsLocalUrl says whether url is a directory storage (file:///path);
+// LocalPathFromUrl is its checked, absolute path.
+bool IsLocalUrl(const std::string& url);
+std::string LocalPathFromUrl(const std::string& url);
+
+// EncryptionSettings is how a storage encrypts: to age_recipients (none:
+// not encrypted), and the server-side age_identity_file that decrypts for
+// verify and restore (empty: this server cannot decrypt what it wrote).
+struct EncryptionSettings {
+  std::vector<std::string> recipients;  // "age1..."
+  std::string identity_file;
+  bool enabled() const { return !recipients.empty(); }
+};
+EncryptionSettings EncryptionFromDefinition(const std::string& public_options);
+
+// ReadAgeIdentityFile reads and parses an identity file; the file's text is
+// wiped from memory after parsing and never quoted in an error.
+std::vector<AgeIdentity> ReadAgeIdentityFile(const std::string& path);
 
 // EnvironmentLookup returns an environment variable ("" if unset).
 using EnvironmentLookup = std::function<std::string(const std::string&)>;

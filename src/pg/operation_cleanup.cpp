@@ -25,11 +25,11 @@ namespace {
 
 // kObjectNames are the objects a backup set may contain.
 const char* const kObjectNames[] = {kDataObjectCustom, kDataObjectPlain, kGlobalsObject,
-                                    kManifestObject};
+                                    kTablesObject, kManifestObject};
 
 bool IsOurObject(const std::string& name) {
   for (const char* object : kObjectNames)
-    if (name == object)
+    if (name == object || name == std::string(object) + kAgeSuffix)
       return true;
   return false;
 }

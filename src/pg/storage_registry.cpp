@@ -67,13 +67,26 @@ std::string Environment(const std::string& name) {
 
 std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
                                      std::function<void()> interrupt_check) {
-  if (name == "local")
-    return std::make_unique<LocalStorage>(LocalStorageRoot());
+  return OpenStorageHandle(name, use, std::move(interrupt_check)).storage;
+}
+
+StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
+                                std::function<void()> interrupt_check) {
+  StorageHandle handle;
+  if (name == "local") {
+    handle.storage = std::make_unique<LocalStorage>(LocalStorageRoot());
+    return handle;
+  }
   StoredDefinition definition = LoadDefinition(name);
   if (!definition.found)
     throw Error(ErrorKind::kUndefinedObject, "storage \"" + name + "\" does not exist",
                 "It was dropped after this operation was queued.",
                 "Define it again with pgbak_storage_add() to reach the sets stored in it.");
+  handle.encryption = EncryptionFromDefinition(definition.options);
+  if (IsLocalUrl(definition.url)) {
+    handle.storage = std::make_unique<LocalStorage>(LocalPathFromUrl(definition.url));
+    return handle;
+  }
   S3Settings settings =
       SettingsFromDefinition(definition.url, definition.options, definition.secrets, Environment);
   if (use == StorageUse::kLauncher) {
@@ -93,7 +106,8 @@ std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
   }
   auto storage = std::make_unique<S3Storage>(std::move(settings));
   storage->SetInterruptCheck(std::move(interrupt_check));
-  return storage;
+  handle.storage = std::move(storage);
+  return handle;
 }
 
 bool StorageIsDefined(const char* name) {

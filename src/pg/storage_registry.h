@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/storage.h"
+#include "core/storage_definition.h"
 
 namespace pgbak {
 
@@ -25,6 +26,16 @@ enum class StorageUse { kWorker, kLauncher };
 // while a network call waits, and stops it by throwing.
 std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
                                      std::function<void()> interrupt_check = {});
+
+// StorageHandle is a storage's driver and how it encrypts.
+struct StorageHandle {
+  std::unique_ptr<Storage> storage;
+  EncryptionSettings encryption;
+};
+
+// OpenStorageHandle is OpenStorage with the storage's encryption settings.
+StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
+                                std::function<void()> interrupt_check = {});
 
 // StorageIsDefined says whether name is 'local' or a defined storage
 // (PostgreSQL-style: SPI connected, may ereport).

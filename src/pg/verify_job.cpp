@@ -38,6 +38,7 @@ extern "C" {
 #include "core/manifest.h"
 #include "core/local_storage.h"
 #include "core/meter_sink.h"
+#include "core/age.h"
 #include "core/restore_options.h"
 #include "core/set_layout.h"
 #include "core/staging_file.h"
@@ -131,12 +132,37 @@ std::string SetKey(const Storage& storage, int64_t backup_id, const std::string&
   return key;
 }
 
-// OpenSourceStorage opens the storage a source backup was written to.
-std::unique_ptr<Storage> OpenSourceStorage(const SourceInfo& source) {
+// SourceStorage is the storage a source backup was written to, with what
+// decrypts its objects.
+struct SourceStorage {
   std::unique_ptr<Storage> storage;
+  std::string name;
+  bool encrypts = false;                // the storage has age_recipients
+  std::vector<AgeIdentity> identities;  // from age_identity_file; empty if none
+};
+
+// OpenSourceStorage opens the storage of a source backup and reads its
+// identity file, if it has one.
+SourceStorage OpenSourceStorage(const SourceInfo& source) {
+  StorageHandle handle;
   RunInTransaction(
-      [&] { storage = OpenStorage(source.storage, StorageUse::kWorker, ThrowIfStopping); });
-  return storage;
+      [&] { handle = OpenStorageHandle(source.storage, StorageUse::kWorker, ThrowIfStopping); });
+  SourceStorage opened;
+  opened.storage = std::move(handle.storage);
+  opened.name = source.storage;
+  opened.encrypts = handle.encryption.enabled();
+  if (!handle.encryption.identity_file.empty())
+    opened.identities = ReadAgeIdentityFile(handle.encryption.identity_file);
+  return opened;
+}
+
+// BaseName is an object's name without the suffix of encryption.
+std::string BaseName(const std::string& name) {
+  std::string suffix = kAgeSuffix;
+  if (name.size() > suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    return name.substr(0, name.size() - suffix.size());
+  return name;
 }
 
 // StagingArea is a directory below the storage root for one operation,
@@ -213,8 +239,10 @@ Manifest ReadManifest(Storage& storage, const std::string& set_key) {
 // ReadBackObject streams one object through SHA-256 and zstd into sink and
 // checks its stored size, its SHA-256 and its decompressed size against the
 // manifest (and, if not empty, expected_sha256 from backup_log).
-void ReadBackObject(Storage& storage, const std::string& set_key, const ManifestObject& object,
-                    const std::string& expected_sha256, Sink& sink) {
+void ReadBackObject(SourceStorage& source_storage, const std::string& set_key,
+                    const ManifestObject& object, const std::string& expected_sha256, Sink& sink,
+                    bool contents_needed) {
+  Storage& storage = *source_storage.storage;
   std::string key = set_key + "/" + object.name;
   std::vector<ObjectInfo> present = storage.List(key);
   if (present.empty() || present[0].key != key)
@@ -224,15 +252,37 @@ void ReadBackObject(Storage& storage, const std::string& set_key, const Manifest
     throw Error(ErrorKind::kCorrupt, object.name + ": size mismatch: the manifest says " +
                                          std::to_string(object.size) + " bytes, storage holds " +
                                          std::to_string(present[0].size));
-  if (object.compression != "zstd" || object.encryption != "none")
+  bool encrypted = object.encryption == "age";
+  bool compressed = object.compression == "zstd";
+  if ((!compressed && object.compression != "none") || (object.encryption != "none" && !encrypted))
     throw Error(ErrorKind::kCorrupt, object.name + ": compression \"" + object.compression +
                                          "\" with encryption \"" + object.encryption +
                                          "\" is not supported by this version");
+  // Without the identity, an encrypted object can still be checked against
+  // its size and SHA-256 (a server that only holds public keys); reading
+  // its contents needs the identity.
+  bool decrypt = encrypted && !source_storage.identities.empty();
+  if (encrypted && !decrypt && contents_needed)
+    throw Error(ErrorKind::kInvalidParameter,
+                object.name + " is encrypted, and storage \"" + source_storage.name +
+                    "\" has no age_identity_file to decrypt it",
+                "",
+                "Define the storage again with age_identity_file, a file on this server "
+                "holding the secret key of one of the set's age_recipients.");
   MeterSink raw(sink, false);
   ZstdDecompressSink decompress(raw);
-  // The hash sees every stored byte even after decompression has failed, so
-  // a damaged object is reported as what it is: a checksum mismatch.
-  GuardSink guard(decompress);
+  std::unique_ptr<AgeDecryptSink> decryptor;
+  Sink& plain = compressed ? static_cast<Sink&>(decompress) : static_cast<Sink&>(raw);
+  if (decrypt)
+    decryptor = std::make_unique<AgeDecryptSink>(plain, source_storage.identities);
+  NullSink skip;
+  Sink& contents = encrypted && !decrypt ? static_cast<Sink&>(skip)
+                   : decrypt             ? static_cast<Sink&>(*decryptor)
+                                         : plain;
+  // The hash sees every stored byte even after decryption or decompression
+  // has failed, so a damaged object is reported as what it is: a checksum
+  // mismatch.
+  GuardSink guard(contents);
   MeterSink stored(guard, true);
   std::unique_ptr<ObjectReader> reader = storage.Open(key);
   std::vector<uint8_t> buffer(kReadChunk);
@@ -252,6 +302,8 @@ void ReadBackObject(Storage& storage, const std::string& set_key, const Manifest
   if (guard.failed())
     throw Error(ErrorKind::kCorrupt, object.name + ": cannot be read back: " + guard.error(),
                 "The stored bytes match their SHA-256, so they were written like this.");
+  if (encrypted && !decrypt)
+    return;
   if (raw.bytes() != object.raw_size)
     throw Error(ErrorKind::kCorrupt,
                 object.name + ": decompressed size mismatch: the manifest says " +
@@ -266,8 +318,9 @@ struct StagedSet {
 
 // ReadBackSet checks every object of backup source_id; stages the data
 // object when stage is set.
-StagedSet ReadBackSet(Storage& storage, LocalStorage& local, StagingArea& staging,
+StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, StagingArea& staging,
                       int64_t source_id, const SourceInfo& source, bool stage) {
+  Storage& storage = *source_storage.storage;
   std::string set_key = SetKey(storage, source_id, source.location);
   StagedSet staged;
   staged.manifest = ReadManifest(storage, set_key);
@@ -280,9 +333,16 @@ StagedSet ReadBackSet(Storage& storage, LocalStorage& local, StagingArea& stagin
   for (const ManifestObject& object : manifest.objects) {
     bool is_data = object.role == "data";
     saw_data = saw_data || is_data;
-    if (is_data && stage) {
+    if (object.role == "tables") {
+      // The row counts of an encrypted set: read them if we can decrypt.
+      StringSink text;
+      ReadBackObject(source_storage, set_key, object, "", text, false);
+      if (!source_storage.identities.empty())
+        staged.manifest.tables = TablesFromJson(text.contents());
+    } else if (is_data && stage) {
       CheckFreeSpace(LocalStorageRoot(), object.raw_size);
-      std::string key = staging.Key(object.name == kDataObjectPlain ? "data.sql" : "data.dump");
+      std::string key =
+          staging.Key(BaseName(object.name) == kDataObjectPlain ? "data.sql" : "data.dump");
       // The staging copy is thrown away after use: no fsync, and its space is
       // reserved up front (see staging_file.h).
       staging.Prepare();
@@ -296,15 +356,16 @@ StagedSet ReadBackSet(Storage& storage, LocalStorage& local, StagingArea& stagin
       // (measured 40% slower than restoring a pg_dump -Fc file): the staged
       // copy gets the same COPY text in large chunks.
       ArchiveScanner scanner(file, kRestoreChunkSize);
-      bool custom = object.name == kDataObjectCustom;
-      ReadBackObject(storage, set_key, object, source.checksum_sha256,
-                     custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file));
+      bool custom = BaseName(object.name) == kDataObjectCustom;
+      ReadBackObject(source_storage, set_key, object, source.checksum_sha256,
+                     custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file), true);
       staged.data_path = file.path();
       if (custom && scanner.ok() && scanner.complete())
         ApplyOffsetPatches(staged.data_path, scanner.OffsetPatches());
     } else {
       NullSink sink;
-      ReadBackObject(storage, set_key, object, is_data ? source.checksum_sha256 : "", sink);
+      ReadBackObject(source_storage, set_key, object, is_data ? source.checksum_sha256 : "", sink,
+                     false);
     }
   }
   if (!saw_data)
@@ -478,14 +539,18 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
   source = LoadSource(source_id);
   LocalStorage local(LocalStorageRoot());
   double restore_seconds = -1;
+  bool readable = true;
   try {
-    std::unique_ptr<Storage> storage = OpenSourceStorage(source);
+    SourceStorage storage = OpenSourceStorage(source);
     SetPhase(Phase::kVerifying);
     StagingArea staging(local, id);
-    bool stage = deep || source.format == "custom";
-    StagedSet staged = ReadBackSet(*storage, local, staging, source_id, source, stage);
+    // A server holding only public keys checks what it can: sizes and
+    // SHA-256 of every object, not the archive inside.
+    readable = !storage.encrypts || !storage.identities.empty();
+    bool stage = deep || (source.format == "custom" && readable);
+    StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, stage);
     if (!deep) {
-      if (source.format == "custom")
+      if (source.format == "custom" && readable)
         RunTool(facts, "pg_restore", {"--list", staged.data_path});
     } else {
       SetPhase(Phase::kRestoring);
@@ -516,7 +581,12 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
   }
   RunInTransaction([&] {
     PgCall([&] {
-      RecordVerification(source_id, deep ? "passed (restore drill)" : "passed", restore_seconds);
+      RecordVerification(source_id,
+                         deep       ? "passed (restore drill)"
+                         : readable ? "passed"
+                                    : "passed (sizes and checksums; not decrypted: the storage "
+                                      "has no age_identity_file)",
+                         restore_seconds);
       FinishWithSeconds(id, restore_seconds);
     });
   });
@@ -531,11 +601,11 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   SourceInfo source = LoadSource(source_id);
   if (target == setting_database)
     throw Error(ErrorKind::kInvalidParameter, "cannot restore into the catalog database");
-  std::unique_ptr<Storage> storage = OpenSourceStorage(source);
+  SourceStorage storage = OpenSourceStorage(source);
   LocalStorage local(LocalStorageRoot());
   SetPhase(Phase::kVerifying);
   StagingArea staging(local, id);
-  StagedSet staged = ReadBackSet(*storage, local, staging, source_id, source, true);
+  StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true);
 
   SetPhase(Phase::kRestoring);
   struct timeval started;
