@@ -44,6 +44,7 @@ extern "C" {
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/storage_registry.h"
+#include "core/age.h"
 #include "pg/transaction.h"
 #include "pg/worker_signals.h"
 
@@ -229,17 +230,28 @@ struct ScanResult {
 // With scan set, the stream also passes an ArchiveScanner that counts rows
 // per table on the way (custom format only).
 ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const ChildSpec& spec,
-                              const char* what, int zstd_level, SnapshotSession* session,
+                              const char* what, int zstd_level,
+                              const std::vector<AgeRecipient>& recipients, SnapshotSession* session,
                               std::vector<std::pair<std::string, std::string>> count_tables,
                               ScanResult* scan) {
   std::unique_ptr<ObjectWriter> writer = storage.Create(key);
   ProgressSink progress(*writer);
   MeterSink stored(progress, true);
-  ZstdCompressSink compress(stored, zstd_level, setting_zstd_threads);
+  // Encryption comes after compression (ciphertext does not compress) and
+  // before the hash: the SHA-256 in the manifest is of what is stored.
+  std::unique_ptr<AgeEncryptSink> encrypt;
+  if (!recipients.empty())
+    encrypt = std::make_unique<AgeEncryptSink>(stored, recipients);
+  ZstdCompressSink compress(encrypt ? static_cast<Sink&>(*encrypt) : static_cast<Sink&>(stored),
+                            zstd_level, setting_zstd_threads);
   compress.SetInterruptCheck(ThrowIfStopping);
-  ArchiveScanner scanner(compress);
-  MeterSink raw(scan != nullptr ? static_cast<Sink&>(scanner) : static_cast<Sink&>(compress),
-                false);
+  MeterSink raw(compress, false);
+  // pg_dump writing uncompressed to a pipe puts every COPY row in a chunk
+  // of its own, which pg_restore sends to the server as one message each;
+  // the stored archive gets the same COPY text in large chunks, so that
+  // every restore (by hand too) is as fast as of a file pg_dump -Fc wrote.
+  ArchiveScanner scanner(raw, kRestoreChunkSize);
+  Sink& head = scan != nullptr ? static_cast<Sink&>(scanner) : static_cast<Sink&>(raw);
 
   ChildProcess child(spec);
   // A larger pipe means fewer wake-ups per megabyte; best effort.
@@ -247,9 +259,9 @@ ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const Ch
     (void)fcntl(child.stdout_fd(), F_SETPIPE_SZ, kPipeSize);
   if (session != nullptr)
     session->StartCounting(std::move(count_tables));
-  StreamChild(child, raw, what, session);
+  StreamChild(child, head, what, session);
   ThrowIfStopping();
-  raw.Finish();  // ends the zstd frame and commits the object
+  head.Finish();  // ends the zstd frame and commits the object
   if (scan != nullptr) {
     scan->ok = scanner.ok() && scanner.complete();
     scan->problem = scanner.problem();
@@ -294,15 +306,23 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
 
   ServerFacts facts;
   std::string set_key;
-  std::unique_ptr<Storage> storage_owner;
+  StorageHandle handle;
   RunInTransaction([&] {
     facts = GatherServerFacts();
-    storage_owner = OpenStorage(storage_name, StorageUse::kWorker, ThrowIfStopping);
+    handle = OpenStorageHandle(storage_name, StorageUse::kWorker, ThrowIfStopping);
   });
-  Storage& storage = *storage_owner;
+  Storage& storage = *handle.storage;
+  std::vector<AgeRecipient> recipients;
+  for (const std::string& recipient : handle.encryption.recipients)
+    recipients.push_back(AgeRecipient::Parse(recipient));
+  // An encrypted object's name says so, as age's own tools name files.
+  std::string suffix = recipients.empty() ? "" : kAgeSuffix;
+  std::string encryption = recipients.empty() ? "none" : "age";
   set_key = SetDirectory(facts.system_identifier, database, started.tv_sec, id);
   location = storage.Location(set_key);
-  std::string data_name = options.format == "plain" ? kDataObjectPlain : kDataObjectCustom;
+  std::string data_name =
+      std::string(options.format == "plain" ? kDataObjectPlain : kDataObjectCustom) + suffix;
+  std::string globals_name = std::string(kGlobalsObject) + suffix;
   RunInTransaction(
       [&] { PgCall([&] { SetLocation(id, location.c_str(), options.format.c_str()); }); });
 
@@ -336,8 +356,8 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   dump.env.push_back("PGDATABASE=" + database);
   ScanResult scan;
   ObjectResult data =
-      StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump", zstd_level, &session,
-                       std::move(count_tables), scan_archive ? &scan : nullptr);
+      StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump", zstd_level, recipients,
+                       &session, std::move(count_tables), scan_archive ? &scan : nullptr);
   std::vector<TableCount> table_counts;
   if (!scan_archive) {
     table_counts = session.counts();
@@ -368,8 +388,9 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   if (!facts.dump_role_is_superuser)
     globals.args.push_back("--no-role-passwords");
   globals.env = ChildEnvironment(facts);
-  ObjectResult globals_result = StoreChildOutput(storage, set_key + "/" + kGlobalsObject, globals,
-                                                 "pg_dumpall", zstd_level, nullptr, {}, nullptr);
+  ObjectResult globals_result =
+      StoreChildOutput(storage, set_key + "/" + globals_name, globals, "pg_dumpall", zstd_level,
+                       recipients, nullptr, {}, nullptr);
 
   ThrowIfStopping();
   SetPhase(Phase::kManifest);
@@ -386,10 +407,25 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   manifest.snapshot_lsn = session.lsn();
   manifest.options_json = options.ToJson().Serialize();
   manifest.objects.push_back(
-      {data_name, "data", data.stored_bytes, data.raw_bytes, data.sha256, "zstd", "none"});
-  manifest.objects.push_back({kGlobalsObject, "globals", globals_result.stored_bytes,
-                              globals_result.raw_bytes, globals_result.sha256, "zstd", "none"});
-  manifest.tables = std::move(table_counts);
+      {data_name, "data", data.stored_bytes, data.raw_bytes, data.sha256, "zstd", encryption});
+  manifest.objects.push_back({globals_name, "globals", globals_result.stored_bytes,
+                              globals_result.raw_bytes, globals_result.sha256, "zstd", encryption});
+  manifest.age_recipients = handle.encryption.recipients;
+  if (recipients.empty()) {
+    manifest.tables = std::move(table_counts);
+  } else {
+    // Table names are data too: an encrypted set keeps its row counts in
+    // an encrypted object of their own, and its manifest lists none.
+    std::string tables_name = std::string(kTablesObject) + kAgeSuffix;
+    std::string text = TablesToJson(table_counts);
+    std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + tables_name);
+    MeterSink stored(*writer, true);
+    AgeEncryptSink encrypt(stored, recipients);
+    WriteString(encrypt, text);
+    encrypt.Finish();
+    manifest.objects.push_back(
+        {tables_name, "tables", stored.bytes(), text.size(), stored.sha256_hex(), "none", "age"});
+  }
   {
     std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + kManifestObject);
     WriteString(*writer, manifest.ToJson());
