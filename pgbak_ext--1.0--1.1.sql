@@ -32,16 +32,22 @@ CREATE FUNCTION pgbak_storage_drop(name text)
 COMMENT ON FUNCTION pgbak_storage_drop(text) IS
   'Forget a storage definition (the objects in it are left alone)';
 
+-- pgbak_local_path is pgbak.local_path made absolute, as the workers do.
+-- SECURITY DEFINER: data_directory is readable by superusers and
+-- pg_read_all_settings only, and monitors read pgbak_storages.
+CREATE FUNCTION pgbak_local_path() RETURNS text
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN coalesce(current_setting('pgbak.local_path', true), '') = ''
+              THEN regexp_replace(current_setting('data_directory'), '/[^/]+/?$', '')
+                   || '/pgbak_backups'
+              WHEN current_setting('pgbak.local_path') LIKE '/%'
+              THEN current_setting('pgbak.local_path')
+              ELSE current_setting('data_directory') || '/' || current_setting('pgbak.local_path')
+         END
+$$;
+
 CREATE VIEW pgbak_storages AS
-SELECT 'local'::text AS name, 'local'::text AS kind,
-       -- pgbak.local_path made absolute, as the workers do
-       CASE WHEN coalesce(current_setting('pgbak.local_path', true), '') = ''
-            THEN regexp_replace(current_setting('data_directory'), '/[^/]+/?$', '')
-                 || '/pgbak_backups'
-            WHEN current_setting('pgbak.local_path') LIKE '/%'
-            THEN current_setting('pgbak.local_path')
-            ELSE current_setting('data_directory') || '/' || current_setting('pgbak.local_path')
-       END AS url,
+SELECT 'local'::text AS name, 'local'::text AS kind, pgbak_local_path() AS url,
        NULL::text AS endpoint, NULL::text AS region, '{}'::jsonb AS options,
        'none'::text AS credentials, NULL::name AS created_by, NULL::timestamptz AS created_at
 UNION ALL
@@ -81,22 +87,26 @@ COMMENT ON ROLE pgbak_admin IS 'pgbak_ext: storages, schedules, retention';
 GRANT pgbak_monitor TO pgbak_operator;
 GRANT pgbak_operator TO pgbak_admin;
 
--- The functions write backup_log and read credentials as the extension's
--- owner; each checks its caller (the role outside the function) itself.
--- search_path is pinned so that no caller's objects are ever resolved.
-ALTER FUNCTION pgbak_run(name, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_wait(bigint, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_cancel(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_verify(bigint, boolean) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_restore(bigint, name, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_progress() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_schedule(text, name, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_unschedule(text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_prune(boolean) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_metrics() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- The functions check their caller (current_user: the role PostgreSQL
+-- itself checks privileges for) and then do their catalog work as the
+-- extension's owner, switching user inside (see src/pg/privileges.h); they
+-- are not SECURITY DEFINER, so a SECURITY DEFINER function of someone
+-- else's, or maintenance code running as a table's owner, calls them with
+-- its own rights, not its caller's. search_path is pinned so that no
+-- caller's objects are ever resolved.
+ALTER FUNCTION pgbak_run(name, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_wait(bigint, integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_cancel(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_verify(bigint, boolean) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_restore(bigint, name, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_progress() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_schedule(text, name, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_unschedule(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_prune(boolean) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_metrics() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_storage_add(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgbak_storage_drop(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION pgbak_rpo(name) SECURITY DEFINER;
-ALTER FUNCTION pgbak_storage_add(text, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION pgbak_storage_drop(text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- backup_log: monitors see every row; the owner of a database sees the rows
 -- of that database (its backups, and verifies and restores naming it), and
@@ -110,7 +120,8 @@ CREATE POLICY backup_log_database_owners ON backup_log FOR SELECT
 GRANT SELECT ON backup_log TO PUBLIC;
 
 GRANT SELECT ON backup_status, backup_progress, pgbak_jobs, pgbak_storages TO pgbak_monitor;
-GRANT EXECUTE ON FUNCTION pgbak_progress(), pgbak_metrics(), pgbak_rpo(name),
+REVOKE ALL ON FUNCTION pgbak_local_path() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbak_progress(), pgbak_metrics(), pgbak_rpo(name), pgbak_local_path(),
   pgbak_prune(boolean) TO pgbak_monitor;
 -- A database owner may back up, follow and cancel backups of that
 -- database without any role: these three check the caller themselves.

@@ -49,7 +49,8 @@ SET ROLE regress_monitor;
 SELECT count(*) = :rows_before AS sees_every_row FROM backup_log;
 SELECT count(*) >= 1 AS reads_status FROM backup_status;
 SELECT count(*) >= 0 AS reads_progress FROM backup_progress;
-SELECT name, credentials FROM pgbak_storages ORDER BY name;
+SELECT name, kind, url LIKE '/%' OR url LIKE 's3://%' AS has_url, credentials
+FROM pgbak_storages ORDER BY name;
 SELECT pgbak_metrics() LIKE '%pgbak_%' AS reads_metrics;
 SELECT pgbak_wait(:good_backup, 0) AS waits;
 SELECT count(*) >= 0 AS previews_retention FROM pgbak_prune(true);
@@ -120,8 +121,13 @@ SELECT count(*) FROM backup_status;
 RESET ROLE;
 SELECT requested_by, status FROM backup_log WHERE id = :owner_run;
 
--- An admin defines storages and schedules.
+-- An admin defines storages and schedules; storages that use the server's
+-- files take the server-file roles besides.
 SET ROLE regress_admin;
+SELECT pgbak_storage_add('regress-admin-dir', 'file:///var/tmp/regress-admin');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('regress-admin-ca', 's3://admin-bucket', '{"ca_file": "/etc/hostname"}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_storage_add('regress-admin-s3', 's3://admin-bucket/p');
 SELECT pgbak_schedule('regress-admin-job', 'regress_owned', '@daily') > 0 AS scheduled;
 SELECT created_by FROM pgbak_jobs WHERE job_name = 'regress-admin-job';
@@ -130,6 +136,16 @@ SELECT pgbak_storage_drop('regress-admin-s3');
 SELECT count(*) FROM pgbak_storage_secret;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+
+-- Rights are the immediate caller's: a SECURITY DEFINER function owned by a
+-- role without any calls pgbak_run with that role's rights, whoever calls
+-- it (a superuser here).
+CREATE FUNCTION regress_borrow() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+  AS $$ SELECT pgbak_run('contrib_regression') $$;
+ALTER FUNCTION regress_borrow() OWNER TO regress_nobody;
+SELECT regress_borrow();
+\echo :LAST_ERROR_SQLSTATE
+DROP FUNCTION regress_borrow();
 
 -- Nothing was written by the refused calls.
 SELECT count(*) - :rows_before AS rows_added FROM backup_log;

@@ -91,8 +91,9 @@ class SnapshotSession : public SideChannel {
     PgResultPtr result = Exec(
         "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') "
-        "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
+        "WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence IN ('p', 'u') "
+        "AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' "
+        "AND n.nspname OPERATOR(pg_catalog.!~) '^pg_' "
         "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
         "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
         "  AND d.objid = c.oid AND d.deptype = 'e') "

@@ -55,19 +55,29 @@ const char* CopyOut(const char* s) {
   return copy;
 }
 
-// ExtensionSchema returns the schema an extension lives in (PostgreSQL 15
-// has no exported function for this).
-Oid ExtensionSchema(Oid extension) {
+// ExtensionRow reads an extension's schema and owner (PostgreSQL 15 has no
+// exported function for either).
+void ExtensionRow(Oid extension, Oid* schema, Oid* owner) {
   Relation rel = table_open(ExtensionRelationId, AccessShareLock);
   ScanKeyData key;
   ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
               ObjectIdGetDatum(extension));
   SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, nullptr, 1, &key);
   HeapTuple tuple = systable_getnext(scan);
-  Oid schema =
-      HeapTupleIsValid(tuple) ? ((Form_pg_extension)GETSTRUCT(tuple))->extnamespace : InvalidOid;
+  *schema = InvalidOid;
+  *owner = InvalidOid;
+  if (HeapTupleIsValid(tuple)) {
+    *schema = ((Form_pg_extension)GETSTRUCT(tuple))->extnamespace;
+    *owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+  }
   systable_endscan(scan);
   table_close(rel, AccessShareLock);
+}
+
+// ExtensionSchema returns the schema an extension lives in.
+Oid ExtensionSchema(Oid extension) {
+  Oid schema, owner;
+  ExtensionRow(extension, &schema, &owner);
   return schema;
 }
 
@@ -88,6 +98,13 @@ const char* ValidText(const char* s) {
 }
 
 }  // namespace
+
+// ExtensionOwner is the role that owns pgbak_ext (its catalog's owner).
+Oid ExtensionOwner() {
+  Oid schema, owner;
+  ExtensionRow(get_extension_oid("pgbak_ext", false), &schema, &owner);
+  return owner;
+}
 
 // ExtensionInstalled says whether pgbak_ext exists in this database.
 bool ExtensionInstalled() {

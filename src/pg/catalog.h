@@ -16,6 +16,9 @@ namespace pgbak {
 // transaction, not SPI).
 bool ExtensionInstalled();
 
+// ExtensionOwner is the role that owns pgbak_ext (needs a transaction).
+Oid ExtensionOwner();
+
 // SchemaQualified is the quoted name of one of the extension's relations,
 // qualified with the extension's schema (palloc'd).
 const char* SchemaQualified(const char* relation);

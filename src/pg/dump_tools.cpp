@@ -185,10 +185,20 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what, SideChannel*
 
 // ConnectLocal opens a libpq session to database on this server.
 PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database) {
-  std::vector<const char*> keys = {"host",           "port", "dbname", "user", "application_name",
-                                   "connect_timeout"};
-  std::vector<const char*> values = {facts.host.c_str(),      facts.port.c_str(), database.c_str(),
-                                     facts.dump_role.c_str(), "pgbak_ext",        "30"};
+  // The session runs as a superuser in databases whose owners may be
+  // anyone: with an empty search_path no function or operator they create
+  // (in public, or through ALTER DATABASE ... SET search_path) can stand in
+  // for a built-in one in our queries. Client options override database
+  // and role settings.
+  std::vector<const char*> keys = {
+      "host", "port", "dbname", "user", "options", "application_name", "connect_timeout"};
+  std::vector<const char*> values = {facts.host.c_str(),
+                                     facts.port.c_str(),
+                                     database.c_str(),
+                                     facts.dump_role.c_str(),
+                                     "-csearch_path=",
+                                     "pgbak_ext",
+                                     "30"};
   if (!facts.passfile.empty()) {
     keys.push_back("passfile");
     values.push_back(facts.passfile.c_str());

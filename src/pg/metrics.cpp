@@ -171,7 +171,8 @@ using namespace pgbak;
 
 // pgbak_metrics returns the Prometheus text exposition.
 extern "C" Datum pgbak_metrics(PG_FUNCTION_ARGS) {
-  RequireRole(PgbakRole::kMonitor, "read the metrics");
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kMonitor, "read the metrics");
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   char* result = nullptr;
@@ -183,5 +184,6 @@ extern "C" Datum pgbak_metrics(PG_FUNCTION_ARGS) {
   });
   SPI_finish();
   ReportFailure(failure);
+  LeaveAsOwner(caller);
   PG_RETURN_TEXT_P(cstring_to_text(result));
 }

@@ -1,4 +1,5 @@
-// privileges.cpp: the privilege checks of the SQL functions.
+// privileges.cpp: the privilege checks of the SQL functions, and running
+// their catalog work as the extension's owner.
 
 extern "C" {
 #include "postgres.h"
@@ -13,6 +14,7 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "pg/catalog.h"
 #include "pg/privileges.h"
 
 namespace pgbak {
@@ -33,15 +35,26 @@ const char* RoleName(PgbakRole role) {
 
 }  // namespace
 
-bool CallerHas(PgbakRole role) {
-  Oid caller = GetOuterUserId();
-  if (superuser_arg(caller))
-    return true;
-  Oid role_oid = get_role_oid(RoleName(role), true);
-  return OidIsValid(role_oid) && has_privs_of_role(caller, role_oid);
+Caller EnterAsOwner() {
+  Caller caller;
+  GetUserIdAndSecContext(&caller.saved_user, &caller.saved_context);
+  caller.role = caller.saved_user;
+  SetUserIdAndSecContext(ExtensionOwner(), caller.saved_context | SECURITY_LOCAL_USERID_CHANGE);
+  return caller;
 }
 
-bool CallerOwnsDatabase(const char* database) {
+void LeaveAsOwner(const Caller& caller) {
+  SetUserIdAndSecContext(caller.saved_user, caller.saved_context);
+}
+
+bool CallerHas(const Caller& caller, PgbakRole role) {
+  if (superuser_arg(caller.role))
+    return true;
+  Oid role_oid = get_role_oid(RoleName(role), true);
+  return OidIsValid(role_oid) && has_privs_of_role(caller.role, role_oid);
+}
+
+bool CallerOwnsDatabase(const Caller& caller, const char* database) {
   Oid oid = get_database_oid(database, true);
   if (!OidIsValid(oid))
     return false;
@@ -50,21 +63,21 @@ bool CallerOwnsDatabase(const char* database) {
     return false;
   Oid owner = ((Form_pg_database)GETSTRUCT(tuple))->datdba;
   ReleaseSysCache(tuple);
-  return has_privs_of_role(GetOuterUserId(), owner);
+  return has_privs_of_role(caller.role, owner);
 }
 
-void RequireRole(PgbakRole role, const char* action) {
-  if (CallerHas(role))
+void RequireRole(const Caller& caller, PgbakRole role, const char* action) {
+  if (CallerHas(caller, role))
     return;
   ereport(ERROR,
           (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", action),
            errdetail("Only members of %s may do this.", RoleName(role)),
            errhint("A superuser can run: GRANT %s TO %s;", RoleName(role),
-                   quote_identifier(CallerName()))));
+                   quote_identifier(CallerName(caller)))));
 }
 
-void RequireBackupRight(const char* database, const char* action) {
-  if (CallerHas(PgbakRole::kOperator) || CallerOwnsDatabase(database))
+void RequireBackupRight(const Caller& caller, const char* database, const char* action) {
+  if (CallerHas(caller, PgbakRole::kOperator) || CallerOwnsDatabase(caller, database))
     return;
   ereport(ERROR,
           (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", action),
@@ -72,11 +85,11 @@ void RequireBackupRight(const char* database, const char* action) {
                      "do this.",
                      database),
            errhint("A superuser can run: GRANT pgbak_operator TO %s;",
-                   quote_identifier(CallerName()))));
+                   quote_identifier(CallerName(caller)))));
 }
 
-const char* CallerName() {
-  return GetUserNameFromId(GetOuterUserId(), false);
+const char* CallerName(const Caller& caller) {
+  return GetUserNameFromId(caller.role, false);
 }
 
 }  // namespace pgbak

@@ -78,7 +78,8 @@ SourceBackup LoadSourceBackup(int64 id) {
 
 // QueueOperation inserts a queued verify or restore row; returns its id.
 int64 QueueOperation(const char* kind, int64 source_id, const char* database,
-                     const SourceBackup& backup, const char* options_json) {
+                     const char* requested_by, const SourceBackup& backup,
+                     const char* options_json) {
   const char* sql = psprintf(
       "INSERT INTO %s (kind, source_id, database_name, storage_name, format, options, "
       "requested_by) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id",
@@ -90,7 +91,7 @@ int64 QueueOperation(const char* kind, int64 source_id, const char* database,
                      CStringGetTextDatum(backup.storage),
                      CStringGetTextDatum(backup.format),
                      CStringGetTextDatum(options_json),
-                     DirectFunctionCall1(namein, CStringGetDatum(CallerName()))};
+                     DirectFunctionCall1(namein, CStringGetDatum(requested_by))};
   if (SPI_execute_with_args(sql, 7, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
       SPI_processed != 1)
     elog(ERROR, "could not queue the %s", kind);
@@ -148,16 +149,18 @@ extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 1, "deep");
   int64 backup_id = PG_GETARG_INT64(0);
   bool deep = PG_GETARG_BOOL(1);
-  RequireRole(PgbakRole::kOperator, "verify backups");
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kOperator, "verify backups");
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   SourceBackup backup = LoadSourceBackup(backup_id);
   if (deep)
     RefusePlainCatalogSet(backup_id, backup, "restore-drill");
-  int64 id = QueueOperation("verify", backup_id, backup.database, backup,
+  int64 id = QueueOperation("verify", backup_id, backup.database, CallerName(caller), backup,
                             deep ? "{\"deep\": true}" : "{\"deep\": false}");
   SPI_finish();
   WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
   PG_RETURN_INT64(id);
 }
 
@@ -169,7 +172,8 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
   int64 backup_id = PG_GETARG_INT64(0);
   Name target = PG_GETARG_NAME(1);
   Jsonb* options = PG_GETARG_JSONB_P(2);
-  RequireRole(PgbakRole::kOperator, "restore backups");
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kOperator, "restore backups");
 
   if (NameStr(*target)[0] == '\0')
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -205,15 +209,18 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
                             "a whole backup is restored into a new one.")));
   // Writing into a database that exists (dropping it for "clean", or
   // restoring tables into it) takes more than restoring into a new one.
-  if (exists && !CallerHas(PgbakRole::kAdmin) && !CallerOwnsDatabase(NameStr(*target)))
+  if (exists && !CallerHas(caller, PgbakRole::kAdmin) &&
+      !CallerOwnsDatabase(caller, NameStr(*target)))
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
              errmsg("permission denied to restore into existing database \"%s\"", NameStr(*target)),
              errdetail("Members of pgbak_operator restore into new databases; "
                        "overwriting or adding to an existing one takes pgbak_admin or "
                        "ownership of that database.")));
-  int64 id = QueueOperation("restore", backup_id, NameStr(*target), backup, checked.options_json);
+  int64 id = QueueOperation("restore", backup_id, NameStr(*target), CallerName(caller), backup,
+                            checked.options_json);
   SPI_finish();
   WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
   PG_RETURN_INT64(id);
 }

@@ -138,7 +138,8 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   Name database = PG_GETARG_NAME(1);
   char* schedule = text_to_cstring(PG_GETARG_TEXT_PP(2));
   Jsonb* options = PG_GETARG_JSONB_P(3);
-  RequireRole(PgbakRole::kAdmin, "schedule backups");
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kAdmin, "schedule backups");
 
   CheckJobName(job_name);
   CheckDatabaseForBackup(NameStr(*database));
@@ -163,7 +164,7 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
                      CStringGetTextDatum(schedule),
                      CStringGetTextDatum(checked.options_json),
                      TimestampTzGetDatum(checked.next_run),
-                     DirectFunctionCall1(namein, CStringGetDatum(CallerName()))};
+                     DirectFunctionCall1(namein, CStringGetDatum(CallerName(caller)))};
   if (SPI_execute_with_args(sql, 6, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
       SPI_processed != 1)
     elog(ERROR, "could not save job \"%s\"", job_name);
@@ -171,6 +172,7 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   int64 id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   SPI_finish();
   WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
   PG_RETURN_INT64(id);
 }
 
@@ -179,7 +181,8 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
 extern "C" Datum pgbak_unschedule(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "job_name");
   char* job_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  RequireRole(PgbakRole::kAdmin, "unschedule backups");
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kAdmin, "unschedule backups");
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   const char* sql = psprintf("DELETE FROM %s WHERE job_name = $1", SchemaQualified("pgbak_job"));
@@ -191,6 +194,7 @@ extern "C" Datum pgbak_unschedule(PG_FUNCTION_ARGS) {
   SPI_finish();
   if (removed)
     WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
   PG_RETURN_BOOL(removed);
 }
 
@@ -198,7 +202,8 @@ extern "C" Datum pgbak_unschedule(PG_FUNCTION_ARGS) {
 extern "C" Datum pgbak_prune(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "dry_run");
   bool dry_run = PG_GETARG_BOOL(0);
-  RequireRole(dry_run ? PgbakRole::kMonitor : PgbakRole::kAdmin,
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, dry_run ? PgbakRole::kMonitor : PgbakRole::kAdmin,
               dry_run ? "see what retention would remove" : "apply retention");
   // Objects are removed before their rows are marked expired; inside a
   // transaction block a later ROLLBACK would bring back rows whose objects
@@ -228,5 +233,6 @@ extern "C" Datum pgbak_prune(PG_FUNCTION_ARGS) {
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   SPI_finish();
+  LeaveAsOwner(caller);
   return (Datum)0;
 }

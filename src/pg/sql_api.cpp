@@ -116,8 +116,8 @@ void UnknownOperation(int64 id) {
 // RequireOperationRight raises 42501 unless the caller may wait for (a
 // monitor, or the owner of the row's database) or cancel (an operator, or
 // the owner of the database of a backup) operation id. Needs SPI.
-void RequireOperationRight(int64 id, bool cancel) {
-  if (CallerHas(cancel ? PgbakRole::kOperator : PgbakRole::kMonitor))
+void RequireOperationRight(const Caller& caller, int64 id, bool cancel) {
+  if (CallerHas(caller, cancel ? PgbakRole::kOperator : PgbakRole::kMonitor))
     return;
   const char* sql =
       psprintf("SELECT database_name::text, kind FROM %s WHERE id = $1", BackupLogName());
@@ -129,7 +129,7 @@ void RequireOperationRight(int64 id, bool cancel) {
     UnknownOperation(id);
   char* database = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
   char* kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-  if (CallerOwnsDatabase(database) && (!cancel || strcmp(kind, "backup") == 0))
+  if (CallerOwnsDatabase(caller, database) && (!cancel || strcmp(kind, "backup") == 0))
     return;
   ereport(ERROR,
           (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -177,7 +177,8 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
                     errhint("Run backups on the primary; the launcher sleeps on a standby.")));
 
   CheckDatabaseForBackup(NameStr(*database));
-  RequireBackupRight(NameStr(*database), "back up this database");
+  Caller caller = EnterAsOwner();
+  RequireBackupRight(caller, NameStr(*database), "back up this database");
   CheckStorageExists(storage);
 
   char* format = nullptr;
@@ -192,7 +193,7 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
       BackupLogName());
   Oid types[5] = {NAMEOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
   NameData requested_by;
-  namestrcpy(&requested_by, CallerName());
+  namestrcpy(&requested_by, CallerName(caller));
   Datum values[5] = {NameGetDatum(database), CStringGetTextDatum(storage),
                      CStringGetTextDatum(normalized), CStringGetTextDatum(format),
                      NameGetDatum(&requested_by)};
@@ -203,6 +204,7 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
   int64 id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   SPI_finish();
   WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
   PG_RETURN_INT64(id);
 }
 
@@ -224,9 +226,10 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
 
   TimestampTz deadline =
       TimestampTzPlusMilliseconds(GetCurrentTimestamp(), static_cast<int64>(timeout_s) * 1000);
+  Caller caller = EnterAsOwner();
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
-  RequireOperationRight(id, false);
+  RequireOperationRight(caller, id, false);
   const char* sql = StatusQuery();
   StatusBuffer status;
   for (;;) {
@@ -252,6 +255,7 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
   text* copy = static_cast<text*>(SPI_palloc(VARSIZE(result)));
   memcpy(copy, result, VARSIZE(result));
   SPI_finish();
+  LeaveAsOwner(caller);
   PG_RETURN_TEXT_P(copy);
 }
 
@@ -260,9 +264,10 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
 extern "C" Datum pgbak_cancel(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "id");
   int64 id = PG_GETARG_INT64(0);
+  Caller caller = EnterAsOwner();
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
-  RequireOperationRight(id, true);
+  RequireOperationRight(caller, id, true);
   const char* status_sql = StatusQuery();
   StatusBuffer status;
   TransactionId xmin = InvalidTransactionId;
@@ -300,12 +305,14 @@ extern "C" Datum pgbak_cancel(PG_FUNCTION_ARGS) {
     }
   }
   SPI_finish();
+  LeaveAsOwner(caller);
   PG_RETURN_BOOL(result);
 }
 
 // pgbak_progress returns one row per running operation from shared memory.
 extern "C" Datum pgbak_progress(PG_FUNCTION_ARGS) {
-  RequireRole(PgbakRole::kMonitor, "read the progress of operations");
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kMonitor, "read the progress of operations");
   ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   InitMaterializedSRF(fcinfo, 0);
   int capacity = SlotCount();
@@ -327,5 +334,6 @@ extern "C" Datum pgbak_progress(PG_FUNCTION_ARGS) {
     values[7] = TimestampTzGetDatum(snaps[i].started_at);
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
+  LeaveAsOwner(caller);
   return (Datum)0;
 }

@@ -7,9 +7,11 @@
 extern "C" {
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -80,9 +82,23 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
   char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
   char* url = text_to_cstring(PG_GETARG_TEXT_PP(1));
   Jsonb* options = PG_GETARG_JSONB_P(2);
-  RequireRole(PgbakRole::kAdmin, "define storages");
-  CheckedDefinition checked =
-      CheckDefinition(name, url, JsonbToCString(nullptr, &options->root, VARSIZE(options)));
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kAdmin, "define storages");
+  const char* options_text = JsonbToCString(nullptr, &options->root, VARSIZE(options));
+  // A directory storage writes where the server's user can, and the
+  // server-side files are read as that user: as for COPY, that takes the
+  // roles PostgreSQL has for it, checked before any file is touched.
+  bool writes_files = strncmp(url, "file:", 5) == 0;
+  bool reads_files = strstr(options_text, "\"age_identity_file\"") != nullptr ||
+                     strstr(options_text, "\"ca_file\"") != nullptr;
+  if ((writes_files && !has_privs_of_role(caller.role, ROLE_PG_WRITE_SERVER_FILES)) ||
+      (reads_files && !has_privs_of_role(caller.role, ROLE_PG_READ_SERVER_FILES)))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied to define a storage that uses the server's files"),
+                    errdetail("A file:// storage needs the privileges of pg_write_server_files; "
+                              "age_identity_file and ca_file need those of pg_read_server_files."),
+                    errhidestmt(true)));
+  CheckedDefinition checked = CheckDefinition(name, url, options_text);
 
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
@@ -97,7 +113,7 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
   Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, NAMEOID};
   Datum values[4] = {CStringGetTextDatum(name), CStringGetTextDatum(checked.url),
                      CStringGetTextDatum(checked.options),
-                     DirectFunctionCall1(namein, CStringGetDatum(CallerName()))};
+                     DirectFunctionCall1(namein, CStringGetDatum(CallerName(caller)))};
   const char* insert =
       psprintf("INSERT INTO %s (name, url, options, created_by) VALUES ($1, $2, $3::jsonb, $4)",
                storage_table);
@@ -112,6 +128,7 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
       elog(ERROR, "could not save the credentials of storage \"%s\"", name);
   }
   SPI_finish();
+  LeaveAsOwner(caller);
   PG_RETURN_VOID();
 }
 
@@ -119,7 +136,8 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
 extern "C" Datum pgbak_storage_drop(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "name");
   char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  RequireRole(PgbakRole::kAdmin, "drop storages");
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kAdmin, "drop storages");
   if (strcmp(name, "local") == 0)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("the storage named \"local\" is built in and cannot be dropped")));
@@ -170,5 +188,6 @@ extern "C" Datum pgbak_storage_drop(PG_FUNCTION_ARGS) {
              errhint("They cannot be verified, restored or pruned until a storage named \"%s\" "
                      "is defined again.",
                      name)));
+  LeaveAsOwner(caller);
   PG_RETURN_VOID();
 }

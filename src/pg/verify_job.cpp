@@ -137,7 +137,6 @@ std::string SetKey(const Storage& storage, int64_t backup_id, const std::string&
 struct SourceStorage {
   std::unique_ptr<Storage> storage;
   std::string name;
-  bool encrypts = false;                // the storage has age_recipients
   std::vector<AgeIdentity> identities;  // from age_identity_file; empty if none
 };
 
@@ -150,7 +149,6 @@ SourceStorage OpenSourceStorage(const SourceInfo& source) {
   SourceStorage opened;
   opened.storage = std::move(handle.storage);
   opened.name = source.storage;
-  opened.encrypts = handle.encryption.enabled();
   if (!handle.encryption.identity_file.empty())
     opened.identities = ReadAgeIdentityFile(handle.encryption.identity_file);
   return opened;
@@ -239,7 +237,7 @@ Manifest ReadManifest(Storage& storage, const std::string& set_key) {
 // ReadBackObject streams one object through SHA-256 and zstd into sink and
 // checks its stored size, its SHA-256 and its decompressed size against the
 // manifest (and, if not empty, expected_sha256 from backup_log).
-void ReadBackObject(SourceStorage& source_storage, const std::string& set_key,
+bool ReadBackObject(SourceStorage& source_storage, const std::string& set_key,
                     const ManifestObject& object, const std::string& expected_sha256, Sink& sink,
                     bool contents_needed) {
   Storage& storage = *source_storage.storage;
@@ -303,23 +301,29 @@ void ReadBackObject(SourceStorage& source_storage, const std::string& set_key,
     throw Error(ErrorKind::kCorrupt, object.name + ": cannot be read back: " + guard.error(),
                 "The stored bytes match their SHA-256, so they were written like this.");
   if (encrypted && !decrypt)
-    return;
+    return false;
   if (raw.bytes() != object.raw_size)
     throw Error(ErrorKind::kCorrupt,
                 object.name + ": decompressed size mismatch: the manifest says " +
                     std::to_string(object.raw_size) + " bytes, got " + std::to_string(raw.bytes()));
+  return true;
 }
 
 // StagedSet is a set read back and checked, with its data staged in a file.
 struct StagedSet {
   Manifest manifest;
   std::string data_path;  // empty if the data object was only checked
+  bool all_read = true;   // false: an encrypted object was only checksummed
 };
 
 // ReadBackSet checks every object of backup source_id; stages the data
 // object when stage is set.
+// stage asks for the data object in a file; stage_required makes that an
+// error when it cannot be decrypted (a restore), where a shallow verify
+// settles for checksums.
 StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, StagingArea& staging,
-                      int64_t source_id, const SourceInfo& source, bool stage) {
+                      int64_t source_id, const SourceInfo& source, bool stage,
+                      bool stage_required) {
   Storage& storage = *source_storage.storage;
   std::string set_key = SetKey(storage, source_id, source.location);
   StagedSet staged;
@@ -336,10 +340,13 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
     if (object.role == "tables") {
       // The row counts of an encrypted set: read them if we can decrypt.
       StringSink text;
-      ReadBackObject(source_storage, set_key, object, "", text, false);
-      if (!source_storage.identities.empty())
+      if (ReadBackObject(source_storage, set_key, object, "", text, false))
         staged.manifest.tables = TablesFromJson(text.contents());
-    } else if (is_data && stage) {
+      else
+        staged.all_read = false;
+    } else if (is_data && stage &&
+               (object.encryption != "age" || !source_storage.identities.empty() ||
+                stage_required)) {
       CheckFreeSpace(LocalStorageRoot(), object.raw_size);
       std::string key =
           staging.Key(BaseName(object.name) == kDataObjectPlain ? "data.sql" : "data.dump");
@@ -364,8 +371,9 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
         ApplyOffsetPatches(staged.data_path, scanner.OffsetPatches());
     } else {
       NullSink sink;
-      ReadBackObject(source_storage, set_key, object, is_data ? source.checksum_sha256 : "", sink,
-                     false);
+      if (!ReadBackObject(source_storage, set_key, object, is_data ? source.checksum_sha256 : "",
+                          sink, false))
+        staged.all_read = false;
     }
   }
   if (!saw_data)
@@ -544,13 +552,13 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
     SourceStorage storage = OpenSourceStorage(source);
     SetPhase(Phase::kVerifying);
     StagingArea staging(local, id);
-    // A server holding only public keys checks what it can: sizes and
-    // SHA-256 of every object, not the archive inside.
-    readable = !storage.encrypts || !storage.identities.empty();
-    bool stage = deep || (source.format == "custom" && readable);
-    StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, stage);
+    // A server holding only public keys checks what it can of an encrypted
+    // set: sizes and SHA-256 of every object, not the archive inside.
+    bool stage = deep || source.format == "custom";
+    StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, stage, deep);
+    readable = staged.all_read;
     if (!deep) {
-      if (source.format == "custom" && readable)
+      if (source.format == "custom" && !staged.data_path.empty())
         RunTool(facts, "pg_restore", {"--list", staged.data_path});
     } else {
       SetPhase(Phase::kRestoring);
@@ -566,7 +574,11 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
         throw Error(ErrorKind::kCorrupt, "row counts differ from the manifest: " + mismatches);
     }
   } catch (const Error& e) {
-    if (e.kind() != ErrorKind::kCancelled) {
+    // Only what says something about the backup is recorded on it: damage
+    // found, or a restore that failed. A storage that could not be reached,
+    // a full staging disk or a missing identity file fail this verify
+    // operation, and leave the backup's verify_status as it was.
+    if (e.kind() == ErrorKind::kCorrupt || e.kind() == ErrorKind::kChildFailed) {
       // The reason, with the last line of a tool's error output if any.
       std::string detail = e.detail();
       while (!detail.empty() && detail.back() == '\n')
@@ -605,7 +617,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   LocalStorage local(LocalStorageRoot());
   SetPhase(Phase::kVerifying);
   StagingArea staging(local, id);
-  StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true);
+  StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
 
   SetPhase(Phase::kRestoring);
   struct timeval started;

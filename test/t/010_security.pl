@@ -65,11 +65,14 @@ like($err, qr/permission denied to back up/, 'with a permission error');
 
 ($rc, $out, $err) = psql_as('bob', q{SELECT pgbak_run('bobdb')});
 my $bob_backup = $out;
-psql_as('bob', "SELECT pgbak_wait($bob_backup, 120)");
+like($bob_backup, qr/^\d+$/, 'another owner backs up its own database') or diag($err);
+($rc, $out, $err) = psql_as('bob', "SELECT pgbak_wait($bob_backup, 120)");
+is($out, 'succeeded', 'and it succeeds');
 ($rc, $out, $err) = psql_as('alice', q{SELECT string_agg(DISTINCT database_name, ',') FROM backup_log});
 is($out, 'alicedb', "an owner sees only its own databases' rows");
 ($rc, $out, $err) = psql_as('alice', "SELECT pgbak_cancel($bob_backup)");
-isnt($rc, 0, "an owner cannot cancel another owner's operations");
+like($err, qr/permission denied to cancel operation $bob_backup/,
+	"an owner cannot cancel another owner's operations");
 
 ($rc, $out, $err) = psql_as('mon', q{SELECT pgbak_run('alicedb')});
 isnt($rc, 0, 'a monitor cannot start backups');

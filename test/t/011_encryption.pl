@@ -80,7 +80,7 @@ my %s3_credentials = (
 # ---------------------------------------------------------------------------
 my ($rc, $out, $err) = $node->psql('postgres',
 	q{SELECT pgbak_storage_add('bad', 's3://b-ucket', '{"age_recipients": ["age1notakey"]}')});
-like($err, qr/age/i, 'a malformed recipient is refused');
+like($err, qr/invalid age recipient/, 'a malformed recipient is refused');
 ($rc, $out, $err) = $node->psql('postgres',
 	'SELECT pgbak_storage_add(' . quote_literal('bad') . ", 's3://b-ucket', "
 	  . quote_literal(JSON::PP->new->encode({ age_recipients => [$recipient],
@@ -226,6 +226,29 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname
 	ok(!IPC::Run::run([ 'age', '-d', '-i', "$tmp/key.txt", "$tmp/globals.bad" ],
 			'>', \$out, '2>', \$err),
 		'stock age refuses the tampered file too');
+
+	# Someone with write access to the bucket can also rewrite the manifest
+	# to match: then the checksums agree and age's own authentication is
+	# what must catch it.
+	my $forged = JSON::PP->new->utf8->decode(slurp_file("$tmp/manifest.json"));
+	for my $object (@{ $forged->{objects} })
+	{
+		next unless $object->{name} eq 'globals.sql.zst.age';
+		$object->{sha256} = sha256_of_file("$tmp/globals.bad");
+		$object->{size} = -s "$tmp/globals.bad";
+	}
+	open(my $mfh, '>:raw', "$tmp/manifest.forged") or die $!;
+	print $mfh JSON::PP->new->utf8->canonical->pretty->encode($forged);
+	close($mfh);
+	($cp_rc, $cp_out, $cp_err) =
+	  $s3->aws('s3', 'cp', "$tmp/manifest.forged", "s3://$bucket/$prefix/manifest.json");
+	is($cp_rc, 0, 'a manifest matching the tampered object replaces the real one') or diag($cp_err);
+	my $forged_verify = $node->safe_psql('postgres', "SELECT pgbak_verify($id, false)");
+	is(wait_backup($node, $forged_verify, 120), 'failed',
+		'verify fails although the checksums now agree');
+	like(backup_row($node, $forged_verify)->{error_message},
+		qr/globals\.sql\.zst\.age: cannot be read back: .*age/,
+		'because the age authentication of the object fails');
 }
 
 # ---------------------------------------------------------------------------
