@@ -406,7 +406,20 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   manifest.started_at = FormatUtcTimestamp(started.tv_sec, started.tv_usec);
   manifest.finished_at = FormatUtcTimestamp(finished.tv_sec, finished.tv_usec);
   manifest.snapshot_lsn = session.lsn();
-  manifest.options_json = options.ToJson().Serialize();
+  {
+    // Table and schema names are data too: an encrypted set's plaintext
+    // manifest keeps the options without the names they select.
+    json::Value options_json = options.ToJson();
+    if (!recipients.empty()) {
+      json::Value kept = json::Value::Object();
+      for (const auto& [key, value] : options_json.AsObject())
+        if (key != "tables" && key != "exclude_tables" && key != "schemas" &&
+            key != "exclude_schemas")
+          kept.Set(key, value);
+      options_json = kept;
+    }
+    manifest.options_json = options_json.Serialize();
+  }
   manifest.objects.push_back(
       {data_name, "data", data.stored_bytes, data.raw_bytes, data.sha256, "zstd", encryption});
   manifest.objects.push_back({globals_name, "globals", globals_result.stored_bytes,

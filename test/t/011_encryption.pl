@@ -190,6 +190,17 @@ my $restore = $node->safe_psql('postgres', "SELECT pgbak_restore($id, 'from_pgba
 is(wait_backup($node, $restore, 120), 'succeeded', 'pgbak_restore of the encrypted set succeeds');
 is_deeply(table_fingerprints($node, 'from_pgbak'), $source, 'contents equal to the source');
 
+# Options that name tables stay out of the plaintext manifest.
+{
+	my $selective = $node->safe_psql('postgres',
+		q{SELECT pgbak_run('secretdb', 'vault', '{"tables": ["public.notes"], "exclude_schemas": ["audit"]}')});
+	is(wait_backup($node, $selective, 120), 'succeeded', 'an encrypted backup of selected tables');
+	(my $sel_prefix = backup_row($node, $selective)->{location}) =~ s{^s3://\Q$bucket\E/}{};
+	my ($sel_rc, $sel_err) = $s3->download("$sel_prefix/manifest.json", "$tmp/selective.json");
+	my $sel_manifest = slurp_file("$tmp/selective.json");
+	unlike($sel_manifest, qr/notes|audit/, 'its manifest names neither the tables nor the schemas');
+}
+
 # ---------------------------------------------------------------------------
 # A server with only the public key: checks what it can, restores nothing.
 # ---------------------------------------------------------------------------
