@@ -99,10 +99,12 @@ int Progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return 0;
 }
 
-// IsRetryableCurlError says whether another attempt could succeed: network
-// trouble yes; a bad URL, a certificate that does not verify or our own
-// mistakes no.
-bool IsRetryableCurlError(CURLcode code) {
+}  // namespace
+
+// IsRetryableCurlError: network trouble yes; a bad URL, a certificate that
+// does not verify or our own mistakes no.
+bool IsRetryableCurlError(int curl_code) {
+  CURLcode code = static_cast<CURLcode>(curl_code);
   switch (code) {
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
@@ -122,8 +124,6 @@ bool IsRetryableCurlError(CURLcode code) {
       return true;
   }
 }
-
-}  // namespace
 
 void InitCurlOnce() {
   static std::once_flag once;

@@ -27,6 +27,10 @@ void InitCurlOnce();
 // clients failing together do not retry together.
 long BackoffMs(long initial_ms, long max_ms, int failed_attempts, std::mt19937& random);
 
+// IsRetryableCurlError says whether another attempt after libcurl error
+// curl_code (a CURLcode) could succeed.
+bool IsRetryableCurlError(int curl_code);
+
 // TlsSettings says how https peers are checked.
 struct TlsSettings {
   std::string ca_file;  // empty: the system's CA bundle

@@ -66,21 +66,6 @@ struct AttemptOutcome {
   std::string error;
 };
 
-// IsPermanentCurlError says whether retrying a transport error is pointless.
-bool IsPermanentCurlError(CURLcode code) {
-  switch (code) {
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-    case CURLE_NOT_BUILT_IN:
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
-    case CURLE_UNKNOWN_OPTION:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // ClassifyStatus turns an HTTP status into an outcome: 2xx is delivered,
 // 429 and 5xx are worth another attempt, anything else is final.
 AttemptOutcome ClassifyStatus(long status) {
@@ -153,7 +138,7 @@ AttemptOutcome PostOnce(const WebhookRequest& request, const WebhookPolicy& poli
     if (curl_easy_getinfo(handle, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0) {
       outcome.error += " (" + ErrnoText(static_cast<int>(os_errno)) + ")";
     }
-    outcome.retryable = !IsPermanentCurlError(code);
+    outcome.retryable = IsRetryableCurlError(code);
     return outcome;
   }
   long status = 0;
