@@ -103,6 +103,11 @@ SELECT requested_by FROM backup_log WHERE id IN (:operator_run, :operator_verify
 -- A database owner with no role: backs up that database, follows and
 -- cancels its backups, sees only its rows; nothing else.
 SET ROLE regress_owner;
+BEGIN;
+SELECT pgbak_run('regress_owned') > 0 AS first_queued;
+SELECT pgbak_run('regress_owned');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 SELECT pgbak_run('regress_owned') AS owner_run \gset
 SELECT pgbak_wait(:owner_run, 120) AS owner_backup;
 SELECT DISTINCT database_name FROM backup_log;

@@ -187,6 +187,28 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
 
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
+  // A database's owner (without the operator role) gets one manual backup
+  // of it in the queue at a time, so that owners cannot fill the queue
+  // that everyone's scheduled backups wait in.
+  if (!CallerHas(caller, PgbakRole::kOperator)) {
+    const char* pending_sql = psprintf(
+        "SELECT count(*) FROM %s WHERE kind = 'backup' AND database_name = $1 "
+        "AND status IN ('queued', 'running') AND job_name IS NULL",
+        BackupLogName());
+    Oid pending_types[1] = {NAMEOID};
+    Datum pending_values[1] = {NameGetDatum(database)};
+    bool isnull = false;
+    if (SPI_execute_with_args(pending_sql, 1, pending_types, pending_values, nullptr, true, 1) !=
+            SPI_OK_SELECT ||
+        SPI_processed != 1)
+      elog(ERROR, "could not read backup_log");
+    if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                      errmsg("a backup of database \"%s\" is already queued or running",
+                             NameStr(*database)),
+                      errhint("Wait for it with pgbak_wait(); members of pgbak_operator can queue "
+                              "more.")));
+  }
   const char* sql = psprintf(
       "INSERT INTO %s (kind, database_name, storage_name, options, format, requested_by) "
       "VALUES ('backup', $1, $2, $3::jsonb, $4, $5) RETURNING id",
