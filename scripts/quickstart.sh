@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # quickstart.sh: from a fresh Debian bookworm machine to a first backup.
 #
-#   sudo bash scripts/quickstart.sh
+#   bash scripts/quickstart.sh      (as root)
 #
 # Installs the packages, builds and installs pgbak_ext, starts a throwaway
 # PostgreSQL 15 cluster (owned by an unprivileged user, port 5499, in
@@ -63,7 +63,7 @@ echo "files:"
 as_demo find "$(as_demo psql -X -At -d postgres -c "SELECT location FROM backup_log WHERE id = $id")" -type f -printf '  %p (%s bytes)\n'
 cat <<EOF
 
-Connect:  sudo -u $DEMO_USER psql -h $DEMO_DIR -p $PORT postgres
-Stop:     sudo -u $DEMO_USER $BIN/pg_ctl -D $DEMO_DIR/data stop
+Connect:  runuser -u $DEMO_USER -- psql -h $DEMO_DIR -p $PORT postgres
+Stop:     runuser -u $DEMO_USER -- $BIN/pg_ctl -D $DEMO_DIR/data stop
 EOF
 [[ $status == succeeded ]]

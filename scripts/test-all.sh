@@ -2,7 +2,7 @@
 # test-all.sh: sets up everything and runs all pgbak_ext tests on a fresh
 # Debian bookworm machine. Run as root:
 #
-#   sudo bash scripts/test-all.sh
+#   bash scripts/test-all.sh      (as root)
 #
 # It installs the packages, copies the tree to a work directory owned by an
 # unprivileged user (initdb refuses root), builds there, installs the

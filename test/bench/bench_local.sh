@@ -11,7 +11,7 @@
 #
 # Run as root (the cluster runs as an unprivileged user) after the extension
 # is installed (scripts/test-all.sh or make install):
-#   sudo bash test/bench/bench_local.sh
+#   bash test/bench/bench_local.sh
 # Environment: SCALE, ROUNDS, WIDE_ROWS, BENCH_DIR, BENCH_USER, ZSTD_LEVEL.
 set -euo pipefail
 

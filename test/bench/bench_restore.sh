@@ -10,7 +10,7 @@
 #   by hand: zstd -dc to a file, then pg_restore -j $JOBS  (the README's way)
 # and prints median wall times and ratios against the baseline.
 #
-#   sudo bash test/bench/bench_restore.sh
+#   bash test/bench/bench_restore.sh
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}

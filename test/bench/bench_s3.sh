@@ -13,7 +13,7 @@
 # and prints median wall times, the S3/local ratios and the worker's peak
 # RSS during the S3 uploads (default part size and concurrency).
 #
-#   sudo bash test/bench/bench_s3.sh
+#   bash test/bench/bench_s3.sh
 # Environment: ROUNDS, BENCH_DIR, BENCH_USER, PORT.
 set -euo pipefail
 
