@@ -27,6 +27,7 @@ PG_FUNCTION_INFO_V1(pgbak_restore);
 #include "pg/boundary.h"
 #include "pg/catalog.h"
 #include "pg/privileges.h"
+#include "pg/storage_registry.h"
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/validation.h"
@@ -74,6 +75,16 @@ SourceBackup LoadSourceBackup(int64 id) {
   backup.storage = SPI_getvalue(tuple, desc, 4);
   backup.format = SPI_getvalue(tuple, desc, 5);
   return backup;
+}
+
+// RequireSourceStorage refuses a backup whose storage is no longer defined
+// (and keeps it defined until this transaction ends).
+void RequireSourceStorage(int64 id, const SourceBackup& backup) {
+  if (!StorageIsDefined(backup.storage))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("the storage \"%s\" of backup " INT64_FORMAT " is no longer defined",
+                           backup.storage, id),
+                    errhint("Define it again with pgbak_storage_add() to reach the sets in it.")));
 }
 
 // QueueOperation inserts a queued verify or restore row; returns its id.
@@ -154,6 +165,7 @@ extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   SourceBackup backup = LoadSourceBackup(backup_id);
+  RequireSourceStorage(backup_id, backup);
   if (deep)
     RefusePlainCatalogSet(backup_id, backup, "restore-drill");
   int64 id = QueueOperation("verify", backup_id, backup.database, CallerName(caller), backup,
@@ -189,6 +201,7 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
   SourceBackup backup = LoadSourceBackup(backup_id);
+  RequireSourceStorage(backup_id, backup);
   RefusePlainCatalogSet(backup_id, backup, "restore");
   if (strcmp(backup.format, "plain") == 0 && (checked.partial || checked.jobs > 1))
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -115,10 +115,14 @@ bool StorageIsDefined(const char* name) {
     return true;
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
-  const char* sql = psprintf("SELECT 1 FROM %s WHERE name = $1", SchemaQualified("pgbak_storage"));
+  // FOR KEY SHARE until the transaction ends: pgbak_storage_drop takes FOR
+  // UPDATE, so it waits for an operation being queued on the storage and
+  // then sees it, instead of dropping the storage under it.
+  const char* sql =
+      psprintf("SELECT 1 FROM %s WHERE name = $1 FOR KEY SHARE", SchemaQualified("pgbak_storage"));
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(name)};
-  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 1) != SPI_OK_SELECT)
     elog(ERROR, "could not read storage definitions");
   bool found = SPI_processed > 0;
   SPI_finish();

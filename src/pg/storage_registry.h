@@ -37,8 +37,9 @@ struct StorageHandle {
 StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
                                 std::function<void()> interrupt_check = {});
 
-// StorageIsDefined says whether name is 'local' or a defined storage
-// (PostgreSQL-style: SPI connected, may ereport).
+// StorageIsDefined says whether name is 'local' or a defined storage, and
+// locks the definition against pgbak_storage_drop until the transaction
+// ends (PostgreSQL-style: may ereport).
 bool StorageIsDefined(const char* name);
 
 }  // namespace pgbak
