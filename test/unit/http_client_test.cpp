@@ -173,29 +173,10 @@ class CannedServer {
         return false;
       }
     }
-    std::string head = buffer->substr(0, header_end);
-    size_t line_end = head.find("\r\n");
-    std::string request_line = head.substr(0, line_end);
-    size_t space1 = request_line.find(' ');
-    size_t space2 = request_line.find(' ', space1 + 1);
-    request->method = request_line.substr(0, space1);
-    request->target = request_line.substr(space1 + 1, space2 - space1 - 1);
-    size_t position = line_end == std::string::npos ? head.size() : line_end + 2;
-    while (position < head.size()) {
-      size_t next = head.find("\r\n", position);
-      if (next == std::string::npos) {
-        next = head.size();
-      }
-      std::string line = head.substr(position, next - position);
-      size_t colon = line.find(':');
-      std::string name = line.substr(0, colon);
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      request->headers.emplace_back(name, value);
-      position = next + 2;
-    }
+    test::RequestHead parsed = test::ParseRequestHead(buffer->substr(0, header_end));
+    request->method = parsed.method;
+    request->target = parsed.target;
+    request->headers = parsed.headers;
     size_t content_length = 0;
     if (request->Count("content-length") != 0) {
       content_length = std::stoul(request->Header("content-length"));

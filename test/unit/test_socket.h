@@ -1,4 +1,5 @@
-// test_socket.h: a loopback listening socket for tests of HTTP clients.
+// test_socket.h: a loopback listening socket, and the parsing of a request
+// head, for tests of HTTP clients.
 #pragma once
 
 #include <arpa/inet.h>
@@ -6,8 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pgbak::test {
 
@@ -48,5 +53,40 @@ class ListeningSocket {
   int fd_ = -1;
   int port_ = 0;
 };
+
+// RequestHead is a request line and headers as a test server received them.
+struct RequestHead {
+  std::string method;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased, in order
+};
+
+// ParseRequestHead splits the text before the blank line of a request.
+inline RequestHead ParseRequestHead(const std::string& head) {
+  RequestHead parsed;
+  size_t line_end = head.find("\r\n");
+  std::string request_line = head.substr(0, line_end);
+  size_t space1 = request_line.find(' ');
+  size_t space2 = request_line.find(' ', space1 + 1);
+  parsed.method = request_line.substr(0, space1);
+  parsed.target = request_line.substr(space1 + 1, space2 - space1 - 1);
+  size_t position = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (position < head.size()) {
+    size_t next = head.find("\r\n", position);
+    if (next == std::string::npos) {
+      next = head.size();
+    }
+    std::string line = head.substr(position, next - position);
+    size_t colon = line.find(':');
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    parsed.headers.emplace_back(name, value);
+    position = next + 2;
+  }
+  return parsed;
+}
 
 }  // namespace pgbak::test
