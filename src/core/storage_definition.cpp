@@ -361,6 +361,18 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
   return definition;
 }
 
+ServerFileUse StorageServerFileUse(const std::string& url, const std::string& options) {
+  ServerFileUse use;
+  use.writes = IsLocalUrl(url);
+  try {
+    json::Value given = json::Parse(options.empty() ? "{}" : options);
+    if (given.type() == json::Type::kObject)
+      use.reads = given.Find("age_identity_file") != nullptr || given.Find("ca_file") != nullptr;
+  } catch (const Error&) {
+  }
+  return use;
+}
+
 bool IsLocalUrl(const std::string& url) {
   return url.compare(0, 7, "file://") == 0;
 }

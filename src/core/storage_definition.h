@@ -37,6 +37,17 @@ void CheckStorageName(const std::string& name);
 StorageDefinition ParseStorageDefinition(const std::string& name, const std::string& url,
                                          const std::string& options);
 
+// ServerFileUse says which of the server's files a definition would touch:
+// a file:// storage writes below its directory; age_identity_file and
+// ca_file are read. It only looks at the URL and option names (nothing is
+// opened), so that privileges can be checked first; unparsable options
+// touch nothing here and are refused by ParseStorageDefinition.
+struct ServerFileUse {
+  bool writes = false;
+  bool reads = false;
+};
+ServerFileUse StorageServerFileUse(const std::string& url, const std::string& options);
+
 // IsLocalUrl says whether url is a directory storage (file:///path);
 // LocalPathFromUrl is its checked, absolute path.
 bool IsLocalUrl(const std::string& url);

@@ -88,9 +88,16 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
   // A directory storage writes where the server's user can, and the
   // server-side files are read as that user: as for COPY, that takes the
   // roles PostgreSQL has for it, checked before any file is touched.
-  bool writes_files = strncmp(url, "file:", 5) == 0;
-  bool reads_files = strstr(options_text, "\"age_identity_file\"") != nullptr ||
-                     strstr(options_text, "\"ca_file\"") != nullptr;
+  bool writes_files = false, reads_files = false;
+  {
+    Failure failure;
+    CatchCore(failure, [&] {
+      ServerFileUse use = StorageServerFileUse(url, options_text);
+      writes_files = use.writes;
+      reads_files = use.reads;
+    });
+    ReportFailure(failure, true);
+  }
   if ((writes_files && !has_privs_of_role(caller.role, ROLE_PG_WRITE_SERVER_FILES)) ||
       (reads_files && !has_privs_of_role(caller.role, ROLE_PG_READ_SERVER_FILES)))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -405,6 +405,20 @@ TEST(StorageDefinitionTest, UriStyle) {
   }
 }
 
+TEST(StorageDefinitionTest, ServerFileUseLooksAtNamesOnly) {
+  ServerFileUse none = StorageServerFileUse("s3://bucket", R"({"region": "eu-west-1"})");
+  EXPECT_FALSE(none.writes);
+  EXPECT_FALSE(none.reads);
+  EXPECT_TRUE(StorageServerFileUse("file:///srv/backups", "{}").writes);
+  EXPECT_TRUE(StorageServerFileUse("s3://bucket", R"({"ca_file": "/nonexistent"})").reads);
+  EXPECT_TRUE(
+      StorageServerFileUse("s3://bucket", R"({"age_identity_file": "/nonexistent"})").reads);
+  // A value that looks like an option name is not one.
+  EXPECT_FALSE(StorageServerFileUse("s3://bucket", R"({"region": ""ca_file""})").reads);
+  // Unparsable options are ParseStorageDefinition's to refuse.
+  EXPECT_FALSE(StorageServerFileUse("s3://bucket", "{not json").reads);
+}
+
 TEST(StorageDefinitionTest, CaFile) {
   test::TempDir dir;
   std::string readable = dir.Join("bundle.crt");
