@@ -26,9 +26,11 @@
 // a table's chunks are its COPY rows, one each, and then "\.\n\n\n": COPY's
 // end-of-data line and two empty lines, which are not rows.
 //
-// Only what identifies a table is kept (the tag, desc and namespace of each
-// TOC entry, cut at kMaxKept bytes); every other string and every chunk is
-// passed over as it arrives, newlines counted with memchr.
+// Only what identifies a table and how to load it is kept (the tag, desc and
+// namespace of each TOC entry, cut at kMaxKept bytes; the COPY statement of
+// TABLE DATA entries; the ENCODING and STDSTRINGS settings); every other
+// string and every chunk is passed over as it arrives, newlines counted with
+// memchr. The bytes before the first data block (header and TOC) are hashed.
 //
 // When coalescing, the parser also decides what to pass on: every field and
 // body as it was read, except the chunk lengths and chunk bodies of BLK_DATA
@@ -41,6 +43,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -83,7 +86,11 @@ std::string QuotedName(const ArchiveTable& table) {
 }  // namespace
 
 ArchiveScanner::ArchiveScanner(Sink& next, size_t coalesce_to)
-    : next_(next), coalesce_to_(coalesce_to), chunk_limit_(coalesce_to), current_table_(kNoTable) {
+    : next_(next),
+      coalesce_to_(coalesce_to),
+      chunk_limit_(coalesce_to),
+      current_table_(kNoTable),
+      toc_hash_(std::make_unique<Sha256>()) {
   Expect(Step::kMagic);
 }
 
@@ -179,6 +186,7 @@ size_t ArchiveScanner::Consume(const uint8_t* data, size_t size) {
     bool held = Coalescing();
     if (in_body_) {
       used = body_left_ < size ? static_cast<size_t>(body_left_) : size;
+      HashToc(data, used);
       if (held) {
         Coalesce(data, used);
       } else if (coalesce_to_ > 0) {
@@ -189,7 +197,7 @@ size_t ArchiveScanner::Consume(const uint8_t* data, size_t size) {
           CountRows(data, used);
         }
       } else if (keep_ != nullptr) {
-        size_t room = kMaxKept - keep_->size();
+        size_t room = keep_limit_ - keep_->size();
         keep_->append(reinterpret_cast<const char*>(data), used < room ? used : room);
         keep_truncated_ = keep_truncated_ || used > room;
       }
@@ -200,6 +208,7 @@ size_t ArchiveScanner::Consume(const uint8_t* data, size_t size) {
       }
     } else {
       used = field_need_ - field_size_ < size ? field_need_ - field_size_ : size;
+      HashToc(data, used);
       if (!held && coalesce_to_ > 0) {
         Emit(data, used);
       }
@@ -261,8 +270,20 @@ void ArchiveScanner::FlushCoalesced() {
     return;
   }
   EmitInt(pending_.size());
+  uint64_t offset = out_offset_;
   Emit(pending_.data(), pending_.size());
+  size_t size = pending_.size();
   pending_.clear();
+  if (listener_ != nullptr && current_table_ != kNoTable) {
+    listener_->OnTableChunk(current_table_, offset, size);
+  }
+}
+
+// HashToc adds bytes read before the end of the TOC to its hash.
+void ArchiveScanner::HashToc(const uint8_t* data, size_t size) {
+  if (toc_hash_ != nullptr) {
+    toc_hash_->Update(data, size);
+  }
 }
 
 // ThrowIfRewritten throws once a rewritten archive cannot be completed.
@@ -426,7 +447,11 @@ void ArchiveScanner::OnInt(int64_t value) {
         return;
       }
       toc_entries_ = toc_entries_left_ = value;
-      Expect(value > 0 ? Step::kDumpId : Step::kBlockType);
+      if (value > 0) {
+        Expect(Step::kDumpId);
+      } else {
+        EndToc();
+      }
       return;
     case Step::kDumpId:
       if (value <= 0 || value > INT_MAX) {
@@ -437,6 +462,7 @@ void ArchiveScanner::OnInt(int64_t value) {
       entry_.dump_id = static_cast<int>(value);
       entry_desc_.clear();
       entry_with_oids_.clear();
+      entry_definition_.clear();
       Expect(Step::kHadDumper);
       return;
     case Step::kHadDumper:
@@ -489,12 +515,19 @@ void ArchiveScanner::OnStringLength(int64_t length) {
     return;
   }
   keep_truncated_ = false;
+  keep_limit_ = kMaxKept;
   if (step_ == Step::kTag) {
     keep_ = &entry_.table;
   } else if (step_ == Step::kDesc) {
     keep_ = &entry_desc_;
   } else if (step_ == Step::kNamespace && table_data) {
     keep_ = &entry_.schema;
+  } else if (step_ == Step::kCopyStatement && table_data) {
+    keep_ = &entry_.copy_statement;
+    keep_limit_ = kMaxCopyStatement;
+  } else if (step_ == Step::kDefinition &&
+             (entry_desc_ == "ENCODING" || entry_desc_ == "STDSTRINGS")) {
+    keep_ = &entry_definition_;
   } else if (step_ == Step::kWithOids) {
     keep_ = &entry_with_oids_;
   } else {
@@ -546,12 +579,18 @@ void ArchiveScanner::OnString(bool is_null) {
       Expect(Step::kSection);
       return;
     case Step::kDefinition:
+      if (!truncated && (entry_desc_ == "ENCODING" || entry_desc_ == "STDSTRINGS")) {
+        OnSetting(entry_definition_);
+      }
       Expect(Step::kDropStatement);
       return;
     case Step::kDropStatement:
       Expect(Step::kCopyStatement);
       return;
     case Step::kCopyStatement:
+      if (truncated) {
+        entry_.copy_statement.clear();  // too long to load by hand; pg_restore can
+      }
       Expect(Step::kNamespace);
       return;
     case Step::kNamespace:
@@ -618,7 +657,42 @@ void ArchiveScanner::EndTocEntry() {
       by_dump_id_[entry_.dump_id] = {kNoTable, false, 0};
     }
   }
-  Expect(--toc_entries_left_ > 0 ? Step::kDumpId : Step::kBlockType);
+  if (--toc_entries_left_ > 0) {
+    Expect(Step::kDumpId);
+  } else {
+    EndToc();
+  }
+}
+
+// EndToc moves on to the data blocks: the header and TOC are complete, and
+// their hash with them.
+void ArchiveScanner::EndToc() {
+  Expect(Step::kBlockType);
+  toc_sha256_ = toc_hash_->HexDigest();
+  toc_hash_.reset();
+  if (listener_ != nullptr) {
+    listener_->OnTocEnd(*this);
+  }
+}
+
+// OnSetting reads the value of the session setting an ENCODING or
+// STDSTRINGS entry makes, "SET name = 'value';", as pg_restore does.
+void ArchiveScanner::OnSetting(const std::string& definition) {
+  size_t open = definition.find('\'');
+  size_t close = open == std::string::npos ? open : definition.find('\'', open + 1);
+  if (close == std::string::npos) {
+    return;
+  }
+  std::string value = definition.substr(open + 1, close - open - 1);
+  if (entry_desc_ == "STDSTRINGS") {
+    std_strings_ = value == "on";
+    return;
+  }
+  bool name = !value.empty() && value.size() <= 64;
+  for (char c : value) {
+    name = name && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+  }
+  client_encoding_ = name ? value : "";
 }
 
 // StartBlock checks a data block's dump id against the TOC and starts
@@ -659,20 +733,24 @@ void ArchiveScanner::EndChunks() {
     Expect(Step::kBlobOid);
     return;
   }
-  if (current_table_ != kNoTable) {
-    ArchiveTable& table = tables_[current_table_];
-    if (line_ != Line::kAfterEnd) {
-      Fail("data of table " + QuotedName(table) + " ended without COPY's end-of-data line");
-      return;
-    }
-    table.data_seen = true;
-    current_table_ = kNoTable;
+  if (current_table_ != kNoTable && line_ != Line::kAfterEnd) {
+    Fail("data of table " + QuotedName(tables_[current_table_]) +
+         " ended without COPY's end-of-data line");
+    return;
   }
   if (coalesce_to_ > 0) {
     FlushCoalesced();
     EmitInt(0);
   }
   Expect(Step::kBlockType);
+  if (current_table_ != kNoTable) {
+    size_t ended = current_table_;
+    tables_[ended].data_seen = true;
+    current_table_ = kNoTable;
+    if (listener_ != nullptr) {
+      listener_->OnTableEnd(ended);
+    }
+  }
 }
 
 // CountRows counts the rows in a piece of a table's COPY text: each line up

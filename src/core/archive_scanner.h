@@ -35,9 +35,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/meter_sink.h"
 #include "core/sink.h"
 
 namespace pgbak {
@@ -50,6 +52,34 @@ struct ArchiveTable {
   int64_t rows = 0;
   uint64_t data_offset = 0;  // offset of the entry's data block in the output
   bool data_seen = false;    // its data block has been read to its end
+  // The entry's COPY statement ("COPY s.t (a, b) FROM stdin;\n"), or empty
+  // if it is longer than the scanner keeps (kMaxCopyStatement).
+  std::string copy_statement;
+};
+
+// kMaxCopyStatement bounds a kept COPY statement: 1600 columns of 63-byte
+// names, each quoted and doubled quotes included, fit.
+constexpr size_t kMaxCopyStatement = 256 << 10;
+
+class ArchiveScanner;
+
+// ArchiveListener follows, as the stream passes, what a restore that loads
+// tables while the archive is still arriving needs to know: when the header
+// and table of contents have passed, and where a coalescing scanner put each
+// piece of a table's COPY text in its output. Calls come from inside
+// ArchiveScanner::Write and Finish, after the bytes concerned were passed on.
+class ArchiveListener {
+ public:
+  virtual ~ArchiveListener() = default;
+  // OnTocEnd: the header and TOC have passed; tables(), toc_sha256() and the
+  // session settings are known.
+  virtual void OnTocEnd(const ArchiveScanner& scanner) = 0;
+  // OnTableChunk: size bytes of the COPY text of tables()[table] start at
+  // output offset offset (coalescing scanners only).
+  virtual void OnTableChunk(size_t table, uint64_t offset, size_t size) = 0;
+  // OnTableEnd: tables()[table]'s COPY text is complete, end-of-data line
+  // included.
+  virtual void OnTableEnd(size_t table) = 0;
 };
 
 // OffsetPatch is the bytes to write at one TOC entry's data offset slot:
@@ -92,8 +122,23 @@ class ArchiveScanner : public Sink {
   bool complete() const { return complete_; }
   // tables lists the TABLE DATA entries in table-of-contents order.
   std::vector<ArchiveTable> tables() const;
+  // table is tables()[index], without the copy.
+  const ArchiveTable& table(size_t index) const { return tables_[index]; }
   // version is the archive version, e.g. "1.14.0" (after the header).
   const std::string& version() const { return version_; }
+  // SetListener makes listener hear of the TOC and of table data as they
+  // pass (nullptr: nobody).
+  void SetListener(ArchiveListener* listener) { listener_ = listener; }
+  // toc_sha256 is the SHA-256 (64 hex digits) of the archive's header and
+  // TOC, every byte before its first data block, which pass any scanner
+  // unchanged; empty until they have passed.
+  const std::string& toc_sha256() const { return toc_sha256_; }
+  // client_encoding is the encoding the archive's ENCODING entry sets (such
+  // as "UTF8"), empty if there was none or it did not look like a name;
+  // standard_conforming_strings is what its STDSTRINGS entry sets (false
+  // without one, as pg_restore assumes).
+  const std::string& client_encoding() const { return client_encoding_; }
+  bool standard_conforming_strings() const { return std_strings_; }
   // OffsetPatches gives, in TOC order, the patch of every entry with data
   // (TABLE DATA, BLOBS) whose data block the scanner saw: written into a
   // file holding exactly the scanned archive, they make its TOC what
@@ -160,6 +205,7 @@ class ArchiveScanner : public Sink {
   void EmitInt(uint64_t value);
   void Coalesce(const uint8_t* data, size_t size);
   void FlushCoalesced();
+  void HashToc(const uint8_t* data, size_t size);
   void ThrowIfRewritten() const;
   uint64_t OutputOffset() const { return coalesce_to_ > 0 ? out_offset_ : offset_; }
   void Fail(const std::string& why);
@@ -171,6 +217,8 @@ class ArchiveScanner : public Sink {
   void OnBodyEnd();
   void EndTocEntry();
   void StartBlock(int64_t dump_id);
+  void EndToc();
+  void OnSetting(const std::string& definition);
   void EndChunks();
   void CountRows(const uint8_t* data, size_t size);
   std::string Where() const;
@@ -197,7 +245,8 @@ class ArchiveScanner : public Sink {
   bool in_body_ = false;         // passing a string body, chunk or offset
   uint64_t body_left_ = 0;       // bytes of that body still to come
   std::string* keep_ = nullptr;  // where a kept string body goes
-  bool keep_truncated_ = false;  // it was longer than kMaxKept
+  bool keep_truncated_ = false;  // it was longer than keep_limit_
+  size_t keep_limit_ = 0;        // bytes of it that are kept
   int int_size_ = 4;
   int off_size_ = 8;
   int version_code_ = 0;  // (major * 256 + minor) * 256 + revision
@@ -218,6 +267,13 @@ class ArchiveScanner : public Sink {
   std::vector<ArchiveTable> tables_;
   std::map<int, DataEntry> by_dump_id_;  // every entry with data, by dump id
   std::vector<TocSlot> toc_slots_;       // every TOC entry, in TOC order
+  std::string entry_definition_;         // of ENCODING and STDSTRINGS entries only
+
+  ArchiveListener* listener_ = nullptr;
+  std::unique_ptr<Sha256> toc_hash_;  // of the bytes so far, until the TOC ends
+  std::string toc_sha256_;
+  std::string client_encoding_;
+  bool std_strings_ = false;
 };
 
 // ApplyOffsetPatches writes patches (from ArchiveScanner::OffsetPatches)

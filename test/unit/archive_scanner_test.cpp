@@ -767,5 +767,160 @@ TEST(ArchiveScannerTest, CoalescingFailsLoudlyOnceItRewrote) {
   expect_corrupt(no_end.archive(), "without COPY's end-of-data");
 }
 
+// Recorder is an ArchiveListener that notes what it hears, and checks that
+// every piece it is told of has been passed on already.
+class Recorder : public ArchiveListener {
+ public:
+  explicit Recorder(const StringSink& out) : out_(out) {}
+  void OnTocEnd(const ArchiveScanner& scanner) override {
+    toc_ends++;
+    toc_sha256 = scanner.toc_sha256();
+    toc_end_output = out_.contents().size();
+    tables_at_toc_end = scanner.tables().size();
+    texts.resize(tables_at_toc_end);
+    ended.assign(tables_at_toc_end, false);
+  }
+  void OnTableChunk(size_t table, uint64_t offset, size_t size) override {
+    ASSERT_LT(table, texts.size());
+    EXPECT_FALSE(ended[table]);
+    ASSERT_LE(offset + size, out_.contents().size());
+    texts[table] += out_.contents().substr(offset, size);
+    chunks++;
+  }
+  void OnTableEnd(size_t table) override {
+    ASSERT_LT(table, ended.size());
+    EXPECT_FALSE(ended[table]);
+    ended[table] = true;
+  }
+
+  int toc_ends = 0;
+  std::string toc_sha256;
+  size_t toc_end_output = 0;
+  size_t tables_at_toc_end = 0;
+  std::vector<std::string> texts;  // each table's COPY text, as heard
+  std::vector<bool> ended;
+  size_t chunks = 0;
+
+ private:
+  const StringSink& out_;
+};
+
+// CopyTexts reads every table's COPY text out of an archive, chunk by chunk
+// (intSize 4), from the blocks at data_offsets.
+std::vector<std::string> CopyTexts(const std::string& archive,
+                                   const std::vector<uint64_t>& data_offsets) {
+  std::vector<std::string> texts;
+  std::vector<std::vector<uint32_t>> sizes = ChunkSizes(archive, data_offsets);
+  for (size_t i = 0; i < data_offsets.size(); i++) {
+    uint64_t at = data_offsets[i] + 1 + 5;
+    std::string text;
+    for (uint32_t size : sizes[i]) {
+      text += archive.substr(at + 5, size);
+      at += 5 + size;
+    }
+    texts.push_back(text);
+  }
+  return texts;
+}
+
+std::string HashOf(const std::string& bytes) {
+  Sha256 sha;
+  sha.Update(Bytes(bytes), bytes.size());
+  return sha.HexDigest();
+}
+
+TEST(ArchiveScannerTest, ListenerHearsTheTocAndWhereEveryTableChunkWent) {
+  const std::string& dump = CustomDump();
+  std::vector<std::string> original = CopyTexts(dump, DataOffsets(ScanWhole(dump)));
+  uint64_t toc_end = kFixtureTables[0].data_offset;
+  for (size_t piece : {size_t{1} << 20, size_t{7}}) {
+    SCOPED_TRACE(piece);
+    StringSink out;
+    Recorder recorder(out);
+    ArchiveScanner scanner(out, 4096);
+    scanner.SetListener(&recorder);
+    for (size_t at = 0; at < dump.size(); at += piece) {
+      scanner.Write(Bytes(dump) + at, std::min(piece, dump.size() - at));
+      if (recorder.toc_ends == 0) {
+        EXPECT_EQ(scanner.toc_sha256(), "");
+      }
+    }
+    scanner.Finish();
+    ASSERT_TRUE(scanner.ok()) << scanner.problem();
+    // The TOC ended once, before any data, with its hash: that of the bytes
+    // before the first block, which passed unchanged.
+    EXPECT_EQ(recorder.toc_ends, 1);
+    EXPECT_EQ(recorder.tables_at_toc_end, kFixtureTables.size());
+    EXPECT_LE(recorder.toc_end_output, toc_end);
+    EXPECT_EQ(recorder.toc_sha256, HashOf(dump.substr(0, toc_end)));
+    EXPECT_EQ(scanner.toc_sha256(), recorder.toc_sha256);
+    // Every table's COPY text, gathered from where the listener was told it
+    // went, is the original text, and every table ended.
+    ASSERT_EQ(recorder.texts.size(), original.size());
+    for (size_t i = 0; i < original.size(); i++) {
+      SCOPED_TRACE(kFixtureTables[i].table);
+      EXPECT_TRUE(recorder.texts[i] == original[i]);
+      EXPECT_TRUE(recorder.ended[i]);
+    }
+    EXPECT_GT(recorder.chunks, original.size());
+  }
+}
+
+TEST(ArchiveScannerTest, TocHashIsTheSameWithoutCoalescing) {
+  const std::string& dump = CustomDump();
+  StringSink out;
+  ArchiveScanner scanner(out);
+  scanner.Write(Bytes(dump), dump.size());
+  scanner.Finish();
+  EXPECT_EQ(scanner.toc_sha256(), HashOf(dump.substr(0, kFixtureTables[0].data_offset)));
+  // Any changed byte of the TOC changes it.
+  std::string changed = dump;
+  changed[kFixtureTables[0].data_offset - 20] ^= 1;
+  StringSink out2;
+  ArchiveScanner scanner2(out2);
+  scanner2.Write(Bytes(changed), changed.size());
+  EXPECT_NE(scanner2.toc_sha256(), scanner.toc_sha256());
+}
+
+TEST(ArchiveScannerTest, KeepsCopyStatementsAndSessionSettings) {
+  const std::string& dump = CustomDump();
+  StringSink out;
+  ArchiveScanner scanner(out);
+  scanner.Write(Bytes(dump), dump.size());
+  scanner.Finish();
+  ASSERT_TRUE(scanner.ok()) << scanner.problem();
+  EXPECT_EQ(scanner.client_encoding(), "UTF8");
+  EXPECT_TRUE(scanner.standard_conforming_strings());
+  std::vector<ArchiveTable> tables = scanner.tables();
+  ASSERT_EQ(tables.size(), kFixtureTables.size());
+  EXPECT_EQ(tables[0].copy_statement.rfind("COPY \"odd.schema name\".\"MixedCase\" (", 0), 0u)
+      << tables[0].copy_statement;
+  EXPECT_EQ(tables[7].copy_statement, "COPY public.no_columns  FROM stdin;\n");
+  for (const ArchiveTable& table : tables) {
+    const std::string suffix = " FROM stdin;\n";
+    ASSERT_GT(table.copy_statement.size(), suffix.size());
+    EXPECT_EQ(table.copy_statement.substr(table.copy_statement.size() - suffix.size()), suffix);
+  }
+}
+
+TEST(ArchiveScannerTest, OverlongCopyStatementIsDroppedNotFatal) {
+  std::string long_copy = "COPY t (" + std::string(kMaxCopyStatement, 'a') + ") FROM stdin;\n";
+  Builder built;
+  built.Int(2).Table(5, "short");
+  built.Entry(6, true, "long", "TABLE DATA", "public", long_copy.c_str());
+  built.Data(5, {"1\n", "\\.\n\n\n"}).Data(6, {"2\n", "\\.\n\n\n"});
+  StringSink out;
+  ArchiveScanner scanner(out, 64);
+  scanner.Write(Bytes(built.archive()), built.archive().size());
+  scanner.Finish();
+  ASSERT_TRUE(scanner.ok()) << scanner.problem();
+  ASSERT_EQ(scanner.tables().size(), 2u);
+  EXPECT_EQ(scanner.table(0).copy_statement, "COPY t FROM stdin;\n");
+  EXPECT_EQ(scanner.table(1).copy_statement, "");
+  EXPECT_EQ(scanner.table(1).rows, 1);
+  EXPECT_EQ(scanner.client_encoding(), "");
+  EXPECT_FALSE(scanner.standard_conforming_strings());
+}
+
 }  // namespace
 }  // namespace pgbak
