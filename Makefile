@@ -5,7 +5,7 @@
 # `make check-version`). Unit tests of src/core/ build with CMake instead.
 
 EXTENSION = pgbak_ext
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 MODULE_big = pgbak_ext
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))

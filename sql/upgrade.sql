@@ -13,6 +13,12 @@ SELECT name, kind, credentials FROM pgbak_storages ORDER BY name;
 SELECT has_table_privilege('public', 'pgbak_storage_secret', 'select') AS public_reads_secrets,
        has_function_privilege('public', 'pgbak_storage_add(text,text,jsonb)', 'execute')
          AS public_adds;
+-- 1.2 records the hash of each archive's table of contents.
+ALTER EXTENSION pgbak_ext UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
+SELECT count(*) AS rows_kept FROM backup_log;
+SELECT format_type(atttypid, atttypmod) AS toc_sha256_type FROM pg_attribute
+  WHERE attrelid = 'backup_log'::regclass AND attname = 'toc_sha256';
 SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
 SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
 DROP EXTENSION pgbak_ext;

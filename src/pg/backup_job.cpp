@@ -224,6 +224,9 @@ struct ScanResult {
   bool ok = false;
   std::string problem;
   std::vector<TableCount> counts;
+  // SHA-256 of the archive's header and TOC, recorded in backup_log so that
+  // a restore can trust the TOC before the whole object has been read.
+  std::string toc_sha256;
 };
 
 // StoreChildOutput runs a child and stores its stdout, zstd-compressed, as
@@ -266,6 +269,8 @@ ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const Ch
   if (scan != nullptr) {
     scan->ok = scanner.ok() && scanner.complete();
     scan->problem = scanner.problem();
+    if (scan->ok)
+      scan->toc_sha256 = scanner.toc_sha256();
     for (const ArchiveTable& table : scanner.tables())
       scan->counts.push_back({table.schema, table.table, table.rows});
   }
@@ -454,6 +459,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     outcome.stored_bytes = static_cast<int64>(data.stored_bytes);
     outcome.globals_bytes = static_cast<int64>(globals_result.stored_bytes);
     outcome.checksum_sha256 = data.sha256.c_str();
+    outcome.toc_sha256 = scan.toc_sha256.empty() ? nullptr : scan.toc_sha256.c_str();
     outcome.snapshot_lsn = lsn.c_str();
     outcome.table_count = static_cast<int>(manifest.tables.size());
     PgCall([&] { FinishSucceeded(id, outcome); });

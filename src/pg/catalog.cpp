@@ -160,12 +160,25 @@ bool LoadOperation(int64 id, Operation* op) {
   return true;
 }
 
+// HasTocColumn says whether backup_log has toc_sha256, which version 1.2
+// added: a server may run this library before ALTER EXTENSION ... UPDATE.
+bool HasTocColumn() {
+  const char* sql =
+      "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = $1::pg_catalog.regclass "
+      "AND attname = 'toc_sha256' AND NOT attisdropped";
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(BackupLogName())};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read the columns of backup_log");
+  return SPI_processed == 1;
+}
+
 // LoadSourceRow reads backup id for a worker; false if it is gone.
 bool LoadSourceRow(int64 id, SourceRow* row) {
   const char* sql = psprintf(
       "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom'), "
-      "storage_name FROM %s WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
-      BackupLogName());
+      "storage_name, %s FROM %s WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
+      HasTocColumn() ? "toc_sha256" : "NULL::text", BackupLogName());
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
@@ -177,6 +190,7 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
   row->checksum_sha256 = CopyOut(ColumnText(3));
   row->format = CopyOut(ColumnText(4));
   row->storage = CopyOut(ColumnText(5));
+  row->toc_sha256 = CopyOut(ColumnText(6));
   return true;
 }
 
@@ -256,6 +270,14 @@ void FinishSucceeded(int64 id, const BackupOutcome& outcome) {
   if (SPI_processed != 1)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("backup_log row " INT64_FORMAT " is no longer running", id)));
+  if (outcome.toc_sha256 != nullptr && HasTocColumn()) {
+    const char* toc_sql = psprintf("UPDATE %s SET toc_sha256 = $2 WHERE id = $1", BackupLogName());
+    Oid toc_types[2] = {INT8OID, TEXTOID};
+    Datum toc_values[2] = {Int64GetDatum(id), CStringGetTextDatum(outcome.toc_sha256)};
+    if (SPI_execute_with_args(toc_sql, 2, toc_types, toc_values, nullptr, false, 0) !=
+        SPI_OK_UPDATE)
+      elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  }
 }
 
 // FinishFailed marks row id failed or cancelled if it is still running.

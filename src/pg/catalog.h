@@ -49,6 +49,7 @@ struct SourceRow {
   const char* database;
   const char* location;
   const char* checksum_sha256;
+  const char* toc_sha256;  // nullptr if not recorded (or a 1.1 schema)
   const char* format;
   const char* storage;
 };
@@ -80,6 +81,7 @@ struct BackupOutcome {
   int64 stored_bytes;
   int64 globals_bytes;
   const char* checksum_sha256;
+  const char* toc_sha256;  // of the archive's header and TOC; nullptr if unknown
   const char* snapshot_lsn;
   int table_count;
 };

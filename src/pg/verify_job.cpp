@@ -741,6 +741,7 @@ SourceInfo LoadSource(int64_t source_id) {
     source.database = row.database;
     source.location = row.location != nullptr ? row.location : "";
     source.checksum_sha256 = row.checksum_sha256 != nullptr ? row.checksum_sha256 : "";
+    source.toc_sha256 = row.toc_sha256 != nullptr ? row.toc_sha256 : "";
     source.format = row.format;
     source.storage = row.storage != nullptr ? row.storage : "local";
   });

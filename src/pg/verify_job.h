@@ -13,6 +13,7 @@ struct SourceInfo {
   std::string database;
   std::string location;
   std::string checksum_sha256;
+  std::string toc_sha256;  // empty if not recorded
   std::string format;
   std::string storage;
 };
