@@ -31,11 +31,14 @@ class StagingFile : public Sink {
   void Finish() override;
   // bytes is how many bytes were written so far, buffered ones included.
   uint64_t bytes() const { return bytes_ + used_; }
+  // written is how many of them are in the file, where other readers of it
+  // see them.
+  uint64_t written() const { return bytes_; }
   const std::string& path() const { return path_; }
-
- private:
+  // Flush writes out what is buffered (no fsync).
   void Flush();
 
+ private:
   std::string path_;
   UniqueFd fd_;
   std::vector<uint8_t> buffer_;

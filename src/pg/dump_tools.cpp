@@ -183,6 +183,23 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what, SideChannel*
   }
 }
 
+// RunTool runs a client tool to completion.
+void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string> args,
+             Sink* output) {
+  ChildSpec spec;
+  spec.program = facts.bin_dir + "/" + tool;
+  spec.args = std::move(args);
+  spec.env = ChildEnvironment(facts);
+  ChildProcess child(spec);
+  // DiscardSink drops what it is given.
+  class DiscardSink : public Sink {
+   public:
+    void Write(const uint8_t*, size_t) override {}
+    void Finish() override {}
+  } discard;
+  StreamChild(child, output != nullptr ? *output : discard, tool, nullptr);
+}
+
 // ConnectLocal opens a libpq session to database on this server.
 PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database) {
   // The session runs as a superuser in databases whose owners may be

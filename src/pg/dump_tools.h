@@ -89,6 +89,11 @@ PgResultPtr ExecWithLatch(PGconn* conn, const std::string& sql,
 // TrimMessage drops the trailing newlines libpq puts on its messages.
 std::string TrimMessage(std::string text);
 
+// RunTool runs one of the server's client tools (tool: "pg_restore") to
+// completion, its stdout into output (or discarded); throws as StreamChild.
+void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string> args,
+             Sink* output = nullptr);
+
 // StreamChild pumps a child's stdout into sink until it exits (counting the
 // bytes as read in backup_progress), serving side (if given) meanwhile and
 // until it is done. Throws as soon as the child fails (kChildFailed, with its

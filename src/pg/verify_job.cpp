@@ -50,6 +50,7 @@ extern "C" {
 #include "pg/settings.h"
 #include "pg/shared_state.h"
 #include "pg/storage_registry.h"
+#include "pg/stream_restore.h"
 #include "pg/transaction.h"
 #include "pg/verify_job.h"
 #include "pg/worker_signals.h"
@@ -314,16 +315,20 @@ struct StagedSet {
   Manifest manifest;
   std::string data_path;  // empty if the data object was only checked
   bool all_read = true;   // false: an encrypted object was only checksummed
+  // A custom archive staged for a StreamingRestore: its data offsets, which
+  // the restore fills in when no pg_restore is reading the TOC.
+  std::vector<OffsetPatch> patches;
 };
 
 // ReadBackSet checks every object of backup source_id; stages the data
 // object when stage is set.
 // stage asks for the data object in a file; stage_required makes that an
 // error when it cannot be decrypted (a restore), where a shallow verify
-// settles for checksums.
+// settles for checksums. With streaming (custom sets only), the restore
+// follows the staging as it happens.
 StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, StagingArea& staging,
-                      int64_t source_id, const SourceInfo& source, bool stage,
-                      bool stage_required) {
+                      int64_t source_id, const SourceInfo& source, bool stage, bool stage_required,
+                      StreamingRestore* streaming = nullptr) {
   Storage& storage = *source_storage.storage;
   std::string set_key = SetKey(storage, source_id, source.location);
   StagedSet staged;
@@ -362,13 +367,26 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
       // row, which pg_restore would send to the server as one message each
       // (measured 40% slower than restoring a pg_dump -Fc file): the staged
       // copy gets the same COPY text in large chunks.
-      ArchiveScanner scanner(file, kRestoreChunkSize);
       bool custom = BaseName(object.name) == kDataObjectCustom;
+      if (streaming != nullptr && !custom)
+        throw Error(ErrorKind::kInternal, "a streaming restore of a set that is not custom");
+      std::unique_ptr<StagedSink> observed;
+      if (streaming != nullptr) {
+        observed = std::make_unique<StagedSink>(file, *streaming);
+        streaming->Attach(file);
+      }
+      ArchiveScanner scanner(observed ? static_cast<Sink&>(*observed) : static_cast<Sink&>(file),
+                             kRestoreChunkSize);
+      scanner.SetListener(streaming);
       ReadBackObject(source_storage, set_key, object, source.checksum_sha256,
                      custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file), true);
       staged.data_path = file.path();
-      if (custom && scanner.ok() && scanner.complete())
-        ApplyOffsetPatches(staged.data_path, scanner.OffsetPatches());
+      if (custom && scanner.ok() && scanner.complete()) {
+        if (streaming != nullptr)
+          staged.patches = scanner.OffsetPatches();
+        else
+          ApplyOffsetPatches(staged.data_path, scanner.OffsetPatches());
+      }
     } else {
       NullSink sink;
       if (!ReadBackObject(source_storage, set_key, object, is_data ? source.checksum_sha256 : "",
@@ -379,46 +397,6 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
   if (!saw_data)
     throw Error(ErrorKind::kCorrupt, "manifest.json lists no data object");
   return staged;
-}
-
-// RunTool runs a client tool to completion, discarding its stdout.
-void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string> args,
-             Sink* output = nullptr) {
-  ChildSpec spec;
-  spec.program = facts.bin_dir + "/" + tool;
-  spec.args = std::move(args);
-  spec.env = ChildEnvironment(facts);
-  ChildProcess child(spec);
-  NullSink discard;
-  StreamChild(child, output != nullptr ? *output : discard, tool, nullptr);
-}
-
-// WriteRestoreList writes the archive's table of contents without pgbak_ext
-// itself (a backup of pgbak.database holds the extension, which refuses to
-// be created anywhere else) as a pg_restore --use-list file; returns its path.
-std::string WriteRestoreList(const ServerFacts& facts, const std::string& data_path) {
-  StringSink listing;
-  RunTool(facts, "pg_restore", {"--list", data_path}, &listing);
-  std::string kept;
-  size_t start = 0;
-  const std::string& text = listing.contents();
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos)
-      end = text.size();
-    std::string line = text.substr(start, end - start);
-    start = end + 1;
-    bool ours = line.find(" EXTENSION - pgbak_ext ") != std::string::npos ||
-                line.find(" COMMENT - EXTENSION pgbak_ext ") != std::string::npos;
-    if (!ours)
-      kept += line + "\n";
-  }
-  std::string path = data_path + ".list";
-  LocalStorage files(path.substr(0, path.rfind('/')), Durability::kScratch);
-  std::unique_ptr<ObjectWriter> writer = files.Create(path.substr(path.rfind('/') + 1));
-  WriteString(*writer, kept);
-  writer->Finish();
-  return path;
 }
 
 // ApplyDump restores a staged data file into database (whole, or one
@@ -471,6 +449,12 @@ bool DatabaseExists(const ServerFacts& facts, const std::string& name) {
   PgResultPtr result =
       ExecWithLatch(conn.get(), "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", {name});
   return PQntuples(result.get()) > 0;
+}
+
+// RestoreBuildName is the database a whole-set restore fills before it
+// takes the target's name.
+std::string RestoreBuildName(int64_t id) {
+  return "pgbak_restore_" + std::to_string(id);
 }
 
 // ScratchDatabase is a database created for a restore drill and dropped
@@ -555,18 +539,29 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
     // A server holding only public keys checks what it can of an encrypted
     // set: sizes and SHA-256 of every object, not the archive inside.
     bool stage = deep || source.format == "custom";
-    StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, stage, deep);
-    readable = staged.all_read;
     if (!deep) {
+      StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, stage, deep);
+      readable = staged.all_read;
       if (source.format == "custom" && !staged.data_path.empty())
         RunTool(facts, "pg_restore", {"--list", staged.data_path});
     } else {
-      SetPhase(Phase::kRestoring);
+      // The drill restores as a restore does, while reading back; its time
+      // (the measured RTO) runs from the first byte read to the restored
+      // database.
       ScratchDatabase scratch(facts, "pgbak_verify_" + std::to_string(id));
       struct timeval started;
       gettimeofday(&started, nullptr);
-      ApplyDump(facts, staged.data_path, source.format, scratch.name(),
-                source.format == "custom" ? 2 : 1, {});
+      StagedSet staged;
+      if (source.format == "custom") {
+        StreamingRestore restore(facts, scratch.name(), 2, source.toc_sha256);
+        staged = ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
+        SetPhase(Phase::kRestoring);
+        restore.Finish(staged.data_path, staged.patches);
+      } else {
+        staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
+        SetPhase(Phase::kRestoring);
+        ApplyDump(facts, staged.data_path, source.format, scratch.name(), 1, {});
+      }
       restore_seconds = Seconds(started);
       SetPhase(Phase::kCounting);
       std::string mismatches = CompareRowCounts(facts, scratch.name(), staged.manifest);
@@ -617,12 +612,11 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   LocalStorage local(LocalStorageRoot());
   SetPhase(Phase::kVerifying);
   StagingArea staging(local, id);
-  StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
-
-  SetPhase(Phase::kRestoring);
   struct timeval started;
   gettimeofday(&started, nullptr);
   if (options.partial()) {
+    StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
+    SetPhase(Phase::kRestoring);
     if (!DatabaseExists(facts, target))
       throw Error(ErrorKind::kIo, "database \"" + target + "\" does not exist");
     for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
@@ -632,21 +626,51 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
       ApplyDump(facts, staged.data_path, source.format, target, 1, args);
     }
   } else {
-    if (DatabaseExists(facts, target)) {
-      if (!options.clean)
-        throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
-                    "It was created after the restore was queued; nothing was changed.");
-      Admin(facts, "DROP DATABASE " + QuoteIdent(target) + " WITH (FORCE)");
-    }
-    Admin(facts, "CREATE DATABASE " + QuoteIdent(target) + " TEMPLATE template0");
+    if (DatabaseExists(facts, target) && !options.clean)
+      throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
+                  "It was created after the restore was queued; nothing was changed.");
+    // The set is restored under a name of its own and renamed when complete:
+    // the target never holds half a restore, and a database that clean
+    // replaces is dropped only once its replacement is whole.
+    std::string building = RestoreBuildName(id);
+    Admin(facts, "CREATE DATABASE " + QuoteIdent(building) + " TEMPLATE template0");
+    bool renamed = false;
     try {
-      ApplyDump(facts, staged.data_path, source.format, target, options.jobs, {});
+      if (source.format == "custom") {
+        StreamingRestore restore(facts, building, options.jobs, source.toc_sha256);
+        StagedSet staged =
+            ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
+        SetPhase(Phase::kRestoring);
+        restore.Finish(staged.data_path, staged.patches);
+      } else {
+        StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
+        SetPhase(Phase::kRestoring);
+        ApplyDump(facts, staged.data_path, source.format, building, 1, {});
+      }
+      if (DatabaseExists(facts, target)) {
+        if (!options.clean)
+          throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
+                      "It was created while the restore ran; nothing was changed.");
+        Admin(facts, "DROP DATABASE " + QuoteIdent(target) + " WITH (FORCE)");
+      }
+      try {
+        Admin(facts, "ALTER DATABASE " + QuoteIdent(building) + " RENAME TO " + QuoteIdent(target));
+      } catch (const Error& e) {
+        renamed = true;  // keep what was restored: the old database is gone
+        throw Error(ErrorKind::kIo,
+                    "the restored database could not be renamed to \"" + target +
+                        "\"; it is kept as \"" + building + "\"",
+                    e.detail(), "Rename it by hand once nobody else creates \"" + target + "\".");
+      }
+      renamed = true;
     } catch (...) {
       // A database this restore created and could not fill must not pass for
       // a restored one.
-      try {
-        Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent(target) + " WITH (FORCE)", false);
-      } catch (...) {
+      if (!renamed) {
+        try {
+          Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent(building) + " WITH (FORCE)", false);
+        } catch (...) {
+        }
       }
       throw;
     }
@@ -714,11 +738,12 @@ void CleanUpAbandoned(int64_t id, const std::string& kind) {
   CatchCore(failure, [&] {
     LocalStorage local(LocalStorageRoot());
     { StagingArea staging(local, id); }  // its destructor removes the files
-    if (kind == "verify") {
+    if (kind == "verify" || kind == "restore") {
       ServerFacts facts;
       RunInTransaction([&] { facts = GatherServerFacts(); });
-      Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent("pgbak_verify_" + std::to_string(id)) +
-                       " WITH (FORCE)");
+      std::string name =
+          kind == "verify" ? "pgbak_verify_" + std::to_string(id) : RestoreBuildName(id);
+      Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent(name) + " WITH (FORCE)");
     }
   });
   if (failure.failed) {

@@ -8,7 +8,10 @@
 #   pg_restore -j $JOBS of the pg_dump -Fc file           (the baseline)
 #   pgbak_restore(..., '{"jobs": $JOBS}') + pgbak_wait     (checks, stages, restores)
 #   by hand: zstd -dc to a file, then pg_restore -j $JOBS  (the README's way)
-# and prints median wall times and ratios against the baseline.
+# and prints median wall times and ratios against the baseline. Each timed
+# restore starts from a settled machine (CHECKPOINT, then sync): otherwise
+# one restore pays for writing out the last one's gigabyte, and the order
+# of the three decides the result more than the three do.
 #
 #   bash test/bench/bench_restore.sh
 set -euo pipefail
@@ -35,6 +38,10 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 fresh() { dropdb --if-exists "$1"; }
+settle() {
+  psql -X -q -d postgres -c CHECKPOINT
+  sync
+}
 
 pg_dump -Fc -f "$BENCH_DIR/ref.dump" bench
 id=$(psql -X -At -d postgres -c "SELECT pgbak_run('bench')")
@@ -45,12 +52,14 @@ echo "database size: $(($(psql -X -At -d bench -c "SELECT pg_database_size('benc
 ref_times=() pgbak_times=() hand_times=()
 for round in $(seq 1 "$ROUNDS"); do
   fresh r_ref
+  settle
   start=$(now)
   createdb r_ref
   pg_restore -j "$JOBS" -d r_ref "$BENCH_DIR/ref.dump"
   ref_times+=("$(awk "BEGIN {print $(now) - $start}")")
 
   fresh r_pgbak
+  settle
   start=$(now)
   rid=$(psql -X -At -d postgres -c "SELECT pgbak_restore($id, 'r_pgbak', '{\"jobs\": $JOBS}')")
   status=$(psql -X -At -d postgres -c "SELECT pgbak_wait($rid)")
@@ -58,6 +67,7 @@ for round in $(seq 1 "$ROUNDS"); do
   [[ $status == succeeded ]] || { echo "restore $rid: $status"; exit 1; }
 
   fresh r_hand
+  settle
   start=$(now)
   zstd -q -dc "$set_dir/data.dump.zst" >"$BENCH_DIR/hand.dump"
   createdb r_hand

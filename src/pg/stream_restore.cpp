@@ -1,0 +1,510 @@
+// stream_restore.cpp: restoring a custom-format set while it is read back;
+// see stream_restore.h.
+//
+// Threads: the worker's main thread reads, stages, runs pg_restore and waits;
+// each loader thread only uses its own libpq session, the staging file (by
+// pread) and the state under mutex_, never a PostgreSQL server function. A
+// loader that fails records the message and wakes the main thread through
+// an eventfd, which it waits on together with the latch; stopping shuts the
+// loaders' sockets down, so that no libpq call can keep a thread from being
+// joined.
+extern "C" {
+#include "postgres.h"
+}
+
+#include "pg/stream_restore.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "core/error.h"
+#include "core/local_storage.h"
+#include "core/signals_blocked.h"
+#include "pg/settings.h"
+#include "pg/worker_signals.h"
+
+namespace pgbak {
+
+namespace {
+
+// Quoted quotes an identifier for SQL.
+std::string Quoted(const std::string& name) {
+  std::string quoted = "\"";
+  for (char c : name) {
+    if (c == '"')
+      quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+// EndsWith says whether text ends with suffix.
+bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// ResultMessage is the error of a libpq result (or of the session).
+std::string ResultMessage(PGconn* conn, PGresult* result) {
+  const char* message = result != nullptr ? PQresultErrorMessage(result) : "";
+  if (message == nullptr || message[0] == '\0')
+    message = PQerrorMessage(conn);
+  return TrimMessage(message);
+}
+
+}  // namespace
+
+// WriteRestoreList lists the archive with pg_restore and keeps what is to
+// be restored.
+std::string WriteRestoreList(const ServerFacts& facts, const std::string& data_path,
+                             const std::set<int>& skip, const std::string& suffix) {
+  StringSink listing;
+  RunTool(facts, "pg_restore", {"--list", data_path}, &listing);
+  std::string kept;
+  size_t start = 0;
+  const std::string& text = listing.contents();
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    bool ours = line.find(" EXTENSION - pgbak_ext ") != std::string::npos ||
+                line.find(" COMMENT - EXTENSION pgbak_ext ") != std::string::npos;
+    // An entry line starts with its dump id and a semicolon.
+    bool skipped = false;
+    if (!skip.empty() && !line.empty() && line[0] >= '0' && line[0] <= '9') {
+      int dump_id = std::atoi(line.c_str());
+      skipped = skip.count(dump_id) != 0;
+    }
+    if (!ours && !skipped)
+      kept += line + "\n";
+  }
+  std::string path = data_path + suffix;
+  LocalStorage files(path.substr(0, path.rfind('/')), Durability::kScratch);
+  std::unique_ptr<ObjectWriter> writer = files.Create(path.substr(path.rfind('/') + 1));
+  WriteString(*writer, kept);
+  writer->Finish();
+  return path;
+}
+
+StreamingRestore::StreamingRestore(const ServerFacts& facts, std::string database, int jobs,
+                                   std::string trusted_toc_sha256)
+    : facts_(facts),
+      database_(std::move(database)),
+      jobs_(std::max(1, jobs)),
+      trusted_toc_(std::move(trusted_toc_sha256)) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0)
+    ThrowErrno("could not create an eventfd", errno);
+}
+
+StreamingRestore::~StreamingRestore() {
+  StopAll();
+  if (read_fd_ >= 0)
+    close(read_fd_);
+  close(wake_fd_);
+}
+
+void StreamingRestore::Attach(StagingFile& file) {
+  file_ = &file;
+  path_ = file.path();
+}
+
+// OnTocEnd learns the tables and how to load them, and starts pre-data if
+// the TOC is the one the backup wrote. A TOC that is not throws kCorrupt:
+// the reader then reports the object's checksum mismatch.
+void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
+  toc_seen_ = true;
+  bool encoding_known = !scanner.client_encoding().empty();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    tables_.resize(scanner.tables().size());
+    for (size_t i = 0; i < tables_.size(); i++) {
+      const ArchiveTable& table = scanner.table(i);
+      TableLoad& load = tables_[i];
+      load.copy_statement = table.copy_statement;
+      load.qualified = Quoted(table.schema) + "." + Quoted(table.table);
+      load.dump_id = table.dump_id;
+      // Anything else (an overlong statement, an archive without ENCODING)
+      // is left to pg_restore.
+      load.loadable = encoding_known && load.copy_statement.rfind("COPY ", 0) == 0 &&
+                      EndsWith(load.copy_statement, " FROM stdin;\n");
+      loadable_count_ += load.loadable ? 1 : 0;
+    }
+  }
+  // What pg_restore sets at the start of each of its sessions
+  // (_doSetFixedOutputState in pg_backup_archiver.c).
+  bool std_strings = scanner.standard_conforming_strings();
+  session_sql_ =
+      "SET statement_timeout = 0; SET lock_timeout = 0; "
+      "SET idle_in_transaction_session_timeout = 0; SET client_encoding = '" +
+      scanner.client_encoding() +
+      "'; SET standard_conforming_strings = " + (std_strings ? "on" : "off") +
+      "; SELECT pg_catalog.set_config('search_path', '', false); "
+      "SET check_function_bodies = false; SET xmloption = content; "
+      "SET client_min_messages = warning; SET row_security = off;" +
+      (std_strings ? "" : " SET escape_string_warning = off;");
+  if (trusted_toc_.empty())
+    return;  // a backup made before toc_sha256: wait for the whole object
+  if (scanner.toc_sha256() != trusted_toc_)
+    throw Error(ErrorKind::kCorrupt,
+                "the archive's table of contents is not the one the backup wrote",
+                "SHA-256 " + scanner.toc_sha256() + ", backup_log has " + trusted_toc_ + ".");
+  toc_trusted_ = true;
+  file_->Flush();  // pg_restore reads the TOC from the file
+  StartPreData();
+}
+
+void StreamingRestore::OnTableChunk(size_t table, uint64_t offset, size_t size) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (table >= tables_.size())
+    return;
+  tables_[table].chunks.emplace_back(offset, size);
+  tables_[table].bytes += size;
+}
+
+void StreamingRestore::OnTableEnd(size_t table) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (table < tables_.size())
+    tables_[table].ended = true;
+}
+
+// OnStaged publishes new bytes of the file to the loaders; it runs for
+// every piece the scanner passes on, so it does nothing unless the file grew.
+void StreamingRestore::OnStaged() {
+  uint64_t written = file_->written();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (written == staged_)
+      return;
+    staged_ = written;
+  }
+  changed_.notify_all();
+  PollPreData();
+  ThrowIfFailed();
+}
+
+// StartPreData runs pg_restore --section=pre-data on the staged file.
+void StreamingRestore::StartPreData() {
+  list_path_ = WriteRestoreList(facts_, path_);
+  ChildSpec spec;
+  spec.program = facts_.bin_dir + "/pg_restore";
+  spec.args = {"--section=pre-data",
+               "--exit-on-error",
+               "--no-password",
+               "--dbname=dbname=" + ConnInfoValue(database_),
+               "--use-list=" + list_path_,
+               path_};
+  spec.env = ChildEnvironment(facts_);
+  pre_data_ = std::make_unique<ChildProcess>(spec);
+}
+
+// PollPreData looks after a running pre-data pg_restore without waiting;
+// when it has succeeded, the loaders start.
+void StreamingRestore::PollPreData() {
+  if (pre_data_ == nullptr || pre_data_done_)
+    return;
+  uint8_t discard[4096];
+  while (pre_data_->ReadStdout(discard, sizeof(discard)) > 0) {
+  }
+  pre_data_->DrainStderr();
+  if (!pre_data_->TryReap())
+    return;
+  pre_data_->DrainStderr();
+  if (!pre_data_->Succeeded()) {
+    std::string tail = TrimMessage(pre_data_->stderr_tail());
+    throw Error(ErrorKind::kChildFailed,
+                "pg_restore (pre-data) failed: " + pre_data_->DescribeExit(), tail);
+  }
+  pre_data_done_ = true;
+  StartLoaders();
+}
+
+// StartLoaders opens one session per loader (no more than there are
+// tables) and starts their threads.
+void StreamingRestore::StartLoaders() {
+  size_t count = std::min(static_cast<size_t>(jobs_), loadable_count_);
+  if (count == 0)
+    return;
+  read_fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (read_fd_ < 0)
+    ThrowErrno("could not open \"" + path_ + "\"", errno);
+  loaders_.resize(count);
+  for (Loader& loader : loaders_) {
+    loader.conn = ConnectLocal(facts_, database_);
+    loader.cancel = PQgetCancel(loader.conn.get());
+  }
+  AllSignalsBlocked blocked;
+  for (Loader& loader : loaders_)
+    loader.thread = std::thread(&StreamingRestore::LoaderMain, this, &loader);
+}
+
+// LoaderMain sets its session up as pg_restore does, then loads tables
+// until there are none left.
+void StreamingRestore::LoaderMain(Loader* loader) {
+  PGconn* conn = loader->conn.get();
+  PGresult* result = PQexec(conn, session_sql_.c_str());
+  bool ready = PQresultStatus(result) == PGRES_COMMAND_OK;
+  if (!ready)
+    Fail("could not set up a session to load tables", ResultMessage(conn, result));
+  PQclear(result);
+  std::vector<uint8_t> buffer(kRestoreChunkSize);
+  while (ready) {
+    int index = ClaimTable();
+    if (index < 0 || !LoadTable(loader, static_cast<size_t>(index), buffer))
+      break;
+  }
+  Notify();
+}
+
+// ClaimTable waits for a table that has started to arrive and nobody loads,
+// and takes the largest; -1 when there is nothing left to take.
+int StreamingRestore::ClaimTable() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    if (stop_ || failed_)
+      return -1;
+    int best = -1;
+    bool waiting = false;
+    for (size_t i = 0; i < tables_.size(); i++) {
+      const TableLoad& table = tables_[i];
+      if (!table.loadable || table.claimed)
+        continue;
+      if (table.chunks.empty()) {
+        waiting = true;
+        continue;
+      }
+      if (best < 0 || table.bytes > tables_[best].bytes)
+        best = static_cast<int>(i);
+    }
+    if (best >= 0) {
+      tables_[best].claimed = true;
+      return best;
+    }
+    if (!waiting || staging_done_)
+      return -1;
+    changed_.wait(lock);
+  }
+}
+
+// LoadTable copies one table's data from the staging file into its table,
+// in a transaction that truncates the table first (pg_restore -j does the
+// same for a table it created: with wal_level minimal the COPY then skips
+// the WAL). False if it failed or was stopped.
+bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8_t>& buffer) {
+  PGconn* conn = loader->conn.get();
+  std::string qualified, copy;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    qualified = tables_[index].qualified;
+    copy = tables_[index].copy_statement;
+  }
+  std::string what = "loading table " + qualified;
+  auto exec = [&](const std::string& sql, ExecStatusType expected) {
+    PGresult* result = PQexec(conn, sql.c_str());
+    bool ok = PQresultStatus(result) == expected;
+    if (!ok)
+      Fail(what + " failed", ResultMessage(conn, result));
+    PQclear(result);
+    return ok;
+  };
+  if (!exec("BEGIN", PGRES_COMMAND_OK) ||
+      !exec("TRUNCATE TABLE ONLY " + qualified, PGRES_COMMAND_OK) || !exec(copy, PGRES_COPY_IN))
+    return false;
+  for (size_t chunk = 0;; chunk++) {
+    std::pair<uint64_t, size_t> piece;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      const TableLoad& table = tables_[index];
+      changed_.wait(lock, [&] {
+        return stop_ || failed_ ||
+               (chunk < table.chunks.size() &&
+                table.chunks[chunk].first + table.chunks[chunk].second <= staged_) ||
+               (chunk == table.chunks.size() && (table.ended || staging_done_));
+      });
+      if (stop_ || failed_) {
+        lock.unlock();
+        (void)PQputCopyEnd(conn, "restore stopped");
+        return false;
+      }
+      if (chunk == table.chunks.size()) {
+        if (!table.ended) {
+          lock.unlock();
+          Fail(what + " failed", "the archive ended inside the table's data");
+          return false;
+        }
+        break;
+      }
+      piece = table.chunks[chunk];
+    }
+    size_t done = 0;
+    while (done < piece.second) {
+      ssize_t n = pread(read_fd_, buffer.data() + done, piece.second - done,
+                        static_cast<off_t>(piece.first + done));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        Fail(what + " failed",
+             n < 0 ? std::string("could not read the staged archive: ") + strerror(errno)
+                   : "the staged archive is shorter than written");
+        return false;
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (PQputCopyData(conn, reinterpret_cast<const char*>(buffer.data()),
+                      static_cast<int>(piece.second)) != 1) {
+      Fail(what + " failed", ResultMessage(conn, nullptr));
+      return false;
+    }
+  }
+  if (PQputCopyEnd(conn, nullptr) != 1) {
+    Fail(what + " failed", ResultMessage(conn, nullptr));
+    return false;
+  }
+  bool copied = true;
+  while (PGresult* result = PQgetResult(conn)) {
+    if (copied && PQresultStatus(result) != PGRES_COMMAND_OK) {
+      Fail(what + " failed", ResultMessage(conn, result));
+      copied = false;
+    }
+    PQclear(result);
+  }
+  if (!copied || !exec("COMMIT", PGRES_COMMAND_OK))
+    return false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    loaded_count_++;
+  }
+  Notify();
+  return true;
+}
+
+// Fail records a loader's first failure and wakes everyone.
+void StreamingRestore::Fail(const std::string& message, const std::string& detail) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (failed_ || stop_)
+      return;
+    failed_ = true;
+    error_message_ = message;
+    error_detail_ = detail;
+  }
+  changed_.notify_all();
+  Notify();
+}
+
+// Notify wakes the main thread.
+void StreamingRestore::Notify() {
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+// ThrowIfFailed throws a loader's failure in the main thread.
+void StreamingRestore::ThrowIfFailed() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (failed_)
+    throw Error(ErrorKind::kChildFailed, error_message_, error_detail_);
+}
+
+// StopAll stops pre-data and the loaders and waits for them; the loaders'
+// sessions are cut, so that their backends roll back and no libpq call
+// blocks a thread.
+void StreamingRestore::StopAll() {
+  bool unfinished;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+    unfinished = loaded_count_ < loadable_count_ || failed_;
+  }
+  changed_.notify_all();
+  for (Loader& loader : loaders_) {
+    if (unfinished && loader.thread.joinable()) {
+      char error[256];
+      if (loader.cancel != nullptr)
+        (void)PQcancel(loader.cancel, error, sizeof(error));
+      (void)shutdown(PQsocket(loader.conn.get()), SHUT_RDWR);
+    }
+    if (loader.thread.joinable())
+      loader.thread.join();
+    if (loader.cancel != nullptr)
+      PQfreeCancel(loader.cancel);
+    loader.cancel = nullptr;
+    loader.conn.reset();
+  }
+  loaders_.clear();
+  if (pre_data_ != nullptr && !pre_data_->exited())
+    pre_data_->Stop(setting_cancel_grace_ms);
+}
+
+// Finish waits for pre-data (starting it now if the TOC could not be
+// trusted before the whole object was checked) and for the loaders, then
+// restores everything else.
+void StreamingRestore::Finish(const std::string& data_path,
+                              const std::vector<OffsetPatch>& patches) {
+  path_ = data_path;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    staging_done_ = true;
+    // Tables the scanner never saw the whole of (it gave up on the archive)
+    // are pg_restore's.
+    for (TableLoad& table : tables_) {
+      if (table.loadable && !table.claimed && !table.ended) {
+        table.loadable = false;
+        loadable_count_--;
+      }
+    }
+  }
+  changed_.notify_all();
+  if (pre_data_ == nullptr)
+    StartPreData();
+  std::vector<int> fds, ready;
+  while (!pre_data_done_) {
+    fds.clear();
+    if (pre_data_->stdout_fd() >= 0)
+      fds.push_back(pre_data_->stdout_fd());
+    if (pre_data_->stderr_fd() >= 0)
+      fds.push_back(pre_data_->stderr_fd());
+    WaitForInput(fds, 100, ready);
+    ThrowIfStopping();
+    PollPreData();
+  }
+  // Now that no pg_restore reads the TOC, fill in its data offsets.
+  ApplyOffsetPatches(path_, patches);
+  for (;;) {
+    ThrowIfFailed();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (loaded_count_ == loadable_count_)
+        break;
+    }
+    fds.assign(1, wake_fd_);
+    WaitForInput(fds, 1000, ready);
+    uint64_t events;
+    (void)!read(wake_fd_, &events, sizeof(events));
+    ThrowIfStopping();
+  }
+  StopAll();
+  std::set<int> loaded;
+  for (const TableLoad& table : tables_)
+    if (table.loadable)
+      loaded.insert(table.dump_id);
+  std::vector<std::string> args = {
+      "--section=data",
+      "--section=post-data",
+      "--exit-on-error",
+      "--no-password",
+      "--dbname=dbname=" + ConnInfoValue(database_),
+      "--use-list=" + WriteRestoreList(facts_, path_, loaded, ".rest.list")};
+  if (jobs_ > 1)
+    args.push_back("--jobs=" + std::to_string(jobs_));
+  args.push_back(path_);
+  RunTool(facts_, "pg_restore", args);
+}
+
+}  // namespace pgbak
