@@ -36,6 +36,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -91,8 +92,9 @@ class StreamingRestore : public ArchiveListener {
   // offsets): waits for pre-data and the loaders, then runs the rest.
   void Finish(const std::string& data_path, const std::vector<OffsetPatch>& patches);
 
-  // tables_loaded is how many tables the loaders loaded (for the log).
-  size_t tables_loaded() const { return loaded_count_; }
+  // Timeline says, for the server log, when each step ended, in seconds
+  // since the restore was created.
+  std::string Timeline() const;
 
  private:
   // TableLoad is one table's data as the loaders see it.
@@ -123,6 +125,7 @@ class StreamingRestore : public ArchiveListener {
   void Notify();
   void StopAll();
   void ThrowIfFailed();
+  double Elapsed() const;
 
   const ServerFacts& facts_;
   std::string database_;
@@ -134,6 +137,9 @@ class StreamingRestore : public ArchiveListener {
   int wake_fd_ = -1;  // eventfd: a loader finished a table, or failed
 
   // Main thread only.
+  std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+  double pre_data_started_ = -1, pre_data_ended_ = -1, read_ended_ = -1, loads_ended_ = -1,
+         rest_ended_ = -1;
   bool toc_seen_ = false;
   bool toc_trusted_ = false;
   std::string session_sql_;  // what each loader session runs first

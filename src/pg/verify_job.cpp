@@ -642,6 +642,13 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
             ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
         SetPhase(Phase::kRestoring);
         restore.Finish(staged.data_path, staged.patches);
+        std::string timeline = restore.Timeline();
+        PgCall([&] {
+          ereport(LOG, (errmsg("pgbak: restore " INT64_FORMAT " of backup " INT64_FORMAT
+                               " into \"%s\": %s",
+                               static_cast<int64>(id), static_cast<int64>(source_id),
+                               target.c_str(), timeline.c_str())));
+        });
       } else {
         StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
         SetPhase(Phase::kRestoring);
