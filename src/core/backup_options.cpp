@@ -34,19 +34,6 @@ bool IsSpace(unsigned char c) {
   return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-// QuoteIdentifier double-quotes one name part, doubling embedded quotes.
-std::string QuoteIdentifier(const std::string& part) {
-  std::string out = "\"";
-  for (char c : part) {
-    if (c == '"') {
-      out.push_back('"');
-    }
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
 // NeedsNoQuotes says whether a part reads back unchanged without quotes.
 bool NeedsNoQuotes(const std::string& part) {
   if (part.empty() || !((part[0] >= 'a' && part[0] <= 'z') || part[0] == '_')) {
@@ -137,6 +124,19 @@ bool MatchesSchema(const std::vector<QualifiedName>& entries, const std::string&
 }
 
 }  // namespace
+
+// QuoteIdentifier quotes one name part; see backup_options.h.
+std::string QuoteIdentifier(const std::string& part) {
+  std::string out = "\"";
+  for (char c : part) {
+    if (c == '"') {
+      out.push_back('"');
+    }
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
 
 // ParseQualifiedName follows PostgreSQL's identifier rules, but rejects what
 // PostgreSQL would silently change (over-long names) or guess at.

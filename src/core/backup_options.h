@@ -36,6 +36,10 @@ QualifiedName ParseQualifiedName(std::string_view text, bool allow_schema);
 // An unqualified table matches that table name in every schema ("*"."name").
 std::string ExactPattern(const QualifiedName& name);
 
+// QuoteIdentifier double-quotes one SQL name part ("a""b" for a"b), as SQL
+// sent to the server needs it whatever the name is.
+std::string QuoteIdentifier(const std::string& part);
+
 // BackupOptions are the validated options of pgbak_run.
 struct BackupOptions {
   std::string format = "custom";  // "custom" or "plain"

@@ -22,6 +22,7 @@ extern "C" {
 #include <algorithm>
 #include <cerrno>
 
+#include "core/backup_options.h"
 #include "core/error.h"
 #include "core/local_storage.h"
 #include "core/signals_blocked.h"
@@ -31,17 +32,6 @@ extern "C" {
 namespace pgbak {
 
 namespace {
-
-// Quoted quotes an identifier for SQL.
-std::string Quoted(const std::string& name) {
-  std::string quoted = "\"";
-  for (char c : name) {
-    if (c == '"')
-      quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
 
 // EndsWith says whether text ends with suffix.
 bool EndsWith(const std::string& text, const std::string& suffix) {
@@ -157,7 +147,7 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
       const ArchiveTable& table = scanner.table(i);
       TableLoad& load = tables_[i];
       load.copy_statement = table.copy_statement;
-      load.qualified = Quoted(table.schema) + "." + Quoted(table.table);
+      load.qualified = QuoteIdentifier(table.schema) + "." + QuoteIdentifier(table.table);
       load.dump_id = table.dump_id;
       // Anything else (an overlong statement, an archive without ENCODING)
       // is left to pg_restore.

@@ -8,9 +8,11 @@
 // which is removed whatever happens. A shallow verify then lists the archive
 // with pg_restore; a deep one restores it into a scratch database, compares
 // every table's row count with the manifest, times the restore (the measured
-// RTO) and drops the scratch database, also when anything failed. A restore
-// applies the staged dump to its target with pg_restore (or psql for a plain
-// set).
+// RTO) and drops the scratch database, also when anything failed. A whole
+// restore builds its database under a name of its own and renames it when
+// complete. Custom sets are restored (by drills too) while they are read
+// back, see stream_restore.h; plain sets and table or schema selections are
+// applied to the staged copy afterwards, with psql or pg_restore.
 
 extern "C" {
 #include "postgres.h"
@@ -34,6 +36,7 @@ extern "C" {
 #include <vector>
 
 #include "core/archive_scanner.h"
+#include "core/backup_options.h"
 #include "core/job_options.h"
 #include "core/manifest.h"
 #include "core/local_storage.h"
@@ -432,17 +435,6 @@ void Admin(const ServerFacts& facts, const std::string& sql, bool honor_stop = t
   }
 }
 
-// QuoteIdent quotes an identifier for SQL sent through libpq.
-std::string QuoteIdent(const std::string& name) {
-  std::string quoted = "\"";
-  for (char c : name) {
-    if (c == '"')
-      quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
-
 // DatabaseExists asks the catalog whether a database of that name exists.
 bool DatabaseExists(const ServerFacts& facts, const std::string& name) {
   PgConnPtr conn = ConnectLocal(facts, setting_database);
@@ -466,7 +458,7 @@ class ScratchDatabase {
     if (DatabaseExists(facts_, name_))
       throw Error(ErrorKind::kIo, "database \"" + name_ + "\" already exists",
                   "A restore drill never touches a database it did not create.");
-    Admin(facts_, "CREATE DATABASE " + QuoteIdent(name_) + " TEMPLATE template0");
+    Admin(facts_, "CREATE DATABASE " + QuoteIdentifier(name_) + " TEMPLATE template0");
     created_ = true;
   }
   ~ScratchDatabase() {
@@ -474,7 +466,7 @@ class ScratchDatabase {
       return;
     try {
       // Also (above all) after a cancel: this drop must not be cancelled.
-      Admin(facts_, "DROP DATABASE IF EXISTS " + QuoteIdent(name_) + " WITH (FORCE)", false);
+      Admin(facts_, "DROP DATABASE IF EXISTS " + QuoteIdentifier(name_) + " WITH (FORCE)", false);
     } catch (...) {
       // The launcher drops a leftover scratch database of a failed drill.
     }
@@ -498,8 +490,8 @@ std::string CompareRowCounts(const ServerFacts& facts, const std::string& databa
   int shown = 0;
   for (const TableCount& table : manifest.tables) {
     ThrowIfStopping();
-    std::string sql = "SELECT pg_catalog.count(*) FROM ONLY " + QuoteIdent(table.schema) + "." +
-                      QuoteIdent(table.table);
+    std::string sql = "SELECT pg_catalog.count(*) FROM ONLY " + QuoteIdentifier(table.schema) +
+                      "." + QuoteIdentifier(table.table);
     std::string found;
     try {
       PgResultPtr result = ExecWithLatch(conn.get(), sql);
@@ -633,7 +625,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     // the target never holds half a restore, and a database that clean
     // replaces is dropped only once its replacement is whole.
     std::string building = RestoreBuildName(id);
-    Admin(facts, "CREATE DATABASE " + QuoteIdent(building) + " TEMPLATE template0");
+    Admin(facts, "CREATE DATABASE " + QuoteIdentifier(building) + " TEMPLATE template0");
     bool renamed = false;
     try {
       if (source.format == "custom") {
@@ -658,10 +650,11 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
         if (!options.clean)
           throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
                       "It was created while the restore ran; nothing was changed.");
-        Admin(facts, "DROP DATABASE " + QuoteIdent(target) + " WITH (FORCE)");
+        Admin(facts, "DROP DATABASE " + QuoteIdentifier(target) + " WITH (FORCE)");
       }
       try {
-        Admin(facts, "ALTER DATABASE " + QuoteIdent(building) + " RENAME TO " + QuoteIdent(target));
+        Admin(facts, "ALTER DATABASE " + QuoteIdentifier(building) + " RENAME TO " +
+                         QuoteIdentifier(target));
       } catch (const Error& e) {
         renamed = true;  // keep what was restored: the old database is gone
         throw Error(ErrorKind::kIo,
@@ -675,7 +668,8 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
       // a restored one.
       if (!renamed) {
         try {
-          Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent(building) + " WITH (FORCE)", false);
+          Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdentifier(building) + " WITH (FORCE)",
+                false);
         } catch (...) {
         }
       }
@@ -750,7 +744,7 @@ void CleanUpAbandoned(int64_t id, const std::string& kind) {
       RunInTransaction([&] { facts = GatherServerFacts(); });
       std::string name =
           kind == "verify" ? "pgbak_verify_" + std::to_string(id) : RestoreBuildName(id);
-      Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdent(name) + " WITH (FORCE)");
+      Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdentifier(name) + " WITH (FORCE)");
     }
   });
   if (failure.failed) {
