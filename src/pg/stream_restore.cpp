@@ -21,6 +21,9 @@ extern "C" {
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/backup_options.h"
 #include "core/error.h"

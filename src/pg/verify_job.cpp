@@ -443,6 +443,33 @@ bool DatabaseExists(const ServerFacts& facts, const std::string& name) {
   return PQntuples(result.get()) > 0;
 }
 
+// RestoreWholeSet reads back and checks every object of backup source_id
+// and restores it whole into database (existing and empty), for operation
+// id: a custom set while it is read back (see stream_restore.h), a plain one
+// afterwards with psql. Logs the timeline of a streamed restore.
+StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, LocalStorage& local,
+                          StagingArea& staging, int64_t id, int64_t source_id,
+                          const SourceInfo& source, const std::string& database, int jobs) {
+  if (source.format != "custom") {
+    StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
+    SetPhase(Phase::kRestoring);
+    ApplyDump(facts, staged.data_path, source.format, database, 1, {});
+    return staged;
+  }
+  StreamingRestore restore(facts, database, jobs, source.toc_sha256);
+  StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
+  SetPhase(Phase::kRestoring);
+  restore.Finish(staged.data_path, staged.patches);
+  std::string timeline = restore.Timeline();
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT ": restored backup " INT64_FORMAT
+                         " into \"%s\": %s",
+                         static_cast<int64>(id), static_cast<int64>(source_id), database.c_str(),
+                         timeline.c_str())));
+  });
+  return staged;
+}
+
 // RestoreBuildName is the database a whole-set restore fills before it
 // takes the target's name.
 std::string RestoreBuildName(int64_t id) {
@@ -543,17 +570,8 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
       ScratchDatabase scratch(facts, "pgbak_verify_" + std::to_string(id));
       struct timeval started;
       gettimeofday(&started, nullptr);
-      StagedSet staged;
-      if (source.format == "custom") {
-        StreamingRestore restore(facts, scratch.name(), 2, source.toc_sha256);
-        staged = ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
-        SetPhase(Phase::kRestoring);
-        restore.Finish(staged.data_path, staged.patches);
-      } else {
-        staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
-        SetPhase(Phase::kRestoring);
-        ApplyDump(facts, staged.data_path, source.format, scratch.name(), 1, {});
-      }
+      StagedSet staged =
+          RestoreWholeSet(facts, storage, local, staging, id, source_id, source, scratch.name(), 2);
       restore_seconds = Seconds(started);
       SetPhase(Phase::kCounting);
       std::string mismatches = CompareRowCounts(facts, scratch.name(), staged.manifest);
@@ -628,24 +646,8 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     Admin(facts, "CREATE DATABASE " + QuoteIdentifier(building) + " TEMPLATE template0");
     bool renamed = false;
     try {
-      if (source.format == "custom") {
-        StreamingRestore restore(facts, building, options.jobs, source.toc_sha256);
-        StagedSet staged =
-            ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
-        SetPhase(Phase::kRestoring);
-        restore.Finish(staged.data_path, staged.patches);
-        std::string timeline = restore.Timeline();
-        PgCall([&] {
-          ereport(LOG, (errmsg("pgbak: restore " INT64_FORMAT " of backup " INT64_FORMAT
-                               " into \"%s\": %s",
-                               static_cast<int64>(id), static_cast<int64>(source_id),
-                               target.c_str(), timeline.c_str())));
-        });
-      } else {
-        StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
-        SetPhase(Phase::kRestoring);
-        ApplyDump(facts, staged.data_path, source.format, building, 1, {});
-      }
+      RestoreWholeSet(facts, storage, local, staging, id, source_id, source, building,
+                      options.jobs);
       if (DatabaseExists(facts, target)) {
         if (!options.clean)
           throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
