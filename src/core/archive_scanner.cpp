@@ -46,6 +46,7 @@
 #include <cctype>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -463,6 +464,8 @@ void ArchiveScanner::OnInt(int64_t value) {
       entry_desc_.clear();
       entry_with_oids_.clear();
       entry_definition_.clear();
+      entry_dependency_.clear();
+      entry_dependencies_.clear();
       Expect(Step::kHadDumper);
       return;
     case Step::kHadDumper:
@@ -470,6 +473,7 @@ void ArchiveScanner::OnInt(int64_t value) {
       Expect(Step::kTableOid);
       return;
     case Step::kSection:
+      entry_section_ = static_cast<int>(value);
       Expect(Step::kDefinition);
       return;
     case Step::kBlockDumpId:
@@ -530,6 +534,8 @@ void ArchiveScanner::OnStringLength(int64_t length) {
     keep_ = &entry_definition_;
   } else if (step_ == Step::kWithOids) {
     keep_ = &entry_with_oids_;
+  } else if (step_ == Step::kDependency) {
+    keep_ = &entry_dependency_;
   } else {
     keep_ = nullptr;
   }
@@ -621,6 +627,10 @@ void ArchiveScanner::OnString(bool is_null) {
       Expect(Step::kDependency);
       return;
     case Step::kDependency:
+      if (!is_null) {
+        entry_dependencies_.push_back(std::atoi(entry_dependency_.c_str()));
+        entry_dependency_.clear();
+      }
       Expect(is_null ? Step::kOffsetFlag : Step::kDependency);
       return;
     default:
@@ -645,6 +655,8 @@ void ArchiveScanner::OnBodyEnd() {
 // by dump id, so that data blocks can be checked against the TOC.
 void ArchiveScanner::EndTocEntry() {
   toc_slots_.push_back({entry_.dump_id, entry_had_dumper_, entry_slot_});
+  toc_.push_back({entry_.dump_id, entry_desc_, entry_section_, std::move(entry_dependencies_)});
+  entry_dependencies_.clear();
   if (entry_had_dumper_) {
     if (by_dump_id_.count(entry_.dump_id) != 0) {
       Fail("dump id " + std::to_string(entry_.dump_id) + " appears twice in the TOC");

@@ -61,6 +61,21 @@ struct ArchiveTable {
 // names, each quoted and doubled quotes included, fit.
 constexpr size_t kMaxCopyStatement = 256 << 10;
 
+// TocEntry is what the scanner keeps of every TOC entry: enough to know
+// which entries depend on which.
+struct TocEntry {
+  int dump_id = 0;
+  std::string desc;  // "TABLE", "TABLE DATA", "INDEX", ...
+  int section = 0;   // kSectionPreData etc.
+  std::vector<int> dependencies;
+};
+
+// The sections of pg_dump's teSection.
+constexpr int kSectionNone = 1;
+constexpr int kSectionPreData = 2;
+constexpr int kSectionData = 3;
+constexpr int kSectionPostData = 4;
+
 class ArchiveScanner;
 
 // ArchiveListener follows, as the stream passes, what a restore that loads
@@ -122,6 +137,8 @@ class ArchiveScanner : public Sink {
   bool complete() const { return complete_; }
   // tables lists the TABLE DATA entries in table-of-contents order.
   std::vector<ArchiveTable> tables() const;
+  // toc lists every TOC entry, in TOC order, as far as read.
+  const std::vector<TocEntry>& toc() const { return toc_; }
   // table is tables()[index], without the copy.
   const ArchiveTable& table(size_t index) const { return tables_[index]; }
   // version is the archive version, e.g. "1.14.0" (after the header).
@@ -268,6 +285,10 @@ class ArchiveScanner : public Sink {
   std::map<int, DataEntry> by_dump_id_;  // every entry with data, by dump id
   std::vector<TocSlot> toc_slots_;       // every TOC entry, in TOC order
   std::string entry_definition_;         // of ENCODING and STDSTRINGS entries only
+  int entry_section_ = 0;
+  std::string entry_dependency_;
+  std::vector<int> entry_dependencies_;
+  std::vector<TocEntry> toc_;
 
   ArchiveListener* listener_ = nullptr;
   std::unique_ptr<Sha256> toc_hash_;  // of the bytes so far, until the TOC ends

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -901,6 +902,47 @@ TEST(ArchiveScannerTest, KeepsCopyStatementsAndSessionSettings) {
     ASSERT_GT(table.copy_statement.size(), suffix.size());
     EXPECT_EQ(table.copy_statement.substr(table.copy_statement.size() - suffix.size()), suffix);
   }
+}
+
+TEST(ArchiveScannerTest, KeepsEveryTocEntryWithSectionAndDependencies) {
+  const std::string& dump = CustomDump();
+  StringSink out;
+  ArchiveScanner scanner(out);
+  scanner.Write(Bytes(dump), dump.size());
+  scanner.Finish();
+  ASSERT_TRUE(scanner.ok()) << scanner.problem();
+  const std::vector<TocEntry>& toc = scanner.toc();
+  std::map<int, const TocEntry*> by_id;
+  for (const TocEntry& entry : toc) {
+    by_id[entry.dump_id] = &entry;
+  }
+  // pg_restore --list of the fixture: 10 tables (one of them partitioned,
+  // without data of its own), 9 with data, a materialized view and its
+  // data, and more.
+  size_t tables = 0, data = 0, view_data = 0;
+  for (const TocEntry& entry : toc) {
+    if (entry.desc == "TABLE") {
+      tables++;
+      EXPECT_EQ(entry.section, kSectionPreData);
+    } else if (entry.desc == "TABLE DATA") {
+      data++;
+      EXPECT_EQ(entry.section, kSectionData);
+      // Each table's data depends on its table.
+      bool on_table = false;
+      for (int dependency : entry.dependencies) {
+        on_table = on_table || (by_id.count(dependency) && by_id[dependency]->desc == "TABLE");
+      }
+      EXPECT_TRUE(on_table) << entry.dump_id;
+    } else if (entry.desc == "MATERIALIZED VIEW DATA") {
+      view_data++;
+      EXPECT_EQ(entry.section, kSectionPostData);
+      EXPECT_FALSE(entry.dependencies.empty());
+    }
+  }
+  EXPECT_EQ(tables, 10u);
+  EXPECT_EQ(data, kFixtureTables.size());
+  EXPECT_EQ(view_data, 1u);
+  EXPECT_EQ(toc.front().desc, "ENCODING");
 }
 
 TEST(ArchiveScannerTest, OverlongCopyStatementIsDroppedNotFatal) {
