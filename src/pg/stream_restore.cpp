@@ -20,6 +20,8 @@ extern "C" {
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -142,6 +144,7 @@ void StreamingRestore::Attach(StagingFile& file) {
 // the reader then reports the object's checksum mismatch.
 void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
   toc_seen_ = true;
+  toc_ = scanner.toc();
   bool encoding_known = !scanner.client_encoding().empty();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -407,6 +410,7 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
     return false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    tables_[index].loaded = true;
     loaded_count_++;
   }
   Notify();
@@ -468,6 +472,121 @@ void StreamingRestore::StopAll() {
   loaders_.clear();
   if (pre_data_ != nullptr && !pre_data_->exited())
     pre_data_->Stop(setting_cancel_grace_ms);
+  if (early_ != nullptr && !early_->exited())
+    early_->Stop(setting_cancel_grace_ms);
+}
+
+// ReadyPostData lists the indexes and constraints (post-data INDEX and
+// CONSTRAINT entries) that can be built now: everything they depend on is
+// pre-data, a table the loaders have loaded, or such an entry itself.
+// Anything else (foreign keys, triggers, a table pg_restore still has to
+// load) waits for the final pg_restore. Main thread, loaders running.
+std::set<int> StreamingRestore::ReadyPostData() const {
+  std::map<int, const TocEntry*> by_id;
+  for (const TocEntry& entry : toc_)
+    by_id[entry.dump_id] = &entry;
+  std::set<int> loaded;              // TABLE DATA entries loaded
+  std::map<int, int> data_of_table;  // TABLE entry -> its TABLE DATA entry
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const TableLoad& table : tables_)
+      if (table.loaded)
+        loaded.insert(table.dump_id);
+  }
+  for (const TocEntry& entry : toc_) {
+    if (entry.desc != "TABLE DATA")
+      continue;
+    for (int dependency : entry.dependencies) {
+      auto found = by_id.find(dependency);
+      if (found != by_id.end() && found->second->desc == "TABLE")
+        data_of_table[dependency] = entry.dump_id;
+    }
+  }
+  std::map<int, bool> known;  // memo; false also while being decided (no cycles)
+  std::function<bool(const TocEntry&)> ready = [&](const TocEntry& entry) {
+    auto memo = known.find(entry.dump_id);
+    if (memo != known.end())
+      return memo->second;
+    known[entry.dump_id] = false;
+    if (entry.section != kSectionPostData || (entry.desc != "INDEX" && entry.desc != "CONSTRAINT"))
+      return false;
+    for (int dependency : entry.dependencies) {
+      auto found = by_id.find(dependency);
+      if (found == by_id.end())
+        continue;  // pg_restore ignores it too
+      const TocEntry& on = *found->second;
+      bool ok;
+      if (on.desc == "TABLE DATA") {
+        ok = loaded.count(on.dump_id) != 0;
+      } else if (on.desc == "TABLE") {
+        auto data = data_of_table.find(on.dump_id);
+        ok = data == data_of_table.end() || loaded.count(data->second) != 0;
+      } else {
+        ok = on.section == kSectionPreData || (on.section == kSectionPostData && ready(on));
+      }
+      if (!ok)
+        return false;
+    }
+    known[entry.dump_id] = true;
+    return true;
+  };
+  std::set<int> ids;
+  for (const TocEntry& entry : toc_)
+    if (early_ids_.count(entry.dump_id) == 0 && ready(entry))
+      ids.insert(entry.dump_id);
+  return ids;
+}
+
+// MaybeStartEarly starts a pg_restore of the indexes and constraints that
+// are ready, when a loader has nothing left to take (so that at most jobs
+// sessions work at a time) and no such pg_restore runs already.
+void StreamingRestore::MaybeStartEarly() {
+  if (early_ != nullptr || toc_.empty())
+    return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t loading = 0;
+    for (const TableLoad& table : tables_) {
+      if (table.loadable && !table.claimed)
+        return;  // a free loader takes it
+      loading += table.loadable && table.claimed && !table.loaded ? 1 : 0;
+    }
+    if (loading == 0 || loading >= static_cast<size_t>(jobs_))
+      return;
+  }
+  std::set<int> ready = ReadyPostData();
+  if (ready.empty())
+    return;
+  std::set<int> skip;
+  for (const TocEntry& entry : toc_)
+    if (ready.count(entry.dump_id) == 0)
+      skip.insert(entry.dump_id);
+  early_ids_.insert(ready.begin(), ready.end());
+  ChildSpec spec;
+  spec.program = facts_.bin_dir + "/pg_restore";
+  spec.args = {"--exit-on-error", "--no-password", "--dbname=dbname=" + ConnInfoValue(database_),
+               "--use-list=" + WriteRestoreList(facts_, path_, skip,
+                                                ".early" + std::to_string(++early_runs_) + ".list"),
+               path_};
+  spec.env = ChildEnvironment(facts_);
+  early_ = std::make_unique<ChildProcess>(spec);
+}
+
+// PollEarly looks after a running early pg_restore without waiting.
+void StreamingRestore::PollEarly() {
+  if (early_ == nullptr)
+    return;
+  uint8_t discard[4096];
+  while (early_->ReadStdout(discard, sizeof(discard)) > 0) {
+  }
+  early_->DrainStderr();
+  if (!early_->TryReap())
+    return;
+  early_->DrainStderr();
+  if (!early_->Succeeded())
+    throw Error(ErrorKind::kChildFailed, "pg_restore (indexes) failed: " + early_->DescribeExit(),
+                TrimMessage(early_->stderr_tail()));
+  early_.reset();
 }
 
 // Finish waits for pre-data (starting it now if the TOC could not be
@@ -505,22 +624,32 @@ void StreamingRestore::Finish(const std::string& data_path,
   }
   // Now that no pg_restore reads the TOC, fill in its data offsets.
   ApplyOffsetPatches(path_, patches);
-  for (;;) {
+  // Wait for the loads, building indexes of loaded tables meanwhile, then
+  // for the last such build.
+  for (bool loads_done = false; !loads_done || early_ != nullptr;) {
     ThrowIfFailed();
+    PollEarly();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (loaded_count_ == loadable_count_)
-        break;
+      loads_done = loaded_count_ == loadable_count_;
     }
+    if (!loads_done)
+      MaybeStartEarly();
+    else if (early_ == nullptr)
+      break;
     fds.assign(1, wake_fd_);
-    WaitForInput(fds, 1000, ready);
+    if (early_ != nullptr && early_->stdout_fd() >= 0)
+      fds.push_back(early_->stdout_fd());
+    if (early_ != nullptr && early_->stderr_fd() >= 0)
+      fds.push_back(early_->stderr_fd());
+    WaitForInput(fds, early_ != nullptr ? 100 : 1000, ready);
     uint64_t events;
     (void)!read(wake_fd_, &events, sizeof(events));
     ThrowIfStopping();
   }
   StopAll();
   loads_ended_ = Elapsed();
-  std::set<int> loaded;
+  std::set<int> loaded = early_ids_;  // done already: not again
   for (const TableLoad& table : tables_)
     if (table.loadable)
       loaded.insert(table.dump_id);
@@ -545,10 +674,10 @@ double StreamingRestore::Elapsed() const {
 std::string StreamingRestore::Timeline() const {
   char line[256];
   snprintf(line, sizeof(line),
-           "pre-data %.2f to %.2f s, read back by %.2f s, %zu of %zu tables loaded by %.2f s, "
-           "the rest by %.2f s",
+           "pre-data %.2f to %.2f s, read back by %.2f s, %zu of %zu tables loaded by %.2f s "
+           "(%zu indexes and constraints built meanwhile), the rest by %.2f s",
            pre_data_started_, pre_data_ended_, read_ended_, loaded_count_, tables_.size(),
-           loads_ended_, rest_ended_);
+           loads_ended_, early_ids_.size(), rest_ended_);
   return line;
 }
 

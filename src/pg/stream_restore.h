@@ -19,10 +19,14 @@
 //      staging as it grows, largest table first, in a transaction that
 //      truncates the new table first (as pg_restore -j does).
 //   4. When the object has been read to its end and its SHA-256 matches
-//      backup_log, and every table is loaded, pg_restore --section=data
+//      backup_log, and a loader has no table left to take while others
+//      still load, the indexes and constraints (PRIMARY KEY, UNIQUE) of the
+//      tables already loaded are built by a pg_restore of their own, as
+//      pg_restore -j builds a table's indexes while others still load.
+//   5. When every table is loaded, pg_restore --section=data
 //      --section=post-data -j jobs applies the rest (sequence values, large
 //      objects, tables it must load itself, then indexes, constraints,
-//      triggers, ACLs) with a list that leaves out the tables already loaded.
+//      triggers, ACLs) with a list that leaves out what was done already.
 //
 // Nothing that runs code comes from bytes that were not checked first: the
 // TOC (every statement pg_restore runs, and the COPY statements) is checked
@@ -107,6 +111,7 @@ class StreamingRestore : public ArchiveListener {
     uint64_t bytes = 0;
     bool ended = false;
     bool claimed = false;
+    bool loaded = false;
   };
   // Loader is one thread and its session.
   struct Loader {
@@ -124,6 +129,9 @@ class StreamingRestore : public ArchiveListener {
   void Fail(const std::string& message, const std::string& detail);
   void Notify();
   void StopAll();
+  void MaybeStartEarly();
+  void PollEarly();
+  std::set<int> ReadyPostData() const;
   void ThrowIfFailed();
   double Elapsed() const;
 
@@ -144,12 +152,16 @@ class StreamingRestore : public ArchiveListener {
   bool toc_trusted_ = false;
   std::string session_sql_;  // what each loader session runs first
   std::unique_ptr<ChildProcess> pre_data_;
+  std::vector<TocEntry> toc_;
+  std::unique_ptr<ChildProcess> early_;  // indexes of loaded tables, while others load
+  std::set<int> early_ids_;              // the entries given to it
+  int early_runs_ = 0;
   bool pre_data_done_ = false;
   std::vector<Loader> loaders_;
   std::string list_path_;
 
   // Shared with the loaders, under mutex_.
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<TableLoad> tables_;
   uint64_t staged_ = 0;        // bytes of the staging file readable
