@@ -23,6 +23,7 @@ extern "C" {
 
 #include "pg/boundary.h"
 #include "pg/catalog.h"
+#include "pg/shared_state.h"
 
 namespace pgbak {
 
@@ -196,6 +197,7 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
 
 // FinishWithSeconds marks row id succeeded, with restore_seconds.
 void FinishWithSeconds(int64 id, double restore_seconds) {
+  AnnounceFinishAtCommit();
   const char* sql = psprintf(
       "UPDATE %s SET status = 'succeeded', finished_at = clock_timestamp(), "
       "restore_seconds = $2, error_message = NULL, error_detail = NULL "
@@ -250,6 +252,7 @@ void SetLocation(int64 id, const char* location, const char* format) {
 
 // FinishSucceeded marks row id succeeded with its outcome.
 void FinishSucceeded(int64 id, const BackupOutcome& outcome) {
+  AnnounceFinishAtCommit();
   const char* sql = psprintf(
       "UPDATE %s SET status = 'succeeded', finished_at = clock_timestamp(), "
       "raw_bytes = $2, stored_bytes = $3, globals_bytes = $4, checksum_sha256 = $5, "
@@ -282,6 +285,7 @@ void FinishSucceeded(int64 id, const BackupOutcome& outcome) {
 
 // FinishFailed marks row id failed or cancelled if it is still running.
 bool FinishFailed(int64 id, const char* status, const char* message, const char* detail) {
+  AnnounceFinishAtCommit();
   const char* sql = psprintf(
       "UPDATE %s SET status = $2, finished_at = clock_timestamp(), "
       "error_message = $3, error_detail = $4 "

@@ -6,12 +6,14 @@ extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 }
 
 #include <cstring>
@@ -41,6 +43,7 @@ struct Slot {
 struct SharedState {
   slock_t mutex;
   Latch* launcher_latch;
+  ConditionVariable finished;  // broadcast when an operation's row is final
   int slot_count;
   Slot slots[FLEXIBLE_ARRAY_MEMBER];
 };
@@ -48,6 +51,7 @@ struct SharedState {
 SharedState* shared = nullptr;
 Slot* my_slot = nullptr;
 bool wake_at_commit = false;
+bool announce_at_commit = false;
 bool xact_callback_registered = false;
 
 Size SharedStateSize() {
@@ -69,9 +73,13 @@ void ReleaseSlot(int code, Datum arg) {
 void WakeOnCommit(XactEvent event, void* arg) {
   if (event == XACT_EVENT_COMMIT && wake_at_commit)
     WakeLauncher();
+  if (event == XACT_EVENT_COMMIT && announce_at_commit && shared != nullptr)
+    ConditionVariableBroadcast(&shared->finished);
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT) {
     wake_at_commit = false;
+    announce_at_commit = false;
+  }
 }
 
 }  // namespace
@@ -114,6 +122,7 @@ void InitSharedState() {
   if (!found) {
     std::memset(static_cast<void*>(shared), 0, SharedStateSize());
     SpinLockInit(&shared->mutex);
+    ConditionVariableInit(&shared->finished);
     shared->slot_count = max_worker_processes;
     for (int i = 0; i < shared->slot_count; i++) {
       pg_atomic_init_u64(&shared->slots[i].bytes_read, 0);
@@ -151,13 +160,36 @@ void WakeLauncher() {
     SetLatch(latch);
 }
 
-// WakeLauncherAtCommit wakes the launcher when this transaction commits.
-void WakeLauncherAtCommit() {
+// RegisterCallback registers WakeOnCommit once per process.
+static void RegisterCallback() {
   if (!xact_callback_registered) {
     RegisterXactCallback(WakeOnCommit, nullptr);
     xact_callback_registered = true;
   }
+}
+
+// WakeLauncherAtCommit wakes the launcher when this transaction commits.
+void WakeLauncherAtCommit() {
+  RegisterCallback();
   wake_at_commit = true;
+}
+
+// AnnounceFinishAtCommit wakes the waiters of WaitForFinish when this
+// transaction commits.
+void AnnounceFinishAtCommit() {
+  RegisterCallback();
+  announce_at_commit = true;
+}
+
+// WaitForFinish sleeps until some operation's row became final or
+// timeout_ms passed (the first call of a wait only gets ready to sleep).
+void WaitForFinish(long timeout_ms) {
+  (void)ConditionVariableTimedSleep(&shared->finished, timeout_ms, PG_WAIT_EXTENSION);
+}
+
+// StopWaitingForFinish ends a wait of WaitForFinish.
+void StopWaitingForFinish() {
+  ConditionVariableCancelSleep();
 }
 
 // ClaimSlot takes a progress slot for operation id in this worker.

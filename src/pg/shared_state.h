@@ -58,6 +58,16 @@ void WakeLauncher();
 // it never looks for a row before the row is visible.
 void WakeLauncherAtCommit();
 
+// AnnounceFinishAtCommit wakes pgbak_wait callers when this transaction,
+// which made an operation's row final, commits.
+void AnnounceFinishAtCommit();
+// WaitForFinish sleeps until an operation finished (see
+// AnnounceFinishAtCommit) or timeout_ms passed; call it in a loop that
+// checks the row each time (its first call returns at once), then
+// StopWaitingForFinish.
+void WaitForFinish(long timeout_ms);
+void StopWaitingForFinish();
+
 // ClaimSlot takes a progress slot for operation id in this worker; the slot
 // is released automatically when the process exits. False if none is free.
 bool ClaimSlot(int64_t id, const char* kind, const char* database);

@@ -47,7 +47,8 @@ namespace pgbak {
 
 namespace {
 
-// Polling interval of pgbak_wait; the row is cheap to read by primary key.
+// Longest sleep of pgbak_wait between two reads of the row (it is woken
+// sooner when a worker finishes); the row is cheap to read by primary key.
 constexpr long kWaitPollMs = 200;
 // How long pgbak_cancel waits for a just-started worker to take its slot.
 constexpr long kCancelSlotWaitMs = 10000;
@@ -268,11 +269,12 @@ extern "C" Datum pgbak_wait(PG_FUNCTION_ARGS) {
     long remaining_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
     if (remaining_ms <= 0)
       break;
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                    Min(remaining_ms, kWaitPollMs), PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
+    // Woken when a worker or the launcher commits an operation's end; the
+    // timeout catches ends made elsewhere (pgbak_cancel of a queued one).
+    WaitForFinish(Min(remaining_ms, kWaitPollMs));
     CHECK_FOR_INTERRUPTS();
   }
+  StopWaitingForFinish();
   text* result = cstring_to_text(status.text);
   text* copy = static_cast<text*>(SPI_palloc(VARSIZE(result)));
   memcpy(copy, result, VARSIZE(result));
