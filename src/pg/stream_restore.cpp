@@ -82,15 +82,18 @@ std::string ResultMessage(PGconn* conn, PGresult* result) {
 
 }  // namespace
 
-// WriteRestoreList lists the archive with pg_restore and keeps what is to
-// be restored.
-std::string WriteRestoreList(const ServerFacts& facts, const std::string& data_path,
-                             const std::set<int>& skip, const std::string& suffix) {
+// ListArchive runs pg_restore --list.
+std::string ListArchive(const ServerFacts& facts, const std::string& data_path) {
   StringSink listing;
   RunTool(facts, "pg_restore", {"--list", data_path}, &listing);
+  return listing.contents();
+}
+
+// WriteRestoreList keeps what is to be restored of a listing.
+std::string WriteRestoreList(const std::string& text, const std::string& data_path,
+                             const std::set<int>& skip, const std::string& suffix) {
   std::string kept;
   size_t start = 0;
-  const std::string& text = listing.contents();
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos)
@@ -216,7 +219,8 @@ void StreamingRestore::OnStaged() {
 
 // StartPreData runs pg_restore --section=pre-data on the staged file.
 void StreamingRestore::StartPreData() {
-  list_path_ = WriteRestoreList(facts_, path_);
+  listing_ = ListArchive(facts_, path_);
+  list_path_ = WriteRestoreList(listing_, path_);
   ChildSpec spec;
   spec.program = facts_.bin_dir + "/pg_restore";
   spec.args = {"--section=pre-data",
@@ -565,7 +569,7 @@ void StreamingRestore::MaybeStartEarly() {
   ChildSpec spec;
   spec.program = facts_.bin_dir + "/pg_restore";
   spec.args = {"--exit-on-error", "--no-password", "--dbname=dbname=" + ConnInfoValue(database_),
-               "--use-list=" + WriteRestoreList(facts_, path_, skip,
+               "--use-list=" + WriteRestoreList(listing_, path_, skip,
                                                 ".early" + std::to_string(++early_runs_) + ".list"),
                path_};
   spec.env = ChildEnvironment(facts_);
@@ -659,7 +663,7 @@ void StreamingRestore::Finish(const std::string& data_path,
       "--exit-on-error",
       "--no-password",
       "--dbname=dbname=" + ConnInfoValue(database_),
-      "--use-list=" + WriteRestoreList(facts_, path_, loaded, ".rest.list")};
+      "--use-list=" + WriteRestoreList(listing_, path_, loaded, ".rest.list")};
   if (jobs_ > 1)
     args.push_back("--jobs=" + std::to_string(jobs_));
   args.push_back(path_);

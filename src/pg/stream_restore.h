@@ -57,12 +57,15 @@
 
 namespace pgbak {
 
-// WriteRestoreList writes the archive's table of contents as a pg_restore
-// --use-list file next to it (data_path + suffix), without pgbak_ext itself
-// (a backup of pgbak.database holds the extension, which refuses to be
-// created anywhere else) and without the entries whose dump ids are in skip;
-// returns its path.
-std::string WriteRestoreList(const ServerFacts& facts, const std::string& data_path,
+// ListArchive is pg_restore --list of the archive at data_path.
+std::string ListArchive(const ServerFacts& facts, const std::string& data_path);
+
+// WriteRestoreList writes listing (ListArchive of data_path) as a
+// pg_restore --use-list file next to the archive (data_path + suffix),
+// without pgbak_ext itself (a backup of pgbak.database holds the extension,
+// which refuses to be created anywhere else) and without the entries whose
+// dump ids are in skip; returns its path.
+std::string WriteRestoreList(const std::string& listing, const std::string& data_path,
                              const std::set<int>& skip = {}, const std::string& suffix = ".list");
 
 // StreamingRestore restores one custom archive into an existing, empty
@@ -151,6 +154,7 @@ class StreamingRestore : public ArchiveListener {
   bool toc_seen_ = false;
   bool toc_trusted_ = false;
   std::string session_sql_;  // what each loader session runs first
+  std::string listing_;      // ListArchive of the staged file, once the TOC is there
   std::unique_ptr<ChildProcess> pre_data_;
   std::vector<TocEntry> toc_;
   std::unique_ptr<ChildProcess> early_;  // indexes of loaded tables, while others load

@@ -413,8 +413,9 @@ void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std
              "--dbname=" + conninfo, "--file=" + data_path});
     return;
   }
-  std::vector<std::string> args = {"--exit-on-error", "--no-password", "--dbname=" + conninfo,
-                                   "--use-list=" + WriteRestoreList(facts, data_path)};
+  std::vector<std::string> args = {
+      "--exit-on-error", "--no-password", "--dbname=" + conninfo,
+      "--use-list=" + WriteRestoreList(ListArchive(facts, data_path), data_path)};
   if (jobs > 1)
     args.push_back("--jobs=" + std::to_string(jobs));
   args.insert(args.end(), selection.begin(), selection.end());
