@@ -8,8 +8,10 @@ EXTENSION = pgbak_ext
 EXTVERSION = 1.2
 MODULE_big = pgbak_ext
 
-CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
-PG_SRCS = $(sort $(wildcard src/pg/*.cpp))
+# One folder per subsystem (README, "Layout of the source"); every .cpp under
+# src/core/ and src/pg/ is part of the library.
+CORE_SRCS = $(sort $(shell find src/core -name '*.cpp'))
+PG_SRCS = $(sort $(shell find src/pg -name '*.cpp'))
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 DATA = $(wildcard pgbak_ext--*.sql)

@@ -1,5 +1,5 @@
 # 012_streaming_restore.pl: a whole-database restore of a custom set loads
-# tables while the set is still being read back (src/pg/stream_restore.cpp).
+# tables while the set is still being read back (src/pg/jobs/stream_restore.cpp).
 # What must hold:
 #   - the restored database equals the source: every table (partitions,
 #     odd names, non-ASCII text, bytea, empty tables), sequence values, a

@@ -5,7 +5,7 @@
 
 #include <ctime>
 
-#include "core/time_zone.h"
+#include "core/schedule/time_zone.h"
 
 namespace pgbak::test {
 

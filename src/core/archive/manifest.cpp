@@ -1,0 +1,245 @@
+// manifest.cpp: manifest.json serialization and validation.
+//
+// The key order is fixed so two manifests diff cleanly and a person reading
+// one by hand finds the identity of the set first and the details after.
+// Reading is strict about what a restore relies on (types, sizes, checksum
+// syntax) and lenient about extra keys, so a newer minor writer stays
+// readable.
+#include "core/archive/manifest.h"
+
+#include <charconv>
+#include <string>
+
+#include "core/base/error.h"
+#include "core/base/json.h"
+#include "core/base/no_postgres.h"
+
+namespace pgbak {
+
+namespace {
+
+// Unsigned renders a uint64 as a JSON number without going through int64.
+json::Value Unsigned(uint64_t n) {
+  return json::Value::NumberLexeme(std::to_string(n));
+}
+
+// Corrupt is the error for a manifest that does not say what it must.
+[[noreturn]] void Corrupt(const std::string& why) {
+  throw Error(ErrorKind::kCorrupt, "invalid backup manifest: " + why);
+}
+
+// Member returns a required member of the given type.
+const json::Value& Member(const json::Value& object, const std::string& where,
+                          const std::string& key, json::Type type, const char* type_name) {
+  const json::Value* value = object.Find(key);
+  if (value == nullptr) {
+    Corrupt("missing key \"" + key + "\"" + where);
+  }
+  if (value->type() != type) {
+    Corrupt("key \"" + key + "\"" + where + " must be " + type_name + ", not " +
+            value->TypeNameWithArticle());
+  }
+  return *value;
+}
+
+// StringMember returns a required string member.
+std::string StringMember(const json::Value& object, const std::string& where,
+                         const std::string& key) {
+  return Member(object, where, key, json::Type::kString, "a string").AsString();
+}
+
+// IntegerMember returns a required integer member that fits int64.
+int64_t IntegerMember(const json::Value& object, const std::string& where, const std::string& key) {
+  const json::Value& value = Member(object, where, key, json::Type::kNumber, "a number");
+  try {
+    return value.AsInt64();
+  } catch (const Error&) {
+    Corrupt("key \"" + key + "\"" + where + " must be an integer, not " + value.Serialize());
+  }
+}
+
+// UnsignedMember reads the lexeme directly, so sizes above 2^63 stay exact.
+uint64_t UnsignedMember(const json::Value& object, const std::string& where,
+                        const std::string& key) {
+  const json::Value& value = Member(object, where, key, json::Type::kNumber, "a number");
+  std::string lexeme = value.Serialize();
+  uint64_t result = 0;
+  auto [ptr, ec] = std::from_chars(lexeme.data(), lexeme.data() + lexeme.size(), result);
+  if (ec != std::errc() || ptr != lexeme.data() + lexeme.size()) {
+    Corrupt("key \"" + key + "\"" + where + " must be a non-negative integer, not " + lexeme);
+  }
+  return result;
+}
+
+// IsSha256Hex checks for 64 lowercase hex digits.
+bool IsSha256Hex(const std::string& text) {
+  if (text.size() != 64) {
+    return false;
+  }
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// TableList renders row counts as a JSON array of {schema, table, rows}.
+json::Value TableList(const std::vector<TableCount>& tables) {
+  json::Value table_list = json::Value::Array();
+  for (const TableCount& count : tables) {
+    json::Value entry = json::Value::Object();
+    entry.Set("schema", json::Value::String(count.schema));
+    entry.Set("table", json::Value::String(count.table));
+    entry.Set("rows", json::Value::Number(count.rows));
+    table_list.Append(std::move(entry));
+  }
+  return table_list;
+}
+
+// ParseTableList reads what TableList wrote; throws kCorrupt.
+std::vector<TableCount> ParseTableList(const json::Value& tables) {
+  std::vector<TableCount> result;
+  for (size_t i = 0; i < tables.AsArray().size(); i++) {
+    const json::Value& entry = tables.AsArray()[i];
+    std::string where = " in tables[" + std::to_string(i) + "]";
+    if (entry.type() != json::Type::kObject) {
+      Corrupt("tables[" + std::to_string(i) + "] must be an object, not " +
+              entry.TypeNameWithArticle());
+    }
+    TableCount count;
+    count.schema = StringMember(entry, where, "schema");
+    count.table = StringMember(entry, where, "table");
+    count.rows = IntegerMember(entry, where, "rows");
+    result.push_back(std::move(count));
+  }
+  return result;
+}
+
+}  // namespace
+
+// ToJson writes the manifest with a fixed key order and two-space indent.
+std::string Manifest::ToJson() const {
+  json::Value root = json::Value::Object();
+  root.Set("format_version", json::Value::Number(format_version));
+  root.Set("tool", json::Value::String(tool));
+  root.Set("backup_id", json::Value::Number(backup_id));
+  root.Set("database", json::Value::String(database));
+  root.Set("system_identifier", json::Value::String(system_identifier));
+  root.Set("server_version", json::Value::String(server_version));
+  root.Set("dump_format", json::Value::String(dump_format));
+  root.Set("started_at", json::Value::String(started_at));
+  root.Set("finished_at", json::Value::String(finished_at));
+  root.Set("snapshot_lsn", json::Value::String(snapshot_lsn));
+  json::Value options = options_json.empty() ? json::Value::Object() : json::Parse(options_json);
+  if (options.type() != json::Type::kObject) {
+    throw Error(ErrorKind::kInternal, "manifest options must be a JSON object");
+  }
+  root.Set("options", std::move(options));
+  json::Value object_list = json::Value::Array();
+  for (const ManifestObject& object : objects) {
+    json::Value entry = json::Value::Object();
+    entry.Set("name", json::Value::String(object.name));
+    entry.Set("role", json::Value::String(object.role));
+    entry.Set("size", Unsigned(object.size));
+    entry.Set("raw_size", Unsigned(object.raw_size));
+    entry.Set("sha256", json::Value::String(object.sha256));
+    entry.Set("compression", json::Value::String(object.compression));
+    entry.Set("encryption", json::Value::String(object.encryption));
+    object_list.Append(std::move(entry));
+  }
+  root.Set("objects", std::move(object_list));
+  json::Value table_list = TableList(tables);
+  root.Set("tables", std::move(table_list));
+  if (!age_recipients.empty()) {
+    json::Value recipients = json::Value::Array();
+    for (const std::string& recipient : age_recipients)
+      recipients.Append(json::Value::String(recipient));
+    root.Set("age_recipients", std::move(recipients));
+  }
+  return root.Serialize(2) + "\n";
+}
+
+std::string TablesToJson(const std::vector<TableCount>& tables) {
+  return TableList(tables).Serialize(2) + "\n";
+}
+
+std::vector<TableCount> TablesFromJson(std::string_view text) {
+  json::Value root;
+  try {
+    root = json::Parse(text);
+  } catch (const Error& e) {
+    Corrupt(std::string("the table list is not valid JSON: ") + e.what());
+  }
+  if (root.type() != json::Type::kArray)
+    Corrupt("the table list must be an array");
+  return ParseTableList(root);
+}
+
+// FromJson validates everything a restore or verify will rely on.
+Manifest Manifest::FromJson(std::string_view text) {
+  json::Value root;
+  try {
+    root = json::Parse(text);
+  } catch (const Error& error) {
+    Corrupt(error.what());
+  }
+  if (root.type() != json::Type::kObject) {
+    Corrupt(std::string("top level must be an object, not ") + root.TypeNameWithArticle());
+  }
+  Manifest manifest;
+  const std::string top;
+  int64_t version = IntegerMember(root, top, "format_version");
+  if (version != kFormatVersion) {
+    Corrupt("unsupported format version " + std::to_string(version));
+  }
+  manifest.format_version = static_cast<int>(version);
+  manifest.tool = StringMember(root, top, "tool");
+  manifest.backup_id = IntegerMember(root, top, "backup_id");
+  manifest.database = StringMember(root, top, "database");
+  manifest.system_identifier = StringMember(root, top, "system_identifier");
+  manifest.server_version = StringMember(root, top, "server_version");
+  manifest.dump_format = StringMember(root, top, "dump_format");
+  manifest.started_at = StringMember(root, top, "started_at");
+  manifest.finished_at = StringMember(root, top, "finished_at");
+  manifest.snapshot_lsn = StringMember(root, top, "snapshot_lsn");
+  manifest.options_json =
+      Member(root, top, "options", json::Type::kObject, "an object").Serialize();
+
+  const json::Value& objects = Member(root, top, "objects", json::Type::kArray, "an array");
+  for (size_t i = 0; i < objects.AsArray().size(); i++) {
+    const json::Value& entry = objects.AsArray()[i];
+    std::string where = " in objects[" + std::to_string(i) + "]";
+    if (entry.type() != json::Type::kObject) {
+      Corrupt("objects[" + std::to_string(i) + "] must be an object, not " +
+              entry.TypeNameWithArticle());
+    }
+    ManifestObject object;
+    object.name = StringMember(entry, where, "name");
+    object.role = StringMember(entry, where, "role");
+    object.size = UnsignedMember(entry, where, "size");
+    object.raw_size = UnsignedMember(entry, where, "raw_size");
+    object.sha256 = StringMember(entry, where, "sha256");
+    if (!IsSha256Hex(object.sha256)) {
+      Corrupt("key \"sha256\"" + where + " is not 64 lowercase hex digits");
+    }
+    object.compression = StringMember(entry, where, "compression");
+    object.encryption = StringMember(entry, where, "encryption");
+    manifest.objects.push_back(std::move(object));
+  }
+
+  manifest.tables = ParseTableList(Member(root, top, "tables", json::Type::kArray, "an array"));
+  // Optional: only sets whose objects are encrypted have it.
+  if (const json::Value* recipients = root.Find("age_recipients")) {
+    if (recipients->type() != json::Type::kArray)
+      Corrupt("key \"age_recipients\" must be an array");
+    for (const json::Value& recipient : recipients->AsArray()) {
+      if (recipient.type() != json::Type::kString)
+        Corrupt("age_recipients must hold strings");
+      manifest.age_recipients.push_back(recipient.AsString());
+    }
+  }
+  return manifest;
+}
+
+}  // namespace pgbak

@@ -1,0 +1,87 @@
+// set_layout.cpp: the directory key of a backup set and UTC timestamps.
+//
+// Set directories sort by time within a database because the timestamp
+// comes first and has a fixed width; the backup id after it keeps two sets
+// started in the same second apart.
+#include "core/archive/set_layout.h"
+
+#include <time.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/base/error.h"
+#include "core/storage/storage.h"
+#include "core/base/no_postgres.h"
+
+namespace pgbak {
+
+namespace {
+
+// UtcFields breaks seconds down in UTC (gmtime_r: no shared static state).
+struct tm UtcFields(std::time_t seconds) {
+  struct tm fields;
+  if (gmtime_r(&seconds, &fields) == nullptr) {
+    throw Error(ErrorKind::kInternal, "could not convert time " + std::to_string(seconds));
+  }
+  return fields;
+}
+
+}  // namespace
+
+// SetDirectory builds "<sysid>/<database>/<YYYYMMDDTHHMMSSZ>-<id>"; the
+// system identifier must be digits, as pg_control_system() reports it.
+std::string SetDirectory(const std::string& system_identifier, const std::string& database,
+                         std::time_t started_utc, int64_t backup_id) {
+  if (system_identifier.empty() ||
+      system_identifier.find_first_not_of("0123456789") != std::string::npos) {
+    throw Error(ErrorKind::kInternal, "invalid system identifier \"" + system_identifier + "\"");
+  }
+  struct tm fields = UtcFields(started_utc);
+  char stamp[96];  // room for any int the compiler can imagine
+  std::snprintf(stamp, sizeof(stamp), "%04d%02d%02dT%02d%02d%02dZ", fields.tm_year + 1900,
+                fields.tm_mon + 1, fields.tm_mday, fields.tm_hour, fields.tm_min, fields.tm_sec);
+  return system_identifier + "/" + PathComponent(database) + "/" + stamp + "-" +
+         std::to_string(backup_id);
+}
+
+bool IsSetKey(int64_t backup_id, const std::string& key) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t slash = key.find('/', start);
+    if (slash == std::string::npos)
+      slash = key.size();
+    parts.push_back(key.substr(start, slash - start));
+    start = slash + 1;
+  }
+  if (parts.size() != 3)
+    return false;
+  for (const std::string& part : parts)
+    if (part.empty() || part == "." || part == "..")
+      return false;
+  std::string suffix = "-" + std::to_string(backup_id);
+  const std::string& leaf = parts[2];
+  return leaf.size() > suffix.size() &&
+         leaf.compare(leaf.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// FormatUtcTimestamp renders milliseconds (truncated, never rounded up into
+// the next second); out-of-range microseconds carry into the seconds.
+std::string FormatUtcTimestamp(std::time_t seconds, long microseconds) {
+  seconds += microseconds / 1000000;
+  microseconds %= 1000000;
+  if (microseconds < 0) {
+    microseconds += 1000000;
+    seconds -= 1;
+  }
+  struct tm fields = UtcFields(seconds);
+  char text[96];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", fields.tm_year + 1900,
+                fields.tm_mon + 1, fields.tm_mday, fields.tm_hour, fields.tm_min, fields.tm_sec,
+                microseconds / 1000);
+  return text;
+}
+
+}  // namespace pgbak

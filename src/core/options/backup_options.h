@@ -1,0 +1,72 @@
+// backup_options.h: the options of one backup, validated before queueing.
+//
+// pgbak_run(..., options jsonb) arrives here as JSON text. Unknown keys and
+// wrong types are rejected with a message naming the key, so nothing is
+// queued with an option that would be silently ignored.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/base/json.h"
+
+namespace pgbak {
+
+// QualifiedName is a table or schema name as PostgreSQL stores it (case and
+// punctuation exact); schema is empty for an unqualified table name.
+struct QualifiedName {
+  std::string schema;
+  std::string name;
+  bool operator==(const QualifiedName& other) const {
+    return schema == other.schema && name == other.name;
+  }
+};
+
+// ParseQualifiedName reads SQL identifier syntax: "a.b", "\"My.Table\"",
+// "Public.\"x\"\"y\"". Unquoted parts are folded to lower case (ASCII), quoted
+// parts are exact with "" as an escaped quote. With allow_schema false the text
+// must be a single identifier. Throws kInvalidParameter on empty parts, stray
+// quotes, more than two parts or parts longer than 63 bytes.
+QualifiedName ParseQualifiedName(std::string_view text, bool allow_schema);
+
+// ExactPattern renders a name as a pg_dump pattern that matches exactly that
+// name: every part double-quoted, so '*', '?', '.' and capitals are literal.
+// An unqualified table matches that table name in every schema ("*"."name").
+std::string ExactPattern(const QualifiedName& name);
+
+// QuoteIdentifier double-quotes one SQL name part ("a""b" for a"b), as SQL
+// sent to the server needs it whatever the name is.
+std::string QuoteIdentifier(const std::string& part);
+
+// BackupOptions are the validated options of pgbak_run.
+struct BackupOptions {
+  std::string format = "custom";  // "custom" or "plain"
+  bool schema_only = false;
+  bool data_only = false;
+  std::vector<QualifiedName> tables;
+  std::vector<QualifiedName> exclude_tables;
+  std::vector<QualifiedName> schemas;  // only .name is used
+  std::vector<QualifiedName> exclude_schemas;
+  std::optional<int> zstd_level;  // default: the pgbak.zstd_level setting
+
+  // ToJson is the normalized form stored in backup_log.options.
+  json::Value ToJson() const;
+  // DumpArguments are pg_dump's selection and format arguments for these
+  // options (-Fc or -Fp, --schema-only, -t/-T/-n/-N with exact patterns).
+  std::vector<std::string> DumpArguments() const;
+  // IncludesTableData says whether a table's data is in the dump, mirroring the
+  // arguments above; used to pick the tables whose rows the manifest counts.
+  bool IncludesTableData(const std::string& schema, const std::string& table) const;
+};
+
+// ParseBackupOptions validates a JSON object of options; throws
+// kInvalidParameter naming the offending key, with a hint listing valid keys.
+BackupOptions ParseBackupOptions(std::string_view json_text);
+
+// kMinZstdLevel..kMaxZstdLevel is the accepted zstd_level range.
+constexpr int kMinZstdLevel = 1;
+constexpr int kMaxZstdLevel = 19;
+
+}  // namespace pgbak

@@ -1,0 +1,180 @@
+// job_options.cpp: validation and normal form of a scheduled job's options.
+//
+// A job's options are one flat object so the user writes one thing, but they
+// are owned by three modules: the backup keys are checked by
+// ParseBackupOptions (the same code pgbak_run uses, so a job cannot hold an
+// option a run would refuse), the retention keys by ParseRetentionOptions,
+// and storage and verify here.
+#include "core/options/job_options.h"
+
+#include <string>
+#include <string_view>
+
+#include "core/base/error.h"
+#include "core/base/json.h"
+#include "core/notify/webhook.h"
+#include "core/options/backup_options.h"
+#include "core/schedule/retention.h"
+#include "core/base/no_postgres.h"
+
+namespace pgbak {
+
+namespace {
+
+constexpr const char* kValidKeysHint =
+    "Valid job options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
+    "exclude_schemas, zstd_level, storage, verify, verify_every, keep_last, keep_daily, "
+    "keep_weekly, "
+    "keep_monthly, keep_yearly, max_age, rpo, webhook_url, webhook_events.";
+
+const char* const kBackupKeys[] = {"format",          "schema_only",    "data_only",
+                                   "tables",          "exclude_tables", "schemas",
+                                   "exclude_schemas", "zstd_level"};
+
+const char* const kRetentionKeys[] = {"keep_last",    "keep_daily",  "keep_weekly",
+                                      "keep_monthly", "keep_yearly", "max_age"};
+
+// IsOneOf says whether key is in a list of names.
+template <size_t N>
+bool IsOneOf(const std::string& key, const char* const (&names)[N]) {
+  for (const char* name : names) {
+    if (key == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+// ToJson lists the backup options first because that is what a run uses,
+// then what the job adds; retention keys appear only if set, so the stored
+// form reads like what the user wrote, with max_age made exact.
+json::Value JobOptions::ToJson() const {
+  json::Value object = backup.ToJson();
+  object.Set("storage", json::Value::String(storage));
+  object.Set("verify", json::Value::String(verify));
+  if (verify_every != 1) {
+    object.Set("verify_every", json::Value::Number(verify_every));
+  }
+  if (retention.keep_last) {
+    object.Set("keep_last", json::Value::Number(*retention.keep_last));
+  }
+  if (retention.keep_daily) {
+    object.Set("keep_daily", json::Value::Number(*retention.keep_daily));
+  }
+  if (retention.keep_weekly) {
+    object.Set("keep_weekly", json::Value::Number(*retention.keep_weekly));
+  }
+  if (retention.keep_monthly) {
+    object.Set("keep_monthly", json::Value::Number(*retention.keep_monthly));
+  }
+  if (retention.keep_yearly) {
+    object.Set("keep_yearly", json::Value::Number(*retention.keep_yearly));
+  }
+  if (retention.max_age_seconds) {
+    object.Set("max_age", json::Value::Number(*retention.max_age_seconds));
+  }
+  if (rpo_seconds > 0) {
+    object.Set("rpo", json::Value::Number(rpo_seconds));
+  }
+  if (!webhook_url.empty()) {
+    object.Set("webhook_url", json::Value::String(webhook_url));
+  }
+  if (!webhook_events.empty()) {
+    object.Set("webhook_events", json::Value::String(webhook_events));
+  }
+  return object;
+}
+
+// ParseJobOptions sorts each key to its owner and rejects any key no owner
+// claims, before any of them is used.
+JobOptions ParseJobOptions(std::string_view json_text) {
+  json::Value root;
+  try {
+    root = json::Parse(json_text);
+  } catch (const Error& error) {
+    throw Error(ErrorKind::kInvalidParameter, "invalid job options", error.what());
+  }
+  if (root.type() != json::Type::kObject) {
+    throw Error(ErrorKind::kInvalidParameter,
+                std::string("job options must be a JSON object, not ") + root.TypeName(),
+                std::string(), kValidKeysHint);
+  }
+  JobOptions options;
+  json::Value backup_object = json::Value::Object();
+  for (const auto& [key, value] : root.AsObject()) {
+    if (IsOneOf(key, kBackupKeys)) {
+      backup_object.Set(key, value);
+    } else if (IsOneOf(key, kRetentionKeys)) {
+      // Read below, all together, by ParseRetentionOptions.
+    } else if (key == "storage") {
+      if (value.type() != json::Type::kString) {
+        throw Error(ErrorKind::kInvalidParameter,
+                    std::string("job option \"storage\" must be a non-empty string, not ") +
+                        value.TypeName());
+      }
+      if (value.AsString().empty()) {
+        throw Error(ErrorKind::kInvalidParameter,
+                    "job option \"storage\" must be a non-empty string");
+      }
+      options.storage = value.AsString();
+    } else if (key == "verify") {
+      const std::string expected =
+          "job option \"verify\" must be \"none\", \"checksum\" or \"restore\", not ";
+      if (value.type() != json::Type::kString) {
+        throw Error(ErrorKind::kInvalidParameter, expected + value.TypeName());
+      }
+      const std::string& verify = value.AsString();
+      if (verify != "none" && verify != "checksum" && verify != "restore") {
+        throw Error(ErrorKind::kInvalidParameter, expected + json::Quote(verify));
+      }
+      options.verify = verify;
+    } else if (key == "verify_every") {
+      int64_t every = 0;
+      bool integral = value.type() == json::Type::kNumber;
+      if (integral) {
+        try {
+          every = value.AsInt64();
+        } catch (const Error&) {
+          integral = false;
+        }
+      }
+      if (!integral || every < 1 || every > 1000000) {
+        throw Error(
+            ErrorKind::kInvalidParameter,
+            "job option \"verify_every\" must be an integer >= 1, not " + value.Serialize());
+      }
+      options.verify_every = static_cast<int>(every);
+    } else if (key == "rpo") {
+      options.rpo_seconds = ParseDurationOption("rpo", value);
+    } else if (key == "webhook_url") {
+      if (value.type() != json::Type::kString) {
+        throw Error(
+            ErrorKind::kInvalidParameter,
+            std::string("job option \"webhook_url\" must be a string, not ") + value.TypeName());
+      }
+      ValidateWebhookUrl(value.AsString());
+      options.webhook_url = value.AsString();
+    } else if (key == "webhook_events") {
+      const std::string expected =
+          "job option \"webhook_events\" must be \"failure\" or \"all\", not ";
+      if (value.type() != json::Type::kString) {
+        throw Error(ErrorKind::kInvalidParameter, expected + value.TypeName());
+      }
+      if (value.AsString() != "failure" && value.AsString() != "all") {
+        throw Error(ErrorKind::kInvalidParameter, expected + json::Quote(value.AsString()));
+      }
+      options.webhook_events = value.AsString();
+    } else {
+      throw Error(ErrorKind::kInvalidParameter, "unknown job option " + json::Quote(key),
+                  std::string(), kValidKeysHint);
+    }
+  }
+  options.retention = ParseRetentionOptions(root);
+  options.backup = ParseBackupOptions(backup_object.Serialize());
+  options.backup_json = options.backup.ToJson().Serialize();
+  return options;
+}
+
+}  // namespace pgbak

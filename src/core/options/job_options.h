@@ -1,0 +1,52 @@
+// job_options.h: the options of a scheduled job, validated at pgbak_schedule.
+//
+// A job's options are the backup options of pgbak_run (format, tables,
+// zstd_level, ...) plus what belongs to the job: where its backups go
+// (storage), retention (keep_*, max_age) and verification (verify). Every key
+// is checked here, so a typo is an error when the job is defined, not a
+// silently ignored setting discovered when a restore is needed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/base/json.h"
+#include "core/options/backup_options.h"
+#include "core/schedule/retention.h"
+
+namespace pgbak {
+
+// JobOptions are the validated options of a job.
+struct JobOptions {
+  std::string storage = "local";
+  // verify: "none" (default), "checksum" or "restore"; stored now, acted on
+  // by the verification feature.
+  std::string verify = "none";
+  // verify_every: with verify "restore", every Nth scheduled backup gets a
+  // restore drill and the others a checksum verification.
+  int verify_every = 1;
+  RetentionPolicy retention;
+  BackupOptions backup;
+  // backup_json is the normalized backup options (BackupOptions::ToJson),
+  // passed to each run as pgbak_run's options.
+  std::string backup_json;
+  // rpo: the recovery point objective of the job's database, in seconds
+  // (backup_status turns stale past it); 0 means pgbak.rpo.
+  int64_t rpo_seconds = 0;
+  // webhook_url and webhook_events ("failure" or "all") override the
+  // pgbak.webhook_* settings for this job's runs; empty means the setting.
+  std::string webhook_url;
+  std::string webhook_events;
+
+  // ToJson is the normalized form stored with the job: backup options,
+  // storage, verify and the retention keys as given (max_age as seconds).
+  json::Value ToJson() const;
+};
+
+// ParseJobOptions validates a JSON object of job options; throws
+// kInvalidParameter naming the offending key, with a hint listing the valid
+// keys (backup option keys and job keys together).
+JobOptions ParseJobOptions(std::string_view json_text);
+
+}  // namespace pgbak

@@ -1,0 +1,160 @@
+// restore_options.cpp: validation and normal form of pgbak_restore's options.
+#include "core/options/restore_options.h"
+
+#include <map>
+#include <string>
+
+#include "core/base/error.h"
+#include "core/base/json.h"
+#include "core/base/no_postgres.h"
+
+namespace pgbak {
+
+namespace {
+
+constexpr const char* kValidKeysHint = "Valid restore options are: clean, tables, schemas, jobs.";
+
+// NameList reads an array of non-empty SQL names for key.
+std::vector<QualifiedName> NameList(const std::string& key, const json::Value& value,
+                                    bool allow_schema) {
+  if (value.type() != json::Type::kArray)
+    throw Error(
+        ErrorKind::kInvalidParameter,
+        "restore option \"" + key + "\" must be an array of names, not " + value.TypeName());
+  std::vector<QualifiedName> names;
+  for (const json::Value& item : value.AsArray()) {
+    if (item.type() != json::Type::kString || item.AsString().empty())
+      throw Error(ErrorKind::kInvalidParameter,
+                  "restore option \"" + key + "\" must contain only non-empty names");
+    try {
+      names.push_back(ParseQualifiedName(item.AsString(), allow_schema));
+    } catch (const Error& e) {
+      throw Error(
+          ErrorKind::kInvalidParameter,
+          "invalid name " + json::Quote(item.AsString()) + " in restore option \"" + key + "\"",
+          e.detail().empty() ? e.what() : e.detail());
+    }
+  }
+  if (names.empty())
+    throw Error(ErrorKind::kInvalidParameter, "restore option \"" + key +
+                                                  "\" must name at least one " +
+                                                  (allow_schema ? "table" : "schema"));
+  return names;
+}
+
+// RenderName renders a name the way a user writes it, quoting when needed.
+std::string RenderName(const std::string& part) {
+  bool plain = !part.empty() && !(part[0] >= '0' && part[0] <= '9');
+  for (char c : part)
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  if (plain)
+    return part;
+  std::string quoted = "\"";
+  for (char c : part) {
+    if (c == '"')
+      quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+}  // namespace
+
+// ToJson is the normalized form: every option, names as written in SQL.
+json::Value RestoreOptions::ToJson() const {
+  json::Value object = json::Value::Object();
+  object.Set("clean", json::Value::Bool(clean));
+  if (!tables.empty()) {
+    json::Value list = json::Value::Array();
+    for (const QualifiedName& name : tables)
+      list.Append(json::Value::String(name.schema.empty()
+                                          ? RenderName(name.name)
+                                          : RenderName(name.schema) + "." + RenderName(name.name)));
+    object.Set("tables", list);
+  }
+  if (!schemas.empty()) {
+    json::Value list = json::Value::Array();
+    for (const QualifiedName& name : schemas)
+      list.Append(json::Value::String(RenderName(name.name)));
+    object.Set("schemas", list);
+  }
+  object.Set("jobs", json::Value::Number(jobs));
+  return object;
+}
+
+// SelectionArgumentGroups groups tables by schema for pg_restore.
+std::vector<std::vector<std::string>> RestoreOptions::SelectionArgumentGroups() const {
+  std::vector<std::vector<std::string>> groups;
+  if (!schemas.empty()) {
+    std::vector<std::string> group;
+    for (const QualifiedName& name : schemas)
+      group.push_back("--schema=" + name.name);
+    groups.push_back(group);
+  }
+  std::map<std::string, std::vector<std::string>> by_schema;
+  for (const QualifiedName& name : tables)
+    by_schema[name.schema].push_back(name.name);
+  for (const auto& [schema, names] : by_schema) {
+    std::vector<std::string> group;
+    if (!schema.empty())
+      group.push_back("--schema=" + schema);
+    for (const std::string& table : names)
+      group.push_back("--table=" + table);
+    groups.push_back(group);
+  }
+  return groups;
+}
+
+// ParseRestoreOptions validates every key before anything is queued.
+RestoreOptions ParseRestoreOptions(std::string_view json_text) {
+  json::Value root;
+  try {
+    root = json::Parse(json_text);
+  } catch (const Error& error) {
+    throw Error(ErrorKind::kInvalidParameter, "invalid restore options", error.what());
+  }
+  if (root.type() != json::Type::kObject)
+    throw Error(ErrorKind::kInvalidParameter,
+                std::string("restore options must be a JSON object, not ") + root.TypeName(),
+                std::string(), kValidKeysHint);
+  RestoreOptions options;
+  for (const auto& [key, value] : root.AsObject()) {
+    if (key == "clean") {
+      if (value.type() != json::Type::kBool)
+        throw Error(
+            ErrorKind::kInvalidParameter,
+            std::string("restore option \"clean\" must be a boolean, not ") + value.TypeName());
+      options.clean = value.AsBool();
+    } else if (key == "tables") {
+      options.tables = NameList(key, value, true);
+    } else if (key == "schemas") {
+      options.schemas = NameList(key, value, false);
+    } else if (key == "jobs") {
+      int64_t jobs = 0;
+      bool integral = value.type() == json::Type::kNumber;
+      if (integral) {
+        try {
+          jobs = value.AsInt64();
+        } catch (const Error&) {
+          integral = false;
+        }
+      }
+      if (!integral || jobs < 1 || jobs > kMaxRestoreJobs)
+        throw Error(ErrorKind::kInvalidParameter,
+                    "restore option \"jobs\" must be an integer between 1 and " +
+                        std::to_string(kMaxRestoreJobs) + ", not " + value.Serialize());
+      options.jobs = static_cast<int>(jobs);
+    } else {
+      throw Error(ErrorKind::kInvalidParameter, "unknown restore option " + json::Quote(key),
+                  std::string(), kValidKeysHint);
+    }
+  }
+  if (options.clean && options.partial())
+    throw Error(ErrorKind::kInvalidParameter,
+                "restore option \"clean\" cannot be combined with \"tables\" or \"schemas\"",
+                "\"clean\" drops and recreates the whole target database.",
+                "Restore tables into an existing database without \"clean\".");
+  return options;
+}
+
+}  // namespace pgbak

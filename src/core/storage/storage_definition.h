@@ -1,0 +1,81 @@
+// storage_definition.h: validation of pgbak_storage_add()'s arguments and
+// the settings a worker builds from the stored definition.
+//
+// A definition is split in two on the way in: the public part (URL and
+// options anyone allowed to see storages may read) and the secret part
+// (access_key_id, secret_access_key, session_token: the key id is not
+// secret in itself, but it names the account), stored where only the extension's
+// owner can read it. Nothing secret ever reaches a message: errors about a
+// secret name the option, never its value.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <vector>
+
+#include "core/crypto/age.h"
+#include "core/storage/s3/s3_storage.h"
+
+namespace pgbak {
+
+// StorageDefinition is a checked definition in its stored form.
+struct StorageDefinition {
+  std::string name;
+  std::string url;             // normalised: s3://bucket or s3://bucket/prefix
+  std::string public_options;  // JSON object, no secrets
+  std::string secret_options;  // JSON object, "{}" if none
+};
+
+// CheckStorageName accepts 1 to 63 of [a-z0-9_-], starting with a letter or
+// digit; "local" is the embedded storage and cannot be redefined.
+void CheckStorageName(const std::string& name);
+
+// ParseStorageDefinition checks a user's definition (options is JSON text)
+// and throws kInvalidParameter with a hint for anything wrong: unknown keys,
+// bad URL or bucket name, bad endpoint, part_size below 5 MiB, and so on.
+StorageDefinition ParseStorageDefinition(const std::string& name, const std::string& url,
+                                         const std::string& options);
+
+// ServerFileUse says which of the server's files a definition would touch:
+// a file:// storage writes below its directory; age_identity_file and
+// ca_file are read. It only looks at the URL and option names (nothing is
+// opened), so that privileges can be checked first; unparsable options
+// touch nothing here and are refused by ParseStorageDefinition.
+struct ServerFileUse {
+  bool writes = false;
+  bool reads = false;
+};
+ServerFileUse StorageServerFileUse(const std::string& url, const std::string& options);
+
+// IsLocalUrl says whether url is a directory storage (file:///path);
+// LocalPathFromUrl is its checked, absolute path.
+bool IsLocalUrl(const std::string& url);
+std::string LocalPathFromUrl(const std::string& url);
+
+// EncryptionSettings is how a storage encrypts: to age_recipients (none:
+// not encrypted), and the server-side age_identity_file that decrypts for
+// verify and restore (empty: this server cannot decrypt what it wrote).
+struct EncryptionSettings {
+  std::vector<std::string> recipients;  // "age1..."
+  std::string identity_file;
+  bool enabled() const { return !recipients.empty(); }
+};
+EncryptionSettings EncryptionFromDefinition(const std::string& public_options);
+
+// ReadAgeIdentityFile reads and parses an identity file; the file's text is
+// wiped from memory after parsing and never quoted in an error.
+std::vector<AgeIdentity> ReadAgeIdentityFile(const std::string& path);
+
+// EnvironmentLookup returns an environment variable ("" if unset).
+using EnvironmentLookup = std::function<std::string(const std::string&)>;
+
+// SettingsFromDefinition rebuilds the driver settings from a stored
+// definition. Credentials absent from the definition come from the server's
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; without
+// any, it throws with a hint.
+S3Settings SettingsFromDefinition(const std::string& url, const std::string& public_options,
+                                  const std::string& secret_options,
+                                  const EnvironmentLookup& environment);
+
+}  // namespace pgbak

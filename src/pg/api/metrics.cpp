@@ -1,0 +1,189 @@
+// metrics.cpp: pgbak_metrics(), the Prometheus text exposition of backup
+// freshness, sizes, failures and running operations, also served over HTTP
+// by the launcher (metrics_server.cpp).
+
+extern "C" {
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(pgbak_metrics);
+}
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/notify/prometheus.h"
+#include "pg/api/metrics.h"
+#include "pg/api/privileges.h"
+#include "pg/boundary/boundary.h"
+#include "pg/catalog/catalog.h"
+#include "pg/runtime/shared_state.h"
+
+namespace pgbak {
+
+namespace {
+
+// Rows runs a read-only query and returns its rows as strings ("" for NULL)
+// plus, per row, which columns were NULL.
+struct Rows {
+  std::vector<std::vector<std::string>> values;
+  std::vector<std::vector<bool>> nulls;
+};
+
+Rows Query(const std::string& sql) {
+  Rows rows;
+  int64 count = 0;
+  int columns = 0;
+  PgCall([&] {
+    if (SPI_execute(sql.c_str(), true, 0) != SPI_OK_SELECT)
+      elog(ERROR, "could not read backup_log for metrics");
+    count = SPI_processed;
+    columns = SPI_tuptable->tupdesc->natts;
+  });
+  for (int64 r = 0; r < count; r++) {
+    std::vector<std::string> row;
+    std::vector<bool> null_row;
+    for (int c = 1; c <= columns; c++) {
+      const char* value = nullptr;
+      PgCall([&] { value = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c); });
+      row.emplace_back(value != nullptr ? value : "");
+      null_row.push_back(value == nullptr);
+    }
+    rows.values.push_back(std::move(row));
+    rows.nulls.push_back(std::move(null_row));
+  }
+  return rows;
+}
+
+// PerDatabase adds one family with a sample per database row where the
+// column is not NULL.
+void PerDatabase(PrometheusText& text, const Rows& rows, int column, const char* name,
+                 MetricType type, const char* help) {
+  text.Family(name, type, help);
+  for (size_t r = 0; r < rows.values.size(); r++) {
+    if (rows.nulls[r][column])
+      continue;
+    text.Sample({{"database", rows.values[r][0]}},
+                std::strtod(rows.values[r][column].c_str(), nullptr));
+  }
+}
+
+}  // namespace
+
+// RenderMetrics builds the exposition; needs a transaction with SPI connected.
+std::string RenderMetrics() {
+  std::string log = QuotedRelation("backup_log");
+  std::string status = QuotedRelation("backup_status");
+  // One row per database: freshness from backup_status, totals from the
+  // history that backup_log still holds (see pgbak.log_retention).
+  Rows databases = Query(
+      "SELECT s.database_name, "
+      "extract(epoch FROM s.last_success_at), "                 // 1
+      "extract(epoch FROM s.last_duration), "                   // 2
+      "s.last_stored_bytes, "                                   // 3
+      "extract(epoch FROM s.age), "                             // 4
+      "CASE WHEN s.stale THEN 1 ELSE 0 END, "                   // 5
+      "extract(epoch FROM s.rpo), "                             // 6
+      "CASE WHEN s.excluded THEN 1 ELSE 0 END, "                // 7
+      "coalesce(t.failures, 0), coalesce(t.successes, 0), "     // 8, 9
+      "coalesce(t.stored_total, 0), coalesce(t.retained, 0), "  // 10, 11
+      "extract(epoch FROM s.last_failure_at) "                  // 12
+      "FROM " +
+      status +
+      " s LEFT JOIN ("
+      "  SELECT database_name, "
+      "         count(*) FILTER (WHERE status = 'failed') AS failures, "
+      "         count(*) FILTER (WHERE status IN ('succeeded', 'expired')) AS successes, "
+      "         sum(coalesce(stored_bytes, 0) + coalesce(globals_bytes, 0)) "
+      "           FILTER (WHERE status IN ('succeeded', 'expired')) AS stored_total, "
+      "         sum(coalesce(stored_bytes, 0) + coalesce(globals_bytes, 0)) "
+      "           FILTER (WHERE status = 'succeeded') AS retained "
+      "  FROM " +
+      log +
+      " WHERE kind = 'backup' GROUP BY database_name) t "
+      "ON t.database_name = s.database_name ORDER BY 1");
+  Rows queue = Query(
+      "SELECT count(*) FILTER (WHERE status = 'queued'), "
+      "count(*) FILTER (WHERE webhook_status LIKE 'failed%') FROM " +
+      log);
+
+  PrometheusText text;
+  text.Family("pgbak_launcher_up", MetricType::kGauge,
+              "1 if the pgbak launcher is running, else 0.");
+  text.Sample({}, LauncherRunning() ? 1 : 0);
+  PerDatabase(text, databases, 1, "pgbak_last_success_timestamp_seconds", MetricType::kGauge,
+              "When the newest succeeded backup of the database finished (Unix time).");
+  PerDatabase(text, databases, 2, "pgbak_last_backup_duration_seconds", MetricType::kGauge,
+              "How long the newest succeeded backup took.");
+  PerDatabase(text, databases, 3, "pgbak_last_backup_size_bytes", MetricType::kGauge,
+              "Stored size of the data object of the newest succeeded backup.");
+  PerDatabase(text, databases, 4, "pgbak_last_backup_age_seconds", MetricType::kGauge,
+              "Age of the newest succeeded backup.");
+  PerDatabase(text, databases, 12, "pgbak_last_failure_timestamp_seconds", MetricType::kGauge,
+              "When the newest failed backup of the database finished (Unix time).");
+  PerDatabase(text, databases, 5, "pgbak_stale", MetricType::kGauge,
+              "1 if the database has no succeeded backup younger than its RPO, else 0.");
+  PerDatabase(text, databases, 6, "pgbak_rpo_seconds", MetricType::kGauge,
+              "The recovery point objective of the database.");
+  PerDatabase(text, databases, 7, "pgbak_excluded", MetricType::kGauge,
+              "1 if the database is deliberately not backed up (template, "
+              "pgbak.exclude_databases), else 0.");
+  PerDatabase(text, databases, 8, "pgbak_backup_failures_total", MetricType::kCounter,
+              "Failed backups recorded in backup_log (history is trimmed after "
+              "pgbak.log_retention).");
+  PerDatabase(text, databases, 9, "pgbak_backup_successes_total", MetricType::kCounter,
+              "Succeeded backups recorded in backup_log, expired ones included.");
+  PerDatabase(text, databases, 10, "pgbak_stored_bytes_total", MetricType::kCounter,
+              "Bytes stored by the succeeded backups recorded in backup_log, expired "
+              "ones included.");
+  PerDatabase(text, databases, 11, "pgbak_retained_bytes", MetricType::kGauge,
+              "Bytes held in storage by the backups not yet expired.");
+
+  std::vector<ProgressSnapshot> running(std::max(SlotCount(), 1));
+  int n = 0;
+  PgCall([&] { n = CopyProgress(running.data(), static_cast<int>(running.size())); });
+  std::map<std::string, int> by_kind = {{"backup", 0}, {"verify", 0}, {"restore", 0}};
+  for (int i = 0; i < n; i++)
+    by_kind[running[i].kind]++;
+  text.Family("pgbak_running_operations", MetricType::kGauge, "Operations running now, by kind.");
+  for (const auto& [kind, count] : by_kind)
+    text.Sample({{"kind", kind}}, count);
+  text.Family("pgbak_queued_operations", MetricType::kGauge, "Operations waiting for a worker.");
+  text.Sample({}, std::strtod(queue.values.at(0).at(0).c_str(), nullptr));
+  text.Family("pgbak_webhook_failures_total", MetricType::kCounter,
+              "Webhook notifications that could not be delivered (in backup_log).");
+  text.Sample({}, std::strtod(queue.values.at(0).at(1).c_str(), nullptr));
+  return text.Text();
+}
+
+}  // namespace pgbak
+
+using namespace pgbak;
+
+// pgbak_metrics returns the Prometheus text exposition.
+extern "C" Datum pgbak_metrics(PG_FUNCTION_ARGS) {
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kMonitor, "read the metrics");
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
+  char* result = nullptr;
+  Failure failure;
+  CatchCore(failure, [&] {
+    std::string text = RenderMetrics();
+    PgCall([&] { result = static_cast<char*>(SPI_palloc(text.size() + 1)); });
+    memcpy(result, text.c_str(), text.size() + 1);
+  });
+  SPI_finish();
+  ReportFailure(failure);
+  LeaveAsOwner(caller);
+  PG_RETURN_TEXT_P(cstring_to_text(result));
+}

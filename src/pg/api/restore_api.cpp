@@ -1,0 +1,239 @@
+// restore_api.cpp: the SQL functions that queue verifications and restores,
+// pgbak_verify and pgbak_restore.
+//
+// Both read a backup: it must exist, be a backup and have succeeded. Every
+// argument is checked before the row is queued, so a bad call changes
+// nothing; the work runs in a background worker (verify_job.cpp).
+
+extern "C" {
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/jsonb.h"
+
+PG_FUNCTION_INFO_V1(pgbak_verify);
+PG_FUNCTION_INFO_V1(pgbak_restore);
+}
+
+#include <string>
+
+#include "core/options/restore_options.h"
+#include "pg/api/privileges.h"
+#include "pg/api/validation.h"
+#include "pg/boundary/boundary.h"
+#include "pg/catalog/catalog.h"
+#include "pg/catalog/storage_registry.h"
+#include "pg/runtime/settings.h"
+#include "pg/runtime/shared_state.h"
+
+namespace pgbak {
+
+namespace {
+
+// SourceBackup is what the functions need of the backup they read.
+struct SourceBackup {
+  char* database;
+  char* storage;
+  char* format;
+};
+
+// LoadSourceBackup reads backup id and raises unless it is a succeeded
+// backup. Needs SPI connected.
+SourceBackup LoadSourceBackup(int64 id) {
+  const char* sql = psprintf(
+      "SELECT kind, status, database_name, storage_name, coalesce(format, 'custom') FROM %s "
+      "WHERE id = $1",
+      BackupLogName());
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(id)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read backup_log");
+  if (SPI_processed == 0)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("backup " INT64_FORMAT " does not exist", id),
+                    errhint("See SELECT id, database_name, finished_at FROM backup_log "
+                            "WHERE kind = 'backup' AND status = 'succeeded'.")));
+  HeapTuple tuple = SPI_tuptable->vals[0];
+  TupleDesc desc = SPI_tuptable->tupdesc;
+  char* kind = SPI_getvalue(tuple, desc, 1);
+  char* status = SPI_getvalue(tuple, desc, 2);
+  if (strcmp(kind, "backup") != 0)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("operation " INT64_FORMAT " is a %s, not a backup", id, kind)));
+  if (strcmp(status, "succeeded") != 0)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("backup " INT64_FORMAT " cannot be used: its status is %s", id, status),
+                    errhint("Only a succeeded backup can be verified or restored.")));
+  SourceBackup backup;
+  backup.database = SPI_getvalue(tuple, desc, 3);
+  backup.storage = SPI_getvalue(tuple, desc, 4);
+  backup.format = SPI_getvalue(tuple, desc, 5);
+  return backup;
+}
+
+// RequireSourceStorage refuses a backup whose storage is no longer defined
+// (and keeps it defined until this transaction ends).
+void RequireSourceStorage(int64 id, const SourceBackup& backup) {
+  if (!StorageIsDefined(backup.storage))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("the storage \"%s\" of backup " INT64_FORMAT " is no longer defined",
+                           backup.storage, id),
+                    errhint("Define it again with pgbak_storage_add() to reach the sets in it.")));
+}
+
+// QueueOperation inserts a queued verify or restore row; returns its id.
+int64 QueueOperation(const char* kind, int64 source_id, const char* database,
+                     const char* requested_by, const SourceBackup& backup,
+                     const char* options_json) {
+  const char* sql = psprintf(
+      "INSERT INTO %s (kind, source_id, database_name, storage_name, format, options, "
+      "requested_by) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id",
+      BackupLogName());
+  Oid types[7] = {TEXTOID, INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+  Datum values[7] = {CStringGetTextDatum(kind),
+                     Int64GetDatum(source_id),
+                     DirectFunctionCall1(namein, CStringGetDatum(database)),
+                     CStringGetTextDatum(backup.storage),
+                     CStringGetTextDatum(backup.format),
+                     CStringGetTextDatum(options_json),
+                     DirectFunctionCall1(namein, CStringGetDatum(requested_by))};
+  if (SPI_execute_with_args(sql, 7, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
+      SPI_processed != 1)
+    elog(ERROR, "could not queue the %s", kind);
+  bool isnull = false;
+  return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+// CheckedRestore is the outcome of validating restore options.
+struct CheckedRestore {
+  char* options_json;
+  bool partial;
+  bool clean;
+  int jobs;
+};
+
+// CheckRestoreOptions validates the options; raises on bad input.
+CheckedRestore CheckRestoreOptions(const char* json_text) {
+  CheckedRestore checked{};
+  Failure failure;
+  CatchCore(failure, [&] {
+    RestoreOptions options = ParseRestoreOptions(json_text);
+    std::string normalized = options.ToJson().Serialize();
+    PgCall([&] { checked.options_json = pstrdup(normalized.c_str()); });
+    checked.partial = options.partial();
+    checked.clean = options.clean;
+    checked.jobs = options.jobs;
+  });
+  ReportFailure(failure);
+  return checked;
+}
+
+// RefusePlainCatalogSet raises for a plain-format backup of pgbak.database:
+// its script creates pgbak_ext, which refuses every other database, and a
+// SQL script cannot be filtered the way a custom archive's list can.
+void RefusePlainCatalogSet(int64 id, const SourceBackup& backup, const char* what) {
+  if (strcmp(backup.format, "plain") == 0 && strcmp(backup.database, setting_database) == 0)
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("cannot %s backup " INT64_FORMAT ": a plain-format backup of \"%s\"",
+                           what, id, setting_database),
+                    errdetail("Its script creates pgbak_ext, which can only exist in \"%s\".",
+                              setting_database),
+                    errhint("Back up the catalog database in custom format, or restore this one by "
+                            "hand without its CREATE EXTENSION pgbak_ext line.")));
+}
+
+}  // namespace
+
+}  // namespace pgbak
+
+using namespace pgbak;
+
+// pgbak_verify queues a verification of a backup; returns its operation id.
+extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
+  RequireArgument(fcinfo, 0, "backup_id");
+  RequireArgument(fcinfo, 1, "deep");
+  int64 backup_id = PG_GETARG_INT64(0);
+  bool deep = PG_GETARG_BOOL(1);
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kOperator, "verify backups");
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
+  SourceBackup backup = LoadSourceBackup(backup_id);
+  RequireSourceStorage(backup_id, backup);
+  if (deep)
+    RefusePlainCatalogSet(backup_id, backup, "restore-drill");
+  int64 id = QueueOperation("verify", backup_id, backup.database, CallerName(caller), backup,
+                            deep ? "{\"deep\": true}" : "{\"deep\": false}");
+  SPI_finish();
+  WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
+  PG_RETURN_INT64(id);
+}
+
+// pgbak_restore queues a restore of a backup; returns its operation id.
+extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
+  RequireArgument(fcinfo, 0, "backup_id");
+  RequireArgument(fcinfo, 1, "target_database");
+  RequireArgument(fcinfo, 2, "options");
+  int64 backup_id = PG_GETARG_INT64(0);
+  Name target = PG_GETARG_NAME(1);
+  Jsonb* options = PG_GETARG_JSONB_P(2);
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kOperator, "restore backups");
+
+  if (NameStr(*target)[0] == '\0')
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("target_database must not be empty")));
+  if (strcmp(NameStr(*target), setting_database) == 0)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("cannot restore into \"%s\": it holds the catalog of pgbak_ext",
+                           setting_database),
+                    errhint("Restore into another database, then move what you need from there.")));
+  CheckedRestore checked =
+      CheckRestoreOptions(JsonbToCString(nullptr, &options->root, VARSIZE(options)));
+
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
+  SourceBackup backup = LoadSourceBackup(backup_id);
+  RequireSourceStorage(backup_id, backup);
+  RefusePlainCatalogSet(backup_id, backup, "restore");
+  if (strcmp(backup.format, "plain") == 0 && (checked.partial || checked.jobs > 1))
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("backup " INT64_FORMAT " is in plain format", backup_id),
+                    errdetail("A plain-format backup is a SQL script: it restores whole, "
+                              "with one connection."),
+                    errhint("Leave out \"tables\", \"schemas\" and \"jobs\".")));
+  bool exists = OidIsValid(get_database_oid(NameStr(*target), true));
+  if (!checked.partial && exists && !checked.clean)
+    ereport(ERROR, (errcode(ERRCODE_DUPLICATE_DATABASE),
+                    errmsg("database \"%s\" already exists", NameStr(*target)),
+                    errhint("Restore into a new database, or pass {\"clean\": true} to drop "
+                            "and recreate it.")));
+  if (checked.partial && !exists)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
+                    errmsg("database \"%s\" does not exist", NameStr(*target)),
+                    errhint("Tables and schemas are restored into an existing database; "
+                            "a whole backup is restored into a new one.")));
+  // Writing into a database that exists (dropping it for "clean", or
+  // restoring tables into it) takes more than restoring into a new one.
+  if (exists && !CallerHas(caller, PgbakRole::kAdmin) &&
+      !CallerOwnsDatabase(caller, NameStr(*target)))
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("permission denied to restore into existing database \"%s\"", NameStr(*target)),
+             errdetail("Members of pgbak_operator restore into new databases; "
+                       "overwriting or adding to an existing one takes pgbak_admin or "
+                       "ownership of that database.")));
+  int64 id = QueueOperation("restore", backup_id, NameStr(*target), CallerName(caller), backup,
+                            checked.options_json);
+  SPI_finish();
+  WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
+  PG_RETURN_INT64(id);
+}

@@ -1,0 +1,68 @@
+// validation.cpp: argument checks shared by the SQL functions.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "utils/syscache.h"
+}
+
+#include <cctype>
+#include <cstring>
+
+#include "pg/api/validation.h"
+#include "pg/catalog/storage_registry.h"
+
+namespace pgbak {
+
+// RequireArgument raises a clear error for a NULL argument.
+void RequireArgument(FunctionCallInfo fcinfo, int n, const char* name) {
+  if (PG_ARGISNULL(n))
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                    errmsg("argument \"%s\" must not be NULL", name)));
+}
+
+// CheckDatabaseForBackup checks that pg_dump can connect to database.
+void CheckDatabaseForBackup(const char* database) {
+  Oid oid = get_database_oid(database, true);
+  HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(oid));
+  if (!HeapTupleIsValid(tuple))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
+                    errmsg("database \"%s\" does not exist", database),
+                    errhint("See SELECT datname FROM pg_database.")));
+  bool allow_connections = ((Form_pg_database)GETSTRUCT(tuple))->datallowconn;
+  ReleaseSysCache(tuple);
+  if (!allow_connections)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("database \"%s\" does not accept connections", database),
+                    errdetail("pg_dump cannot connect to a database with datallowconn = false.")));
+}
+
+// CheckStorageExists accepts 'local' and the storages of pgbak_storage.
+void CheckStorageExists(const char* storage) {
+  if (!StorageIsDefined(storage))
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("storage \"%s\" does not exist", storage),
+             errhint("See SELECT name FROM pgbak_storages; define one with pgbak_storage_add().")));
+}
+
+// CheckJobName accepts names that are safe in logs, URLs and file names.
+void CheckJobName(const char* name) {
+  size_t length = strlen(name);
+  bool ok = length >= 1 && length <= 63 && isalnum(static_cast<unsigned char>(name[0]));
+  for (size_t i = 0; ok && i < length; i++) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
+    ok = c < 128 && (isalnum(c) || c == '_' || c == '-' || c == '.' || c == ':');
+  }
+  if (!ok)
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid job name \"%s\"", name),
+             errdetail("A job name is 1 to 63 letters, digits, '_', '-', '.' or ':', "
+                       "starting with a letter or digit."),
+             errhint("For example 'nightly-myapp'.")));
+}
+
+}  // namespace pgbak

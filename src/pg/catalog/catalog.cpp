@@ -1,0 +1,304 @@
+// catalog.cpp: reading and writing backup_log through SPI.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+}
+
+#include <cstring>
+
+#include "pg/boundary/boundary.h"
+#include "pg/catalog/catalog.h"
+#include "pg/runtime/shared_state.h"
+
+namespace pgbak {
+
+namespace {
+
+// TextOrNull returns a text Datum for s, or marks the argument null.
+Datum TextOrNull(const char* s, char* null_flag) {
+  if (s == nullptr) {
+    *null_flag = 'n';
+    return (Datum)0;
+  }
+  *null_flag = ' ';
+  return CStringGetTextDatum(s);
+}
+
+// ColumnText returns column col of row 0 of the last SPI result, or nullptr.
+const char* ColumnText(int col) {
+  char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+  return value;
+}
+
+// CopyOut copies a string into the memory context that was current before
+// SPI_connect, so that it outlives SPI_finish.
+const char* CopyOut(const char* s) {
+  if (s == nullptr)
+    return nullptr;
+  size_t size = strlen(s) + 1;
+  char* copy = static_cast<char*>(SPI_palloc(size));
+  memcpy(copy, s, size);
+  return copy;
+}
+
+// ExtensionRow reads an extension's schema and owner (PostgreSQL 15 has no
+// exported function for either).
+void ExtensionRow(Oid extension, Oid* schema, Oid* owner) {
+  Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+              ObjectIdGetDatum(extension));
+  SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, nullptr, 1, &key);
+  HeapTuple tuple = systable_getnext(scan);
+  *schema = InvalidOid;
+  *owner = InvalidOid;
+  if (HeapTupleIsValid(tuple)) {
+    *schema = ((Form_pg_extension)GETSTRUCT(tuple))->extnamespace;
+    *owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+  }
+  systable_endscan(scan);
+  table_close(rel, AccessShareLock);
+}
+
+// ExtensionSchema returns the schema an extension lives in.
+Oid ExtensionSchema(Oid extension) {
+  Oid schema, owner;
+  ExtensionRow(extension, &schema, &owner);
+  return schema;
+}
+
+// ValidText returns s as text valid in the database encoding: a cut through
+// a multibyte character (a tail of pg_dump's stderr) or bytes in another
+// encoding must not make backup_log unrestorable, so invalid bytes become '?'.
+const char* ValidText(const char* s) {
+  if (s == nullptr)
+    return nullptr;
+  int length = static_cast<int>(strlen(s));
+  if (pg_verifymbstr(s, length, true))
+    return s;
+  char* copy = pstrdup(s);
+  for (int i = 0; i < length; i++)
+    if (static_cast<unsigned char>(copy[i]) >= 0x80)
+      copy[i] = '?';
+  return copy;
+}
+
+}  // namespace
+
+// ExtensionOwner is the role that owns pgbak_ext (its catalog's owner).
+Oid ExtensionOwner() {
+  Oid schema, owner;
+  ExtensionRow(get_extension_oid("pgbak_ext", false), &schema, &owner);
+  return owner;
+}
+
+// ExtensionInstalled says whether pgbak_ext exists in this database.
+bool ExtensionInstalled() {
+  return OidIsValid(get_extension_oid("pgbak_ext", true));
+}
+
+// QuotedRelation is SchemaQualified for C++ callers.
+std::string QuotedRelation(const char* relation) {
+  const char* name = nullptr;
+  PgCall([&] { name = SchemaQualified(relation); });
+  return name;
+}
+
+// SchemaQualified is the quoted name of one of the extension's relations.
+const char* SchemaQualified(const char* relation) {
+  Oid extension = get_extension_oid("pgbak_ext", false);
+  Oid schema = ExtensionSchema(extension);
+  char* schema_name = get_namespace_name(schema);
+  if (schema_name == nullptr)
+    elog(ERROR, "schema of extension pgbak_ext not found");
+  return psprintf("%s.%s", quote_identifier(schema_name), quote_identifier(relation));
+}
+
+// BackupLogName is the schema-qualified, quoted name of backup_log.
+const char* BackupLogName() {
+  return SchemaQualified("backup_log");
+}
+
+// LoadOperation reads row id; false if there is no such row.
+bool LoadOperation(int64 id, Operation* op) {
+  const char* sql = psprintf(
+      "SELECT kind, status, database_name, storage_name, options::text, location, job_name, "
+      "coalesce(source_id, 0) "
+      "FROM %s WHERE id = $1",
+      BackupLogName());
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(id)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read backup_log row " INT64_FORMAT, id);
+  if (SPI_processed == 0)
+    return false;
+  op->id = id;
+  op->kind = CopyOut(ColumnText(1));
+  op->status = CopyOut(ColumnText(2));
+  op->database = CopyOut(ColumnText(3));
+  op->storage = CopyOut(ColumnText(4));
+  op->options_json = CopyOut(ColumnText(5));
+  op->location = CopyOut(ColumnText(6));
+  op->job_name = CopyOut(ColumnText(7));
+  bool isnull = false;
+  op->source_id =
+      DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
+  return true;
+}
+
+// HasTocColumn says whether backup_log has toc_sha256, which version 1.2
+// added: a server may run this library before ALTER EXTENSION ... UPDATE.
+bool HasTocColumn() {
+  const char* sql =
+      "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = $1::pg_catalog.regclass "
+      "AND attname = 'toc_sha256' AND NOT attisdropped";
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(BackupLogName())};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read the columns of backup_log");
+  return SPI_processed == 1;
+}
+
+// LoadSourceRow reads backup id for a worker; false if it is gone.
+bool LoadSourceRow(int64 id, SourceRow* row) {
+  const char* sql = psprintf(
+      "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom'), "
+      "storage_name, %s FROM %s WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
+      HasTocColumn() ? "toc_sha256" : "NULL::text", BackupLogName());
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(id)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read backup_log row " INT64_FORMAT, id);
+  if (SPI_processed == 0)
+    return false;
+  row->database = CopyOut(ColumnText(1));
+  row->location = CopyOut(ColumnText(2));
+  row->checksum_sha256 = CopyOut(ColumnText(3));
+  row->format = CopyOut(ColumnText(4));
+  row->storage = CopyOut(ColumnText(5));
+  row->toc_sha256 = CopyOut(ColumnText(6));
+  return true;
+}
+
+// FinishWithSeconds marks row id succeeded, with restore_seconds.
+void FinishWithSeconds(int64 id, double restore_seconds) {
+  AnnounceFinishAtCommit();
+  const char* sql = psprintf(
+      "UPDATE %s SET status = 'succeeded', finished_at = clock_timestamp(), "
+      "restore_seconds = $2, error_message = NULL, error_detail = NULL "
+      "WHERE id = $1 AND status = 'running'",
+      BackupLogName());
+  Oid types[2] = {INT8OID, FLOAT8OID};
+  char nulls[2] = {' ', restore_seconds < 0 ? 'n' : ' '};
+  Datum values[2] = {Int64GetDatum(id), Float8GetDatum(restore_seconds)};
+  if (SPI_execute_with_args(sql, 2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  if (SPI_processed != 1)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("backup_log row " INT64_FORMAT " is no longer running", id)));
+}
+
+// RecordVerification writes a verification's outcome onto the backup's row.
+void RecordVerification(int64 backup_id, const char* verify_status, double restore_seconds) {
+  const char* sql = psprintf(
+      "UPDATE %s SET verified_at = clock_timestamp(), verify_status = $2, "
+      "restore_seconds = coalesce($3, restore_seconds) WHERE id = $1",
+      BackupLogName());
+  Oid types[3] = {INT8OID, TEXTOID, FLOAT8OID};
+  char nulls[3] = {' ', ' ', restore_seconds < 0 ? 'n' : ' '};
+  Datum values[3] = {Int64GetDatum(backup_id), CStringGetTextDatum(ValidText(verify_status)),
+                     Float8GetDatum(restore_seconds)};
+  if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, backup_id);
+}
+
+// ClaimOperation marks row id as taken by this worker.
+bool ClaimOperation(int64 id) {
+  const char* sql = psprintf(
+      "UPDATE %s SET worker_pid = $2, started_at = clock_timestamp() "
+      "WHERE id = $1 AND status = 'running' AND worker_pid IS NULL",
+      BackupLogName());
+  Oid types[2] = {INT8OID, INT4OID};
+  Datum values[2] = {Int64GetDatum(id), Int32GetDatum(MyProcPid)};
+  if (SPI_execute_with_args(sql, 2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  return SPI_processed == 1;
+}
+
+// SetLocation records where the set's objects go.
+void SetLocation(int64 id, const char* location, const char* format) {
+  const char* sql =
+      psprintf("UPDATE %s SET location = $2, format = $3 WHERE id = $1", BackupLogName());
+  Oid types[3] = {INT8OID, TEXTOID, TEXTOID};
+  Datum values[3] = {Int64GetDatum(id), CStringGetTextDatum(location), CStringGetTextDatum(format)};
+  if (SPI_execute_with_args(sql, 3, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+}
+
+// FinishSucceeded marks row id succeeded with its outcome.
+void FinishSucceeded(int64 id, const BackupOutcome& outcome) {
+  AnnounceFinishAtCommit();
+  const char* sql = psprintf(
+      "UPDATE %s SET status = 'succeeded', finished_at = clock_timestamp(), "
+      "raw_bytes = $2, stored_bytes = $3, globals_bytes = $4, checksum_sha256 = $5, "
+      "snapshot_lsn = $6::pg_lsn, table_count = $7, error_message = NULL, error_detail = NULL "
+      "WHERE id = $1 AND status = 'running'",
+      BackupLogName());
+  Oid types[7] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID};
+  char nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+  Datum values[7] = {Int64GetDatum(id),
+                     Int64GetDatum(outcome.raw_bytes),
+                     Int64GetDatum(outcome.stored_bytes),
+                     Int64GetDatum(outcome.globals_bytes),
+                     TextOrNull(outcome.checksum_sha256, &nulls[4]),
+                     TextOrNull(outcome.snapshot_lsn, &nulls[5]),
+                     Int32GetDatum(outcome.table_count)};
+  if (SPI_execute_with_args(sql, 7, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  if (SPI_processed != 1)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("backup_log row " INT64_FORMAT " is no longer running", id)));
+  if (outcome.toc_sha256 != nullptr && HasTocColumn()) {
+    const char* toc_sql = psprintf("UPDATE %s SET toc_sha256 = $2 WHERE id = $1", BackupLogName());
+    Oid toc_types[2] = {INT8OID, TEXTOID};
+    Datum toc_values[2] = {Int64GetDatum(id), CStringGetTextDatum(outcome.toc_sha256)};
+    if (SPI_execute_with_args(toc_sql, 2, toc_types, toc_values, nullptr, false, 0) !=
+        SPI_OK_UPDATE)
+      elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  }
+}
+
+// FinishFailed marks row id failed or cancelled if it is still running.
+bool FinishFailed(int64 id, const char* status, const char* message, const char* detail) {
+  AnnounceFinishAtCommit();
+  const char* sql = psprintf(
+      "UPDATE %s SET status = $2, finished_at = clock_timestamp(), "
+      "error_message = $3, error_detail = $4 "
+      "WHERE id = $1 AND status IN ('queued', 'running')",
+      BackupLogName());
+  Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+  char nulls[4] = {' ', ' ', ' ', ' '};
+  Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(status),
+                     TextOrNull(ValidText(message), &nulls[2]),
+                     TextOrNull(detail && detail[0] ? ValidText(detail) : nullptr, &nulls[3])};
+  if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  return SPI_processed == 1;
+}
+
+}  // namespace pgbak

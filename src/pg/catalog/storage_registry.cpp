@@ -1,0 +1,132 @@
+// storage_registry.cpp: opening the driver of a named storage.
+
+extern "C" {
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+}
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "core/storage/local/local_storage.h"
+#include "core/storage/s3/s3_storage.h"
+#include "core/storage/storage_definition.h"
+#include "pg/boundary/boundary.h"
+#include "pg/catalog/catalog.h"
+#include "pg/catalog/storage_registry.h"
+#include "pg/runtime/settings.h"
+
+namespace pgbak {
+
+namespace {
+
+constexpr int kLauncherDeadlineS = 60;
+
+// StoredDefinition is a pgbak_storage row with its secrets.
+struct StoredDefinition {
+  bool found = false;
+  std::string url;
+  std::string options;
+  std::string secrets;
+};
+
+StoredDefinition LoadDefinition(const std::string& name) {
+  StoredDefinition definition;
+  PgCall([&] {
+    const char* sql = psprintf(
+        "SELECT s.url, s.options::text, coalesce(x.secrets::text, '{}') FROM %s s "
+        "LEFT JOIN %s x ON x.name = s.name WHERE s.name = $1",
+        SchemaQualified("pgbak_storage"), SchemaQualified("pgbak_storage_secret"));
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(name.c_str())};
+    if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+      elog(ERROR, "could not read storage definitions");
+    if (SPI_processed == 0)
+      return;
+    HeapTuple row = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    definition.found = true;
+    definition.url = SPI_getvalue(row, desc, 1);
+    definition.options = SPI_getvalue(row, desc, 2);
+    definition.secrets = SPI_getvalue(row, desc, 3);
+  });
+  return definition;
+}
+
+std::string Environment(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
+                                     std::function<void()> interrupt_check) {
+  return OpenStorageHandle(name, use, std::move(interrupt_check)).storage;
+}
+
+StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
+                                std::function<void()> interrupt_check) {
+  StorageHandle handle;
+  if (name == "local") {
+    handle.storage = std::make_unique<LocalStorage>(LocalStorageRoot());
+    return handle;
+  }
+  StoredDefinition definition = LoadDefinition(name);
+  if (!definition.found)
+    throw Error(ErrorKind::kUndefinedObject, "storage \"" + name + "\" does not exist",
+                "It was dropped after this operation was queued.",
+                "Define it again with pgbak_storage_add() to reach the sets stored in it.");
+  handle.encryption = EncryptionFromDefinition(definition.options);
+  if (IsLocalUrl(definition.url)) {
+    handle.storage = std::make_unique<LocalStorage>(LocalPathFromUrl(definition.url));
+    return handle;
+  }
+  S3Settings settings =
+      SettingsFromDefinition(definition.url, definition.options, definition.secrets, Environment);
+  if (use == StorageUse::kLauncher) {
+    settings.retry.max_attempts = 2;
+    settings.retry.low_speed_time_s = 10;
+    settings.retry.connect_timeout_ms = 5000;
+    // Nothing else can interrupt the launcher's (or a backend's) cleanup:
+    // it gives up after a bounded time instead, and says so.
+    if (!interrupt_check) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLauncherDeadlineS);
+      interrupt_check = [deadline] {
+        if (std::chrono::steady_clock::now() > deadline)
+          throw Error(ErrorKind::kIo, "gave up after " + std::to_string(kLauncherDeadlineS) +
+                                          " s: the storage does not answer in time");
+      };
+    }
+  }
+  auto storage = std::make_unique<S3Storage>(std::move(settings));
+  storage->SetInterruptCheck(std::move(interrupt_check));
+  handle.storage = std::move(storage);
+  return handle;
+}
+
+bool StorageIsDefined(const char* name) {
+  if (strcmp(name, "local") == 0)
+    return true;
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
+  // FOR KEY SHARE until the transaction ends: pgbak_storage_drop takes FOR
+  // UPDATE, so it waits for an operation being queued on the storage and
+  // then sees it, instead of dropping the storage under it.
+  const char* sql =
+      psprintf("SELECT 1 FROM %s WHERE name = $1 FOR KEY SHARE", SchemaQualified("pgbak_storage"));
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(name)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read storage definitions");
+  bool found = SPI_processed > 0;
+  SPI_finish();
+  return found;
+}
+
+}  // namespace pgbak

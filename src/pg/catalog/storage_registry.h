@@ -1,0 +1,45 @@
+// storage_registry.h: from a storage name to its driver.
+//
+// 'local' is the embedded directory storage (pgbak.local_path); every other
+// name is a row of pgbak_storage, with its credentials in
+// pgbak_storage_secret or, if it has none, in the server's AWS_* environment.
+//
+// Include after postgres.h.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/storage/storage.h"
+#include "core/storage/storage_definition.h"
+
+namespace pgbak {
+
+// StorageUse says who waits on the storage: a worker may retry for minutes,
+// the launcher (cleaning up after a dead worker) must not stall its loop.
+enum class StorageUse { kWorker, kLauncher };
+
+// OpenStorage returns the driver for storage name. Needs an open transaction
+// with SPI connected; call through PgCall-aware code (it throws C++
+// exceptions: kUndefinedObject for an unknown name). interrupt_check runs
+// while a network call waits, and stops it by throwing.
+std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
+                                     std::function<void()> interrupt_check = {});
+
+// StorageHandle is a storage's driver and how it encrypts.
+struct StorageHandle {
+  std::unique_ptr<Storage> storage;
+  EncryptionSettings encryption;
+};
+
+// OpenStorageHandle is OpenStorage with the storage's encryption settings.
+StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
+                                std::function<void()> interrupt_check = {});
+
+// StorageIsDefined says whether name is 'local' or a defined storage, and
+// locks the definition against pgbak_storage_drop until the transaction
+// ends (PostgreSQL-style: may ereport).
+bool StorageIsDefined(const char* name);
+
+}  // namespace pgbak

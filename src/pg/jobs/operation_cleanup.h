@@ -1,0 +1,39 @@
+// operation_cleanup.h: removing what a failed, cancelled, crashed or expired
+// backup left in storage, so that nothing half-written stays behind.
+//
+// A location comes from a backup_log row, so it is never trusted: only the
+// set directory of this operation below the storage's root is touched
+// (Storage::KeyOf, then IsSetKey), and in it only the objects a backup
+// writes.
+//
+// Include after postgres.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pg/catalog/storage_registry.h"
+
+namespace pgbak {
+
+// RemovePartialSet removes the objects (complete or temporary) of operation
+// id's set at location in storage_name. It reads the storage definition in
+// its own transaction, so call it outside one. Problems are logged, not
+// raised, since cleanup runs on paths that are already failing; an empty
+// location (nothing was written) is not a problem.
+void RemovePartialSet(int64_t id, const std::string& storage_name, const std::string& location,
+                      StorageUse use);
+
+// RemoveSetObjects removes every object of operation id's set at location
+// (manifest first, so that a set half removed never looks complete). Needs
+// an open transaction with SPI (to read the storage definition). Returns
+// false with the reason in error if the location is not that set's
+// directory or anything could not be removed.
+bool RemoveSetObjects(const std::string& storage_name, int64_t id, const std::string& location,
+                      StorageUse use, std::string& error);
+
+// SetHasObjects says whether anything of the set at location is left
+// (SPI connected; false if the location is not the set's).
+bool SetHasObjects(const std::string& storage_name, int64_t id, const std::string& location);
+
+}  // namespace pgbak

@@ -1,0 +1,214 @@
+// prune.cpp: applying jobs' retention to backup_log and storage.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+}
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/options/job_options.h"
+#include "core/schedule/retention.h"
+#include "pg/boundary/boundary.h"
+#include "pg/boundary/pg_time_zone.h"
+#include "pg/boundary/transaction.h"
+#include "pg/catalog/catalog.h"
+#include "pg/jobs/operation_cleanup.h"
+#include "pg/jobs/prune.h"
+#include "pg/runtime/settings.h"
+
+namespace pgbak {
+
+namespace {
+
+// Row is one SPI result row as strings (NULL as empty).
+using Row = std::vector<std::string>;
+
+// Query runs a read-only statement with text parameters and returns its rows.
+std::vector<Row> Query(const char* sql, const std::vector<std::string>& params) {
+  std::vector<Row> rows;
+  int64 count = 0;
+  int columns = 0;
+  PgCall([&] {
+    int nargs = static_cast<int>(params.size());
+    Oid* types = static_cast<Oid*>(palloc0(sizeof(Oid) * Max(nargs, 1)));
+    Datum* values = static_cast<Datum*>(palloc0(sizeof(Datum) * Max(nargs, 1)));
+    for (int i = 0; i < nargs; i++) {
+      types[i] = TEXTOID;
+      values[i] = CStringGetTextDatum(params[i].c_str());
+    }
+    if (SPI_execute_with_args(sql, nargs, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+      elog(ERROR, "could not read the catalog: %s", sql);
+    count = SPI_processed;
+    columns = SPI_tuptable->tupdesc->natts;
+  });
+  for (int64 r = 0; r < count; r++) {
+    Row row;
+    for (int c = 1; c <= columns; c++) {
+      const char* value = nullptr;
+      PgCall([&] { value = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c); });
+      row.emplace_back(value != nullptr ? value : "");
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// SomethingLeft says whether a failed set still has objects to clean. Only
+// local sets are looked at: planning runs on every prune, for every failed
+// row of every job, and must not make a network request each time; a
+// failed S3 backup removes its objects itself, and the launcher those of a
+// worker that died.
+bool SomethingLeft(const PruneItem& item) {
+  if (item.storage != "local")
+    return false;
+  try {
+    return SetHasObjects(item.storage, item.id, item.location);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+// PlanPrune decides for every job with a retention policy.
+std::vector<PruneItem> PlanPrune(const std::string& only_job) {
+  std::string jobs_sql = "SELECT job_name, options::text FROM " + QuotedRelation("pgbak_job") +
+                         (only_job.empty() ? "" : " WHERE job_name = $1") + " ORDER BY job_name";
+  std::vector<Row> jobs =
+      Query(jobs_sql.c_str(), only_job.empty() ? std::vector<std::string>{} : Row{only_job});
+
+  // The newest good backup of each database is never deleted, whatever a
+  // job's policy says (it may not even be that job's backup).
+  std::string newest_sql = "SELECT DISTINCT ON (database_name) database_name, id::text FROM " +
+                           QuotedRelation("backup_log") +
+                           " WHERE kind = 'backup' AND status = 'succeeded' "
+                           "ORDER BY database_name, finished_at DESC, id DESC";
+  std::map<std::string, int64_t> newest_good;
+  for (const Row& row : Query(newest_sql.c_str(), {}))
+    newest_good[row[0]] = std::stoll(row[1]);
+
+  std::string history_sql =
+      "SELECT id::text, status, floor(extract(epoch FROM finished_at))::bigint::text, "
+      "database_name, coalesce(location, ''), storage_name FROM " +
+      QuotedRelation("backup_log") +
+      " WHERE job_name = $1 AND kind = 'backup' "
+      "AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at IS NOT NULL";
+  PgTimeZone zone(setting_timezone);
+  std::time_t now = std::time(nullptr);
+  std::vector<PruneItem> items;
+  for (const Row& job : jobs) {
+    RetentionPolicy policy = ParseJobOptions(job[1]).retention;
+    std::vector<Row> history = Query(history_sql.c_str(), {job[0]});
+    std::vector<BackupRecord> records;
+    std::map<int64_t, const Row*> by_id;
+    for (const Row& row : history) {
+      BackupRecord record;
+      record.id = std::stoll(row[0]);
+      record.status = row[1];
+      record.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
+      records.push_back(record);
+      by_id[record.id] = &row;
+    }
+    for (const RetentionDecision& decision : PlanRetention(records, policy, now, zone)) {
+      if (decision.action == RetentionAction::kKeep)
+        continue;
+      const Row& row = *by_id.at(decision.id);
+      PruneItem item;
+      item.id = decision.id;
+      item.job_name = job[0];
+      item.database = row[3];
+      item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
+      item.location = row[4];
+      item.storage = row[5];
+      item.reason = decision.reason;
+      if (decision.action == RetentionAction::kDelete) {
+        auto newest = newest_good.find(item.database);
+        if (newest != newest_good.end() && newest->second == item.id)
+          continue;
+        item.action = "delete";
+      } else {
+        // A failed set normally removed its own objects; list it only if
+        // something is actually left to clean.
+        if (!SomethingLeft(item))
+          continue;
+        item.action = "clean";
+      }
+      items.push_back(std::move(item));
+    }
+  }
+  return items;
+}
+
+// ExecutePruneItem removes the set's objects, then marks the row expired.
+void ExecutePruneItem(PruneItem& item, StorageUse use) {
+  std::string error;
+  if (!RemoveSetObjects(item.storage, item.id, item.location, use, error)) {
+    item.reason += "; not removed: " + error;
+    return;
+  }
+  if (item.action == "delete") {
+    std::string sql = "UPDATE " + QuotedRelation("backup_log") +
+                      " SET status = 'expired', expired_at = clock_timestamp() "
+                      "WHERE id = $1 AND status = 'succeeded'";
+    PgCall([&] {
+      Oid types[1] = {INT8OID};
+      Datum values[1] = {Int64GetDatum(item.id)};
+      if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not mark backup " INT64_FORMAT " expired", item.id);
+    });
+  }
+  item.done = true;
+}
+
+// PruneJobInWorker applies one job's retention from a background worker.
+void PruneJobInWorker(const std::string& job_name) {
+  Failure failure;
+  CatchCore(failure, [&] {
+    std::vector<PruneItem> items;
+    RunInTransaction([&] { items = PlanPrune(job_name); });
+    for (PruneItem& item : items) {
+      RunInTransaction([&] { ExecutePruneItem(item, StorageUse::kWorker); });
+      std::string line =
+          "pgbak: job \"" + item.job_name + "\": backup " + std::to_string(item.id) + " " +
+          (item.done ? (item.action == "delete" ? "expired" : "cleaned") : "NOT removed") + " (" +
+          item.reason + ")";
+      PgCall([&] { ereport(item.done ? LOG : WARNING, (errmsg("%s", line.c_str()))); });
+    }
+  });
+  if (failure.failed) {
+    PgCall([&] {
+      ereport(WARNING, (errmsg("pgbak: retention of job \"%s\" failed: %s", job_name.c_str(),
+                               failure.message),
+                        failure.detail[0] ? errdetail("%s", failure.detail) : 0));
+    });
+  }
+}
+
+// TrimHistory deletes finished rows older than pgbak.log_retention.
+int64_t TrimHistory() {
+  if (setting_log_retention_min <= 0)
+    return 0;
+  std::string sql = "DELETE FROM " + QuotedRelation("backup_log") +
+                    " WHERE status IN ('failed', 'cancelled', 'skipped', 'expired') "
+                    "AND coalesce(expired_at, finished_at) < clock_timestamp() - "
+                    "make_interval(mins => $1)";
+  int64 deleted = 0;
+  PgCall([&] {
+    Oid types[1] = {INT4OID};
+    Datum values[1] = {Int32GetDatum(setting_log_retention_min)};
+    if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, false, 0) != SPI_OK_DELETE)
+      elog(ERROR, "could not trim backup_log");
+    deleted = SPI_processed;
+  });
+  return deleted;
+}
+
+}  // namespace pgbak

@@ -1,0 +1,199 @@
+// stream_restore.h: restoring a custom-format set while it is read back.
+//
+// A restore used to read the whole data object back, check its SHA-256,
+// stage it, and only then run pg_restore -j on the staged copy: the read-back
+// and the staging write added a third to the time pg_restore takes. Here
+// they overlap with the restore itself:
+//
+//   1. The data object streams from storage through SHA-256, age and zstd
+//      into an ArchiveScanner, which rechunks each table's COPY text and
+//      stages the archive in a file, as before.
+//   2. When the header and table of contents have passed, and their SHA-256
+//      is the toc_sha256 backup_log recorded for the backup, pg_restore
+//      --section=pre-data runs on the staged file (which by then holds the
+//      TOC) while the rest still arrives. An archive whose TOC hash was not
+//      recorded (a backup made before version 1.2) waits until the whole
+//      object has been checked; one whose TOC differs is never applied.
+//   3. When the tables exist, `jobs` loader threads, each with its own libpq
+//      session, COPY every table's data from the staged file, following the
+//      staging as it grows, largest table first, in a transaction that
+//      truncates the new table first (as pg_restore -j does).
+//   4. When the object has been read to its end and its SHA-256 matches
+//      backup_log, and a loader has no table left to take while others
+//      still load, the indexes and constraints (PRIMARY KEY, UNIQUE) of the
+//      tables already loaded are built by a pg_restore of their own, as
+//      pg_restore -j builds a table's indexes while others still load.
+//   5. When every table is loaded, pg_restore --section=data
+//      --section=post-data -j jobs applies the rest (sequence values, large
+//      objects, tables it must load itself, then indexes, constraints,
+//      triggers, ACLs) with a list that leaves out what was done already.
+//
+// Nothing that runs code comes from bytes that were not checked first: the
+// TOC (every statement pg_restore runs, and the COPY statements) is checked
+// against backup_log before step 2, and step 4 runs only after the whole
+// object was. COPY text of a damaged object may reach the new tables before
+// the damage is found at the end of the object; the restore then fails and
+// its caller drops the database it created.
+//
+// Include after postgres.h.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/archive/archive_scanner.h"
+#include "core/base/child_process.h"
+#include "core/pipeline/staging_file.h"
+#include "pg/jobs/dump_tools.h"
+
+namespace pgbak {
+
+// ListArchive is pg_restore --list of the archive at data_path.
+std::string ListArchive(const ServerFacts& facts, const std::string& data_path);
+
+// WriteRestoreList writes listing (ListArchive of data_path) as a
+// pg_restore --use-list file next to the archive (data_path + suffix),
+// without pgbak_ext itself (a backup of pgbak.database holds the extension,
+// which refuses to be created anywhere else) and without the entries whose
+// dump ids are in skip; returns its path.
+std::string WriteRestoreList(const std::string& listing, const std::string& data_path,
+                             const std::set<int>& skip = {}, const std::string& suffix = ".list");
+
+// StreamingRestore restores one custom archive into an existing, empty
+// database while ReadBackSet stages it (see the top of this file). Create
+// it, pass it to ReadBackSet, then call Finish. Destroying it before Finish
+// returned stops everything it started (pg_restore, loaders) and waits for
+// them; the caller then drops the database.
+class StreamingRestore : public ArchiveListener {
+ public:
+  // trusted_toc_sha256 is backup_log's toc_sha256 of the backup ("" if none).
+  StreamingRestore(const ServerFacts& facts, std::string database, int jobs,
+                   std::string trusted_toc_sha256);
+  ~StreamingRestore() override;
+  StreamingRestore(const StreamingRestore&) = delete;
+  StreamingRestore& operator=(const StreamingRestore&) = delete;
+
+  // Attach is called by ReadBackSet before the first byte is staged: the
+  // staging file the scanner writes to.
+  void Attach(StagingFile& file);
+  // OnStaged is called by the stage after the scanner (see StagedSink) each
+  // time bytes were handed to the file: it publishes what is in the file to
+  // the loaders and looks after pre-data.
+  void OnStaged();
+  // ArchiveListener: the scanner's news.
+  void OnTocEnd(const ArchiveScanner& scanner) override;
+  void OnTableChunk(size_t table, uint64_t offset, size_t size) override;
+  void OnTableEnd(size_t table) override;
+
+  // Finish completes the restore once the data object has been read back
+  // and checked (staged at data_path, patches being the scanner's data
+  // offsets): waits for pre-data and the loaders, then runs the rest.
+  void Finish(const std::string& data_path, const std::vector<OffsetPatch>& patches);
+
+  // Timeline says, for the server log, when each step ended, in seconds
+  // since the restore was created.
+  std::string Timeline() const;
+
+ private:
+  // TableLoad is one table's data as the loaders see it.
+  struct TableLoad {
+    bool loadable = false;  // COPY statement understood: loaders take it
+    std::string copy_statement;
+    std::string qualified;  // "schema"."table"
+    int dump_id = 0;
+    std::vector<std::pair<uint64_t, size_t>> chunks;  // offset and size in the file
+    uint64_t bytes = 0;
+    bool ended = false;
+    bool claimed = false;
+    bool loaded = false;
+  };
+  // Loader is one thread and its session.
+  struct Loader {
+    PgConnPtr conn{nullptr, PQfinish};
+    PGcancel* cancel = nullptr;
+    std::thread thread;
+  };
+
+  void StartPreData();
+  void PollPreData();
+  void StartLoaders();
+  void LoaderMain(Loader* loader);
+  bool LoadTable(Loader* loader, size_t index, std::vector<uint8_t>& buffer);
+  int ClaimTable();
+  void Fail(const std::string& message, const std::string& detail);
+  void Notify();
+  void StopAll();
+  void MaybeStartEarly();
+  void PollEarly();
+  std::set<int> ReadyPostData() const;
+  void ThrowIfFailed();
+  double Elapsed() const;
+
+  const ServerFacts& facts_;
+  std::string database_;
+  int jobs_;
+  std::string trusted_toc_;
+  StagingFile* file_ = nullptr;
+  std::string path_;
+  int read_fd_ = -1;  // the staging file, read by the loaders
+  int wake_fd_ = -1;  // eventfd: a loader finished a table, or failed
+
+  // Main thread only.
+  std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+  double pre_data_started_ = -1, pre_data_ended_ = -1, read_ended_ = -1, loads_ended_ = -1,
+         rest_ended_ = -1;
+  bool toc_seen_ = false;
+  bool toc_trusted_ = false;
+  std::string session_sql_;  // what each loader session runs first
+  std::string listing_;      // ListArchive of the staged file, once the TOC is there
+  std::unique_ptr<ChildProcess> pre_data_;
+  std::vector<TocEntry> toc_;
+  std::unique_ptr<ChildProcess> early_;  // indexes of loaded tables, while others load
+  std::set<int> early_ids_;              // the entries given to it
+  int early_runs_ = 0;
+  bool pre_data_done_ = false;
+  std::vector<Loader> loaders_;
+  std::string list_path_;
+
+  // Shared with the loaders, under mutex_.
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<TableLoad> tables_;
+  uint64_t staged_ = 0;        // bytes of the staging file readable
+  bool staging_done_ = false;  // no more chunks will come
+  bool stop_ = false;
+  bool failed_ = false;
+  std::string error_message_;
+  std::string error_detail_;
+  size_t loadable_count_ = 0;
+  size_t loaded_count_ = 0;
+};
+
+// StagedSink passes bytes to the staging file and then tells the restore.
+class StagedSink : public Sink {
+ public:
+  StagedSink(StagingFile& file, StreamingRestore& restore) : file_(file), restore_(restore) {}
+  void Write(const uint8_t* data, size_t size) override {
+    file_.Write(data, size);
+    restore_.OnStaged();
+  }
+  void Finish() override {
+    file_.Finish();
+    restore_.OnStaged();
+  }
+
+ private:
+  StagingFile& file_;
+  StreamingRestore& restore_;
+};
+
+}  // namespace pgbak

@@ -1,0 +1,261 @@
+// scheduler.cpp: the launcher's scheduling pass: firing due jobs and
+// trimming history.
+//
+// A job's next_run_at lives in pgbak_job, so schedules survive restarts and
+// pgbak_jobs can show it. A due job queues one backup_log row (trigger
+// 'schedule'); if its previous run is still queued or running, the new run
+// is recorded as 'skipped' instead, never lost silently and never run twice
+// at once. After downtime a job that missed runs fires once (one catch-up),
+// then returns to its schedule: next_run_at is always computed from now.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+#include <time.h>
+
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "core/options/job_options.h"
+#include "core/schedule/cron.h"
+#include "pg/boundary/boundary.h"
+#include "pg/boundary/pg_time_zone.h"
+#include "pg/boundary/transaction.h"
+#include "pg/catalog/catalog.h"
+#include "pg/jobs/prune.h"
+#include "pg/runtime/scheduler.h"
+#include "pg/runtime/settings.h"
+
+namespace pgbak {
+
+namespace {
+
+// How often the launcher trims backup_log history.
+constexpr long kTrimIntervalSeconds = 3600;
+std::time_t last_trim = 0;
+
+// DueJob is one row of pgbak_job as the scheduler needs it.
+struct DueJob {
+  int64 id;
+  std::string name;
+  std::string database;
+  std::string schedule;
+  std::string options;
+  std::string created_by;
+  bool has_next;
+  std::time_t next_run;
+};
+
+// ExecSpi runs one statement with parameters or raises.
+void ExecSpi(const std::string& sql, int expected, int nargs, Oid* types, Datum* values,
+             const char* nulls) {
+  int rc = SPI_execute_with_args(sql.c_str(), nargs, types, values, nulls, false, 0);
+  if (rc != expected)
+    elog(ERROR, "SPI_execute failed (%d): %s", rc, sql.c_str());
+}
+
+// LoadJobs reads every job whose turn may have come, skipping rows that a
+// pgbak_schedule in progress holds locked (it wakes us when it commits).
+std::vector<DueJob> LoadJobs() {
+  std::vector<DueJob> jobs;
+  std::string sql =
+      "SELECT id, job_name, database_name, schedule, options::text, created_by, "
+      "next_run_at IS NOT NULL, coalesce(floor(extract(epoch FROM next_run_at)), 0)::bigint "
+      "FROM " +
+      QuotedRelation("pgbak_job") + " ORDER BY id FOR UPDATE SKIP LOCKED";
+  int64 count = 0;
+  PgCall([&] {
+    ExecSpi(sql, SPI_OK_SELECT, 0, nullptr, nullptr, nullptr);
+    count = SPI_processed;
+  });
+  for (int64 i = 0; i < count; i++) {
+    DueJob job;
+    const char *name = nullptr, *database = nullptr, *schedule = nullptr, *options = nullptr,
+               *created_by = nullptr;
+    PgCall([&] {
+      HeapTuple tuple = SPI_tuptable->vals[i];
+      TupleDesc desc = SPI_tuptable->tupdesc;
+      bool isnull = false;
+      job.id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+      name = SPI_getvalue(tuple, desc, 2);
+      database = SPI_getvalue(tuple, desc, 3);
+      schedule = SPI_getvalue(tuple, desc, 4);
+      options = SPI_getvalue(tuple, desc, 5);
+      created_by = SPI_getvalue(tuple, desc, 6);
+      job.has_next = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+      job.next_run =
+          static_cast<std::time_t>(DatumGetInt64(SPI_getbinval(tuple, desc, 8, &isnull)));
+    });
+    job.name = name;
+    job.database = database;
+    job.schedule = schedule;
+    job.options = options;
+    job.created_by = created_by;
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+// ActiveRun returns the id of the job's queued or running backup, or 0.
+int64 ActiveRun(const std::string& job_name) {
+  std::string sql = "SELECT id FROM " + QuotedRelation("backup_log") +
+                    " WHERE job_name = $1 AND kind = 'backup' "
+                    "AND status IN ('queued', 'running') ORDER BY id LIMIT 1";
+  int64 id = 0;
+  PgCall([&] {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(job_name.c_str())};
+    ExecSpi(sql, SPI_OK_SELECT, 1, types, values, nullptr);
+    if (SPI_processed > 0) {
+      bool isnull = false;
+      id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+  });
+  return id;
+}
+
+// QueueRun inserts the job's backup_log row: queued, or skipped with the
+// reason; returns its id.
+int64 QueueRun(const DueJob& job, const JobOptions& options, int64 active_run) {
+  std::string sql = "INSERT INTO " + QuotedRelation("backup_log") +
+                    " (kind, database_name, status, trigger, job_name, requested_by, "
+                    "storage_name, options, format, finished_at, error_message) "
+                    "VALUES ('backup', $1, $2, 'schedule', $3, $4, $5, $6::jsonb, $7, "
+                    "CASE WHEN $2 = 'skipped' THEN clock_timestamp() END, $8) RETURNING id";
+  std::string status = active_run != 0 ? "skipped" : "queued";
+  std::string message = active_run != 0
+                            ? "skipped: the previous run (id " + std::to_string(active_run) +
+                                  ") was still queued or running"
+                            : "";
+  int64 id = 0;
+  PgCall([&] {
+    Oid types[8] = {NAMEOID, TEXTOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+    char nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', message.empty() ? 'n' : ' '};
+    Datum values[8] = {DirectFunctionCall1(namein, CStringGetDatum(job.database.c_str())),
+                       CStringGetTextDatum(status.c_str()),
+                       CStringGetTextDatum(job.name.c_str()),
+                       DirectFunctionCall1(namein, CStringGetDatum(job.created_by.c_str())),
+                       CStringGetTextDatum(options.storage.c_str()),
+                       CStringGetTextDatum(options.backup_json.c_str()),
+                       CStringGetTextDatum(options.backup.format.c_str()),
+                       message.empty() ? (Datum)0 : CStringGetTextDatum(message.c_str())};
+    ExecSpi(sql, SPI_OK_INSERT_RETURNING, 8, types, values, nulls);
+    bool isnull = false;
+    id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  });
+  return id;
+}
+
+// SetNextRun records the job's next fire time and, if it fired, its run.
+void SetNextRun(const DueJob& job, std::time_t next_run, int64 run_id) {
+  std::string sql = "UPDATE " + QuotedRelation("pgbak_job") +
+                    " SET next_run_at = $2, last_run_id = coalesce($3, last_run_id) "
+                    "WHERE id = $1";
+  PgCall([&] {
+    Oid types[3] = {INT8OID, TIMESTAMPTZOID, INT8OID};
+    char nulls[3] = {' ', ' ', run_id == 0 ? 'n' : ' '};
+    Datum values[3] = {Int64GetDatum(job.id), TimestampTzGetDatum(UnixToTimestamp(next_run)),
+                       Int64GetDatum(run_id)};
+    ExecSpi(sql, SPI_OK_UPDATE, 3, types, values, nulls);
+  });
+}
+
+// LogJobProblem reports a job that cannot be fired (its definition became
+// invalid, e.g. after a downgrade) without stopping the other jobs.
+void LogJobProblem(const DueJob& job, const std::string& problem) {
+  PgCall([&] {
+    ereport(WARNING, (errmsg("pgbak: job \"%s\" cannot be scheduled: %s", job.name.c_str(),
+                             problem.c_str())));
+  });
+}
+
+}  // namespace
+
+// RunScheduler fires due jobs; returns milliseconds until the next is due.
+long RunScheduler() {
+  long wait_ms = kNoJobDue;
+  RunInTransaction([&] {
+    PgTimeZone zone(setting_timezone);
+    // Fire times are whole seconds; the clock is read to the millisecond so
+    // that a job fires right at its second, not up to a second late.
+    struct timespec clock_now;
+    clock_gettime(CLOCK_REALTIME, &clock_now);
+    std::time_t now = clock_now.tv_sec;
+    int64_t now_ms = static_cast<int64_t>(clock_now.tv_sec) * 1000 + clock_now.tv_nsec / 1000000;
+    for (const DueJob& job : LoadJobs()) {
+      CronSchedule schedule;
+      JobOptions options;
+      try {
+        schedule = CronSchedule::Parse(job.schedule);
+        options = ParseJobOptions(job.options);
+      } catch (const Error& e) {
+        LogJobProblem(job, e.what());
+        continue;
+      }
+      std::time_t next_run = job.next_run;
+      int64 run_id = 0;
+      try {
+        if (!job.has_next) {
+          next_run = schedule.NextAfter(now, zone);
+        } else if (job.next_run <= now) {
+          // The next time first (it can throw for a schedule that stopped
+          // matching), so that a run is never queued without moving on.
+          // From the planned time, so an interval does not drift; from now if
+          // that is already past, so missed runs are not replayed in a burst.
+          next_run = schedule.NextAfter(job.next_run, zone);
+          if (next_run <= now)
+            next_run = schedule.NextAfter(now, zone);
+          int64 active = ActiveRun(job.name);
+          run_id = QueueRun(job, options, active);
+          std::string line = active != 0
+                                 ? "skipped (run " + std::to_string(active) +
+                                       " still active), recorded as " + std::to_string(run_id)
+                                 : "queued as " + std::to_string(run_id);
+          PgCall([&] {
+            ereport(LOG, (errmsg("pgbak: job \"%s\" is due: %s", job.name.c_str(), line.c_str())));
+          });
+        }
+      } catch (const Error& e) {
+        // A schedule that stopped matching anything (it was checked when it
+        // was defined) must not stop the other jobs.
+        LogJobProblem(job, e.what());
+        continue;
+      }
+      if (!job.has_next || run_id != 0)
+        SetNextRun(job, next_run, run_id);
+      long until_ms =
+          static_cast<long>(std::max<int64_t>(static_cast<int64_t>(next_run) * 1000 - now_ms, 0));
+      if (wait_ms == kNoJobDue || until_ms < wait_ms)
+        wait_ms = until_ms;
+    }
+  });
+  return wait_ms;
+}
+
+// MaybeTrimHistory trims backup_log at most once per kTrimIntervalSeconds.
+void MaybeTrimHistory() {
+  std::time_t now = std::time(nullptr);
+  if (now - last_trim < kTrimIntervalSeconds)
+    return;
+  last_trim = now;
+  int64_t deleted = 0;
+  RunInTransaction([&] { deleted = TrimHistory(); });
+  if (deleted > 0) {
+    PgCall([&] {
+      ereport(LOG, (errmsg("pgbak: removed " INT64_FORMAT
+                           " rows older than pgbak.log_retention from backup_log",
+                           static_cast<int64>(deleted))));
+    });
+  }
+}
+
+}  // namespace pgbak

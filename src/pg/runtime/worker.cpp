@@ -1,0 +1,159 @@
+// worker.cpp: the dynamic background worker that runs one operation.
+//
+// The launcher marks a row 'running' and starts this worker with the row's
+// id. The worker claims the row and a progress slot, runs the operation,
+// and records the outcome itself; whatever goes wrong, it removes partial
+// objects and marks the row failed (or cancelled) before it exits. If it
+// cannot (kill -9, crash), the launcher does it.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "utils/snapmgr.h"
+
+PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
+}
+
+#include <string>
+
+#include "pg/boundary/transaction.h"
+#include "pg/catalog/catalog.h"
+#include "pg/jobs/backup_job.h"
+#include "pg/jobs/operation_cleanup.h"
+#include "pg/jobs/prune.h"
+#include "pg/jobs/verify_job.h"
+#include "pg/runtime/settings.h"
+#include "pg/runtime/shared_state.h"
+#include "pg/runtime/worker_signals.h"
+
+namespace pgbak {
+
+namespace {
+
+// LoadedOperation is the row this worker runs.
+struct LoadedOperation {
+  bool claimed = false;
+  std::string kind;
+  std::string database;
+  std::string storage;
+  std::string options_json;
+  std::string job_name;
+  int64_t source_id = 0;
+};
+
+// ClaimAndLoad reads row id and claims it if the launcher handed it over.
+LoadedOperation ClaimAndLoad(int64_t id) {
+  LoadedOperation loaded;
+  RunInTransaction([&] {
+    Operation op{};
+    bool found = false;
+    PgCall([&] {
+      found = LoadOperation(id, &op);
+      if (found && strcmp(op.status, "running") == 0)
+        loaded.claimed = ClaimOperation(id);
+    });
+    if (!found || !loaded.claimed)
+      return;
+    loaded.kind = op.kind;
+    loaded.database = op.database;
+    loaded.storage = op.storage != nullptr ? op.storage : "local";
+    loaded.options_json = op.options_json;
+    loaded.job_name = op.job_name != nullptr ? op.job_name : "";
+    loaded.source_id = op.source_id;
+  });
+  return loaded;
+}
+
+// RecordFailure marks row id failed or cancelled with the failure's text.
+void RecordFailure(int64_t id, const Failure& failure, bool cancelled) {
+  const char* status = cancelled ? "cancelled" : "failed";
+  RunInTransaction(
+      [&] { PgCall([&] { FinishFailed(id, status, failure.message, failure.detail); }); });
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " %s: %s", id, status, failure.message),
+                  failure.detail[0] ? errdetail("%s", failure.detail) : 0));
+  });
+}
+
+// RunOperation runs operation id to its end, recording the outcome.
+void RunOperation(int64_t id) {
+  LoadedOperation op = ClaimAndLoad(id);
+  if (!op.claimed) {
+    PgCall([&] {
+      ereport(LOG,
+              (errmsg("pgbak: operation " INT64_FORMAT " is no longer waiting for a worker", id)));
+    });
+    return;
+  }
+  bool slot = false;
+  PgCall([&] { slot = ClaimSlot(id, op.kind.c_str(), op.database.c_str()); });
+  if (!slot)
+    throw Error(ErrorKind::kInternal, "no free progress slot");
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: %s of database \"%s\"", id,
+                         op.kind.c_str(), op.database.c_str())));
+  });
+
+  std::string location;
+  Failure failure;
+  CatchCore(failure, [&] {
+    if (op.kind == "backup") {
+      RunBackup(id, op.database, op.storage, op.options_json, location);
+    } else if (op.kind == "verify") {
+      RunVerify(id, op.source_id, op.options_json.find("\"deep\": true") != std::string::npos);
+    } else if (op.kind == "restore") {
+      RunRestore(id, op.source_id, op.database, op.options_json);
+    } else {
+      throw Error(ErrorKind::kInvalidParameter,
+                  "operation kind \"" + op.kind + "\" is not supported by this version");
+    }
+  });
+  if (!failure.failed) {
+    // Retention runs after every scheduled backup of a job; it never removes
+    // this backup, the newest good one.
+    if (!op.job_name.empty() && op.kind == "backup") {
+      Failure verify_failure;
+      CatchCore(verify_failure, [&] { QueueScheduledVerification(id, op.job_name); });
+      if (verify_failure.failed) {
+        PgCall([&] {
+          ereport(WARNING,
+                  (errmsg("pgbak: could not queue the verification of backup " INT64_FORMAT ": %s",
+                          static_cast<int64>(id), verify_failure.message)));
+        });
+      }
+      SetPhase(Phase::kPruning);
+      PruneJobInWorker(op.job_name);
+    }
+    return;
+  }
+  bool cancelled = StopIsCancel();
+  RemovePartialSet(id, op.storage, location, StorageUse::kWorker);
+  RecordFailure(id, failure, cancelled);
+}
+
+}  // namespace
+
+}  // namespace pgbak
+
+// pgbak_worker_main is the entry point of an operation's background worker.
+extern "C" void pgbak_worker_main(Datum main_arg) {
+  int64 id = DatumGetInt64(main_arg);
+  pgbak::InstallWorkerSignalHandlers();
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(pgbak::setting_database, nullptr, 0);
+  pgstat_report_appname("pgbak worker");
+
+  pgbak::Failure failure;
+  pgbak::CatchCore(failure, [id] { pgbak::RunOperation(id); });
+  // Only a failure to record the outcome lands here; the launcher will mark
+  // the row failed once this process is gone.
+  pgbak::ReportFailure(failure);
+  proc_exit(0);
+}

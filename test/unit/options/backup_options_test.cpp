@@ -1,0 +1,267 @@
+// backup_options_test.cpp: pgbak_run options and qualified names
+// (src/core/backup_options.cpp).
+#include "core/options/backup_options.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/base/error.h"
+
+namespace pgbak {
+namespace {
+
+using Args = std::vector<std::string>;
+
+// OptionsError returns the error ParseBackupOptions throws for text.
+Error OptionsError(const std::string& text) {
+  try {
+    ParseBackupOptions(text);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kInvalidParameter) << text;
+    return error;
+  }
+  ADD_FAILURE() << "accepted " << text;
+  return Error(ErrorKind::kInternal, "");
+}
+
+std::string NameError(const std::string& text, bool allow_schema = true) {
+  try {
+    ParseQualifiedName(text, allow_schema);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kInvalidParameter);
+    if (text.find('\0') == std::string::npos) {
+      EXPECT_EQ(std::string(error.what()), "invalid name \"" + text + "\"");
+    }
+    return error.detail();
+  }
+  ADD_FAILURE() << "accepted " << text;
+  return {};
+}
+
+QualifiedName Name(const std::string& schema, const std::string& name) {
+  return QualifiedName{schema, name};
+}
+
+TEST(QualifiedNameTest, UnquotedPartsAreFoldedToLowerCase) {
+  EXPECT_EQ(ParseQualifiedName("Orders", true), Name("", "orders"));
+  EXPECT_EQ(ParseQualifiedName("Sales.Orders", true), Name("sales", "orders"));
+  EXPECT_EQ(ParseQualifiedName("t_1$x", true), Name("", "t_1$x"));
+  // Non-ASCII letters are kept as they are (PostgreSQL folds ASCII only here).
+  EXPECT_EQ(ParseQualifiedName("\xc3\x9c"
+                               "ber",
+                               true),
+            Name("",
+                 "\xc3\x9c"
+                 "ber"));
+}
+
+TEST(QualifiedNameTest, QuotedPartsAreExact) {
+  EXPECT_EQ(ParseQualifiedName("\"My Table\"", true), Name("", "My Table"));
+  EXPECT_EQ(ParseQualifiedName("\"My.Table\"", true), Name("", "My.Table"));
+  EXPECT_EQ(ParseQualifiedName("Public.\"x\"\"y\"", true), Name("public", "x\"y"));
+  EXPECT_EQ(ParseQualifiedName("\"A.B\".\"C.D\"", true), Name("A.B", "C.D"));
+  EXPECT_EQ(ParseQualifiedName("\"\"\"\"", true), Name("", "\""));
+  EXPECT_EQ(ParseQualifiedName("\"Sch\"", false), Name("", "Sch"));
+  EXPECT_EQ(ParseQualifiedName(std::string(63, 'a'), false).name, std::string(63, 'a'));
+}
+
+TEST(QualifiedNameTest, Errors) {
+  EXPECT_NE(NameError("").find("empty"), std::string::npos);
+  EXPECT_NE(NameError("a..b").find("Zero-length"), std::string::npos);
+  EXPECT_NE(NameError(".a").find("Zero-length"), std::string::npos);
+  EXPECT_NE(NameError("a.").find("Zero-length"), std::string::npos);
+  EXPECT_NE(NameError("\"\"").find("Zero-length"), std::string::npos);
+  EXPECT_NE(NameError("\"abc").find("Unterminated"), std::string::npos);
+  EXPECT_NE(NameError("\"a\"b").find("closing quote"), std::string::npos);
+  EXPECT_NE(NameError("a\"b\"").find("quote"), std::string::npos);
+  EXPECT_NE(NameError("a.b.c").find("Too many"), std::string::npos);
+  EXPECT_NE(NameError("a.b", false).find("cannot be qualified"), std::string::npos);
+  EXPECT_NE(NameError(std::string(64, 'a')).find("longer than 63 bytes"), std::string::npos);
+  EXPECT_NE(NameError("\"" + std::string(64, 'A') + "\"").find("63"), std::string::npos);
+  EXPECT_NE(NameError(" a").find("white space"), std::string::npos);
+  EXPECT_NE(NameError("a ").find("white space"), std::string::npos);
+  EXPECT_NE(NameError("a b").find("white space"), std::string::npos);
+  EXPECT_NE(NameError(std::string("a\0b", 3)).find("control"), std::string::npos);
+  try {
+    ParseQualifiedName(std::string("a\0b\n", 4), true);
+  } catch (const Error& error) {
+    EXPECT_STREQ(error.what(), "invalid name \"a\\x00b\\x0a\"");
+  }
+}
+
+TEST(QualifiedNameTest, ExactPatternQuotesEveryPart) {
+  EXPECT_EQ(ExactPattern(Name("", "orders")), "*.\"orders\"");
+  EXPECT_EQ(ExactPattern(Name("Sales", "Orders*")), "\"Sales\".\"Orders*\"");
+  EXPECT_EQ(ExactPattern(Name("a.b", "x\"y")), "\"a.b\".\"x\"\"y\"");
+}
+
+TEST(BackupOptionsTest, DefaultsFromEmptyObject) {
+  BackupOptions options = ParseBackupOptions("{}");
+  EXPECT_EQ(options.format, "custom");
+  EXPECT_FALSE(options.schema_only);
+  EXPECT_FALSE(options.data_only);
+  EXPECT_FALSE(options.zstd_level.has_value());
+  EXPECT_EQ(options.DumpArguments(), Args{"--format=custom"});
+  EXPECT_EQ(options.ToJson().Serialize(), R"({"format":"custom"})");
+  EXPECT_TRUE(options.IncludesTableData("public", "t"));
+}
+
+TEST(BackupOptionsTest, EachValidKey) {
+  EXPECT_EQ(ParseBackupOptions(R"({"format":"plain"})").DumpArguments(), Args{"--format=plain"});
+  EXPECT_EQ(ParseBackupOptions(R"({"schema_only":true})").DumpArguments(),
+            (Args{"--format=custom", "--schema-only"}));
+  EXPECT_EQ(ParseBackupOptions(R"({"data_only":true})").DumpArguments(),
+            (Args{"--format=custom", "--data-only"}));
+  EXPECT_EQ(ParseBackupOptions(R"({"schema_only":false,"data_only":false})").DumpArguments(),
+            Args{"--format=custom"});
+  EXPECT_EQ(ParseBackupOptions(R"({"tables":["Orders","s.\"Line Items\""]})").DumpArguments(),
+            (Args{"--format=custom", "--table=*.\"orders\"", "--table=\"s\".\"Line Items\""}));
+  EXPECT_EQ(ParseBackupOptions(R"({"exclude_tables":["log"]})").DumpArguments(),
+            (Args{"--format=custom", "--exclude-table=*.\"log\""}));
+  EXPECT_EQ(ParseBackupOptions(R"({"schemas":["App","\"X\"\"Y\""]})").DumpArguments(),
+            (Args{"--format=custom", "--schema=\"app\"", "--schema=\"X\"\"Y\""}));
+  EXPECT_EQ(ParseBackupOptions(R"({"exclude_schemas":["tmp"]})").DumpArguments(),
+            (Args{"--format=custom", "--exclude-schema=\"tmp\""}));
+  EXPECT_EQ(ParseBackupOptions(R"({"zstd_level":19})").zstd_level, 19);
+  EXPECT_EQ(ParseBackupOptions(R"({"zstd_level":1})").zstd_level, 1);
+  EXPECT_EQ(ParseBackupOptions(R"({"zstd_level":1})").DumpArguments(), Args{"--format=custom"});
+}
+
+TEST(BackupOptionsTest, ToJsonIsNormalizedAndReadsBack) {
+  BackupOptions options = ParseBackupOptions(
+      R"({"zstd_level":7,"tables":["Orders","\"Big Co\".\"T\"","\"x\"\"y\""],"data_only":true,)"
+      R"("exclude_tables":["s.t"],"exclude_schemas":["Tmp"],"format":"plain"})");
+  std::string normalized = options.ToJson().Serialize();
+  EXPECT_EQ(normalized,
+            R"({"format":"plain","data_only":true,"tables":["orders","\"Big Co\".\"T\"",)"
+            R"("\"x\"\"y\""],"exclude_tables":["s.t"],"exclude_schemas":["tmp"],)"
+            R"("zstd_level":7})");
+  BackupOptions again = ParseBackupOptions(normalized);
+  EXPECT_EQ(again.tables, options.tables);
+  EXPECT_EQ(again.ToJson().Serialize(), normalized);
+  EXPECT_EQ(again.DumpArguments(), options.DumpArguments());
+}
+
+TEST(BackupOptionsTest, UnknownKeyIsRejectedWithAHint) {
+  Error error = OptionsError(R"({"foo":1})");
+  EXPECT_STREQ(error.what(), "unknown backup option \"foo\"");
+  EXPECT_NE(error.hint().find("format, schema_only, data_only, tables"), std::string::npos);
+  EXPECT_NE(error.hint().find("zstd_level"), std::string::npos);
+  EXPECT_STREQ(OptionsError(R"({"format":"custom","Format":"plain"})").what(),
+               "unknown backup option \"Format\"");
+}
+
+TEST(BackupOptionsTest, WrongTypesNameTheKey) {
+  EXPECT_EQ(std::string(OptionsError(R"({"schema_only":"yes"})").what()),
+            "backup option \"schema_only\" must be a boolean, not string");
+  EXPECT_EQ(std::string(OptionsError(R"({"data_only":1})").what()),
+            "backup option \"data_only\" must be a boolean, not number");
+  EXPECT_EQ(std::string(OptionsError(R"({"format":1})").what()),
+            "backup option \"format\" must be a string, not number");
+  EXPECT_EQ(std::string(OptionsError(R"({"tables":"orders"})").what()),
+            "backup option \"tables\" must be an array of strings, not string");
+  EXPECT_EQ(std::string(OptionsError(R"({"exclude_tables":[1]})").what()),
+            "backup option \"exclude_tables\" must contain only strings, not number");
+  EXPECT_EQ(std::string(OptionsError(R"({"schemas":[""]})").what()),
+            "backup option \"schemas\" cannot contain an empty name");
+  EXPECT_EQ(std::string(OptionsError(R"({"exclude_schemas":null})").what()),
+            "backup option \"exclude_schemas\" must be an array of strings, not null");
+  EXPECT_EQ(std::string(OptionsError(R"({"zstd_level":"3"})").what()),
+            "backup option \"zstd_level\" must be an integer between 1 and 19, not string");
+}
+
+TEST(BackupOptionsTest, BadValuesNameTheKey) {
+  EXPECT_EQ(std::string(OptionsError(R"({"format":"tar"})").what()),
+            "backup option \"format\" must be \"custom\" or \"plain\", not \"tar\"");
+  for (const char* level : {"0", "20", "-1", "3.5", "1e100"}) {
+    std::string message = OptionsError(std::string(R"({"zstd_level":)") + level + "}").what();
+    EXPECT_EQ(message, std::string("backup option \"zstd_level\" must be an integer between 1 "
+                                   "and 19, not ") +
+                           level);
+  }
+  Error bad_name = OptionsError(R"({"tables":["a.b.c"]})");
+  EXPECT_STREQ(bad_name.what(), "invalid name \"a.b.c\" in backup option \"tables\"");
+  EXPECT_NE(bad_name.detail().find("Too many"), std::string::npos);
+  EXPECT_STREQ(OptionsError(R"({"schemas":["a.b"]})").what(),
+               "invalid name \"a.b\" in backup option \"schemas\"");
+}
+
+TEST(BackupOptionsTest, ConflictingOptionsAreRejected) {
+  Error both_only = OptionsError(R"({"schema_only":true,"data_only":true})");
+  EXPECT_NE(std::string(both_only.what()).find("\"schema_only\" and \"data_only\""),
+            std::string::npos);
+  Error tables_and_schemas = OptionsError(R"({"tables":["t"],"schemas":["s"]})");
+  EXPECT_NE(std::string(tables_and_schemas.what()).find("\"tables\" and \"schemas\""),
+            std::string::npos);
+  EXPECT_NE(tables_and_schemas.hint().find("Use one of them"), std::string::npos);
+  // Empty lists select nothing and conflict with nothing.
+  EXPECT_NO_THROW(ParseBackupOptions(R"({"tables":[],"schemas":["s"]})"));
+}
+
+TEST(BackupOptionsTest, NonObjectsAndBadJsonAreRejected) {
+  EXPECT_EQ(std::string(OptionsError("[]").what()),
+            "backup options must be a JSON object, not array");
+  EXPECT_EQ(std::string(OptionsError("null").what()),
+            "backup options must be a JSON object, not null");
+  Error bad_json = OptionsError("{\"format\":");
+  EXPECT_STREQ(bad_json.what(), "invalid backup options");
+  EXPECT_NE(bad_json.detail().find("offset"), std::string::npos);
+  EXPECT_NE(std::string(OptionsError(R"({"format":"plain","format":"custom"})").detail())
+                .find("duplicate"),
+            std::string::npos);
+}
+
+TEST(BackupOptionsTest, IncludesTableDataMirrorsPgDump) {
+  EXPECT_FALSE(ParseBackupOptions(R"({"schema_only":true})").IncludesTableData("public", "t"));
+  EXPECT_TRUE(ParseBackupOptions(R"({"data_only":true})").IncludesTableData("public", "t"));
+
+  BackupOptions tables = ParseBackupOptions(R"({"tables":["orders","sales.\"Items\""]})");
+  EXPECT_TRUE(tables.IncludesTableData("public", "orders"));
+  EXPECT_TRUE(tables.IncludesTableData("other", "orders"));
+  EXPECT_TRUE(tables.IncludesTableData("sales", "Items"));
+  EXPECT_FALSE(tables.IncludesTableData("public", "Items"));
+  EXPECT_FALSE(tables.IncludesTableData("sales", "items"));
+  EXPECT_FALSE(tables.IncludesTableData("public", "customers"));
+
+  BackupOptions schemas = ParseBackupOptions(R"({"schemas":["app"],"exclude_tables":["log"]})");
+  EXPECT_TRUE(schemas.IncludesTableData("app", "orders"));
+  EXPECT_FALSE(schemas.IncludesTableData("public", "orders"));
+  EXPECT_FALSE(schemas.IncludesTableData("app", "log"));
+
+  BackupOptions excluded =
+      ParseBackupOptions(R"({"exclude_schemas":["tmp"],"exclude_tables":["app.audit"]})");
+  EXPECT_FALSE(excluded.IncludesTableData("tmp", "t"));
+  EXPECT_FALSE(excluded.IncludesTableData("app", "audit"));
+  EXPECT_TRUE(excluded.IncludesTableData("public", "audit"));
+  EXPECT_TRUE(excluded.IncludesTableData("app", "orders"));
+
+  BackupOptions include_and_exclude =
+      ParseBackupOptions(R"({"tables":["t"],"exclude_tables":["s.t"]})");
+  EXPECT_TRUE(include_and_exclude.IncludesTableData("public", "t"));
+  EXPECT_FALSE(include_and_exclude.IncludesTableData("s", "t"));
+}
+
+// These messages are also pinned by the pg_regress output in
+// expected/bad_input.out; change both together.
+TEST(BackupOptionsTest, MessagesMatchTheRegressionSuite) {
+  EXPECT_STREQ(OptionsError(R"({"fromat": "plain"})").what(), "unknown backup option \"fromat\"");
+  EXPECT_STREQ(OptionsError(R"({"format": "directory"})").what(),
+               "backup option \"format\" must be \"custom\" or \"plain\", not \"directory\"");
+  EXPECT_STREQ(OptionsError(R"({"zstd_level": 2.5})").what(),
+               "backup option \"zstd_level\" must be an integer between 1 and 19, not 2.5");
+  Error unterminated = OptionsError(R"({"tables": ["\"unterminated"]})");
+  EXPECT_STREQ(unterminated.what(), "invalid name \"\"unterminated\" in backup option \"tables\"");
+  EXPECT_EQ(unterminated.detail(), "Unterminated quoted identifier.");
+  EXPECT_EQ(OptionsError(R"({"schemas": ["a.b"]})").detail(), "A schema name cannot be qualified.");
+  EXPECT_EQ(OptionsError("[]").hint(),
+            "Valid backup options are: format, schema_only, data_only, tables, exclude_tables, "
+            "schemas, exclude_schemas, zstd_level.");
+  EXPECT_EQ(OptionsError(R"({"tables": ["t"], "schemas": ["s"]})").hint(),
+            "Use one of them: \"tables\" accepts schema-qualified names such as "
+            "\"myschema.mytable\".");
+}
+
+}  // namespace
+}  // namespace pgbak

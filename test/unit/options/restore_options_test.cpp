@@ -1,0 +1,70 @@
+// restore_options_test.cpp: pgbak_restore's options are validated and
+// normalized before anything is queued.
+#include "core/options/restore_options.h"
+
+#include <gtest/gtest.h>
+
+#include "core/base/error.h"
+
+namespace pgbak {
+namespace {
+
+TEST(RestoreOptionsTest, DefaultsRestoreWhole) {
+  RestoreOptions options = ParseRestoreOptions("{}");
+  EXPECT_FALSE(options.clean);
+  EXPECT_FALSE(options.partial());
+  EXPECT_EQ(options.jobs, 1);
+  EXPECT_EQ(options.ToJson().Serialize(), R"({"clean":false,"jobs":1})");
+  EXPECT_TRUE(options.SelectionArgumentGroups().empty());
+}
+
+TEST(RestoreOptionsTest, TablesAreGroupedBySchema) {
+  RestoreOptions options = ParseRestoreOptions(
+      R"({"tables": ["public.users", "Billing.\"Invoices\"", "public.orders", "loose"],
+          "jobs": 4})");
+  EXPECT_TRUE(options.partial());
+  EXPECT_EQ(options.jobs, 4);
+  std::vector<std::vector<std::string>> groups = options.SelectionArgumentGroups();
+  ASSERT_EQ(groups.size(), 3u);
+  // Unqualified names form their own group, without --schema.
+  EXPECT_EQ(groups[0], (std::vector<std::string>{"--table=loose"}));
+  EXPECT_EQ(groups[1], (std::vector<std::string>{"--schema=billing", "--table=Invoices"}));
+  EXPECT_EQ(groups[2],
+            (std::vector<std::string>{"--schema=public", "--table=users", "--table=orders"}));
+  EXPECT_EQ(options.ToJson().Find("tables")->Serialize(),
+            R"(["public.users","billing.\"Invoices\"","public.orders","loose"])");
+}
+
+TEST(RestoreOptionsTest, SchemasSelectWholeSchemas) {
+  RestoreOptions options = ParseRestoreOptions(R"({"schemas": ["sales", "\"Odd Name\""]})");
+  std::vector<std::vector<std::string>> groups = options.SelectionArgumentGroups();
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0], (std::vector<std::string>{"--schema=sales", "--schema=Odd Name"}));
+}
+
+TEST(RestoreOptionsTest, BadInputIsRefusedWithTheKeyNamed) {
+  struct Case {
+    const char* json;
+    const char* message_part;
+  };
+  for (const Case& c :
+       {Case{"[]", "must be a JSON object"}, Case{"{\"clena\": true}", "clena"},
+        Case{"{\"clean\": 1}", "\"clean\""}, Case{"{\"jobs\": 0}", "\"jobs\""},
+        Case{"{\"jobs\": 33}", "\"jobs\""}, Case{"{\"jobs\": 2.5}", "\"jobs\""},
+        Case{"{\"tables\": []}", "at least one"}, Case{"{\"tables\": [\"\"]}", "non-empty"},
+        Case{"{\"tables\": \"users\"}", "array"}, Case{"{\"schemas\": [\"a.b\"]}", "\"schemas\""},
+        Case{"{\"clean\": true, \"tables\": [\"t\"]}", "cannot be combined"},
+        Case{"{not json", "invalid restore options"}}) {
+    try {
+      ParseRestoreOptions(c.json);
+      ADD_FAILURE() << c.json << " was accepted";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kInvalidParameter) << c.json;
+      EXPECT_NE(std::string(error.what()).find(c.message_part), std::string::npos)
+          << c.json << ": " << error.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pgbak
