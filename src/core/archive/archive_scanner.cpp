@@ -26,8 +26,8 @@
 // a table's chunks are its COPY rows, one each, and then "\.\n\n\n": COPY's
 // end-of-data line and two empty lines, which are not rows.
 //
-// Only what identifies a table and how to load it is kept (the tag, desc and
-// namespace of each TOC entry, cut at kMaxKept bytes; the COPY statement of
+// Only what identifies a table and how to load it is kept (the tag, desc,
+// namespace and owner of each TOC entry, cut at kMaxKept bytes; the COPY statement of
 // TABLE DATA entries; the ENCODING and STDSTRINGS settings); every other
 // string and every chunk is passed over as it arrives, newlines counted with
 // memchr. The bytes before the first data block (header and TOC) are hashed.
@@ -532,6 +532,8 @@ void ArchiveScanner::OnStringLength(int64_t length) {
   } else if (step_ == Step::kDefinition &&
              (entry_desc_ == "ENCODING" || entry_desc_ == "STDSTRINGS")) {
     keep_ = &entry_definition_;
+  } else if (step_ == Step::kOwner) {
+    keep_ = &entry_.owner;
   } else if (step_ == Step::kWithOids) {
     keep_ = &entry_with_oids_;
   } else if (step_ == Step::kDependency) {
@@ -614,6 +616,11 @@ void ArchiveScanner::OnString(bool is_null) {
       Expect(Step::kOwner);
       return;
     case Step::kOwner:
+      if (truncated) {
+        Fail("TOC entry " + std::to_string(entry_.dump_id) + " has an owner longer than " +
+             std::to_string(kMaxKept) + " bytes");
+        return;
+      }
       Expect(Step::kWithOids);
       return;
     case Step::kWithOids:
@@ -655,7 +662,8 @@ void ArchiveScanner::OnBodyEnd() {
 // by dump id, so that data blocks can be checked against the TOC.
 void ArchiveScanner::EndTocEntry() {
   toc_slots_.push_back({entry_.dump_id, entry_had_dumper_, entry_slot_});
-  toc_.push_back({entry_.dump_id, entry_desc_, entry_section_, std::move(entry_dependencies_)});
+  toc_.push_back(
+      {entry_.dump_id, entry_desc_, entry_section_, std::move(entry_dependencies_), entry_.owner});
   entry_dependencies_.clear();
   if (entry_had_dumper_) {
     if (by_dump_id_.count(entry_.dump_id) != 0) {

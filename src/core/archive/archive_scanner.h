@@ -55,6 +55,7 @@ struct ArchiveTable {
   // The entry's COPY statement ("COPY s.t (a, b) FROM stdin;\n"), or empty
   // if it is longer than the scanner keeps (kMaxCopyStatement).
   std::string copy_statement;
+  std::string owner;  // the table's owner (a restore loads it as that role)
 };
 
 // kMaxCopyStatement bounds a kept COPY statement: 1600 columns of 63-byte
@@ -62,12 +63,13 @@ struct ArchiveTable {
 constexpr size_t kMaxCopyStatement = 256 << 10;
 
 // TocEntry is what the scanner keeps of every TOC entry: enough to know
-// which entries depend on which.
+// which entries depend on which, and whose they are.
 struct TocEntry {
   int dump_id = 0;
   std::string desc;  // "TABLE", "TABLE DATA", "INDEX", ...
   int section = 0;   // kSectionPreData etc.
   std::vector<int> dependencies;
+  std::string owner;  // empty for entries without one (ENCODING, ...)
 };
 
 // The sections of pg_dump's teSection.

@@ -924,9 +924,11 @@ TEST(ArchiveScannerTest, KeepsEveryTocEntryWithSectionAndDependencies) {
     if (entry.desc == "TABLE") {
       tables++;
       EXPECT_EQ(entry.section, kSectionPreData);
+      EXPECT_EQ(entry.owner, "postgres");  // make_archive_fixtures.sh dumps as postgres
     } else if (entry.desc == "TABLE DATA") {
       data++;
       EXPECT_EQ(entry.section, kSectionData);
+      EXPECT_EQ(entry.owner, "postgres");
       // Each table's data depends on its table.
       bool on_table = false;
       for (int dependency : entry.dependencies) {
@@ -943,6 +945,40 @@ TEST(ArchiveScannerTest, KeepsEveryTocEntryWithSectionAndDependencies) {
   EXPECT_EQ(data, kFixtureTables.size());
   EXPECT_EQ(view_data, 1u);
   EXPECT_EQ(toc.front().desc, "ENCODING");
+  EXPECT_EQ(toc.front().owner, "");
+  for (const ArchiveTable& table : scanner.tables()) {
+    EXPECT_EQ(table.owner, "postgres") << table.table;
+  }
+}
+
+TEST(ArchiveScannerTest, KeepsOwnersAndRefusesOverlongOnes) {
+  Builder built;
+  built.Int(1).Table(1, "t").Data(1, {"a\n", "\\.\n"});
+  std::string dump = built.archive();
+  StringSink out;
+  ArchiveScanner scanner(out);
+  scanner.Write(Bytes(dump), dump.size());
+  scanner.Finish();
+  ASSERT_TRUE(scanner.ok()) << scanner.problem();
+  ASSERT_EQ(scanner.tables().size(), 1u);
+  EXPECT_EQ(scanner.tables()[0].owner, "owner");
+  EXPECT_EQ(scanner.toc().back().owner, "owner");
+
+  // A role name is at most 63 bytes: a longer owner is not pg_dump's.
+  std::string overlong = dump;
+  std::string field = std::string("\x05\0\0\0owner", 9);
+  size_t at = overlong.find(field);
+  ASSERT_NE(at, std::string::npos);
+  std::string name(2000, 'o');
+  std::string replacement = std::string(1, 0) + std::string("\xd0\x07\0\0", 4) + name;
+  overlong.replace(at - 1, field.size() + 1, replacement);
+  StringSink out2;
+  ArchiveScanner rejecting(out2);
+  rejecting.Write(Bytes(overlong), overlong.size());
+  rejecting.Finish();
+  EXPECT_FALSE(rejecting.ok());
+  EXPECT_NE(rejecting.problem().find("owner longer than"), std::string::npos)
+      << rejecting.problem();
 }
 
 TEST(ArchiveScannerTest, OverlongCopyStatementIsDroppedNotFatal) {
