@@ -131,6 +131,9 @@ std::string Manifest::ToJson() const {
   root.Set("started_at", json::Value::String(started_at));
   root.Set("finished_at", json::Value::String(finished_at));
   root.Set("snapshot_lsn", json::Value::String(snapshot_lsn));
+  if (!database_owner.empty()) {
+    root.Set("database_owner", json::Value::String(database_owner));
+  }
   json::Value options = options_json.empty() ? json::Value::Object() : json::Parse(options_json);
   if (options.type() != json::Type::kObject) {
     throw Error(ErrorKind::kInternal, "manifest options must be a JSON object");
@@ -203,6 +206,10 @@ Manifest Manifest::FromJson(std::string_view text) {
   manifest.started_at = StringMember(root, top, "started_at");
   manifest.finished_at = StringMember(root, top, "finished_at");
   manifest.snapshot_lsn = StringMember(root, top, "snapshot_lsn");
+  // Optional: sets made before version 1.3 have no database_owner.
+  if (root.Find("database_owner") != nullptr) {
+    manifest.database_owner = StringMember(root, top, "database_owner");
+  }
   manifest.options_json =
       Member(root, top, "options", json::Type::kObject, "an object").Serialize();
 

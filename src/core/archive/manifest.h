@@ -44,6 +44,8 @@ struct Manifest {
   std::string started_at;   // ISO 8601 UTC, e.g. 2026-11-22T01:02:03.456Z
   std::string finished_at;
   std::string snapshot_lsn;  // pg_current_wal_lsn() in the dump's snapshot
+  // The database's owner when it was dumped; "" in sets made before 1.3.
+  std::string database_owner;
   std::string options_json;  // the normalized backup options, as JSON
   std::vector<ManifestObject> objects;
   std::vector<TableCount> tables;

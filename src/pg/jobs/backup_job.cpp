@@ -68,9 +68,12 @@ class SnapshotSession : public SideChannel {
     Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     PgResultPtr result = Exec(
         "SELECT pg_catalog.pg_export_snapshot(), "
-        "pg_catalog.pg_current_wal_lsn()::text");
+        "pg_catalog.pg_current_wal_lsn()::text, "
+        "(SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database "
+        " WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())");
     snapshot_ = PQgetvalue(result.get(), 0, 0);
     lsn_ = PQgetvalue(result.get(), 0, 1);
+    owner_ = PQgetvalue(result.get(), 0, 2);
   }
 
   // A query still running when the session goes away (a failure, a cancel)
@@ -85,6 +88,9 @@ class SnapshotSession : public SideChannel {
 
   const std::string& snapshot() const { return snapshot_; }
   const std::string& lsn() const { return lsn_; }
+  // owner is the database's owner in the snapshot (a restore builds the
+  // database as that role's).
+  const std::string& owner() const { return owner_; }
 
   // ListTables returns the tables whose data pg_dump dumps by default.
   std::vector<std::pair<std::string, std::string>> ListTables() {
@@ -206,6 +212,7 @@ class SnapshotSession : public SideChannel {
   PgConnPtr conn_;
   std::string snapshot_;
   std::string lsn_;
+  std::string owner_;
   std::vector<std::pair<std::string, std::string>> pending_;
   size_t next_ = 0;
   bool busy_ = false;
@@ -411,6 +418,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   manifest.started_at = FormatUtcTimestamp(started.tv_sec, started.tv_usec);
   manifest.finished_at = FormatUtcTimestamp(finished.tv_sec, finished.tv_usec);
   manifest.snapshot_lsn = session.lsn();
+  manifest.database_owner = session.owner();
   {
     // Table and schema names are data too: an encrypted set's plaintext
     // manifest keeps the options without the names they select.

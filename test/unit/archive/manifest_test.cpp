@@ -112,6 +112,19 @@ TEST(ManifestTest, RoundTrip) {
   EXPECT_EQ(read.ToJson(), text);
 }
 
+TEST(ManifestTest, DatabaseOwnerIsOptional) {
+  Manifest original = Sample();
+  EXPECT_EQ(original.ToJson().find("database_owner"), std::string::npos);
+  EXPECT_EQ(Manifest::FromJson(original.ToJson()).database_owner, "");
+  original.database_owner = "app owner";
+  std::string text = original.ToJson();
+  Manifest read = Manifest::FromJson(text);
+  EXPECT_EQ(read.database_owner, "app owner");
+  EXPECT_EQ(read.ToJson(), text);
+  ExpectCorrupt(Replace(text, "database_owner", json::Value::Number(7)),
+                "\"database_owner\" must be a string, not a number");
+}
+
 TEST(ManifestTest, KeyOrderIsStableAndOptionsAreEmbedded) {
   std::string text = Sample().ToJson();
   size_t previous = 0;
@@ -192,6 +205,20 @@ TEST(ManifestTest, WrongTypesAndValuesAreCorrupt) {
   ExpectCorrupt("[]", "top level must be an object");
   ExpectCorrupt("{\"tool\": ", "invalid JSON at offset");
   ExpectCorrupt(text.substr(0, text.size() / 2), "invalid JSON");
+}
+
+TEST(ManifestTest, NamesInADatabaseEncodingRoundTrip) {
+  // A LATIN1 database's names are LATIN1 bytes in its manifest and table
+  // list; a verify or restore must read them back exactly.
+  Manifest original = Sample();
+  original.database = "caf\xe9";
+  original.tables.push_back({"Gr\xfcn", "\xe9t\xe9", 7});
+  Manifest read = Manifest::FromJson(original.ToJson());
+  EXPECT_EQ(read.database, "caf\xe9");
+  ASSERT_EQ(read.tables.size(), 3u);
+  EXPECT_EQ(read.tables[2].schema, "Gr\xfcn");
+  EXPECT_EQ(read.tables[2].table, "\xe9t\xe9");
+  EXPECT_EQ(TablesFromJson(TablesToJson(original.tables))[2].table, "\xe9t\xe9");
 }
 
 TEST(ManifestTest, UnknownKeysAreIgnored) {
