@@ -19,6 +19,7 @@ enum class ErrorKind {
   kChildFailed,       // pg_dump or another child process failed (XX000 with detail)
   kCorrupt,           // data read back does not match what was written (XX001)
   kCancelled,         // the operation was cancelled (57014)
+  kPermissionDenied,  // the role lacks a right, checked when the work started (42501)
   kInternal,          // cannot happen (XX000)
 };
 

@@ -48,6 +48,8 @@ int SqlStateFor(ErrorKind kind) {
       return ERRCODE_DATA_CORRUPTED;
     case ErrorKind::kCancelled:
       return ERRCODE_QUERY_CANCELED;
+    case ErrorKind::kPermissionDenied:
+      return ERRCODE_INSUFFICIENT_PRIVILEGE;
     case ErrorKind::kInternal:
       return ERRCODE_INTERNAL_ERROR;
   }

@@ -138,7 +138,7 @@ const char* BackupLogName() {
 bool LoadOperation(int64 id, Operation* op) {
   const char* sql = psprintf(
       "SELECT kind, status, database_name, storage_name, options::text, location, job_name, "
-      "coalesce(source_id, 0) "
+      "coalesce(source_id, 0), requested_by "
       "FROM %s WHERE id = $1",
       BackupLogName());
   Oid types[1] = {INT8OID};
@@ -158,6 +158,7 @@ bool LoadOperation(int64 id, Operation* op) {
   bool isnull = false;
   op->source_id =
       DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
+  op->requested_by = CopyOut(ColumnText(9));
   return true;
 }
 

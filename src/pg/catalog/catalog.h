@@ -40,8 +40,9 @@ struct Operation {
   const char* storage;
   const char* options_json;
   const char* location;
-  const char* job_name;  // nullptr for a manual operation
-  int64 source_id;       // the backup a verify or restore reads; 0 if none
+  const char* job_name;      // nullptr for a manual operation
+  int64 source_id;           // the backup a verify or restore reads; 0 if none
+  const char* requested_by;  // the role that queued it (rights are checked again)
 };
 
 // SourceRow is the backup a verify or restore reads.

@@ -67,7 +67,7 @@ ServerFacts GatherServerFacts() {
 
 // ChildEnvironment is the whole environment of pg_dump and pg_dumpall: only
 // what they need to reach this server, nothing inherited by accident.
-std::vector<std::string> ChildEnvironment(const ServerFacts& facts) {
+std::vector<std::string> ChildEnvironment(const ServerFacts& facts, const std::string& restore_as) {
   std::vector<std::string> env = {
       "PATH=/usr/bin:/bin",
       "LC_ALL=C",
@@ -80,9 +80,23 @@ std::vector<std::string> ChildEnvironment(const ServerFacts& facts) {
   };
   if (!facts.passfile.empty())
     env.push_back("PGPASSFILE=" + facts.passfile);
+  if (!restore_as.empty())
+    env.push_back("PGOPTIONS=" + RestoreAsOption(restore_as));
   if (const char* home = getenv("HOME"))
     env.push_back(std::string("HOME=") + home);
   return env;
+}
+
+// RestoreAsOption escapes as the server splits startup options: at
+// whitespace, a backslash taking the next character literally.
+std::string RestoreAsOption(const std::string& restore_as) {
+  std::string option = "-cpgbak.restore_as=";
+  for (char c : restore_as) {
+    if (c == '\\' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v')
+      option += '\\';
+    option += c;
+  }
+  return option;
 }
 
 // ConnInfoValue quotes a value for a libpq connection string.
@@ -185,11 +199,11 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what, SideChannel*
 
 // RunTool runs a client tool to completion.
 void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string> args,
-             Sink* output) {
+             Sink* output, const std::string& restore_as) {
   ChildSpec spec;
   spec.program = facts.bin_dir + "/" + tool;
   spec.args = std::move(args);
-  spec.env = ChildEnvironment(facts);
+  spec.env = ChildEnvironment(facts, restore_as);
   ChildProcess child(spec);
   // DiscardSink drops what it is given.
   class DiscardSink : public Sink {
@@ -201,19 +215,23 @@ void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string
 }
 
 // ConnectLocal opens a libpq session to database on this server.
-PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database) {
+PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database,
+                       const std::string& restore_as) {
   // The session runs as a superuser in databases whose owners may be
   // anyone: with an empty search_path no function or operator they create
   // (in public, or through ALTER DATABASE ... SET search_path) can stand in
   // for a built-in one in our queries. Client options override database
   // and role settings.
+  std::string options = "-csearch_path=";
+  if (!restore_as.empty())
+    options += " " + RestoreAsOption(restore_as);
   std::vector<const char*> keys = {
       "host", "port", "dbname", "user", "options", "application_name", "connect_timeout"};
   std::vector<const char*> values = {facts.host.c_str(),
                                      facts.port.c_str(),
                                      database.c_str(),
                                      facts.dump_role.c_str(),
-                                     "-csearch_path=",
+                                     options.c_str(),
                                      "pgbak_ext",
                                      "30"};
   if (!facts.passfile.empty()) {

@@ -33,8 +33,15 @@ struct ServerFacts {
 ServerFacts GatherServerFacts();
 
 // ChildEnvironment is the whole environment of a client tool: only what it
-// needs to reach this server, nothing inherited by accident.
-std::vector<std::string> ChildEnvironment(const ServerFacts& facts);
+// needs to reach this server, nothing inherited by accident. With
+// restore_as, the tool's sessions are restore sessions (PGOPTIONS, see
+// pg/runtime/restore_session.h).
+std::vector<std::string> ChildEnvironment(const ServerFacts& facts,
+                                          const std::string& restore_as = "");
+
+// RestoreAsOption is the startup option "-c pgbak.restore_as=..." escaped
+// for libpq's options parameter and PGOPTIONS.
+std::string RestoreAsOption(const std::string& restore_as);
 
 // ConnInfoValue quotes a value for a libpq connection string.
 std::string ConnInfoValue(const std::string& value);
@@ -69,8 +76,10 @@ class SideChannel {
 using PgConnPtr = std::unique_ptr<PGconn, void (*)(PGconn*)>;
 
 // ConnectLocal opens a libpq session to database on this server as
-// pgbak.dump_role, over the local socket; throws kIo with the server's reason.
-PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database);
+// pgbak.dump_role, over the local socket, a restore session if restore_as
+// is given; throws kIo with the server's reason.
+PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database,
+                       const std::string& restore_as = "");
 
 // PgResultPtr owns a libpq result.
 using PgResultPtr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
@@ -90,9 +99,10 @@ PgResultPtr ExecWithLatch(PGconn* conn, const std::string& sql,
 std::string TrimMessage(std::string text);
 
 // RunTool runs one of the server's client tools (tool: "pg_restore") to
-// completion, its stdout into output (or discarded); throws as StreamChild.
+// completion, its stdout into output (or discarded), its sessions restore
+// sessions if restore_as is given; throws as StreamChild.
 void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string> args,
-             Sink* output = nullptr);
+             Sink* output = nullptr, const std::string& restore_as = "");
 
 // StreamChild pumps a child's stdout into sink until it exits (counting the
 // bytes as read in backup_progress), serving side (if given) meanwhile and

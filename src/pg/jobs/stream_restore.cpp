@@ -31,6 +31,7 @@ extern "C" {
 #include "core/base/signals_blocked.h"
 #include "core/options/backup_options.h"
 #include "core/storage/local/local_storage.h"
+#include "pg/runtime/restore_session.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/worker_signals.h"
 
@@ -119,12 +120,22 @@ std::string WriteRestoreList(const std::string& text, const std::string& data_pa
   return path;
 }
 
+// OwnershipArgs are pg_restore's options for restore_as sessions.
+std::vector<std::string> OwnershipArgs(const std::string& restore_as) {
+  if (restore_as.empty())
+    return {};
+  if (restore_as == kRestoreAsOwners)
+    return {"--use-set-session-authorization"};
+  return {"--no-owner"};
+}
+
 StreamingRestore::StreamingRestore(const ServerFacts& facts, std::string database, int jobs,
-                                   std::string trusted_toc_sha256)
+                                   std::string trusted_toc_sha256, std::string restore_as)
     : facts_(facts),
       database_(std::move(database)),
       jobs_(std::max(1, jobs)),
-      trusted_toc_(std::move(trusted_toc_sha256)) {
+      trusted_toc_(std::move(trusted_toc_sha256)),
+      restore_as_(std::move(restore_as)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0)
     ThrowErrno("could not create an eventfd", errno);
@@ -157,6 +168,7 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
       TableLoad& load = tables_[i];
       load.copy_statement = table.copy_statement;
       load.qualified = QuoteIdentifier(table.schema) + "." + QuoteIdentifier(table.table);
+      load.owner = table.owner;
       load.dump_id = table.dump_id;
       // Anything else (an overlong statement, an archive without ENCODING)
       // is left to pg_restore.
@@ -223,13 +235,12 @@ void StreamingRestore::StartPreData() {
   list_path_ = WriteRestoreList(listing_, path_);
   ChildSpec spec;
   spec.program = facts_.bin_dir + "/pg_restore";
-  spec.args = {"--section=pre-data",
-               "--exit-on-error",
-               "--no-password",
-               "--dbname=dbname=" + ConnInfoValue(database_),
-               "--use-list=" + list_path_,
-               path_};
-  spec.env = ChildEnvironment(facts_);
+  spec.args = {"--section=pre-data", "--exit-on-error", "--no-password",
+               "--dbname=dbname=" + ConnInfoValue(database_), "--use-list=" + list_path_};
+  for (const std::string& arg : OwnershipArgs(restore_as_))
+    spec.args.push_back(arg);
+  spec.args.push_back(path_);
+  spec.env = ChildEnvironment(facts_, restore_as_);
   pre_data_ = std::make_unique<ChildProcess>(spec);
   pre_data_started_ = Elapsed();
 }
@@ -267,7 +278,7 @@ void StreamingRestore::StartLoaders() {
     ThrowErrno("could not open \"" + path_ + "\"", errno);
   loaders_.resize(count);
   for (Loader& loader : loaders_) {
-    loader.conn = ConnectLocal(facts_, database_);
+    loader.conn = ConnectLocal(facts_, database_, restore_as_);
     loader.cancel = PQgetCancel(loader.conn.get());
   }
   AllSignalsBlocked blocked;
@@ -329,11 +340,12 @@ int StreamingRestore::ClaimTable() {
 // the WAL). False if it failed or was stopped.
 bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8_t>& buffer) {
   PGconn* conn = loader->conn.get();
-  std::string qualified, copy;
+  std::string qualified, copy, owner;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     qualified = tables_[index].qualified;
     copy = tables_[index].copy_statement;
+    owner = tables_[index].owner;
   }
   std::string what = "loading table " + qualified;
   auto exec = [&](const std::string& sql, ExecStatusType expected) {
@@ -345,6 +357,13 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
     return ok;
   };
   uint64_t released = 0;  // the file up to here is given back
+  // As pg_restore --use-set-session-authorization does: the table's
+  // constraints, domains and generated columns run with its owner's rights.
+  if (restore_as_ == kRestoreAsOwners &&
+      !exec(owner.empty() ? std::string("RESET SESSION AUTHORIZATION")
+                          : "SET SESSION AUTHORIZATION " + QuoteIdentifier(owner),
+            PGRES_COMMAND_OK))
+    return false;
   if (!exec("BEGIN", PGRES_COMMAND_OK) ||
       !exec("TRUNCATE TABLE ONLY " + qualified, PGRES_COMMAND_OK) || !exec(copy, PGRES_COPY_IN))
     return false;
@@ -568,11 +587,14 @@ void StreamingRestore::MaybeStartEarly() {
   early_ids_.insert(ready.begin(), ready.end());
   ChildSpec spec;
   spec.program = facts_.bin_dir + "/pg_restore";
-  spec.args = {"--exit-on-error", "--no-password", "--dbname=dbname=" + ConnInfoValue(database_),
-               "--use-list=" + WriteRestoreList(listing_, path_, skip,
-                                                ".early" + std::to_string(++early_runs_) + ".list"),
-               path_};
-  spec.env = ChildEnvironment(facts_);
+  spec.args = {
+      "--exit-on-error", "--no-password", "--dbname=dbname=" + ConnInfoValue(database_),
+      "--use-list=" + WriteRestoreList(listing_, path_, skip,
+                                       ".early" + std::to_string(++early_runs_) + ".list")};
+  for (const std::string& arg : OwnershipArgs(restore_as_))
+    spec.args.push_back(arg);
+  spec.args.push_back(path_);
+  spec.env = ChildEnvironment(facts_, restore_as_);
   early_ = std::make_unique<ChildProcess>(spec);
 }
 
@@ -666,8 +688,10 @@ void StreamingRestore::Finish(const std::string& data_path,
       "--use-list=" + WriteRestoreList(listing_, path_, loaded, ".rest.list")};
   if (jobs_ > 1)
     args.push_back("--jobs=" + std::to_string(jobs_));
+  for (const std::string& arg : OwnershipArgs(restore_as_))
+    args.push_back(arg);
   args.push_back(path_);
-  RunTool(facts_, "pg_restore", args);
+  RunTool(facts_, "pg_restore", args, nullptr, restore_as_);
   rest_ended_ = Elapsed();
 }
 

@@ -68,6 +68,13 @@ std::string ListArchive(const ServerFacts& facts, const std::string& data_path);
 std::string WriteRestoreList(const std::string& listing, const std::string& data_path,
                              const std::set<int>& skip = {}, const std::string& suffix = ".list");
 
+// OwnershipArgs are pg_restore's options for sessions made restore sessions
+// with restore_as (see pg/runtime/restore_session.h): "*" loads each object
+// as its owner (--use-set-session-authorization), a role name makes that
+// role own everything (--no-owner); "" (a dump role that is no superuser)
+// changes nothing.
+std::vector<std::string> OwnershipArgs(const std::string& restore_as);
+
 // StreamingRestore restores one custom archive into an existing, empty
 // database while ReadBackSet stages it (see the top of this file). Create
 // it, pass it to ReadBackSet, then call Finish. Destroying it before Finish
@@ -75,9 +82,11 @@ std::string WriteRestoreList(const std::string& listing, const std::string& data
 // them; the caller then drops the database.
 class StreamingRestore : public ArchiveListener {
  public:
-  // trusted_toc_sha256 is backup_log's toc_sha256 of the backup ("" if none).
+  // trusted_toc_sha256 is backup_log's toc_sha256 of the backup ("" if none);
+  // restore_as is what every session of the restore runs as ("*": each
+  // object as its owner, the loaders too).
   StreamingRestore(const ServerFacts& facts, std::string database, int jobs,
-                   std::string trusted_toc_sha256);
+                   std::string trusted_toc_sha256, std::string restore_as);
   ~StreamingRestore() override;
   StreamingRestore(const StreamingRestore&) = delete;
   StreamingRestore& operator=(const StreamingRestore&) = delete;
@@ -109,6 +118,7 @@ class StreamingRestore : public ArchiveListener {
     bool loadable = false;  // COPY statement understood: loaders take it
     std::string copy_statement;
     std::string qualified;  // "schema"."table"
+    std::string owner;      // loaded as this role
     int dump_id = 0;
     std::vector<std::pair<uint64_t, size_t>> chunks;  // offset and size in the file
     uint64_t bytes = 0;
@@ -142,6 +152,7 @@ class StreamingRestore : public ArchiveListener {
   std::string database_;
   int jobs_;
   std::string trusted_toc_;
+  std::string restore_as_;
   StagingFile* file_ = nullptr;
   std::string path_;
   int read_fd_ = -1;  // the staging file, read by the loaders

@@ -17,11 +17,17 @@
 extern "C" {
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
 #include "executor/spi.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 }
 
 #include <sys/stat.h>
@@ -54,6 +60,7 @@ extern "C" {
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/stream_restore.h"
 #include "pg/jobs/verify_job.h"
+#include "pg/runtime/restore_session.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
 #include "pg/runtime/worker_signals.h"
@@ -403,14 +410,17 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
 }
 
 // ApplyDump restores a staged data file into database (whole, or one
-// selection group), with pg_restore for custom and psql for plain.
+// selection group), with pg_restore for custom and psql for plain, in
+// restore sessions of restore_as (see OwnershipArgs).
 void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std::string& format,
-               const std::string& database, int jobs, const std::vector<std::string>& selection) {
+               const std::string& database, int jobs, const std::vector<std::string>& selection,
+               const std::string& restore_as) {
   std::string conninfo = "dbname=" + ConnInfoValue(database);
   if (format == "plain") {
     RunTool(facts, "psql",
             {"--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1",
-             "--dbname=" + conninfo, "--file=" + data_path});
+             "--dbname=" + conninfo, "--file=" + data_path},
+            nullptr, restore_as);
     return;
   }
   std::vector<std::string> args = {
@@ -418,9 +428,18 @@ void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std
       "--use-list=" + WriteRestoreList(ListArchive(facts, data_path), data_path)};
   if (jobs > 1)
     args.push_back("--jobs=" + std::to_string(jobs));
+  for (const std::string& arg : OwnershipArgs(restore_as))
+    args.push_back(arg);
   args.insert(args.end(), selection.begin(), selection.end());
   args.push_back(data_path);
-  RunTool(facts, "pg_restore", args);
+  RunTool(facts, "pg_restore", args, nullptr, restore_as);
+}
+
+// OwnersRestoreAs is what the sessions of a restore that builds a database
+// of its own run as: each object as its owner, when the dump role is a
+// superuser (a dump role that is none has no rights to lend).
+std::string OwnersRestoreAs(const ServerFacts& facts) {
+  return facts.dump_role_is_superuser ? kRestoreAsOwners : "";
 }
 
 // Admin runs one statement on the catalog database through libpq (CREATE and
@@ -444,6 +463,47 @@ bool DatabaseExists(const ServerFacts& facts, const std::string& name) {
   return PQntuples(result.get()) > 0;
 }
 
+// SetOwner is the role that owned the backed-up database: the manifest
+// says (sets made before 1.3 do not; then the owner of the database of that
+// name, if it still exists; else "").
+std::string SetOwner(const ServerFacts& facts, SourceStorage& storage, int64_t source_id,
+                     const SourceInfo& source) {
+  Manifest manifest =
+      ReadManifest(*storage.storage, SetKey(*storage.storage, source_id, source.location));
+  if (!manifest.database_owner.empty())
+    return manifest.database_owner;
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  PgResultPtr result = ExecWithLatch(conn.get(),
+                                     "SELECT pg_catalog.pg_get_userbyid(datdba) FROM "
+                                     "pg_catalog.pg_database WHERE datname = $1",
+                                     {source.database});
+  return PQntuples(result.get()) > 0 ? PQgetvalue(result.get(), 0, 0) : "";
+}
+
+// GiveToSetOwner makes the database a whole restore builds belong to the
+// backed-up database's owner before anything is restored into it: its
+// objects are then loaded by their owners into a database of their own
+// (pg_dump's "ALTER SCHEMA public OWNER" needs that), and the restored
+// database comes back with its owner.
+void GiveToSetOwner(const ServerFacts& facts, SourceStorage& storage, int64_t source_id,
+                    const SourceInfo& source, const std::string& database) {
+  std::string owner = SetOwner(facts, storage, source_id, source);
+  if (owner.empty())
+    return;
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  PgResultPtr exists =
+      ExecWithLatch(conn.get(), "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", {owner});
+  if (PQntuples(exists.get()) == 0)
+    throw Error(ErrorKind::kUndefinedObject,
+                "role \"" + owner + "\", the owner of database \"" + source.database +
+                    "\" in the backup, does not exist on this server",
+                "",
+                "Create the role first; the set's globals.sql.zst holds every role of the "
+                "server it came from.");
+  Admin(facts,
+        "ALTER DATABASE " + QuoteIdentifier(database) + " OWNER TO " + QuoteIdentifier(owner));
+}
+
 // RestoreWholeSet reads back and checks every object of backup source_id
 // and restores it whole into database (existing and empty), for operation
 // id: a custom set while it is read back (see stream_restore.h), a plain one
@@ -451,13 +511,14 @@ bool DatabaseExists(const ServerFacts& facts, const std::string& name) {
 StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, LocalStorage& local,
                           StagingArea& staging, int64_t id, int64_t source_id,
                           const SourceInfo& source, const std::string& database, int jobs) {
+  GiveToSetOwner(facts, storage, source_id, source, database);
   if (source.format != "custom") {
     StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
     SetPhase(Phase::kRestoring);
-    ApplyDump(facts, staged.data_path, source.format, database, 1, {});
+    ApplyDump(facts, staged.data_path, source.format, database, 1, {}, OwnersRestoreAs(facts));
     return staged;
   }
-  StreamingRestore restore(facts, database, jobs, source.toc_sha256);
+  StreamingRestore restore(facts, database, jobs, source.toc_sha256, OwnersRestoreAs(facts));
   StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
   SetPhase(Phase::kRestoring);
   restore.Finish(staged.data_path, staged.patches);
@@ -610,9 +671,62 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
   });
 }
 
+// TargetState is a restore's target database as it is when the restore
+// runs, and what the role that asked for the restore may do to it.
+struct TargetState {
+  bool exists = false;
+  std::string owner;
+  bool may_write = false;  // requester is an admin or has the owner's privileges
+};
+
+// ReadTargetState looks at target now; the rights of the requester may have
+// changed since the call, and the database may have appeared.
+TargetState ReadTargetState(const std::string& target, const std::string& requester) {
+  TargetState state;
+  RunInTransaction([&] {
+    bool exists = false;
+    bool may_write = false;
+    const char* owner_name = nullptr;
+    PgCall([&] {
+      Oid database = get_database_oid(target.c_str(), true);
+      if (!OidIsValid(database))
+        return;
+      HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(database));
+      if (!HeapTupleIsValid(tuple))
+        return;
+      Oid owner = ((Form_pg_database)GETSTRUCT(tuple))->datdba;
+      ReleaseSysCache(tuple);
+      exists = true;
+      owner_name = GetUserNameFromId(owner, false);
+      Oid who = get_role_oid(requester.c_str(), true);
+      Oid admin = get_role_oid("pgbak_admin", true);
+      may_write = OidIsValid(who) &&
+                  (superuser_arg(who) || (OidIsValid(admin) && has_privs_of_role(who, admin)) ||
+                   has_privs_of_role(who, owner));
+    });
+    state.exists = exists;
+    state.owner = owner_name != nullptr ? owner_name : "";
+    state.may_write = may_write;
+  });
+  return state;
+}
+
+// RequireWriteRight fails the restore unless its requester may write into
+// target as it is now.
+void RequireWriteRight(const TargetState& state, const std::string& target,
+                       const std::string& requester) {
+  if (!state.exists || state.may_write)
+    return;
+  throw Error(ErrorKind::kPermissionDenied,
+              "permission denied to restore into existing database \"" + target + "\"",
+              "It belongs to \"" + state.owner + "\"; \"" + requester +
+                  "\" is neither its owner nor a member of pgbak_admin (checked when the restore "
+                  "started). Nothing was changed.");
+}
+
 // RunRestore restores backup source_id into target; see verify_job.h.
 void RunRestore(int64_t id, int64_t source_id, const std::string& target,
-                const std::string& options_json) {
+                const std::string& options_json, const std::string& requested_by) {
   RestoreOptions options = ParseRestoreOptions(options_json);
   ServerFacts facts;
   RunInTransaction([&] { facts = GatherServerFacts(); });
@@ -625,16 +739,24 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   StagingArea staging(local, id);
   struct timeval started;
   gettimeofday(&started, nullptr);
+  RequireWriteRight(ReadTargetState(target, requested_by), target, requested_by);
   if (options.partial()) {
     StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
     SetPhase(Phase::kRestoring);
-    if (!DatabaseExists(facts, target))
+    // Checked again after the read-back: the owner may have changed. The
+    // objects go into the database with its owner's rights, whoever asked:
+    // code already in the database (a domain's CHECK, a trigger) runs as
+    // that owner, never as a superuser on the owner's behalf.
+    TargetState state = ReadTargetState(target, requested_by);
+    if (!state.exists)
       throw Error(ErrorKind::kIo, "database \"" + target + "\" does not exist");
+    RequireWriteRight(state, target, requested_by);
+    std::string restore_as = facts.dump_role_is_superuser ? state.owner : "";
     for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
       // All or nothing in the user's database: one transaction per group.
       std::vector<std::string> args = group;
       args.push_back("--single-transaction");
-      ApplyDump(facts, staged.data_path, source.format, target, 1, args);
+      ApplyDump(facts, staged.data_path, source.format, target, 1, args, restore_as);
     }
   } else {
     if (DatabaseExists(facts, target) && !options.clean)
@@ -649,10 +771,12 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     try {
       RestoreWholeSet(facts, storage, local, staging, id, source_id, source, building,
                       options.jobs);
-      if (DatabaseExists(facts, target)) {
+      TargetState state = ReadTargetState(target, requested_by);
+      if (state.exists) {
         if (!options.clean)
           throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
                       "It was created while the restore ran; nothing was changed.");
+        RequireWriteRight(state, target, requested_by);
         Admin(facts, "DROP DATABASE " + QuoteIdentifier(target) + " WITH (FORCE)");
       }
       try {

@@ -28,9 +28,13 @@ SourceInfo LoadSource(int64_t source_id);
 void RunVerify(int64_t id, int64_t source_id, bool deep);
 
 // RunRestore restores backup source_id into target as options_json says and
-// marks operation id succeeded; throws on failure.
+// marks operation id succeeded; throws on failure. The right of
+// requested_by to write into target is checked again as it is now: a
+// database that appeared after the call is overwritten or added to only by
+// an admin or by its owner, and a restore into an existing database runs
+// with the rights of that database's owner.
 void RunRestore(int64_t id, int64_t source_id, const std::string& target,
-                const std::string& options_json);
+                const std::string& options_json, const std::string& requested_by);
 
 // QueueScheduledVerification queues the verification a job asks for after
 // its backup backup_id succeeded ("verify": "checksum" or "restore", with a

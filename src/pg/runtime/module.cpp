@@ -15,6 +15,7 @@ PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
 }
 
+#include "pg/runtime/restore_session.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
 
@@ -54,7 +55,8 @@ void RegisterLauncher() {
 }  // namespace
 
 // _PG_init refuses to load outside shared_preload_libraries, then defines the
-// settings, requests shared memory and registers the launcher.
+// settings and the restore session guard, requests shared memory and
+// registers the launcher.
 extern "C" void _PG_init(void) {
   if (!process_shared_preload_libraries_in_progress) {
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -62,6 +64,7 @@ extern "C" void _PG_init(void) {
                     errhint("Add pgbak_ext to shared_preload_libraries in postgresql.conf "
                             "and restart the server.")));
   }
+  pgbak::DefineRestoreSessionGuard();
   pgbak::DefineSettings();
   previous_shmem_request_hook = shmem_request_hook;
   shmem_request_hook = RequestShmem;

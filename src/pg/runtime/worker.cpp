@@ -45,6 +45,7 @@ struct LoadedOperation {
   std::string storage;
   std::string options_json;
   std::string job_name;
+  std::string requested_by;
   int64_t source_id = 0;
 };
 
@@ -67,6 +68,7 @@ LoadedOperation ClaimAndLoad(int64_t id) {
     loaded.options_json = op.options_json;
     loaded.job_name = op.job_name != nullptr ? op.job_name : "";
     loaded.source_id = op.source_id;
+    loaded.requested_by = op.requested_by != nullptr ? op.requested_by : "";
   });
   return loaded;
 }
@@ -109,7 +111,7 @@ void RunOperation(int64_t id) {
     } else if (op.kind == "verify") {
       RunVerify(id, op.source_id, op.options_json.find("\"deep\": true") != std::string::npos);
     } else if (op.kind == "restore") {
-      RunRestore(id, op.source_id, op.database, op.options_json);
+      RunRestore(id, op.source_id, op.database, op.options_json, op.requested_by);
     } else {
       throw Error(ErrorKind::kInvalidParameter,
                   "operation kind \"" + op.kind + "\" is not supported by this version");

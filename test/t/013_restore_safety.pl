@@ -1,0 +1,271 @@
+# 013_restore_safety.pl: restores and restore drills cannot be turned
+# against the server (DESIGN.md, "Who may make the server run what").
+#
+# A user's code inside the objects a restore loads (CHECK and domain
+# constraints, generated columns, defaults, triggers, index expressions) or
+# already in the database a restore writes into runs with the rights of the
+# role the restore chose for it, never with the worker's superuser rights:
+# every attack function below tries to make its owner superuser, first
+# plainly and then after trying to get the session's superuser back (SET
+# SESSION AUTHORIZATION DEFAULT, RESET SESSION AUTHORIZATION, set_config,
+# SET ROLE). And the right to overwrite a database is checked again when the
+# restore starts, so a database created after the call is not dropped.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgbakTest;
+
+{
+	no warnings 'redefine';
+	my $psql = \&PostgreSQL::Test::Cluster::psql;
+	*PostgreSQL::Test::Cluster::psql = sub {
+		my ($self, $db, $sql, %params) = @_;
+		$params{timeout} = 100 unless defined $params{timeout};
+		return $psql->($self, $db, $sql, %params);
+	};
+}
+
+my $node = new_node('safety');
+# The bootstrap superuser (the OS user running the tests).
+my $su = $node->safe_psql('postgres', 'SELECT current_user');
+
+# as($role, $db, $sql): safe_psql as another role.
+sub as
+{
+	my ($role, $db, $sql) = @_;
+	return $node->safe_psql($db, $sql, extra_params => [ '-U', $role ]);
+}
+
+# call_as($role, $sql) runs a SELECT returning an operation id as $role;
+# the id, or undef with a diag.
+sub call_as
+{
+	my ($role, $sql) = @_;
+	my ($ret, $out, $err) =
+	  $node->psql('postgres', $sql, extra_params => [ '-U', $role ]);
+	if ($ret != 0 || $out !~ /^\d+$/)
+	{
+		diag "call failed: $sql\n$err";
+		return undef;
+	}
+	return $out;
+}
+
+sub wait_op
+{
+	my ($id) = @_;
+	return 'no operation' unless defined $id;
+	return $node->safe_psql('postgres', "SELECT pgbak_wait($id, 300)");
+}
+
+sub error_of
+{
+	my ($id) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(error_message, '') FROM backup_log WHERE id = $id");
+}
+
+sub is_superuser
+{
+	my ($role) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT rolsuper FROM pg_roles WHERE rolname = '$role'");
+}
+
+# attack_function($name, $role, $returns, $value) is the SQL of a plpgsql
+# function owned by whoever runs it that tries every way to make $role
+# superuser, swallowing each failure so that the statement it runs in
+# succeeds (the stealthy attacker), and returns $value.
+sub attack_function
+{
+	my ($name, $role, $returns, $value, $volatility) = @_;
+	$volatility = 'VOLATILE' unless defined $volatility;
+	return <<"SQL";
+CREATE FUNCTION public.$name(anyelement) RETURNS $returns LANGUAGE plpgsql $volatility AS \$f\$
+BEGIN
+  BEGIN EXECUTE 'ALTER ROLE $role SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+  BEGIN EXECUTE 'SET SESSION AUTHORIZATION DEFAULT'; EXECUTE 'ALTER ROLE $role SUPERUSER';
+    EXCEPTION WHEN OTHERS THEN NULL; END;
+  BEGIN EXECUTE 'RESET SESSION AUTHORIZATION'; EXECUTE 'ALTER ROLE $role SUPERUSER';
+    EXCEPTION WHEN OTHERS THEN NULL; END;
+  BEGIN PERFORM pg_catalog.set_config('session_authorization', '$su', false);
+    EXECUTE 'ALTER ROLE $role SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+  BEGIN EXECUTE 'SET ROLE $su'; EXECUTE 'ALTER ROLE $role SUPERUSER';
+    EXCEPTION WHEN OTHERS THEN NULL; END;
+  RETURN $value;
+END \$f\$;
+SQL
+}
+
+# ---------------------------------------------------------------------------
+# 1. An operator cannot become superuser through a table restore into a
+#    database of its own holding a domain that runs its code.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql(
+	'postgres', q{
+CREATE ROLE opcd LOGIN CREATEDB;
+GRANT pgbak_operator TO opcd;
+CREATE DATABASE feel;
+});
+$node->safe_psql(
+	'feel', q{
+CREATE TYPE public.mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE public.feelings (id integer PRIMARY KEY, how public.mood);
+INSERT INTO public.feelings SELECT g, 'ok' FROM generate_series(1, 100) g;
+});
+my $feel_backup = queue_backup($node, 'feel');
+is(wait_backup($node, $feel_backup), 'succeeded', 'backup of feel');
+
+as('opcd', 'postgres', 'CREATE DATABASE mallorydb');
+as('opcd', 'mallorydb',
+	    attack_function('pwn', 'opcd', 'boolean', 'true')
+	  . 'CREATE DOMAIN public.mood AS text CHECK (public.pwn(VALUE));');
+
+my $table_restore = call_as('opcd',
+	"SELECT pgbak_restore($feel_backup, 'mallorydb', '{\"tables\": [\"public.feelings\"]}')"
+);
+my $table_status = wait_op($table_restore);
+is(is_superuser('opcd'), 'f',
+	"the operator is not superuser after a table restore into its database ($table_status)");
+if ($table_status eq 'succeeded')
+{
+	is( $node->safe_psql(
+			'mallorydb',
+			"SELECT tableowner FROM pg_tables WHERE tablename = 'feelings'"),
+		'opcd',
+		'the table restored into an existing database belongs to its owner');
+}
+else
+{
+	like(error_of($table_restore), qr/./,
+		'a table restore that fails says why: ' . error_of($table_restore));
+}
+
+# ---------------------------------------------------------------------------
+# 2. A restore drill (and a whole restore) runs the objects' code with
+#    their owner's rights: CHECK, domain, generated column, default,
+#    trigger, index expression and materialized view.
+# ---------------------------------------------------------------------------
+
+# make_shaped_db($db, $owner, $attack): a database of $owner with every kind
+# of object that runs code during a restore; with $attack, the functions try
+# to make $owner superuser, otherwise they only compute.
+sub make_shaped_db
+{
+	my ($db, $owner, $attack) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $db OWNER $owner");
+	$node->safe_psql($db, "ALTER SCHEMA public OWNER TO $owner");
+	my $body = sub {
+		my ($name, $returns, $value, $volatility) = @_;
+		return attack_function($name, $owner, $returns, $value, $volatility)
+		  if $attack;
+		$volatility = 'VOLATILE' unless defined $volatility;
+		return
+		  "CREATE FUNCTION public.$name(anyelement) RETURNS $returns LANGUAGE plpgsql $volatility AS \$f\$ BEGIN RETURN $value; END \$f\$;\n";
+	};
+	as( $owner, $db,
+		    $body->('chk', 'boolean', 'true')
+		  . $body->('dom', 'boolean', 'true')
+		  . $body->('gen', 'integer', '1', 'IMMUTABLE')
+		  . $body->('def', 'integer', '2')
+		  . $body->('idx', 'integer', '3', 'IMMUTABLE')
+		  . $body->('mv', 'integer', '4')
+		  . q{
+CREATE FUNCTION public.trg() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN PERFORM public.chk(1); RETURN NEW; END $f$;
+CREATE DOMAIN public.checked_int AS integer CHECK (public.dom(VALUE));
+CREATE TABLE public.things (
+  id integer PRIMARY KEY,
+  c integer CHECK (public.chk(c)),
+  d public.checked_int,
+  g integer GENERATED ALWAYS AS (public.gen(id)) STORED,
+  f integer DEFAULT public.def(0));
+CREATE INDEX things_expr ON public.things ((public.idx(id)));
+CREATE TRIGGER things_trg BEFORE INSERT OR UPDATE ON public.things
+  FOR EACH ROW EXECUTE FUNCTION public.trg();
+INSERT INTO public.things (id, c, d) SELECT g, g, g FROM generate_series(1, 500) g;
+CREATE MATERIALIZED VIEW public.things_mv AS SELECT id, public.mv(id) AS v FROM public.things;
+});
+}
+
+$node->safe_psql('postgres', 'CREATE ROLE owner_evil LOGIN; CREATE ROLE owner_good LOGIN');
+make_shaped_db('evildb', 'owner_evil', 1);
+make_shaped_db('gooddb', 'owner_good', 0);
+is(is_superuser('owner_evil'), 'f', 'the attack functions did nothing while being set up');
+
+my $evil_backup = queue_backup($node, 'evildb');
+is(wait_backup($node, $evil_backup), 'succeeded', 'backup of the attacking database');
+my $good_backup = queue_backup($node, 'gooddb');
+is(wait_backup($node, $good_backup), 'succeeded', 'backup of the benign database');
+
+my $evil_drill = call_as($su, "SELECT pgbak_verify($evil_backup, true)");
+my $evil_drill_status = wait_op($evil_drill);
+is(is_superuser('owner_evil'), 'f',
+	"a restore drill does not run the owner's code as superuser ($evil_drill_status)");
+is($evil_drill_status, 'succeeded',
+	'the drill of the attacking database still passes: its code ran as its owner');
+
+my $good_drill = call_as($su, "SELECT pgbak_verify($good_backup, true)");
+is(wait_op($good_drill), 'succeeded', 'the drill of a benign database of the same shape passes');
+is( $node->safe_psql(
+		'postgres', "SELECT verify_status FROM backup_log WHERE id = $good_backup"),
+	'passed (restore drill)',
+	'the benign backup is verified by its drill');
+
+my $evil_restore =
+  call_as($su, "SELECT pgbak_restore($evil_backup, 'evil_copy', '{\"jobs\": 2}')");
+is(wait_op($evil_restore), 'succeeded', 'a whole restore of the attacking database succeeds');
+is(is_superuser('owner_evil'), 'f', "a whole restore does not run the owner's code as superuser");
+is( $node->safe_psql(
+		'evil_copy',
+		"SELECT count(*), count(DISTINCT g) FROM public.things; "
+		  . "SELECT tableowner FROM pg_tables WHERE tablename = 'things'"),
+	"500|1\nowner_evil",
+	'the restored table has its rows, its generated column and its owner');
+
+# ---------------------------------------------------------------------------
+# 3. A clean restore does not drop a database that appeared after the call
+#    and belongs to someone else.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql(
+	'postgres', q{
+CREATE ROLE op3 LOGIN;
+GRANT pgbak_operator TO op3;
+CREATE ROLE victim LOGIN CREATEDB;
+});
+my $session = $node->background_psql('postgres', extra_params => [ '-U', 'op3' ]);
+$session->query_safe('BEGIN');
+my $late = $session->query_safe(
+	"SELECT pgbak_restore($feel_backup, 'victimdb', '{\"clean\": true}')");
+chomp $late;
+like($late, qr/^\d+$/, 'the operator may queue a clean restore while victimdb does not exist');
+as('victim', 'postgres', 'CREATE DATABASE victimdb');
+as('victim', 'victimdb',
+	"CREATE TABLE precious (x text); INSERT INTO precious VALUES ('keep me')");
+$session->query_safe('COMMIT');
+$session->quit;
+
+is(wait_op($late), 'failed', 'the clean restore over a database created after the call fails');
+like(error_of($late), qr/permission denied to restore into existing database "victimdb"/,
+	'it says the right is missing now');
+is($node->safe_psql('victimdb', 'SELECT x FROM precious'),
+	'keep me', "the victim's database and data are untouched");
+is( $node->safe_psql(
+		'postgres', "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbak_restore_%'"),
+	'0',
+	'the restore left no database of its own behind');
+
+# The owner of a database may still clean-restore into it.
+my $owner_clean = call_as($su,
+	"SELECT pgbak_restore($feel_backup, 'victimdb', '{\"clean\": true}')");
+is(wait_op($owner_clean), 'succeeded', 'an admin may still clean-restore over it');
+
+$node->stop;
+done_testing();
