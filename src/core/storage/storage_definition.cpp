@@ -26,7 +26,7 @@ namespace {
 constexpr const char* kValidKeysHint =
     "Valid storage options are: endpoint, region, uri_style, access_key_id, secret_access_key, "
     "session_token, ca_file, tls_verify, max_upload_rate, part_size, concurrency, "
-    "age_recipients, age_identity_file.";
+    "upload_memory, age_recipients, age_identity_file.";
 
 constexpr const char* kLocalKeysHint =
     "A file:// storage takes age_recipients and age_identity_file only.";
@@ -339,6 +339,11 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
     } else if (key == "concurrency") {
       int64_t n = IntegerOption(key, value, 1, kMaxConcurrency, "concurrency is 1 to 32.");
       public_options.Set(key, json::Value::Number(n));
+    } else if (key == "upload_memory") {
+      int64_t bytes = IntegerOption(
+          key, value, kMinUploadMemory, kMaxUploadMemory,
+          "upload_memory is in bytes, from 10 MiB (10485760) to 64 GiB (68719476736).");
+      public_options.Set(key, json::Value::Number(bytes));
     } else {
       Invalid("unknown storage option \"" + Printable(key) + "\"", kValidKeysHint);
     }
@@ -351,6 +356,14 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
     Invalid("storage option \"session_token\" needs access_key_id and secret_access_key");
   if (!identity_file.empty())
     CheckIdentityFile(identity_file, recipients);
+  // Without upload_memory, the budget rises to twice part_size by itself.
+  const json::Value* part_size = public_options.Find("part_size");
+  const json::Value* upload_memory = public_options.Find("upload_memory");
+  if (part_size != nullptr && upload_memory != nullptr &&
+      part_size->AsInt64() > upload_memory->AsInt64() / 2)
+    Invalid("storage option \"part_size\" is more than half of \"upload_memory\"",
+            "An upload holds the part it fills and at least one in flight within upload_memory: "
+            "raise upload_memory to at least twice part_size, or lower part_size.");
 
   StorageDefinition definition;
   definition.name = name;
@@ -456,6 +469,7 @@ S3Settings SettingsFromDefinition(const std::string& url, const std::string& pub
   settings.max_upload_rate = static_cast<uint64_t>(number(options, "max_upload_rate", 0));
   settings.part_size = static_cast<uint64_t>(number(options, "part_size", kDefaultPartSize));
   settings.concurrency = static_cast<int>(number(options, "concurrency", kDefaultConcurrency));
+  settings.upload_memory = static_cast<uint64_t>(number(options, "upload_memory", 0));
 
   settings.credentials.access_key_id = text(secrets, "access_key_id");
   settings.credentials.secret_access_key = text(secrets, "secret_access_key");

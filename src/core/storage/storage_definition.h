@@ -33,7 +33,8 @@ void CheckStorageName(const std::string& name);
 
 // ParseStorageDefinition checks a user's definition (options is JSON text)
 // and throws kInvalidParameter with a hint for anything wrong: unknown keys,
-// bad URL or bucket name, bad endpoint, part_size below 5 MiB, and so on.
+// bad URL or bucket name, bad endpoint, part_size below 5 MiB or above half
+// of upload_memory, and so on.
 StorageDefinition ParseStorageDefinition(const std::string& name, const std::string& url,
                                          const std::string& options);
 

@@ -327,6 +327,7 @@ TEST(StorageDefinitionTest, WrongTypesRefused) {
       {"part_size", "\"16MB\""},
       {"concurrency", "true"},
       {"concurrency", "null"},
+      {"upload_memory", "\"512MB\""},
   };
   for (const auto& [key, value] : cases) {
     Error error = ParseRefusal("s3://bucket", "{\"" + key + "\": " + value + "}");
@@ -494,6 +495,20 @@ TEST(StorageDefinitionTest, Concurrency) {
   ParseRefusal("s3://bucket", R"({"concurrency": 0})");
 }
 
+TEST(StorageDefinitionTest, UploadMemory) {
+  ExpectIntegerRange("upload_memory", 10 * 1024 * 1024, int64_t(64) << 30, "10 MiB");
+  // The budget holds the part being filled and at least one in flight.
+  EXPECT_NO_THROW(ParseStorageDefinition("s3", "s3://bucket",
+                                         R"({"part_size": 67108864, "upload_memory": 134217728})"));
+  Error error =
+      ParseRefusal("s3://bucket", R"({"part_size": 67108864, "upload_memory": 134217727})");
+  EXPECT_NE(std::string(error.what()).find("part_size"), std::string::npos) << error.what();
+  ExpectHint(error, "raise upload_memory to at least twice part_size");
+  // Without upload_memory, any part_size is accepted: the budget follows it.
+  EXPECT_NO_THROW(ParseStorageDefinition("s3", "s3://bucket", R"({"part_size": 1073741824})"));
+  ExpectHint(ParseRefusal("s3://bucket", R"({"upload_memory_mb": 512})"), "upload_memory");
+}
+
 // --- SettingsFromDefinition ---------------------------------------------------
 
 // FakeEnvironment answers lookups from a map and records the names asked.
@@ -528,6 +543,7 @@ TEST(StorageDefinitionTest, SettingsDefaultToAwsInUsEast1) {
   EXPECT_EQ(settings.max_upload_rate, 0u);
   EXPECT_EQ(settings.part_size, kDefaultPartSize);
   EXPECT_EQ(settings.concurrency, kDefaultConcurrency);
+  EXPECT_EQ(settings.upload_memory, 0u);  // unset: EffectiveUploadMemory's default
   EXPECT_EQ(settings.credentials.access_key_id, kKeyId);
   EXPECT_EQ(settings.credentials.secret_access_key, kSecret);
   EXPECT_EQ(settings.credentials.session_token, "");
@@ -590,7 +606,7 @@ TEST(StorageDefinitionTest, SettingsFromAParsedDefinition) {
           R"(", "endpoint": "https://minio.internal:9000/", "region": "garage",
           "ca_file": )" +
           json::Quote(ca_file) + R"(, "tls_verify": false, "max_upload_rate": 1048576,
-          "part_size": 67108864, "concurrency": 8})");
+          "part_size": 67108864, "concurrency": 8, "upload_memory": 268435456})");
   FakeEnvironment environment;
   environment.variables = {{"AWS_ACCESS_KEY_ID", "ENVKEY"},
                            {"AWS_SECRET_ACCESS_KEY", "ENVSECRET"},
@@ -608,6 +624,7 @@ TEST(StorageDefinitionTest, SettingsFromAParsedDefinition) {
   EXPECT_EQ(settings.max_upload_rate, 1048576u);
   EXPECT_EQ(settings.part_size, 67108864u);
   EXPECT_EQ(settings.concurrency, 8);
+  EXPECT_EQ(settings.upload_memory, 268435456u);
   EXPECT_EQ(settings.credentials.access_key_id, kKeyId);
   EXPECT_EQ(settings.credentials.secret_access_key, kSecret);
   EXPECT_EQ(settings.credentials.session_token, kToken);

@@ -166,26 +166,18 @@ void OnIoThread(const std::function<void(const std::atomic<bool>& stop)>& work,
 
 }  // namespace
 
-uint64_t PartSize(uint64_t first_part_size, int part_number) {
-  if (part_number < 1)
-    throw Error(ErrorKind::kInternal, "invalid part number " + std::to_string(part_number));
-  if (part_number > kMaxParts)
-    throw Error(
-        ErrorKind::kIo,
-        "the object is too large for a multipart upload of " + std::to_string(kMaxParts) + " parts",
-        "", "Raise the storage's part_size.");
-  uint64_t size = std::max(first_part_size, kMinPartSize);
-  for (int tier = (part_number - 1) / 1000; tier > 0 && size < kMaxPartSize; tier--)
-    size *= 2;
-  return std::min(size, kMaxPartSize);
-}
-
 S3Storage::S3Storage(S3Settings settings) : settings_(std::move(settings)) {
   InitCurlOnce();
   client_ = std::make_unique<HttpClient>();
 }
 
 S3Storage::~S3Storage() = default;
+
+void S3Storage::NoteUploadMemory(uint64_t bytes) {
+  uint64_t peak = upload_memory_peak_.load();
+  while (bytes > peak && !upload_memory_peak_.compare_exchange_weak(peak, bytes)) {
+  }
+}
 
 std::string S3Storage::ObjectKey(const std::string& key) const {
   return settings_.prefix.empty() ? key : settings_.prefix + "/" + key;
@@ -335,13 +327,17 @@ namespace {
 
 // S3ObjectWriter streams one object: a single PUT if it fits in the first
 // part, else a multipart upload with parts in flight on worker threads.
+// Memory follows plan_ (s3_part_plan.h): a part's buffer is allocated only
+// when it is about to be filled, and only once the buffers of earlier parts
+// (in flight, or one kept for reuse) are few enough for the budget.
 class S3ObjectWriter : public ObjectWriter {
  public:
-  S3ObjectWriter(S3Storage& storage, std::string object_key)
+  S3ObjectWriter(S3Storage& storage, std::string object_key, uint64_t expected_size)
       : storage_(storage), object_key_(std::move(object_key)) {
     const S3Settings& settings = storage_.settings();
-    concurrency_ = std::max(1, settings.concurrency);
-    budget_bytes_ = static_cast<uint64_t>(concurrency_) * PartSize(settings.part_size, 1);
+    plan_ = MakePartPlan(settings.part_size, settings.concurrency, settings.upload_memory,
+                         expected_size);
+    concurrency_ = plan_.concurrency;
   }
 
   ~S3ObjectWriter() override {
@@ -351,14 +347,13 @@ class S3ObjectWriter : public ObjectWriter {
 
   void Write(const uint8_t* data, size_t size) override {
     while (size > 0) {
-      uint64_t target = PartSize(storage_.settings().part_size, next_part_);
-      if (current_.capacity() < target)
-        current_.reserve(target);
-      size_t n = static_cast<size_t>(std::min<uint64_t>(size, target - current_.size()));
+      if (current_target_ == 0)
+        StartPart();
+      size_t n = static_cast<size_t>(std::min<uint64_t>(size, current_target_ - current_.size()));
       current_.insert(current_.end(), data, data + n);
       data += n;
       size -= n;
-      if (current_.size() == target)
+      if (current_.size() == current_target_)
         SubmitPart();
     }
   }
@@ -369,7 +364,7 @@ class S3ObjectWriter : public ObjectWriter {
     } else {
       if (!current_.empty())
         SubmitPart();
-      WaitForParts(0);
+      WaitForAllParts();
       Complete();
     }
     finished_ = true;
@@ -452,51 +447,76 @@ class S3ObjectWriter : public ObjectWriter {
     threads_.clear();
   }
 
-  // SubmitPart hands the filled buffer to the uploaders, waiting while the
-  // bytes in flight would exceed the budget.
+  // StartPart gives current_ the buffer of part next_part_ (throwing past
+  // part 10,000), once few enough earlier parts are held: the new buffer
+  // plus those held stay within the budget. It reuses the spare buffer when
+  // that has the right size, and frees it otherwise.
+  void StartPart() {
+    uint64_t target = plan_.PartSize(next_part_);
+    int max_held = plan_.MaxHeldParts(next_part_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    WaitForParts(lock, max_held);
+    Payload spare;
+    if (!spare_.empty()) {
+      spare.swap(spare_.back());
+      spare_.pop_back();
+      held_bytes_ -= spare.capacity();
+    }
+    if (spare.capacity() == target) {
+      current_.swap(spare);
+      current_.clear();
+    } else {
+      Payload().swap(spare);
+      current_.reserve(target);
+    }
+    current_target_ = target;
+    uint64_t holding = current_.capacity() + held_bytes_;
+    lock.unlock();
+    storage_.NoteUploadMemory(holding);
+  }
+
+  // SubmitPart hands the filled buffer to the uploaders. It does not wait:
+  // with no part being filled, the parts held are at most one more than
+  // while filling this one, none larger, which StartPart's wait accounted.
   void SubmitPart() {
     if (upload_id_.empty()) {
       Create();
       StartThreads();
     }
-    uint64_t size = current_.size();
-    // Parts grow, so the budget admits fewer of them at once; at least one.
-    WaitForParts(budget_bytes_ > size ? budget_bytes_ - size : 0);
     Part part;
     part.number = next_part_++;
     part.bytes.swap(current_);
+    current_target_ = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      in_flight_bytes_ += part.bytes.size();
+      held_bytes_ += part.bytes.capacity();
       in_flight_parts_++;
       queue_.push_back(std::move(part));
-      if (!spare_.empty()) {
-        current_.swap(spare_.back());
-        spare_.pop_back();
-        current_.clear();
-      }
     }
     wake_.notify_all();
   }
 
-  // WaitForParts waits until at most max_bytes are in flight (0: until all
-  // parts are done), running the interrupt check and raising the first
-  // failure of any part.
-  void WaitForParts(uint64_t max_bytes) {
-    std::unique_lock<std::mutex> lock(mutex_);
+  // WaitForParts waits until at most max_parts are in flight, running the
+  // interrupt check and raising the first failure of any part.
+  void WaitForParts(std::unique_lock<std::mutex>& lock, int max_parts) {
     for (;;) {
       if (!failure_.empty()) {
         std::string failure = failure_;
         lock.unlock();
         throw Error(ErrorKind::kIo, failure, failure_detail_, failure_hint_);
       }
-      if (in_flight_parts_ == 0 || (max_bytes > 0 && in_flight_bytes_ <= max_bytes))
+      if (in_flight_parts_ <= max_parts)
         return;
       done_.wait_for(lock, std::chrono::milliseconds(200));
       lock.unlock();
       storage_.CheckInterrupt();
       lock.lock();
     }
+  }
+
+  void WaitForAllParts() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    WaitForParts(lock, 0);
   }
 
   // UploadLoop never lets an exception out (that would end the process):
@@ -518,7 +538,7 @@ class S3ObjectWriter : public ObjectWriter {
     // Nothing more will be taken from the queue: count what is in it as
     // done, so that the main thread stops waiting and sees the failure.
     while (!queue_.empty()) {
-      in_flight_bytes_ -= queue_.front().bytes.size();
+      held_bytes_ -= queue_.front().bytes.capacity();
       in_flight_parts_--;
       queue_.pop_front();
     }
@@ -549,7 +569,7 @@ class S3ObjectWriter : public ObjectWriter {
       S3Storage::Response response =
           storage_.Exchange(client, request, [this] { return stopping_flag_.load(); });
       std::string etag = response.Header("etag");
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::unique_lock<std::mutex> lock(mutex_);
       if (response.ok) {
         etags_[part.number] = etag;
       } else if (failure_.empty() && !response.aborted) {
@@ -558,11 +578,20 @@ class S3ObjectWriter : public ObjectWriter {
                           storage_.settings().bucket + "/" + object_key_ + ".";
         failure_hint_ = HintFor(response.code, response.status);
       }
-      in_flight_bytes_ -= part.bytes.size();
-      in_flight_parts_--;
-      if (spare_.size() < 2) {
+      // One buffer is kept for the next part (counted in held_bytes_ until
+      // StartPart takes or frees it); another is freed before the part stops
+      // counting as in flight, so that StartPart never allocates before the
+      // memory it waited for is returned.
+      if (spare_.empty()) {
         spare_.push_back(std::move(part.bytes));
+      } else {
+        lock.unlock();
+        uint64_t capacity = part.bytes.capacity();
+        Payload().swap(part.bytes);
+        lock.lock();
+        held_bytes_ -= capacity;
       }
+      in_flight_parts_--;
       done_.notify_all();
     }
   }
@@ -601,9 +630,10 @@ class S3ObjectWriter : public ObjectWriter {
 
   S3Storage& storage_;
   std::string object_key_;
+  PartPlan plan_;
   int concurrency_ = 1;
-  uint64_t budget_bytes_ = 0;
   Payload current_;
+  uint64_t current_target_ = 0;  // size of the part being filled; 0: none yet
   int next_part_ = 1;
   std::string upload_id_;
   bool finished_ = false;
@@ -613,10 +643,10 @@ class S3ObjectWriter : public ObjectWriter {
   std::condition_variable wake_;  // uploaders: a part is queued, or stop
   std::condition_variable done_;  // main thread: a part finished
   std::deque<Part> queue_;
-  std::vector<Payload> spare_;
+  std::vector<Payload> spare_;  // at most one
   std::vector<std::thread> threads_;
   std::map<int, std::string> etags_;
-  uint64_t in_flight_bytes_ = 0;
+  uint64_t held_bytes_ = 0;  // capacity of the parts in flight and of spare_
   int in_flight_parts_ = 0;
   bool stopping_ = false;
   std::atomic<bool> stopping_flag_{false};
@@ -673,8 +703,12 @@ class S3ObjectReader : public ObjectReader {
 }  // namespace
 
 std::unique_ptr<ObjectWriter> S3Storage::Create(const std::string& key) {
+  return Create(key, 0);
+}
+
+std::unique_ptr<ObjectWriter> S3Storage::Create(const std::string& key, uint64_t expected_size) {
   ValidateKey(key);
-  return std::make_unique<S3ObjectWriter>(*this, ObjectKey(key));
+  return std::make_unique<S3ObjectWriter>(*this, ObjectKey(key), expected_size);
 }
 
 std::unique_ptr<ObjectReader> S3Storage::Open(const std::string& key) {

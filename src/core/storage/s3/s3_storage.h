@@ -3,15 +3,23 @@
 // Every request is signed by our own SigV4 (core/sigv4.h) and sent by
 // libcurl (core/http_client.h). An object is written with one PUT when it is
 // smaller than a part, else as a streaming multipart upload whose parts are
-// uploaded by a few threads while the stream goes on; memory stays bounded by
-// the part size times the concurrency, whatever the object's size. A failed
-// request is retried with exponential backoff and jitter (network errors,
-// 5xx, 429/503 SlowDown, RequestTimeout); a part is retried on its own, never
-// the whole object. An object appears under its key only when the single
-// PUT or CompleteMultipartUpload succeeded; a writer that fails or is
-// destroyed unfinished aborts its multipart upload.
+// uploaded by a few threads while the stream goes on. A failed request is
+// retried with exponential backoff and jitter (network errors, 5xx, 429/503
+// SlowDown, RequestTimeout); a part is retried on its own, never the whole
+// object. An object appears under its key only when the single PUT or
+// CompleteMultipartUpload succeeded; a writer that fails or is destroyed
+// unfinished aborts its multipart upload.
+//
+// Memory: one upload holds at most upload_memory bytes, whatever the
+// object's size: the part being filled plus the earlier parts in flight or
+// kept for reuse (s3_part_plan.h). Part sizes are capped at half the budget
+// and fewer parts fly as they grow, rather than streaming parts larger than
+// memory: a part stays retryable from its own bytes (the input, pg_dump's
+// output, cannot be read twice) without a spool file. The price is a largest
+// object that follows from the budget, 1.69 TiB at the default 512 MiB.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,16 +27,11 @@
 #include <vector>
 
 #include "core/http/http_client.h"
+#include "core/storage/s3/s3_part_plan.h"
 #include "core/storage/s3/sigv4.h"
 #include "core/storage/storage.h"
 
 namespace pgbak {
-
-constexpr uint64_t kMinPartSize = 5ull << 20;  // S3's minimum for all parts but the last
-constexpr uint64_t kMaxPartSize = 5ull << 30;  // S3's maximum part size
-constexpr int kMaxParts = 10000;               // S3's maximum part count
-constexpr uint64_t kDefaultPartSize = 16ull << 20;
-constexpr int kDefaultConcurrency = 4;
 
 // S3RetryPolicy bounds the attempts of one request.
 struct S3RetryPolicy {
@@ -48,17 +51,12 @@ struct S3Settings {
   bool path_style = true;  // https://host/bucket/key rather than https://bucket.host/key
   AwsCredentials credentials;
   TlsSettings tls;
-  uint64_t max_upload_rate = 0;  // bytes per second over all parts; 0: unthrottled
-  uint64_t part_size = kDefaultPartSize;
+  uint64_t max_upload_rate = 0;           // bytes per second over all parts; 0: unthrottled
+  uint64_t part_size = kDefaultPartSize;  // the first parts' size; they grow (s3_part_plan.h)
   int concurrency = kDefaultConcurrency;
+  uint64_t upload_memory = 0;  // bytes one upload may hold; 0: EffectiveUploadMemory's default
   S3RetryPolicy retry;
 };
-
-// PartSize is the size of part part_number (1-based) of an upload whose first
-// parts are first_part_size: it doubles after every 1000 parts (capped at
-// 5 GiB), so 10,000 parts hold at least 5 TB without knowing the size in
-// advance. Throws once part_number exceeds 10,000.
-uint64_t PartSize(uint64_t first_part_size, int part_number);
 
 // S3Storage stores objects under s3://bucket/prefix/.
 class S3Storage : public Storage {
@@ -67,6 +65,10 @@ class S3Storage : public Storage {
   ~S3Storage() override;
 
   std::unique_ptr<ObjectWriter> Create(const std::string& key) override;
+  // Create with expected_size (bytes, 0: unknown; an estimate such as the
+  // database's size) starts with parts large enough that 10,000 of them hold
+  // it, within upload_memory.
+  std::unique_ptr<ObjectWriter> Create(const std::string& key, uint64_t expected_size);
   std::unique_ptr<ObjectReader> Open(const std::string& key) override;
   std::vector<ObjectInfo> List(const std::string& prefix) override;
   void Remove(const std::string& key) override;
@@ -86,6 +88,11 @@ class S3Storage : public Storage {
   }
 
   const S3Settings& settings() const { return settings_; }
+  // UploadMemoryPeak is the most bytes one writer of this storage has held
+  // at once (part buffers, by capacity), for tests and monitoring.
+  uint64_t UploadMemoryPeak() const { return upload_memory_peak_.load(); }
+  // NoteUploadMemory records what a writer holds (any thread).
+  void NoteUploadMemory(uint64_t bytes);
 
   // Internal, shared with the writer and reader.
   struct Request;
@@ -103,6 +110,7 @@ class S3Storage : public Storage {
   S3Settings settings_;
   std::unique_ptr<HttpClient> client_;
   std::function<void()> interrupt_check_;
+  std::atomic<uint64_t> upload_memory_peak_{0};
 };
 
 }  // namespace pgbak

@@ -1,8 +1,9 @@
 // s3_part_size_test.cpp: the part size schedule of streaming multipart
-// uploads (PartSize in src/core/s3_storage.cpp): 10,000 parts of growing
-// size must hold an object of at least 5 TB whose size is not known in
-// advance, within S3's limits of 5 MiB to 5 GiB per part.
-#include "core/storage/s3/s3_storage.h"
+// uploads before any memory budget (PartSize in
+// src/core/storage/s3/s3_part_plan.cpp): 10,000 parts of growing size hold
+// an object of at least 5 TB whose size is not known in advance, within S3's
+// limits of 5 MiB to 5 GiB per part. s3_part_plan_test.cpp caps it.
+#include "core/storage/s3/s3_part_plan.h"
 
 #include <gtest/gtest.h>
 
