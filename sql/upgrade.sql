@@ -19,6 +19,15 @@ SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
 SELECT count(*) AS rows_kept FROM backup_log;
 SELECT format_type(atttypid, atttypmod) AS toc_sha256_type FROM pg_attribute
   WHERE attrelid = 'backup_log'::regclass AND attname = 'toc_sha256';
+-- 1.3: retention records a set 'expiring' before it deletes anything, and
+-- owners' manual backups are limited by a unique index.
+ALTER EXTENSION pgbak_ext UPDATE TO '1.3';
+SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
+SELECT count(*) AS rows_kept, bool_and(NOT owner_queued) AS none_owner_queued FROM backup_log;
+SELECT pg_get_constraintdef(oid) LIKE '%expiring%' AS expiring_allowed
+  FROM pg_constraint WHERE conrelid = 'backup_log'::regclass AND conname = 'backup_log_status_check';
+SELECT indexdef LIKE '%owner_queued%' AS owner_queue_index
+  FROM pg_indexes WHERE indexname = 'backup_log_owner_queue_idx';
 SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
 SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
 DROP EXTENSION pgbak_ext;

@@ -102,11 +102,12 @@ std::string RenderMetrics() {
       " s LEFT JOIN ("
       "  SELECT database_name, "
       "         count(*) FILTER (WHERE status = 'failed') AS failures, "
-      "         count(*) FILTER (WHERE status IN ('succeeded', 'expired')) AS successes, "
+      "         count(*) FILTER (WHERE status IN ('succeeded', 'expiring', 'expired')) AS "
+      "successes, "
       "         sum(coalesce(stored_bytes, 0) + coalesce(globals_bytes, 0)) "
-      "           FILTER (WHERE status IN ('succeeded', 'expired')) AS stored_total, "
+      "           FILTER (WHERE status IN ('succeeded', 'expiring', 'expired')) AS stored_total, "
       "         sum(coalesce(stored_bytes, 0) + coalesce(globals_bytes, 0)) "
-      "           FILTER (WHERE status = 'succeeded') AS retained "
+      "           FILTER (WHERE status IN ('succeeded', 'expiring')) AS retained "
       "  FROM " +
       log +
       " WHERE kind = 'backup' GROUP BY database_name) t "

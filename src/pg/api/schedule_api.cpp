@@ -89,13 +89,25 @@ PruneRow* RunPrune(bool dry_run, int* count) {
   Failure failure;
   CatchCore(failure, [&] {
     std::vector<PruneItem> items = PlanPrune("");
-    if (!dry_run) {
-      // Objects are removed before their rows change, inside this
-      // statement: a cancel or statement_timeout in the middle would roll
-      // the rows back to 'succeeded' with their objects gone, so hold
-      // interrupts until every item is done. Each is quick on local storage;
-      // on S3 its requests get the short retry policy (a few seconds at
-      // worst per item), since nothing can interrupt them.
+    bool has13 = false;
+    PgCall([&] { has13 = CatalogHas13(); });
+    if (!dry_run && has13) {
+      // A set that goes is only marked 'expiring' here, in the caller's
+      // transaction; once that has committed, the launcher removes its
+      // objects and marks it 'expired'. A cancel, a terminate or a crash
+      // at any moment leaves rows that say what is true. Cleaning a failed
+      // set's leftovers changes no row and is done here.
+      for (PruneItem& item : items) {
+        if (item.action == "delete")
+          item.done = MarkExpiring(item);
+        else
+          ExecutePruneItem(item, StorageUse::kLauncher);
+      }
+      PgCall([] { WakeLauncherAtCommit(); });
+    } else if (!dry_run) {
+      // A schema before 1.3 has no 'expiring': objects are removed before
+      // their rows change, inside this statement, with interrupts held so
+      // that a cancel cannot roll the rows back over removed objects.
       PgCall([] { HOLD_INTERRUPTS(); });
       for (PruneItem& item : items)
         ExecutePruneItem(item, StorageUse::kLauncher);
@@ -104,8 +116,12 @@ PruneRow* RunPrune(bool dry_run, int* count) {
     PgCall([&] { rows = static_cast<PruneRow*>(palloc0(sizeof(PruneRow) * (items.size() + 1))); });
     for (const PruneItem& item : items) {
       std::string action = dry_run ? "would " + item.action
-                                   : (item.done ? (item.action == "delete" ? "deleted" : "cleaned")
-                                                : "failed to " + item.action);
+                           : item.done
+                               ? (item.action != "delete" ? "cleaned"
+                                  : has13                 ? "expiring"
+                                                          : "deleted")
+                               : (item.action == "delete" && has13 ? "no longer succeeded"
+                                                                   : "failed to " + item.action);
       PruneRow& row = rows[(*count)++];
       PgCall([&] {
         row.id = item.id;

@@ -210,19 +210,36 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
                       errhint("Wait for it with pgbak_wait(); members of pgbak_operator can queue "
                               "more.")));
   }
-  const char* sql = psprintf(
-      "INSERT INTO %s (kind, database_name, storage_name, options, format, requested_by) "
-      "VALUES ('backup', $1, $2, $3::jsonb, $4, $5) RETURNING id",
-      BackupLogName());
+  // The count above gives the friendly refusal; with version 1.3's schema a
+  // unique index makes the limit hold for calls that run at the same time
+  // (each would pass the count before any had committed).
+  bool owner_limited = !CallerHas(caller, PgbakRole::kOperator) && CatalogHas13();
+  const char* sql =
+      owner_limited
+          ? psprintf(
+                "INSERT INTO %s (kind, database_name, storage_name, options, format, "
+                "requested_by, owner_queued) VALUES ('backup', $1, $2, $3::jsonb, $4, $5, "
+                "true) ON CONFLICT (database_name) WHERE kind = 'backup' AND owner_queued "
+                "AND status IN ('queued', 'running') DO NOTHING RETURNING id",
+                BackupLogName())
+          : psprintf(
+                "INSERT INTO %s (kind, database_name, storage_name, options, format, "
+                "requested_by) VALUES ('backup', $1, $2, $3::jsonb, $4, $5) RETURNING id",
+                BackupLogName());
   Oid types[5] = {NAMEOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
   NameData requested_by;
   namestrcpy(&requested_by, CallerName(caller));
   Datum values[5] = {NameGetDatum(database), CStringGetTextDatum(storage),
                      CStringGetTextDatum(normalized), CStringGetTextDatum(format),
                      NameGetDatum(&requested_by)};
-  if (SPI_execute_with_args(sql, 5, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
-      SPI_processed != 1)
+  if (SPI_execute_with_args(sql, 5, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING)
     elog(ERROR, "could not queue the backup");
+  if (SPI_processed != 1)
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_IN_USE),
+             errmsg("a backup of database \"%s\" is already queued or running", NameStr(*database)),
+             errhint("Wait for it with pgbak_wait(); members of pgbak_operator can queue "
+                     "more.")));
   bool isnull = false;
   int64 id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   SPI_finish();

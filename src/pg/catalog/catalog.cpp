@@ -162,17 +162,34 @@ bool LoadOperation(int64 id, Operation* op) {
   return true;
 }
 
-// HasTocColumn says whether backup_log has toc_sha256, which version 1.2
-// added: a server may run this library before ALTER EXTENSION ... UPDATE.
-bool HasTocColumn() {
+// BackupLogHasColumn says whether backup_log has column: a server may run
+// this library before ALTER EXTENSION ... UPDATE brought its schema.
+bool BackupLogHasColumn(const char* column) {
   const char* sql =
       "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = $1::pg_catalog.regclass "
-      "AND attname = 'toc_sha256' AND NOT attisdropped";
-  Oid types[1] = {TEXTOID};
-  Datum values[1] = {CStringGetTextDatum(BackupLogName())};
-  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+      "AND attname = $2 AND NOT attisdropped";
+  Oid types[2] = {TEXTOID, NAMEOID};
+  NameData name;
+  namestrcpy(&name, column);
+  Datum values[2] = {CStringGetTextDatum(BackupLogName()), NameGetDatum(&name)};
+  if (SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
     elog(ERROR, "could not read the columns of backup_log");
   return SPI_processed == 1;
+}
+
+namespace {
+
+// HasTocColumn says whether backup_log has toc_sha256 (version 1.2).
+bool HasTocColumn() {
+  return BackupLogHasColumn("toc_sha256");
+}
+
+}  // namespace
+
+// CatalogHas13 says whether backup_log has version 1.3's schema: the
+// 'expiring' status and owner_queued.
+bool CatalogHas13() {
+  return BackupLogHasColumn("owner_queued");
 }
 
 // LoadSourceRow reads backup id for a worker; false if it is gone.

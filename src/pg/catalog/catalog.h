@@ -55,6 +55,14 @@ struct SourceRow {
   const char* storage;
 };
 
+// BackupLogHasColumn says whether backup_log has column (a library can run
+// before ALTER EXTENSION ... UPDATE brought the schema it was built for).
+bool BackupLogHasColumn(const char* column);
+
+// CatalogHas13 says whether backup_log has version 1.3's schema (the
+// 'expiring' status, owner_queued).
+bool CatalogHas13();
+
 // LoadSourceRow reads backup id for a worker; false if it is gone.
 bool LoadSourceRow(int64 id, SourceRow* row);
 

@@ -10,6 +10,7 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ extern "C" {
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
 #include "pg/runtime/settings.h"
+#include "pg/runtime/worker_signals.h"
 
 namespace pgbak {
 
@@ -31,8 +33,10 @@ namespace {
 // Row is one SPI result row as strings (NULL as empty).
 using Row = std::vector<std::string>;
 
-// Query runs a read-only statement with text parameters and returns its rows.
-std::vector<Row> Query(const char* sql, const std::vector<std::string>& params) {
+// Query runs a statement (read-only unless read_only is false) with text
+// parameters and returns its rows.
+std::vector<Row> Query(const char* sql, const std::vector<std::string>& params,
+                       bool read_only = true) {
   std::vector<Row> rows;
   int64 count = 0;
   int columns = 0;
@@ -44,7 +48,7 @@ std::vector<Row> Query(const char* sql, const std::vector<std::string>& params) 
       types[i] = TEXTOID;
       values[i] = CStringGetTextDatum(params[i].c_str());
     }
-    if (SPI_execute_with_args(sql, nargs, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+    if (SPI_execute_with_args(sql, nargs, types, values, nullptr, read_only, 0) != SPI_OK_SELECT)
       elog(ERROR, "could not read the catalog: %s", sql);
     count = SPI_processed;
     columns = SPI_tuptable->tupdesc->natts;
@@ -147,7 +151,49 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
   return items;
 }
 
-// ExecutePruneItem removes the set's objects, then marks the row expired.
+namespace {
+
+// RunUpdate runs one UPDATE of backup_log row id; returns the rows changed.
+int64 RunUpdate(const std::string& sql, int64_t id) {
+  int64 changed = 0;
+  PgCall([&] {
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(id)};
+    if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+      elog(ERROR, "could not update backup " INT64_FORMAT, static_cast<int64>(id));
+    changed = SPI_processed;
+  });
+  return changed;
+}
+
+}  // namespace
+
+// MarkExpiring records that item's set is about to go.
+bool MarkExpiring(const PruneItem& item) {
+  return RunUpdate("UPDATE " + QuotedRelation("backup_log") +
+                       " SET status = 'expiring', expired_at = clock_timestamp() "
+                       "WHERE id = $1 AND status = 'succeeded'",
+                   item.id) == 1;
+}
+
+// FinishExpiring marks the row expired first, which holds its lock until
+// this transaction ends, then removes the objects: a failure throws and
+// rolls the row back to 'expiring', and nobody else works on the set
+// meanwhile (the launcher passes over locked rows).
+bool FinishExpiring(int64_t id, const std::string& storage, const std::string& location,
+                    StorageUse use, std::string& error) {
+  if (RunUpdate("UPDATE " + QuotedRelation("backup_log") +
+                    " SET status = 'expired', expired_at = clock_timestamp() "
+                    "WHERE id = $1 AND status = 'expiring'",
+                id) == 0)
+    return true;  // finished by someone else
+  if (!RemoveSetObjects(storage, id, location, use, error))
+    throw Error(ErrorKind::kIo,
+                "the objects of backup " + std::to_string(id) + " could not be removed: " + error);
+  return true;
+}
+
+// ExecutePruneItem cleans a failed set, or (schemas before 1.3) deletes.
 void ExecutePruneItem(PruneItem& item, StorageUse use) {
   std::string error;
   if (!RemoveSetObjects(item.storage, item.id, item.location, use, error)) {
@@ -155,17 +201,70 @@ void ExecutePruneItem(PruneItem& item, StorageUse use) {
     return;
   }
   if (item.action == "delete") {
-    std::string sql = "UPDATE " + QuotedRelation("backup_log") +
-                      " SET status = 'expired', expired_at = clock_timestamp() "
-                      "WHERE id = $1 AND status = 'succeeded'";
-    PgCall([&] {
-      Oid types[1] = {INT8OID};
-      Datum values[1] = {Int64GetDatum(item.id)};
-      if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
-        elog(ERROR, "could not mark backup " INT64_FORMAT " expired", item.id);
-    });
+    RunUpdate("UPDATE " + QuotedRelation("backup_log") +
+                  " SET status = 'expired', expired_at = clock_timestamp() "
+                  "WHERE id = $1 AND status = 'succeeded'",
+              item.id);
   }
   item.done = true;
+}
+
+namespace {
+
+// retry_after keeps, in the launcher, when each expiring set whose removal
+// failed may be tried again.
+std::map<int64_t, std::time_t> retry_after;
+constexpr std::time_t kExpiringRetrySeconds = 60;
+
+}  // namespace
+
+// FinishExpiringSets finishes what earlier prunes started.
+int FinishExpiringSets(int limit) {
+  std::vector<Row> rows;
+  bool has13 = false;
+  RunInTransaction([&] {
+    PgCall([&] { has13 = CatalogHas13(); });
+    if (!has13)
+      return;
+    // Rows a worker is finishing right now are locked: passed over.
+    std::string sql =
+        "SELECT id::text, storage_name, coalesce(location, '') FROM " +
+        QuotedRelation("backup_log") +
+        " WHERE status = 'expiring' ORDER BY id LIMIT $1::bigint FOR UPDATE SKIP LOCKED";
+    rows = Query(sql.c_str(), {std::to_string(limit * 4)}, false);
+  });
+  std::time_t now = std::time(nullptr);
+  int finished = 0;
+  for (const Row& row : rows) {
+    if (finished >= limit)
+      break;
+    int64_t id = std::stoll(row[0]);
+    auto wait = retry_after.find(id);
+    if (wait != retry_after.end() && wait->second > now)
+      continue;
+    std::string error;
+    Failure failure;
+    CatchCore(failure, [&] {
+      RunInTransaction([&] { FinishExpiring(id, row[1], row[2], StorageUse::kLauncher, error); });
+    });
+    if (!failure.failed) {
+      retry_after.erase(id);
+      finished++;
+      PgCall([&] {
+        ereport(LOG, (errmsg("pgbak: backup " INT64_FORMAT " expired", static_cast<int64>(id))));
+      });
+    } else {
+      retry_after[id] = now + kExpiringRetrySeconds;
+      PgCall([&] {
+        ereport(WARNING,
+                (errmsg("pgbak: backup " INT64_FORMAT " is expiring but its objects could not be "
+                        "removed: %s",
+                        static_cast<int64>(id), failure.message),
+                 errhint("It is tried again in a minute.")));
+      });
+    }
+  }
+  return finished;
 }
 
 // PruneJobInWorker applies one job's retention from a background worker.
@@ -173,9 +272,37 @@ void PruneJobInWorker(const std::string& job_name) {
   Failure failure;
   CatchCore(failure, [&] {
     std::vector<PruneItem> items;
-    RunInTransaction([&] { items = PlanPrune(job_name); });
+    bool has13 = false;
+    RunInTransaction([&] {
+      items = PlanPrune(job_name);
+      PgCall([&] { has13 = CatalogHas13(); });
+    });
     for (PruneItem& item : items) {
-      RunInTransaction([&] { ExecutePruneItem(item, StorageUse::kWorker); });
+      if (has13 && item.action == "delete") {
+        // Recorded and committed before anything goes.
+        bool marked = false;
+        RunInTransaction([&] { marked = MarkExpiring(item); });
+        if (!marked)
+          continue;  // no longer a succeeded backup
+        std::string error;
+        Failure removal;
+        CatchCore(removal, [&] {
+          RunInTransaction([&] {
+            item.done =
+                FinishExpiring(item.id, item.storage, item.location, StorageUse::kWorker, error);
+          });
+        });
+        if (removal.failed) {
+          // A stop request ends the worker's prune here; the row stays
+          // 'expiring' and the launcher finishes it.
+          item.reason +=
+              std::string("; not removed yet (the launcher tries again): ") + removal.message;
+          if (!StopReason().empty())
+            throw Error(ErrorKind::kCancelled, removal.message);
+        }
+      } else {
+        RunInTransaction([&] { ExecutePruneItem(item, StorageUse::kWorker); });
+      }
       std::string line =
           "pgbak: job \"" + item.job_name + "\": backup " + std::to_string(item.id) + " " +
           (item.done ? (item.action == "delete" ? "expired" : "cleaned") : "NOT removed") + " (" +

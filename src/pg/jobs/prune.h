@@ -1,8 +1,12 @@
 // prune.h: applying jobs' retention to backup_log and storage.
 //
-// The decisions come from core's PlanRetention; this side reads the history,
-// guards the newest good backup of every database once more, removes the
-// objects of each set that goes and only then marks its row 'expired'.
+// The decisions come from core's PlanRetention; this side reads the history
+// and guards the newest good backup of every database once more. A set that
+// goes is first marked 'expiring' in a transaction of its own, then its
+// objects are removed, then it is marked 'expired': whenever a crash, a
+// cancel or a shutdown strikes, its row says what is true (an 'expiring'
+// set may be partly gone and is never restored), and the launcher finishes
+// every 'expiring' set it finds (FinishExpiring).
 //
 // Include after postgres.h.
 #pragma once
@@ -34,11 +38,31 @@ struct PruneItem {
 // PostgreSQL through PgCall.
 std::vector<PruneItem> PlanPrune(const std::string& only_job);
 
-// ExecutePruneItem removes the objects of item's set and marks the row
-// expired (for a delete). Needs a transaction with SPI connected; the
-// objects are gone before the row changes, and a failed removal leaves the
-// row as it was, with the reason appended to item.reason.
+// MarkExpiring marks item's row 'expiring' (a delete whose row is still
+// 'succeeded'); false if it no longer is. Needs a transaction with SPI; the
+// caller commits it before anything is removed. Version 1.3 schema only.
+bool MarkExpiring(const PruneItem& item);
+
+// FinishExpiring marks an 'expiring' set 'expired' and removes its objects
+// in the current transaction (SPI connected), holding the row's lock while
+// it works; a removal that fails throws (kIo), so that the transaction's
+// abort leaves the row 'expiring', to be tried again. True also when the
+// row was no longer 'expiring'.
+bool FinishExpiring(int64_t id, const std::string& storage, const std::string& location,
+                    StorageUse use, std::string& error);
+
+// ExecutePruneItem applies one item in the current transaction: a clean
+// removes a failed set's leftovers; a delete removes the objects and marks
+// the row expired in one go, which only a schema before 1.3 (no 'expiring')
+// still does. A failed removal leaves the row as it was, with the reason
+// appended to item.reason.
 void ExecutePruneItem(PruneItem& item, StorageUse use);
+
+// FinishExpiringSets finishes up to limit 'expiring' sets (from the
+// launcher: those of a cancelled, crashed or SQL-started prune), each in a
+// transaction of its own, skipping those whose last try failed less than
+// a minute ago. Returns how many it finished.
+int FinishExpiringSets(int limit);
 
 // PruneJobInWorker applies the retention of one job from a background worker
 // (one transaction per removed set). Problems are logged, never thrown: a

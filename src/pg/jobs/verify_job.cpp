@@ -819,7 +819,7 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     // raise an error.
     std::string read_sql = "SELECT options::text, (SELECT count(*) FROM " + log +
                            " WHERE job_name = $1 AND kind = 'backup' AND status IN "
-                           "('succeeded', 'expired')) FROM " +
+                           "('succeeded', 'expiring', 'expired')) FROM " +
                            jobs + " WHERE job_name = $1";
     PgCall([&] {
       Oid types[1] = {TEXTOID};

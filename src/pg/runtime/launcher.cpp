@@ -35,6 +35,7 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 #include "pg/boundary/transaction.h"
 #include "pg/catalog/catalog.h"
 #include "pg/jobs/operation_cleanup.h"
+#include "pg/jobs/prune.h"
 #include "pg/jobs/verify_job.h"
 #include "pg/runtime/metrics_server.h"
 #include "pg/runtime/notifier.h"
@@ -56,6 +57,8 @@ constexpr long kNoExtensionSleepMs = 10000;
 constexpr long kRetrySleepMs = 2000;
 // How often it looks for webhook outcomes while deliveries are under way.
 constexpr long kWebhookPollMs = 250;
+// How many expiring sets one pass of the loop finishes at most.
+constexpr int kExpiringPerPass = 10;
 
 // StartedWorker is a dynamic worker this launcher started and still watches.
 struct StartedWorker {
@@ -362,6 +365,9 @@ void LauncherLoop() {
         sleep_ms = std::max(until_due_ms, 10L);
       ok = RunStage("starting queued operations", [] { StartQueued(); }) && ok;
       ok = RunStage("trimming history", [] { MaybeTrimHistory(); }) && ok;
+      // Sets a prune marked 'expiring' (pgbak_prune(false), or a worker
+      // stopped in the middle) lose their objects here, a few per pass.
+      ok = RunStage("finishing expirations", [] { FinishExpiringSets(kExpiringPerPass); }) && ok;
       if (!webhooks_reset)
         webhooks_reset = RunStage("resuming webhooks", [] { ResendInterrupted(); });
       ok = RunStage("delivering webhooks", [] { DeliverWebhooks(); }) && ok;
