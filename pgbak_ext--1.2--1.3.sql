@@ -1,5 +1,6 @@
 -- pgbak_ext 1.2 -> 1.3: retention records before it deletes ('expiring'),
--- and the one-manual-backup-per-owner limit holds under concurrency.
+-- the one-manual-backup-per-owner limit holds under concurrency, and the
+-- databases restores create are known by their OID.
 \echo Use "ALTER EXTENSION pgbak_ext UPDATE TO '1.3'" to load this file. \quit
 
 -- A set that retention removes is first marked 'expiring' (committed), then
@@ -23,3 +24,72 @@ COMMENT ON COLUMN backup_log.owner_queued IS
   'pgbak_ext: queued by a database owner without pgbak_operator (one such backup per database at a time)';
 CREATE UNIQUE INDEX backup_log_owner_queue_idx ON backup_log (database_name)
   WHERE kind = 'backup' AND owner_queued AND status IN ('queued', 'running');
+
+-- The databases a restore or a restore drill creates are known by their OID,
+-- recorded when created, not by their name: a user's database called
+-- pgbak_verify_1 is neither hidden from backup_status nor dropped by a
+-- cleanup, and a clean restore's swap can be finished or undone after a
+-- crash (replaced_database is the database it moved aside).
+ALTER TABLE backup_log ADD COLUMN scratch_database oid;
+ALTER TABLE backup_log ADD COLUMN replaced_database oid;
+COMMENT ON COLUMN backup_log.scratch_database IS
+  'pgbak_ext: OID of the database a restore builds or a restore drill fills';
+COMMENT ON COLUMN backup_log.replaced_database IS
+  'pgbak_ext: OID of the database a clean restore moved aside to replace it';
+
+CREATE OR REPLACE VIEW backup_status AS
+WITH d AS (
+  SELECT d.oid, d.datname,
+         CASE WHEN d.datistemplate THEN 'template'
+              WHEN d.oid IN (SELECT l.scratch_database FROM backup_log l
+                             WHERE l.kind = 'verify' AND l.status = 'running'
+                               AND l.scratch_database IS NOT NULL)
+                THEN 'pgbak restore drill'
+              WHEN d.oid IN (SELECT l.scratch_database FROM backup_log l
+                             WHERE l.kind = 'restore' AND l.status = 'running'
+                               AND l.scratch_database IS NOT NULL)
+                THEN 'pgbak restore in progress'
+              WHEN NOT d.datallowconn THEN 'does not accept connections'
+              WHEN d.datname = ANY (SELECT btrim(x) FROM unnest(string_to_array(
+                     current_setting('pgbak.exclude_databases'), ',')) x)
+                THEN 'pgbak.exclude_databases'
+         END AS excluded_reason
+  FROM pg_database d
+)
+SELECT d.datname AS database_name,
+       d.excluded_reason IS NOT NULL AS excluded,
+       d.excluded_reason,
+       ok.id AS last_backup_id,
+       ok.finished_at AS last_success_at,
+       clock_timestamp() - ok.finished_at AS age,
+       ok.finished_at - ok.started_at AS last_duration,
+       ok.stored_bytes AS last_stored_bytes,
+       ok.location AS last_location,
+       bad.finished_at AS last_failure_at,
+       bad.error_message AS last_error,
+       (SELECT min(j.next_run_at) FROM pgbak_job j WHERE j.database_name = d.datname)
+         AS next_scheduled_run,
+       ver.verified_at AS last_verified_at,
+       ver.verify_status AS last_verify_status,
+       pgbak_rpo(d.datname) AS rpo,
+       (d.excluded_reason IS NULL AND ok.id IS NOT NULL
+        AND coalesce(ok.verify_status, '') NOT LIKE 'passed%'
+        AND clock_timestamp() - ok.finished_at > current_setting('pgbak.verify_within')::interval)
+         AS verification_overdue,
+       (d.excluded_reason IS NULL
+        AND (ok.finished_at IS NULL
+             OR clock_timestamp() - ok.finished_at > pgbak_rpo(d.datname))) AS stale
+FROM d
+LEFT JOIN LATERAL (
+  SELECT l.id, l.started_at, l.finished_at, l.location, l.stored_bytes, l.verify_status
+  FROM backup_log l
+  WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.status = 'succeeded'
+  ORDER BY l.id DESC LIMIT 1) ok ON true
+LEFT JOIN LATERAL (
+  SELECT l.finished_at, l.error_message FROM backup_log l
+  WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.status = 'failed'
+  ORDER BY l.id DESC LIMIT 1) bad ON true
+LEFT JOIN LATERAL (
+  SELECT l.verified_at, l.verify_status FROM backup_log l
+  WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.verified_at IS NOT NULL
+  ORDER BY l.verified_at DESC LIMIT 1) ver ON true;

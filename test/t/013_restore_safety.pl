@@ -9,7 +9,10 @@
 # plainly and then after trying to get the session's superuser back (SET
 # SESSION AUTHORIZATION DEFAULT, RESET SESSION AUTHORIZATION, set_config,
 # SET ROLE). And the right to overwrite a database is checked again when the
-# restore starts, so a database created after the call is not dropped.
+# restore starts, so a database created after the call is not dropped; a
+# clean restore killed in the middle of its swap loses neither database;
+# and databases are recognised by the OID their operation recorded, never
+# by name.
 
 use strict;
 use warnings;
@@ -30,7 +33,7 @@ use PgbakTest;
 	};
 }
 
-my $node = new_node('safety');
+my $node = new_node('safety', restart_after_crash => 'on');
 # The bootstrap superuser (the OS user running the tests).
 my $su = $node->safe_psql('postgres', 'SELECT current_user');
 
@@ -266,6 +269,110 @@ is( $node->safe_psql(
 my $owner_clean = call_as($su,
 	"SELECT pgbak_restore($feel_backup, 'victimdb', '{\"clean\": true}')");
 is(wait_op($owner_clean), 'succeeded', 'an admin may still clean-restore over it');
+
+# ---------------------------------------------------------------------------
+# 4. A clean restore killed in the middle of its swap (pgbak.fault_pause
+#    holds the worker there): the data stays reachable.
+# ---------------------------------------------------------------------------
+
+# set_pause($point) makes workers pause at $point ('' for none).
+sub set_pause
+{
+	my ($point) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = '$point'");
+	$node->reload;
+}
+
+# kill_paused_worker($id, $what) waits until operation $id's worker logs its
+# pause, kills it with SIGKILL (the cluster restarts) and waits until the
+# operation is failed and the launcher has cleaned up.
+sub kill_paused_worker
+{
+	my ($id, $point) = @_;
+	ok( poll_until(
+			120,
+			sub {
+				slurp_file($node->logfile) =~ /operation $id pauses at $point/;
+			}),
+		"operation $id pauses at $point");
+	my $pid = $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgbak worker'");
+	kill 'KILL', $pid;
+	ok( poll_until(
+			120,
+			sub {
+				my ($ret, $out) = $node->psql('postgres',
+					"SELECT status FROM backup_log WHERE id = $id");
+				$ret == 0 && $out eq 'failed';
+			}),
+		"operation $id is failed after the kill and the restart");
+	# The launcher fails the row and cleans up in the same pass.
+	ok( poll_until(
+			60,
+			sub {
+				slurp_file($node->logfile) =~ /cleanup of operation $id|operation $id marked failed/;
+			}),
+		"the launcher dealt with operation $id");
+}
+
+sub databases_like
+{
+	my ($pattern) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE '$pattern'"
+	);
+}
+
+$node->safe_psql('postgres', 'CREATE DATABASE swapdb');
+$node->safe_psql('swapdb', "CREATE TABLE marker (v text); INSERT INTO marker VALUES ('backed up')");
+my $swap_backup = queue_backup($node, 'swapdb');
+is(wait_backup($node, $swap_backup), 'succeeded', 'backup of swapdb');
+$node->safe_psql('swapdb', "UPDATE marker SET v = 'live'");
+
+# 4a. Killed after the old database was moved aside: it comes back.
+set_pause('restore_swap_aside');
+my $swap1 = call_as($su, "SELECT pgbak_restore($swap_backup, 'swapdb', '{\"clean\": true}')");
+kill_paused_worker($swap1, 'restore_swap_aside');
+is($node->safe_psql('swapdb', 'SELECT v FROM marker'),
+	'live', 'killed with the old database aside: it is back under its name, as it was');
+is(databases_like('pgbak\_re%'), '', 'no restore or replaced database is left behind');
+
+# 4b. Killed after the restored database took the name: both are kept.
+set_pause('restore_swap_renamed');
+my $swap2 = call_as($su, "SELECT pgbak_restore($swap_backup, 'swapdb', '{\"clean\": true}')");
+kill_paused_worker($swap2, 'restore_swap_renamed');
+is($node->safe_psql('swapdb', 'SELECT v FROM marker'),
+	'backed up', 'killed after the rename: the restored database has the name');
+my $aside = databases_like('pgbak\_replaced\_%');
+like($aside, qr/^pgbak_replaced_$swap2$/, 'the database it replaced is kept aside');
+is($node->safe_psql($aside, 'SELECT v FROM marker'), 'live', 'with its data');
+like(slurp_file($node->logfile), qr/database it replaced is kept as "$aside"/,
+	'the log says where the old database is');
+$node->safe_psql('postgres', "DROP DATABASE $aside");
+
+# 4c. A verify that dies drops no database it did not create, even one
+#     named like its scratch database; a drill picks another name.
+set_pause('verify_start');
+my $next = $node->safe_psql('postgres', q{SELECT last_value + 1 FROM backup_log_id_seq});
+$node->safe_psql('postgres', "CREATE DATABASE pgbak_verify_$next");
+my $doomed = call_as($su, "SELECT pgbak_verify($swap_backup)");
+is($doomed, $next, "the verify got the id $next");
+kill_paused_worker($doomed, 'verify_start');
+is(databases_like("pgbak\_verify\_$next"),
+	"pgbak_verify_$next", "a user's database named pgbak_verify_$next survives the cleanup");
+is( $node->safe_psql(
+		'postgres',
+		"SELECT excluded FROM backup_status WHERE database_name = 'pgbak_verify_$next'"),
+	'f',
+	'and backup_status does not hide it');
+set_pause('');
+$next = $node->safe_psql('postgres', q{SELECT last_value + 1 FROM backup_log_id_seq});
+$node->safe_psql('postgres', "CREATE DATABASE pgbak_verify_$next");
+my $drill = call_as($su, "SELECT pgbak_verify($swap_backup, true)");
+is(wait_op($drill), 'succeeded', 'a drill whose scratch name is taken picks another and passes');
+is( databases_like('pgbak\_verify\_%'),
+	join(',', sort("pgbak_verify_$doomed", "pgbak_verify_$next")),
+	"the users' databases are still there, the drill's is gone");
 
 $node->stop;
 done_testing();

@@ -463,6 +463,107 @@ bool DatabaseExists(const ServerFacts& facts, const std::string& name) {
   return PQntuples(result.get()) > 0;
 }
 
+// DatabaseOid is the OID of the database called name, 0 if none.
+Oid DatabaseOid(const ServerFacts& facts, const std::string& name) {
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  PgResultPtr result = ExecWithLatch(
+      conn.get(), "SELECT oid::text FROM pg_catalog.pg_database WHERE datname = $1", {name});
+  return PQntuples(result.get()) > 0 ? static_cast<Oid>(std::stoul(PQgetvalue(result.get(), 0, 0)))
+                                     : InvalidOid;
+}
+
+// DatabaseName is the name of the database with OID oid, "" if none.
+std::string DatabaseName(const ServerFacts& facts, Oid oid) {
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  PgResultPtr result = ExecWithLatch(
+      conn.get(), "SELECT datname FROM pg_catalog.pg_database WHERE oid = $1::pg_catalog.oid",
+      {std::to_string(oid)});
+  return PQntuples(result.get()) > 0 ? PQgetvalue(result.get(), 0, 0) : "";
+}
+
+// FreeDatabaseName is base, or base_2, base_3... if a database of that name
+// exists already: a user who creates pgbak_verify_<n> ahead of a drill
+// makes it pick another name, not fail.
+std::string FreeDatabaseName(const ServerFacts& facts, const std::string& base) {
+  for (int n = 1; n <= 100; n++) {
+    std::string name = n == 1 ? base : base + "_" + std::to_string(n);
+    if (!DatabaseExists(facts, name))
+      return name;
+  }
+  throw Error(ErrorKind::kIo, "no free name for a database beginning with \"" + base + "\"");
+}
+
+// RecordDatabase writes the OID of database name into column (scratch_database
+// or replaced_database) of operation id, in a transaction of its own, so
+// that a cleanup after a crash knows the databases by OID, not by name.
+// Schemas before 1.3 have no such columns: nothing is recorded.
+void RecordDatabase(int64_t id, const char* column, Oid oid) {
+  RunInTransaction([&] {
+    bool has = false;
+    PgCall([&] { has = BackupLogHasColumn(column); });
+    if (!has)
+      return;
+    std::string sql =
+        "UPDATE " + QuotedRelation("backup_log") + " SET " + column + " = $2 WHERE id = $1";
+    PgCall([&] {
+      Oid types[2] = {INT8OID, OIDOID};
+      Datum values[2] = {Int64GetDatum(id), ObjectIdGetDatum(oid)};
+      if (SPI_execute_with_args(sql.c_str(), 2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not record a database of operation " INT64_FORMAT,
+             static_cast<int64>(id));
+    });
+  });
+}
+
+// CreateOwnDatabase creates a database for operation id under a free name
+// starting with base, records its OID in scratch_database, and returns the
+// name.
+std::string CreateOwnDatabase(const ServerFacts& facts, int64_t id, const std::string& base) {
+  std::string name = FreeDatabaseName(facts, base);
+  Admin(facts, "CREATE DATABASE " + QuoteIdentifier(name) + " TEMPLATE template0");
+  RecordDatabase(id, "scratch_database", DatabaseOid(facts, name));
+  return name;
+}
+
+// RenameDatabase renames a database, ending the sessions connected to it
+// first (a rename waits for nobody); a session that connects again in
+// between gets it retried a few times.
+void RenameDatabase(const ServerFacts& facts, const std::string& from, const std::string& to) {
+  for (int attempt = 1;; attempt++) {
+    PgConnPtr conn = ConnectLocal(facts, setting_database);
+    (void)ExecWithLatch(conn.get(),
+                        "SELECT pg_catalog.pg_terminate_backend(pid) FROM "
+                        "pg_catalog.pg_stat_activity WHERE datname = $1 "
+                        "AND pid <> pg_catalog.pg_backend_pid()",
+                        {from}, false);
+    try {
+      Admin(facts, "ALTER DATABASE " + QuoteIdentifier(from) + " RENAME TO " + QuoteIdentifier(to),
+            false);
+      return;
+    } catch (const Error& e) {
+      if (attempt >= 10 || e.kind() == ErrorKind::kCancelled)
+        throw;
+    }
+    std::vector<int> none, ready;
+    WaitForInput(none, 200, ready);
+  }
+}
+
+// PauseAt stops a worker at point for a while when pgbak.fault_pause names
+// it: tests use it to kill a worker at a precise moment. It ends at a stop
+// request, or after five minutes.
+void PauseAt(int64_t id, const char* point) {
+  if (setting_fault_pause == nullptr || strcmp(setting_fault_pause, point) != 0)
+    return;
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " pauses at %s (pgbak.fault_pause)",
+                         static_cast<int64>(id), point)));
+  });
+  std::vector<int> none, ready;
+  for (int i = 0; i < 1500 && StopReason().empty(); i++)
+    WaitForInput(none, 200, ready);
+}
+
 // SetOwner is the role that owned the backed-up database: the manifest
 // says (sets made before 1.3 do not; then the owner of the database of that
 // name, if it still exists; else "").
@@ -538,16 +639,14 @@ std::string RestoreBuildName(int64_t id) {
   return "pgbak_restore_" + std::to_string(id);
 }
 
-// ScratchDatabase is a database created for a restore drill and dropped
-// (WITH FORCE) when it goes out of scope, whatever happened meanwhile.
+// ScratchDatabase is a database created for a restore drill (under a free
+// name starting with base, its OID recorded on the operation's row) and
+// dropped (WITH (FORCE)) when it goes out of scope, whatever happened
+// meanwhile.
 class ScratchDatabase {
  public:
-  ScratchDatabase(const ServerFacts& facts, std::string name)
-      : facts_(facts), name_(std::move(name)) {
-    if (DatabaseExists(facts_, name_))
-      throw Error(ErrorKind::kIo, "database \"" + name_ + "\" already exists",
-                  "A restore drill never touches a database it did not create.");
-    Admin(facts_, "CREATE DATABASE " + QuoteIdentifier(name_) + " TEMPLATE template0");
+  ScratchDatabase(const ServerFacts& facts, int64_t id, const std::string& base) : facts_(facts) {
+    name_ = CreateOwnDatabase(facts_, id, base);
     created_ = true;
   }
   ~ScratchDatabase() {
@@ -614,6 +713,7 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
   double restore_seconds = -1;
   bool readable = true;
   try {
+    PauseAt(id, "verify_start");
     SourceStorage storage = OpenSourceStorage(source);
     SetPhase(Phase::kVerifying);
     StagingArea staging(local, id);
@@ -629,7 +729,7 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
       // The drill restores as a restore does, while reading back; its time
       // (the measured RTO) runs from the first byte read to the restored
       // database.
-      ScratchDatabase scratch(facts, "pgbak_verify_" + std::to_string(id));
+      ScratchDatabase scratch(facts, id, "pgbak_verify_" + std::to_string(id));
       struct timeval started;
       gettimeofday(&started, nullptr);
       StagedSet staged =
@@ -765,31 +865,50 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     // The set is restored under a name of its own and renamed when complete:
     // the target never holds half a restore, and a database that clean
     // replaces is dropped only once its replacement is whole.
-    std::string building = RestoreBuildName(id);
-    Admin(facts, "CREATE DATABASE " + QuoteIdentifier(building) + " TEMPLATE template0");
+    std::string building = CreateOwnDatabase(facts, id, RestoreBuildName(id));
     bool renamed = false;
     try {
       RestoreWholeSet(facts, storage, local, staging, id, source_id, source, building,
                       options.jobs);
       TargetState state = ReadTargetState(target, requested_by);
+      std::string aside;
       if (state.exists) {
         if (!options.clean)
           throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
                       "It was created while the restore ran; nothing was changed.");
         RequireWriteRight(state, target, requested_by);
-        Admin(facts, "DROP DATABASE " + QuoteIdentifier(target) + " WITH (FORCE)");
+        // The swap: the old database is moved aside (its OID recorded
+        // first), the new one takes its name, and only then is the old one
+        // dropped. After a crash in between, the launcher puts the old one
+        // back, or keeps it aside if the new one already took the name
+        // (CleanUpAbandoned): a database is never lost.
+        aside = FreeDatabaseName(facts, "pgbak_replaced_" + std::to_string(id));
+        RecordDatabase(id, "replaced_database", DatabaseOid(facts, target));
+        RenameDatabase(facts, target, aside);
+        PauseAt(id, "restore_swap_aside");
       }
       try {
-        Admin(facts, "ALTER DATABASE " + QuoteIdentifier(building) + " RENAME TO " +
-                         QuoteIdentifier(target));
+        RenameDatabase(facts, building, target);
       } catch (const Error& e) {
-        renamed = true;  // keep what was restored: the old database is gone
+        if (!aside.empty()) {
+          try {
+            RenameDatabase(facts, aside, target);  // the old one, back where it was
+            aside.clear();
+          } catch (...) {
+          }
+        }
+        if (aside.empty())
+          throw;
+        renamed = true;  // keep what was restored: the old database is aside
         throw Error(ErrorKind::kIo,
                     "the restored database could not be renamed to \"" + target +
-                        "\"; it is kept as \"" + building + "\"",
-                    e.detail(), "Rename it by hand once nobody else creates \"" + target + "\".");
+                        "\"; it is kept as \"" + building + "\", the old one as \"" + aside + "\"",
+                    e.detail(), "Rename them by hand.");
       }
       renamed = true;
+      PauseAt(id, "restore_swap_renamed");
+      if (!aside.empty())
+        Admin(facts, "DROP DATABASE " + QuoteIdentifier(aside) + " WITH (FORCE)", false);
     } catch (...) {
       // A database this restore created and could not fill must not pass for
       // a restored one.
@@ -860,20 +979,113 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     WakeLauncher();
 }
 
+// AbandonedDatabases is what backup_log knows of the databases an operation
+// created or moved aside.
+struct AbandonedDatabases {
+  bool known = false;  // the schema has the columns (1.3)
+  Oid scratch = InvalidOid;
+  Oid replaced = InvalidOid;
+  std::string target;
+};
+
+// ReadAbandonedDatabases reads them from operation id's row.
+AbandonedDatabases ReadAbandonedDatabases(int64_t id) {
+  AbandonedDatabases found;
+  RunInTransaction([&] {
+    bool known = false;
+    PgCall([&] { known = BackupLogHasColumn("scratch_database"); });
+    if (!known)
+      return;
+    found.known = true;
+    std::string sql =
+        "SELECT coalesce(scratch_database, 0), coalesce(replaced_database, 0), "
+        "database_name::text FROM " +
+        QuotedRelation("backup_log") + " WHERE id = $1";
+    Oid scratch = InvalidOid, replaced = InvalidOid;
+    const char* target = nullptr;
+    PgCall([&] {
+      Oid types[1] = {INT8OID};
+      Datum values[1] = {Int64GetDatum(id)};
+      if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read operation " INT64_FORMAT, static_cast<int64>(id));
+      if (SPI_processed != 1)
+        return;
+      bool isnull = false;
+      scratch =
+          DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+      replaced =
+          DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+      target = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+    });
+    found.scratch = scratch;
+    found.replaced = replaced;
+    found.target = target != nullptr ? target : "";
+  });
+  return found;
+}
+
+// CleanUpDatabases deals with the databases of a dead verify or restore,
+// knowing them by OID: a scratch or half-built database is dropped; a clean
+// restore that died in its swap gets the old database back under its name,
+// or, if the restored one had already taken the name, keeps the old one
+// aside and says so. Nothing a user created is ever dropped. Returns what
+// it did, for the log.
+std::string CleanUpDatabases(const ServerFacts& facts, int64_t id,
+                             const AbandonedDatabases& known) {
+  std::string built = known.scratch != InvalidOid ? DatabaseName(facts, known.scratch) : "";
+  std::string old = known.replaced != InvalidOid ? DatabaseName(facts, known.replaced) : "";
+  std::string done;
+  if (!old.empty() && old != known.target) {
+    // The swap had begun: the old database is aside.
+    if (!built.empty() && built == known.target) {
+      return "the restored database had taken the name \"" + known.target +
+             "\" when the restore died; the database it replaced is kept as \"" + old +
+             "\": drop it once the restored one is checked";
+    }
+    if (!DatabaseExists(facts, known.target)) {
+      RenameDatabase(facts, old, known.target);
+      done = "the database it was replacing is back as \"" + known.target + "\"";
+    } else {
+      done = "the database it was replacing is kept as \"" + old + "\" (\"" + known.target +
+             "\" exists)";
+    }
+  }
+  if (!built.empty() && built != known.target) {
+    Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdentifier(built) + " WITH (FORCE)");
+    done +=
+        std::string(done.empty() ? "" : "; ") + "dropped \"" + built + "\", which it was filling";
+  }
+  return done;
+}
+
 // CleanUpAbandoned removes what a dead verify or restore left behind.
 void CleanUpAbandoned(int64_t id, const std::string& kind) {
   Failure failure;
+  std::string done;
   CatchCore(failure, [&] {
     LocalStorage local(LocalStorageRoot());
     { StagingArea staging(local, id); }  // its destructor removes the files
-    if (kind == "verify" || kind == "restore") {
-      ServerFacts facts;
-      RunInTransaction([&] { facts = GatherServerFacts(); });
-      std::string name =
-          kind == "verify" ? "pgbak_verify_" + std::to_string(id) : RestoreBuildName(id);
-      Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdentifier(name) + " WITH (FORCE)");
+    if (kind != "verify" && kind != "restore")
+      return;
+    ServerFacts facts;
+    RunInTransaction([&] { facts = GatherServerFacts(); });
+    AbandonedDatabases known = ReadAbandonedDatabases(id);
+    if (known.known) {
+      done = CleanUpDatabases(facts, id, known);
+      return;
     }
+    // A schema before 1.3 records no OIDs: the database of this operation's
+    // own name.
+    std::string name =
+        kind == "verify" ? "pgbak_verify_" + std::to_string(id) : RestoreBuildName(id);
+    Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdentifier(name) + " WITH (FORCE)");
   });
+  if (!done.empty()) {
+    PgCall([&] {
+      ereport(WARNING, (errmsg("pgbak: cleanup of operation " INT64_FORMAT ": %s",
+                               static_cast<int64>(id), done.c_str())));
+    });
+  }
   if (failure.failed) {
     PgCall([&] {
       ereport(WARNING, (errmsg("pgbak: cleanup of operation " INT64_FORMAT ": %s",

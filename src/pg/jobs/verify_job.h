@@ -42,8 +42,10 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
 void QueueScheduledVerification(int64_t backup_id, const std::string& job_name);
 
 // CleanUpAbandoned removes what a verify or restore whose worker died left
-// behind: its staging files and, for a verify, its scratch database.
-// Problems are logged, not raised.
+// behind: its staging files, and the databases it created (known by the
+// OIDs on its row, never by name); a clean restore that died in the middle
+// of its swap gets the database it replaced back, or kept aside. What it
+// did and problems are logged, not raised.
 void CleanUpAbandoned(int64_t id, const std::string& kind);
 
 }  // namespace pgbak

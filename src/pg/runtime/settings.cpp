@@ -37,6 +37,7 @@ char* setting_exclude_databases = nullptr;
 char* setting_webhook_url = nullptr;
 char* setting_webhook_events = nullptr;
 char* setting_metrics_listen = nullptr;
+char* setting_fault_pause = nullptr;
 
 namespace {
 
@@ -183,6 +184,12 @@ void DefineSettings() {
       "host:port, e.g. '127.0.0.1:9187'; empty (the default) serves "
       "nothing.",
       &setting_metrics_listen, "", PGC_SIGHUP, 0, CheckMetricsListen, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pgbak.fault_pause", "For tests: a point where workers pause (internal).",
+      "Names a step of an operation (such as restore_swap_aside) where a worker waits up to "
+      "five minutes, so that a test can kill it there. Empty: none.",
+      &setting_fault_pause, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, nullptr,
+      nullptr, nullptr);
   MarkGUCPrefixReserved("pgbak");
 }
 

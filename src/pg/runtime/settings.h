@@ -24,6 +24,7 @@ extern char* setting_exclude_databases;  // pgbak.exclude_databases: comma list
 extern char* setting_webhook_url;        // pgbak.webhook_url: POST outcomes here
 extern char* setting_webhook_events;     // pgbak.webhook_events: failure | all
 extern char* setting_metrics_listen;     // pgbak.metrics_listen: host:port or ''
+extern char* setting_fault_pause;        // pgbak.fault_pause: tests only
                                          // pgbak.log_retention, in minutes
 
 // DefineSettings registers every pgbak.* parameter (from _PG_init).
