@@ -25,6 +25,13 @@ COMMENT ON COLUMN backup_log.owner_queued IS
 CREATE UNIQUE INDEX backup_log_owner_queue_idx ON backup_log (database_name)
   WHERE kind = 'backup' AND owner_queued AND status IN ('queued', 'running');
 
+-- A worker told to stop (a fast shutdown) cleans up its partial set for a few
+-- seconds only; what it could not remove is flagged, and the launcher
+-- removes it later.
+ALTER TABLE backup_log ADD COLUMN cleanup_pending boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN backup_log.cleanup_pending IS
+  'pgbak_ext: objects of this failed operation are still to be removed (the launcher does it)';
+
 -- The databases a restore or a restore drill creates are known by their OID,
 -- recorded when created, not by their name: a user's database called
 -- pgbak_verify_1 is neither hidden from backup_status nor dropped by a

@@ -6,9 +6,14 @@ extern "C" {
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "storage/pmsignal.h"
+#include "storage/procsignal.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 }
+
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -117,7 +122,22 @@ void ProgressSink::Write(const uint8_t* data, size_t size) {
 }
 
 // ThrowIfStopping throws if the operation was cancelled or terminated.
+// It also serves what must not wait for the latch: the waits that call it
+// (the network, long loops) absorb the barriers that DROP DATABASE and
+// friends wait for in every backend, and notice the postmaster's death.
 void ThrowIfStopping() {
+  // Only the process's main thread may call PostgreSQL (its thread id is
+  // the process id).
+  if (syscall(SYS_gettid) == getpid()) {
+    bool dead = false;
+    PgCall([&] {
+      if (ProcSignalBarrierPending)
+        ProcessProcSignalBarrier();
+      dead = !PostmasterIsAlive();
+    });
+    if (dead)
+      throw Error(ErrorKind::kCancelled, "the postmaster died");
+  }
   std::string reason = StopReason();
   if (!reason.empty())
     throw Error(ErrorKind::kCancelled, reason);

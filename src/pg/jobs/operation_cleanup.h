@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "pg/catalog/storage_registry.h"
@@ -18,11 +19,19 @@ namespace pgbak {
 
 // RemovePartialSet removes the objects (complete or temporary) of operation
 // id's set at location in storage_name. It reads the storage definition in
-// its own transaction, so call it outside one. Problems are logged, not
-// raised, since cleanup runs on paths that are already failing; an empty
-// location (nothing was written) is not a problem.
-void RemovePartialSet(int64_t id, const std::string& storage_name, const std::string& location,
-                      StorageUse use);
+// its own transaction, so call it outside one. interrupt_check, if given,
+// runs while the storage waits and may throw to give up. Problems are
+// logged, not raised, since cleanup runs on paths that are already failing;
+// returns false if something may be left (an empty location, nothing
+// written, is true).
+bool RemovePartialSet(int64_t id, const std::string& storage_name, const std::string& location,
+                      StorageUse use, std::function<void()> interrupt_check = {});
+
+// FinishPendingCleanups removes, from the launcher, the sets of up to limit
+// failed operations flagged cleanup_pending (a worker stopped before it
+// could), clearing the flag of each it removed; a set whose storage does
+// not answer is tried again a minute later. Outside a transaction.
+int FinishPendingCleanups(int limit);
 
 // RemoveSetObjects removes every object of operation id's set at location
 // (manifest first, so that a set half removed never looks complete). Needs

@@ -368,6 +368,8 @@ void LauncherLoop() {
       // Sets a prune marked 'expiring' (pgbak_prune(false), or a worker
       // stopped in the middle) lose their objects here, a few per pass.
       ok = RunStage("finishing expirations", [] { FinishExpiringSets(kExpiringPerPass); }) && ok;
+      // Partial sets a stopping worker could not remove in time.
+      ok = RunStage("finishing cleanups", [] { FinishPendingCleanups(kExpiringPerPass); }) && ok;
       if (!webhooks_reset)
         webhooks_reset = RunStage("resuming webhooks", [] { ResendInterrupted(); });
       ok = RunStage("delivering webhooks", [] { DeliverWebhooks(); }) && ok;

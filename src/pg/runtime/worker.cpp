@@ -10,6 +10,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -21,6 +22,8 @@ extern "C" {
 PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 }
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include "pg/boundary/transaction.h"
@@ -36,6 +39,9 @@ PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 namespace pgbak {
 
 namespace {
+
+// kStoppingCleanupS bounds the cleanup of a worker told to stop.
+constexpr int kStoppingCleanupS = 5;
 
 // LoadedOperation is the row this worker runs.
 struct LoadedOperation {
@@ -73,11 +79,25 @@ LoadedOperation ClaimAndLoad(int64_t id) {
   return loaded;
 }
 
-// RecordFailure marks row id failed or cancelled with the failure's text.
-void RecordFailure(int64_t id, const Failure& failure, bool cancelled) {
+// RecordFailure marks row id failed or cancelled with the failure's text,
+// and flags it cleanup_pending if its objects may not all be gone.
+void RecordFailure(int64_t id, const Failure& failure, bool cancelled, bool cleanup_pending) {
   const char* status = cancelled ? "cancelled" : "failed";
-  RunInTransaction(
-      [&] { PgCall([&] { FinishFailed(id, status, failure.message, failure.detail); }); });
+  RunInTransaction([&] {
+    // Catalog names are looked up inside the transaction.
+    std::string flag_sql =
+        "UPDATE " + QuotedRelation("backup_log") + " SET cleanup_pending = true WHERE id = $1";
+    PgCall([&] {
+      FinishFailed(id, status, failure.message, failure.detail);
+      if (cleanup_pending && BackupLogHasColumn("cleanup_pending")) {
+        Oid types[1] = {INT8OID};
+        Datum values[1] = {Int64GetDatum(id)};
+        if (SPI_execute_with_args(flag_sql.c_str(), 1, types, values, nullptr, false, 0) !=
+            SPI_OK_UPDATE)
+          elog(ERROR, "could not flag operation " INT64_FORMAT " for cleanup", id);
+      }
+    });
+  });
   PgCall([&] {
     ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " %s: %s", id, status, failure.message),
                   failure.detail[0] ? errdetail("%s", failure.detail) : 0));
@@ -136,8 +156,28 @@ void RunOperation(int64_t id) {
     return;
   }
   bool cancelled = StopIsCancel();
-  RemovePartialSet(id, op.storage, location, StorageUse::kWorker);
-  RecordFailure(id, failure, cancelled);
+  // A worker told to stop (a fast shutdown waits for it) cleans up for a
+  // few seconds only, with the launcher's short retry policy; one that is
+  // not stops cleaning as soon as it is told to. What is left is flagged,
+  // and the launcher removes it later.
+  std::function<void()> check;
+  if (!StopReason().empty()) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kStoppingCleanupS);
+    check = [deadline] {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw Error(ErrorKind::kIo, "the worker is stopping: cleanup left to the launcher");
+    };
+  } else {
+    check = [] {
+      std::string reason = StopReason();
+      if (!reason.empty())
+        throw Error(ErrorKind::kCancelled, reason + ": cleanup left to the launcher");
+    };
+  }
+  bool removed =
+      RemovePartialSet(id, op.storage, location,
+                       StopReason().empty() ? StorageUse::kWorker : StorageUse::kLauncher, check);
+  RecordFailure(id, failure, cancelled, !removed);
 }
 
 }  // namespace
