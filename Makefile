@@ -23,7 +23,7 @@ LIBPQ_INCLUDE := $(shell $(PG_CONFIG) --includedir)
 # header leaves stale objects with another class layout behind.
 PG_CPPFLAGS = -I$(srcdir)/src -I$(LIBPQ_INCLUDE) -MMD -MP
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register
-SHLIB_LINK = -lpq -lzstd -lcurl -lcrypto -lstdc++ -lpthread
+SHLIB_LINK = -lpq -lzstd -lcurl -lexpat -lcrypto -lstdc++ -lpthread
 
 # Debian builds PostgreSQL with LLVM; its bitcode rule ignores PG_CXXFLAGS.
 override with_llvm = no

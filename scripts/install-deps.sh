@@ -7,9 +7,13 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 APT_GET="apt-get -y -q -o Dpkg::Use-Pty=0"
 
+# libexpat1-dev reads S3's XML answers. clang with libclang-rt-14-dev
+# (libFuzzer and the sanitizer runtimes) builds the fuzz harnesses of
+# test/fuzz/, which check our JSON parser against nlohmann-json3-dev.
 packages=(build-essential cmake pkg-config git
-          libcurl4-openssl-dev libzstd-dev libssl-dev libgtest-dev
+          libcurl4-openssl-dev libzstd-dev libssl-dev libexpat1-dev libgtest-dev
           libipc-run-perl zstd clang-format curl
+          clang libclang-rt-14-dev nlohmann-json3-dev
           postgresql-15 postgresql-client-15 postgresql-contrib
           awscli age)
 

@@ -5,7 +5,18 @@
 // one wins", so an option cannot be given twice with different values) and
 // exact where it protects data (numbers keep their lexeme, so a 64-bit size
 // survives a round trip). Nesting depth is bounded so hostile input cannot
-// exhaust the stack.
+// exhaust the stack. test/fuzz/fuzz_json.cpp fuzzes it against nlohmann/json.
+//
+// Why not nlohmann/json (Debian's 3.11.2, measured): it refuses strings that
+// are not UTF-8 ("ill-formed UTF-8 byte"; its writer throws or replaces
+// them), with no way to turn that off, and our JSON carries names in the
+// database's own encoding: jsonb options of a LATIN1 or SQL_ASCII database,
+// and the manifest and tables.json written for it, which a verify or restore
+// must read back byte for byte. It also takes a NUL byte for the end of the
+// input ({"a":1}\0{"hidden":1} reads as {"a":1}), keeps no number lexemes
+// (1e10 comes back as 10000000000.0) and has no duplicate-key check. Those
+// could be worked around (a NUL check first, its SAX interface); the
+// encoding cannot.
 #include "core/base/json.h"
 
 #include <charconv>

@@ -1,4 +1,4 @@
-// json_test.cpp: the JSON parser and serializer (src/core/json.cpp).
+// json_test.cpp: the JSON parser and serializer (src/core/base/json.cpp).
 #include "core/base/json.h"
 
 #include <gtest/gtest.h>
@@ -76,6 +76,29 @@ TEST(JsonTest, SurrogateErrors) {
   EXPECT_NE(ParseError(R"("\ud83d\u0041")").find("high surrogate"), std::string::npos);
   EXPECT_NE(ParseError(R"("\ude00")").find("low surrogate"), std::string::npos);
   EXPECT_NE(ParseError(R"("\u12g4")").find("hex digit"), std::string::npos);
+}
+
+TEST(JsonTest, BytesThatAreNotUtf8PassThrough) {
+  // Names in a LATIN1 (or SQL_ASCII, EUC_JP...) database reach us in its
+  // encoding, from jsonb options and in the manifests written for it: they
+  // read back byte for byte. (nlohmann/json refuses such text, see json.cpp.)
+  const std::string latin1 = "{\"schema\":\"caf\xe9\",\"table\":\"Gr\xfcn\"}";
+  Value value = Parse(latin1);
+  EXPECT_EQ(value.Find("schema")->AsString(), "caf\xe9");
+  EXPECT_EQ(value.Find("table")->AsString(), "Gr\xfcn");
+  EXPECT_EQ(value.Serialize(), latin1);
+}
+
+TEST(JsonTest, NulByteIsNotTheEndOfInput) {
+  // Found by comparing with nlohmann/json under the fuzzer: it takes a NUL
+  // byte for the end of the input and reads {"a":1} here, ignoring the rest.
+  // A raw NUL is never JSON: after a value it is trailing data, in a string
+  // an unescaped control character.
+  EXPECT_NE(ParseError(std::string("{\"a\":1}\0{\"hidden\":true}", 24)).find("offset 7"),
+            std::string::npos);
+  EXPECT_NE(ParseError(std::string("[1,\0]", 5)).find("offset 3"), std::string::npos);
+  EXPECT_NE(ParseError(std::string("\"a\0b\"", 5)).find("control character"), std::string::npos);
+  EXPECT_NE(ParseError(std::string("1\0", 2)).find("unexpected data"), std::string::npos);
 }
 
 TEST(JsonTest, Int64IsExact) {
