@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cerrno>
 #include <climits>
@@ -635,7 +636,17 @@ void ArchiveScanner::OnString(bool is_null) {
       return;
     case Step::kDependency:
       if (!is_null) {
-        entry_dependencies_.push_back(std::atoi(entry_dependency_.c_str()));
+        // pg_dump writes dump ids as decimal ints; anything else (out of
+        // range, not a number) is not its archive.
+        int dependency = 0;
+        const char* end = entry_dependency_.data() + entry_dependency_.size();
+        auto parsed = std::from_chars(entry_dependency_.data(), end, dependency);
+        if (parsed.ec != std::errc() || parsed.ptr != end) {
+          Fail("TOC entry " + std::to_string(entry_.dump_id) + " has a dependency \"" +
+               entry_dependency_.substr(0, 32) + "\" that is not a dump id");
+          return;
+        }
+        entry_dependencies_.push_back(dependency);
         entry_dependency_.clear();
       }
       Expect(is_null ? Step::kOffsetFlag : Step::kDependency);

@@ -951,6 +951,32 @@ TEST(ArchiveScannerTest, KeepsEveryTocEntryWithSectionAndDependencies) {
   }
 }
 
+TEST(ArchiveScannerTest, RefusesDependenciesThatAreNotDumpIds) {
+  for (const char* bad : {"99999999999", "-", "1x", ""}) {
+    Builder built;
+    built.Int(1).Table(1, "t").Data(1, {"a\n", "\\.\n"});
+    std::string dump = built.archive();
+    // Table(1, ...) has one dependency, the Str "1", then the NULL Str that
+    // ends the list: replace the "1".
+    size_t at =
+        dump.find(std::string("\0\x01\0\0\0"
+                              "1\x01\x01\0\0\0",
+                              11));
+    ASSERT_NE(at, std::string::npos);
+    std::string value = bad;
+    std::string replacement = std::string(1, 0) + std::string(1, static_cast<char>(value.size())) +
+                              std::string(3, 0) + value;
+    dump.replace(at, 6, replacement);
+    StringSink out;
+    ArchiveScanner scanner(out);
+    scanner.Write(Bytes(dump), dump.size());
+    scanner.Finish();
+    EXPECT_FALSE(scanner.ok()) << bad;
+    EXPECT_NE(scanner.problem().find("not a dump id"), std::string::npos)
+        << bad << ": " << scanner.problem();
+  }
+}
+
 TEST(ArchiveScannerTest, KeepsOwnersAndRefusesOverlongOnes) {
   Builder built;
   built.Int(1).Table(1, "t").Data(1, {"a\n", "\\.\n"});
