@@ -374,5 +374,105 @@ is( databases_like('pgbak\_verify\_%'),
 	join(',', sort("pgbak_verify_$doomed", "pgbak_verify_$next")),
 	"the users' databases are still there, the drill's is gone");
 
+# ---------------------------------------------------------------------------
+# 5. A dropped table restored with "tables" comes back whole: its indexes,
+#    constraints, triggers, policies and row-level security, grants,
+#    comment, owned sequence and place in a partition tree.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', q{
+  CREATE ROLE shopowner LOGIN;
+  CREATE ROLE reader;
+  CREATE DATABASE shop OWNER shopowner;
+});
+as('shopowner', 'shop', q{
+CREATE SCHEMA app;
+CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN NEW.seen := now(); RETURN NEW; END $f$;
+CREATE TABLE app.users (
+  id serial PRIMARY KEY,
+  email text NOT NULL UNIQUE,
+  age integer CHECK (age >= 0),
+  seen timestamptz);
+CREATE INDEX users_lower_email ON app.users (lower(email));
+CREATE TRIGGER users_touch BEFORE INSERT OR UPDATE ON app.users
+  FOR EACH ROW EXECUTE FUNCTION app.touch();
+ALTER TABLE app.users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE app.users FORCE ROW LEVEL SECURITY;
+CREATE POLICY adults ON app.users USING (age >= 18);
+CREATE POLICY owner_all ON app.users TO shopowner USING (true);
+GRANT USAGE ON SCHEMA app TO reader;
+GRANT SELECT (id, email) ON app.users TO reader;
+GRANT SELECT ON app.users TO reader;
+COMMENT ON TABLE app.users IS 'the people';
+INSERT INTO app.users (email, age) SELECT 'u' || g || '@x', g % 90 FROM generate_series(1, 300) g;
+CREATE TABLE app.orders (id int PRIMARY KEY, user_id int REFERENCES app.users);
+INSERT INTO app.orders SELECT g, g FROM generate_series(1, 50) g;
+CREATE TABLE app.events (at date NOT NULL, what text) PARTITION BY RANGE (at);
+CREATE TABLE app.events_2026 PARTITION OF app.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE INDEX events_at ON app.events (at);
+INSERT INTO app.events SELECT date '2026-01-01' + g, 'e' || g FROM generate_series(0, 99) g;
+});
+
+# fingerprint($table) is what makes a table whole, as the catalogs say it.
+sub fingerprint
+{
+	my ($table) = @_;
+	return $node->safe_psql(
+		'shop', qq{
+SELECT 'index ' || indexname || ': ' || regexp_replace(indexdef, 'INDEX \\S+ ', 'INDEX ')
+  FROM pg_indexes WHERE schemaname = 'app' AND tablename = '$table'
+UNION ALL
+SELECT 'constraint ' || conname || ': ' || pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE conrelid = 'app.$table'::regclass
+UNION ALL
+SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = 'app.$table'::regclass AND NOT tgisinternal
+UNION ALL
+SELECT 'policy ' || polname || ': ' || pg_get_expr(polqual, polrelid) || ' to ' || polroles::text
+  FROM pg_policy WHERE polrelid = 'app.$table'::regclass
+UNION ALL
+SELECT 'table: acl ' || coalesce(relacl::text, '') || ', rls ' || relrowsecurity || ', force '
+       || relforcerowsecurity || ', owner ' || pg_get_userbyid(relowner) || ', comment '
+       || coalesce(obj_description(oid, 'pg_class'), '') || ', partition of '
+       || coalesce((SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = c.oid), '')
+  FROM pg_class c WHERE oid = 'app.$table'::regclass
+UNION ALL
+SELECT 'column acl ' || attname || ' ' || attacl::text FROM pg_attribute
+  WHERE attrelid = 'app.$table'::regclass AND attacl IS NOT NULL
+UNION ALL
+SELECT 'rows ' || count(*) FROM app.$table
+ORDER BY 1});
+}
+
+my $users_before = fingerprint('users');
+my $part_before = fingerprint('events_2026');
+my $seq_before = $node->safe_psql('shop', 'SELECT last_value FROM app.users_id_seq');
+my $shop_backup = queue_backup($node, 'shop');
+is(wait_backup($node, $shop_backup), 'succeeded', 'backup of shop');
+
+$node->safe_psql('shop', 'DROP TABLE app.users CASCADE; DROP TABLE app.events_2026');
+my $tables_restore = call_as($su,
+	"SELECT pgbak_restore($shop_backup, 'shop', '{\"tables\": [\"app.users\", \"app.events_2026\"]}')"
+);
+is(wait_op($tables_restore), 'succeeded', 'the dropped tables are restored');
+is(fingerprint('users'), $users_before,
+	'users has exactly its indexes, constraints, trigger, policies, RLS, grants, comment and rows');
+is(fingerprint('events_2026'), $part_before, 'the partition is back, attached to its parent');
+is($node->safe_psql('shop', 'SELECT last_value FROM app.users_id_seq'),
+	$seq_before, 'the owned sequence is back with its value');
+is( $node->safe_psql(
+		'shop',
+		"SELECT pg_get_serial_sequence('app.users', 'id') = 'app.users_id_seq'"),
+	't',
+	'and still owned by its column');
+is( $node->safe_psql(
+		'shop',
+		"SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_user_id_fkey'"),
+	'FOREIGN KEY (user_id) REFERENCES app.users(id)',
+	'the foreign key orders held on users is re-created, orders being there');
+is( $node->safe_psql('shop', q{SET ROLE reader; SELECT count(*) FROM app.users}),
+	$node->safe_psql('shop', q{SELECT count(*) FROM app.users WHERE age >= 18}),
+	'row-level security is on again: a reader sees only the rows its policy allows');
+
 $node->stop;
 done_testing();

@@ -525,7 +525,7 @@ void ArchiveScanner::OnStringLength(int64_t length) {
     keep_ = &entry_.table;
   } else if (step_ == Step::kDesc) {
     keep_ = &entry_desc_;
-  } else if (step_ == Step::kNamespace && table_data) {
+  } else if (step_ == Step::kNamespace) {
     keep_ = &entry_.schema;
   } else if (step_ == Step::kCopyStatement && table_data) {
     keep_ = &entry_.copy_statement;
@@ -604,8 +604,8 @@ void ArchiveScanner::OnString(bool is_null) {
       return;
     case Step::kNamespace:
       if (truncated) {
-        Fail("TABLE DATA entry " + std::to_string(entry_.dump_id) +
-             " has a namespace longer than " + std::to_string(kMaxKept) + " bytes");
+        Fail("TOC entry " + std::to_string(entry_.dump_id) + " has a namespace longer than " +
+             std::to_string(kMaxKept) + " bytes");
         return;
       }
       Expect(Step::kTablespace);
@@ -673,8 +673,8 @@ void ArchiveScanner::OnBodyEnd() {
 // by dump id, so that data blocks can be checked against the TOC.
 void ArchiveScanner::EndTocEntry() {
   toc_slots_.push_back({entry_.dump_id, entry_had_dumper_, entry_slot_});
-  toc_.push_back(
-      {entry_.dump_id, entry_desc_, entry_section_, std::move(entry_dependencies_), entry_.owner});
+  toc_.push_back({entry_.dump_id, entry_desc_, entry_section_, std::move(entry_dependencies_),
+                  entry_.owner, entry_.table, entry_.schema});
   entry_dependencies_.clear();
   if (entry_had_dumper_) {
     if (by_dump_id_.count(entry_.dump_id) != 0) {

@@ -69,7 +69,9 @@ struct TocEntry {
   std::string desc;  // "TABLE", "TABLE DATA", "INDEX", ...
   int section = 0;   // kSectionPreData etc.
   std::vector<int> dependencies;
-  std::string owner;  // empty for entries without one (ENCODING, ...)
+  std::string owner;       // empty for entries without one (ENCODING, ...)
+  std::string tag;         // e.g. the table's or the index's name; cut at 1024 bytes
+  std::string namespace_;  // the schema, empty for entries outside one
 };
 
 // The sections of pg_dump's teSection.

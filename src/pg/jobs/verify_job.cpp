@@ -38,12 +38,14 @@ extern "C" {
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/archive/archive_scanner.h"
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
+#include "core/archive/table_selection.h"
 #include "core/crypto/age.h"
 #include "core/options/backup_options.h"
 #include "core/options/job_options.h"
@@ -328,6 +330,8 @@ struct StagedSet {
   // A custom archive staged for a StreamingRestore: its data offsets, which
   // the restore fills in when no pg_restore is reading the TOC.
   std::vector<OffsetPatch> patches;
+  // A custom archive's table of contents, as the scanner read it.
+  std::vector<TocEntry> toc;
 };
 
 // ReadBackSet checks every object of backup source_id; stages the data
@@ -391,6 +395,8 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
       ReadBackObject(source_storage, set_key, object, source.checksum_sha256,
                      custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file), true);
       staged.data_path = file.path();
+      if (custom && scanner.ok())
+        staged.toc = scanner.toc();
       if (custom && scanner.ok() && scanner.complete()) {
         if (streaming != nullptr)
           staged.patches = scanner.OffsetPatches();
@@ -433,6 +439,66 @@ void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std
   args.insert(args.end(), selection.begin(), selection.end());
   args.push_back(data_path);
   RunTool(facts, "pg_restore", args, nullptr, restore_as);
+}
+
+// ApplyTables restores selected tables whole (see table_selection.h) from
+// a staged custom archive into database, in one transaction, in restore
+// sessions of restore_as; other tables' foreign keys to them are logged.
+void ApplyTables(const ServerFacts& facts, int64_t id, const StagedSet& staged,
+                 const std::vector<QualifiedName>& tables, const std::string& database,
+                 const std::string& restore_as) {
+  if (staged.toc.empty())
+    throw Error(ErrorKind::kCorrupt, "the archive's table of contents could not be read");
+  std::vector<SelectedTable> wanted;
+  for (const QualifiedName& table : tables)
+    wanted.push_back({table.schema, table.name});
+  TableSelection selection = SelectTablesWhole(staged.toc, wanted);
+  if (!selection.missing.empty()) {
+    std::string names;
+    for (const std::string& name : selection.missing)
+      names += (names.empty() ? "" : ", ") + name;
+    throw Error(ErrorKind::kUndefinedObject, "the backup holds no table " + names,
+                "Nothing was restored.");
+  }
+  // Foreign keys that other tables hold and that point at the restored
+  // tables come back if those tables are there.
+  std::string not_restored;
+  {
+    PgConnPtr conn = ConnectLocal(facts, database);
+    for (const ForeignKeyTo& key : selection.referrers) {
+      PgResultPtr found =
+          ExecWithLatch(conn.get(),
+                        "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                        "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                        {key.schema, key.table});
+      if (!key.table.empty() && PQntuples(found.get()) > 0)
+        selection.dump_ids.insert(key.dump_id);
+      else
+        not_restored +=
+            (not_restored.empty() ? "" : ", ") + key.name + " of " + key.schema + "." + key.table;
+    }
+  }
+  std::set<int> skip;
+  for (const TocEntry& entry : staged.toc)
+    if (selection.dump_ids.count(entry.dump_id) == 0)
+      skip.insert(entry.dump_id);
+  std::string list = WriteRestoreList(ListArchive(facts, staged.data_path), staged.data_path, skip,
+                                      ".tables.list");
+  std::vector<std::string> args = {"--exit-on-error", "--no-password", "--single-transaction",
+                                   "--dbname=dbname=" + ConnInfoValue(database),
+                                   "--use-list=" + list};
+  for (const std::string& arg : OwnershipArgs(restore_as))
+    args.push_back(arg);
+  args.push_back(staged.data_path);
+  RunTool(facts, "pg_restore", args, nullptr, restore_as);
+  if (!not_restored.empty()) {
+    PgCall([&] {
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
+                           ": foreign keys that point at the restored tables from tables that "
+                           "are not there were not re-created: %s",
+                           static_cast<int64>(id), not_restored.c_str())));
+    });
+  }
 }
 
 // OwnersRestoreAs is what the sessions of a restore that builds a database
@@ -852,11 +918,17 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
       throw Error(ErrorKind::kIo, "database \"" + target + "\" does not exist");
     RequireWriteRight(state, target, requested_by);
     std::string restore_as = facts.dump_role_is_superuser ? state.owner : "";
-    for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
-      // All or nothing in the user's database: one transaction per group.
-      std::vector<std::string> args = group;
-      args.push_back("--single-transaction");
-      ApplyDump(facts, staged.data_path, source.format, target, 1, args, restore_as);
+    if (source.format == "custom" && options.schemas.empty()) {
+      // Tables come back whole: indexes, constraints, triggers, policies,
+      // grants, owned sequences, partition attachment.
+      ApplyTables(facts, id, staged, options.tables, target, restore_as);
+    } else {
+      for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
+        // All or nothing in the user's database: one transaction per group.
+        std::vector<std::string> args = group;
+        args.push_back("--single-transaction");
+        ApplyDump(facts, staged.data_path, source.format, target, 1, args, restore_as);
+      }
     }
   } else {
     if (DatabaseExists(facts, target) && !options.clean)
