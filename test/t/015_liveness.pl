@@ -7,7 +7,7 @@
 #     still gets the whole answer.
 #   - A worker waiting for a lock that a user's session holds gives up after
 #     lock_timeout, as any session does, instead of waiting until the lock
-#     is released.
+#     is released (and then calling itself cancelled).
 
 use strict;
 use warnings;
@@ -146,6 +146,31 @@ is(scalar(@cut), scalar(@readers), 'every slow reader is cut soon after the dead
 # The endpoint still answers afterwards.
 my $again = `curl -s -f -m 10 http://127.0.0.1:$port/metrics`;
 like($again, qr/^pgbak_launcher_up 1$/m, 'the endpoint answers a scrape after the slow readers');
+
+# ---------------------------------------------------------------------------
+# lock_timeout holds in a worker.
+# ---------------------------------------------------------------------------
+
+# PostgreSQL ends a lock wait that outlasts lock_timeout by sending the
+# backend SIGINT, the signal pg_cancel_backend sends: a worker must tell the
+# two apart, and keep a user's pg_cancel_backend a cancel of the operation.
+$node->safe_psql('postgres',
+	"SELECT pgbak_storage_add('elsewhere', " . quote_literal("file://$tmp/elsewhere") . ')');
+$node->safe_psql('postgres', "ALTER DATABASE postgres SET lock_timeout = '1s'");
+# The worker reads the storage's secrets; pgbak_run only checks that the
+# storage exists, so it can still queue the backup.
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN');
+$locker->query_safe('LOCK TABLE pgbak_storage_secret IN ACCESS EXCLUSIVE MODE');
+my $lock_id = $node->safe_psql('postgres', "SELECT pgbak_run('livedb', 'elsewhere')");
+my $lock_status = wait_for_status($node, $lock_id, qr/^(succeeded|failed|cancelled)$/, 30);
+is($lock_status, 'failed', 'a worker waiting for a lock gives up after lock_timeout');
+like(backup_row($node, $lock_id)->{error_message},
+	qr/lock timeout/, 'and says it was the lock timeout');
+$locker->query_safe('COMMIT');
+$locker->quit;
+$node->safe_psql('postgres', 'ALTER DATABASE postgres RESET lock_timeout');
+is((run_backup($node, 'livedb', '{}', 60))[1], 'succeeded', 'backups run again once the lock is gone');
 
 $node->stop;
 done_testing();
