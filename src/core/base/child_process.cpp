@@ -6,6 +6,15 @@
 // until it execs. An exec failure travels back to the parent through a
 // close-on-exec pipe, so the constructor can throw with the real errno
 // instead of the caller discovering an anonymous exit status 127 later.
+//
+// fork runs with every signal blocked, so that no handler of the parent (a
+// PostgreSQL backend's) runs in the child before its dispositions are reset.
+// The child leads a process group of its own: a backend signals its whole
+// group for pg_cancel_backend and for its lock and statement timeouts, and
+// the postmaster signals it for a shutdown; the owner alone decides how a
+// child stops, and then stops the whole group (pg_dump -j and pg_restore -j
+// run workers of their own). Out of the parent's group, a child would
+// outlive a parent killed with SIGKILL; on Linux the kernel kills it then.
 #include "core/base/child_process.h"
 
 #include <errno.h>
@@ -13,6 +22,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +35,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/base/signals_blocked.h"
 #include "core/base/unique_fd.h"
 #include "core/base/no_postgres.h"
 
@@ -45,6 +58,7 @@ struct ChildLaunch {
   int stderr_write = -1;
   int exec_error_write = -1;
   int max_fd = 0;  // for the close loop when close_range is unavailable
+  pid_t parent = 0;
 };
 
 // MakePipe creates a close-on-exec pipe whose ends are both above 2, so the
@@ -94,29 +108,50 @@ void CloseRange(int first, int last, int max_fd) {
   }
 }
 
-// RunChild is the child between fork and exec; it never returns.
+// RunChild is the child between fork and exec; it never returns. It starts
+// with every signal blocked (see the constructor).
 [[noreturn]] void RunChild(const ChildLaunch& launch) {
-  // Dispositions first, then the mask: a signal that becomes deliverable when
-  // the mask is emptied must find the default action, not a parent handler.
+  // Out of the parent's process group first, then the dispositions: a signal
+  // sent to the parent's group before setpgid is pending here, and setting
+  // it to be ignored discards it; only then the default action. The mask is
+  // emptied last, so that a signal that becomes deliverable finds the
+  // default action, not a parent handler.
+  int error = 0;
+  if (setpgid(0, 0) != 0) {
+    error = errno;
+  }
+  struct sigaction ignore = launch.default_action;
+  ignore.sa_handler = SIG_IGN;
   for (int sig = 1; sig < NSIG; sig++) {
     if (sig != SIGKILL && sig != SIGSTOP) {
+      sigaction(sig, &ignore, nullptr);
       sigaction(sig, &launch.default_action, nullptr);
     }
   }
+#ifdef __linux__
+  if (error == 0 && prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+    error = errno;
+  }
+  // Checked after the request: the parent may have died before it.
+  if (error == 0 && getppid() != launch.parent) {
+    error = ESRCH;
+  }
+#endif
   sigset_t empty;
   sigemptyset(&empty);
   sigprocmask(SIG_SETMASK, &empty, nullptr);
 
-  int error = 0;
-  if (dup2(launch.devnull, 0) < 0 || dup2(launch.stdout_write, 1) < 0 ||
-      dup2(launch.stderr_write, 2) < 0) {
-    error = errno;
-  } else {
-    // Keep only 0..2 and the exec-error pipe, which closes itself on exec.
-    CloseRange(3, launch.exec_error_write - 1, launch.max_fd);
-    CloseRange(launch.exec_error_write + 1, ~0U >> 1, launch.max_fd);
-    execve(launch.program, launch.argv.data(), launch.envp.data());
-    error = errno;
+  if (error == 0) {
+    if (dup2(launch.devnull, 0) < 0 || dup2(launch.stdout_write, 1) < 0 ||
+        dup2(launch.stderr_write, 2) < 0) {
+      error = errno;
+    } else {
+      // Keep only 0..2 and the exec-error pipe, which closes itself on exec.
+      CloseRange(3, launch.exec_error_write - 1, launch.max_fd);
+      CloseRange(launch.exec_error_write + 1, ~0U >> 1, launch.max_fd);
+      execve(launch.program, launch.argv.data(), launch.envp.data());
+      error = errno;
+    }
   }
   ssize_t ignored = write(launch.exec_error_write, &error, sizeof(error));
   (void)ignored;
@@ -187,13 +222,18 @@ ChildProcess::ChildProcess(const ChildSpec& spec) : program_(spec.program) {
   launch.stdout_write = stdout_write.get();
   launch.stderr_write = stderr_write.get();
   launch.exec_error_write = error_write.get();
+  launch.parent = getpid();
 
-  pid_t pid = fork();
+  pid_t pid;
+  {
+    AllSignalsBlocked blocked;  // the parent's mask comes back at the end of the block
+    pid = fork();
+    if (pid == 0) {
+      RunChild(launch);
+    }
+  }
   if (pid < 0) {
     ThrowErrno("could not fork child process for \"" + spec.program + "\"", errno);
-  }
-  if (pid == 0) {
-    RunChild(launch);
   }
 
   // Our copies of the child's ends must go, or we would never see EOF.
@@ -221,7 +261,7 @@ ChildProcess::ChildProcess(const ChildSpec& spec) : program_(spec.program) {
 // ~ChildProcess kills a child that is still running and always reaps it.
 ChildProcess::~ChildProcess() {
   if (pid_ > 0 && !reaped_) {
-    kill(pid_, SIGKILL);
+    Signal(SIGKILL);
     int status = 0;
     WaitForPid(pid_, &status, 0);
   }
@@ -335,10 +375,14 @@ std::string ChildProcess::DescribeExit() const {
   return "ended with wait status " + std::to_string(wait_status_);
 }
 
-// Signal never signals a reaped pid, which may belong to another process now.
+// Signal signals the child's process group, so that what the child started
+// gets the signal too; never once the child is reaped, when its pid (and
+// group id) may belong to another process.
 void ChildProcess::Signal(int sig) {
   if (pid_ > 0 && !reaped_) {
-    kill(pid_, sig);
+    if (kill(-pid_, sig) != 0) {
+      kill(pid_, sig);
+    }
   }
 }
 

@@ -2,10 +2,13 @@
 //
 // No shell: argv is a vector. The child gets a clean, explicit environment,
 // default signal dispositions, an empty signal mask, /dev/null as stdin, pipes
-// as stdout and stderr, and no other inherited descriptor. The parent reads
+// as stdout and stderr, and no other inherited descriptor; it leads a process
+// group of its own, so that signals meant for its parent's group (a
+// backend's timeouts, pg_cancel_backend) do not reach it. The parent reads
 // the pipes non-blocking, so the PostgreSQL side can wait on them together
 // with its latch. A child that is still running when its owner goes away is
-// killed and reaped: no orphans, no zombies.
+// killed and reaped: no orphans, no zombies; if the owner's process dies
+// without that (SIGKILL), the kernel kills the child (Linux).
 #pragma once
 
 #include <sys/types.h>
@@ -58,9 +61,11 @@ class ChildProcess {
   // DescribeExit says how it ended: "exited with status 1", "killed by signal 9".
   std::string DescribeExit() const;
 
-  // Signal sends sig to the child if it has not been reaped yet.
+  // Signal sends sig to the child's process group (the child and what it
+  // started) if the child has not been reaped yet.
   void Signal(int sig);
   // Stop sends SIGTERM, waits up to grace_ms for the exit, then SIGKILLs; reaps.
+  // Both go to the whole group.
   void Stop(int grace_ms);
 
  private:

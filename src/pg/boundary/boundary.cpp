@@ -93,16 +93,29 @@ void ReportFailure(const Failure& failure, bool hide_statement) {
 }
 
 // CapturePgError copies the current PostgreSQL error and flushes it.
-void CapturePgError(CaughtPgError& caught, MemoryContext context) {
-  MemoryContextSwitchTo(context);
-  ErrorData* edata = CopyErrorData();
+ErrorData* CapturePgError(MemoryContext context) {
+  MemoryContextSwitchTo(TopMemoryContext);
+  ErrorData* error = CopyErrorData();
   FlushErrorState();
-  caught.caught = true;
-  caught.sqlerrcode = edata->sqlerrcode;
-  caught.message = edata->message ? edata->message : "unknown error";
-  caught.detail = edata->detail ? edata->detail : "";
-  caught.hint = edata->hint ? edata->hint : "";
-  FreeErrorData(edata);
+  MemoryContextSwitchTo(context);
+  return error;
+}
+
+// ThrowPgError converts a captured error to C++ and frees it, also when the
+// conversion itself runs out of memory.
+void ThrowPgError(ErrorData* error) {
+  int sqlerrcode = error->sqlerrcode;
+  std::string message, detail, hint;
+  try {
+    message = error->message != nullptr ? error->message : "unknown error";
+    detail = error->detail != nullptr ? error->detail : "";
+    hint = error->hint != nullptr ? error->hint : "";
+  } catch (...) {
+    FreeErrorData(error);
+    throw;
+  }
+  FreeErrorData(error);
+  throw PgError(sqlerrcode, std::move(message), std::move(detail), std::move(hint));
 }
 
 }  // namespace pgbak

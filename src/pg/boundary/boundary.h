@@ -68,32 +68,42 @@ void CatchCore(Failure& failure, Work&& work) noexcept {
 // arguments may hold a secret.
 void ReportFailure(const Failure& failure, bool hide_statement = false);
 
-// RethrowAsPg is called inside PG_CATCH: copies the current PostgreSQL error,
-// flushes the error state and stores it for a later throw as PgError.
-struct CaughtPgError {
-  bool caught = false;
-  int sqlerrcode = 0;
-  std::string message, detail, hint;
-};
-void CapturePgError(CaughtPgError& caught, MemoryContext context);
+// CapturePgError is called inside PG_CATCH: copies the current PostgreSQL
+// error into TopMemoryContext (never into a context the failed call may have
+// deleted, such as SPI's at commit), flushes the error state and switches
+// back to context. Only PostgreSQL work: nothing here throws.
+ErrorData* CapturePgError(MemoryContext context);
+// ThrowPgError frees a captured error and throws it as a PgError.
+[[noreturn]] void ThrowPgError(ErrorData* error);
 
 // PgCall runs a PostgreSQL call from C++: a PostgreSQL error becomes a
 // PgError. The callable must itself hold no C++ object with a destructor
-// across the calls that can raise an error. If a transaction is open when the
-// error happens, the caller's cleanup (RunInTransaction) aborts it.
+// across the calls that can raise an error. A C++ exception thrown by the
+// callable (a std::string that cannot grow, say) is caught inside PG_TRY and
+// rethrown once PG_END_TRY has restored PostgreSQL's error handler, which it
+// would otherwise leave pointing into this dead frame. If a transaction is
+// open when an error happens, the caller's cleanup (RunInTransaction) aborts
+// it.
 template <typename Call>
 void PgCall(Call&& call) {
-  CaughtPgError caught;
+  ErrorData* volatile caught = nullptr;  // set after the longjmp
+  std::exception_ptr thrown;
   MemoryContext context = CurrentMemoryContext;
   PG_TRY();
-  { call(); }
-  PG_CATCH();
-  { CapturePgError(caught, context); }
-  PG_END_TRY();
-  if (caught.caught) {
-    throw PgError(caught.sqlerrcode, std::move(caught.message), std::move(caught.detail),
-                  std::move(caught.hint));
+  {
+    try {
+      call();
+    } catch (...) {
+      thrown = std::current_exception();
+    }
   }
+  PG_CATCH();
+  { caught = CapturePgError(context); }
+  PG_END_TRY();
+  if (thrown)
+    std::rethrow_exception(thrown);
+  if (caught != nullptr)
+    ThrowPgError(caught);
 }
 
 }  // namespace pgbak

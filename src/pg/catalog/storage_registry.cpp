@@ -35,8 +35,14 @@ struct StoredDefinition {
   std::string secrets;
 };
 
+// LoadDefinition reads the pgbak_storage row of name. The PostgreSQL part
+// only collects pointers into SPI's memory: a std::string that cannot grow
+// must not throw from inside PgCall, and nothing with a destructor may live
+// across calls that can raise an error.
 StoredDefinition LoadDefinition(const std::string& name) {
   StoredDefinition definition;
+  const char* columns[3] = {nullptr, nullptr, nullptr};
+  bool found = false;
   PgCall([&] {
     const char* sql = psprintf(
         "SELECT s.url, s.options::text, coalesce(x.secrets::text, '{}') FROM %s s "
@@ -48,13 +54,14 @@ StoredDefinition LoadDefinition(const std::string& name) {
       elog(ERROR, "could not read storage definitions");
     if (SPI_processed == 0)
       return;
-    HeapTuple row = SPI_tuptable->vals[0];
-    TupleDesc desc = SPI_tuptable->tupdesc;
-    definition.found = true;
-    definition.url = SPI_getvalue(row, desc, 1);
-    definition.options = SPI_getvalue(row, desc, 2);
-    definition.secrets = SPI_getvalue(row, desc, 3);
+    found = true;
+    for (int c = 0; c < 3; c++)
+      columns[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
   });
+  definition.found = found;
+  definition.url = columns[0] != nullptr ? columns[0] : "";
+  definition.options = columns[1] != nullptr ? columns[1] : "{}";
+  definition.secrets = columns[2] != nullptr ? columns[2] : "{}";
   return definition;
 }
 

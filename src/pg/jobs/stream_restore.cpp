@@ -4,10 +4,13 @@
 // Threads: the worker's main thread reads, stages, runs pg_restore and waits;
 // each loader thread only uses its own libpq session, the staging file (by
 // pread) and the state under mutex_, never a PostgreSQL server function. A
-// loader that fails records the message and wakes the main thread through
-// an eventfd, which it waits on together with the latch; stopping shuts the
-// loaders' sockets down, so that no libpq call can keep a thread from being
-// joined.
+// loader that fails (a C++ exception included: nothing may leave a thread,
+// or the process aborts and takes the whole cluster through a crash restart)
+// records the message and wakes the main thread through an eventfd, which it
+// waits on together with the latch; stopping shuts the loaders' sockets
+// down, so that no libpq call can keep a thread from being joined. Staging
+// wakes only the loader whose next chunk it completed, and a new table only
+// one idle loader: a flush every 256 KiB used to wake every loader.
 extern "C" {
 #include "postgres.h"
 }
@@ -174,7 +177,10 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
       // is left to pg_restore.
       load.loadable = encoding_known && load.copy_statement.rfind("COPY ", 0) == 0 &&
                       EndsWith(load.copy_statement, " FROM stdin;\n");
-      loadable_count_ += load.loadable ? 1 : 0;
+      if (load.loadable) {
+        queue_.Add(i);
+        loadable_count_++;
+      }
     }
   }
   // What pg_restore sets at the start of each of its sessions
@@ -200,22 +206,42 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
   StartPreData();
 }
 
+// OnTableChunk records where a chunk of a table is; the first one makes the
+// table one a loader can take, a later one is what the table's loader may
+// be waiting for.
 void StreamingRestore::OnTableChunk(size_t table, uint64_t offset, size_t size) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (table >= tables_.size())
     return;
-  tables_[table].chunks.emplace_back(offset, size);
-  tables_[table].bytes += size;
+  TableLoad& load = tables_[table];
+  load.chunks.emplace_back(offset, size);
+  if (queue_.Grow(table, size)) {
+    // One idle loader takes it; once no table is left to wait for, the
+    // others can stop waiting.
+    if (queue_.waiting() == 0)
+      claimable_.notify_all();
+    else
+      claimable_.notify_one();
+  } else if (load.loader != nullptr && load.loader->wants == kWantsNextChunk) {
+    load.loader->wants = offset + size;
+    if (load.loader->wants <= staged_)
+      load.loader->wake.notify_one();
+  }
 }
 
 void StreamingRestore::OnTableEnd(size_t table) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (table < tables_.size())
-    tables_[table].ended = true;
+  if (table >= tables_.size())
+    return;
+  tables_[table].ended = true;
+  Loader* loader = tables_[table].loader;
+  if (loader != nullptr && loader->wants == kWantsNextChunk)
+    loader->wake.notify_one();
 }
 
 // OnStaged publishes new bytes of the file to the loaders; it runs for
-// every piece the scanner passes on, so it does nothing unless the file grew.
+// every piece the scanner passes on, so it does nothing unless the file grew,
+// and wakes only the loaders whose next chunk is now readable.
 void StreamingRestore::OnStaged() {
   uint64_t written = file_->written();
   {
@@ -223,10 +249,20 @@ void StreamingRestore::OnStaged() {
     if (written == staged_)
       return;
     staged_ = written;
+    for (const std::unique_ptr<Loader>& loader : loaders_)
+      if (loader->wants != kWantsNothing && loader->wants <= staged_)
+        loader->wake.notify_one();
   }
-  changed_.notify_all();
   PollPreData();
   ThrowIfFailed();
+}
+
+// WakeLoaders wakes every loader, waiting for a table or for data, to look
+// again (stop, failure, end of staging); call with mutex_ held.
+void StreamingRestore::WakeLoaders() {
+  claimable_.notify_all();
+  for (const std::unique_ptr<Loader>& loader : loaders_)
+    loader->wake.notify_all();
 }
 
 // StartPreData runs pg_restore --section=pre-data on the staged file.
@@ -276,61 +312,63 @@ void StreamingRestore::StartLoaders() {
   read_fd_ = open(path_.c_str(), O_RDWR | O_CLOEXEC);
   if (read_fd_ < 0)
     ThrowErrno("could not open \"" + path_ + "\"", errno);
-  loaders_.resize(count);
-  for (Loader& loader : loaders_) {
-    loader.conn = ConnectLocal(facts_, database_, restore_as_);
-    loader.cancel = PQgetCancel(loader.conn.get());
+  // Loaders are added while none runs: the main thread reads loaders_
+  // without the lock (WakeLoaders and OnStaged take it for the loaders'
+  // state, not for the vector).
+  std::vector<std::unique_ptr<Loader>> loaders;
+  for (size_t i = 0; i < count; i++) {
+    loaders.push_back(std::make_unique<Loader>());
+    loaders.back()->conn = ConnectLocal(facts_, database_, restore_as_);
+    loaders.back()->cancel = PQgetCancel(loaders.back()->conn.get());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    loaders_ = std::move(loaders);
   }
   AllSignalsBlocked blocked;
-  for (Loader& loader : loaders_)
-    loader.thread = std::thread(&StreamingRestore::LoaderMain, this, &loader);
+  for (const std::unique_ptr<Loader>& loader : loaders_)
+    loader->thread = std::thread(&StreamingRestore::LoaderMain, this, loader.get());
 }
 
 // LoaderMain sets its session up as pg_restore does, then loads tables
-// until there are none left.
-void StreamingRestore::LoaderMain(Loader* loader) {
-  PGconn* conn = loader->conn.get();
-  PGresult* result = PQexec(conn, session_sql_.c_str());
-  bool ready = PQresultStatus(result) == PGRES_COMMAND_OK;
-  if (!ready)
-    Fail("could not set up a session to load tables", ResultMessage(conn, result));
-  PQclear(result);
-  std::vector<uint8_t> buffer(kRestoreChunkSize);
-  while (ready) {
-    int index = ClaimTable();
-    if (index < 0 || !LoadTable(loader, static_cast<size_t>(index), buffer))
-      break;
+// until there are none left. Whatever goes wrong, a C++ exception included,
+// becomes the restore's failure: nothing may leave the thread.
+void StreamingRestore::LoaderMain(Loader* loader) noexcept {
+  try {
+    PGconn* conn = loader->conn.get();
+    PGresult* result = PQexec(conn, session_sql_.c_str());
+    bool ready = PQresultStatus(result) == PGRES_COMMAND_OK;
+    if (!ready)
+      Fail("could not set up a session to load tables", ResultMessage(conn, result));
+    PQclear(result);
+    std::vector<uint8_t> buffer(kRestoreChunkSize);
+    while (ready) {
+      int index = ClaimTable(loader);
+      if (index < 0 || !LoadTable(loader, static_cast<size_t>(index), buffer))
+        break;
+    }
+  } catch (const std::exception& e) {
+    Fail("a loader failed", e.what());
+  } catch (...) {
+    Fail("a loader failed", "unknown C++ exception");
   }
   Notify();
 }
 
 // ClaimTable waits for a table that has started to arrive and nobody loads,
 // and takes the largest; -1 when there is nothing left to take.
-int StreamingRestore::ClaimTable() {
+int StreamingRestore::ClaimTable(Loader* loader) {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     if (stop_ || failed_)
       return -1;
-    int best = -1;
-    bool waiting = false;
-    for (size_t i = 0; i < tables_.size(); i++) {
-      const TableLoad& table = tables_[i];
-      if (!table.loadable || table.claimed)
-        continue;
-      if (table.chunks.empty()) {
-        waiting = true;
-        continue;
-      }
-      if (best < 0 || table.bytes > tables_[best].bytes)
-        best = static_cast<int>(i);
+    if (std::optional<size_t> table = queue_.Claim()) {
+      tables_[*table].loader = loader;
+      return static_cast<int>(*table);
     }
-    if (best >= 0) {
-      tables_[best].claimed = true;
-      return best;
-    }
-    if (!waiting || staging_done_)
+    if (queue_.waiting() == 0 || staging_done_)
       return -1;
-    changed_.wait(lock);
+    claimable_.wait(lock);
   }
 }
 
@@ -372,12 +410,22 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
     {
       std::unique_lock<std::mutex> lock(mutex_);
       const TableLoad& table = tables_[index];
-      changed_.wait(lock, [&] {
-        return stop_ || failed_ ||
-               (chunk < table.chunks.size() &&
-                table.chunks[chunk].first + table.chunks[chunk].second <= staged_) ||
-               (chunk == table.chunks.size() && (table.ended || staging_done_));
-      });
+      for (;;) {
+        if (stop_ || failed_)
+          break;
+        if (chunk < table.chunks.size()) {
+          uint64_t end = table.chunks[chunk].first + table.chunks[chunk].second;
+          if (end <= staged_)
+            break;
+          loader->wants = end;
+        } else {
+          if (table.ended || staging_done_)
+            break;
+          loader->wants = kWantsNextChunk;
+        }
+        loader->wake.wait(lock);
+      }
+      loader->wants = kWantsNothing;
       if (stop_ || failed_) {
         lock.unlock();
         (void)PQputCopyEnd(conn, "restore stopped");
@@ -392,6 +440,10 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
         break;
       }
       piece = table.chunks[chunk];
+    }
+    if (piece.second > buffer.size()) {
+      Fail(what + " failed", "a staged chunk is larger than the loader's buffer");
+      return false;
     }
     size_t done = 0;
     while (done < piece.second) {
@@ -440,22 +492,29 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
   return true;
 }
 
-// Fail records a loader's first failure and wakes everyone.
-void StreamingRestore::Fail(const std::string& message, const std::string& detail) {
+// Fail records a loader's first failure and wakes everyone. It never
+// throws: a loader has nobody to throw to. If even the message cannot be
+// kept, the failure still is.
+void StreamingRestore::Fail(const char* message, const char* detail) noexcept {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (failed_ || stop_)
       return;
     failed_ = true;
-    error_message_ = message;
-    error_detail_ = detail;
+    try {
+      error_message_ = message;
+      error_detail_ = detail;
+    } catch (...) {
+      error_message_.clear();
+      error_detail_.clear();
+    }
+    WakeLoaders();
   }
-  changed_.notify_all();
   Notify();
 }
 
 // Notify wakes the main thread.
-void StreamingRestore::Notify() {
+void StreamingRestore::Notify() noexcept {
   uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
 }
@@ -464,7 +523,9 @@ void StreamingRestore::Notify() {
 void StreamingRestore::ThrowIfFailed() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (failed_)
-    throw Error(ErrorKind::kChildFailed, error_message_, error_detail_);
+    throw Error(ErrorKind::kChildFailed,
+                error_message_.empty() ? "a loader failed (out of memory)" : error_message_,
+                error_detail_);
 }
 
 // StopAll stops pre-data and the loaders and waits for them; the loaders'
@@ -476,23 +537,28 @@ void StreamingRestore::StopAll() {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
     unfinished = loaded_count_ < loadable_count_ || failed_;
+    WakeLoaders();
   }
-  changed_.notify_all();
-  for (Loader& loader : loaders_) {
-    if (unfinished && loader.thread.joinable()) {
+  for (const std::unique_ptr<Loader>& loader : loaders_) {
+    if (unfinished && loader->thread.joinable()) {
       char error[256];
-      if (loader.cancel != nullptr)
-        (void)PQcancel(loader.cancel, error, sizeof(error));
-      (void)shutdown(PQsocket(loader.conn.get()), SHUT_RDWR);
+      if (loader->cancel != nullptr)
+        (void)PQcancel(loader->cancel, error, sizeof(error));
+      (void)shutdown(PQsocket(loader->conn.get()), SHUT_RDWR);
     }
-    if (loader.thread.joinable())
-      loader.thread.join();
-    if (loader.cancel != nullptr)
-      PQfreeCancel(loader.cancel);
-    loader.cancel = nullptr;
-    loader.conn.reset();
+    if (loader->thread.joinable())
+      loader->thread.join();
+    if (loader->cancel != nullptr)
+      PQfreeCancel(loader->cancel);
+    loader->cancel = nullptr;
+    loader->conn.reset();
   }
-  loaders_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (TableLoad& table : tables_)
+      table.loader = nullptr;
+    loaders_.clear();
+  }
   if (pre_data_ != nullptr && !pre_data_->exited())
     pre_data_->Stop(setting_cancel_grace_ms);
   if (early_ != nullptr && !early_->exited())
@@ -568,12 +634,9 @@ void StreamingRestore::MaybeStartEarly() {
     return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    size_t loading = 0;
-    for (const TableLoad& table : tables_) {
-      if (table.loadable && !table.claimed)
-        return;  // a free loader takes it
-      loading += table.loadable && table.claimed && !table.loaded ? 1 : 0;
-    }
+    if (queue_.unclaimed() > 0)
+      return;  // a free loader takes it
+    size_t loading = queue_.claimed() - loaded_count_;
     if (loading == 0 || loading >= static_cast<size_t>(jobs_))
       return;
   }
@@ -627,14 +690,15 @@ void StreamingRestore::Finish(const std::string& data_path,
     staging_done_ = true;
     // Tables the scanner never saw the whole of (it gave up on the archive)
     // are pg_restore's.
-    for (TableLoad& table : tables_) {
-      if (table.loadable && !table.claimed && !table.ended) {
+    for (size_t i = 0; i < tables_.size(); i++) {
+      TableLoad& table = tables_[i];
+      if (table.loadable && table.loader == nullptr && !table.ended && queue_.Withdraw(i)) {
         table.loadable = false;
         loadable_count_--;
       }
     }
+    WakeLoaders();
   }
-  changed_.notify_all();
   if (pre_data_ == nullptr)
     StartPreData();
   std::vector<int> fds, ready;

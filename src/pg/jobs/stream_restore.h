@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "core/archive/archive_scanner.h"
+#include "core/archive/load_queue.h"
 #include "core/base/child_process.h"
 #include "core/pipeline/staging_file.h"
 #include "pg/jobs/dump_tools.h"
@@ -113,6 +114,7 @@ class StreamingRestore : public ArchiveListener {
   std::string Timeline() const;
 
  private:
+  struct Loader;
   // TableLoad is one table's data as the loaders see it.
   struct TableLoad {
     bool loadable = false;  // COPY statement understood: loaders take it
@@ -121,26 +123,36 @@ class StreamingRestore : public ArchiveListener {
     std::string owner;      // loaded as this role
     int dump_id = 0;
     std::vector<std::pair<uint64_t, size_t>> chunks;  // offset and size in the file
-    uint64_t bytes = 0;
     bool ended = false;
-    bool claimed = false;
+    Loader* loader = nullptr;  // who claimed it
     bool loaded = false;
   };
-  // Loader is one thread and its session.
+  // Loader is one thread and its session. A loader waiting for data says
+  // what it waits for in wants, so that only it is woken when that comes.
   struct Loader {
     PgConnPtr conn{nullptr, PQfinish};
     PGcancel* cancel = nullptr;
     std::thread thread;
+    std::condition_variable wake;
+    uint64_t wants = kWantsNothing;  // under mutex_
   };
+  // Loader::wants: not waiting; waiting for the next chunk of its table (or
+  // its end); else the staged size that makes its next chunk readable.
+  static constexpr uint64_t kWantsNothing = 0;
+  static constexpr uint64_t kWantsNextChunk = UINT64_MAX;
 
   void StartPreData();
   void PollPreData();
   void StartLoaders();
-  void LoaderMain(Loader* loader);
+  void LoaderMain(Loader* loader) noexcept;
   bool LoadTable(Loader* loader, size_t index, std::vector<uint8_t>& buffer);
-  int ClaimTable();
-  void Fail(const std::string& message, const std::string& detail);
-  void Notify();
+  int ClaimTable(Loader* loader);
+  void Fail(const char* message, const char* detail) noexcept;
+  void Fail(const std::string& message, const std::string& detail) noexcept {
+    Fail(message.c_str(), detail.c_str());
+  }
+  void WakeLoaders();
+  void Notify() noexcept;
   void StopAll();
   void MaybeStartEarly();
   void PollEarly();
@@ -172,20 +184,21 @@ class StreamingRestore : public ArchiveListener {
   std::set<int> early_ids_;              // the entries given to it
   int early_runs_ = 0;
   bool pre_data_done_ = false;
-  std::vector<Loader> loaders_;
+  std::vector<std::unique_ptr<Loader>> loaders_;  // changed only while no loader runs
   std::string list_path_;
 
   // Shared with the loaders, under mutex_.
   mutable std::mutex mutex_;
-  std::condition_variable changed_;
+  std::condition_variable claimable_;  // a table to take, or nothing more to wait for
   std::vector<TableLoad> tables_;
+  LoadQueue queue_;            // the loadable tables not yet claimed
   uint64_t staged_ = 0;        // bytes of the staging file readable
   bool staging_done_ = false;  // no more chunks will come
   bool stop_ = false;
   bool failed_ = false;
   std::string error_message_;
   std::string error_detail_;
-  size_t loadable_count_ = 0;
+  size_t loadable_count_ = 0;  // loaded, being loaded or in queue_
   size_t loaded_count_ = 0;
 };
 

@@ -295,27 +295,29 @@ bool RunStage(const char* name, Stage&& stage) {
   return false;
 }
 
-// WaitForWork sleeps until the latch is set, one of fds is readable or
-// timeout_ms passes; returns the readable fds. Exits on postmaster death.
-std::vector<int> WaitForWork(const std::vector<int>& fds, long timeout_ms) {
+// WaitForWork sleeps until the latch is set, one of sockets is ready (for
+// reading, or for writing if it asks so) or timeout_ms passes; returns the
+// ready descriptors. Exits on postmaster death.
+std::vector<int> WaitForWork(const std::vector<MetricsSocket>& sockets, long timeout_ms) {
   std::vector<int> ready;
   constexpr int kMaxEvents = 32;
   WaitEvent events[kMaxEvents];
   int count = 0;
-  int nfds = std::min(static_cast<int>(fds.size()), kMaxEvents - 2);
+  int nfds = std::min(static_cast<int>(sockets.size()), kMaxEvents - 2);
   PgCall([&] {
     pgstat_report_activity(STATE_IDLE, nullptr);
     WaitEventSet* set = CreateWaitEventSet(CurrentMemoryContext, nfds + 2);
     AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
     AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
     for (int i = 0; i < nfds; i++)
-      AddWaitEventToSet(set, WL_SOCKET_READABLE, fds[i], nullptr, nullptr);
+      AddWaitEventToSet(set, sockets[i].writable ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE,
+                        sockets[i].fd, nullptr, nullptr);
     count = WaitEventSetWait(set, timeout_ms, events, kMaxEvents, PG_WAIT_EXTENSION);
     FreeWaitEventSet(set);
     ResetLatch(MyLatch);
   });
   for (int i = 0; i < count; i++)
-    if (events[i].events & WL_SOCKET_READABLE)
+    if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
       ready.push_back(events[i].fd);
   return ready;
 }
@@ -384,13 +386,14 @@ void LauncherLoop() {
     RunStage("configuring the metrics endpoint", [&] {
       metrics.Configure(setting_metrics_listen != nullptr ? setting_metrics_listen : "");
     });
-    std::vector<int> fds;
-    metrics.CollectFds(fds);
-    if (metrics.has_clients())
-      sleep_ms = std::min(sleep_ms, 1000L);
-    for (int fd : WaitForWork(fds, sleep_ms))
-      RunStage("serving metrics", [&] { metrics.HandleReadable(fd); });
-    metrics.DropStaleClients();
+    std::vector<MetricsSocket> sockets;
+    metrics.CollectSockets(sockets);
+    long until_deadline_ms = metrics.MillisUntilDeadline();
+    if (until_deadline_ms >= 0)
+      sleep_ms = std::min(sleep_ms, until_deadline_ms);
+    for (int fd : WaitForWork(sockets, sleep_ms))
+      RunStage("serving metrics", [&] { metrics.HandleReady(fd); });
+    metrics.DropExpiredClients();
   }
 }
 

@@ -1,10 +1,13 @@
 // metrics_server.cpp: the launcher's optional HTTP endpoint for Prometheus.
 //
 // Off by default. With pgbak.metrics_listen = 'host:port' the launcher
-// listens there and answers GET /metrics with pgbak_metrics(). Sockets are
-// non-blocking and waited on with the launcher's latch, requests are bounded
-// in size and time, and a slow client is dropped, so scraping can never stall
-// scheduling.
+// listens there and answers GET /metrics with pgbak_metrics(). Scraping must
+// never stall scheduling, so nothing here blocks: sockets are non-blocking
+// and waited on with the launcher's latch, an answer is handed to the kernel
+// only as fast as the client takes it, and every connection has a deadline
+// for its request and one for its whole answer. A send timeout would not
+// do: it bounds each send(), and a client that reads a little before each
+// one expires keeps the sender busy for as long as it likes.
 
 extern "C" {
 #include "postgres.h"
@@ -14,14 +17,14 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
-#include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -35,27 +38,24 @@ namespace pgbak {
 namespace {
 
 constexpr size_t kMaxRequest = 8192;
-constexpr std::time_t kClientTimeoutSeconds = 5;
 constexpr size_t kMaxClients = 16;
+// A client has this long to send its request once connected, and this long
+// to take its whole answer once the answer is ready; Prometheus' own scrape
+// timeout is 10 s by default.
+constexpr std::chrono::seconds kRequestTimeout{5};
+constexpr std::chrono::seconds kAnswerTimeout{10};
 
 // LogProblem reports a problem of the endpoint in the server log.
 void LogProblem(const std::string& message) {
   PgCall([&] { ereport(WARNING, (errmsg("pgbak metrics endpoint: %s", message.c_str()))); });
 }
 
-// SendAll writes a whole response, waiting at most a moment for a slow
-// reader (the socket has a send timeout); returns false if it could not.
-bool SendAll(int fd, const std::string& data) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    sent += static_cast<size_t>(n);
-  }
-  return true;
+// Abort closes a connection with a reset: what the kernel still holds of
+// the answer is dropped instead of being delivered at the client's pace.
+void Abort(int fd) {
+  struct linger reset = {1, 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  close(fd);
 }
 
 // Response renders an HTTP/1.0 response that closes the connection.
@@ -137,17 +137,19 @@ void MetricsServer::Configure(const std::string& listen) {
   });
 }
 
-// CollectFds lists the descriptors to wait on.
-void MetricsServer::CollectFds(std::vector<int>& fds) const {
+// CollectSockets lists the descriptors to wait on: the listening socket
+// and clients still sending their request for reading, clients being
+// answered for writing.
+void MetricsServer::CollectSockets(std::vector<MetricsSocket>& sockets) const {
   if (listen_fd_ >= 0)
-    fds.push_back(listen_fd_);
+    sockets.push_back({listen_fd_, false});
   for (const Client& client : clients_)
-    fds.push_back(client.fd);
+    sockets.push_back({client.fd, client.answering});
 }
 
-// HandleReadable accepts a connection or reads from a client, and answers a
-// complete request.
-void MetricsServer::HandleReadable(int fd) {
+// HandleReady accepts connections, reads requests and sends answers, as far
+// as each can go without waiting.
+void MetricsServer::HandleReady(int fd) {
   if (fd == listen_fd_) {
     for (;;) {
       int client = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -157,77 +159,112 @@ void MetricsServer::HandleReadable(int fd) {
         close(client);
         continue;
       }
-      struct timeval send_timeout = {2, 0};
-      (void)setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
-      clients_.push_back({client, std::string(), std::time(nullptr)});
+      Client& added = clients_.emplace_back();
+      added.fd = client;
+      added.deadline = Clock::now() + kRequestTimeout;
     }
     return;
   }
-  for (size_t i = 0; i < clients_.size(); i++) {
-    if (clients_[i].fd != fd)
-      continue;
-    Client& client = clients_[i];
-    char buffer[2048];
-    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    bool done = n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR));
-    if (n > 0)
-      client.request.append(buffer, static_cast<size_t>(n));
-    if (client.request.find("\r\n\r\n") != std::string::npos ||
-        client.request.find("\n\n") != std::string::npos) {
-      Answer(client);
-      done = true;
-    } else if (client.request.size() > kMaxRequest) {
-      SendAll(fd, Response(431, "Request Header Fields Too Large", "text/plain", "too large\n"));
-      done = true;
-    }
-    if (done) {
-      close(fd);
-      clients_.erase(clients_.begin() + static_cast<long>(i));
-    }
+  auto found = std::find_if(clients_.begin(), clients_.end(),
+                            [fd](const Client& client) { return client.fd == fd; });
+  if (found == clients_.end())
     return;
+  if (!found->answering)
+    Read(*found);
+  if (found->answering && !Write(*found)) {
+    close(found->fd);
+    clients_.erase(found);
   }
 }
 
-// Answer responds to one complete request. The socket turns blocking for
-// the answer so that the send timeout (2 s) applies instead of a full send
-// buffer silently cutting a long response short.
-void MetricsServer::Answer(Client& client) {
-  int flags = fcntl(client.fd, F_GETFL);
-  if (flags >= 0)
-    (void)fcntl(client.fd, F_SETFL, flags & ~O_NONBLOCK);
-  std::string line = client.request.substr(0, client.request.find_first_of("\r\n"));
+// Read takes what the client sent; when the request is complete (or too
+// large, or the client is gone) the answer is prepared.
+void MetricsServer::Read(Client& client) {
+  char buffer[2048];
+  ssize_t n = recv(client.fd, buffer, sizeof(buffer), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return;
+  if (n <= 0) {
+    StartAnswer(client, "");  // gone before asking: nothing to send
+    return;
+  }
+  client.request.append(buffer, static_cast<size_t>(n));
+  if (client.request.find("\r\n\r\n") != std::string::npos ||
+      client.request.find("\n\n") != std::string::npos)
+    StartAnswer(client, Answer(client.request));
+  else if (client.request.size() > kMaxRequest)
+    StartAnswer(client,
+                Response(431, "Request Header Fields Too Large", "text/plain", "too large\n"));
+}
+
+// StartAnswer switches the client to sending answer, with its deadline.
+void MetricsServer::StartAnswer(Client& client, std::string answer) {
+  client.answering = true;
+  client.answer = std::move(answer);
+  client.sent = 0;
+  client.request.clear();
+  client.deadline = Clock::now() + kAnswerTimeout;
+}
+
+// Write hands the kernel as much of the answer as it takes now; false once
+// the connection is done with (all sent, or the client went away).
+bool MetricsServer::Write(Client& client) {
+  while (client.sent < client.answer.size()) {
+    ssize_t n = send(client.fd, client.answer.data() + client.sent,
+                     client.answer.size() - client.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return true;
+    if (n <= 0)
+      return false;
+    client.sent += static_cast<size_t>(n);
+  }
+  return false;
+}
+
+// Answer renders the response to one complete request.
+std::string MetricsServer::Answer(const std::string& request) {
+  std::string line = request.substr(0, request.find_first_of("\r\n"));
   bool is_get = line.compare(0, 4, "GET ") == 0;
   std::string path = is_get ? line.substr(4, line.find(' ', 4) - 4) : "";
-  if (!is_get) {
-    SendAll(client.fd, Response(405, "Method Not Allowed", "text/plain", "GET only\n"));
-    return;
-  }
-  if (path != "/metrics") {
-    SendAll(client.fd, Response(404, "Not Found", "text/plain", "see /metrics\n"));
-    return;
-  }
+  if (!is_get)
+    return Response(405, "Method Not Allowed", "text/plain", "GET only\n");
+  if (path != "/metrics")
+    return Response(404, "Not Found", "text/plain", "see /metrics\n");
   std::string body;
   Failure failure;
   CatchCore(failure, [&] { RunInTransaction([&] { body = RenderMetrics(); }); });
   if (failure.failed) {
     LogProblem(failure.message);
-    SendAll(client.fd, Response(500, "Internal Server Error", "text/plain", "error\n"));
-    return;
+    return Response(500, "Internal Server Error", "text/plain", "error\n");
   }
-  SendAll(client.fd, Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body));
+  return Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
 }
 
-// DropStaleClients closes connections that did not send a request in time.
-void MetricsServer::DropStaleClients() {
-  std::time_t now = std::time(nullptr);
-  for (size_t i = 0; i < clients_.size();) {
-    if (now - clients_[i].since > kClientTimeoutSeconds) {
-      close(clients_[i].fd);
-      clients_.erase(clients_.begin() + static_cast<long>(i));
-    } else {
-      i++;
-    }
-  }
+// DropExpiredClients cuts the connections past their deadline: a request
+// that did not arrive in time, an answer the client did not take in time.
+void MetricsServer::DropExpiredClients() {
+  Clock::time_point now = Clock::now();
+  auto expired = [now](const Client& client) {
+    if (client.deadline > now)
+      return false;
+    Abort(client.fd);
+    return true;
+  };
+  clients_.erase(std::remove_if(clients_.begin(), clients_.end(), expired), clients_.end());
+}
+
+// MillisUntilDeadline is the time left until the nearest deadline, rounded
+// up so that the launcher wakes after it, not just before.
+long MetricsServer::MillisUntilDeadline() const {
+  if (clients_.empty())
+    return -1;
+  Clock::time_point nearest = clients_.front().deadline;
+  for (const Client& client : clients_)
+    nearest = std::min(nearest, client.deadline);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(nearest - Clock::now());
+  return std::max(0L, static_cast<long>(left.count()) + 1);
 }
 
 }  // namespace pgbak

@@ -8,7 +8,9 @@ extern "C" {
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
 #include "storage/procsignal.h"
+#include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/timeout.h"
 #include "utils/wait_event.h"
 }
 
@@ -37,8 +39,20 @@ void HandleSigterm(SIGNAL_ARGS) {
 
 // HandleSigint turns pg_cancel_backend into a cancel of the operation. The
 // default handler would instead make the next transaction fail, losing the
-// outcome (or a complete backup) while the row stays 'running'.
+// outcome (or a complete backup) while the row stays 'running'. But
+// PostgreSQL's own lock_timeout and statement_timeout also end a wait by
+// sending the backend SIGINT, after marking which timeout fired: that one
+// goes to PostgreSQL's handler, so that the wait ends in its usual error
+// ("canceling statement due to lock timeout") instead of going on until the
+// lock is free and then passing for a cancel. The operation's children run
+// in process groups of their own, so neither signal reaches them: only the
+// worker decides how they stop.
 void HandleSigint(SIGNAL_ARGS) {
+  if (get_timeout_indicator(LOCK_TIMEOUT, false) ||
+      get_timeout_indicator(STATEMENT_TIMEOUT, false)) {
+    StatementCancelHandler(postgres_signal_arg);
+    return;
+  }
   int save_errno = errno;
   cancel_signal_received = true;
   SetLatch(MyLatch);

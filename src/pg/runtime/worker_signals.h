@@ -10,7 +10,10 @@
 namespace pgbak {
 
 // InstallWorkerSignalHandlers replaces the default SIGTERM handler (which
-// would longjmp out of C++ code) with one that sets a flag and the latch.
+// would longjmp out of C++ code) with one that sets a flag and the latch, and
+// makes SIGINT from pg_cancel_backend a cancel of the operation, while the
+// SIGINT that PostgreSQL's lock_timeout and statement_timeout send still ends
+// the wait with their error.
 void InstallWorkerSignalHandlers();
 
 // StopReason says why an operation must stop now: "" if it need not, else a

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,6 +146,128 @@ TEST(ChildProcessTest, ChildStartsWithDefaultSignalsAndEmptyMask) {
   sigaction(SIGUSR2, &old_action, nullptr);
   EXPECT_EQ(lines,
             (std::set<std::string>{"SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"}));
+}
+
+// fork_mask_pipe is where the pthread_atfork child handler below reports the
+// signal mask a child starts with, before anything of ChildProcess runs in
+// it; -1 outside the test that sets it.
+int fork_mask_pipe = -1;
+
+void ReportMaskAtFork() {
+  if (fork_mask_pipe < 0) {
+    return;
+  }
+  sigset_t mask;
+  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+  ssize_t ignored = write(fork_mask_pipe, &mask, sizeof(mask));
+  (void)ignored;
+}
+
+TEST(ChildProcessTest, ForkRunsWithEverySignalBlocked) {
+  // A signal that reached the child between fork and exec, before the
+  // dispositions are reset, would run one of the parent's handlers (the
+  // server's, in a backend) in the child.
+  static bool registered = (pthread_atfork(nullptr, nullptr, ReportMaskAtFork) == 0);
+  ASSERT_TRUE(registered);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  sigset_t before;
+  pthread_sigmask(SIG_SETMASK, nullptr, &before);
+  fork_mask_pipe = fds[1];
+  RunToEnd({"/bin/true", {}, {}});
+  fork_mask_pipe = -1;
+  close(fds[1]);
+  sigset_t at_fork;
+  ASSERT_EQ(read(fds[0], &at_fork, sizeof(at_fork)), static_cast<ssize_t>(sizeof(at_fork)));
+  close(fds[0]);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGQUIT, SIGCHLD}) {
+    EXPECT_EQ(sigismember(&at_fork, sig), 1) << "signal " << sig << " is open at fork";
+  }
+  // The parent gets its own mask back.
+  sigset_t after;
+  pthread_sigmask(SIG_SETMASK, nullptr, &after);
+  for (int sig = 1; sig < NSIG; sig++) {
+    EXPECT_EQ(sigismember(&after, sig), sigismember(&before, sig)) << "signal " << sig;
+  }
+}
+
+TEST(ChildProcessTest, ChildLeadsAProcessGroupOfItsOwn) {
+  // A PostgreSQL backend signals its whole process group for
+  // pg_cancel_backend and for its own lock and statement timeouts; none of
+  // that is meant for pg_dump.
+  ChildProcess child({"/bin/sleep", {"30"}, {}});
+  EXPECT_EQ(getpgid(child.pid()), child.pid());
+  EXPECT_NE(getpgid(child.pid()), getpgrp());
+}
+
+// ProcessGone is true once pid no longer exists or is a zombie.
+bool ProcessGone(pid_t pid) {
+  std::string stat;
+  try {
+    stat = test::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const std::runtime_error&) {
+    return true;
+  }
+  size_t paren = stat.rfind(')');
+  return stat.empty() || (paren != std::string::npos && stat.compare(paren + 1, 3, " Z ") == 0);
+}
+
+// WaitUntilGone polls ProcessGone for up to 10 s.
+bool WaitUntilGone(pid_t pid) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!ProcessGone(pid)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    usleep(20000);
+  }
+  return true;
+}
+
+TEST(ChildProcessTest, StopEndsWhatTheChildStarted) {
+  // pg_restore -j and pg_dump -j run workers of their own: stopping the
+  // child stops them too, even those that outlive it.
+  ChildProcess child(
+      {"/bin/sh", {"-c", "trap '' TERM; /bin/sleep 30 & echo $!; exec /bin/sleep 30"}, {}});
+  std::string seen;
+  while (seen.find('\n') == std::string::npos) {
+    struct pollfd fd = {child.stdout_fd(), POLLIN, 0};
+    ASSERT_GE(poll(&fd, 1, 10000), 1);
+    uint8_t buffer[64];
+    ssize_t got = child.ReadStdout(buffer, sizeof(buffer));
+    ASSERT_NE(got, 0);
+    if (got > 0) {
+      seen.append(reinterpret_cast<char*>(buffer), static_cast<size_t>(got));
+    }
+  }
+  pid_t grandchild = std::stoi(seen);
+  child.Stop(200);
+  EXPECT_TRUE(WaitUntilGone(grandchild)) << "the child's own child " << grandchild << " lives on";
+  kill(grandchild, SIGKILL);
+}
+
+TEST(ChildProcessTest, ChildDiesWithItsParent) {
+  // A worker killed with SIGKILL cannot stop its pg_dump: the kernel does.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t parent = fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    close(fds[0]);
+    auto* child = new ChildProcess({"/bin/sleep", {"30"}, {}});  // never destroyed
+    pid_t pid = child->pid();
+    ssize_t ignored = write(fds[1], &pid, sizeof(pid));
+    (void)ignored;
+    _exit(0);
+  }
+  close(fds[1]);
+  pid_t orphan = -1;
+  ASSERT_EQ(read(fds[0], &orphan, sizeof(orphan)), static_cast<ssize_t>(sizeof(orphan)));
+  close(fds[0]);
+  int status;
+  waitpid(parent, &status, 0);
+  EXPECT_TRUE(WaitUntilGone(orphan)) << "the orphaned child " << orphan << " lives on";
+  kill(orphan, SIGKILL);
 }
 
 TEST(ChildProcessTest, MissingProgramThrowsWithTheExecError) {
