@@ -474,5 +474,53 @@ is( $node->safe_psql('shop', q{SET ROLE reader; SELECT count(*) FROM app.users})
 	$node->safe_psql('shop', q{SELECT count(*) FROM app.users WHERE age >= 18}),
 	'row-level security is on again: a reader sees only the rows its policy allows');
 
+# ---------------------------------------------------------------------------
+# 6. A database restored whole comes back as it was: owner, encoding and
+#    locale, grants, settings, connection limit and comment, into a new
+#    database and over itself with clean.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', q{
+  CREATE ROLE propowner LOGIN;
+  CREATE ROLE propreader LOGIN;
+  CREATE DATABASE propdb OWNER propowner TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C';
+  REVOKE ALL ON DATABASE propdb FROM PUBLIC;
+  GRANT CONNECT ON DATABASE propdb TO propreader;
+  ALTER DATABASE propdb SET default_transaction_read_only = on;
+  ALTER DATABASE propdb SET search_path = app, "Odd Schema", public;
+  ALTER ROLE propreader IN DATABASE propdb SET statement_timeout = '7s';
+  ALTER DATABASE propdb CONNECTION LIMIT 42;
+  COMMENT ON DATABASE propdb IS 'as it was';
+});
+$node->safe_psql('propdb',
+	'SET default_transaction_read_only = off; CREATE TABLE t AS SELECT 1 AS x');
+
+# properties($db) is what makes a database itself, as the catalogs say it.
+sub properties
+{
+	my ($db) = @_;
+	return $node->safe_psql(
+		'postgres', qq{
+SELECT pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datconnlimit,
+       datacl::text, shobj_description(oid, 'pg_database'),
+       (SELECT string_agg(coalesce(pg_get_userbyid(nullif(setrole, 0)), '*') || ':'
+                          || array_to_string(setconfig, ';'), ' ' ORDER BY setrole)
+          FROM pg_db_role_setting WHERE setdatabase = d.oid)
+FROM pg_database d WHERE datname = '$db'});
+}
+
+my $props_before = properties('propdb');
+my $props_backup = queue_backup($node, 'propdb');
+is(wait_backup($node, $props_backup), 'succeeded', 'backup of propdb');
+my $props_new = call_as($su, "SELECT pgbak_restore($props_backup, 'propdb_copy')");
+is(wait_op($props_new), 'succeeded', 'restore into a new database');
+is(properties('propdb_copy'), $props_before,
+	'the new database has the owner, encoding, grants, settings, limit and comment');
+my $props_clean = call_as($su, "SELECT pgbak_restore($props_backup, 'propdb', '{\"clean\": true}')");
+is(wait_op($props_clean), 'succeeded', 'clean restore over the database');
+is(properties('propdb'), $props_before, 'and so does the database it replaced');
+my $props_drill = call_as($su, "SELECT pgbak_verify($props_backup, true)");
+is(wait_op($props_drill), 'succeeded', 'a drill of it passes');
+
 $node->stop;
 done_testing();

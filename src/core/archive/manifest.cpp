@@ -134,6 +134,9 @@ std::string Manifest::ToJson() const {
   if (!database_owner.empty()) {
     root.Set("database_owner", json::Value::String(database_owner));
   }
+  if (!database_properties_json.empty()) {
+    root.Set("database_properties", json::Parse(database_properties_json));
+  }
   json::Value options = options_json.empty() ? json::Value::Object() : json::Parse(options_json);
   if (options.type() != json::Type::kObject) {
     throw Error(ErrorKind::kInternal, "manifest options must be a JSON object");
@@ -209,6 +212,10 @@ Manifest Manifest::FromJson(std::string_view text) {
   // Optional: sets made before version 1.3 have no database_owner.
   if (root.Find("database_owner") != nullptr) {
     manifest.database_owner = StringMember(root, top, "database_owner");
+  }
+  if (root.Find("database_properties") != nullptr) {
+    manifest.database_properties_json =
+        Member(root, top, "database_properties", json::Type::kObject, "an object").Serialize();
   }
   manifest.options_json =
       Member(root, top, "options", json::Type::kObject, "an object").Serialize();

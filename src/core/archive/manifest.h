@@ -46,6 +46,9 @@ struct Manifest {
   std::string snapshot_lsn;  // pg_current_wal_lsn() in the dump's snapshot
   // The database's owner when it was dumped; "" in sets made before 1.3.
   std::string database_owner;
+  // The database's encoding, locale, grants, settings and comment as a JSON
+  // object (see database_properties.h); "" in sets made before 1.3.
+  std::string database_properties_json;
   std::string options_json;  // the normalized backup options, as JSON
   std::vector<ManifestObject> objects;
   std::vector<TableCount> tables;

@@ -74,6 +74,28 @@ class SnapshotSession : public SideChannel {
     snapshot_ = PQgetvalue(result.get(), 0, 0);
     lsn_ = PQgetvalue(result.get(), 0, 1);
     owner_ = PQgetvalue(result.get(), 0, 2);
+    // What pg_dump leaves out without --create: the database itself.
+    PgResultPtr properties = Exec(
+        "SELECT pg_catalog.json_build_object("
+        " 'owner', pg_catalog.pg_get_userbyid(d.datdba),"
+        " 'encoding', pg_catalog.pg_encoding_to_char(d.encoding),"
+        " 'lc_collate', d.datcollate, 'lc_ctype', d.datctype,"
+        " 'locale_provider', d.datlocprovider::text, 'icu_locale', d.daticulocale,"
+        " 'connection_limit', d.datconnlimit,"
+        " 'acl', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
+        "   'grantee', CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
+        "              ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,"
+        "   'privilege', a.privilege_type, 'grantable', a.is_grantable))"
+        "   FROM pg_catalog.aclexplode(d.datacl) a),"
+        " 'settings', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
+        "   'role', CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN NULL "
+        "           ELSE pg_catalog.pg_get_userbyid(s.setrole)::text END, 'setting', c))"
+        "   FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c"
+        "   WHERE s.setdatabase OPERATOR(pg_catalog.=) d.oid),"
+        " 'comment', pg_catalog.shobj_description(d.oid, 'pg_database'))::text "
+        "FROM pg_catalog.pg_database d "
+        "WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()");
+    properties_ = PQgetvalue(properties.get(), 0, 0);
   }
 
   // A query still running when the session goes away (a failure, a cancel)
@@ -91,6 +113,9 @@ class SnapshotSession : public SideChannel {
   // owner is the database's owner in the snapshot (a restore builds the
   // database as that role's).
   const std::string& owner() const { return owner_; }
+  // properties is the database's encoding, locale, grants, settings and
+  // comment as JSON (see core/archive/database_properties.h).
+  const std::string& properties() const { return properties_; }
 
   // ListTables returns the tables whose data pg_dump dumps by default.
   std::vector<std::pair<std::string, std::string>> ListTables() {
@@ -213,6 +238,7 @@ class SnapshotSession : public SideChannel {
   std::string snapshot_;
   std::string lsn_;
   std::string owner_;
+  std::string properties_;
   std::vector<std::pair<std::string, std::string>> pending_;
   size_t next_ = 0;
   bool busy_ = false;
@@ -419,6 +445,18 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   manifest.finished_at = FormatUtcTimestamp(finished.tv_sec, finished.tv_usec);
   manifest.snapshot_lsn = session.lsn();
   manifest.database_owner = session.owner();
+  manifest.database_properties_json = session.properties();
+  if (!recipients.empty() && !manifest.database_properties_json.empty()) {
+    // Grants, settings and the comment name roles and say things about the
+    // data: an encrypted set's plaintext manifest keeps only the encoding,
+    // locale and connection limit.
+    json::Value all = json::Parse(manifest.database_properties_json);
+    json::Value kept = json::Value::Object();
+    for (const auto& [key, value] : all.AsObject())
+      if (key != "acl" && key != "settings" && key != "comment")
+        kept.Set(key, value);
+    manifest.database_properties_json = kept.Serialize();
+  }
   {
     // Table and schema names are data too: an encrypted set's plaintext
     // manifest keeps the options without the names they select.

@@ -43,6 +43,7 @@ extern "C" {
 #include <vector>
 
 #include "core/archive/archive_scanner.h"
+#include "core/archive/database_properties.h"
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
 #include "core/archive/table_selection.h"
@@ -582,11 +583,12 @@ void RecordDatabase(int64_t id, const char* column, Oid oid) {
 }
 
 // CreateOwnDatabase creates a database for operation id under a free name
-// starting with base, records its OID in scratch_database, and returns the
-// name.
-std::string CreateOwnDatabase(const ServerFacts& facts, int64_t id, const std::string& base) {
+// starting with base (with create_options: encoding and locale), records
+// its OID in scratch_database, and returns the name.
+std::string CreateOwnDatabase(const ServerFacts& facts, int64_t id, const std::string& base,
+                              const std::string& create_options) {
   std::string name = FreeDatabaseName(facts, base);
-  Admin(facts, "CREATE DATABASE " + QuoteIdentifier(name) + " TEMPLATE template0");
+  Admin(facts, "CREATE DATABASE " + QuoteIdentifier(name) + " TEMPLATE template0" + create_options);
   RecordDatabase(id, "scratch_database", DatabaseOid(facts, name));
   return name;
 }
@@ -630,21 +632,28 @@ void PauseAt(int64_t id, const char* point) {
     WaitForInput(none, 200, ready);
 }
 
-// SetOwner is the role that owned the backed-up database: the manifest
-// says (sets made before 1.3 do not; then the owner of the database of that
-// name, if it still exists; else "").
-std::string SetOwner(const ServerFacts& facts, SourceStorage& storage, int64_t source_id,
-                     const SourceInfo& source) {
+// SetProperties are the backed-up database's properties: the manifest
+// says (sets made before 1.3 do not: then only its owner is known, from the
+// database of that name if it still exists).
+DatabaseProperties SetProperties(const ServerFacts& facts, SourceStorage& storage,
+                                 int64_t source_id, const SourceInfo& source) {
   Manifest manifest =
       ReadManifest(*storage.storage, SetKey(*storage.storage, source_id, source.location));
+  DatabaseProperties properties;
+  if (!manifest.database_properties_json.empty())
+    properties = DatabaseProperties::FromJson(manifest.database_properties_json);
   if (!manifest.database_owner.empty())
-    return manifest.database_owner;
+    properties.owner = manifest.database_owner;
+  if (!properties.owner.empty())
+    return properties;
   PgConnPtr conn = ConnectLocal(facts, setting_database);
   PgResultPtr result = ExecWithLatch(conn.get(),
                                      "SELECT pg_catalog.pg_get_userbyid(datdba) FROM "
                                      "pg_catalog.pg_database WHERE datname = $1",
                                      {source.database});
-  return PQntuples(result.get()) > 0 ? PQgetvalue(result.get(), 0, 0) : "";
+  if (PQntuples(result.get()) > 0)
+    properties.owner = PQgetvalue(result.get(), 0, 0);
+  return properties;
 }
 
 // GiveToSetOwner makes the database a whole restore builds belong to the
@@ -652,9 +661,9 @@ std::string SetOwner(const ServerFacts& facts, SourceStorage& storage, int64_t s
 // objects are then loaded by their owners into a database of their own
 // (pg_dump's "ALTER SCHEMA public OWNER" needs that), and the restored
 // database comes back with its owner.
-void GiveToSetOwner(const ServerFacts& facts, SourceStorage& storage, int64_t source_id,
+void GiveToSetOwner(const ServerFacts& facts, const DatabaseProperties& properties,
                     const SourceInfo& source, const std::string& database) {
-  std::string owner = SetOwner(facts, storage, source_id, source);
+  const std::string& owner = properties.owner;
   if (owner.empty())
     return;
   PgConnPtr conn = ConnectLocal(facts, setting_database);
@@ -671,18 +680,42 @@ void GiveToSetOwner(const ServerFacts& facts, SourceStorage& storage, int64_t so
         "ALTER DATABASE " + QuoteIdentifier(database) + " OWNER TO " + QuoteIdentifier(owner));
 }
 
+// GiveProperties gives a restored database the backed-up one's grants,
+// settings, connection limit and comment.
+// One that cannot be applied (a grant to a role this server does not have)
+// is logged and skipped: the data is restored all the same.
+void GiveProperties(const ServerFacts& facts, const DatabaseProperties& properties,
+                    const std::string& database) {
+  for (const std::string& statement : properties.ApplyStatements(database)) {
+    try {
+      Admin(facts, statement);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled)
+        throw;
+      std::string detail = e.detail();
+      PgCall([&] {
+        ereport(WARNING, (errmsg("pgbak: restored database \"%s\": could not apply \"%s\"",
+                                 database.c_str(), statement.c_str()),
+                          errdetail("%s", detail.c_str())));
+      });
+    }
+  }
+}
+
 // RestoreWholeSet reads back and checks every object of backup source_id
 // and restores it whole into database (existing and empty), for operation
 // id: a custom set while it is read back (see stream_restore.h), a plain one
 // afterwards with psql. Logs the timeline of a streamed restore.
 StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, LocalStorage& local,
                           StagingArea& staging, int64_t id, int64_t source_id,
-                          const SourceInfo& source, const std::string& database, int jobs) {
-  GiveToSetOwner(facts, storage, source_id, source, database);
+                          const SourceInfo& source, const std::string& database, int jobs,
+                          const DatabaseProperties& properties) {
+  GiveToSetOwner(facts, properties, source, database);
   if (source.format != "custom") {
     StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
     SetPhase(Phase::kRestoring);
     ApplyDump(facts, staged.data_path, source.format, database, 1, {}, OwnersRestoreAs(facts));
+    GiveProperties(facts, properties, database);
     return staged;
   }
   StreamingRestore restore(facts, database, jobs, source.toc_sha256, OwnersRestoreAs(facts));
@@ -696,6 +729,7 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
                          static_cast<int64>(id), static_cast<int64>(source_id), database.c_str(),
                          timeline.c_str())));
   });
+  GiveProperties(facts, properties, database);
   return staged;
 }
 
@@ -711,8 +745,10 @@ std::string RestoreBuildName(int64_t id) {
 // meanwhile.
 class ScratchDatabase {
  public:
-  ScratchDatabase(const ServerFacts& facts, int64_t id, const std::string& base) : facts_(facts) {
-    name_ = CreateOwnDatabase(facts_, id, base);
+  ScratchDatabase(const ServerFacts& facts, int64_t id, const std::string& base,
+                  const std::string& create_options)
+      : facts_(facts) {
+    name_ = CreateOwnDatabase(facts_, id, base, create_options);
     created_ = true;
   }
   ~ScratchDatabase() {
@@ -795,11 +831,13 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
       // The drill restores as a restore does, while reading back; its time
       // (the measured RTO) runs from the first byte read to the restored
       // database.
-      ScratchDatabase scratch(facts, id, "pgbak_verify_" + std::to_string(id));
+      DatabaseProperties properties = SetProperties(facts, storage, source_id, source);
+      ScratchDatabase scratch(facts, id, "pgbak_verify_" + std::to_string(id),
+                              properties.CreateOptions());
       struct timeval started;
       gettimeofday(&started, nullptr);
-      StagedSet staged =
-          RestoreWholeSet(facts, storage, local, staging, id, source_id, source, scratch.name(), 2);
+      StagedSet staged = RestoreWholeSet(facts, storage, local, staging, id, source_id, source,
+                                         scratch.name(), 2, properties);
       restore_seconds = Seconds(started);
       SetPhase(Phase::kCounting);
       std::string mismatches = CompareRowCounts(facts, scratch.name(), staged.manifest);
@@ -937,11 +975,13 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     // The set is restored under a name of its own and renamed when complete:
     // the target never holds half a restore, and a database that clean
     // replaces is dropped only once its replacement is whole.
-    std::string building = CreateOwnDatabase(facts, id, RestoreBuildName(id));
+    DatabaseProperties properties = SetProperties(facts, storage, source_id, source);
+    std::string building =
+        CreateOwnDatabase(facts, id, RestoreBuildName(id), properties.CreateOptions());
     bool renamed = false;
     try {
-      RestoreWholeSet(facts, storage, local, staging, id, source_id, source, building,
-                      options.jobs);
+      RestoreWholeSet(facts, storage, local, staging, id, source_id, source, building, options.jobs,
+                      properties);
       TargetState state = ReadTargetState(target, requested_by);
       std::string aside;
       if (state.exists) {
