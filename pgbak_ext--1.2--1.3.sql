@@ -44,6 +44,32 @@ COMMENT ON COLUMN backup_log.scratch_database IS
 COMMENT ON COLUMN backup_log.replaced_database IS
   'pgbak_ext: OID of the database a clean restore moved aside to replace it';
 
+-- History follows a database's OID, not its name: a new database that
+-- reuses a dropped one's name sees none of the old rows (in backup_status
+-- and, for its owner, in backup_log) and gets no rights over them. Rows
+-- written before 1.3 have no OID and keep following the name.
+ALTER TABLE backup_log ADD COLUMN database_oid oid;
+COMMENT ON COLUMN backup_log.database_oid IS
+  'pgbak_ext: OID of the database the row is about when it was queued (NULL: before 1.3, or a database that did not exist yet)';
+CREATE FUNCTION pgbak_set_database_oid() RETURNS trigger
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NEW.database_oid IS NULL THEN
+    NEW.database_oid := (SELECT d.oid FROM pg_catalog.pg_database d
+                         WHERE d.datname = NEW.database_name);
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE INDEX backup_log_database_oid_idx ON backup_log (database_oid, kind, status, id DESC);
+CREATE TRIGGER backup_log_database_oid BEFORE INSERT ON backup_log
+  FOR EACH ROW EXECUTE FUNCTION pgbak_set_database_oid();
+DROP POLICY backup_log_database_owners ON backup_log;
+CREATE POLICY backup_log_database_owners ON backup_log FOR SELECT
+  USING (EXISTS (SELECT FROM pg_catalog.pg_database d
+                 WHERE CASE WHEN database_oid IS NOT NULL THEN d.oid = database_oid
+                            ELSE d.datname = database_name END
+                   AND pg_catalog.pg_has_role(d.datdba, 'USAGE')));
+
 CREATE OR REPLACE VIEW backup_status AS
 WITH d AS (
   SELECT d.oid, d.datname,
@@ -90,13 +116,16 @@ FROM d
 LEFT JOIN LATERAL (
   SELECT l.id, l.started_at, l.finished_at, l.location, l.stored_bytes, l.verify_status
   FROM backup_log l
-  WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.status = 'succeeded'
+  WHERE (l.database_oid = d.oid OR (l.database_oid IS NULL AND l.database_name = d.datname))
+    AND l.kind = 'backup' AND l.status = 'succeeded'
   ORDER BY l.id DESC LIMIT 1) ok ON true
 LEFT JOIN LATERAL (
   SELECT l.finished_at, l.error_message FROM backup_log l
-  WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.status = 'failed'
+  WHERE (l.database_oid = d.oid OR (l.database_oid IS NULL AND l.database_name = d.datname))
+    AND l.kind = 'backup' AND l.status = 'failed'
   ORDER BY l.id DESC LIMIT 1) bad ON true
 LEFT JOIN LATERAL (
   SELECT l.verified_at, l.verify_status FROM backup_log l
-  WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.verified_at IS NOT NULL
+  WHERE (l.database_oid = d.oid OR (l.database_oid IS NULL AND l.database_name = d.datname))
+    AND l.kind = 'backup' AND l.verified_at IS NOT NULL
   ORDER BY l.verified_at DESC LIMIT 1) ver ON true;

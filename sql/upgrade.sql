@@ -28,6 +28,12 @@ SELECT pg_get_constraintdef(oid) LIKE '%expiring%' AS expiring_allowed
   FROM pg_constraint WHERE conrelid = 'backup_log'::regclass AND conname = 'backup_log_status_check';
 SELECT indexdef LIKE '%owner_queued%' AS owner_queue_index
   FROM pg_indexes WHERE indexname = 'backup_log_owner_queue_idx';
+-- Rows made before 1.3 have no database OID; new rows get theirs.
+SELECT count(*) FILTER (WHERE database_oid IS NULL) AS rows_without_oid FROM backup_log;
+SELECT pgbak_run('contrib_regression') > 0 AS queued_in_1_3;
+SELECT database_oid = (SELECT oid FROM pg_database WHERE datname = 'contrib_regression')
+  AS new_row_knows_its_database
+  FROM backup_log ORDER BY id DESC LIMIT 1;
 SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
 SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
 DROP EXTENSION pgbak_ext;

@@ -522,5 +522,32 @@ is(properties('propdb'), $props_before, 'and so does the database it replaced');
 my $props_drill = call_as($su, "SELECT pgbak_verify($props_backup, true)");
 is(wait_op($props_drill), 'succeeded', 'a drill of it passes');
 
+# ---------------------------------------------------------------------------
+# 7. History follows the database's OID: a new database that reuses a
+#    dropped one's name inherits none of its rows or rights.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', q{
+  CREATE ROLE reuse1 LOGIN;
+  CREATE ROLE reuse2 LOGIN;
+  CREATE DATABASE reuse OWNER reuse1;
+});
+my $old_backup = queue_backup($node, 'reuse');
+is(wait_backup($node, $old_backup), 'succeeded', 'backup of the first "reuse"');
+is(as('reuse1', 'postgres', "SELECT count(*) FROM backup_log WHERE id = $old_backup"),
+	'1', 'its owner sees the row');
+$node->safe_psql('postgres', 'DROP DATABASE reuse');
+$node->safe_psql('postgres', 'CREATE DATABASE reuse OWNER reuse2');
+is(as('reuse2', 'postgres', "SELECT count(*) FROM backup_log WHERE database_name = 'reuse'"),
+	'0', 'the owner of the new "reuse" sees none of the old rows');
+my ($reuse_ret, $reuse_out, $reuse_err) =
+  $node->psql('postgres', "SELECT pgbak_wait($old_backup, 1)", extra_params => [ '-U', 'reuse2' ]);
+like($reuse_err, qr/permission denied to wait for operation $old_backup/,
+	'and has no rights over them');
+is( $node->safe_psql(
+		'postgres', "SELECT last_backup_id IS NULL FROM backup_status WHERE database_name = 'reuse'"),
+	't',
+	'backup_status does not count the old database\'s backup for the new one');
+
 $node->stop;
 done_testing();

@@ -55,7 +55,10 @@ bool CallerHas(const Caller& caller, PgbakRole role) {
 }
 
 bool CallerOwnsDatabase(const Caller& caller, const char* database) {
-  Oid oid = get_database_oid(database, true);
+  return CallerOwnsDatabaseOid(caller, get_database_oid(database, true));
+}
+
+bool CallerOwnsDatabaseOid(const Caller& caller, Oid oid) {
   if (!OidIsValid(oid))
     return false;
   HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(oid));

@@ -41,6 +41,10 @@ bool CallerHas(const Caller& caller, PgbakRole role);
 // owner of database (false if there is no such database).
 bool CallerOwnsDatabase(const Caller& caller, const char* database);
 
+// CallerOwnsDatabaseOid is the same for the database with OID oid: rights
+// over history follow a database's OID, not its name.
+bool CallerOwnsDatabaseOid(const Caller& caller, Oid oid);
+
 // RequireRole raises 42501 unless the caller holds role; action completes
 // "permission denied to ...".
 void RequireRole(const Caller& caller, PgbakRole role, const char* action);

@@ -120,8 +120,11 @@ void UnknownOperation(int64 id) {
 void RequireOperationRight(const Caller& caller, int64 id, bool cancel) {
   if (CallerHas(caller, cancel ? PgbakRole::kOperator : PgbakRole::kMonitor))
     return;
-  const char* sql =
-      psprintf("SELECT database_name::text, kind FROM %s WHERE id = $1", BackupLogName());
+  // A row of version 1.3 knows its database's OID: a database that took a
+  // dropped one's name gets no rights over the old rows.
+  bool has_oid = BackupLogHasColumn("database_oid");
+  const char* sql = psprintf("SELECT database_name::text, kind, %s FROM %s WHERE id = $1",
+                             has_oid ? "database_oid" : "NULL::oid", BackupLogName());
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
@@ -130,7 +133,12 @@ void RequireOperationRight(const Caller& caller, int64 id, bool cancel) {
     UnknownOperation(id);
   char* database = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
   char* kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-  if (CallerOwnsDatabase(caller, database) && (!cancel || strcmp(kind, "backup") == 0))
+  bool no_oid = true;
+  Oid database_oid =
+      DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &no_oid));
+  bool owns =
+      no_oid ? CallerOwnsDatabase(caller, database) : CallerOwnsDatabaseOid(caller, database_oid);
+  if (owns && (!cancel || strcmp(kind, "backup") == 0))
     return;
   ereport(ERROR,
           (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
