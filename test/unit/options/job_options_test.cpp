@@ -160,8 +160,9 @@ TEST(JobOptionsTest, VerifyEvery) {
 
 TEST(JobOptionsTest, RpoAndWebhookRejections) {
   for (const char* text :
-       {R"({"rpo": "soon"})", R"({"rpo": -5})", R"({"rpo": 0})", R"({"webhook_url": "ftp://x/y"})",
-        R"({"webhook_url": 7})", R"({"webhook_url": "https://"})", R"({"webhook_events": "some"})",
+       {R"({"rpo": "soon"})", R"({"rpo": -5})", R"({"rpo": 0})", R"({"rpo": "100000000000 years"})",
+        R"({"rpo": 3153600001})", R"({"webhook_url": "ftp://x/y"})", R"({"webhook_url": 7})",
+        R"({"webhook_url": "https://"})", R"({"webhook_events": "some"})",
         R"({"webhook_events": true})"}) {
     try {
       ParseJobOptions(text);

@@ -1,0 +1,47 @@
+-- limits: values that are too large, too long or aimed at the wrong object
+-- are refused at the call, with a SQLSTATE and a hint, and queue nothing.
+\set SHOW_CONTEXT never
+CREATE EXTENSION IF NOT EXISTS pgbak_ext;
+
+CREATE TABLE lim_items (id int PRIMARY KEY);
+INSERT INTO lim_items SELECT generate_series(1, 10);
+SELECT pgbak_run('contrib_regression') AS b \gset
+SELECT pgbak_wait(:b, 300);
+SELECT count(*) AS rows_before FROM backup_log \gset
+SELECT count(*) AS jobs_before FROM pgbak_jobs \gset
+
+-- Durations: rpo and max_age are at most 100 years; beyond that they wrapped
+-- around in backup_status.
+SELECT pgbak_schedule('lim-rpo', 'contrib_regression', '@daily', '{"rpo": "100000000000 years"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('lim-rpo', 'contrib_regression', '@daily', '{"rpo": 3153600001}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('lim-age', 'contrib_regression', '@daily', '{"max_age": "101 years"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) - :jobs_before AS jobs_added FROM pgbak_jobs;
+SELECT pgbak_schedule('lim-rpo', 'contrib_regression', '@daily', '{"rpo": "100 years"}') > 0 AS scheduled;
+SELECT rpo, rpo > interval '99 years' AS positive, stale
+  FROM backup_status WHERE database_name = 'contrib_regression';
+SELECT pgbak_unschedule('lim-rpo');
+
+-- Restore targets: never a template, never a database without connections.
+CREATE DATABASE lim_template IS_TEMPLATE true;
+CREATE DATABASE lim_closed ALLOW_CONNECTIONS false;
+SELECT pgbak_restore(:b, 'template1', '{"clean": true}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, 'template0', '{"clean": true}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, 'template1', '{"tables": ["lim_items"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, 'lim_template', '{"clean": true}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, 'lim_closed', '{"clean": true}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, 'lim_closed', '{"tables": ["lim_items"]}');
+\echo :LAST_ERROR_SQLSTATE
+ALTER DATABASE lim_template IS_TEMPLATE false;
+DROP DATABASE lim_template;
+DROP DATABASE lim_closed;
+
+-- Nothing was queued by any refused call.
+SELECT count(*) - :rows_before AS rows_added FROM backup_log;
