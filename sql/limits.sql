@@ -43,5 +43,34 @@ ALTER DATABASE lim_template IS_TEMPLATE false;
 DROP DATABASE lim_template;
 DROP DATABASE lim_closed;
 
+-- Sizes: options are at most 64 KiB of JSON and name at most 1000 tables and
+-- schemas (pg_dump 15 takes each as an argument); a schedule is at most 1024
+-- bytes. 300000 names were queued, and failed when the worker started
+-- pg_dump with "Argument list too long".
+SELECT pgbak_run('contrib_regression', 'local',
+  jsonb_build_object('exclude_tables', (SELECT jsonb_agg('t' || g) FROM generate_series(1, 300000) g)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_run('contrib_regression', 'local',
+  jsonb_build_object('exclude_tables', (SELECT jsonb_agg('t' || g) FROM generate_series(1, 600) g),
+                     'exclude_schemas', (SELECT jsonb_agg('s' || g) FROM generate_series(1, 401) g)));
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+SELECT pgbak_run('contrib_regression', 'local',
+  jsonb_build_object('exclude_tables', (SELECT jsonb_agg('t' || g) FROM generate_series(1, 1000) g)))
+  > 0 AS thousand_names_queued;
+ROLLBACK;
+SELECT pgbak_schedule('lim-names', 'contrib_regression', '@daily',
+  jsonb_build_object('exclude_tables', (SELECT jsonb_agg('t' || g) FROM generate_series(1, 300000) g)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('lim-names', 'contrib_regression', '@daily',
+  jsonb_build_object('tables', (SELECT jsonb_agg('t' || g) FROM generate_series(1, 1001) g)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('lim-cron', 'contrib_regression', '0' || repeat(',0', 100000) || ' * * * *');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, 'lim_new',
+  jsonb_build_object('tables', (SELECT jsonb_agg('t' || g) FROM generate_series(1, 1001) g)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) - :jobs_before AS jobs_added FROM pgbak_jobs;
+
 -- Nothing was queued by any refused call.
 SELECT count(*) - :rows_before AS rows_added FROM backup_log;

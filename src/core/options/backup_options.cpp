@@ -125,6 +125,34 @@ bool MatchesSchema(const std::vector<QualifiedName>& entries, const std::string&
 
 }  // namespace
 
+// CheckOptionsSize refuses options text past kMaxOptionsBytes before it is
+// parsed at all.
+void CheckOptionsSize(std::string_view json_text, const char* what) {
+  if (json_text.size() <= kMaxOptionsBytes) {
+    return;
+  }
+  throw Error(
+      ErrorKind::kLimitExceeded,
+      std::string(what) + " options are too large: " + std::to_string(json_text.size()) + " bytes",
+      std::string(),
+      "Options are at most " + std::to_string(kMaxOptionsBytes) +
+          " bytes of JSON (64 KiB) and name at most " + std::to_string(kMaxSelectedNames) +
+          " tables and schemas. Select whole schemas rather than many of their tables.");
+}
+
+// CheckSelectedNameCount refuses more names than pg_dump's argv can carry.
+void CheckSelectedNameCount(size_t count, const char* what, const char* lists) {
+  if (count <= kMaxSelectedNames) {
+    return;
+  }
+  throw Error(
+      ErrorKind::kLimitExceeded,
+      std::string(what) + " options name too many tables and schemas: " + std::to_string(count),
+      "pg_dump and pg_restore take each name as a command-line argument.",
+      "At most " + std::to_string(kMaxSelectedNames) + " names in all (" + lists +
+          " together). Select whole schemas rather than many of their tables.");
+}
+
 // QuoteIdentifier quotes one name part; see backup_options.h.
 std::string QuoteIdentifier(const std::string& part) {
   std::string out = "\"";
@@ -309,6 +337,7 @@ bool BackupOptions::IncludesTableData(const std::string& schema, const std::stri
 // ParseBackupOptions checks every key before anything is queued, so a typo
 // fails loudly instead of producing a backup of the wrong thing.
 BackupOptions ParseBackupOptions(std::string_view json_text) {
+  CheckOptionsSize(json_text, "backup");
   json::Value root;
   try {
     root = json::Parse(json_text);
@@ -368,6 +397,9 @@ BackupOptions ParseBackupOptions(std::string_view json_text) {
                   std::string(), kValidKeysHint);
     }
   }
+  CheckSelectedNameCount(options.tables.size() + options.exclude_tables.size() +
+                             options.schemas.size() + options.exclude_schemas.size(),
+                         "backup", "tables, exclude_tables, schemas and exclude_schemas");
   if (options.schema_only && options.data_only) {
     throw Error(ErrorKind::kInvalidParameter,
                 "backup options \"schema_only\" and \"data_only\" cannot be used together");

@@ -62,8 +62,32 @@ struct BackupOptions {
 };
 
 // ParseBackupOptions validates a JSON object of options; throws
-// kInvalidParameter naming the offending key, with a hint listing valid keys.
+// kInvalidParameter naming the offending key, with a hint listing valid keys,
+// and kLimitExceeded past the limits below.
 BackupOptions ParseBackupOptions(std::string_view json_text);
+
+// Limits of one request, checked before anything is queued. pg_dump 15 takes
+// its table and schema selection only as arguments (a file of patterns,
+// --filter, is PostgreSQL 17), and the kernel refuses to start a program
+// whose arguments and environment pass ARG_MAX (at least 128 KiB): with
+// these limits every pg_dump and pg_restore command line of a valid request
+// stays under 100 KiB (backup_options_test.cpp checks the worst case).
+//
+// kMaxOptionsBytes bounds the options object as JSON text (backup, job and
+// restore options).
+constexpr size_t kMaxOptionsBytes = 64 * 1024;
+// kMaxSelectedNames bounds the names of one request: tables,
+// exclude_tables, schemas and exclude_schemas together.
+constexpr size_t kMaxSelectedNames = 1000;
+
+// CheckOptionsSize throws kLimitExceeded if json_text is longer than
+// kMaxOptionsBytes; what is "backup", "job" or "restore".
+void CheckOptionsSize(std::string_view json_text, const char* what);
+
+// CheckSelectedNameCount throws kLimitExceeded if count names are more than
+// kMaxSelectedNames; what is "backup" or "restore", lists names the options
+// that were counted.
+void CheckSelectedNameCount(size_t count, const char* what, const char* lists);
 
 // kMinZstdLevel..kMaxZstdLevel is the accepted zstd_level range.
 constexpr int kMinZstdLevel = 1;

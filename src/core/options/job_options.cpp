@@ -90,6 +90,7 @@ json::Value JobOptions::ToJson() const {
 // ParseJobOptions sorts each key to its owner and rejects any key no owner
 // claims, before any of them is used.
 JobOptions ParseJobOptions(std::string_view json_text) {
+  CheckOptionsSize(json_text, "job");
   json::Value root;
   try {
     root = json::Parse(json_text);

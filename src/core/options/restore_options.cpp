@@ -107,6 +107,7 @@ std::vector<std::vector<std::string>> RestoreOptions::SelectionArgumentGroups() 
 
 // ParseRestoreOptions validates every key before anything is queued.
 RestoreOptions ParseRestoreOptions(std::string_view json_text) {
+  CheckOptionsSize(json_text, "restore");
   json::Value root;
   try {
     root = json::Parse(json_text);
@@ -149,6 +150,8 @@ RestoreOptions ParseRestoreOptions(std::string_view json_text) {
                   std::string(), kValidKeysHint);
     }
   }
+  CheckSelectedNameCount(options.tables.size() + options.schemas.size(), "restore",
+                         "tables and schemas");
   if (options.clean && options.partial())
     throw Error(ErrorKind::kInvalidParameter,
                 "restore option \"clean\" cannot be combined with \"tables\" or \"schemas\"",

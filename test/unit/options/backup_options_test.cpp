@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -241,6 +243,117 @@ TEST(BackupOptionsTest, IncludesTableDataMirrorsPgDump) {
       ParseBackupOptions(R"({"tables":["t"],"exclude_tables":["s.t"]})");
   EXPECT_TRUE(include_and_exclude.IncludesTableData("public", "t"));
   EXPECT_FALSE(include_and_exclude.IncludesTableData("s", "t"));
+}
+
+// NameListJson renders {"key": [names...]} as JSON text.
+std::string NameListJson(const std::string& key, const std::vector<std::string>& names) {
+  json::Value list = json::Value::Array();
+  for (const std::string& name : names) {
+    list.Append(json::Value::String(name));
+  }
+  json::Value object = json::Value::Object();
+  object.Set(key, list);
+  return object.Serialize();
+}
+
+// LimitError returns the kLimitExceeded error ParseBackupOptions throws.
+Error LimitError(const std::string& text) {
+  try {
+    ParseBackupOptions(text);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kLimitExceeded) << error.what();
+    return error;
+  }
+  ADD_FAILURE() << "accepted " << text.size() << " bytes of options";
+  return Error(ErrorKind::kInternal, "");
+}
+
+// ArgvBytes is what args take of the kernel's ARG_MAX: each string with its
+// terminating zero, and a pointer to it.
+size_t ArgvBytes(const Args& args) {
+  size_t bytes = 0;
+  for (const std::string& arg : args) {
+    bytes += arg.size() + 1 + sizeof(char*);
+  }
+  return bytes;
+}
+
+TEST(BackupOptionsLimitsTest, OversizedOptionsAreRefusedBeforeParsing) {
+  // 300000 names: the request that failed at run time with "Argument list
+  // too long". Refused by size, before any name is parsed.
+  std::string many = NameListJson("exclude_tables", std::vector<std::string>(300000, "t"));
+  Error huge = LimitError(many);
+  EXPECT_EQ(std::string(huge.what()),
+            "backup options are too large: " + std::to_string(many.size()) + " bytes");
+  EXPECT_NE(huge.hint().find("at most 65536 bytes"), std::string::npos);
+  // Not even valid JSON is read past the limit.
+  EXPECT_EQ(LimitError(std::string(kMaxOptionsBytes + 1, '{')).kind(), ErrorKind::kLimitExceeded);
+}
+
+TEST(BackupOptionsLimitsTest, AtMostOneThousandNamesInAllLists) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < kMaxSelectedNames; i++) {
+    names.push_back("t" + std::to_string(i));
+  }
+  EXPECT_EQ(ParseBackupOptions(NameListJson("exclude_tables", names)).exclude_tables.size(),
+            kMaxSelectedNames);
+  names.push_back("one_more");
+  Error error = LimitError(NameListJson("exclude_tables", names));
+  EXPECT_STREQ(error.what(), "backup options name too many tables and schemas: 1001");
+  EXPECT_NE(error.hint().find("At most 1000 names in all"), std::string::npos);
+  // The lists count together.
+  json::Value split = json::Value::Object();
+  json::Value tables = json::Value::Array(), excluded = json::Value::Array();
+  for (size_t i = 0; i < 600; i++) {
+    tables.Append(json::Value::String("s.t" + std::to_string(i)));
+    excluded.Append(json::Value::String("s.x" + std::to_string(i)));
+  }
+  split.Set("tables", tables);
+  split.Set("exclude_tables", excluded);
+  EXPECT_EQ(LimitError(split.Serialize()).kind(), ErrorKind::kLimitExceeded);
+}
+
+// The worst pg_dump command lines the limits allow stay far below the
+// kernel's smallest ARG_MAX (128 KiB), environment included.
+TEST(BackupOptionsLimitsTest, WorstCaseDumpArgumentsFitTheKernelLimit) {
+  // Most names of one shape that the limits allow (make(i) is the i-th
+  // name, as written in JSON before escaping).
+  auto most = [](const std::string& key, const std::function<std::string(size_t)>& make) {
+    std::vector<std::string> names;
+    size_t json_bytes = key.size() + 6;  // {"key":[]}
+    while (names.size() < kMaxSelectedNames) {
+      std::string name = make(names.size());
+      size_t escaped = name.size() + static_cast<size_t>(std::count(name.begin(), name.end(), '"'));
+      if (json_bytes + escaped + 3 > kMaxOptionsBytes) {
+        break;
+      }
+      json_bytes += escaped + 3;  // quotes and a comma
+      names.push_back(name);
+    }
+    std::string text = NameListJson(key, names);
+    EXPECT_LE(text.size(), kMaxOptionsBytes);
+    return ArgvBytes(ParseBackupOptions(text).DumpArguments());
+  };
+  size_t worst = 0;
+  for (size_t length : {1, 8, 30, 50, 60, 63}) {
+    for (const char* key : {"tables", "exclude_tables", "schemas", "exclude_schemas"}) {
+      worst = std::max(worst, most(key, [length](size_t i) {
+                         std::string name = "n" + std::to_string(i);
+                         name.resize(std::max(length, name.size()), 'x');
+                         return name;
+                       }));
+    }
+  }
+  // Qualified names made of quotes: each is doubled in the pattern (and takes
+  // two bytes in JSON).
+  worst = std::max(worst, most("exclude_tables", [](size_t i) {
+                     return "\"" + std::string(60, '"') + "\".\"" + std::to_string(i) +
+                            std::string(58, '"') + "\"";
+                   }));
+  worst = std::max(worst,
+                   most("exclude_tables", [](size_t i) { return "s" + std::to_string(i) + ".t"; }));
+  EXPECT_GT(worst, 64u * 1024);
+  EXPECT_LT(worst, 100u * 1024);
 }
 
 // These messages are also pinned by the pg_regress output in

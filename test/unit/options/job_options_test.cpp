@@ -146,6 +146,19 @@ TEST(JobOptionsTest, RpoAndWebhookOptions) {
   EXPECT_EQ(plain.Find("webhook_url"), nullptr);
 }
 
+TEST(JobOptionsTest, OversizedOptionsAreRefused) {
+  std::string text =
+      "{\"webhook_url\": \"https://example.com/" + std::string(kMaxOptionsBytes, 'x') + "\"}";
+  try {
+    ParseJobOptions(text);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kLimitExceeded);
+    EXPECT_EQ(std::string(error.what()),
+              "job options are too large: " + std::to_string(text.size()) + " bytes");
+  }
+}
+
 TEST(JobOptionsTest, VerifyEvery) {
   JobOptions options = ParseJobOptions(R"({"verify": "restore", "verify_every": 7})");
   EXPECT_EQ(options.verify, "restore");
