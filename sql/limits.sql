@@ -72,5 +72,28 @@ SELECT pgbak_restore(:b, 'lim_new',
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) - :jobs_before AS jobs_added FROM pgbak_jobs;
 
+-- System catalogs are never selected: pg_dump dumps whatever -t or -n names,
+-- and {"tables": ["pg_authid"]} dumped pg_catalog.pg_authid.
+SELECT pgbak_run('contrib_regression', 'local', '{"tables": ["pg_authid"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_run('contrib_regression', 'local', '{"tables": ["pg_catalog.pg_authid"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_run('contrib_regression', 'local', '{"exclude_tables": ["pg_class"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_run('contrib_regression', 'local', '{"schemas": ["pg_catalog"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_run('contrib_regression', 'local', '{"schemas": ["information_schema"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('lim-catalog', 'contrib_regression', '@daily', '{"tables": ["pg_shadow"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, 'lim_new', '{"tables": ["pg_authid"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, 'lim_new', '{"schemas": ["pg_toast"]}');
+\echo :LAST_ERROR_SQLSTATE
+-- A table of one's own by a catalog's name is selected by its schema.
+BEGIN;
+SELECT pgbak_run('contrib_regression', 'local', '{"tables": ["public.pg_authid"]}') > 0 AS queued;
+ROLLBACK;
+
 -- Nothing was queued by any refused call.
 SELECT count(*) - :rows_before AS rows_added FROM backup_log;

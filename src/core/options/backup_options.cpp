@@ -88,6 +88,7 @@ std::vector<QualifiedName> ParseNameList(const std::string& key, const json::Val
                   std::string(error.what()) + " in backup option \"" + key + "\"", error.detail(),
                   error.hint());
     }
+    CheckNotSystem(names.back(), !allow_schema, "backup option \"" + key + "\"");
   }
   return names;
 }
@@ -254,6 +255,29 @@ QualifiedName ParseQualifiedName(std::string_view text, bool allow_schema) {
   return name;
 }
 
+// IsSystemSchema: see backup_options.h.
+bool IsSystemSchema(const std::string& schema) {
+  return schema.compare(0, 3, "pg_") == 0 || schema == "information_schema";
+}
+
+// CheckNotSystem refuses what would reach into PostgreSQL's own schemas:
+// pg_dump dumps whatever -t or -n names, pg_catalog.pg_authid and its
+// password hashes too.
+void CheckNotSystem(const QualifiedName& name, bool schema_list, const std::string& option) {
+  const std::string& schema = schema_list ? name.name : name.schema;
+  if (!IsSystemSchema(schema)) {
+    return;
+  }
+  std::string shown =
+      schema_list ? "schema \"" + schema + "\"" : "table \"" + schema + "." + name.name + "\"";
+  throw Error(ErrorKind::kInvalidParameter,
+              option + " cannot name " + shown + ": \"" + schema + "\" is a system schema",
+              "pg_catalog, information_schema, pg_toast and the other pg_ schemas belong to "
+              "PostgreSQL; their tables are never selected by name.",
+              "Name tables and schemas of your own; unqualified table names are looked up in "
+              "those only.");
+}
+
 // ExactPattern quotes every part so pg_dump's pattern characters are literal.
 std::string ExactPattern(const QualifiedName& name) {
   if (name.schema.empty()) {
@@ -306,6 +330,13 @@ std::vector<std::string> BackupOptions::DumpArguments() const {
   }
   for (const QualifiedName& name : exclude_tables) {
     args.push_back("--exclude-table=" + ExactPattern(name));
+  }
+  if (!tables.empty()) {
+    // "*"."name" also matches pg_catalog.name, and pg_dump dumps a catalog
+    // that -t selects. Exclusions win over -t (and need not match anything,
+    // even with --strict-names); these are pg_dump patterns, not quoted.
+    args.push_back("--exclude-table=pg_*.*");
+    args.push_back("--exclude-table=information_schema.*");
   }
   for (const QualifiedName& name : schemas) {
     args.push_back("--schema=" + QuoteIdentifier(name.name));

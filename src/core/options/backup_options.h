@@ -33,8 +33,18 @@ QualifiedName ParseQualifiedName(std::string_view text, bool allow_schema);
 
 // ExactPattern renders a name as a pg_dump pattern that matches exactly that
 // name: every part double-quoted, so '*', '?', '.' and capitals are literal.
-// An unqualified table matches that table name in every schema ("*"."name").
+// An unqualified table matches that table name in every schema ("*"."name");
+// DumpArguments excludes the system schemas' tables again.
 std::string ExactPattern(const QualifiedName& name);
+
+// IsSystemSchema says whether a schema belongs to PostgreSQL: pg_catalog,
+// pg_toast, the other pg_ schemas (CREATE SCHEMA refuses that prefix) and
+// information_schema. Selections never reach into them.
+bool IsSystemSchema(const std::string& schema);
+
+// CheckNotSystem throws kInvalidParameter if name is in (or, for a schema
+// list, is) a system schema; option is e.g. "backup option \"tables\"".
+void CheckNotSystem(const QualifiedName& name, bool schema_list, const std::string& option);
 
 // QuoteIdentifier double-quotes one SQL name part ("a""b" for a"b), as SQL
 // sent to the server needs it whatever the name is.
@@ -55,6 +65,8 @@ struct BackupOptions {
   json::Value ToJson() const;
   // DumpArguments are pg_dump's selection and format arguments for these
   // options (-Fc or -Fp, --schema-only, -t/-T/-n/-N with exact patterns).
+  // With tables, every table of a system schema is excluded again, so that
+  // an unqualified name selects tables of user schemas only.
   std::vector<std::string> DumpArguments() const;
   // IncludesTableData says whether a table's data is in the dump, mirroring the
   // arguments above; used to pick the tables whose rows the manifest counts.

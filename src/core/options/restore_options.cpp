@@ -34,6 +34,7 @@ std::vector<QualifiedName> NameList(const std::string& key, const json::Value& v
           "invalid name " + json::Quote(item.AsString()) + " in restore option \"" + key + "\"",
           e.detail().empty() ? e.what() : e.detail());
     }
+    CheckNotSystem(names.back(), !allow_schema, "restore option \"" + key + "\"");
   }
   if (names.empty())
     throw Error(ErrorKind::kInvalidParameter, "restore option \"" + key +

@@ -127,6 +127,7 @@ CheckedRestore CheckRestoreOptions(const char* json_text) {
   Failure failure;
   CatchCore(failure, [&] {
     RestoreOptions options = ParseRestoreOptions(json_text);
+    RefuseCatalogNames(options.tables, "restore option \"tables\"");
     std::string normalized = options.ToJson().Serialize();
     PgCall([&] { checked.options_json = pstrdup(normalized.c_str()); });
     checked.partial = options.partial();

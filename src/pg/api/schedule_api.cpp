@@ -56,6 +56,8 @@ CheckedJob CheckJob(const char* schedule_text, const char* options_text) {
   CatchCore(failure, [&] {
     CronSchedule schedule = CronSchedule::Parse(schedule_text);
     JobOptions options = ParseJobOptions(options_text);
+    RefuseCatalogNames(options.backup.tables, "backup option \"tables\"");
+    RefuseCatalogNames(options.backup.exclude_tables, "backup option \"exclude_tables\"");
     PgTimeZone zone(setting_timezone);
     std::time_t next = schedule.NextAfter(std::time(nullptr), zone);
     std::string normalized = options.ToJson().Serialize();

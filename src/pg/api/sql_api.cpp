@@ -60,6 +60,8 @@ char* NormalizeOptions(const char* json_text, char** format) {
   Failure failure;
   CatchCore(failure, [&] {
     BackupOptions options = ParseBackupOptions(json_text);
+    RefuseCatalogNames(options.tables, "backup option \"tables\"");
+    RefuseCatalogNames(options.exclude_tables, "backup option \"exclude_tables\"");
     std::string text = options.ToJson().Serialize();
     PgCall([&] {
       normalized = pstrdup(text.c_str());

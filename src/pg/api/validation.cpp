@@ -5,15 +5,19 @@ extern "C" {
 
 #include "access/htup_details.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_namespace.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 }
 
 #include <cctype>
 #include <cstring>
 
+#include "core/base/error.h"
 #include "pg/api/validation.h"
+#include "pg/boundary/boundary.h"
 #include "pg/catalog/storage_registry.h"
 
 namespace pgbak {
@@ -47,6 +51,29 @@ void CheckStorageExists(const char* storage) {
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("storage \"%s\" does not exist", storage),
              errhint("See SELECT name FROM pgbak_storages; define one with pgbak_storage_add().")));
+}
+
+// RefuseCatalogNames: an unqualified name selects tables of user schemas
+// only (see BackupOptions::DumpArguments), so "pg_authid" would quietly
+// select nothing; it almost certainly meant the catalog, which is never
+// selected: say so at the call.
+void RefuseCatalogNames(const std::vector<QualifiedName>& names, const std::string& option) {
+  for (const QualifiedName& name : names) {
+    if (!name.schema.empty())
+      continue;
+    bool is_catalog = false;
+    PgCall([&] {
+      is_catalog = OidIsValid(get_relname_relid(name.name.c_str(), PG_CATALOG_NAMESPACE));
+    });
+    if (is_catalog)
+      throw Error(ErrorKind::kInvalidParameter,
+                  option + " cannot name \"" + Printable(name.name) + "\": it is a system catalog",
+                  "Unqualified table names are looked up in user schemas only; system catalogs "
+                  "are never backed up or restored.",
+                  "To select a table of your own by that name, qualify it with its schema, such as "
+                  "\"public." +
+                      Printable(name.name) + "\".");
+  }
 }
 
 // CheckJobName accepts names that are safe in logs, URLs and file names.

@@ -4,6 +4,11 @@
 // Include after postgres.h and fmgr.h.
 #pragma once
 
+#include <string>
+#include <vector>
+
+#include "core/options/backup_options.h"
+
 namespace pgbak {
 
 // RequireArgument raises 22004 if argument n (named name) is NULL.
@@ -15,6 +20,12 @@ void CheckDatabaseForBackup(const char* database);
 
 // CheckStorageExists raises 42704 unless a storage of that name exists.
 void CheckStorageExists(const char* storage);
+
+// RefuseCatalogNames throws a core Error (kInvalidParameter; call it inside
+// CatchCore) if an unqualified name in names is that of a relation in
+// pg_catalog, the same in every database of the cluster; option is e.g.
+// "backup option \"tables\"".
+void RefuseCatalogNames(const std::vector<QualifiedName>& names, const std::string& option);
 
 // CheckJobName raises 22023 unless name is 1..63 bytes of letters, digits,
 // '_', '-', '.' or ':' starting with a letter or digit.

@@ -34,6 +34,7 @@ extern "C" {
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
 #include "core/base/child_process.h"
+#include "core/base/error.h"
 #include "core/base/json.h"
 #include "core/crypto/age.h"
 #include "core/options/backup_options.h"
@@ -108,6 +109,46 @@ class SnapshotSession : public SideChannel {
     for (int i = 0; i < PQntuples(result.get()); i++)
       tables.emplace_back(PQgetvalue(result.get(), i, 0), PQgetvalue(result.get(), i, 1));
     return tables;
+  }
+
+  // MissingFromUserSchemas returns the names of names (in their order) that
+  // no relation pg_dump's --table selects (table, view, sequence, ...) has in
+  // a user schema, as the snapshot sees them.
+  std::vector<std::string> MissingFromUserSchemas(const std::vector<std::string>& names) {
+    std::string array = "{";
+    for (const std::string& name : names) {
+      if (array.size() > 1)
+        array += ',';
+      array += '"';
+      for (char c : name) {
+        if (c == '"' || c == '\\')
+          array += '\\';
+        array += c;
+      }
+      array += '"';
+    }
+    array += '}';
+    const char* values[1] = {array.c_str()};
+    PgResultPtr result(
+        PQexecParams(conn_.get(),
+                     "SELECT u.name FROM pg_catalog.unnest($1::pg_catalog.text[]) "
+                     "WITH ORDINALITY AS u(name, n) WHERE NOT EXISTS ("
+                     "  SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s "
+                     "  ON s.oid OPERATOR(pg_catalog.=) c.relnamespace "
+                     "  WHERE c.relname OPERATOR(pg_catalog.=) u.name::pg_catalog.name "
+                     "  AND c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') "
+                     "  AND s.nspname OPERATOR(pg_catalog.!~) '^pg_' "
+                     "  AND s.nspname OPERATOR(pg_catalog.<>) 'information_schema') "
+                     "ORDER BY u.n",
+                     1, nullptr, values, nullptr, nullptr, 0),
+        PQclear);
+    if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK)
+      throw Error(ErrorKind::kIo, "snapshot session query failed",
+                  Trim(PQerrorMessage(conn_.get())));
+    std::vector<std::string> missing;
+    for (int i = 0; i < PQntuples(result.get()); i++)
+      missing.emplace_back(PQgetvalue(result.get(), i, 0));
+    return missing;
   }
 
   // StartCounting begins counting rows of tables, a batch at a time,
@@ -284,6 +325,32 @@ ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const Ch
   return {raw.bytes(), stored.bytes(), stored.sha256_hex()};
 }
 
+// RequireUnqualifiedTables fails the backup if an unqualified name of option
+// "tables" is in no user schema. Its pg_dump pattern matches the name in
+// every schema and the system schemas are excluded again (DumpArguments), so
+// pg_dump's --strict-names, satisfied by a catalog of that name, would let a
+// backup without the table succeed.
+void RequireUnqualifiedTables(SnapshotSession& session, const BackupOptions& options,
+                              const std::string& database) {
+  std::vector<std::string> unqualified;
+  for (const QualifiedName& name : options.tables)
+    if (name.schema.empty())
+      unqualified.push_back(name.name);
+  if (unqualified.empty())
+    return;
+  std::vector<std::string> missing = session.MissingFromUserSchemas(unqualified);
+  if (missing.empty())
+    return;
+  std::string others =
+      missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "";
+  throw Error(ErrorKind::kUndefinedObject,
+              "backup option \"tables\" names \"" + Printable(missing[0]) + "\"" + others +
+                  ", which is in no user schema of database \"" + database + "\"",
+              "Unqualified table names are looked up in user schemas only, never in pg_catalog, "
+              "information_schema or another system schema.",
+              "Check the name, or qualify it with its schema.");
+}
+
 // WaitForCounts counts rows of tables in the snapshot session now, waiting
 // on its socket together with the latch.
 std::vector<TableCount> WaitForCounts(SnapshotSession& session,
@@ -356,6 +423,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   std::vector<std::pair<std::string, std::string>> count_tables;
   if (!scan_archive)
     count_tables = tables_in_dump();
+  RequireUnqualifiedTables(session, options, database);
 
   ChildSpec dump;
   dump.program = facts.bin_dir + "/pg_dump";

@@ -119,7 +119,8 @@ TEST(BackupOptionsTest, EachValidKey) {
   EXPECT_EQ(ParseBackupOptions(R"({"schema_only":false,"data_only":false})").DumpArguments(),
             Args{"--format=custom"});
   EXPECT_EQ(ParseBackupOptions(R"({"tables":["Orders","s.\"Line Items\""]})").DumpArguments(),
-            (Args{"--format=custom", "--table=*.\"orders\"", "--table=\"s\".\"Line Items\""}));
+            (Args{"--format=custom", "--table=*.\"orders\"", "--table=\"s\".\"Line Items\"",
+                  "--exclude-table=pg_*.*", "--exclude-table=information_schema.*"}));
   EXPECT_EQ(ParseBackupOptions(R"({"exclude_tables":["log"]})").DumpArguments(),
             (Args{"--format=custom", "--exclude-table=*.\"log\""}));
   EXPECT_EQ(ParseBackupOptions(R"({"schemas":["App","\"X\"\"Y\""]})").DumpArguments(),
@@ -243,6 +244,52 @@ TEST(BackupOptionsTest, IncludesTableDataMirrorsPgDump) {
       ParseBackupOptions(R"({"tables":["t"],"exclude_tables":["s.t"]})");
   EXPECT_TRUE(include_and_exclude.IncludesTableData("public", "t"));
   EXPECT_FALSE(include_and_exclude.IncludesTableData("s", "t"));
+}
+
+// pg_dump dumps whatever -t or -n selects, system catalogs too:
+// {"tables": ["pg_authid"]} dumped pg_catalog.pg_authid with its password
+// hashes.
+TEST(BackupOptionsTest, SystemSchemasAreNeverSelected) {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{R"({"tables": ["pg_catalog.pg_authid"]})",
+                "backup option \"tables\" cannot name table \"pg_catalog.pg_authid\": "
+                "\"pg_catalog\" is a system schema"},
+           Case{R"({"tables": ["Information_Schema.sql_features"]})",
+                "backup option \"tables\" cannot name table "
+                "\"information_schema.sql_features\": \"information_schema\" is a system schema"},
+           Case{R"({"exclude_tables": ["pg_toast.pg_toast_1260"]})",
+                "backup option \"exclude_tables\" cannot name table "
+                "\"pg_toast.pg_toast_1260\": \"pg_toast\" is a system schema"},
+           Case{R"({"schemas": ["pg_catalog"]})",
+                "backup option \"schemas\" cannot name schema \"pg_catalog\": \"pg_catalog\" is "
+                "a system schema"},
+           Case{R"({"schemas": ["pg_temp_3"]})",
+                "backup option \"schemas\" cannot name schema \"pg_temp_3\": \"pg_temp_3\" is a "
+                "system schema"},
+           Case{R"({"exclude_schemas": ["information_schema"]})",
+                "backup option \"exclude_schemas\" cannot name schema \"information_schema\": "
+                "\"information_schema\" is a system schema"},
+       }) {
+    Error error = OptionsError(c.json);
+    EXPECT_EQ(std::string(error.what()), c.message);
+    EXPECT_NE(error.hint().find("unqualified table names are looked up in those only"),
+              std::string::npos);
+  }
+  // Quoted otherwise, these are ordinary names.
+  EXPECT_EQ(ParseBackupOptions(R"({"schemas": ["\"PG_catalog\""]})").schemas.size(), 1u);
+  EXPECT_EQ(ParseBackupOptions(R"({"tables": ["public.pg_authid"]})").tables.size(), 1u);
+  EXPECT_TRUE(IsSystemSchema("pg_"));
+  EXPECT_FALSE(IsSystemSchema("pg"));
+  EXPECT_FALSE(IsSystemSchema("information_schema2"));
+  // An unqualified name still reads as a pattern over every schema; the
+  // system schemas' tables are excluded again, and excluded only when
+  // tables are selected.
+  EXPECT_EQ(ParseBackupOptions(R"({"exclude_tables": ["log"]})").DumpArguments(),
+            (Args{"--format=custom", "--exclude-table=*.\"log\""}));
 }
 
 // NameListJson renders {"key": [names...]} as JSON text.

@@ -76,6 +76,8 @@ TEST(RestoreOptionsTest, BadInputIsRefusedWithTheKeyNamed) {
         Case{"{\"tables\": []}", "at least one"}, Case{"{\"tables\": [\"\"]}", "non-empty"},
         Case{"{\"tables\": \"users\"}", "array"}, Case{"{\"schemas\": [\"a.b\"]}", "\"schemas\""},
         Case{"{\"clean\": true, \"tables\": [\"t\"]}", "cannot be combined"},
+        Case{"{\"tables\": [\"pg_catalog.pg_authid\"]}", "\"pg_catalog\" is a system schema"},
+        Case{"{\"schemas\": [\"information_schema\"]}", "is a system schema"},
         Case{"{not json", "invalid restore options"}}) {
     try {
       ParseRestoreOptions(c.json);
