@@ -95,5 +95,19 @@ BEGIN;
 SELECT pgbak_run('contrib_regression', 'local', '{"tables": ["public.pg_authid"]}') > 0 AS queued;
 ROLLBACK;
 
+-- Lock waits: pg_dump waits at most lock_wait_timeout for each table's lock
+-- (default pgbak.lock_wait_timeout, 5min), at most one day.
+SHOW pgbak.lock_wait_timeout;
+SELECT pgbak_run('contrib_regression', 'local', '{"lock_wait_timeout": "2 days"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('lim-lock', 'contrib_regression', '@daily', '{"lock_wait_timeout": -1}');
+\echo :LAST_ERROR_SQLSTATE
+ALTER SYSTEM SET pgbak.lock_wait_timeout = '2d';
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+SELECT pgbak_run('contrib_regression', 'local', '{"lock_wait_timeout": "30 seconds"}') AS q \gset
+SELECT options FROM backup_log WHERE id = :q;
+ROLLBACK;
+
 -- Nothing was queued by any refused call.
 SELECT count(*) - :rows_before AS rows_added FROM backup_log;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/schedule/retention.h"
 #include "core/base/no_postgres.h"
 
 namespace pgbak {
@@ -22,7 +23,7 @@ constexpr size_t kMaxIdentifierBytes = 63;
 
 constexpr const char* kValidKeysHint =
     "Valid backup options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
-    "exclude_schemas, zstd_level.";
+    "exclude_schemas, zstd_level, lock_wait_timeout.";
 
 // InvalidName throws the error for a name that is not valid identifier syntax.
 [[noreturn]] void InvalidName(std::string_view text, const std::string& detail) {
@@ -91,6 +92,41 @@ std::vector<QualifiedName> ParseNameList(const std::string& key, const json::Val
     CheckNotSystem(names.back(), !allow_schema, "backup option \"" + key + "\"");
   }
   return names;
+}
+
+// ParseLockWaitTimeout reads lock_wait_timeout: an interval such as
+// "30 seconds" or "5 minutes", or a JSON integer of seconds, 0 meaning no
+// limit.
+int ParseLockWaitTimeout(const json::Value& value) {
+  const std::string expected =
+      "backup option \"lock_wait_timeout\" must be an interval such as \"2 minutes\" or a "
+      "number of seconds from 0 to " +
+      std::to_string(kMaxLockWaitTimeoutSeconds) + ", not ";
+  const char* hint =
+      "Units are seconds, minutes and hours; 0 waits as long as it takes. "
+      "pgbak.lock_wait_timeout is the default.";
+  int64_t seconds = -1;
+  std::string shown;
+  if (value.type() == json::Type::kString) {
+    shown = json::Quote(value.AsString());
+    seconds = ParseDurationText(value.AsString());
+    if (seconds == 0) {
+      seconds = -1;
+    }
+  } else if (value.type() == json::Type::kNumber) {
+    shown = value.Serialize();
+    try {
+      seconds = value.AsInt64();
+    } catch (const Error&) {
+      seconds = -1;
+    }
+  } else {
+    shown = value.TypeName();
+  }
+  if (seconds < 0 || seconds > kMaxLockWaitTimeoutSeconds) {
+    throw Error(ErrorKind::kInvalidParameter, expected + shown, std::string(), hint);
+  }
+  return static_cast<int>(seconds);
 }
 
 // NameArray renders names for ToJson.
@@ -311,6 +347,9 @@ json::Value BackupOptions::ToJson() const {
   if (zstd_level) {
     object.Set("zstd_level", json::Value::Number(*zstd_level));
   }
+  if (lock_wait_timeout_seconds) {
+    object.Set("lock_wait_timeout", json::Value::Number(*lock_wait_timeout_seconds));
+  }
   return object;
 }
 
@@ -423,6 +462,8 @@ BackupOptions ParseBackupOptions(std::string_view json_text) {
                     "backup option \"zstd_level\" must be " + range + ", not " + value.Serialize());
       }
       options.zstd_level = static_cast<int>(level);
+    } else if (key == "lock_wait_timeout") {
+      options.lock_wait_timeout_seconds = ParseLockWaitTimeout(value);
     } else {
       throw Error(ErrorKind::kInvalidParameter, "unknown backup option " + json::Quote(key),
                   std::string(), kValidKeysHint);

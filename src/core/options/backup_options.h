@@ -60,6 +60,9 @@ struct BackupOptions {
   std::vector<QualifiedName> schemas;  // only .name is used
   std::vector<QualifiedName> exclude_schemas;
   std::optional<int> zstd_level;  // default: the pgbak.zstd_level setting
+  // lock_wait_timeout_seconds: how long pg_dump may wait for each table's
+  // lock (0: as long as it takes); default: pgbak.lock_wait_timeout.
+  std::optional<int> lock_wait_timeout_seconds;
 
   // ToJson is the normalized form stored in backup_log.options.
   json::Value ToJson() const;
@@ -100,6 +103,10 @@ void CheckOptionsSize(std::string_view json_text, const char* what);
 // kMaxSelectedNames; what is "backup" or "restore", lists names the options
 // that were counted.
 void CheckSelectedNameCount(size_t count, const char* what, const char* lists);
+
+// kMaxLockWaitTimeoutSeconds bounds lock_wait_timeout (one day; pg_dump
+// sets it as statement_timeout, in milliseconds of an int).
+constexpr int kMaxLockWaitTimeoutSeconds = 86400;
 
 // kMinZstdLevel..kMaxZstdLevel is the accepted zstd_level range.
 constexpr int kMinZstdLevel = 1;

@@ -246,6 +246,38 @@ TEST(BackupOptionsTest, IncludesTableDataMirrorsPgDump) {
   EXPECT_FALSE(include_and_exclude.IncludesTableData("s", "t"));
 }
 
+// lock_wait_timeout bounds each of pg_dump's waits for a table lock (while
+// it waits, its snapshot holds the cluster's xmin horizon back).
+TEST(BackupOptionsTest, LockWaitTimeout) {
+  EXPECT_FALSE(ParseBackupOptions("{}").lock_wait_timeout_seconds.has_value());
+  struct Case {
+    const char* json;
+    int seconds;
+  };
+  for (const Case& c :
+       {Case{"0", 0}, Case{"1", 1}, Case{"86400", 86400}, Case{R"("30 seconds")", 30},
+        Case{R"("5 minutes")", 300}, Case{R"("1 hour")", 3600}, Case{R"("1 day")", 86400}}) {
+    BackupOptions options =
+        ParseBackupOptions(std::string(R"({"lock_wait_timeout": )") + c.json + "}");
+    EXPECT_EQ(options.lock_wait_timeout_seconds, c.seconds) << c.json;
+    EXPECT_EQ(options.ToJson().Find("lock_wait_timeout")->AsInt64(), c.seconds);
+    // pg_dump's argument comes from the worker, which knows the setting.
+    EXPECT_EQ(options.DumpArguments(), Args{"--format=custom"});
+  }
+  for (const char* text : {"-1", "86401", "1.5", R"("0 seconds")", R"("soon")", R"("25 hours")",
+                           R"("500 ms")", "true", "null"}) {
+    Error error = OptionsError(std::string(R"({"lock_wait_timeout": )") + text + "}");
+    EXPECT_EQ(std::string(error.what())
+                  .rfind("backup option \"lock_wait_timeout\" must be an "
+                         "interval such as \"2 minutes\" or a number of "
+                         "seconds from 0 to 86400, not ",
+                         0),
+              0u)
+        << error.what();
+    EXPECT_NE(error.hint().find("0 waits as long as it takes"), std::string::npos);
+  }
+}
+
 // pg_dump dumps whatever -t or -n selects, system catalogs too:
 // {"tables": ["pg_authid"]} dumped pg_catalog.pg_authid with its password
 // hashes.
@@ -417,7 +449,7 @@ TEST(BackupOptionsTest, MessagesMatchTheRegressionSuite) {
   EXPECT_EQ(OptionsError(R"({"schemas": ["a.b"]})").detail(), "A schema name cannot be qualified.");
   EXPECT_EQ(OptionsError("[]").hint(),
             "Valid backup options are: format, schema_only, data_only, tables, exclude_tables, "
-            "schemas, exclude_schemas, zstd_level.");
+            "schemas, exclude_schemas, zstd_level, lock_wait_timeout.");
   EXPECT_EQ(OptionsError(R"({"tables": ["t"], "schemas": ["s"]})").hint(),
             "Use one of them: \"tables\" accepts schema-qualified names such as "
             "\"myschema.mytable\".");

@@ -91,9 +91,9 @@ TEST(JobOptionsTest, UnknownKeysAreRejectedWithEveryValidKey) {
   EXPECT_STREQ(error.what(), "unknown job option \"keep_dayly\"");
   EXPECT_EQ(error.hint(),
             "Valid job options are: format, schema_only, data_only, tables, exclude_tables, "
-            "schemas, exclude_schemas, zstd_level, storage, verify, verify_every, keep_last, "
-            "keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
-            "webhook_events.");
+            "schemas, exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, "
+            "verify_every, keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly, "
+            "max_age, rpo, webhook_url, webhook_events.");
   // A job option misspelled after a valid backup option is still found.
   EXPECT_STREQ(JobError(R"({"format":"plain","Storage":"x"})").what(),
                "unknown job option \"Storage\"");
@@ -157,6 +157,13 @@ TEST(JobOptionsTest, OversizedOptionsAreRefused) {
     EXPECT_EQ(std::string(error.what()),
               "job options are too large: " + std::to_string(text.size()) + " bytes");
   }
+}
+
+TEST(JobOptionsTest, LockWaitTimeoutIsABackupOption) {
+  JobOptions options = ParseJobOptions(R"({"lock_wait_timeout": "2 minutes"})");
+  EXPECT_EQ(options.backup.lock_wait_timeout_seconds, 120);
+  EXPECT_EQ(options.backup_json, R"({"format":"custom","lock_wait_timeout":120})");
+  EXPECT_THROW(ParseJobOptions(R"({"lock_wait_timeout": "2 days"})"), Error);
 }
 
 TEST(JobOptionsTest, VerifyEvery) {
