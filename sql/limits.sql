@@ -109,5 +109,31 @@ SELECT pgbak_run('contrib_regression', 'local', '{"lock_wait_timeout": "30 secon
 SELECT options FROM backup_log WHERE id = :q;
 ROLLBACK;
 
+-- Database names. Declared name, as pgbak_run, pgbak_schedule and
+-- pgbak_restore declare them up to 1.2, PostgreSQL cuts a longer name to 63
+-- bytes before the function sees it. Declared text, as the next version
+-- declares them, the same functions refuse it whole (42622); lim_text holds
+-- such declarations of the same C functions.
+CREATE SCHEMA lim_text;
+CREATE FUNCTION lim_text.pgbak_run(text, text, jsonb) RETURNS bigint
+  AS '$libdir/pgbak_ext', 'pgbak_run' LANGUAGE C;
+CREATE FUNCTION lim_text.pgbak_schedule(text, text, text, jsonb) RETURNS bigint
+  AS '$libdir/pgbak_ext', 'pgbak_schedule' LANGUAGE C;
+CREATE FUNCTION lim_text.pgbak_restore(bigint, text, jsonb) RETURNS bigint
+  AS '$libdir/pgbak_ext', 'pgbak_restore' LANGUAGE C;
+SELECT lim_text.pgbak_run('contrib_regression' || repeat('x', 50), 'local', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT lim_text.pgbak_schedule('lim-long', repeat('d', 64), '@daily', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT lim_text.pgbak_restore(:b, 'restored_' || repeat('x', 60), '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT lim_text.pgbak_run(repeat('d', 63), 'local', '{}');
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+SELECT lim_text.pgbak_run('contrib_regression', 'local', '{}') AS q \gset
+SELECT database_name FROM backup_log WHERE id = :q;
+ROLLBACK;
+DROP SCHEMA lim_text CASCADE;
+
 -- Nothing was queued by any refused call.
 SELECT count(*) - :rows_before AS rows_added FROM backup_log;

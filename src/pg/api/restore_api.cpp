@@ -220,7 +220,7 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 1, "target_database");
   RequireArgument(fcinfo, 2, "options");
   int64 backup_id = PG_GETARG_INT64(0);
-  Name target = PG_GETARG_NAME(1);
+  Name target = DatabaseNameArgument(fcinfo, 1, "target_database");
   Jsonb* options = PG_GETARG_JSONB_P(2);
   Caller caller = EnterAsOwner();
   RequireRole(caller, PgbakRole::kOperator, "restore backups");

@@ -137,7 +137,7 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 2, "schedule");
   RequireArgument(fcinfo, 3, "options");
   char* job_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  Name database = PG_GETARG_NAME(1);
+  Name database = DatabaseNameArgument(fcinfo, 1, "database");
   char* schedule = text_to_cstring(PG_GETARG_TEXT_PP(2));
   Jsonb* options = PG_GETARG_JSONB_P(3);
   Caller caller = EnterAsOwner();

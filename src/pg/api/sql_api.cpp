@@ -170,7 +170,7 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "database");
   RequireArgument(fcinfo, 1, "storage");
   RequireArgument(fcinfo, 2, "options");
-  Name database = PG_GETARG_NAME(0);
+  Name database = DatabaseNameArgument(fcinfo, 0, "database");
   char* storage = text_to_cstring(PG_GETARG_TEXT_PP(1));
   Jsonb* options = PG_GETARG_JSONB_P(2);
 

@@ -14,6 +14,13 @@ namespace pgbak {
 // RequireArgument raises 22004 if argument n (named name) is NULL.
 void RequireArgument(FunctionCallInfo fcinfo, int n, const char* name);
 
+// DatabaseNameArgument returns argument n, a database name, however the SQL
+// function declares it. Declared name (the signatures up to pgbak_ext 1.2),
+// the type's input has already cut a longer name to 63 bytes, unseen;
+// declared text, a name longer than 63 bytes raises 42622 instead of
+// reaching another database's name. what names the argument in the error.
+Name DatabaseNameArgument(FunctionCallInfo fcinfo, int n, const char* what);
+
 // CheckDatabaseForBackup raises 3D000 if the database does not exist and
 // 55000 if it does not accept connections.
 void CheckDatabaseForBackup(const char* database);
