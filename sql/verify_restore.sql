@@ -30,7 +30,7 @@ SELECT pgbak_restore(:b, 'contrib_regression');
 SELECT pgbak_restore(:b, 'contrib_regression', '{"clean": true}');
 \echo :LAST_ERROR_SQLSTATE
 -- A whole restore never overwrites an existing database by accident.
-SELECT pgbak_restore(:b, 'template1');
+SELECT pgbak_restore(:b, 'postgres');
 \echo :LAST_ERROR_SQLSTATE
 -- Tables go into an existing database.
 SELECT pgbak_restore(:b, 'vr_nowhere', '{"tables": ["vr_items"]}');

@@ -14,6 +14,7 @@ namespace pgbak {
 // ErrorKind says what went wrong, so the boundary can pick a SQLSTATE.
 enum class ErrorKind {
   kInvalidParameter,  // the user gave a bad value (22023)
+  kLimitExceeded,     // the user gave more than a documented limit allows (54000)
   kUndefinedObject,   // the user named something that does not exist (42704)
   kIo,                // file, pipe or network failure (58030)
   kChildFailed,       // pg_dump or another child process failed (XX000 with detail)

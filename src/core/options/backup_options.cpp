@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/schedule/retention.h"
 #include "core/base/no_postgres.h"
 
 namespace pgbak {
@@ -22,7 +23,7 @@ constexpr size_t kMaxIdentifierBytes = 63;
 
 constexpr const char* kValidKeysHint =
     "Valid backup options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
-    "exclude_schemas, zstd_level.";
+    "exclude_schemas, zstd_level, lock_wait_timeout.";
 
 // InvalidName throws the error for a name that is not valid identifier syntax.
 [[noreturn]] void InvalidName(std::string_view text, const std::string& detail) {
@@ -88,8 +89,44 @@ std::vector<QualifiedName> ParseNameList(const std::string& key, const json::Val
                   std::string(error.what()) + " in backup option \"" + key + "\"", error.detail(),
                   error.hint());
     }
+    CheckNotSystem(names.back(), !allow_schema, "backup option \"" + key + "\"");
   }
   return names;
+}
+
+// ParseLockWaitTimeout reads lock_wait_timeout: an interval such as
+// "30 seconds" or "5 minutes", or a JSON integer of seconds, 0 meaning no
+// limit.
+int ParseLockWaitTimeout(const json::Value& value) {
+  const std::string expected =
+      "backup option \"lock_wait_timeout\" must be an interval such as \"2 minutes\" or a "
+      "number of seconds from 0 to " +
+      std::to_string(kMaxLockWaitTimeoutSeconds) + ", not ";
+  const char* hint =
+      "Units are seconds, minutes and hours; 0 waits as long as it takes. "
+      "pgbak.lock_wait_timeout is the default.";
+  int64_t seconds = -1;
+  std::string shown;
+  if (value.type() == json::Type::kString) {
+    shown = json::Quote(value.AsString());
+    seconds = ParseDurationText(value.AsString());
+    if (seconds == 0) {
+      seconds = -1;
+    }
+  } else if (value.type() == json::Type::kNumber) {
+    shown = value.Serialize();
+    try {
+      seconds = value.AsInt64();
+    } catch (const Error&) {
+      seconds = -1;
+    }
+  } else {
+    shown = value.TypeName();
+  }
+  if (seconds < 0 || seconds > kMaxLockWaitTimeoutSeconds) {
+    throw Error(ErrorKind::kInvalidParameter, expected + shown, std::string(), hint);
+  }
+  return static_cast<int>(seconds);
 }
 
 // NameArray renders names for ToJson.
@@ -124,6 +161,34 @@ bool MatchesSchema(const std::vector<QualifiedName>& entries, const std::string&
 }
 
 }  // namespace
+
+// CheckOptionsSize refuses options text past kMaxOptionsBytes before it is
+// parsed at all.
+void CheckOptionsSize(std::string_view json_text, const char* what) {
+  if (json_text.size() <= kMaxOptionsBytes) {
+    return;
+  }
+  throw Error(
+      ErrorKind::kLimitExceeded,
+      std::string(what) + " options are too large: " + std::to_string(json_text.size()) + " bytes",
+      std::string(),
+      "Options are at most " + std::to_string(kMaxOptionsBytes) +
+          " bytes of JSON (64 KiB) and name at most " + std::to_string(kMaxSelectedNames) +
+          " tables and schemas. Select whole schemas rather than many of their tables.");
+}
+
+// CheckSelectedNameCount refuses more names than pg_dump's argv can carry.
+void CheckSelectedNameCount(size_t count, const char* what, const char* lists) {
+  if (count <= kMaxSelectedNames) {
+    return;
+  }
+  throw Error(
+      ErrorKind::kLimitExceeded,
+      std::string(what) + " options name too many tables and schemas: " + std::to_string(count),
+      "pg_dump and pg_restore take each name as a command-line argument.",
+      "At most " + std::to_string(kMaxSelectedNames) + " names in all (" + lists +
+          " together). Select whole schemas rather than many of their tables.");
+}
 
 // QuoteIdentifier quotes one name part; see backup_options.h.
 std::string QuoteIdentifier(const std::string& part) {
@@ -226,6 +291,29 @@ QualifiedName ParseQualifiedName(std::string_view text, bool allow_schema) {
   return name;
 }
 
+// IsSystemSchema: see backup_options.h.
+bool IsSystemSchema(const std::string& schema) {
+  return schema.compare(0, 3, "pg_") == 0 || schema == "information_schema";
+}
+
+// CheckNotSystem refuses what would reach into PostgreSQL's own schemas:
+// pg_dump dumps whatever -t or -n names, pg_catalog.pg_authid and its
+// password hashes too.
+void CheckNotSystem(const QualifiedName& name, bool schema_list, const std::string& option) {
+  const std::string& schema = schema_list ? name.name : name.schema;
+  if (!IsSystemSchema(schema)) {
+    return;
+  }
+  std::string shown =
+      schema_list ? "schema \"" + schema + "\"" : "table \"" + schema + "." + name.name + "\"";
+  throw Error(ErrorKind::kInvalidParameter,
+              option + " cannot name " + shown + ": \"" + schema + "\" is a system schema",
+              "pg_catalog, information_schema, pg_toast and the other pg_ schemas belong to "
+              "PostgreSQL; their tables are never selected by name.",
+              "Name tables and schemas of your own; unqualified table names are looked up in "
+              "those only.");
+}
+
 // ExactPattern quotes every part so pg_dump's pattern characters are literal.
 std::string ExactPattern(const QualifiedName& name) {
   if (name.schema.empty()) {
@@ -259,6 +347,9 @@ json::Value BackupOptions::ToJson() const {
   if (zstd_level) {
     object.Set("zstd_level", json::Value::Number(*zstd_level));
   }
+  if (lock_wait_timeout_seconds) {
+    object.Set("lock_wait_timeout", json::Value::Number(*lock_wait_timeout_seconds));
+  }
   return object;
 }
 
@@ -278,6 +369,13 @@ std::vector<std::string> BackupOptions::DumpArguments() const {
   }
   for (const QualifiedName& name : exclude_tables) {
     args.push_back("--exclude-table=" + ExactPattern(name));
+  }
+  if (!tables.empty()) {
+    // "*"."name" also matches pg_catalog.name, and pg_dump dumps a catalog
+    // that -t selects. Exclusions win over -t (and need not match anything,
+    // even with --strict-names); these are pg_dump patterns, not quoted.
+    args.push_back("--exclude-table=pg_*.*");
+    args.push_back("--exclude-table=information_schema.*");
   }
   for (const QualifiedName& name : schemas) {
     args.push_back("--schema=" + QuoteIdentifier(name.name));
@@ -309,6 +407,7 @@ bool BackupOptions::IncludesTableData(const std::string& schema, const std::stri
 // ParseBackupOptions checks every key before anything is queued, so a typo
 // fails loudly instead of producing a backup of the wrong thing.
 BackupOptions ParseBackupOptions(std::string_view json_text) {
+  CheckOptionsSize(json_text, "backup");
   json::Value root;
   try {
     root = json::Parse(json_text);
@@ -363,11 +462,16 @@ BackupOptions ParseBackupOptions(std::string_view json_text) {
                     "backup option \"zstd_level\" must be " + range + ", not " + value.Serialize());
       }
       options.zstd_level = static_cast<int>(level);
+    } else if (key == "lock_wait_timeout") {
+      options.lock_wait_timeout_seconds = ParseLockWaitTimeout(value);
     } else {
       throw Error(ErrorKind::kInvalidParameter, "unknown backup option " + json::Quote(key),
                   std::string(), kValidKeysHint);
     }
   }
+  CheckSelectedNameCount(options.tables.size() + options.exclude_tables.size() +
+                             options.schemas.size() + options.exclude_schemas.size(),
+                         "backup", "tables, exclude_tables, schemas and exclude_schemas");
   if (options.schema_only && options.data_only) {
     throw Error(ErrorKind::kInvalidParameter,
                 "backup options \"schema_only\" and \"data_only\" cannot be used together");

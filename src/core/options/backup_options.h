@@ -33,8 +33,18 @@ QualifiedName ParseQualifiedName(std::string_view text, bool allow_schema);
 
 // ExactPattern renders a name as a pg_dump pattern that matches exactly that
 // name: every part double-quoted, so '*', '?', '.' and capitals are literal.
-// An unqualified table matches that table name in every schema ("*"."name").
+// An unqualified table matches that table name in every schema ("*"."name");
+// DumpArguments excludes the system schemas' tables again.
 std::string ExactPattern(const QualifiedName& name);
+
+// IsSystemSchema says whether a schema belongs to PostgreSQL: pg_catalog,
+// pg_toast, the other pg_ schemas (CREATE SCHEMA refuses that prefix) and
+// information_schema. Selections never reach into them.
+bool IsSystemSchema(const std::string& schema);
+
+// CheckNotSystem throws kInvalidParameter if name is in (or, for a schema
+// list, is) a system schema; option is e.g. "backup option \"tables\"".
+void CheckNotSystem(const QualifiedName& name, bool schema_list, const std::string& option);
 
 // QuoteIdentifier double-quotes one SQL name part ("a""b" for a"b), as SQL
 // sent to the server needs it whatever the name is.
@@ -50,11 +60,16 @@ struct BackupOptions {
   std::vector<QualifiedName> schemas;  // only .name is used
   std::vector<QualifiedName> exclude_schemas;
   std::optional<int> zstd_level;  // default: the pgbak.zstd_level setting
+  // lock_wait_timeout_seconds: how long pg_dump may wait for each table's
+  // lock (0: as long as it takes); default: pgbak.lock_wait_timeout.
+  std::optional<int> lock_wait_timeout_seconds;
 
   // ToJson is the normalized form stored in backup_log.options.
   json::Value ToJson() const;
   // DumpArguments are pg_dump's selection and format arguments for these
   // options (-Fc or -Fp, --schema-only, -t/-T/-n/-N with exact patterns).
+  // With tables, every table of a system schema is excluded again, so that
+  // an unqualified name selects tables of user schemas only.
   std::vector<std::string> DumpArguments() const;
   // IncludesTableData says whether a table's data is in the dump, mirroring the
   // arguments above; used to pick the tables whose rows the manifest counts.
@@ -62,8 +77,36 @@ struct BackupOptions {
 };
 
 // ParseBackupOptions validates a JSON object of options; throws
-// kInvalidParameter naming the offending key, with a hint listing valid keys.
+// kInvalidParameter naming the offending key, with a hint listing valid keys,
+// and kLimitExceeded past the limits below.
 BackupOptions ParseBackupOptions(std::string_view json_text);
+
+// Limits of one request, checked before anything is queued. pg_dump 15 takes
+// its table and schema selection only as arguments (a file of patterns,
+// --filter, is PostgreSQL 17), and the kernel refuses to start a program
+// whose arguments and environment pass ARG_MAX (at least 128 KiB): with
+// these limits every pg_dump and pg_restore command line of a valid request
+// stays under 100 KiB (backup_options_test.cpp checks the worst case).
+//
+// kMaxOptionsBytes bounds the options object as JSON text (backup, job and
+// restore options).
+constexpr size_t kMaxOptionsBytes = 64 * 1024;
+// kMaxSelectedNames bounds the names of one request: tables,
+// exclude_tables, schemas and exclude_schemas together.
+constexpr size_t kMaxSelectedNames = 1000;
+
+// CheckOptionsSize throws kLimitExceeded if json_text is longer than
+// kMaxOptionsBytes; what is "backup", "job" or "restore".
+void CheckOptionsSize(std::string_view json_text, const char* what);
+
+// CheckSelectedNameCount throws kLimitExceeded if count names are more than
+// kMaxSelectedNames; what is "backup" or "restore", lists names the options
+// that were counted.
+void CheckSelectedNameCount(size_t count, const char* what, const char* lists);
+
+// kMaxLockWaitTimeoutSeconds bounds lock_wait_timeout (one day; pg_dump
+// sets it as statement_timeout, in milliseconds of an int).
+constexpr int kMaxLockWaitTimeoutSeconds = 86400;
 
 // kMinZstdLevel..kMaxZstdLevel is the accepted zstd_level range.
 constexpr int kMinZstdLevel = 1;

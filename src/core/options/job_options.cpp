@@ -23,13 +23,13 @@ namespace {
 
 constexpr const char* kValidKeysHint =
     "Valid job options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
-    "exclude_schemas, zstd_level, storage, verify, verify_every, keep_last, keep_daily, "
-    "keep_weekly, "
-    "keep_monthly, keep_yearly, max_age, rpo, webhook_url, webhook_events.";
+    "exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, verify_every, keep_last, "
+    "keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
+    "webhook_events.";
 
 const char* const kBackupKeys[] = {"format",          "schema_only",    "data_only",
                                    "tables",          "exclude_tables", "schemas",
-                                   "exclude_schemas", "zstd_level"};
+                                   "exclude_schemas", "zstd_level",     "lock_wait_timeout"};
 
 const char* const kRetentionKeys[] = {"keep_last",    "keep_daily",  "keep_weekly",
                                       "keep_monthly", "keep_yearly", "max_age"};
@@ -90,6 +90,7 @@ json::Value JobOptions::ToJson() const {
 // ParseJobOptions sorts each key to its owner and rejects any key no owner
 // claims, before any of them is used.
 JobOptions ParseJobOptions(std::string_view json_text) {
+  CheckOptionsSize(json_text, "job");
   json::Value root;
   try {
     root = json::Parse(json_text);

@@ -34,6 +34,7 @@ std::vector<QualifiedName> NameList(const std::string& key, const json::Value& v
           "invalid name " + json::Quote(item.AsString()) + " in restore option \"" + key + "\"",
           e.detail().empty() ? e.what() : e.detail());
     }
+    CheckNotSystem(names.back(), !allow_schema, "restore option \"" + key + "\"");
   }
   if (names.empty())
     throw Error(ErrorKind::kInvalidParameter, "restore option \"" + key +
@@ -107,6 +108,7 @@ std::vector<std::vector<std::string>> RestoreOptions::SelectionArgumentGroups() 
 
 // ParseRestoreOptions validates every key before anything is queued.
 RestoreOptions ParseRestoreOptions(std::string_view json_text) {
+  CheckOptionsSize(json_text, "restore");
   json::Value root;
   try {
     root = json::Parse(json_text);
@@ -149,6 +151,8 @@ RestoreOptions ParseRestoreOptions(std::string_view json_text) {
                   std::string(), kValidKeysHint);
     }
   }
+  CheckSelectedNameCount(options.tables.size() + options.schemas.size(), "restore",
+                         "tables and schemas");
   if (options.clean && options.partial())
     throw Error(ErrorKind::kInvalidParameter,
                 "restore option \"clean\" cannot be combined with \"tables\" or \"schemas\"",

@@ -348,6 +348,13 @@ std::string FormatDate(int64_t days) {
 // Parse recognizes aliases and intervals first; everything else must be five
 // cron fields, each checked on its own so the error can name the field.
 CronSchedule CronSchedule::Parse(std::string_view text) {
+  if (text.size() > kMaxTextBytes) {
+    throw Error(ErrorKind::kLimitExceeded,
+                "cron schedule is too long: " + std::to_string(text.size()) + " bytes",
+                std::string(),
+                "A schedule is at most " + std::to_string(kMaxTextBytes) +
+                    " bytes; five fields that list every value they can take fit in 400.");
+  }
   std::string_view trimmed = Trim(text);
   if (trimmed.empty()) {
     throw Error(ErrorKind::kInvalidParameter, "cron schedule cannot be empty", std::string(),

@@ -26,8 +26,13 @@ class CronSchedule {
   // "1 second" too). Surrounding whitespace is ignored, fields are separated
   // by runs of spaces or tabs. Throws kInvalidParameter whose message names
   // the bad field, e.g. `invalid cron field 3 (day of month) "32": 32 is out
-  // of range 1-31`, with a hint showing the expected form.
+  // of range 1-31`, with a hint showing the expected form. Text longer than
+  // kMaxTextBytes throws kLimitExceeded before it is read.
   static CronSchedule Parse(std::string_view text);
+
+  // kMaxTextBytes bounds a schedule's text: five fields that list every
+  // value they can take fit in 400 bytes.
+  static constexpr size_t kMaxTextBytes = 1024;
 
   bool is_interval() const { return interval_seconds_ > 0; }
   int interval_seconds() const { return interval_seconds_; }

@@ -35,6 +35,10 @@ constexpr const char* kMaxAgeHint =
     "Units are seconds, minutes, hours, days, weeks, months (30 days) and years (365 days), "
     "singular or plural; a JSON integer is a number of seconds.";
 
+constexpr const char* kTooLongHint =
+    "rpo and max_age are at most 100 years (3153600000 seconds). To stop tracking a database, "
+    "list it in pgbak.exclude_databases.";
+
 // DayKey is YYYY-MM-DD.
 std::string DayKey(int64_t days) {
   CivilDay date = CivilFromDays(days);
@@ -143,9 +147,11 @@ int64_t UnitSeconds(const std::string& unit) {
   return 0;
 }
 
-// ParseIntervalText reads "N unit"; returns 0 if the text is not one or is
+}  // namespace
+
+// ParseDurationText reads "N unit"; returns 0 if the text is not one or is
 // not positive, or too large to count in seconds.
-int64_t ParseIntervalText(const std::string& text) {
+int64_t ParseDurationText(const std::string& text) {
   size_t pos = 0;
   auto skip_space = [&]() {
     while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t')) {
@@ -180,36 +186,39 @@ int64_t ParseIntervalText(const std::string& text) {
   return count * unit_seconds;
 }
 
-}  // namespace
-
 // ParseDurationOption reads a duration option: an interval string or a JSON
 // integer of seconds.
 int64_t ParseDurationOption(const char* key, const json::Value& value) {
   const std::string expected =
       std::string("job option \"") + key + "\" must be an interval such as \"30 days\", not ";
+  int64_t seconds = 0;
+  std::string shown;
   if (value.type() == json::Type::kString) {
-    int64_t seconds = ParseIntervalText(value.AsString());
-    if (seconds < 1) {
-      throw Error(ErrorKind::kInvalidParameter, expected + json::Quote(value.AsString()),
-                  std::string(), kMaxAgeHint);
-    }
-    return seconds;
-  }
-  if (value.type() == json::Type::kNumber) {
-    int64_t seconds = 0;
+    shown = json::Quote(value.AsString());
+    seconds = ParseDurationText(value.AsString());
+  } else if (value.type() == json::Type::kNumber) {
+    shown = value.Serialize();
     try {
       seconds = value.AsInt64();
     } catch (const Error&) {
       seconds = 0;
     }
-    if (seconds < 1) {
-      throw Error(ErrorKind::kInvalidParameter, expected + value.Serialize(), std::string(),
-                  kMaxAgeHint);
-    }
-    return seconds;
+  } else {
+    throw Error(ErrorKind::kInvalidParameter, expected + value.TypeName(), std::string(),
+                kMaxAgeHint);
   }
-  throw Error(ErrorKind::kInvalidParameter, expected + value.TypeName(), std::string(),
-              kMaxAgeHint);
+  if (seconds < 1) {
+    throw Error(ErrorKind::kInvalidParameter, expected + shown, std::string(), kMaxAgeHint);
+  }
+  // The SQL side turns these into intervals (make_interval(secs => ...)):
+  // past PostgreSQL's range they wrap, and a stale check compares against a
+  // negative interval.
+  if (seconds > kMaxDurationSeconds) {
+    throw Error(ErrorKind::kInvalidParameter,
+                std::string("job option \"") + key + "\" must be at most 100 years, not " + shown,
+                std::string(), kTooLongHint);
+  }
+  return seconds;
 }
 
 // PlanRetention decides keep rules first and max_age last, so that max_age

@@ -77,9 +77,18 @@ std::vector<RetentionDecision> PlanRetention(const std::vector<BackupRecord>& re
 // positive. Throws kInvalidParameter naming the key on a wrong type or value.
 RetentionPolicy ParseRetentionOptions(const json::Value& options);
 
+// kMaxDurationSeconds bounds rpo and max_age: 100 years of 365 days.
+constexpr int64_t kMaxDurationSeconds = 100LL * 365 * 86400;
+
 // ParseDurationOption reads a duration-valued job option (max_age, rpo): a
 // string "N unit" (the units of max_age above) or a JSON integer of seconds;
-// returns seconds (>= 1) or throws kInvalidParameter naming key.
+// returns seconds (1..kMaxDurationSeconds) or throws kInvalidParameter naming
+// key.
 int64_t ParseDurationOption(const char* key, const json::Value& value);
+
+// ParseDurationText reads "N unit" (the units of max_age above, white space
+// around the parts allowed); returns seconds, or 0 if the text is not such a
+// duration, is not positive or does not fit in 64 bits.
+int64_t ParseDurationText(const std::string& text);
 
 }  // namespace pgbak

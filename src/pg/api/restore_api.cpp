@@ -8,14 +8,17 @@
 extern "C" {
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
 #include "utils/jsonb.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pgbak_verify);
 PG_FUNCTION_INFO_V1(pgbak_restore);
@@ -124,6 +127,7 @@ CheckedRestore CheckRestoreOptions(const char* json_text) {
   Failure failure;
   CatchCore(failure, [&] {
     RestoreOptions options = ParseRestoreOptions(json_text);
+    RefuseCatalogNames(options.tables, "restore option \"tables\"");
     std::string normalized = options.ToJson().Serialize();
     PgCall([&] { checked.options_json = pstrdup(normalized.c_str()); });
     checked.partial = options.partial();
@@ -146,6 +150,40 @@ void RefusePlainCatalogSet(int64 id, const SourceBackup& backup, const char* wha
                               setting_database),
                     errhint("Back up the catalog database in custom format, or restore this one by "
                             "hand without its CREATE EXTENSION pgbak_ext line.")));
+}
+
+// RefuseUnusableTarget raises for a target that is a template or does not
+// accept connections. CREATE DATABASE copies templates (a restored template1
+// would seed every database created after it), and the worker finds such a
+// target out only once the whole set is restored, when replacing it fails.
+void RefuseUnusableTarget(const char* target) {
+  bool is_template = strcmp(target, "template0") == 0 || strcmp(target, "template1") == 0;
+  bool allows_connections = true;
+  Oid oid = get_database_oid(target, true);
+  HeapTuple tuple = OidIsValid(oid) ? SearchSysCache1(DATABASEOID, ObjectIdGetDatum(oid)) : nullptr;
+  if (HeapTupleIsValid(tuple)) {
+    Form_pg_database form = (Form_pg_database)GETSTRUCT(tuple);
+    is_template = is_template || form->datistemplate;
+    allows_connections = form->datallowconn;
+    ReleaseSysCache(tuple);
+  }
+  if (is_template)
+    ereport(ERROR,
+            (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+             errmsg("cannot restore into template database \"%s\"", target),
+             errdetail("CREATE DATABASE copies templates into new databases; a restore neither "
+                       "replaces a template nor adds to one."),
+             errhint("Restore into a database of another name. template0 and template1 are never "
+                     "restore targets; another template becomes one after ALTER DATABASE ... "
+                     "IS_TEMPLATE false.")));
+  if (!allows_connections)
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("cannot restore into database \"%s\": it does not accept connections", target),
+             errdetail("Its datallowconn is false."),
+             errhint("Restore into a database of another name, or first run ALTER DATABASE "
+                     "%s ALLOW_CONNECTIONS true.",
+                     quote_identifier(target))));
 }
 
 }  // namespace
@@ -182,7 +220,7 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 1, "target_database");
   RequireArgument(fcinfo, 2, "options");
   int64 backup_id = PG_GETARG_INT64(0);
-  Name target = PG_GETARG_NAME(1);
+  Name target = DatabaseNameArgument(fcinfo, 1, "target_database");
   Jsonb* options = PG_GETARG_JSONB_P(2);
   Caller caller = EnterAsOwner();
   RequireRole(caller, PgbakRole::kOperator, "restore backups");
@@ -197,6 +235,7 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
                     errhint("Restore into another database, then move what you need from there.")));
   CheckedRestore checked =
       CheckRestoreOptions(JsonbToCString(nullptr, &options->root, VARSIZE(options)));
+  RefuseUnusableTarget(NameStr(*target));
 
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");

@@ -56,6 +56,8 @@ CheckedJob CheckJob(const char* schedule_text, const char* options_text) {
   CatchCore(failure, [&] {
     CronSchedule schedule = CronSchedule::Parse(schedule_text);
     JobOptions options = ParseJobOptions(options_text);
+    RefuseCatalogNames(options.backup.tables, "backup option \"tables\"");
+    RefuseCatalogNames(options.backup.exclude_tables, "backup option \"exclude_tables\"");
     PgTimeZone zone(setting_timezone);
     std::time_t next = schedule.NextAfter(std::time(nullptr), zone);
     std::string normalized = options.ToJson().Serialize();
@@ -151,7 +153,7 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 2, "schedule");
   RequireArgument(fcinfo, 3, "options");
   char* job_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  Name database = PG_GETARG_NAME(1);
+  Name database = DatabaseNameArgument(fcinfo, 1, "database");
   char* schedule = text_to_cstring(PG_GETARG_TEXT_PP(2));
   Jsonb* options = PG_GETARG_JSONB_P(3);
   Caller caller = EnterAsOwner();

@@ -60,6 +60,8 @@ char* NormalizeOptions(const char* json_text, char** format) {
   Failure failure;
   CatchCore(failure, [&] {
     BackupOptions options = ParseBackupOptions(json_text);
+    RefuseCatalogNames(options.tables, "backup option \"tables\"");
+    RefuseCatalogNames(options.exclude_tables, "backup option \"exclude_tables\"");
     std::string text = options.ToJson().Serialize();
     PgCall([&] {
       normalized = pstrdup(text.c_str());
@@ -176,7 +178,7 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "database");
   RequireArgument(fcinfo, 1, "storage");
   RequireArgument(fcinfo, 2, "options");
-  Name database = PG_GETARG_NAME(0);
+  Name database = DatabaseNameArgument(fcinfo, 0, "database");
   char* storage = text_to_cstring(PG_GETARG_TEXT_PP(1));
   Jsonb* options = PG_GETARG_JSONB_P(2);
 

@@ -4,10 +4,22 @@
 // Include after postgres.h and fmgr.h.
 #pragma once
 
+#include <string>
+#include <vector>
+
+#include "core/options/backup_options.h"
+
 namespace pgbak {
 
 // RequireArgument raises 22004 if argument n (named name) is NULL.
 void RequireArgument(FunctionCallInfo fcinfo, int n, const char* name);
+
+// DatabaseNameArgument returns argument n, a database name, however the SQL
+// function declares it. Declared name (the signatures up to pgbak_ext 1.2),
+// the type's input has already cut a longer name to 63 bytes, unseen;
+// declared text, a name longer than 63 bytes raises 42622 instead of
+// reaching another database's name. what names the argument in the error.
+Name DatabaseNameArgument(FunctionCallInfo fcinfo, int n, const char* what);
 
 // CheckDatabaseForBackup raises 3D000 if the database does not exist and
 // 55000 if it does not accept connections.
@@ -15,6 +27,12 @@ void CheckDatabaseForBackup(const char* database);
 
 // CheckStorageExists raises 42704 unless a storage of that name exists.
 void CheckStorageExists(const char* storage);
+
+// RefuseCatalogNames throws a core Error (kInvalidParameter; call it inside
+// CatchCore) if an unqualified name in names is that of a relation in
+// pg_catalog, the same in every database of the cluster; option is e.g.
+// "backup option \"tables\"".
+void RefuseCatalogNames(const std::vector<QualifiedName>& names, const std::string& option);
 
 // CheckJobName raises 22023 unless name is 1..63 bytes of letters, digits,
 // '_', '-', '.' or ':' starting with a letter or digit.

@@ -38,6 +38,8 @@ int SqlStateFor(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::kInvalidParameter:
       return ERRCODE_INVALID_PARAMETER_VALUE;
+    case ErrorKind::kLimitExceeded:
+      return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
     case ErrorKind::kUndefinedObject:
       return ERRCODE_UNDEFINED_OBJECT;
     case ErrorKind::kIo:

@@ -34,6 +34,7 @@ extern "C" {
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
 #include "core/base/child_process.h"
+#include "core/base/error.h"
 #include "core/base/json.h"
 #include "core/crypto/age.h"
 #include "core/options/backup_options.h"
@@ -62,10 +63,13 @@ using PgResultPtr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
 // holds it open while pg_dump imports it, and counts rows in it.
 class SnapshotSession : public SideChannel {
  public:
-  SnapshotSession(const ServerFacts& facts, const std::string& database)
+  // lock_timeout_ms bounds each wait of the row counts for a table's lock (0:
+  // none), whatever the database's or role's own lock_timeout says.
+  SnapshotSession(const ServerFacts& facts, const std::string& database, int64_t lock_timeout_ms)
       : conn_(nullptr, PQfinish) {
     conn_ = ConnectLocal(facts, database);
     Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    Exec(("SET LOCAL lock_timeout = " + std::to_string(lock_timeout_ms)).c_str());
     PgResultPtr result = Exec(
         "SELECT pg_catalog.pg_export_snapshot(), "
         "pg_catalog.pg_current_wal_lsn()::text, "
@@ -133,6 +137,46 @@ class SnapshotSession : public SideChannel {
     for (int i = 0; i < PQntuples(result.get()); i++)
       tables.emplace_back(PQgetvalue(result.get(), i, 0), PQgetvalue(result.get(), i, 1));
     return tables;
+  }
+
+  // MissingFromUserSchemas returns the names of names (in their order) that
+  // no relation pg_dump's --table selects (table, view, sequence, ...) has in
+  // a user schema, as the snapshot sees them.
+  std::vector<std::string> MissingFromUserSchemas(const std::vector<std::string>& names) {
+    std::string array = "{";
+    for (const std::string& name : names) {
+      if (array.size() > 1)
+        array += ',';
+      array += '"';
+      for (char c : name) {
+        if (c == '"' || c == '\\')
+          array += '\\';
+        array += c;
+      }
+      array += '"';
+    }
+    array += '}';
+    const char* values[1] = {array.c_str()};
+    PgResultPtr result(
+        PQexecParams(conn_.get(),
+                     "SELECT u.name FROM pg_catalog.unnest($1::pg_catalog.text[]) "
+                     "WITH ORDINALITY AS u(name, n) WHERE NOT EXISTS ("
+                     "  SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s "
+                     "  ON s.oid OPERATOR(pg_catalog.=) c.relnamespace "
+                     "  WHERE c.relname OPERATOR(pg_catalog.=) u.name::pg_catalog.name "
+                     "  AND c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') "
+                     "  AND s.nspname OPERATOR(pg_catalog.!~) '^pg_' "
+                     "  AND s.nspname OPERATOR(pg_catalog.<>) 'information_schema') "
+                     "ORDER BY u.n",
+                     1, nullptr, values, nullptr, nullptr, 0),
+        PQclear);
+    if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK)
+      throw Error(ErrorKind::kIo, "snapshot session query failed",
+                  Trim(PQerrorMessage(conn_.get())));
+    std::vector<std::string> missing;
+    for (int i = 0; i < PQntuples(result.get()); i++)
+      missing.emplace_back(PQgetvalue(result.get(), i, 0));
+    return missing;
   }
 
   // StartCounting begins counting rows of tables, a batch at a time,
@@ -310,6 +354,62 @@ ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const Ch
   return {raw.bytes(), stored.bytes(), stored.sha256_hex()};
 }
 
+// RequireUnqualifiedTables fails the backup if an unqualified name of option
+// "tables" is in no user schema. Its pg_dump pattern matches the name in
+// every schema and the system schemas are excluded again (DumpArguments), so
+// pg_dump's --strict-names, satisfied by a catalog of that name, would let a
+// backup without the table succeed.
+void RequireUnqualifiedTables(SnapshotSession& session, const BackupOptions& options,
+                              const std::string& database) {
+  std::vector<std::string> unqualified;
+  for (const QualifiedName& name : options.tables)
+    if (name.schema.empty())
+      unqualified.push_back(name.name);
+  if (unqualified.empty())
+    return;
+  std::vector<std::string> missing = session.MissingFromUserSchemas(unqualified);
+  if (missing.empty())
+    return;
+  std::string others =
+      missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "";
+  throw Error(ErrorKind::kUndefinedObject,
+              "backup option \"tables\" names \"" + Printable(missing[0]) + "\"" + others +
+                  ", which is in no user schema of database \"" + database + "\"",
+              "Unqualified table names are looked up in user schemas only, never in pg_catalog, "
+              "information_schema or another system schema.",
+              "Check the name, or qualify it with its schema.");
+}
+
+// FormatMilliseconds renders a timeout the way PostgreSQL shows one: "5min",
+// "30s", "1500ms".
+std::string FormatMilliseconds(int64_t ms) {
+  if (ms % 60000 == 0)
+    return std::to_string(ms / 60000) + "min";
+  if (ms % 1000 == 0)
+    return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+// LockTimeoutTable returns the table pg_dump gave up locking, from its error
+// output, or "" if it failed otherwise. pg_dump 15 says:
+//   pg_dump: error: query failed: ERROR:  canceling statement due to
+//   statement timeout
+//   pg_dump: detail: Query was: LOCK TABLE public.big IN ACCESS SHARE MODE
+std::string LockTimeoutTable(const std::string& output) {
+  if (output.find("canceling statement due to statement timeout") == std::string::npos)
+    return "";
+  const std::string start = "Query was: LOCK TABLE ";
+  const std::string end = " IN ACCESS SHARE MODE";
+  size_t from = output.find(start);
+  if (from == std::string::npos)
+    return "";
+  from += start.size();
+  size_t to = output.find(end, from);
+  if (to == std::string::npos || output.find('\n', from) < to)
+    return "";
+  return output.substr(from, to - from);
+}
+
 // WaitForCounts counts rows of tables in the snapshot session now, waiting
 // on its socket together with the latch.
 std::vector<TableCount> WaitForCounts(SnapshotSession& session,
@@ -365,8 +465,18 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   RunInTransaction(
       [&] { PgCall([&] { SetLocation(id, location.c_str(), options.format.c_str()); }); });
 
+  // pg_dump takes an ACCESS SHARE lock on every table it dumps before it
+  // reads any: behind a session that holds (or waits for) a conflicting
+  // lock it would wait for ever, holding its snapshot, and with it the
+  // cluster's xmin horizon, and a worker slot. The row counts of a plain
+  // dump wait for the same locks at the same time: they give up later, so
+  // that pg_dump, whose error names the table, gives up first.
+  int64_t lock_wait_ms = options.lock_wait_timeout_seconds
+                             ? static_cast<int64_t>(*options.lock_wait_timeout_seconds) * 1000
+                             : setting_lock_wait_timeout_ms;
+
   SetPhase(Phase::kDumping);
-  SnapshotSession session(facts, database);
+  SnapshotSession session(facts, database, 2 * lock_wait_ms);
   // Row counts for the manifest. A custom-format dump is counted as it
   // streams past (exact, and no second read of every table); a plain dump
   // is counted with count(*) in the exported snapshot while pg_dump runs.
@@ -382,6 +492,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   std::vector<std::pair<std::string, std::string>> count_tables;
   if (!scan_archive)
     count_tables = tables_in_dump();
+  RequireUnqualifiedTables(session, options, database);
 
   ChildSpec dump;
   dump.program = facts.bin_dir + "/pg_dump";
@@ -390,13 +501,32 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     dump.args.push_back("--strict-names");
   dump.args.push_back("--compress=0");
   dump.args.push_back("--no-password");
+  if (lock_wait_ms > 0)
+    dump.args.push_back("--lock-wait-timeout=" + std::to_string(lock_wait_ms) + "ms");
   dump.args.push_back("--snapshot=" + session.snapshot());
   dump.env = ChildEnvironment(facts);
   dump.env.push_back("PGDATABASE=" + database);
   ScanResult scan;
-  ObjectResult data =
-      StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump", zstd_level, recipients,
-                       &session, std::move(count_tables), scan_archive ? &scan : nullptr);
+  ObjectResult data;
+  try {
+    data = StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump", zstd_level,
+                            recipients, &session, std::move(count_tables),
+                            scan_archive ? &scan : nullptr);
+  } catch (const Error& e) {
+    std::string table = e.kind() == ErrorKind::kChildFailed ? LockTimeoutTable(e.detail()) : "";
+    if (table.empty())
+      throw;
+    throw Error(ErrorKind::kChildFailed,
+                "pg_dump waited longer than lock_wait_timeout (" +
+                    FormatMilliseconds(lock_wait_ms) + ") for a lock on table " + table,
+                "Another session holds, or waits for, a lock on it that conflicts with pg_dump's "
+                "ACCESS SHARE lock (LOCK TABLE, ALTER TABLE, DROP TABLE, TRUNCATE, VACUUM FULL, "
+                "CLUSTER, REINDEX). The backup stopped rather than hold its snapshot, and with it "
+                "the cluster's xmin horizon, while it waited.\n" +
+                    e.detail(),
+                "Find the session in pg_locks and pg_stat_activity, or let pg_dump wait longer "
+                "with the backup option \"lock_wait_timeout\" or pgbak.lock_wait_timeout.");
+  }
   std::vector<TableCount> table_counts;
   if (!scan_archive) {
     table_counts = session.counts();

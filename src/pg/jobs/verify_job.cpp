@@ -881,6 +881,8 @@ struct TargetState {
   bool exists = false;
   std::string owner;
   bool may_write = false;  // requester is an admin or has the owner's privileges
+  bool is_template = false;
+  bool allows_connections = true;
 };
 
 // ReadTargetState looks at target now; the rights of the requester may have
@@ -890,6 +892,8 @@ TargetState ReadTargetState(const std::string& target, const std::string& reques
   RunInTransaction([&] {
     bool exists = false;
     bool may_write = false;
+    bool is_template = false;
+    bool allows_connections = true;
     const char* owner_name = nullptr;
     PgCall([&] {
       Oid database = get_database_oid(target.c_str(), true);
@@ -898,7 +902,10 @@ TargetState ReadTargetState(const std::string& target, const std::string& reques
       HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(database));
       if (!HeapTupleIsValid(tuple))
         return;
-      Oid owner = ((Form_pg_database)GETSTRUCT(tuple))->datdba;
+      Form_pg_database form = (Form_pg_database)GETSTRUCT(tuple);
+      Oid owner = form->datdba;
+      is_template = form->datistemplate;
+      allows_connections = form->datallowconn;
       ReleaseSysCache(tuple);
       exists = true;
       owner_name = GetUserNameFromId(owner, false);
@@ -911,8 +918,25 @@ TargetState ReadTargetState(const std::string& target, const std::string& reques
     state.exists = exists;
     state.owner = owner_name != nullptr ? owner_name : "";
     state.may_write = may_write;
+    state.is_template = is_template;
+    state.allows_connections = allows_connections;
   });
   return state;
+}
+
+// RequireUsableTarget fails the restore if target is a template or does not
+// accept connections now (pgbak_restore refused both; either may have changed
+// since).
+void RequireUsableTarget(const TargetState& state, const std::string& target) {
+  if (state.is_template || target == "template0" || target == "template1")
+    throw Error(ErrorKind::kInvalidParameter,
+                "cannot restore into template database \"" + target + "\"",
+                "CREATE DATABASE copies templates into new databases; a restore neither replaces a "
+                "template nor adds to one. Nothing was changed.");
+  if (state.exists && !state.allows_connections)
+    throw Error(ErrorKind::kInvalidParameter,
+                "cannot restore into database \"" + target + "\": it does not accept connections",
+                "Its datallowconn is false. Nothing was changed.");
 }
 
 // RequireWriteRight fails the restore unless its requester may write into
@@ -943,7 +967,11 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   StagingArea staging(local, id);
   struct timeval started;
   gettimeofday(&started, nullptr);
-  RequireWriteRight(ReadTargetState(target, requested_by), target, requested_by);
+  {
+    TargetState state = ReadTargetState(target, requested_by);
+    RequireUsableTarget(state, target);
+    RequireWriteRight(state, target, requested_by);
+  }
   if (options.partial()) {
     StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
     SetPhase(Phase::kRestoring);
@@ -954,6 +982,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     TargetState state = ReadTargetState(target, requested_by);
     if (!state.exists)
       throw Error(ErrorKind::kIo, "database \"" + target + "\" does not exist");
+    RequireUsableTarget(state, target);
     RequireWriteRight(state, target, requested_by);
     std::string restore_as = facts.dump_role_is_superuser ? state.owner : "";
     if (source.format == "custom" && options.schemas.empty()) {
@@ -988,6 +1017,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
         if (!options.clean)
           throw Error(ErrorKind::kIo, "database \"" + target + "\" already exists",
                       "It was created while the restore ran; nothing was changed.");
+        RequireUsableTarget(state, target);
         RequireWriteRight(state, target, requested_by);
         // The swap: the old database is moved aside (its OID recorded
         // first), the new one takes its name, and only then is the old one

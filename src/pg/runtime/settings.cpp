@@ -16,6 +16,7 @@ extern "C" {
 #include <string>
 
 #include "core/notify/webhook.h"
+#include "core/options/backup_options.h"
 #include "pg/boundary/boundary.h"
 #include "pg/runtime/settings.h"
 
@@ -31,6 +32,7 @@ char* setting_passfile = nullptr;
 char* setting_rpo = nullptr;
 char* setting_verify_within = nullptr;
 int setting_cancel_grace_ms = 5000;
+int setting_lock_wait_timeout_ms = 5 * 60 * 1000;
 char* setting_timezone = nullptr;
 int setting_log_retention_min = 90 * 24 * 60;
 char* setting_exclude_databases = nullptr;
@@ -158,6 +160,14 @@ void DefineSettings() {
                           "when stopping pg_dump.",
                           nullptr, &setting_cancel_grace_ms, 5000, 0, 600000, PGC_SIGHUP,
                           GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgbak.lock_wait_timeout",
+                          "How long pg_dump waits for each table's lock before the backup fails.",
+                          "Meanwhile the backup's snapshot holds the cluster's xmin horizon back. "
+                          "0 waits as long as it takes. The backup option lock_wait_timeout "
+                          "overrides it.",
+                          &setting_lock_wait_timeout_ms, 5 * 60 * 1000, 0,
+                          kMaxLockWaitTimeoutSeconds * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+                          nullptr, nullptr);
   DefineCustomStringVariable("pgbak.timezone", "Time zone in which schedules are evaluated.",
                              "Also the zone of retention's day, week, month and year buckets.",
                              &setting_timezone, "UTC", PGC_SIGHUP, 0, CheckTimezone, nullptr,

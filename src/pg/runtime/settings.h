@@ -15,10 +15,11 @@ extern int setting_zstd_threads;  // pgbak.zstd_threads
 extern char* setting_dump_role;   // pgbak.dump_role: role pg_dump connects as
 extern char* setting_passfile;    // pgbak.passfile: PGPASSFILE for pg_dump
 extern char* setting_rpo;
-extern char* setting_verify_within;  // pgbak.verify_within: verification is overdue after //
-                                     // pgbak.rpo: default recovery point objective
-extern int setting_cancel_grace_ms;  // grace between SIGTERM and SIGKILL of a child
-extern char* setting_timezone;       // pgbak.timezone: where schedules are evaluated
+extern char* setting_verify_within;       // pgbak.verify_within: verification is overdue after //
+                                          // pgbak.rpo: default recovery point objective
+extern int setting_cancel_grace_ms;       // grace between SIGTERM and SIGKILL of a child
+extern int setting_lock_wait_timeout_ms;  // pgbak.lock_wait_timeout: pg_dump's wait per lock
+extern char* setting_timezone;            // pgbak.timezone: where schedules are evaluated
 extern int setting_log_retention_min;
 extern char* setting_exclude_databases;  // pgbak.exclude_databases: comma list
 extern char* setting_webhook_url;        // pgbak.webhook_url: POST outcomes here

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -117,7 +119,8 @@ TEST(BackupOptionsTest, EachValidKey) {
   EXPECT_EQ(ParseBackupOptions(R"({"schema_only":false,"data_only":false})").DumpArguments(),
             Args{"--format=custom"});
   EXPECT_EQ(ParseBackupOptions(R"({"tables":["Orders","s.\"Line Items\""]})").DumpArguments(),
-            (Args{"--format=custom", "--table=*.\"orders\"", "--table=\"s\".\"Line Items\""}));
+            (Args{"--format=custom", "--table=*.\"orders\"", "--table=\"s\".\"Line Items\"",
+                  "--exclude-table=pg_*.*", "--exclude-table=information_schema.*"}));
   EXPECT_EQ(ParseBackupOptions(R"({"exclude_tables":["log"]})").DumpArguments(),
             (Args{"--format=custom", "--exclude-table=*.\"log\""}));
   EXPECT_EQ(ParseBackupOptions(R"({"schemas":["App","\"X\"\"Y\""]})").DumpArguments(),
@@ -243,6 +246,195 @@ TEST(BackupOptionsTest, IncludesTableDataMirrorsPgDump) {
   EXPECT_FALSE(include_and_exclude.IncludesTableData("s", "t"));
 }
 
+// lock_wait_timeout bounds each of pg_dump's waits for a table lock (while
+// it waits, its snapshot holds the cluster's xmin horizon back).
+TEST(BackupOptionsTest, LockWaitTimeout) {
+  EXPECT_FALSE(ParseBackupOptions("{}").lock_wait_timeout_seconds.has_value());
+  struct Case {
+    const char* json;
+    int seconds;
+  };
+  for (const Case& c :
+       {Case{"0", 0}, Case{"1", 1}, Case{"86400", 86400}, Case{R"("30 seconds")", 30},
+        Case{R"("5 minutes")", 300}, Case{R"("1 hour")", 3600}, Case{R"("1 day")", 86400}}) {
+    BackupOptions options =
+        ParseBackupOptions(std::string(R"({"lock_wait_timeout": )") + c.json + "}");
+    EXPECT_EQ(options.lock_wait_timeout_seconds, c.seconds) << c.json;
+    EXPECT_EQ(options.ToJson().Find("lock_wait_timeout")->AsInt64(), c.seconds);
+    // pg_dump's argument comes from the worker, which knows the setting.
+    EXPECT_EQ(options.DumpArguments(), Args{"--format=custom"});
+  }
+  for (const char* text : {"-1", "86401", "1.5", R"("0 seconds")", R"("soon")", R"("25 hours")",
+                           R"("500 ms")", "true", "null"}) {
+    Error error = OptionsError(std::string(R"({"lock_wait_timeout": )") + text + "}");
+    EXPECT_EQ(std::string(error.what())
+                  .rfind("backup option \"lock_wait_timeout\" must be an "
+                         "interval such as \"2 minutes\" or a number of "
+                         "seconds from 0 to 86400, not ",
+                         0),
+              0u)
+        << error.what();
+    EXPECT_NE(error.hint().find("0 waits as long as it takes"), std::string::npos);
+  }
+}
+
+// pg_dump dumps whatever -t or -n selects, system catalogs too:
+// {"tables": ["pg_authid"]} dumped pg_catalog.pg_authid with its password
+// hashes.
+TEST(BackupOptionsTest, SystemSchemasAreNeverSelected) {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{R"({"tables": ["pg_catalog.pg_authid"]})",
+                "backup option \"tables\" cannot name table \"pg_catalog.pg_authid\": "
+                "\"pg_catalog\" is a system schema"},
+           Case{R"({"tables": ["Information_Schema.sql_features"]})",
+                "backup option \"tables\" cannot name table "
+                "\"information_schema.sql_features\": \"information_schema\" is a system schema"},
+           Case{R"({"exclude_tables": ["pg_toast.pg_toast_1260"]})",
+                "backup option \"exclude_tables\" cannot name table "
+                "\"pg_toast.pg_toast_1260\": \"pg_toast\" is a system schema"},
+           Case{R"({"schemas": ["pg_catalog"]})",
+                "backup option \"schemas\" cannot name schema \"pg_catalog\": \"pg_catalog\" is "
+                "a system schema"},
+           Case{R"({"schemas": ["pg_temp_3"]})",
+                "backup option \"schemas\" cannot name schema \"pg_temp_3\": \"pg_temp_3\" is a "
+                "system schema"},
+           Case{R"({"exclude_schemas": ["information_schema"]})",
+                "backup option \"exclude_schemas\" cannot name schema \"information_schema\": "
+                "\"information_schema\" is a system schema"},
+       }) {
+    Error error = OptionsError(c.json);
+    EXPECT_EQ(std::string(error.what()), c.message);
+    EXPECT_NE(error.hint().find("unqualified table names are looked up in those only"),
+              std::string::npos);
+  }
+  // Quoted otherwise, these are ordinary names.
+  EXPECT_EQ(ParseBackupOptions(R"({"schemas": ["\"PG_catalog\""]})").schemas.size(), 1u);
+  EXPECT_EQ(ParseBackupOptions(R"({"tables": ["public.pg_authid"]})").tables.size(), 1u);
+  EXPECT_TRUE(IsSystemSchema("pg_"));
+  EXPECT_FALSE(IsSystemSchema("pg"));
+  EXPECT_FALSE(IsSystemSchema("information_schema2"));
+  // An unqualified name still reads as a pattern over every schema; the
+  // system schemas' tables are excluded again, and excluded only when
+  // tables are selected.
+  EXPECT_EQ(ParseBackupOptions(R"({"exclude_tables": ["log"]})").DumpArguments(),
+            (Args{"--format=custom", "--exclude-table=*.\"log\""}));
+}
+
+// NameListJson renders {"key": [names...]} as JSON text.
+std::string NameListJson(const std::string& key, const std::vector<std::string>& names) {
+  json::Value list = json::Value::Array();
+  for (const std::string& name : names) {
+    list.Append(json::Value::String(name));
+  }
+  json::Value object = json::Value::Object();
+  object.Set(key, list);
+  return object.Serialize();
+}
+
+// LimitError returns the kLimitExceeded error ParseBackupOptions throws.
+Error LimitError(const std::string& text) {
+  try {
+    ParseBackupOptions(text);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kLimitExceeded) << error.what();
+    return error;
+  }
+  ADD_FAILURE() << "accepted " << text.size() << " bytes of options";
+  return Error(ErrorKind::kInternal, "");
+}
+
+// ArgvBytes is what args take of the kernel's ARG_MAX: each string with its
+// terminating zero, and a pointer to it.
+size_t ArgvBytes(const Args& args) {
+  size_t bytes = 0;
+  for (const std::string& arg : args) {
+    bytes += arg.size() + 1 + sizeof(char*);
+  }
+  return bytes;
+}
+
+TEST(BackupOptionsLimitsTest, OversizedOptionsAreRefusedBeforeParsing) {
+  // 300000 names: the request that failed at run time with "Argument list
+  // too long". Refused by size, before any name is parsed.
+  std::string many = NameListJson("exclude_tables", std::vector<std::string>(300000, "t"));
+  Error huge = LimitError(many);
+  EXPECT_EQ(std::string(huge.what()),
+            "backup options are too large: " + std::to_string(many.size()) + " bytes");
+  EXPECT_NE(huge.hint().find("at most 65536 bytes"), std::string::npos);
+  // Not even valid JSON is read past the limit.
+  EXPECT_EQ(LimitError(std::string(kMaxOptionsBytes + 1, '{')).kind(), ErrorKind::kLimitExceeded);
+}
+
+TEST(BackupOptionsLimitsTest, AtMostOneThousandNamesInAllLists) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < kMaxSelectedNames; i++) {
+    names.push_back("t" + std::to_string(i));
+  }
+  EXPECT_EQ(ParseBackupOptions(NameListJson("exclude_tables", names)).exclude_tables.size(),
+            kMaxSelectedNames);
+  names.push_back("one_more");
+  Error error = LimitError(NameListJson("exclude_tables", names));
+  EXPECT_STREQ(error.what(), "backup options name too many tables and schemas: 1001");
+  EXPECT_NE(error.hint().find("At most 1000 names in all"), std::string::npos);
+  // The lists count together.
+  json::Value split = json::Value::Object();
+  json::Value tables = json::Value::Array(), excluded = json::Value::Array();
+  for (size_t i = 0; i < 600; i++) {
+    tables.Append(json::Value::String("s.t" + std::to_string(i)));
+    excluded.Append(json::Value::String("s.x" + std::to_string(i)));
+  }
+  split.Set("tables", tables);
+  split.Set("exclude_tables", excluded);
+  EXPECT_EQ(LimitError(split.Serialize()).kind(), ErrorKind::kLimitExceeded);
+}
+
+// The worst pg_dump command lines the limits allow stay far below the
+// kernel's smallest ARG_MAX (128 KiB), environment included.
+TEST(BackupOptionsLimitsTest, WorstCaseDumpArgumentsFitTheKernelLimit) {
+  // Most names of one shape that the limits allow (make(i) is the i-th
+  // name, as written in JSON before escaping).
+  auto most = [](const std::string& key, const std::function<std::string(size_t)>& make) {
+    std::vector<std::string> names;
+    size_t json_bytes = key.size() + 6;  // {"key":[]}
+    while (names.size() < kMaxSelectedNames) {
+      std::string name = make(names.size());
+      size_t escaped = name.size() + static_cast<size_t>(std::count(name.begin(), name.end(), '"'));
+      if (json_bytes + escaped + 3 > kMaxOptionsBytes) {
+        break;
+      }
+      json_bytes += escaped + 3;  // quotes and a comma
+      names.push_back(name);
+    }
+    std::string text = NameListJson(key, names);
+    EXPECT_LE(text.size(), kMaxOptionsBytes);
+    return ArgvBytes(ParseBackupOptions(text).DumpArguments());
+  };
+  size_t worst = 0;
+  for (size_t length : {1, 8, 30, 50, 60, 63}) {
+    for (const char* key : {"tables", "exclude_tables", "schemas", "exclude_schemas"}) {
+      worst = std::max(worst, most(key, [length](size_t i) {
+                         std::string name = "n" + std::to_string(i);
+                         name.resize(std::max(length, name.size()), 'x');
+                         return name;
+                       }));
+    }
+  }
+  // Qualified names made of quotes: each is doubled in the pattern (and takes
+  // two bytes in JSON).
+  worst = std::max(worst, most("exclude_tables", [](size_t i) {
+                     return "\"" + std::string(60, '"') + "\".\"" + std::to_string(i) +
+                            std::string(58, '"') + "\"";
+                   }));
+  worst = std::max(worst,
+                   most("exclude_tables", [](size_t i) { return "s" + std::to_string(i) + ".t"; }));
+  EXPECT_GT(worst, 64u * 1024);
+  EXPECT_LT(worst, 100u * 1024);
+}
+
 // These messages are also pinned by the pg_regress output in
 // expected/bad_input.out; change both together.
 TEST(BackupOptionsTest, MessagesMatchTheRegressionSuite) {
@@ -257,7 +449,7 @@ TEST(BackupOptionsTest, MessagesMatchTheRegressionSuite) {
   EXPECT_EQ(OptionsError(R"({"schemas": ["a.b"]})").detail(), "A schema name cannot be qualified.");
   EXPECT_EQ(OptionsError("[]").hint(),
             "Valid backup options are: format, schema_only, data_only, tables, exclude_tables, "
-            "schemas, exclude_schemas, zstd_level.");
+            "schemas, exclude_schemas, zstd_level, lock_wait_timeout.");
   EXPECT_EQ(OptionsError(R"({"tables": ["t"], "schemas": ["s"]})").hint(),
             "Use one of them: \"tables\" accepts schema-qualified names such as "
             "\"myschema.mytable\".");

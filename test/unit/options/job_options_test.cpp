@@ -91,9 +91,9 @@ TEST(JobOptionsTest, UnknownKeysAreRejectedWithEveryValidKey) {
   EXPECT_STREQ(error.what(), "unknown job option \"keep_dayly\"");
   EXPECT_EQ(error.hint(),
             "Valid job options are: format, schema_only, data_only, tables, exclude_tables, "
-            "schemas, exclude_schemas, zstd_level, storage, verify, verify_every, keep_last, "
-            "keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
-            "webhook_events.");
+            "schemas, exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, "
+            "verify_every, keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly, "
+            "max_age, rpo, webhook_url, webhook_events.");
   // A job option misspelled after a valid backup option is still found.
   EXPECT_STREQ(JobError(R"({"format":"plain","Storage":"x"})").what(),
                "unknown job option \"Storage\"");
@@ -146,6 +146,26 @@ TEST(JobOptionsTest, RpoAndWebhookOptions) {
   EXPECT_EQ(plain.Find("webhook_url"), nullptr);
 }
 
+TEST(JobOptionsTest, OversizedOptionsAreRefused) {
+  std::string text =
+      "{\"webhook_url\": \"https://example.com/" + std::string(kMaxOptionsBytes, 'x') + "\"}";
+  try {
+    ParseJobOptions(text);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kLimitExceeded);
+    EXPECT_EQ(std::string(error.what()),
+              "job options are too large: " + std::to_string(text.size()) + " bytes");
+  }
+}
+
+TEST(JobOptionsTest, LockWaitTimeoutIsABackupOption) {
+  JobOptions options = ParseJobOptions(R"({"lock_wait_timeout": "2 minutes"})");
+  EXPECT_EQ(options.backup.lock_wait_timeout_seconds, 120);
+  EXPECT_EQ(options.backup_json, R"({"format":"custom","lock_wait_timeout":120})");
+  EXPECT_THROW(ParseJobOptions(R"({"lock_wait_timeout": "2 days"})"), Error);
+}
+
 TEST(JobOptionsTest, VerifyEvery) {
   JobOptions options = ParseJobOptions(R"({"verify": "restore", "verify_every": 7})");
   EXPECT_EQ(options.verify, "restore");
@@ -160,8 +180,9 @@ TEST(JobOptionsTest, VerifyEvery) {
 
 TEST(JobOptionsTest, RpoAndWebhookRejections) {
   for (const char* text :
-       {R"({"rpo": "soon"})", R"({"rpo": -5})", R"({"rpo": 0})", R"({"webhook_url": "ftp://x/y"})",
-        R"({"webhook_url": 7})", R"({"webhook_url": "https://"})", R"({"webhook_events": "some"})",
+       {R"({"rpo": "soon"})", R"({"rpo": -5})", R"({"rpo": 0})", R"({"rpo": "100000000000 years"})",
+        R"({"rpo": 3153600001})", R"({"webhook_url": "ftp://x/y"})", R"({"webhook_url": 7})",
+        R"({"webhook_url": "https://"})", R"({"webhook_events": "some"})",
         R"({"webhook_events": true})"}) {
     try {
       ParseJobOptions(text);

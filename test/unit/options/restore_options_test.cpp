@@ -42,6 +42,28 @@ TEST(RestoreOptionsTest, SchemasSelectWholeSchemas) {
   EXPECT_EQ(groups[0], (std::vector<std::string>{"--schema=sales", "--schema=Odd Name"}));
 }
 
+TEST(RestoreOptionsTest, LimitsAreThoseOfBackups) {
+  auto limit_error = [](const std::string& text) {
+    try {
+      ParseRestoreOptions(text);
+    } catch (const Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kLimitExceeded);
+      return std::string(error.what());
+    }
+    ADD_FAILURE() << "accepted " << text.size() << " bytes";
+    return std::string();
+  };
+  std::string tables = "{\"tables\": [\"t0\"";
+  for (size_t i = 1; i < kMaxSelectedNames; i++) {
+    tables += ", \"t" + std::to_string(i) + "\"";
+  }
+  EXPECT_EQ(ParseRestoreOptions(tables + "]}").tables.size(), kMaxSelectedNames);
+  EXPECT_EQ(limit_error(tables + "], \"schemas\": [\"s\"]}"),
+            "restore options name too many tables and schemas: 1001");
+  EXPECT_EQ(limit_error("{\"tables\": [\"" + std::string(kMaxOptionsBytes, 't') + "\"]}"),
+            "restore options are too large: 65552 bytes");
+}
+
 TEST(RestoreOptionsTest, BadInputIsRefusedWithTheKeyNamed) {
   struct Case {
     const char* json;
@@ -54,6 +76,8 @@ TEST(RestoreOptionsTest, BadInputIsRefusedWithTheKeyNamed) {
         Case{"{\"tables\": []}", "at least one"}, Case{"{\"tables\": [\"\"]}", "non-empty"},
         Case{"{\"tables\": \"users\"}", "array"}, Case{"{\"schemas\": [\"a.b\"]}", "\"schemas\""},
         Case{"{\"clean\": true, \"tables\": [\"t\"]}", "cannot be combined"},
+        Case{"{\"tables\": [\"pg_catalog.pg_authid\"]}", "\"pg_catalog\" is a system schema"},
+        Case{"{\"schemas\": [\"information_schema\"]}", "is a system schema"},
         Case{"{not json", "invalid restore options"}}) {
     try {
       ParseRestoreOptions(c.json);

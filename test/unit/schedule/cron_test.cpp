@@ -251,6 +251,37 @@ TEST(CronParseTest, WrongShapeIsRejected) {
   EXPECT_NE(CronError("* * * *").hint().find("minute 0-59"), std::string::npos);
 }
 
+// A schedule that lists every value of every field is about 400 bytes; a
+// 200 KB one (valid, by repeating values) was stored as it was.
+TEST(CronParseTest, LongTextIsRefused) {
+  std::string every;
+  for (int minute = 0; minute < 60; minute++) {
+    every += (minute > 0 ? "," : "") + std::to_string(minute);
+  }
+  every +=
+      " 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23 * "
+      "jan,feb,mar,apr,may,jun,jul,aug,sep,oct,nov,dec sun,mon,tue,wed,thu,fri,sat";
+  EXPECT_LT(every.size(), 400u);
+  EXPECT_FALSE(CronSchedule::Parse(every).is_interval());
+  std::string repeated = "0";
+  while (repeated.size() < 200 * 1024) {
+    repeated += ",0";
+  }
+  repeated += " * * * *";
+  try {
+    CronSchedule::Parse(repeated);
+    ADD_FAILURE() << "accepted " << repeated.size() << " bytes";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kLimitExceeded);
+    EXPECT_EQ(std::string(error.what()),
+              "cron schedule is too long: " + std::to_string(repeated.size()) + " bytes");
+    EXPECT_NE(error.hint().find("at most 1024 bytes"), std::string::npos);
+  }
+  std::string longest = "0 0 * * *" + std::string(CronSchedule::kMaxTextBytes - 9, ' ');
+  EXPECT_FALSE(CronSchedule::Parse(longest).is_interval());
+  EXPECT_THROW(CronSchedule::Parse(longest + " "), Error);
+}
+
 TEST(CronParseTest, BadFieldsNameTheField) {
   struct Case {
     const char* text;

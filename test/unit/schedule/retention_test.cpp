@@ -458,5 +458,36 @@ TEST(RetentionOptionsTest, BadMaxAge) {
   EXPECT_EQ(PolicyError("[]"), "job options must be a JSON object, not array");
 }
 
+// Durations fit PostgreSQL's intervals with room to spare: beyond 100 years
+// make_interval wrapped around and backup_status compared ages with a
+// negative rpo.
+TEST(RetentionOptionsTest, DurationsAreAtMostOneHundredYears) {
+  RetentionPolicy longest = ParseRetentionOptions(json::Parse(R"({"max_age":"100 years"})"));
+  EXPECT_EQ(longest.max_age_seconds, kMaxDurationSeconds);
+  EXPECT_EQ(ParseRetentionOptions(json::Parse(R"({"max_age":3153600000})")).max_age_seconds,
+            kMaxDurationSeconds);
+  for (const char* text :
+       {R"("101 years")", R"("100000000000 years")", "3153600001", R"("5300 weeks")"}) {
+    try {
+      ParseRetentionOptions(json::Parse(std::string(R"({"max_age":)") + text + "}"));
+      ADD_FAILURE() << text << " was accepted";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kInvalidParameter);
+      EXPECT_EQ(std::string(error.what()),
+                std::string("job option \"max_age\" must be at most 100 years, not ") + text);
+      EXPECT_NE(error.hint().find("3153600000 seconds"), std::string::npos);
+    }
+  }
+}
+
+TEST(RetentionOptionsTest, DurationText) {
+  EXPECT_EQ(ParseDurationText("5 minutes"), 300);
+  EXPECT_EQ(ParseDurationText(" 2 Hours "), 7200);
+  EXPECT_EQ(ParseDurationText("0 seconds"), 0);
+  EXPECT_EQ(ParseDurationText("5"), 0);
+  EXPECT_EQ(ParseDurationText("5 ms"), 0);
+  EXPECT_EQ(ParseDurationText("99999999999999999 years"), 0);
+}
+
 }  // namespace
 }  // namespace pgbak
