@@ -129,3 +129,31 @@ LEFT JOIN LATERAL (
   WHERE (l.database_oid = d.oid OR (l.database_oid IS NULL AND l.database_name = d.datname))
     AND l.kind = 'backup' AND l.verified_at IS NOT NULL
   ORDER BY l.verified_at DESC LIMIT 1) ver ON true;
+
+-- Who may write to which storage: members of pgbak_operator and pgbak_admin
+-- may use every storage; a database owner without those roles only 'local'
+-- and the storages an admin granted it (or PUBLIC), so that nobody fills an
+-- admin's bucket with stored credentials by pointing a manual backup at it.
+CREATE TABLE pgbak_storage_user (
+  storage_name text NOT NULL REFERENCES pgbak_storage (name) ON DELETE CASCADE,
+  grantee      oid NOT NULL,  -- a role's OID, 0 for PUBLIC
+  granted_by   name NOT NULL DEFAULT current_user,
+  granted_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (storage_name, grantee)
+);
+COMMENT ON TABLE pgbak_storage_user IS
+  'pgbak_ext: database owners allowed to back up to a storage (grantee 0: PUBLIC)';
+CREATE FUNCTION pgbak_storage_grant(storage text, role name)
+  RETURNS void AS 'MODULE_PATHNAME', 'pgbak_storage_grant' LANGUAGE C VOLATILE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION pgbak_storage_grant(text, name) IS
+  'Let a role (or PUBLIC) that owns databases back them up to a storage (admin)';
+CREATE FUNCTION pgbak_storage_revoke(storage text, role name)
+  RETURNS boolean AS 'MODULE_PATHNAME', 'pgbak_storage_revoke' LANGUAGE C VOLATILE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION pgbak_storage_revoke(text, name) IS
+  'Take back what pgbak_storage_grant gave; true if there was such a grant (admin)';
+REVOKE ALL ON FUNCTION pgbak_storage_grant(text, name), pgbak_storage_revoke(text, name)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbak_storage_grant(text, name), pgbak_storage_revoke(text, name)
+  TO pgbak_admin;

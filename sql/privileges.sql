@@ -123,8 +123,37 @@ SELECT pgbak_restore(:owner_run, 'regress_owned_copy');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM backup_status;
 \echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_run('regress_owned', 'regress-s3');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT requested_by, status FROM backup_log WHERE id = :owner_run;
+
+-- Storages other than 'local' are for operators, admins and the owners an
+-- admin granted them to.
+SET ROLE regress_admin;
+SELECT pgbak_storage_grant('regress-s3', 'regress_owner');
+SELECT pgbak_storage_grant('local', 'regress_owner');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_grant('regress-s3', 'regress_no_such_role');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET ROLE regress_operator;
+SELECT pgbak_storage_grant('regress-s3', 'regress_owner');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET ROLE regress_owner;
+SELECT pgbak_run('regress_owned', 'regress-s3') AS owner_s3_run \gset
+SELECT pgbak_cancel(:owner_s3_run) IS NOT NULL AS owner_may_cancel;
+RESET ROLE;
+SELECT pgbak_wait(:owner_s3_run, 60) IN ('cancelled', 'failed') AS s3_backup_ended;
+SET ROLE regress_admin;
+SELECT pgbak_storage_revoke('regress-s3', 'regress_owner') AS revoked;
+SELECT pgbak_storage_revoke('regress-s3', 'regress_owner') AS revoked_again;
+RESET ROLE;
+SET ROLE regress_owner;
+SELECT pgbak_run('regress_owned', 'regress-s3');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
 
 -- An admin defines storages and schedules; storages that use the server's
 -- files take the server-file roles besides.

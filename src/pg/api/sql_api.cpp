@@ -37,6 +37,7 @@ PG_FUNCTION_INFO_V1(pgbak_progress);
 
 #include "core/options/backup_options.h"
 #include "pg/api/privileges.h"
+#include "pg/api/storage_grant.h"
 #include "pg/api/validation.h"
 #include "pg/boundary/boundary.h"
 #include "pg/catalog/catalog.h"
@@ -198,6 +199,7 @@ extern "C" Datum pgbak_run(PG_FUNCTION_ARGS) {
 
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
+  RequireStorageUse(caller, storage);
   // A database's owner (without the operator role) gets one manual backup
   // of it in the queue at a time, so that owners cannot fill the queue
   // that everyone's scheduled backups wait in.

@@ -186,6 +186,19 @@ bool HasTocColumn() {
 
 }  // namespace
 
+// CatalogRelationExists says whether the extension's schema has relation
+// (a library may run before ALTER EXTENSION ... UPDATE created it).
+bool CatalogRelationExists(const char* relation) {
+  const char* sql = "SELECT pg_catalog.to_regclass($1) IS NOT NULL";
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(SchemaQualified(relation))};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT ||
+      SPI_processed != 1)
+    elog(ERROR, "could not look up %s", relation);
+  bool isnull = false;
+  return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 // CatalogHas13 says whether backup_log has version 1.3's schema: the
 // 'expiring' status and owner_queued.
 bool CatalogHas13() {

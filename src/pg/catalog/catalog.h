@@ -59,6 +59,10 @@ struct SourceRow {
 // before ALTER EXTENSION ... UPDATE brought the schema it was built for).
 bool BackupLogHasColumn(const char* column);
 
+// CatalogRelationExists says whether the extension's schema has relation.
+// Needs SPI connected.
+bool CatalogRelationExists(const char* relation);
+
 // CatalogHas13 says whether backup_log has version 1.3's schema (the
 // 'expiring' status, owner_queued).
 bool CatalogHas13();
