@@ -54,7 +54,11 @@ COMMENT ON COLUMN backup_log.database_oid IS
 CREATE FUNCTION pgbak_set_database_oid() RETURNS trigger
   LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NEW.database_oid IS NULL THEN
+  IF NEW.database_oid IS NULL AND NEW.source_id IS NOT NULL AND NEW.kind = 'verify' THEN
+    -- A verify is about the backed-up database, whatever now has its name.
+    NEW.database_oid := (SELECT b.database_oid FROM @extschema@.backup_log b
+                         WHERE b.id = NEW.source_id);
+  ELSIF NEW.database_oid IS NULL THEN
     NEW.database_oid := (SELECT d.oid FROM pg_catalog.pg_database d
                          WHERE d.datname = NEW.database_name);
   END IF;
@@ -129,6 +133,13 @@ LEFT JOIN LATERAL (
   WHERE (l.database_oid = d.oid OR (l.database_oid IS NULL AND l.database_name = d.datname))
     AND l.kind = 'backup' AND l.verified_at IS NOT NULL
   ORDER BY l.verified_at DESC LIMIT 1) ver ON true;
+
+-- The SHA-256 of a set's manifest.json, kept where the stored objects cannot
+-- change it: a restore trusts the database's owner, grants and settings the
+-- manifest records only if it is the manifest the backup wrote.
+ALTER TABLE backup_log ADD COLUMN manifest_sha256 text;
+COMMENT ON COLUMN backup_log.manifest_sha256 IS
+  'pgbak_ext: SHA-256 of the set''s manifest.json, checked by every verify and restore';
 
 -- Who may write to which storage: members of pgbak_operator and pgbak_admin
 -- may use every storage; a database owner without those roles only 'local'

@@ -91,6 +91,7 @@ sub attack_function
 	return <<"SQL";
 CREATE FUNCTION public.$name(anyelement) RETURNS $returns LANGUAGE plpgsql $volatility AS \$f\$
 BEGIN
+  RAISE WARNING 'pgbak-attack $name ran as %', current_user;
   BEGIN EXECUTE 'ALTER ROLE $role SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
   BEGIN EXECUTE 'SET SESSION AUTHORIZATION DEFAULT'; EXECUTE 'ALTER ROLE $role SUPERUSER';
     EXCEPTION WHEN OTHERS THEN NULL; END;
@@ -207,10 +208,17 @@ is(wait_backup($node, $evil_backup), 'succeeded', 'backup of the attacking datab
 my $good_backup = queue_backup($node, 'gooddb');
 is(wait_backup($node, $good_backup), 'succeeded', 'backup of the benign database');
 
+my $log_before_drill = -s $node->logfile;
 my $evil_drill = call_as($su, "SELECT pgbak_verify($evil_backup, true)");
 my $evil_drill_status = wait_op($evil_drill);
 is(is_superuser('owner_evil'), 'f',
 	"a restore drill does not run the owner's code as superuser ($evil_drill_status)");
+my $drill_log = substr(slurp_file($node->logfile), $log_before_drill);
+my %ran_as;
+$ran_as{$1}{$2} = 1 while $drill_log =~ /pgbak-attack (\w+) ran as (\w+)/g;
+is(join(',', map { "$_:" . join('/', sort keys %{ $ran_as{$_} }) } sort keys %ran_as),
+	'chk:owner_evil,dom:owner_evil,gen:owner_evil,idx:owner_evil,mv:owner_evil',
+	'each attack function ran during the drill, and only as the owner');
 is($evil_drill_status, 'succeeded',
 	'the drill of the attacking database still passes: its code ran as its owner');
 
@@ -548,6 +556,89 @@ is( $node->safe_psql(
 		'postgres', "SELECT last_backup_id IS NULL FROM backup_status WHERE database_name = 'reuse'"),
 	't',
 	'backup_status does not count the old database\'s backup for the new one');
+
+# ---------------------------------------------------------------------------
+# 8. What the drill does after the restore runs no user code either: a table
+#    the owner swaps for a view (from a materialized view's refresh during
+#    the restore) is not counted as superuser.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', 'CREATE ROLE swapper LOGIN; CREATE DATABASE swapperdb OWNER swapper');
+$node->safe_psql('swapperdb', 'ALTER SCHEMA public OWNER TO swapper');
+as( 'swapper', 'swapperdb',
+	attack_function('evil', 'swapper', 'integer', '1') . q{
+CREATE TABLE public.t (x int);
+INSERT INTO public.t VALUES (1), (2);
+CREATE FUNCTION public.swap() RETURNS integer LANGUAGE plpgsql AS $f$
+BEGIN
+  IF current_database() LIKE 'pgbak\_verify%' THEN
+    DROP TABLE public.t;
+    CREATE VIEW public.t AS SELECT public.evil(1) AS x;
+  END IF;
+  RETURN 1;
+END $f$;
+CREATE MATERIALIZED VIEW public.zz_swap AS SELECT public.swap() AS s;
+});
+my $swap_set = queue_backup($node, 'swapperdb');
+is(wait_backup($node, $swap_set), 'succeeded', 'backup of the swapping database');
+my $swap_drill = call_as($su, "SELECT pgbak_verify($swap_set, true)");
+wait_op($swap_drill);
+is(is_superuser('swapper'), 'f', 'a table swapped for a view is not counted as superuser');
+like(
+	$node->safe_psql('postgres', "SELECT verify_status FROM backup_log WHERE id = $swap_set"),
+	qr/not a table/, 'the drill reports it instead');
+
+# ---------------------------------------------------------------------------
+# 9. A table restore into a database a superuser owns loads each object as
+#    its owner: a domain planted by a schema owner runs as that owner.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', q{
+  CREATE ROLE planter LOGIN;
+  CREATE ROLE restorer LOGIN IN ROLE pgbak_admin;
+  CREATE DATABASE sudb;
+});
+$node->safe_psql('sudb', 'CREATE SCHEMA garden AUTHORIZATION planter');
+as('planter', 'sudb', q{
+CREATE FUNCTION garden.ok(text) RETURNS boolean LANGUAGE sql AS $f$ SELECT true $f$;
+CREATE TABLE garden.plants (how text CHECK (garden.ok(how)));
+INSERT INTO garden.plants VALUES ('ok');
+});
+my $su_backup = queue_backup($node, 'sudb');
+is(wait_backup($node, $su_backup), 'succeeded', 'backup of a superuser-owned database');
+# Later the planter turns the CHECK's function into an attack, and drops
+# the table so that an admin restores it.
+my $attack = attack_function('ok', 'planter', 'boolean', 'true');
+$attack =~ s/CREATE FUNCTION public\.ok\(anyelement\)/CREATE OR REPLACE FUNCTION garden.ok(text)/;
+as('planter', 'sudb', $attack . 'DROP TABLE garden.plants;');
+my $su_restore = call_as('restorer',
+	"SELECT pgbak_restore($su_backup, 'sudb', '{\"tables\": [\"garden.plants\"]}')");
+is(wait_op($su_restore), 'succeeded', 'an admin restores a table into a superuser-owned database');
+is(is_superuser('planter'), 'f',
+	'the CHECK function ran as the table\'s owner, not as the superuser that owns the database');
+is($node->safe_psql('sudb', "SELECT tableowner FROM pg_tables WHERE tablename = 'plants'"),
+	'planter', 'the restored table belongs to its archived owner');
+
+# ---------------------------------------------------------------------------
+# 10. A manifest changed in storage is refused: what it says about the
+#     database's owner, grants and settings is not applied.
+# ---------------------------------------------------------------------------
+
+my $tamper_location = $node->safe_psql('postgres',
+	"SELECT location FROM backup_log WHERE id = $props_backup");
+my $manifest_file = "$tamper_location/manifest.json";
+my $manifest_text = slurp_file($manifest_file);
+$manifest_text =~ s/"as it was"/"tampered"/;
+chmod 0600, $manifest_file;
+open(my $fh, '>', $manifest_file) or die "cannot write $manifest_file: $!";
+print $fh $manifest_text;
+close $fh;
+my $tampered = call_as($su, "SELECT pgbak_restore($props_backup, 'propdb_tampered')");
+is(wait_op($tampered), 'failed', 'a restore of a set whose manifest was changed fails');
+like(error_of($tampered), qr/manifest\.json: SHA-256 mismatch with backup_log/,
+	'it says the manifest is not the one the backup wrote');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'propdb_tampered'"),
+	'0', 'and builds nothing');
 
 $node->stop;
 done_testing();

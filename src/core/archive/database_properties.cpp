@@ -188,9 +188,9 @@ std::vector<std::string> DatabaseProperties::ApplyStatements(const std::string& 
                                                : "ALTER ROLE " + QuoteIdentifier(setting.role) +
                                                      " IN DATABASE " + database) +
                          " SET " + QuoteIdentifier(setting.name) + " TO " + SettingValue(setting));
-  if (connection_limit != -1)
-    statements.push_back("ALTER DATABASE " + database + " CONNECTION LIMIT " +
-                         std::to_string(connection_limit));
+  // Always: a restore builds its database with no connections allowed.
+  statements.push_back("ALTER DATABASE " + database + " CONNECTION LIMIT " +
+                       std::to_string(connection_limit));
   if (has_comment)
     statements.push_back("COMMENT ON DATABASE " + database + " IS " + QuoteLiteral(comment));
   return statements;

@@ -54,8 +54,8 @@ struct DatabaseProperties {
   // that give a new database this encoding and locale (" ENCODING ...").
   std::string CreateOptions() const;
   // ApplyStatements give database name these grants, settings, connection
-  // limit and comment (the owner is given before the restore, see
-  // verify_job.cpp).
+  // limit (always set: -1 when none was recorded) and comment (the owner is
+  // given before the restore, see verify_job.cpp).
   std::vector<std::string> ApplyStatements(const std::string& name) const;
 };
 

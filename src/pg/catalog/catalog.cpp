@@ -209,8 +209,9 @@ bool CatalogHas13() {
 bool LoadSourceRow(int64 id, SourceRow* row) {
   const char* sql = psprintf(
       "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom'), "
-      "storage_name, %s FROM %s WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
-      HasTocColumn() ? "toc_sha256" : "NULL::text", BackupLogName());
+      "storage_name, %s, %s FROM %s WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
+      HasTocColumn() ? "toc_sha256" : "NULL::text",
+      BackupLogHasColumn("manifest_sha256") ? "manifest_sha256" : "NULL::text", BackupLogName());
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
@@ -223,6 +224,7 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
   row->format = CopyOut(ColumnText(4));
   row->storage = CopyOut(ColumnText(5));
   row->toc_sha256 = CopyOut(ColumnText(6));
+  row->manifest_sha256 = CopyOut(ColumnText(7));
   return true;
 }
 
@@ -304,6 +306,15 @@ void FinishSucceeded(int64 id, const BackupOutcome& outcome) {
   if (SPI_processed != 1)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("backup_log row " INT64_FORMAT " is no longer running", id)));
+  if (outcome.manifest_sha256 != nullptr && BackupLogHasColumn("manifest_sha256")) {
+    const char* manifest_sql =
+        psprintf("UPDATE %s SET manifest_sha256 = $2 WHERE id = $1", BackupLogName());
+    Oid manifest_types[2] = {INT8OID, TEXTOID};
+    Datum manifest_values[2] = {Int64GetDatum(id), CStringGetTextDatum(outcome.manifest_sha256)};
+    if (SPI_execute_with_args(manifest_sql, 2, manifest_types, manifest_values, nullptr, false,
+                              0) != SPI_OK_UPDATE)
+      elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  }
   if (outcome.toc_sha256 != nullptr && HasTocColumn()) {
     const char* toc_sql = psprintf("UPDATE %s SET toc_sha256 = $2 WHERE id = $1", BackupLogName());
     Oid toc_types[2] = {INT8OID, TEXTOID};

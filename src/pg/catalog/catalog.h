@@ -50,7 +50,8 @@ struct SourceRow {
   const char* database;
   const char* location;
   const char* checksum_sha256;
-  const char* toc_sha256;  // nullptr if not recorded (or a 1.1 schema)
+  const char* toc_sha256;       // nullptr if not recorded (or a 1.1 schema)
+  const char* manifest_sha256;  // nullptr if not recorded (before 1.3)
   const char* format;
   const char* storage;
 };
@@ -94,7 +95,8 @@ struct BackupOutcome {
   int64 stored_bytes;
   int64 globals_bytes;
   const char* checksum_sha256;
-  const char* toc_sha256;  // of the archive's header and TOC; nullptr if unknown
+  const char* toc_sha256;       // of the archive's header and TOC; nullptr if unknown
+  const char* manifest_sha256;  // of manifest.json; nullptr if unknown
   const char* snapshot_lsn;
   int table_count;
 };

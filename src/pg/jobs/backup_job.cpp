@@ -201,12 +201,27 @@ class SnapshotSession : public SideChannel {
       PgResultPtr result(PQgetResult(conn_.get()), PQclear);
       if (!result) {
         busy_ = false;
-        SendNextBatch();
+        if (checking_)
+          SendCounts();
+        else
+          SendNextBatch();
         return;
       }
-      if (PQresultStatus(result.get()) != PGRES_TUPLES_OK)
+      ExecStatusType status = PQresultStatus(result.get());
+      if (checking_ && status == PGRES_COMMAND_OK)
+        continue;  // the LOCK
+      if (status != PGRES_TUPLES_OK)
         throw Error(ErrorKind::kIo, "could not count rows in the dump's snapshot",
                     Trim(PQresultErrorMessage(result.get())));
+      if (checking_) {
+        if (PQntuples(result.get()) > 0)
+          throw Error(ErrorKind::kIo,
+                      std::string("relation ") + PQgetvalue(result.get(), 0, 0) +
+                          " is no longer the table the backup's snapshot holds",
+                      "It was dropped or replaced while the backup ran; its rows were not "
+                      "counted.");
+        continue;
+      }
       for (int i = 0; i < PQntuples(result.get()); i++) {
         TableCount count;
         count.schema = PQgetvalue(result.get(), i, 0);
@@ -258,12 +273,44 @@ class SnapshotSession : public SideChannel {
     return result;
   }
 
+  // SendNextBatch sends the next batch of tables: first a statement that
+  // locks them and returns those whose name no longer leads to the table the
+  // snapshot sees (the session is a superuser's: a view put under a table's
+  // name would run its owner's code when counted; once locked, nothing can
+  // be swapped), then, when that came back empty, their counts.
   void SendNextBatch() {
     if (next_ >= pending_.size())
       return;
-    std::string sql;
     size_t end = std::min(pending_.size(), next_ + kTablesPerCountQuery);
+    std::string names;
+    std::string literals;
     for (size_t i = next_; i < end; i++) {
+      const auto& [schema, table] = pending_[i];
+      std::string name = Escaped(schema, true) + "." + Escaped(table, true);
+      names += (names.empty() ? "" : ", ") + name;
+      literals += (literals.empty() ? "" : ", ") + Escaped(name, false);
+    }
+    batch_begin_ = next_;
+    batch_end_ = end;
+    next_ = end;
+    checking_ = true;
+    // The SELECT is analyzed only after the LOCK has run (one statement at
+    // a time); pg_class is read in the snapshot, so a relation created
+    // after it, under whatever name, is not a table here.
+    std::string sql = "LOCK TABLE ONLY " + names +
+                      " IN ACCESS SHARE MODE; SELECT u.name FROM pg_catalog.unnest("
+                      "ARRAY[" +
+                      literals +
+                      "]::pg_catalog.text[]) AS u(name) WHERE NOT EXISTS ("
+                      "SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) "
+                      "pg_catalog.to_regclass(u.name) AND c.relkind OPERATOR(pg_catalog.=) 'r')";
+    Send(sql);
+  }
+
+  // SendCounts counts the rows of the batch just checked.
+  void SendCounts() {
+    std::string sql;
+    for (size_t i = batch_begin_; i < batch_end_; i++) {
       const auto& [schema, table] = pending_[i];
       if (!sql.empty())
         sql += " UNION ALL ";
@@ -271,7 +318,11 @@ class SnapshotSession : public SideChannel {
              ", pg_catalog.count(*) FROM ONLY " + Escaped(schema, true) + "." +
              Escaped(table, true);
     }
-    next_ = end;
+    checking_ = false;
+    Send(sql);
+  }
+
+  void Send(const std::string& sql) {
     if (!PQsendQuery(conn_.get(), sql.c_str()))
       throw Error(ErrorKind::kIo, "could not send the row count query",
                   Trim(PQerrorMessage(conn_.get())));
@@ -285,6 +336,9 @@ class SnapshotSession : public SideChannel {
   std::string properties_;
   std::vector<std::pair<std::string, std::string>> pending_;
   size_t next_ = 0;
+  size_t batch_begin_ = 0;
+  size_t batch_end_ = 0;
+  bool checking_ = false;  // the batch's lock and check, not its counts, is running
   bool busy_ = false;
   std::vector<TableCount> counts_;
 };
@@ -499,6 +553,11 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   dump.args = options.DumpArguments();
   if (!options.tables.empty() || !options.schemas.empty())
     dump.args.push_back("--strict-names");
+  // A plain script creates each object as its owner (SET SESSION
+  // AUTHORIZATION), as a restore session requires, instead of creating
+  // everything as the restoring superuser and giving it away afterwards.
+  if (options.format == "plain")
+    dump.args.push_back("--use-set-session-authorization");
   dump.args.push_back("--compress=0");
   dump.args.push_back("--no-password");
   if (lock_wait_ms > 0)
@@ -621,10 +680,15 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     manifest.objects.push_back(
         {tables_name, "tables", stored.bytes(), text.size(), stored.sha256_hex(), "none", "age"});
   }
+  std::string manifest_sha256;
   {
+    // Its SHA-256 goes to backup_log: restores trust what it records (the
+    // database's owner, grants, settings) only if it is this manifest.
     std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + kManifestObject);
-    WriteString(*writer, manifest.ToJson());
-    writer->Finish();
+    MeterSink meter(*writer, true);
+    WriteString(meter, manifest.ToJson());
+    meter.Finish();
+    manifest_sha256 = meter.sha256_hex();
   }
 
   SetPhase(Phase::kFinishing);
@@ -636,6 +700,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     outcome.globals_bytes = static_cast<int64>(globals_result.stored_bytes);
     outcome.checksum_sha256 = data.sha256.c_str();
     outcome.toc_sha256 = scan.toc_sha256.empty() ? nullptr : scan.toc_sha256.c_str();
+    outcome.manifest_sha256 = manifest_sha256.c_str();
     outcome.snapshot_lsn = lsn.c_str();
     outcome.table_count = static_cast<int>(manifest.tables.size());
     PgCall([&] { FinishSucceeded(id, outcome); });

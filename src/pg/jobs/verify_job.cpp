@@ -232,8 +232,11 @@ void CheckFreeSpace(const std::string& path, uint64_t bytes) {
                 path, "Free space below pgbak.local_path.");
 }
 
-// ReadManifest reads and parses the set's manifest.json.
-Manifest ReadManifest(Storage& storage, const std::string& set_key) {
+// ReadManifest reads and parses the set's manifest.json; with
+// expected_sha256 (backup_log's manifest_sha256), one that is not the
+// manifest the backup wrote is damage (kCorrupt).
+Manifest ReadManifest(Storage& storage, const std::string& set_key,
+                      const std::string& expected_sha256) {
   std::vector<ObjectInfo> present = storage.List(set_key + "/" + kManifestObject);
   if (present.empty())
     throw Error(ErrorKind::kCorrupt, "manifest.json is missing: the set is not complete",
@@ -245,6 +248,16 @@ Manifest ReadManifest(Storage& storage, const std::string& set_key) {
   std::vector<uint8_t> buffer(64 << 10);
   while (size_t n = reader->Read(buffer.data(), buffer.size()))
     text.append(reinterpret_cast<const char*>(buffer.data()), n);
+  if (!expected_sha256.empty()) {
+    Sha256 hash;
+    hash.Update(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    std::string got = hash.HexDigest();
+    if (got != expected_sha256)
+      throw Error(ErrorKind::kCorrupt,
+                  "manifest.json: SHA-256 mismatch with backup_log: " + expected_sha256 +
+                      " recorded, " + got + " stored",
+                  "The manifest is not the one the backup wrote.");
+  }
   return Manifest::FromJson(text);
 }
 
@@ -347,7 +360,7 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
   Storage& storage = *source_storage.storage;
   std::string set_key = SetKey(storage, source_id, source.location);
   StagedSet staged;
-  staged.manifest = ReadManifest(storage, set_key);
+  staged.manifest = ReadManifest(storage, set_key, source.manifest_sha256);
   const Manifest& manifest = staged.manifest;
   if (manifest.backup_id != source_id || manifest.database != source.database)
     throw Error(ErrorKind::kCorrupt, "manifest.json describes backup " +
@@ -590,6 +603,9 @@ std::string CreateOwnDatabase(const ServerFacts& facts, int64_t id, const std::s
   std::string name = FreeDatabaseName(facts, base);
   Admin(facts, "CREATE DATABASE " + QuoteIdentifier(name) + " TEMPLATE template0" + create_options);
   RecordDatabase(id, "scratch_database", DatabaseOid(facts, name));
+  // Nobody but superusers (the restore's own sessions) connects while it is
+  // being filled; GiveProperties sets the real limit when it is whole.
+  Admin(facts, "ALTER DATABASE " + QuoteIdentifier(name) + " CONNECTION LIMIT 0");
   return name;
 }
 
@@ -632,27 +648,22 @@ void PauseAt(int64_t id, const char* point) {
     WaitForInput(none, 200, ready);
 }
 
-// SetProperties are the backed-up database's properties: the manifest
-// says (sets made before 1.3 do not: then only its owner is known, from the
-// database of that name if it still exists).
-DatabaseProperties SetProperties(const ServerFacts& facts, SourceStorage& storage,
-                                 int64_t source_id, const SourceInfo& source) {
-  Manifest manifest =
-      ReadManifest(*storage.storage, SetKey(*storage.storage, source_id, source.location));
+// SetProperties are the backed-up database's properties, as its manifest
+// records them, if backup_log holds that manifest's SHA-256 (a set made
+// before 1.3 has none: its manifest could say anything, so the database a
+// restore builds stays the restoring superuser's, with default grants).
+DatabaseProperties SetProperties(SourceStorage& storage, int64_t source_id,
+                                 const SourceInfo& source) {
   DatabaseProperties properties;
+  if (source.manifest_sha256.empty())
+    return properties;
+  Manifest manifest =
+      ReadManifest(*storage.storage, SetKey(*storage.storage, source_id, source.location),
+                   source.manifest_sha256);
   if (!manifest.database_properties_json.empty())
     properties = DatabaseProperties::FromJson(manifest.database_properties_json);
   if (!manifest.database_owner.empty())
     properties.owner = manifest.database_owner;
-  if (!properties.owner.empty())
-    return properties;
-  PgConnPtr conn = ConnectLocal(facts, setting_database);
-  PgResultPtr result = ExecWithLatch(conn.get(),
-                                     "SELECT pg_catalog.pg_get_userbyid(datdba) FROM "
-                                     "pg_catalog.pg_database WHERE datname = $1",
-                                     {source.database});
-  if (PQntuples(result.get()) > 0)
-    properties.owner = PQgetvalue(result.get(), 0, 0);
   return properties;
 }
 
@@ -775,22 +786,38 @@ class ScratchDatabase {
 // the mismatches ("" if none).
 std::string CompareRowCounts(const ServerFacts& facts, const std::string& database,
                              const Manifest& manifest) {
+  // The session is a superuser's in a database its owner can reach: no
+  // name is counted before it is locked and known to be a plain table (a
+  // view or a foreign table put under a table's name would run its owner's
+  // code as superuser when queried; once locked, nobody can swap it).
   PgConnPtr conn = ConnectLocal(facts, database);
   std::string mismatches;
   int shown = 0;
   for (const TableCount& table : manifest.tables) {
     ThrowIfStopping();
-    std::string sql = "SELECT pg_catalog.count(*) FROM ONLY " + QuoteIdentifier(table.schema) +
-                      "." + QuoteIdentifier(table.table);
+    std::string name = QuoteIdentifier(table.schema) + "." + QuoteIdentifier(table.table);
     std::string found;
     try {
-      PgResultPtr result = ExecWithLatch(conn.get(), sql);
-      if (std::stoll(PQgetvalue(result.get(), 0, 0)) != table.rows)
-        found = PQgetvalue(result.get(), 0, 0);
+      (void)ExecWithLatch(conn.get(), "BEGIN");
+      (void)ExecWithLatch(conn.get(), "LOCK TABLE ONLY " + name + " IN ACCESS SHARE MODE");
+      PgResultPtr kind = ExecWithLatch(
+          conn.get(), "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = $1::regclass",
+          {name});
+      std::string relkind = PQntuples(kind.get()) > 0 ? PQgetvalue(kind.get(), 0, 0) : "";
+      if (relkind != "r" && relkind != "p") {
+        found = "not a table (relkind " + relkind + ")";
+      } else {
+        PgResultPtr result =
+            ExecWithLatch(conn.get(), "SELECT pg_catalog.count(*) FROM ONLY " + name);
+        if (std::stoll(PQgetvalue(result.get(), 0, 0)) != table.rows)
+          found = PQgetvalue(result.get(), 0, 0);
+      }
+      (void)ExecWithLatch(conn.get(), "COMMIT");
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kCancelled)
         throw;
       found = "missing (" + e.detail() + ")";
+      PQclear(PQexec(conn.get(), "ROLLBACK"));
     }
     if (found.empty())
       continue;
@@ -831,7 +858,7 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
       // The drill restores as a restore does, while reading back; its time
       // (the measured RTO) runs from the first byte read to the restored
       // database.
-      DatabaseProperties properties = SetProperties(facts, storage, source_id, source);
+      DatabaseProperties properties = SetProperties(storage, source_id, source);
       ScratchDatabase scratch(facts, id, "pgbak_verify_" + std::to_string(id),
                               properties.CreateOptions());
       struct timeval started;
@@ -883,6 +910,7 @@ struct TargetState {
   bool may_write = false;  // requester is an admin or has the owner's privileges
   bool is_template = false;
   bool allows_connections = true;
+  bool owner_is_superuser = false;
 };
 
 // ReadTargetState looks at target now; the rights of the requester may have
@@ -894,6 +922,7 @@ TargetState ReadTargetState(const std::string& target, const std::string& reques
     bool may_write = false;
     bool is_template = false;
     bool allows_connections = true;
+    bool owner_is_superuser = false;
     const char* owner_name = nullptr;
     PgCall([&] {
       Oid database = get_database_oid(target.c_str(), true);
@@ -909,6 +938,7 @@ TargetState ReadTargetState(const std::string& target, const std::string& reques
       ReleaseSysCache(tuple);
       exists = true;
       owner_name = GetUserNameFromId(owner, false);
+      owner_is_superuser = superuser_arg(owner);
       Oid who = get_role_oid(requester.c_str(), true);
       Oid admin = get_role_oid("pgbak_admin", true);
       may_write = OidIsValid(who) &&
@@ -920,6 +950,7 @@ TargetState ReadTargetState(const std::string& target, const std::string& reques
     state.may_write = may_write;
     state.is_template = is_template;
     state.allows_connections = allows_connections;
+    state.owner_is_superuser = owner_is_superuser;
   });
   return state;
 }
@@ -984,7 +1015,11 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
       throw Error(ErrorKind::kIo, "database \"" + target + "\" does not exist");
     RequireUsableTarget(state, target);
     RequireWriteRight(state, target, requested_by);
-    std::string restore_as = facts.dump_role_is_superuser ? state.owner : "";
+    // A database a superuser owns gives no rights to lend: its objects are
+    // loaded as their archived owners instead, as a whole restore does.
+    std::string restore_as = !facts.dump_role_is_superuser ? ""
+                             : state.owner_is_superuser    ? kRestoreAsOwners
+                                                           : state.owner;
     if (source.format == "custom" && options.schemas.empty()) {
       // Tables come back whole: indexes, constraints, triggers, policies,
       // grants, owned sequences, partition attachment.
@@ -1004,7 +1039,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     // The set is restored under a name of its own and renamed when complete:
     // the target never holds half a restore, and a database that clean
     // replaces is dropped only once its replacement is whole.
-    DatabaseProperties properties = SetProperties(facts, storage, source_id, source);
+    DatabaseProperties properties = SetProperties(storage, source_id, source);
     std::string building =
         CreateOwnDatabase(facts, id, RestoreBuildName(id), properties.CreateOptions());
     bool renamed = false;
@@ -1249,6 +1284,7 @@ SourceInfo LoadSource(int64_t source_id) {
     source.location = row.location != nullptr ? row.location : "";
     source.checksum_sha256 = row.checksum_sha256 != nullptr ? row.checksum_sha256 : "";
     source.toc_sha256 = row.toc_sha256 != nullptr ? row.toc_sha256 : "";
+    source.manifest_sha256 = row.manifest_sha256 != nullptr ? row.manifest_sha256 : "";
     source.format = row.format;
     source.storage = row.storage != nullptr ? row.storage : "local";
   });

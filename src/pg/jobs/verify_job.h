@@ -13,7 +13,8 @@ struct SourceInfo {
   std::string database;
   std::string location;
   std::string checksum_sha256;
-  std::string toc_sha256;  // empty if not recorded
+  std::string toc_sha256;       // empty if not recorded
+  std::string manifest_sha256;  // empty if not recorded (before 1.3)
   std::string format;
   std::string storage;
 };

@@ -67,12 +67,16 @@ TEST(DatabasePropertiesTest, GivesGrantsSettingsLimitAndComment) {
   EXPECT_EQ(properties.ApplyStatements("pgbak_restore_7"), expected);
 }
 
-TEST(DatabasePropertiesTest, DefaultPrivilegesAreLeftAlone) {
+TEST(DatabasePropertiesTest, DefaultPrivilegesAreLeftAloneAndTheLimitLifted) {
   DatabaseProperties properties =
       DatabaseProperties::FromJson(R"({"owner": "o", "acl": null, "settings": null,
         "comment": null, "connection_limit": -1})");
   EXPECT_TRUE(properties.default_acl);
-  EXPECT_TRUE(properties.ApplyStatements("d").empty());
+  EXPECT_EQ(properties.ApplyStatements("d"),
+            std::vector<std::string>{"ALTER DATABASE \"d\" CONNECTION LIMIT -1"});
+  // What a set made before 1.3 gets: nothing recorded, the limit lifted.
+  EXPECT_EQ(DatabaseProperties().ApplyStatements("d"),
+            std::vector<std::string>{"ALTER DATABASE \"d\" CONNECTION LIMIT -1"});
 }
 
 TEST(DatabasePropertiesTest, DamagedPropertiesAreCorrupt) {
