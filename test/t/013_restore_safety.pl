@@ -640,5 +640,37 @@ like(error_of($tampered), qr/manifest\.json: SHA-256 mismatch with backup_log/,
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'propdb_tampered'"),
 	'0', 'and builds nothing');
 
+# ---------------------------------------------------------------------------
+# 11. A plain backup's row counts (taken as superuser) never reach a view
+#     the owner swaps in for a table while the backup starts.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', 'CREATE ROLE plainswap LOGIN; CREATE DATABASE plaindb OWNER plainswap');
+$node->safe_psql('plaindb', 'ALTER SCHEMA public OWNER TO plainswap');
+as('plainswap', 'plaindb',
+	attack_function('evil3', 'plainswap', 'integer', '1')
+	  . 'CREATE TABLE public.t (x int); INSERT INTO public.t VALUES (1);');
+my $swapping = $node->background_psql('plaindb', extra_params => [ '-U', 'plainswap' ]);
+$swapping->query_safe('BEGIN');
+$swapping->query_safe('DROP TABLE public.t');
+$swapping->query_safe('CREATE VIEW public.t AS SELECT public.evil3(1) AS x');
+my $plain_backup = as('plainswap', 'postgres',
+	q{SELECT pgbak_run('plaindb', 'local', '{"format": "plain", "lock_wait_timeout": 20}')});
+# The backup's snapshot still sees the table; let it start, then commit.
+ok( poll_until(
+		60,
+		sub {
+			$node->safe_psql('postgres',
+				"SELECT status FROM backup_log WHERE id = $plain_backup") eq 'running';
+		}),
+	'the plain backup runs while the swap is pending');
+sleep 2;
+$swapping->query_safe('COMMIT');
+$swapping->quit;
+wait_backup($node, $plain_backup);
+is(is_superuser('plainswap'), 'f', "the owner's view was not counted as superuser");
+unlike(slurp_file($node->logfile), qr/pgbak-attack evil3 ran as \Q$su\E/,
+	'its function never ran as the superuser');
+
 $node->stop;
 done_testing();
