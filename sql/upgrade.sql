@@ -28,6 +28,13 @@ SELECT pg_get_constraintdef(oid) LIKE '%expiring%' AS expiring_allowed
   FROM pg_constraint WHERE conrelid = 'backup_log'::regclass AND conname = 'backup_log_status_check';
 SELECT indexdef LIKE '%owner_queued%' AS owner_queue_index
   FROM pg_indexes WHERE indexname = 'backup_log_owner_queue_idx';
+-- 1.4: a failed operation's row keeps its error's SQLSTATE and hint.
+ALTER EXTENSION pgbak_ext UPDATE TO '1.4';
+SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
+SELECT count(*) AS rows_kept FROM backup_log;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+  WHERE attrelid = 'backup_log'::regclass AND attname IN ('error_sqlstate', 'error_hint')
+  ORDER BY attname;
 SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
 SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
 DROP EXTENSION pgbak_ext;

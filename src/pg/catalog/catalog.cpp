@@ -301,20 +301,27 @@ void FinishSucceeded(int64 id, const BackupOutcome& outcome) {
   }
 }
 
-// FinishFailed marks row id failed or cancelled if it is still running.
-bool FinishFailed(int64 id, const char* status, const char* message, const char* detail) {
+// FinishFailed marks row id failed or cancelled if it is still running. A
+// schema before 1.4 has no error_sqlstate and error_hint: they are left out.
+bool FinishFailed(int64 id, const char* status, const char* message, const char* detail,
+                  const char* sqlstate, const char* hint) {
   AnnounceFinishAtCommit();
+  bool has_sqlstate = BackupLogHasColumn("error_sqlstate");
   const char* sql = psprintf(
       "UPDATE %s SET status = $2, finished_at = clock_timestamp(), "
-      "error_message = $3, error_detail = $4 "
+      "error_message = $3, error_detail = $4%s "
       "WHERE id = $1 AND status IN ('queued', 'running')",
-      BackupLogName());
-  Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-  char nulls[4] = {' ', ' ', ' ', ' '};
-  Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(status),
+      BackupLogName(), has_sqlstate ? ", error_sqlstate = $5, error_hint = $6" : "");
+  Oid types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+  char nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+  Datum values[6] = {Int64GetDatum(id),
+                     CStringGetTextDatum(status),
                      TextOrNull(ValidText(message), &nulls[2]),
-                     TextOrNull(detail && detail[0] ? ValidText(detail) : nullptr, &nulls[3])};
-  if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+                     TextOrNull(detail && detail[0] ? ValidText(detail) : nullptr, &nulls[3]),
+                     TextOrNull(sqlstate && sqlstate[0] ? sqlstate : nullptr, &nulls[4]),
+                     TextOrNull(hint && hint[0] ? ValidText(hint) : nullptr, &nulls[5])};
+  if (SPI_execute_with_args(sql, has_sqlstate ? 6 : 4, types, values, nulls, false, 0) !=
+      SPI_OK_UPDATE)
     elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
   return SPI_processed == 1;
 }
