@@ -43,6 +43,7 @@ extern "C" {
 #include "pg/catalog/catalog.h"
 #include "pg/catalog/storage_registry.h"
 #include "pg/jobs/backup_job.h"
+#include "pg/jobs/disk_space.h"
 #include "pg/jobs/dump_tools.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
@@ -331,6 +332,19 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   // An encrypted object's name says so, as age's own tools name files.
   std::string suffix = recipients.empty() ? "" : kAgeSuffix;
   std::string encryption = recipients.empty() ? "none" : "age";
+  // Before anything is written: a local storage on the file system of the
+  // data directory must leave PostgreSQL its reserve (see disk_space.h).
+  RunInTransaction([&] { GuardBackupSpace(storage, storage_name, id, database); });
+  // A full disk fails the backup naming the storage that filled up.
+  auto naming_storage = [&](auto&& write) {
+    try {
+      return write();
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kDiskFull)
+        throw;
+      ThrowNamingStorage(e, storage_name, storage, "for backup " + std::to_string(id));
+    }
+  };
   set_key = SetDirectory(facts.system_identifier, database, started.tv_sec, id);
   location = storage.Location(set_key);
   std::string data_name =
@@ -368,9 +382,11 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   dump.env = ChildEnvironment(facts);
   dump.env.push_back("PGDATABASE=" + database);
   ScanResult scan;
-  ObjectResult data =
-      StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump", zstd_level, recipients,
-                       &session, std::move(count_tables), scan_archive ? &scan : nullptr);
+  ObjectResult data = naming_storage([&] {
+    return StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump", zstd_level,
+                            recipients, &session, std::move(count_tables),
+                            scan_archive ? &scan : nullptr);
+  });
   std::vector<TableCount> table_counts;
   if (!scan_archive) {
     table_counts = session.counts();
@@ -401,9 +417,10 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   if (!facts.dump_role_is_superuser)
     globals.args.push_back("--no-role-passwords");
   globals.env = ChildEnvironment(facts);
-  ObjectResult globals_result =
-      StoreChildOutput(storage, set_key + "/" + globals_name, globals, "pg_dumpall", zstd_level,
-                       recipients, nullptr, {}, nullptr);
+  ObjectResult globals_result = naming_storage([&] {
+    return StoreChildOutput(storage, set_key + "/" + globals_name, globals, "pg_dumpall",
+                            zstd_level, recipients, nullptr, {}, nullptr);
+  });
 
   ThrowIfStopping();
   SetPhase(Phase::kManifest);
@@ -445,19 +462,21 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     // an encrypted object of their own, and its manifest lists none.
     std::string tables_name = std::string(kTablesObject) + kAgeSuffix;
     std::string text = TablesToJson(table_counts);
-    std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + tables_name);
-    MeterSink stored(*writer, true);
-    AgeEncryptSink encrypt(stored, recipients);
-    WriteString(encrypt, text);
-    encrypt.Finish();
-    manifest.objects.push_back(
-        {tables_name, "tables", stored.bytes(), text.size(), stored.sha256_hex(), "none", "age"});
+    naming_storage([&] {
+      std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + tables_name);
+      MeterSink stored(*writer, true);
+      AgeEncryptSink encrypt(stored, recipients);
+      WriteString(encrypt, text);
+      encrypt.Finish();
+      manifest.objects.push_back(
+          {tables_name, "tables", stored.bytes(), text.size(), stored.sha256_hex(), "none", "age"});
+    });
   }
-  {
+  naming_storage([&] {
     std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + kManifestObject);
     WriteString(*writer, manifest.ToJson());
     writer->Finish();
-  }
+  });
 
   SetPhase(Phase::kFinishing);
   std::string lsn = session.lsn();
