@@ -196,7 +196,8 @@ bool CatalogHas13() {
 bool LoadSourceRow(int64 id, SourceRow* row) {
   const char* sql = psprintf(
       "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom'), "
-      "storage_name, %s FROM %s WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
+      "storage_name, %s, coalesce(raw_bytes, -1) FROM %s "
+      "WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
       HasTocColumn() ? "toc_sha256" : "NULL::text", BackupLogName());
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
@@ -210,6 +211,9 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
   row->format = CopyOut(ColumnText(4));
   row->storage = CopyOut(ColumnText(5));
   row->toc_sha256 = CopyOut(ColumnText(6));
+  bool isnull = false;
+  row->raw_bytes =
+      DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
   return true;
 }
 

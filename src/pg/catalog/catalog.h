@@ -53,6 +53,7 @@ struct SourceRow {
   const char* toc_sha256;  // nullptr if not recorded (or a 1.1 schema)
   const char* format;
   const char* storage;
+  int64 raw_bytes;  // the data object's size decompressed; -1 if not recorded
 };
 
 // BackupLogHasColumn says whether backup_log has column (a library can run

@@ -122,6 +122,28 @@ void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t
                                "), which storage \"" + storage_name + "\" shares.");
 }
 
+void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes) {
+  FileSystemSpace space = SpaceAt(root);
+  PostgresPlace place;
+  bool shared = setting_local_reserve_mb >= 0 && PostgresPlaceOn(space.device, place);
+  uint64_t keep = shared ? ReserveBytes() : 0;
+  uint64_t needed = bytes + bytes / 10 + keep;
+  if (space.available >= needed)
+    return;
+  std::string detail = "The restore stages the backup's data object decompressed, " +
+                       FormatBytes(bytes) + ", below pgbak.local_path (" + root +
+                       "), with a tenth to spare";
+  if (shared)
+    detail += "; that is the file system of " + place.what + " (" + place.path +
+              "), where pgbak.local_reserve keeps " + FormatBytes(keep) + " free for PostgreSQL";
+  throw Error(ErrorKind::kDiskFull,
+              "no space left in storage \"local\" to stage backup " + std::to_string(id) + ": " +
+                  FormatBytes(needed) + " needed, " + FormatBytes(space.available) + " available",
+              detail + ". Nothing was staged.",
+              "Make room there, or point pgbak.local_path at a file system with more room (a "
+              "reload is enough).");
+}
+
 void ThrowNamingStorage(const Error& cause, const std::string& storage_name, const Storage& storage,
                         const std::string& purpose) {
   std::string detail = cause.what();

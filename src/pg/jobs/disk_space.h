@@ -7,7 +7,8 @@
 // file system keeps pgbak.local_reserve free after taking the database's
 // size (pg_database_size: more than a compressed dump needs, never less
 // than a plain one of data that does not compress), and its writes stop at
-// that reserve whatever the estimate said.
+// that reserve whatever the estimate said. A restore's staging copy, below
+// pgbak.local_path, is checked in the same way before anything is created.
 //
 // Include after postgres.h.
 #pragma once
@@ -28,6 +29,12 @@ namespace pgbak {
 // reserve free. Call in a transaction.
 void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t id,
                       const std::string& database);
+
+// CheckStagingSpace refuses (kDiskFull, naming the storage "local") to stage
+// bytes below root (pgbak.local_path) for operation id unless they fit with
+// a tenth to spare, and, on one of PostgreSQL's file systems, with
+// pgbak.local_reserve to spare.
+void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes);
 
 // ThrowNamingStorage throws cause, a kDiskFull error of writes to
 // storage_name, as one that names the storage ("no space left in storage

@@ -16,6 +16,7 @@ struct SourceInfo {
   std::string toc_sha256;  // empty if not recorded
   std::string format;
   std::string storage;
+  int64_t raw_bytes = -1;  // the data object decompressed (what a restore stages); -1: unknown
 };
 
 // LoadSource reads backup source_id; throws if it is no longer a succeeded
