@@ -2,7 +2,9 @@
 # run-tests.sh: runs every test suite of an installed pgbak_ext as the
 # current (unprivileged) user: unit tests (ctest), pg_regress with and
 # without the preload, and the TAP tests. Called by test-all.sh; the last line
-# reads "N passed, M failed".
+# reads "N passed, M failed". test/t/019_full_disk.pl needs two small file
+# systems that root mounted (test-all.sh does), named by PGBAK_TEST_SMALL_FS
+# and PGBAK_TEST_DATA_FS; without them it is skipped, or fails under CI=true.
 set -uo pipefail
 
 WORK=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}

@@ -94,3 +94,9 @@ ALTER SYSTEM SET pgbak.rpo = '-1 day';
 \echo :LAST_ERROR_SQLSTATE
 ALTER SYSTEM SET pgbak.zstd_level = 42;
 \echo :LAST_ERROR_SQLSTATE
+-- pgbak.local_reserve is a size (MB unless a unit says otherwise), or -1.
+ALTER SYSTEM SET pgbak.local_reserve = -2;
+\echo :LAST_ERROR_SQLSTATE
+ALTER SYSTEM SET pgbak.local_reserve = '10%';
+\echo :LAST_ERROR_SQLSTATE
+SELECT setting, unit, boot_val FROM pg_settings WHERE name = 'pgbak.local_reserve';

@@ -34,6 +34,13 @@ SELECT pgbak_run('contrib_regression') > 0 AS queued_in_1_3;
 SELECT database_oid = (SELECT oid FROM pg_database WHERE datname = 'contrib_regression')
   AS new_row_knows_its_database
   FROM backup_log ORDER BY id DESC LIMIT 1;
+-- 1.4: a failed operation's row keeps its error's SQLSTATE and hint.
+ALTER EXTENSION pgbak_ext UPDATE TO '1.4';
+SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
+SELECT count(*) AS rows_kept FROM backup_log;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+  WHERE attrelid = 'backup_log'::regclass AND attname IN ('error_sqlstate', 'error_hint')
+  ORDER BY attname;
 SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
 SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
 DROP EXTENSION pgbak_ext;

@@ -1,6 +1,7 @@
 // error.cpp: ThrowErrno, the one way core code reports a failed system call.
 #include "core/base/error.h"
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -21,9 +22,12 @@ std::string ErrnoText(int errnum) {
 
 }  // namespace
 
-// ThrowErrno throws a kIo error "what: strerror(errnum)".
+// ThrowErrno throws "what: strerror(errnum)"; a full disk is a kind of its
+// own, so that callers can say which storage filled up and PostgreSQL's
+// disk_full SQLSTATE reaches the user.
 void ThrowErrno(const std::string& what, int errnum) {
-  throw Error(ErrorKind::kIo, what + ": " + ErrnoText(errnum));
+  bool full = errnum == ENOSPC || errnum == EDQUOT;
+  throw Error(full ? ErrorKind::kDiskFull : ErrorKind::kIo, what + ": " + ErrnoText(errnum));
 }
 
 // Printable shows control bytes as \xNN.

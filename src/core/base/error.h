@@ -17,6 +17,7 @@ enum class ErrorKind {
   kLimitExceeded,     // the user gave more than a documented limit allows (54000)
   kUndefinedObject,   // the user named something that does not exist (42704)
   kIo,                // file, pipe or network failure (58030)
+  kDiskFull,          // a file system has no room left, or less than we must leave (53100)
   kChildFailed,       // pg_dump or another child process failed (XX000 with detail)
   kCorrupt,           // data read back does not match what was written (XX001)
   kCancelled,         // the operation was cancelled (57014)
@@ -43,7 +44,8 @@ class Error : public std::runtime_error {
   std::string hint_;
 };
 
-// ThrowErrno throws an kIo Error whose message ends with strerror(errnum).
+// ThrowErrno throws an Error whose message ends with strerror(errnum): kDiskFull
+// for ENOSPC and EDQUOT (a full file system or quota), kIo for the rest.
 [[noreturn]] void ThrowErrno(const std::string& what, int errnum);
 
 // Printable shows control bytes of user text as \xNN, so that a zero byte

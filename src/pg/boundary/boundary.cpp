@@ -44,6 +44,8 @@ int SqlStateFor(ErrorKind kind) {
       return ERRCODE_UNDEFINED_OBJECT;
     case ErrorKind::kIo:
       return ERRCODE_IO_ERROR;
+    case ErrorKind::kDiskFull:
+      return ERRCODE_DISK_FULL;
     case ErrorKind::kChildFailed:
       return ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
     case ErrorKind::kCorrupt:

@@ -209,7 +209,8 @@ bool CatalogHas13() {
 bool LoadSourceRow(int64 id, SourceRow* row) {
   const char* sql = psprintf(
       "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom'), "
-      "storage_name, %s, %s FROM %s WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
+      "storage_name, %s, %s, coalesce(raw_bytes, -1) FROM %s "
+      "WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
       HasTocColumn() ? "toc_sha256" : "NULL::text",
       BackupLogHasColumn("manifest_sha256") ? "manifest_sha256" : "NULL::text", BackupLogName());
   Oid types[1] = {INT8OID};
@@ -225,6 +226,9 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
   row->storage = CopyOut(ColumnText(5));
   row->toc_sha256 = CopyOut(ColumnText(6));
   row->manifest_sha256 = CopyOut(ColumnText(7));
+  bool isnull = false;
+  row->raw_bytes =
+      DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
   return true;
 }
 
@@ -325,20 +329,27 @@ void FinishSucceeded(int64 id, const BackupOutcome& outcome) {
   }
 }
 
-// FinishFailed marks row id failed or cancelled if it is still running.
-bool FinishFailed(int64 id, const char* status, const char* message, const char* detail) {
+// FinishFailed marks row id failed or cancelled if it is still running. A
+// schema before 1.4 has no error_sqlstate and error_hint: they are left out.
+bool FinishFailed(int64 id, const char* status, const char* message, const char* detail,
+                  const char* sqlstate, const char* hint) {
   AnnounceFinishAtCommit();
+  bool has_sqlstate = BackupLogHasColumn("error_sqlstate");
   const char* sql = psprintf(
       "UPDATE %s SET status = $2, finished_at = clock_timestamp(), "
-      "error_message = $3, error_detail = $4 "
+      "error_message = $3, error_detail = $4%s "
       "WHERE id = $1 AND status IN ('queued', 'running')",
-      BackupLogName());
-  Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-  char nulls[4] = {' ', ' ', ' ', ' '};
-  Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(status),
+      BackupLogName(), has_sqlstate ? ", error_sqlstate = $5, error_hint = $6" : "");
+  Oid types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+  char nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+  Datum values[6] = {Int64GetDatum(id),
+                     CStringGetTextDatum(status),
                      TextOrNull(ValidText(message), &nulls[2]),
-                     TextOrNull(detail && detail[0] ? ValidText(detail) : nullptr, &nulls[3])};
-  if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+                     TextOrNull(detail && detail[0] ? ValidText(detail) : nullptr, &nulls[3]),
+                     TextOrNull(sqlstate && sqlstate[0] ? sqlstate : nullptr, &nulls[4]),
+                     TextOrNull(hint && hint[0] ? ValidText(hint) : nullptr, &nulls[5])};
+  if (SPI_execute_with_args(sql, has_sqlstate ? 6 : 4, types, values, nulls, false, 0) !=
+      SPI_OK_UPDATE)
     elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
   return SPI_processed == 1;
 }

@@ -54,6 +54,7 @@ struct SourceRow {
   const char* manifest_sha256;  // nullptr if not recorded (before 1.3)
   const char* format;
   const char* storage;
+  int64 raw_bytes;  // the data object's size decompressed; -1 if not recorded
 };
 
 // BackupLogHasColumn says whether backup_log has column (a library can run
@@ -105,7 +106,10 @@ struct BackupOutcome {
 void FinishSucceeded(int64 id, const BackupOutcome& outcome);
 
 // FinishFailed marks row id failed (or cancelled) with a message and detail,
-// but only if it is still running; returns whether it changed the row.
-bool FinishFailed(int64 id, const char* status, const char* message, const char* detail);
+// and (from version 1.4's schema on) the error's SQLSTATE and hint, but only
+// if it is still running; returns whether it changed the row. detail,
+// sqlstate and hint may be nullptr or empty.
+bool FinishFailed(int64 id, const char* status, const char* message, const char* detail,
+                  const char* sqlstate = nullptr, const char* hint = nullptr);
 
 }  // namespace pgbak

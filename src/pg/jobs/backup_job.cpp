@@ -44,6 +44,7 @@ extern "C" {
 #include "pg/catalog/catalog.h"
 #include "pg/catalog/storage_registry.h"
 #include "pg/jobs/backup_job.h"
+#include "pg/jobs/disk_space.h"
 #include "pg/jobs/dump_tools.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
@@ -511,6 +512,19 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   // An encrypted object's name says so, as age's own tools name files.
   std::string suffix = recipients.empty() ? "" : kAgeSuffix;
   std::string encryption = recipients.empty() ? "none" : "age";
+  // Before anything is written: a local storage on the file system of the
+  // data directory must leave PostgreSQL its reserve (see disk_space.h).
+  RunInTransaction([&] { GuardBackupSpace(storage, storage_name, id, database); });
+  // A full disk fails the backup naming the storage that filled up.
+  auto naming_storage = [&](auto&& write) {
+    try {
+      return write();
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kDiskFull)
+        throw;
+      ThrowNamingStorage(e, storage_name, storage, "for backup " + std::to_string(id));
+    }
+  };
   set_key = SetDirectory(facts.system_identifier, database, started.tv_sec, id);
   location = storage.Location(set_key);
   std::string data_name =
@@ -566,26 +580,28 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   dump.env = ChildEnvironment(facts);
   dump.env.push_back("PGDATABASE=" + database);
   ScanResult scan;
-  ObjectResult data;
-  try {
-    data = StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump", zstd_level,
-                            recipients, &session, std::move(count_tables),
-                            scan_archive ? &scan : nullptr);
-  } catch (const Error& e) {
-    std::string table = e.kind() == ErrorKind::kChildFailed ? LockTimeoutTable(e.detail()) : "";
-    if (table.empty())
-      throw;
-    throw Error(ErrorKind::kChildFailed,
-                "pg_dump waited longer than lock_wait_timeout (" +
-                    FormatMilliseconds(lock_wait_ms) + ") for a lock on table " + table,
-                "Another session holds, or waits for, a lock on it that conflicts with pg_dump's "
-                "ACCESS SHARE lock (LOCK TABLE, ALTER TABLE, DROP TABLE, TRUNCATE, VACUUM FULL, "
-                "CLUSTER, REINDEX). The backup stopped rather than hold its snapshot, and with it "
-                "the cluster's xmin horizon, while it waited.\n" +
-                    e.detail(),
-                "Find the session in pg_locks and pg_stat_activity, or let pg_dump wait longer "
-                "with the backup option \"lock_wait_timeout\" or pgbak.lock_wait_timeout.");
-  }
+  ObjectResult data = naming_storage([&]() -> ObjectResult {
+    try {
+      return StoreChildOutput(storage, set_key + "/" + data_name, dump, "pg_dump", zstd_level,
+                              recipients, &session, std::move(count_tables),
+                              scan_archive ? &scan : nullptr);
+    } catch (const Error& e) {
+      std::string table =
+          e.kind() == ErrorKind::kChildFailed ? LockTimeoutTable(e.detail()) : "";
+      if (table.empty())
+        throw;
+      throw Error(ErrorKind::kChildFailed,
+                  "pg_dump waited longer than lock_wait_timeout (" +
+                      FormatMilliseconds(lock_wait_ms) + ") for a lock on table " + table,
+                  "Another session holds, or waits for, a lock on it that conflicts with "
+                  "pg_dump's ACCESS SHARE lock (LOCK TABLE, ALTER TABLE, DROP TABLE, TRUNCATE, "
+                  "VACUUM FULL, CLUSTER, REINDEX). The backup stopped rather than hold its "
+                  "snapshot, and with it the cluster's xmin horizon, while it waited.\n" +
+                      e.detail(),
+                  "Find the session in pg_locks and pg_stat_activity, or let pg_dump wait longer "
+                  "with the backup option \"lock_wait_timeout\" or pgbak.lock_wait_timeout.");
+    }
+  });
   std::vector<TableCount> table_counts;
   if (!scan_archive) {
     table_counts = session.counts();
@@ -616,9 +632,10 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   if (!facts.dump_role_is_superuser)
     globals.args.push_back("--no-role-passwords");
   globals.env = ChildEnvironment(facts);
-  ObjectResult globals_result =
-      StoreChildOutput(storage, set_key + "/" + globals_name, globals, "pg_dumpall", zstd_level,
-                       recipients, nullptr, {}, nullptr);
+  ObjectResult globals_result = naming_storage([&] {
+    return StoreChildOutput(storage, set_key + "/" + globals_name, globals, "pg_dumpall",
+                            zstd_level, recipients, nullptr, {}, nullptr);
+  });
 
   ThrowIfStopping();
   SetPhase(Phase::kManifest);
@@ -672,16 +689,18 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     // an encrypted object of their own, and its manifest lists none.
     std::string tables_name = std::string(kTablesObject) + kAgeSuffix;
     std::string text = TablesToJson(table_counts);
-    std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + tables_name);
-    MeterSink stored(*writer, true);
-    AgeEncryptSink encrypt(stored, recipients);
-    WriteString(encrypt, text);
-    encrypt.Finish();
-    manifest.objects.push_back(
-        {tables_name, "tables", stored.bytes(), text.size(), stored.sha256_hex(), "none", "age"});
+    naming_storage([&] {
+      std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + tables_name);
+      MeterSink stored(*writer, true);
+      AgeEncryptSink encrypt(stored, recipients);
+      WriteString(encrypt, text);
+      encrypt.Finish();
+      manifest.objects.push_back(
+          {tables_name, "tables", stored.bytes(), text.size(), stored.sha256_hex(), "none", "age"});
+    });
   }
   std::string manifest_sha256;
-  {
+  naming_storage([&] {
     // Its SHA-256 goes to backup_log: restores trust what it records (the
     // database's owner, grants, settings) only if it is this manifest.
     std::unique_ptr<ObjectWriter> writer = storage.Create(set_key + "/" + kManifestObject);
@@ -689,7 +708,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     WriteString(meter, manifest.ToJson());
     meter.Finish();
     manifest_sha256 = meter.sha256_hex();
-  }
+  });
 
   SetPhase(Phase::kFinishing);
   std::string lsn = session.lsn();

@@ -31,7 +31,6 @@ extern "C" {
 }
 
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -59,6 +58,7 @@ extern "C" {
 #include "pg/boundary/transaction.h"
 #include "pg/catalog/catalog.h"
 #include "pg/catalog/storage_registry.h"
+#include "pg/jobs/disk_space.h"
 #include "pg/jobs/dump_tools.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/stream_restore.h"
@@ -218,20 +218,6 @@ class StagingArea {
   std::string key_;
 };
 
-// CheckFreeSpace fails early, with a clear message, if staging bytes would
-// not fit below the storage root.
-void CheckFreeSpace(const std::string& path, uint64_t bytes) {
-  struct statvfs info;
-  if (statvfs(path.c_str(), &info) != 0)
-    return;  // the write will tell
-  uint64_t available = static_cast<uint64_t>(info.f_bavail) * info.f_frsize;
-  if (available < bytes + bytes / 10)
-    throw Error(ErrorKind::kIo,
-                "not enough free space to stage the backup: " + std::to_string(bytes) +
-                    " bytes needed, " + std::to_string(available) + " available",
-                path, "Free space below pgbak.local_path.");
-}
-
 // ReadManifest reads and parses the set's manifest.json; with
 // expected_sha256 (backup_log's manifest_sha256), one that is not the
 // manifest the backup wrote is damage (kCorrupt).
@@ -380,13 +366,27 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
     } else if (is_data && stage &&
                (object.encryption != "age" || !source_storage.identities.empty() ||
                 stage_required)) {
-      CheckFreeSpace(LocalStorageRoot(), object.raw_size);
+      // Fails early and clearly where the copy cannot fit (see disk_space.h);
+      // its space is then reserved up front (see staging_file.h), so a full
+      // disk is found before the restore has started, not half way.
+      CheckStagingSpace(local.root(), source_id, object.raw_size);
       std::string key =
           staging.Key(BaseName(object.name) == kDataObjectPlain ? "data.sql" : "data.dump");
-      // The staging copy is thrown away after use: no fsync, and its space is
-      // reserved up front (see staging_file.h).
+      // A full disk while staging names the storage (it is always "local").
+      auto naming_storage = [&](auto&& stage_step) {
+        try {
+          return stage_step();
+        } catch (const Error& e) {
+          if (e.kind() != ErrorKind::kDiskFull)
+            throw;
+          ThrowNamingStorage(e, "local", local, "to stage backup " + std::to_string(source_id));
+        }
+      };
+      // The staging copy is thrown away after use: no fsync.
       staging.Prepare();
-      StagingFile file(local.Location(key), object.raw_size);
+      std::unique_ptr<StagingFile> reserved = naming_storage(
+          [&] { return std::make_unique<StagingFile>(local.Location(key), object.raw_size); });
+      StagingFile& file = *reserved;
       // pg_dump could not fill in its table of contents with the position of
       // each table's data (it wrote to a pipe); the scanner sees where every
       // block starts, and the staged copy gets those positions, as a file
@@ -406,8 +406,10 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
       ArchiveScanner scanner(observed ? static_cast<Sink&>(*observed) : static_cast<Sink&>(file),
                              kRestoreChunkSize);
       scanner.SetListener(streaming);
-      ReadBackObject(source_storage, set_key, object, source.checksum_sha256,
-                     custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file), true);
+      naming_storage([&] {
+        ReadBackObject(source_storage, set_key, object, source.checksum_sha256,
+                       custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file), true);
+      });
       staged.data_path = file.path();
       if (custom && scanner.ok())
         staged.toc = scanner.toc();
@@ -857,7 +859,10 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
     } else {
       // The drill restores as a restore does, while reading back; its time
       // (the measured RTO) runs from the first byte read to the restored
-      // database.
+      // database. A staging copy that cannot fit fails it before the
+      // scratch database is created.
+      if (source.raw_bytes > 0)
+        CheckStagingSpace(local.root(), source_id, static_cast<uint64_t>(source.raw_bytes));
       DatabaseProperties properties = SetProperties(storage, source_id, source);
       ScratchDatabase scratch(facts, id, "pgbak_verify_" + std::to_string(id),
                               properties.CreateOptions());
@@ -992,6 +997,11 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   SourceInfo source = LoadSource(source_id);
   if (target == setting_database)
     throw Error(ErrorKind::kInvalidParameter, "cannot restore into the catalog database");
+  // Before the target or anything else is created: a staging copy that
+  // cannot fit fails the restore now (ReadBackSet checks again against the
+  // manifest).
+  if (source.raw_bytes > 0)
+    CheckStagingSpace(LocalStorageRoot(), source_id, static_cast<uint64_t>(source.raw_bytes));
   SourceStorage storage = OpenSourceStorage(source);
   LocalStorage local(LocalStorageRoot());
   SetPhase(Phase::kVerifying);
@@ -1287,6 +1297,7 @@ SourceInfo LoadSource(int64_t source_id) {
     source.manifest_sha256 = row.manifest_sha256 != nullptr ? row.manifest_sha256 : "";
     source.format = row.format;
     source.storage = row.storage != nullptr ? row.storage : "local";
+    source.raw_bytes = row.raw_bytes;
   });
   if (!found)
     throw Error(ErrorKind::kUndefinedObject,

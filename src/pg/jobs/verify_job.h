@@ -17,6 +17,7 @@ struct SourceInfo {
   std::string manifest_sha256;  // empty if not recorded (before 1.3)
   std::string format;
   std::string storage;
+  int64_t raw_bytes = -1;  // the data object decompressed (what a restore stages); -1: unknown
 };
 
 // LoadSource reads backup source_id; throws if it is no longer a succeeded

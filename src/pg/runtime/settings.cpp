@@ -25,6 +25,7 @@ namespace pgbak {
 char* setting_database = nullptr;
 int setting_max_workers = 2;
 char* setting_local_path = nullptr;
+int setting_local_reserve_mb = 1024;
 int setting_zstd_level = 3;
 int setting_zstd_threads = 2;
 char* setting_dump_role = nullptr;
@@ -134,6 +135,15 @@ void DefineSettings() {
       "pgbak.local_path", "Directory of the storage named 'local'.",
       "Empty means pgbak_backups beside the data directory. Created 0700 on first use.",
       &setting_local_path, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "pgbak.local_reserve",
+      "Free space a backup or a restore's staging copy must leave on a file system it shares "
+      "with PostgreSQL.",
+      "Applies to local storages (pgbak.local_path, file:// storages) on the file system of the "
+      "data directory, pg_wal or a tablespace: a backup needing the database's size is refused "
+      "if it would leave less than this free, and its writes stop there. -1 turns the check off.",
+      &setting_local_reserve_mb, 1024, -1, INT_MAX, PGC_SIGHUP, GUC_UNIT_MB, nullptr, nullptr,
+      nullptr);
   DefineCustomIntVariable("pgbak.zstd_level", "Default zstd compression level of backups.", nullptr,
                           &setting_zstd_level, 3, 1, 19, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("pgbak.zstd_threads", "zstd worker threads per backup (0: none).",

@@ -88,7 +88,9 @@ void RecordFailure(int64_t id, const Failure& failure, bool cancelled, bool clea
     std::string flag_sql =
         "UPDATE " + QuotedRelation("backup_log") + " SET cleanup_pending = true WHERE id = $1";
     PgCall([&] {
-      FinishFailed(id, status, failure.message, failure.detail);
+      FinishFailed(id, status, failure.message, failure.detail,
+                   failure.sqlerrcode != 0 ? unpack_sql_state(failure.sqlerrcode) : nullptr,
+                   failure.hint);
       if (cleanup_pending && BackupLogHasColumn("cleanup_pending")) {
         Oid types[1] = {INT8OID};
         Datum values[1] = {Int64GetDatum(id)};
@@ -98,9 +100,13 @@ void RecordFailure(int64_t id, const Failure& failure, bool cancelled, bool clea
       }
     });
   });
+  // The log line carries the error's SQLSTATE (%e in log_line_prefix) and
+  // hint, as the row does.
   PgCall([&] {
-    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " %s: %s", id, status, failure.message),
-                  failure.detail[0] ? errdetail("%s", failure.detail) : 0));
+    ereport(LOG, (errcode(failure.sqlerrcode != 0 ? failure.sqlerrcode : ERRCODE_INTERNAL_ERROR),
+                  errmsg("pgbak: operation " INT64_FORMAT " %s: %s", id, status, failure.message),
+                  failure.detail[0] ? errdetail("%s", failure.detail) : 0,
+                  failure.hint[0] ? errhint("%s", failure.hint) : 0));
   });
 }
 

@@ -5,7 +5,9 @@
 // fsync of the file, rename to the final name, fsync of the directory. A
 // reader therefore sees the whole object or nothing, even after a crash; the
 // temporaries a crash leaves behind are named after their writer's pid so a
-// later run can tell them apart from live writes and remove them.
+// later run can tell them apart from live writes and remove them. A write
+// that fails (a full disk) leaves no temporary file behind: the writer
+// removes it when it is aborted or destroyed unfinished.
 #include "core/storage/local/local_storage.h"
 
 #include <dirent.h>
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -23,6 +26,7 @@
 
 #include "core/base/error.h"
 #include "core/base/unique_fd.h"
+#include "core/storage/local/free_space.h"
 #include "core/base/no_postgres.h"
 
 namespace pgbak {
@@ -190,8 +194,10 @@ void WalkFiles(const std::string& path, const std::string& key_prefix, Descend d
 class LocalObjectWriter final : public ObjectWriter {
  public:
   LocalObjectWriter(std::string final_path, std::string directory, std::string temp_path,
-                    UniqueFd fd, bool durable)
+                    UniqueFd fd, bool durable, uint64_t keep_free, std::string keep_free_why)
       : durable_(durable),
+        keep_free_(keep_free),
+        keep_free_why_(std::move(keep_free_why)),
         final_path_(std::move(final_path)),
         directory_(std::move(directory)),
         temp_path_(std::move(temp_path)),
@@ -287,8 +293,28 @@ class LocalObjectWriter final : public ObjectWriter {
     }
   }
 
+  // CheckRoom refuses a write of size bytes that would take the file system
+  // below the floor KeepFree set. One fstatvfs per write of up to a
+  // megabyte: cheap next to the write itself.
+  void CheckRoom(size_t size) {
+    if (keep_free_ == 0)
+      return;
+    struct statvfs info;
+    if (fstatvfs(fd_.get(), &info) != 0)
+      ThrowErrno("could not read the free space of \"" + temp_path_ + "\"", errno);
+    uint64_t available = static_cast<uint64_t>(info.f_bavail) * info.f_frsize;
+    if (available >= keep_free_ && available - keep_free_ >= size)
+      return;
+    throw Error(ErrorKind::kDiskFull,
+                "could not write file \"" + temp_path_ + "\": writing " + std::to_string(size) +
+                    " more bytes would leave less than " + FormatBytes(keep_free_) +
+                    " free on its file system (" + FormatBytes(available) + " available)",
+                keep_free_why_);
+  }
+
   // WriteAll writes every byte, retrying short writes and interruptions.
   void WriteAll(const uint8_t* data, size_t size) {
+    CheckRoom(size);
     while (size > 0) {
       ssize_t written = ::write(fd_.get(), data, size);
       if (written < 0) {
@@ -303,6 +329,8 @@ class LocalObjectWriter final : public ObjectWriter {
   }
 
   bool durable_;
+  uint64_t keep_free_;
+  std::string keep_free_why_;
   std::string final_path_;
   std::string directory_;
   std::string temp_path_;
@@ -380,11 +408,17 @@ std::unique_ptr<ObjectWriter> LocalStorage::Create(const std::string& key) {
   }
   try {
     return std::make_unique<LocalObjectWriter>(final_path, directory, temp_path, std::move(fd),
-                                               durability_ == Durability::kDurable);
+                                               durability_ == Durability::kDurable, keep_free_,
+                                               keep_free_why_);
   } catch (...) {
     unlink(temp_path.c_str());
     throw;
   }
+}
+
+void LocalStorage::KeepFree(uint64_t bytes, std::string why) {
+  keep_free_ = bytes;
+  keep_free_why_ = std::move(why);
 }
 
 // Open returns a reader for an existing object.

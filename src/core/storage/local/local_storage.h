@@ -37,11 +37,19 @@ class LocalStorage : public Storage {
   // died (crash, kill -9) below directory_key; returns how many it removed.
   int RemoveStaleTemporaries(const std::string& directory_key);
 
+  // KeepFree makes every writer created afterwards refuse, with a
+  // kDiskFull error whose detail is why, a write that would leave fewer than
+  // bytes available on the file system (0: no floor, the default). The
+  // refused writer removes its temporary file like any failed one.
+  void KeepFree(uint64_t bytes, std::string why);
+
   const std::string& root() const { return root_; }
 
  private:
   std::string root_;
   Durability durability_;
+  uint64_t keep_free_ = 0;
+  std::string keep_free_why_;
 };
 
 }  // namespace pgbak

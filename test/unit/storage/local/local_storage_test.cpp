@@ -4,7 +4,10 @@
 #include "core/storage/local/local_storage.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/storage/local/free_space.h"
 #include "test_util.h"
 
 namespace pgbak {
@@ -276,6 +280,105 @@ TEST(LocalStorageTest, RemoveStaleTemporariesRemovesOnlyDeadWriters) {
   EXPECT_EQ(Load(storage, "set/globals"), "still writing");
   EXPECT_EQ(storage.RemoveStaleTemporaries(""), 0);
   EXPECT_EQ(storage.RemoveStaleTemporaries("missing"), 0);
+}
+
+// A write that fails half way (here at the file size limit, as a full disk
+// would fail it) leaves neither the object nor its temporary file.
+TEST(LocalStorageTest, FailedWriteLeavesNoTemporaryFile) {
+  TempDir dir;
+  LocalStorage storage(dir.path());
+  std::unique_ptr<ObjectWriter> writer = storage.Create("set/data.dump.zst");
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct rlimit small = old_limit;
+  small.rlim_cur = 1 << 20;
+  struct sigaction ignore {
+  }, old_action{};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);  // EFBIG instead of a signal
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  bool threw = false;
+  try {
+    WriteString(*writer, std::string(3 << 20, 'z'));
+    writer->Finish();
+  } catch (const Error& error) {
+    threw = true;
+    EXPECT_NE(std::string(error.what()).find(".data.dump.zst.partial-"), std::string::npos)
+        << error.what();
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  ASSERT_EQ(sigaction(SIGXFSZ, &old_action, nullptr), 0);
+  EXPECT_TRUE(threw);
+  EXPECT_THROW(writer->Finish(), Error);  // a failed writer cannot commit
+  writer.reset();
+  EXPECT_TRUE(RegularFiles(dir.path()).empty());
+  EXPECT_TRUE(storage.List("").empty());
+}
+
+// KeepFree: a writer refuses, as a full disk (kDiskFull), a write that would
+// leave less than the floor free, and then leaves nothing behind; below the
+// floor's reach it writes as usual.
+TEST(LocalStorageTest, KeepFreeRefusesWritesThatWouldCrossTheFloor) {
+  TempDir dir;
+  LocalStorage storage(dir.path());
+  FileSystemSpace space = SpaceAt(dir.path());
+  storage.KeepFree(space.available + (1ull << 30), "keep it free, says the test");
+  std::unique_ptr<ObjectWriter> writer = storage.Create("set/data.dump.zst");
+  try {
+    WriteString(*writer, std::string(2 << 20, 'a'));  // more than the buffer: written at once
+    writer->Finish();
+    ADD_FAILURE() << "a write below the floor went through";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kDiskFull);
+    EXPECT_NE(std::string(error.what()).find("would leave less than"), std::string::npos)
+        << error.what();
+    EXPECT_EQ(error.detail(), "keep it free, says the test");
+  }
+  writer.reset();
+  EXPECT_TRUE(RegularFiles(dir.path()).empty());
+
+  // Small writes are buffered: the floor is checked when they go out.
+  writer = storage.Create("set/manifest.json");
+  WriteString(*writer, "{}");
+  EXPECT_THROW(writer->Finish(), Error);
+  writer.reset();
+  EXPECT_TRUE(RegularFiles(dir.path()).empty());
+
+  storage.KeepFree(1, "one byte");
+  Store(storage, "set/data.dump.zst", std::string(2 << 20, 'b'));
+  storage.KeepFree(0, "");
+  Store(storage, "set/manifest.json", "{}");
+  EXPECT_EQ(Keys(storage.List("")),
+            (std::vector<std::string>{"set/data.dump.zst", "set/manifest.json"}));
+}
+
+// SpaceAt of a directory that does not exist yet is that of its nearest
+// existing ancestor, where it will be created.
+TEST(FreeSpaceTest, MissingPathsAreMeasuredAtTheirExistingAncestor) {
+  TempDir dir;
+  FileSystemSpace here = SpaceAt(dir.path());
+  EXPECT_EQ(here.probed, dir.path());
+  FileSystemSpace later = SpaceAt(dir.Join("not/yet/there"));
+  EXPECT_EQ(later.probed, dir.path());
+  EXPECT_EQ(later.device, here.device);
+  EXPECT_GT(later.size, 0u);
+  struct stat st;
+  ASSERT_EQ(stat(dir.path().c_str(), &st), 0);
+  EXPECT_EQ(here.device, static_cast<uint64_t>(st.st_dev));
+  struct statvfs info;
+  ASSERT_EQ(statvfs(dir.path().c_str(), &info), 0);
+  EXPECT_EQ(here.size, static_cast<uint64_t>(info.f_blocks) * info.f_frsize);
+  // A file in the way is not a directory to climb out of.
+  test::WriteFile(dir.Join("file"), "x");
+  EXPECT_THROW(SpaceAt(dir.Join("file/below")), Error);
+  EXPECT_THROW(SpaceAt("relative/path"), Error);
+}
+
+TEST(FreeSpaceTest, FormatBytesUsesPostgresUnits) {
+  EXPECT_EQ(FormatBytes(0), "0 bytes");
+  EXPECT_EQ(FormatBytes(1023), "1023 bytes");
+  EXPECT_EQ(FormatBytes(1536), "1536 bytes (1.5 kB)");
+  EXPECT_EQ(FormatBytes(1ull << 30), "1073741824 bytes (1.0 GB)");
 }
 
 }  // namespace
