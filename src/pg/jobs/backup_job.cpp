@@ -586,8 +586,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
                               recipients, &session, std::move(count_tables),
                               scan_archive ? &scan : nullptr);
     } catch (const Error& e) {
-      std::string table =
-          e.kind() == ErrorKind::kChildFailed ? LockTimeoutTable(e.detail()) : "";
+      std::string table = e.kind() == ErrorKind::kChildFailed ? LockTimeoutTable(e.detail()) : "";
       if (table.empty())
         throw;
       throw Error(ErrorKind::kChildFailed,
