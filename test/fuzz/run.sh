@@ -25,6 +25,7 @@ build=${PGBAK_FUZZ_BUILD:-$src/build/fuzz}
 jobs=${PGBAK_FUZZ_JOBS:-$(nproc)}
 
 command -v clang++ >/dev/null || { echo "run.sh: clang++ missing: run scripts/install-deps.sh" >&2; exit 2; }
+mkdir -p "$build"  # and its parent, where the logs go (a fresh clone has no build/)
 
 cmake -S "$src" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DPGBAK_FUZZ=ON >"$build.cmake.log" 2>&1 ||
   { cat "$build.cmake.log" >&2; exit 2; }
