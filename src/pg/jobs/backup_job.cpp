@@ -567,11 +567,6 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   dump.args = options.DumpArguments();
   if (!options.tables.empty() || !options.schemas.empty())
     dump.args.push_back("--strict-names");
-  // A plain script creates each object as its owner (SET SESSION
-  // AUTHORIZATION), as a restore session requires, instead of creating
-  // everything as the restoring superuser and giving it away afterwards.
-  if (options.format == "plain")
-    dump.args.push_back("--use-set-session-authorization");
   dump.args.push_back("--compress=0");
   dump.args.push_back("--no-password");
   if (lock_wait_ms > 0)

@@ -271,12 +271,20 @@ void StreamingRestore::StartPreData() {
   list_path_ = WriteRestoreList(listing_, path_);
   ChildSpec spec;
   spec.program = facts_.bin_dir + "/pg_restore";
-  spec.args = {"--section=pre-data", "--exit-on-error", "--no-password",
-               "--dbname=dbname=" + ConnInfoValue(database_), "--use-list=" + list_path_};
-  for (const std::string& arg : OwnershipArgs(restore_as_))
-    spec.args.push_back(arg);
-  spec.args.push_back(path_);
-  spec.env = ChildEnvironment(facts_, restore_as_);
+  // Pre-data creates objects, runs none of their code (no row exists yet,
+  // function bodies are not checked), and is applied as pg_restore does by
+  // default: created by the restoring role, then given to their owners. As
+  // each owner instead (--use-set-session-authorization), an object whose
+  // owner may create in a schema only through a grant restored later would
+  // be refused. Loading data and post-data, where code runs, happen in
+  // restore sessions, as each object's owner.
+  spec.args = {"--section=pre-data",
+               "--exit-on-error",
+               "--no-password",
+               "--dbname=dbname=" + ConnInfoValue(database_),
+               "--use-list=" + list_path_,
+               path_};
+  spec.env = ChildEnvironment(facts_);
   pre_data_ = std::make_unique<ChildProcess>(spec);
   pre_data_started_ = Elapsed();
 }
