@@ -258,6 +258,17 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname
 	is(wait_backup($node, $forged_verify, 120), 'failed',
 		'verify fails although the checksums now agree');
 	like(backup_row($node, $forged_verify)->{error_message},
+		qr/manifest\.json: SHA-256 mismatch with backup_log/,
+		'because backup_log vouches for another manifest (1.3)');
+	# Even if the manifest's SHA-256 in backup_log were the forged one's,
+	# age's own authentication of the object catches the tampering.
+	$node->safe_psql('postgres',
+		"UPDATE backup_log SET manifest_sha256 = '"
+		  . sha256_of_file("$tmp/manifest.forged")
+		  . "' WHERE id = $id");
+	my $forged_again = $node->safe_psql('postgres', "SELECT pgbak_verify($id, false)");
+	is(wait_backup($node, $forged_again, 120), 'failed', 'verify fails again');
+	like(backup_row($node, $forged_again)->{error_message},
 		qr/globals\.sql\.zst\.age: cannot be read back: .*age/,
 		'because the age authentication of the object fails');
 }
