@@ -201,9 +201,9 @@ int FinishPendingCleanups(int limit) {
 }
 
 bool RemoveSetObjects(const std::string& storage_name, int64_t id, const std::string& location,
-                      StorageUse use, std::string& error) {
+                      StorageUse use, std::string& error, std::function<void()> interrupt_check) {
   try {
-    std::unique_ptr<Storage> storage = OpenStorage(storage_name, use);
+    std::unique_ptr<Storage> storage = OpenStorage(storage_name, use, std::move(interrupt_check));
     return RemoveFrom(*storage, id, location, error);
   } catch (const std::exception& e) {
     error = e.what();

@@ -35,11 +35,13 @@ int FinishPendingCleanups(int limit);
 
 // RemoveSetObjects removes every object of operation id's set at location
 // (manifest first, so that a set half removed never looks complete). Needs
-// an open transaction with SPI (to read the storage definition). Returns
-// false with the reason in error if the location is not that set's
-// directory or anything could not be removed.
+// an open transaction with SPI (to read the storage definition).
+// interrupt_check runs while the storage waits (OpenStorage). Returns false
+// with the reason in error if the location is not that set's directory or
+// anything could not be removed (or the check threw).
 bool RemoveSetObjects(const std::string& storage_name, int64_t id, const std::string& location,
-                      StorageUse use, std::string& error);
+                      StorageUse use, std::string& error,
+                      std::function<void()> interrupt_check = {});
 
 // SetHasObjects says whether anything of the set at location is left
 // (SPI connected; false if the location is not the set's).
