@@ -148,6 +148,11 @@ std::function<void()> BoundedWaitCheck(int seconds) {
   };
 }
 
+bool PassBudget::Spent() const {
+  return std::chrono::steady_clock::now() >= take_until || ShutdownRequestPending ||
+         !PostmasterIsAlive();
+}
+
 bool StorageIsDefined(const char* name) {
   if (strcmp(name, "local") == 0)
     return true;

@@ -7,6 +7,7 @@
 // Include after postgres.h.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,6 +54,22 @@ bool ServeWhileWaiting();
 // receives at its next CHECK_FOR_INTERRUPTS), and kIo once seconds have
 // passed since it was made.
 std::function<void()> BoundedWaitCheck(int seconds);
+
+// kLauncherItemSeconds is how long the launcher waits on a storage for one
+// item (a set to expire, a failed operation's leftovers) before it leaves
+// the item to a later pass.
+constexpr int kLauncherItemSeconds = 10;
+
+// PassBudget bounds the time one pass of the launcher's loop spends on
+// storages: once take_until has passed it starts no new item (the item
+// under way ends within kLauncherItemSeconds), so that scheduling, starting
+// queued operations, metrics and webhooks never wait long.
+struct PassBudget {
+  std::chrono::steady_clock::time_point take_until;
+  // Spent says whether the pass must start no new item: its time is up, or
+  // the process must stop (shutdown, the postmaster's death).
+  bool Spent() const;
+};
 
 // StorageIsDefined says whether name is 'local' or a defined storage, and
 // locks the definition against pgbak_storage_drop until the transaction

@@ -131,7 +131,7 @@ constexpr std::time_t kCleanupRetrySeconds = 60;
 
 }  // namespace
 
-int FinishPendingCleanups(int limit) {
+int FinishPendingCleanups(int limit, const PassBudget& budget) {
   struct Pending {
     int64 id;
     std::string storage;
@@ -172,12 +172,13 @@ int FinishPendingCleanups(int limit) {
   std::time_t now = std::time(nullptr);
   int finished = 0;
   for (const Pending& item : pending) {
-    if (finished >= limit)
+    if (finished >= limit || budget.Spent())
       break;
     auto wait = cleanup_retry_after.find(item.id);
     if (wait != cleanup_retry_after.end() && wait->second > now)
       continue;
-    if (!RemovePartialSet(item.id, item.storage, item.location, StorageUse::kLauncher)) {
+    if (!RemovePartialSet(item.id, item.storage, item.location, StorageUse::kLauncher,
+                          BoundedWaitCheck(kLauncherItemSeconds))) {
       cleanup_retry_after[item.id] = now + kCleanupRetrySeconds;
       continue;
     }

@@ -29,9 +29,10 @@ bool RemovePartialSet(int64_t id, const std::string& storage_name, const std::st
 
 // FinishPendingCleanups removes, from the launcher, the sets of up to limit
 // failed operations flagged cleanup_pending (a worker stopped before it
-// could), clearing the flag of each it removed; a set whose storage does
-// not answer is tried again a minute later. Outside a transaction.
-int FinishPendingCleanups(int limit);
+// could), clearing the flag of each it removed, while budget is not spent
+// and within kLauncherItemSeconds each; a set whose storage does not answer
+// is tried again a minute later. Outside a transaction.
+int FinishPendingCleanups(int limit, const PassBudget& budget);
 
 // RemoveSetObjects removes every object of operation id's set at location
 // (manifest first, so that a set half removed never looks complete). Needs

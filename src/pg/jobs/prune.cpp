@@ -230,7 +230,7 @@ constexpr std::time_t kExpiringRetrySeconds = 60;
 }  // namespace
 
 // FinishExpiringSets finishes what earlier prunes started.
-int FinishExpiringSets(int limit) {
+int FinishExpiringSets(int limit, const PassBudget& budget) {
   std::vector<Row> rows;
   bool has13 = false;
   RunInTransaction([&] {
@@ -247,7 +247,7 @@ int FinishExpiringSets(int limit) {
   std::time_t now = std::time(nullptr);
   int finished = 0;
   for (const Row& row : rows) {
-    if (finished >= limit)
+    if (finished >= limit || budget.Spent())
       break;
     int64_t id = std::stoll(row[0]);
     auto wait = retry_after.find(id);
@@ -256,8 +256,10 @@ int FinishExpiringSets(int limit) {
     ExpiryOutcome outcome = ExpiryOutcome::kNotExpiring;
     Failure failure;
     CatchCore(failure, [&] {
-      RunInTransaction(
-          [&] { outcome = FinishExpiring(id, row[1], row[2], StorageUse::kLauncher, {}); });
+      RunInTransaction([&] {
+        outcome = FinishExpiring(id, row[1], row[2], StorageUse::kLauncher,
+                                 BoundedWaitCheck(kLauncherItemSeconds));
+      });
     });
     if (!failure.failed) {
       retry_after.erase(id);

@@ -71,9 +71,10 @@ void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> int
 
 // FinishExpiringSets finishes up to limit 'expiring' sets (from the
 // launcher: those of a cancelled, crashed or SQL-started prune), each in a
-// transaction of its own, skipping those whose last try failed less than
-// a minute ago and those someone else holds. Returns how many it finished.
-int FinishExpiringSets(int limit);
+// transaction of its own and within kLauncherItemSeconds, while budget is
+// not spent, skipping those whose last try failed less than a minute ago
+// and those someone else holds. Returns how many it finished.
+int FinishExpiringSets(int limit, const PassBudget& budget);
 
 // PruneJobInWorker applies the retention of one job from a background worker
 // (one transaction per removed set). Problems are logged, never thrown: a

@@ -29,11 +29,13 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 }
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "pg/boundary/transaction.h"
 #include "pg/catalog/catalog.h"
+#include "pg/catalog/storage_registry.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
 #include "pg/jobs/verify_job.h"
@@ -57,8 +59,13 @@ constexpr long kNoExtensionSleepMs = 10000;
 constexpr long kRetrySleepMs = 2000;
 // How often it looks for webhook outcomes while deliveries are under way.
 constexpr long kWebhookPollMs = 250;
-// How many expiring sets one pass of the loop finishes at most.
+// How many expiring sets (and failed operations' cleanups) one pass of the
+// loop finishes at most.
 constexpr int kExpiringPerPass = 10;
+// After this long in a pass, the launcher starts no new wait on a storage
+// (each of which ends within kLauncherItemSeconds); the rest waits for the
+// next pass.
+constexpr int kStoragePassSeconds = 5;
 
 // StartedWorker is a dynamic worker this launcher started and still watches.
 struct StartedWorker {
@@ -147,7 +154,8 @@ void FailAbandoned(const char* reason) {
   });
   for (size_t i = 0; i < candidates.size(); i++) {
     if (kinds[i] == "backup")
-      RemovePartialSet(candidates[i], storages[i], locations[i], StorageUse::kLauncher);
+      RemovePartialSet(candidates[i], storages[i], locations[i], StorageUse::kLauncher,
+                       BoundedWaitCheck(kLauncherItemSeconds));
     else
       CleanUpAbandoned(candidates[i], kinds[i]);
     PgCall([&] {
@@ -350,6 +358,9 @@ void LauncherLoop() {
     if (!RunStage("checking for the extension", [&] { ready = ExtensionReady(); }) || !ready) {
       sleep_ms = kNoExtensionSleepMs;
     } else {
+      // What this pass may spend waiting on storages.
+      PassBudget budget{std::chrono::steady_clock::now() +
+                        std::chrono::seconds(kStoragePassSeconds)};
       bool ok = RunStage("reaping workers", [] { ReapWorkers(); });
       // Rows left running by a crash or restart are failed at the first
       // look; later, a running row that no live worker holds lost its
@@ -369,9 +380,13 @@ void LauncherLoop() {
       ok = RunStage("trimming history", [] { MaybeTrimHistory(); }) && ok;
       // Sets a prune marked 'expiring' (pgbak_prune(false), or a worker
       // stopped in the middle) lose their objects here, a few per pass.
-      ok = RunStage("finishing expirations", [] { FinishExpiringSets(kExpiringPerPass); }) && ok;
+      ok = RunStage("finishing expirations",
+                    [&] { FinishExpiringSets(kExpiringPerPass, budget); }) &&
+           ok;
       // Partial sets a stopping worker could not remove in time.
-      ok = RunStage("finishing cleanups", [] { FinishPendingCleanups(kExpiringPerPass); }) && ok;
+      ok = RunStage("finishing cleanups",
+                    [&] { FinishPendingCleanups(kExpiringPerPass, budget); }) &&
+           ok;
       if (!webhooks_reset)
         webhooks_reset = RunStage("resuming webhooks", [] { ResendInterrupted(); });
       ok = RunStage("delivering webhooks", [] { DeliverWebhooks(); }) && ok;
