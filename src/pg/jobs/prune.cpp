@@ -350,6 +350,12 @@ int64_t TrimHistory() {
                     "AND coalesce(expired_at, finished_at) < clock_timestamp() - "
                     "make_interval(mins => $1)";
   int64 deleted = 0;
+  // A row whose leftovers are still to be removed is what the launcher
+  // knows them by: it stays until they are gone.
+  bool has_flag = false;
+  PgCall([&] { has_flag = BackupLogHasColumn("cleanup_pending"); });
+  if (has_flag)
+    sql += " AND NOT cleanup_pending";
   PgCall([&] {
     Oid types[1] = {INT4OID};
     Datum values[1] = {Int32GetDatum(setting_log_retention_min)};

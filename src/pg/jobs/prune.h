@@ -82,7 +82,8 @@ int FinishExpiringSets(int limit, const PassBudget& budget);
 void PruneJobInWorker(const std::string& job_name);
 
 // TrimHistory deletes finished rows older than pgbak.log_retention from
-// backup_log; returns how many. Needs a transaction with SPI connected.
+// backup_log, except those whose cleanup is pending; returns how many.
+// Needs a transaction with SPI connected.
 int64_t TrimHistory();
 
 }  // namespace pgbak
