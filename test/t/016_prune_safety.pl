@@ -8,6 +8,10 @@
 # applying a job's retention): at every moment a 'succeeded' row has all
 # of its objects, and in the end every row agrees with the bucket.
 #
+# An S3 that never answers a DELETE holds nothing up while a job's worker
+# or the launcher deletes from it: CREATE and DROP DATABASE, terminating the
+# worker, a backup to local storage queued meanwhile, a fast shutdown.
+#
 # And the one-manual-backup limit of database owners holds when several
 # sessions queue at the same time.
 
@@ -18,6 +22,7 @@ use JSON::PP ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes ();
 
 use PgbakS3;
 use PgbakTest;
@@ -227,5 +232,82 @@ is( $node->safe_psql(
 	'1',
 	"ten concurrent owner sessions queue one backup ($queued answered with an id, $refused refused)");
 
-$node->stop;
+# ---------------------------------------------------------------------------
+# 4. An S3 that never answers a DELETE holds nothing up: not CREATE or DROP
+#    DATABASE (which wait for every process to absorb a barrier), not a
+#    stop, not the launcher's scheduling, whether a job's worker or the
+#    launcher is deleting.
+# ---------------------------------------------------------------------------
+
+$s3->set_faults(
+	[ { name => 'stall_delete', method => 'DELETE', delay_ms => 300000, times => -1 } ]);
+
+# create_drop() runs CREATE and DROP DATABASE within a 30 s timeout.
+sub create_drop
+{
+	my ($name) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET statement_timeout = '30s'; CREATE DATABASE $name; DROP DATABASE $name;");
+	return $ret == 0 ? '' : $err;
+}
+
+# locked_expiring($job) lists the job's expiring rows someone holds locked
+# (a worker or the launcher in the middle of deleting their objects).
+sub locked_expiring
+{
+	my ($job) = @_;
+	return $node->safe_psql('postgres',
+		    "SELECT string_agg(id::text, ',') FROM backup_log WHERE job_name = '$job' "
+		  . "AND status = 'expiring' AND id NOT IN (SELECT id FROM backup_log "
+		  . "WHERE status = 'expiring' FOR UPDATE SKIP LOCKED)");
+}
+
+# 4a. A job's worker applying retention.
+$node->safe_psql('postgres',
+	q{SELECT pgbak_schedule('hung', 'pr', '3 seconds', '{"keep_last": 1, "storage": "s3"}')});
+ok(poll_until(120, sub { locked_expiring('hung') ne '' }),
+	"a job's worker is deleting an expired set from an S3 that does not answer");
+# No more runs; the job stays, with its retention.
+$node->safe_psql('postgres',
+	q{SELECT pgbak_schedule('hung', 'pr', '0 0 1 1 *', '{"keep_last": 1, "storage": "s3"}')});
+sleep 1;    # the DELETE is in flight
+is(create_drop('pass_worker'), '', "CREATE and DROP DATABASE complete while the worker waits");
+my $pruner = $node->safe_psql('postgres',
+	q{SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE backend_type = 'pgbak worker'});
+$node->safe_psql('postgres',
+	q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pgbak worker'});
+ok( poll_until(
+		15,
+		sub {
+			$node->safe_psql('postgres',
+				q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgbak worker'}) == 0;
+		}),
+	"the pruning worker ($pruner) stops within seconds when terminated");
+is(disagreements('hung'), '', "the job's rows agree with the bucket after the terminate");
+
+# 4b. The launcher finishing expiring sets: more of them, the job's worker's
+#     one included.
+my @more;
+for (1 .. 5)
+{
+	my $id = $node->safe_psql('postgres', q{SELECT pgbak_run('pr', 's3')});
+	is(wait_backup($node, $id), 'succeeded', "backup $id to s3 (PUTs still pass)");
+	push @more, $id;
+}
+$node->safe_psql('postgres',
+	"UPDATE backup_log SET job_name = 'hung', trigger = 'schedule' WHERE id IN ("
+	  . join(',', @more) . ')');
+$node->safe_psql('postgres', q{SELECT count(*) FROM pgbak_prune(false)});
+ok(count_status('hung', 'expiring') >= 5, 'the prune left the launcher sets to expire');
+ok(poll_until(60, sub { locked_expiring('hung') ne '' }),
+	'the launcher is deleting an expired set from an S3 that does not answer');
+is(create_drop('pass_launcher'), '', 'CREATE and DROP DATABASE complete while the launcher waits');
+my ($local_id, $local_status) = run_backup($node, 'pr', '{}', 30);
+is($local_status, 'succeeded',
+	"a backup to local storage queued meanwhile starts and succeeds ($local_id)");
+is(disagreements('hung'), '', "the job's rows agree with the bucket");
+my $stop_started = Time::HiRes::time();
+$node->stop('fast');
+my $stop_took = Time::HiRes::time() - $stop_started;
+ok($stop_took < 20, sprintf('pg_ctl stop -m fast returned after %.1f s', $stop_took));
 done_testing();

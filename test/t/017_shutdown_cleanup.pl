@@ -10,6 +10,9 @@
 # and flags what it could not remove (cleanup_pending). At the next start,
 # with S3 answering again, the launcher removes the partial set and clears
 # the flag: nothing is left in the bucket, nothing looks complete.
+#
+# A crash while the launcher cleans up after dead workers loses no cleanup:
+# every operation it fails stays flagged until its cleanup is done.
 
 use strict;
 use warnings;
@@ -24,7 +27,7 @@ use PgbakS3;
 use PgbakTest;
 
 my $s3 = start_s3(name => 'shutdown');
-my $node = new_node('shutdown');
+my $node = new_node('shutdown', restart_after_crash => 'on');
 my $bucket = $s3->bucket;
 
 $node->safe_psql('postgres', 'CREATE DATABASE big');
@@ -127,6 +130,107 @@ my $prefix = $location;
 $prefix =~ s{^s3://\Q$bucket\E/}{};
 my @left = $prefix ne '' ? map { $_->{key} } $s3->list_objects("$prefix/") : ();
 is(join(',', @left), '', 'nothing of the set is left in the bucket');
+
+# ---------------------------------------------------------------------------
+# 2. A crash while the launcher cleans up after dead workers loses no
+#    cleanup. A backup hangs on S3 and a clean restore pauses in the middle
+#    of its swap (its target moved aside); both workers die in a crash. At
+#    the restart the launcher fails both rows and starts on the backup's
+#    leftovers, whose DELETEs hang; the server stops right then, before it
+#    got to the restore. At the next start the launcher still knows what is
+#    to be done: the restore's target is back, the backup's parts are gone.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', 'CREATE DATABASE swapdb');
+$node->safe_psql('swapdb', "CREATE TABLE marker (v text); INSERT INTO marker VALUES ('backed up')");
+my $swap_backup = queue_backup($node, 'swapdb');
+is(wait_backup($node, $swap_backup), 'succeeded', 'a local backup of swapdb');
+$node->safe_psql('swapdb', "UPDATE marker SET v = 'live'");
+
+$s3->set_faults(
+	[
+		{
+			name => 'stall_parts',
+			method => 'PUT',
+			query => 'partNumber=',
+			after => 1,
+			times => -1,
+			delay_ms => 300000
+		},
+		{ name => 'stall_deletes', method => 'DELETE', times => -1, delay_ms => 300000 },
+	]);
+$seq = $s3->last_seq;
+my $hung = $node->safe_psql('postgres', q{SELECT pgbak_run('big', 's3')});
+ok( poll_until(
+		120,
+		sub {
+			scalar grep {
+				$_->{method} eq 'PUT' && ($_->{query} // '') =~ /partNumber=/
+			} @{ $s3->request_log(since => $seq) };
+		}),
+	"backup $hung uploaded its first part and now waits for S3");
+
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = 'restore_swap_aside'");
+$node->reload;
+my $restore = $node->safe_psql('postgres',
+	"SELECT pgbak_restore($swap_backup, 'swapdb', '{\"clean\": true}')");
+ok( poll_until(
+		120,
+		sub {
+			slurp_file($node->logfile) =~ /operation $restore pauses at restore_swap_aside/;
+		}),
+	"restore $restore pauses with swapdb moved aside");
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgbak.fault_pause');
+$node->reload;
+
+# database_names() lists swapdb and the restore's databases.
+my $database_names = sub {
+	return $node->safe_psql('postgres',
+		    q{SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database }
+		  . q{WHERE datname = 'swapdb' OR datname LIKE 'pgbak\_re%'});
+};
+my $mid_swap = "pgbak_replaced_$restore,pgbak_restore_$restore";
+is($database_names->(), $mid_swap, 'swapdb is aside, the restored database not yet in place');
+
+my $restore_pid = wait_for_running($node, $restore);
+kill 'KILL', $restore_pid;
+my $statuses = sub {
+	my ($ret, $out) = $node->psql('postgres',
+		"SELECT string_agg(status, ',' ORDER BY id) FROM backup_log WHERE id IN ($hung, $restore)");
+	return $ret == 0 ? $out : '';
+};
+ok(poll_until(120, sub { $statuses->() eq 'failed,failed' }),
+	'after the crash the launcher failed both operations');
+# It works through them in order: the backup's DELETEs hang, the restore
+# waits its turn.
+is($database_names->(), $mid_swap, 'the launcher is still on the backup: swapdb is still aside');
+$node->stop('immediate');
+
+$s3->set_faults([]);
+$node->start;
+ok( poll_until(
+		120,
+		sub {
+			$database_names->() eq 'swapdb';
+		}),
+	'after the next start swapdb is back: ' . $database_names->());
+my (undef, $marker) = $node->psql('swapdb', 'SELECT v FROM marker');
+is($marker, 'live', 'with its data as it was');
+ok( poll_until(
+		60,
+		sub {
+			$node->safe_psql('postgres',
+				"SELECT string_agg(cleanup_pending::text, ',' ORDER BY id) FROM backup_log "
+				  . "WHERE id IN ($hung, $restore)") eq 'false,false';
+		}),
+	'both cleanups are done and recorded');
+is(scalar @{ $s3->open_uploads }, 0, 'no multipart upload is left open');
+($location) = $node->safe_psql('postgres',
+	"SELECT coalesce(location, '') FROM backup_log WHERE id = $hung");
+$prefix = $location;
+$prefix =~ s{^s3://\Q$bucket\E/}{};
+@left = $prefix ne '' ? map { $_->{key} } $s3->list_objects("$prefix/") : ();
+is(join(',', @left), '', "nothing of backup $hung is left in the bucket");
 
 $node->stop;
 done_testing();

@@ -5,8 +5,15 @@ extern "C" {
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "postmaster/interrupt.h"
+#include "storage/pmsignal.h"
+#include "storage/procsignal.h"
 #include "utils/builtins.h"
 }
+
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -100,21 +107,50 @@ StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
     settings.retry.max_attempts = 2;
     settings.retry.low_speed_time_s = 10;
     settings.retry.connect_timeout_ms = 5000;
-    // Nothing else can interrupt the launcher's (or a backend's) cleanup:
-    // it gives up after a bounded time instead, and says so.
-    if (!interrupt_check) {
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLauncherDeadlineS);
-      interrupt_check = [deadline] {
-        if (std::chrono::steady_clock::now() > deadline)
-          throw Error(ErrorKind::kIo, "gave up after " + std::to_string(kLauncherDeadlineS) +
-                                          " s: the storage does not answer in time");
-      };
-    }
+    // The launcher's (or a backend's) cleanup gives up after a bounded
+    // time, and says so.
+    if (!interrupt_check)
+      interrupt_check = BoundedWaitCheck(kLauncherDeadlineS);
   }
   auto storage = std::make_unique<S3Storage>(std::move(settings));
   storage->SetInterruptCheck(std::move(interrupt_check));
   handle.storage = std::move(storage);
   return handle;
+}
+
+bool ServeWhileWaiting() {
+  // The main thread's id is the process id.
+  if (syscall(SYS_gettid) != getpid())
+    return true;
+  bool alive = true;
+  PgCall([&] {
+    if (ProcSignalBarrierPending)
+      ProcessProcSignalBarrier();
+    alive = PostmasterIsAlive();
+  });
+  return alive;
+}
+
+std::function<void()> BoundedWaitCheck(int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  return [deadline, seconds] {
+    if (!ServeWhileWaiting())
+      throw Error(ErrorKind::kCancelled, "the postmaster died");
+    if (ShutdownRequestPending)
+      throw Error(ErrorKind::kCancelled, "the server is shutting down");
+    // The flags stay set: the backend's next CHECK_FOR_INTERRUPTS raises
+    // the cancel or the terminate as usual.
+    if ((QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED())
+      throw Error(ErrorKind::kCancelled, "canceled by a request to stop");
+    if (std::chrono::steady_clock::now() > deadline)
+      throw Error(ErrorKind::kIo, "gave up after " + std::to_string(seconds) +
+                                      " s: the storage does not answer in time");
+  };
+}
+
+bool PassBudget::Spent() const {
+  return std::chrono::steady_clock::now() >= take_until || ShutdownRequestPending ||
+         !PostmasterIsAlive();
 }
 
 bool StorageIsDefined(const char* name) {

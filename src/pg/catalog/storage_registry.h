@@ -7,6 +7,7 @@
 // Include after postgres.h.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,7 +24,8 @@ enum class StorageUse { kWorker, kLauncher };
 // OpenStorage returns the driver for storage name. Needs an open transaction
 // with SPI connected; call through PgCall-aware code (it throws C++
 // exceptions: kUndefinedObject for an unknown name). interrupt_check runs
-// while a network call waits, and stops it by throwing.
+// while a network call waits, and stops it by throwing; for kLauncher
+// without one, it is BoundedWaitCheck(60).
 std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
                                      std::function<void()> interrupt_check = {});
 
@@ -36,6 +38,38 @@ struct StorageHandle {
 // OpenStorageHandle is OpenStorage with the storage's encryption settings.
 StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
                                 std::function<void()> interrupt_check = {});
+
+// ServeWhileWaiting does what a process waiting on a storage must not hold
+// up: it absorbs the ProcSignalBarriers that CREATE and DROP DATABASE (and
+// others) wait for in every process. Returns false if the postmaster died.
+// Only the process's main thread calls PostgreSQL: elsewhere it does
+// nothing (and returns true).
+bool ServeWhileWaiting();
+
+// BoundedWaitCheck is the interrupt check of a wait on a storage outside an
+// operation's worker (the launcher; a backend in pgbak_prune): it serves the
+// wait (ServeWhileWaiting), throws kCancelled when the postmaster died or
+// the process is asked to stop (the launcher's SIGTERM; a backend's cancel
+// or terminate, unless it holds interrupts on purpose, which it then
+// receives at its next CHECK_FOR_INTERRUPTS), and kIo once seconds have
+// passed since it was made.
+std::function<void()> BoundedWaitCheck(int seconds);
+
+// kLauncherItemSeconds is how long the launcher waits on a storage for one
+// item (a set to expire, a failed operation's leftovers) before it leaves
+// the item to a later pass.
+constexpr int kLauncherItemSeconds = 10;
+
+// PassBudget bounds the time one pass of the launcher's loop spends on
+// storages: once take_until has passed it starts no new item (the item
+// under way ends within kLauncherItemSeconds), so that scheduling, starting
+// queued operations, metrics and webhooks never wait long.
+struct PassBudget {
+  std::chrono::steady_clock::time_point take_until;
+  // Spent says whether the pass must start no new item: its time is up, or
+  // the process must stop (shutdown, the postmaster's death).
+  bool Spent() const;
+};
 
 // StorageIsDefined says whether name is 'local' or a defined storage, and
 // locks the definition against pgbak_storage_drop until the transaction

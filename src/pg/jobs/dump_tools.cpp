@@ -6,20 +6,16 @@ extern "C" {
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
-#include "storage/pmsignal.h"
-#include "storage/procsignal.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 }
-
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "pg/boundary/boundary.h"
+#include "pg/catalog/storage_registry.h"
 #include "pg/jobs/dump_tools.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
@@ -126,18 +122,8 @@ void ProgressSink::Write(const uint8_t* data, size_t size) {
 // (the network, long loops) absorb the barriers that DROP DATABASE and
 // friends wait for in every backend, and notice the postmaster's death.
 void ThrowIfStopping() {
-  // Only the process's main thread may call PostgreSQL (its thread id is
-  // the process id).
-  if (syscall(SYS_gettid) == getpid()) {
-    bool dead = false;
-    PgCall([&] {
-      if (ProcSignalBarrierPending)
-        ProcessProcSignalBarrier();
-      dead = !PostmasterIsAlive();
-    });
-    if (dead)
-      throw Error(ErrorKind::kCancelled, "the postmaster died");
-  }
+  if (!ServeWhileWaiting())
+    throw Error(ErrorKind::kCancelled, "the postmaster died");
   std::string reason = StopReason();
   if (!reason.empty())
     throw Error(ErrorKind::kCancelled, reason);

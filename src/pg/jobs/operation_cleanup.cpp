@@ -1,5 +1,6 @@
-// operation_cleanup.cpp: removing what a failed, crashed or expired backup
-// left in storage.
+// operation_cleanup.cpp: removing what a failed, crashed or expired
+// operation left behind: a backup's objects in storage, a dead verify's or
+// restore's databases (through CleanUpAbandoned).
 
 extern "C" {
 #include "postgres.h"
@@ -10,7 +11,10 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -18,10 +22,13 @@ extern "C" {
 #include <vector>
 
 #include "core/archive/set_layout.h"
+#include "core/storage/local/local_storage.h"
 #include "pg/boundary/boundary.h"
 #include "pg/boundary/transaction.h"
 #include "pg/catalog/catalog.h"
 #include "pg/jobs/operation_cleanup.h"
+#include "pg/jobs/verify_job.h"
+#include "pg/runtime/settings.h"
 
 namespace pgbak {
 
@@ -129,21 +136,110 @@ namespace {
 std::map<int64_t, std::time_t> cleanup_retry_after;
 constexpr std::time_t kCleanupRetrySeconds = 60;
 
+// SetCleanupPending writes cleanup_pending of row id (SPI connected).
+void SetCleanupPending(int64_t id, bool pending) {
+  std::string sql =
+      "UPDATE " + QuotedRelation("backup_log") + " SET cleanup_pending = $2 WHERE id = $1";
+  PgCall([&] {
+    if (!BackupLogHasColumn("cleanup_pending"))
+      return;
+    Oid types[2] = {INT8OID, BOOLOID};
+    Datum values[2] = {Int64GetDatum(static_cast<int64>(id)), BoolGetDatum(pending)};
+    if (SPI_execute_with_args(sql.c_str(), 2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+      elog(ERROR, "could not set cleanup_pending of " INT64_FORMAT, static_cast<int64>(id));
+  });
+}
+
+// LeftoversSettled says whether a verify or restore whose worker died has
+// nothing left for CleanUpAbandoned to do, judged from the catalog and the
+// disk, not from what it said: its staging directory is gone, the database
+// it created (scratch_database) is gone or has become the target, and the
+// database a clean restore moved aside (replaced_database) is gone, back
+// under the target's name, or kept aside because the target's name is
+// taken (by the restored database, or by a database created since), which
+// CleanUpAbandoned reports for an admin to decide. A schema before 1.3
+// records no OIDs: nothing to judge. Outside a transaction.
+bool LeftoversSettled(int64_t id) {
+  struct stat st;
+  std::string staging = LocalStorage(LocalStorageRoot()).Location(".staging/" + std::to_string(id));
+  if (stat(staging.c_str(), &st) == 0)
+    return false;
+  bool settled = true;
+  RunInTransaction([&] {
+    std::string sql =
+        "SELECT (SELECT datname::text FROM pg_catalog.pg_database WHERE oid = l.scratch_database), "
+        "(SELECT datname::text FROM pg_catalog.pg_database WHERE oid = l.replaced_database), "
+        "l.database_name::text, EXISTS (SELECT 1 FROM pg_catalog.pg_database d "
+        "WHERE d.datname = l.database_name) FROM " +
+        QuotedRelation("backup_log") + " l WHERE l.id = $1";
+    PgCall([&] {
+      if (!BackupLogHasColumn("scratch_database"))
+        return;
+      Oid types[1] = {INT8OID};
+      Datum values[1] = {Int64GetDatum(static_cast<int64>(id))};
+      if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read operation " INT64_FORMAT, static_cast<int64>(id));
+      if (SPI_processed != 1)
+        return;
+      HeapTuple tuple = SPI_tuptable->vals[0];
+      TupleDesc desc = SPI_tuptable->tupdesc;
+      const char* scratch = SPI_getvalue(tuple, desc, 1);
+      const char* replaced = SPI_getvalue(tuple, desc, 2);
+      const char* target = SPI_getvalue(tuple, desc, 3);
+      bool isnull = false;
+      bool target_exists = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+      if (scratch != nullptr && strcmp(scratch, target) != 0)
+        settled = false;
+      if (replaced != nullptr && strcmp(replaced, target) != 0 && !target_exists)
+        settled = false;
+    });
+  });
+  return settled;
+}
+
 }  // namespace
 
-int FinishPendingCleanups(int limit) {
-  struct Pending {
-    int64 id;
-    std::string storage;
-    std::string location;
-  };
-  std::vector<Pending> pending;
+bool CleanUpFailed(const FailedOperation& op) {
+  bool clean = false;
+  if (op.kind == "backup") {
+    clean = RemovePartialSet(op.id, op.storage, op.location, StorageUse::kLauncher,
+                             BoundedWaitCheck(kLauncherItemSeconds));
+  } else {
+    CleanUpAbandoned(op.id, op.kind);
+    Failure failure;
+    CatchCore(failure, [&] { clean = LeftoversSettled(op.id); });
+    if (!clean) {
+      PgCall([&] {
+        ereport(WARNING,
+                (errmsg("pgbak: cleanup of operation " INT64_FORMAT " is not done%s%s",
+                        static_cast<int64>(op.id), failure.failed ? ": " : "", failure.message),
+                 errhint("The launcher tries again in a minute.")));
+      });
+    }
+  }
+  if (clean)
+    cleanup_retry_after.erase(op.id);
+  else
+    cleanup_retry_after[op.id] = std::time(nullptr) + kCleanupRetrySeconds;
+  return clean;
+}
+
+void FlagCleanupPending(int64_t id) {
+  SetCleanupPending(id, true);
+}
+
+void ClearCleanupPending(int64_t id) {
+  RunInTransaction([&] { SetCleanupPending(id, false); });
+}
+
+int FinishPendingCleanups(int limit, const PassBudget& budget) {
+  std::vector<FailedOperation> pending;
   RunInTransaction([&] {
     bool has = false;
     PgCall([&] { has = BackupLogHasColumn("cleanup_pending"); });
     if (!has)
       return;
-    std::string sql = "SELECT id, storage_name, coalesce(location, '') FROM " +
+    std::string sql = "SELECT id, kind, storage_name, coalesce(location, '') FROM " +
                       QuotedRelation("backup_log") +
                       " WHERE cleanup_pending AND status IN ('failed', 'cancelled') "
                       "ORDER BY id LIMIT $1";
@@ -157,53 +253,48 @@ int FinishPendingCleanups(int limit) {
     });
     for (int64 i = 0; i < count; i++) {
       int64 id = 0;
+      const char* kind = nullptr;
       const char* storage = nullptr;
       const char* location = nullptr;
       PgCall([&] {
         bool isnull = false;
         id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-        storage = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-        location = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+        kind = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+        storage = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+        location = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
       });
-      pending.push_back(
-          {id, storage != nullptr ? storage : "local", location != nullptr ? location : ""});
+      FailedOperation op;
+      op.id = id;
+      op.kind = kind != nullptr ? kind : "";
+      op.storage = storage != nullptr ? storage : "local";
+      op.location = location != nullptr ? location : "";
+      pending.push_back(std::move(op));
     }
   });
   std::time_t now = std::time(nullptr);
   int finished = 0;
-  for (const Pending& item : pending) {
-    if (finished >= limit)
+  for (const FailedOperation& op : pending) {
+    if (finished >= limit || budget.Spent())
       break;
-    auto wait = cleanup_retry_after.find(item.id);
+    auto wait = cleanup_retry_after.find(op.id);
     if (wait != cleanup_retry_after.end() && wait->second > now)
       continue;
-    if (!RemovePartialSet(item.id, item.storage, item.location, StorageUse::kLauncher)) {
-      cleanup_retry_after[item.id] = now + kCleanupRetrySeconds;
+    if (!CleanUpFailed(op))
       continue;
-    }
-    cleanup_retry_after.erase(item.id);
     finished++;
-    RunInTransaction([&] {
-      std::string sql =
-          "UPDATE " + QuotedRelation("backup_log") + " SET cleanup_pending = false WHERE id = $1";
-      PgCall([&] {
-        Oid types[1] = {INT8OID};
-        Datum values[1] = {Int64GetDatum(item.id)};
-        if (SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, false, 0) !=
-            SPI_OK_UPDATE)
-          elog(ERROR, "could not clear cleanup_pending of " INT64_FORMAT, item.id);
-        ereport(LOG,
-                (errmsg("pgbak: removed what operation " INT64_FORMAT " left behind", item.id)));
-      });
+    ClearCleanupPending(op.id);
+    PgCall([&] {
+      ereport(LOG, (errmsg("pgbak: removed what operation " INT64_FORMAT " left behind",
+                           static_cast<int64>(op.id))));
     });
   }
   return finished;
 }
 
 bool RemoveSetObjects(const std::string& storage_name, int64_t id, const std::string& location,
-                      StorageUse use, std::string& error) {
+                      StorageUse use, std::string& error, std::function<void()> interrupt_check) {
   try {
-    std::unique_ptr<Storage> storage = OpenStorage(storage_name, use);
+    std::unique_ptr<Storage> storage = OpenStorage(storage_name, use, std::move(interrupt_check));
     return RemoveFrom(*storage, id, location, error);
   } catch (const std::exception& e) {
     error = e.what();

@@ -21,6 +21,7 @@ extern "C" {
 #include "pg/boundary/pg_time_zone.h"
 #include "pg/boundary/transaction.h"
 #include "pg/catalog/catalog.h"
+#include "pg/jobs/dump_tools.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
 #include "pg/runtime/settings.h"
@@ -179,24 +180,34 @@ bool MarkExpiring(const PruneItem& item) {
 // FinishExpiring marks the row expired first, which holds its lock until
 // this transaction ends, then removes the objects: a failure throws and
 // rolls the row back to 'expiring', and nobody else works on the set
-// meanwhile (the launcher passes over locked rows).
-bool FinishExpiring(int64_t id, const std::string& storage, const std::string& location,
-                    StorageUse use, std::string& error) {
-  if (RunUpdate("UPDATE " + QuotedRelation("backup_log") +
+// meanwhile. The lock is taken with SKIP LOCKED in the update itself: a
+// worker and the launcher never wait for each other (nor for a user's
+// transaction) while the one that holds the row talks to the storage.
+ExpiryOutcome FinishExpiring(int64_t id, const std::string& storage, const std::string& location,
+                             StorageUse use, std::function<void()> interrupt_check) {
+  std::string table = QuotedRelation("backup_log");
+  if (RunUpdate("UPDATE " + table +
                     " SET status = 'expired', expired_at = clock_timestamp() "
-                    "WHERE id = $1 AND status = 'expiring'",
-                id) == 0)
-    return true;  // finished by someone else
-  if (!RemoveSetObjects(storage, id, location, use, error))
+                    "WHERE id = (SELECT id FROM " +
+                    table + " WHERE id = $1 AND status = 'expiring' FOR UPDATE SKIP LOCKED)",
+                id) == 0) {
+    std::string status_sql = "SELECT status FROM " + table + " WHERE id = $1::bigint";
+    std::vector<Row> rows = Query(status_sql.c_str(), {std::to_string(id)});
+    return !rows.empty() && rows[0][0] == "expiring" ? ExpiryOutcome::kBusy
+                                                     : ExpiryOutcome::kNotExpiring;
+  }
+  std::string error;
+  if (!RemoveSetObjects(storage, id, location, use, error, std::move(interrupt_check)))
     throw Error(ErrorKind::kIo,
                 "the objects of backup " + std::to_string(id) + " could not be removed: " + error);
-  return true;
+  return ExpiryOutcome::kExpired;
 }
 
 // ExecutePruneItem cleans a failed set, or (schemas before 1.3) deletes.
-void ExecutePruneItem(PruneItem& item, StorageUse use) {
+void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> interrupt_check) {
   std::string error;
-  if (!RemoveSetObjects(item.storage, item.id, item.location, use, error)) {
+  if (!RemoveSetObjects(item.storage, item.id, item.location, use, error,
+                        std::move(interrupt_check))) {
     item.reason += "; not removed: " + error;
     return;
   }
@@ -219,36 +230,41 @@ constexpr std::time_t kExpiringRetrySeconds = 60;
 }  // namespace
 
 // FinishExpiringSets finishes what earlier prunes started.
-int FinishExpiringSets(int limit) {
+int FinishExpiringSets(int limit, const PassBudget& budget) {
   std::vector<Row> rows;
   bool has13 = false;
   RunInTransaction([&] {
     PgCall([&] { has13 = CatalogHas13(); });
     if (!has13)
       return;
-    // Rows a worker is finishing right now are locked: passed over.
-    std::string sql =
-        "SELECT id::text, storage_name, coalesce(location, '') FROM " +
-        QuotedRelation("backup_log") +
-        " WHERE status = 'expiring' ORDER BY id LIMIT $1::bigint FOR UPDATE SKIP LOCKED";
-    rows = Query(sql.c_str(), {std::to_string(limit * 4)}, false);
+    // No lock here: FinishExpiring takes it, and passes over rows a worker
+    // is finishing right now.
+    std::string sql = "SELECT id::text, storage_name, coalesce(location, '') FROM " +
+                      QuotedRelation("backup_log") +
+                      " WHERE status = 'expiring' ORDER BY id LIMIT $1::bigint";
+    rows = Query(sql.c_str(), {std::to_string(limit * 4)});
   });
   std::time_t now = std::time(nullptr);
   int finished = 0;
   for (const Row& row : rows) {
-    if (finished >= limit)
+    if (finished >= limit || budget.Spent())
       break;
     int64_t id = std::stoll(row[0]);
     auto wait = retry_after.find(id);
     if (wait != retry_after.end() && wait->second > now)
       continue;
-    std::string error;
+    ExpiryOutcome outcome = ExpiryOutcome::kNotExpiring;
     Failure failure;
     CatchCore(failure, [&] {
-      RunInTransaction([&] { FinishExpiring(id, row[1], row[2], StorageUse::kLauncher, error); });
+      RunInTransaction([&] {
+        outcome = FinishExpiring(id, row[1], row[2], StorageUse::kLauncher,
+                                 BoundedWaitCheck(kLauncherItemSeconds));
+      });
     });
     if (!failure.failed) {
       retry_after.erase(id);
+      if (outcome != ExpiryOutcome::kExpired)
+        continue;
       finished++;
       PgCall([&] {
         ereport(LOG, (errmsg("pgbak: backup " INT64_FORMAT " expired", static_cast<int64>(id))));
@@ -284,12 +300,12 @@ void PruneJobInWorker(const std::string& job_name) {
         RunInTransaction([&] { marked = MarkExpiring(item); });
         if (!marked)
           continue;  // no longer a succeeded backup
-        std::string error;
+        ExpiryOutcome outcome = ExpiryOutcome::kNotExpiring;
         Failure removal;
         CatchCore(removal, [&] {
           RunInTransaction([&] {
-            item.done =
-                FinishExpiring(item.id, item.storage, item.location, StorageUse::kWorker, error);
+            outcome = FinishExpiring(item.id, item.storage, item.location, StorageUse::kWorker,
+                                     ThrowIfStopping);
           });
         });
         if (removal.failed) {
@@ -299,9 +315,15 @@ void PruneJobInWorker(const std::string& job_name) {
               std::string("; not removed yet (the launcher tries again): ") + removal.message;
           if (!StopReason().empty())
             throw Error(ErrorKind::kCancelled, removal.message);
+        } else if (outcome == ExpiryOutcome::kBusy) {
+          item.reason += "; the launcher is removing it";
+        } else {
+          item.done = true;  // expired, by this worker or (no longer expiring) the launcher
         }
       } else {
-        RunInTransaction([&] { ExecutePruneItem(item, StorageUse::kWorker); });
+        RunInTransaction([&] { ExecutePruneItem(item, StorageUse::kWorker, ThrowIfStopping); });
+        if (!item.done && !StopReason().empty())
+          throw Error(ErrorKind::kCancelled, StopReason());
       }
       std::string line =
           "pgbak: job \"" + item.job_name + "\": backup " + std::to_string(item.id) + " " +
@@ -328,6 +350,12 @@ int64_t TrimHistory() {
                     "AND coalesce(expired_at, finished_at) < clock_timestamp() - "
                     "make_interval(mins => $1)";
   int64 deleted = 0;
+  // A row whose leftovers are still to be removed is what the launcher
+  // knows them by: it stays until they are gone.
+  bool has_flag = false;
+  PgCall([&] { has_flag = BackupLogHasColumn("cleanup_pending"); });
+  if (has_flag)
+    sql += " AND NOT cleanup_pending";
   PgCall([&] {
     Oid types[1] = {INT4OID};
     Datum values[1] = {Int32GetDatum(setting_log_retention_min)};

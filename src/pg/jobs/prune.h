@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,26 +44,37 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job);
 // caller commits it before anything is removed. Version 1.3 schema only.
 bool MarkExpiring(const PruneItem& item);
 
+// ExpiryOutcome is what FinishExpiring did.
+enum class ExpiryOutcome {
+  kExpired,      // it removed the objects and marked the row 'expired'
+  kNotExpiring,  // the row is no longer 'expiring': someone finished it
+  kBusy,         // someone else (a worker, the launcher) holds the row now
+};
+
 // FinishExpiring marks an 'expiring' set 'expired' and removes its objects
 // in the current transaction (SPI connected), holding the row's lock while
 // it works; a removal that fails throws (kIo), so that the transaction's
-// abort leaves the row 'expiring', to be tried again. True also when the
-// row was no longer 'expiring'.
-bool FinishExpiring(int64_t id, const std::string& storage, const std::string& location,
-                    StorageUse use, std::string& error);
+// abort leaves the row 'expiring', to be tried again. It takes the lock
+// without waiting, in the transaction of the update: a row someone else
+// holds is theirs to finish. interrupt_check runs while the storage waits
+// (a worker's ThrowIfStopping; the launcher's BoundedWaitCheck).
+ExpiryOutcome FinishExpiring(int64_t id, const std::string& storage, const std::string& location,
+                             StorageUse use, std::function<void()> interrupt_check);
 
 // ExecutePruneItem applies one item in the current transaction: a clean
 // removes a failed set's leftovers; a delete removes the objects and marks
 // the row expired in one go, which only a schema before 1.3 (no 'expiring')
 // still does. A failed removal leaves the row as it was, with the reason
-// appended to item.reason.
-void ExecutePruneItem(PruneItem& item, StorageUse use);
+// appended to item.reason. interrupt_check as for FinishExpiring (none:
+// OpenStorage's default for use).
+void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> interrupt_check = {});
 
 // FinishExpiringSets finishes up to limit 'expiring' sets (from the
 // launcher: those of a cancelled, crashed or SQL-started prune), each in a
-// transaction of its own, skipping those whose last try failed less than
-// a minute ago. Returns how many it finished.
-int FinishExpiringSets(int limit);
+// transaction of its own and within kLauncherItemSeconds, while budget is
+// not spent, skipping those whose last try failed less than a minute ago
+// and those someone else holds. Returns how many it finished.
+int FinishExpiringSets(int limit, const PassBudget& budget);
 
 // PruneJobInWorker applies the retention of one job from a background worker
 // (one transaction per removed set). Problems are logged, never thrown: a
@@ -70,7 +82,8 @@ int FinishExpiringSets(int limit);
 void PruneJobInWorker(const std::string& job_name);
 
 // TrimHistory deletes finished rows older than pgbak.log_retention from
-// backup_log; returns how many. Needs a transaction with SPI connected.
+// backup_log, except those whose cleanup is pending; returns how many.
+// Needs a transaction with SPI connected.
 int64_t TrimHistory();
 
 }  // namespace pgbak

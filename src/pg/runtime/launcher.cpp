@@ -29,14 +29,15 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 }
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "pg/boundary/transaction.h"
 #include "pg/catalog/catalog.h"
+#include "pg/catalog/storage_registry.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
-#include "pg/jobs/verify_job.h"
 #include "pg/runtime/metrics_server.h"
 #include "pg/runtime/notifier.h"
 #include "pg/runtime/scheduler.h"
@@ -57,8 +58,13 @@ constexpr long kNoExtensionSleepMs = 10000;
 constexpr long kRetrySleepMs = 2000;
 // How often it looks for webhook outcomes while deliveries are under way.
 constexpr long kWebhookPollMs = 250;
-// How many expiring sets one pass of the loop finishes at most.
+// How many expiring sets (and failed operations' cleanups) one pass of the
+// loop finishes at most.
 constexpr int kExpiringPerPass = 10;
+// After this long in a pass, the launcher starts no new wait on a storage
+// (each of which ends within kLauncherItemSeconds); the rest waits for the
+// next pass.
+constexpr int kStoragePassSeconds = 5;
 
 // StartedWorker is a dynamic worker this launcher started and still watches.
 struct StartedWorker {
@@ -103,12 +109,16 @@ void ExecOrFail(const char* sql, int expected, int nargs, Oid* types, Datum* val
 }
 
 // FailAbandoned marks running rows that no live worker holds as failed and
-// removes their partial objects; at startup reason says why they died.
-void FailAbandoned(const char* reason) {
-  std::vector<int64> candidates;
-  std::vector<std::string> locations;
-  std::vector<std::string> kinds;
-  std::vector<std::string> storages;
+// cleans up after them; at startup reason says why they died. The rows are
+// flagged cleanup_pending in the transaction that fails them, and the flag
+// is cleared only once the cleanup is done: a crash or a shutdown in the
+// middle, a storage that does not answer or a cleanup that fails leaves
+// the rest to FinishPendingCleanups. Cleanups start only while budget is
+// not spent; a schema without the flag (before 1.3) has no later pass, so
+// there every cleanup is tried at once.
+void FailAbandoned(const char* reason, const PassBudget& budget) {
+  std::vector<FailedOperation> candidates;
+  bool flagged = false;
   RunInTransaction([&] {
     int64 count = 0;
     PgCall([&] {
@@ -136,23 +146,34 @@ void FailAbandoned(const char* reason) {
         watched = watched || w.id == id;
       if (watched || OperationIsActive(id))
         continue;
-      candidates.push_back(id);
-      locations.push_back(location != nullptr ? location : "");
-      kinds.push_back(kind);
-      storages.push_back(storage != nullptr ? storage : "local");
+      FailedOperation op;
+      op.id = id;
+      op.kind = kind;
+      op.location = location != nullptr ? location : "";
+      op.storage = storage != nullptr ? storage : "local";
+      candidates.push_back(std::move(op));
     }
-    for (int64 id : candidates) {
-      PgCall([&] { FinishFailed(id, "failed", reason, nullptr); });
+    PgCall([&] { flagged = BackupLogHasColumn("cleanup_pending"); });
+    // A row that is no longer running (its worker recorded an outcome after
+    // all) is not touched, nor are its objects.
+    std::vector<FailedOperation> failed;
+    for (FailedOperation& op : candidates) {
+      bool changed = false;
+      PgCall([&] { changed = FinishFailed(op.id, "failed", reason, nullptr); });
+      if (!changed)
+        continue;
+      FlagCleanupPending(op.id);
+      failed.push_back(std::move(op));
     }
+    candidates = std::move(failed);
   });
-  for (size_t i = 0; i < candidates.size(); i++) {
-    if (kinds[i] == "backup")
-      RemovePartialSet(candidates[i], storages[i], locations[i], StorageUse::kLauncher);
-    else
-      CleanUpAbandoned(candidates[i], kinds[i]);
+  for (const FailedOperation& op : candidates) {
+    bool later = flagged && budget.Spent();
+    if (!later && CleanUpFailed(op) && flagged)
+      ClearCleanupPending(op.id);
     PgCall([&] {
-      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " marked failed: %s", candidates[i],
-                           reason)));
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " marked failed: %s%s", op.id, reason,
+                           later ? " (its cleanup is left for a later pass)" : "")));
     });
   }
 }
@@ -350,6 +371,9 @@ void LauncherLoop() {
     if (!RunStage("checking for the extension", [&] { ready = ExtensionReady(); }) || !ready) {
       sleep_ms = kNoExtensionSleepMs;
     } else {
+      // What this pass may spend waiting on storages.
+      PassBudget budget{std::chrono::steady_clock::now() +
+                        std::chrono::seconds(kStoragePassSeconds)};
       bool ok = RunStage("reaping workers", [] { ReapWorkers(); });
       // Rows left running by a crash or restart are failed at the first
       // look; later, a running row that no live worker holds lost its
@@ -357,7 +381,7 @@ void LauncherLoop() {
       const char* reason = recovered
                                ? "the worker exited without recording an outcome"
                                : "the server restarted or crashed while the operation was running";
-      if (RunStage("failing abandoned operations", [&] { FailAbandoned(reason); }))
+      if (RunStage("failing abandoned operations", [&] { FailAbandoned(reason, budget); }))
         recovered = true;
       else
         ok = false;
@@ -369,9 +393,15 @@ void LauncherLoop() {
       ok = RunStage("trimming history", [] { MaybeTrimHistory(); }) && ok;
       // Sets a prune marked 'expiring' (pgbak_prune(false), or a worker
       // stopped in the middle) lose their objects here, a few per pass.
-      ok = RunStage("finishing expirations", [] { FinishExpiringSets(kExpiringPerPass); }) && ok;
-      // Partial sets a stopping worker could not remove in time.
-      ok = RunStage("finishing cleanups", [] { FinishPendingCleanups(kExpiringPerPass); }) && ok;
+      ok = RunStage("finishing expirations",
+                    [&] { FinishExpiringSets(kExpiringPerPass, budget); }) &&
+           ok;
+      // What failed operations left and nobody could remove yet (a stopping
+      // worker, a crash in the middle of a cleanup, a storage that did not
+      // answer).
+      ok = RunStage("finishing cleanups",
+                    [&] { FinishPendingCleanups(kExpiringPerPass, budget); }) &&
+           ok;
       if (!webhooks_reset)
         webhooks_reset = RunStage("resuming webhooks", [] { ResendInterrupted(); });
       ok = RunStage("delivering webhooks", [] { DeliverWebhooks(); }) && ok;

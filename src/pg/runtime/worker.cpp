@@ -28,6 +28,7 @@ PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 
 #include "pg/boundary/transaction.h"
 #include "pg/catalog/catalog.h"
+#include "pg/catalog/storage_registry.h"
 #include "pg/jobs/backup_job.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
@@ -165,17 +166,18 @@ void RunOperation(int64_t id) {
   // A worker told to stop (a fast shutdown waits for it) cleans up for a
   // few seconds only, with the launcher's short retry policy; one that is
   // not stops cleaning as soon as it is told to. What is left is flagged,
-  // and the launcher removes it later.
+  // and the launcher removes it later. Either way its waits absorb the
+  // barriers that CREATE and DROP DATABASE wait for.
   std::function<void()> check;
   if (!StopReason().empty()) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kStoppingCleanupS);
     check = [deadline] {
-      if (std::chrono::steady_clock::now() > deadline)
+      if (!ServeWhileWaiting() || std::chrono::steady_clock::now() > deadline)
         throw Error(ErrorKind::kIo, "the worker is stopping: cleanup left to the launcher");
     };
   } else {
     check = [] {
-      std::string reason = StopReason();
+      std::string reason = ServeWhileWaiting() ? StopReason() : "the postmaster died";
       if (!reason.empty())
         throw Error(ErrorKind::kCancelled, reason + ": cleanup left to the launcher");
     };
