@@ -100,3 +100,22 @@ LEFT JOIN LATERAL (
   SELECT l.verified_at, l.verify_status FROM backup_log l
   WHERE l.database_name = d.datname AND l.kind = 'backup' AND l.verified_at IS NOT NULL
   ORDER BY l.verified_at DESC LIMIT 1) ver ON true;
+
+-- A storage may read its secret access key from a file on the server
+-- (secret_access_key_file), so that the key is never SQL text: such a storage
+-- shows 'file'. 'environment' means the server's own credentials, from its
+-- AWS_* environment or the AWS credentials files of its OS user.
+CREATE OR REPLACE VIEW pgbak_storages AS
+SELECT 'local'::text AS name, 'local'::text AS kind, pgbak_local_path() AS url,
+       NULL::text AS endpoint, NULL::text AS region, '{}'::jsonb AS options,
+       'none'::text AS credentials, NULL::name AS created_by, NULL::timestamptz AS created_at
+UNION ALL
+SELECT s.name, CASE WHEN s.url LIKE 'file:%' THEN 'local' ELSE 's3' END, s.url,
+       CASE WHEN s.url LIKE 's3:%' THEN coalesce(s.options ->> 'endpoint', 'AWS') END,
+       s.options ->> 'region', s.options,
+       CASE WHEN s.url LIKE 'file:%' THEN 'none'
+            WHEN s.options ? 'secret_access_key_file' THEN 'file'
+            WHEN EXISTS (SELECT FROM pgbak_storage_secret x WHERE x.name = s.name)
+            THEN 'stored' ELSE 'environment' END,
+       s.created_by, s.created_at
+FROM pgbak_storage s;

@@ -103,7 +103,8 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("permission denied to define a storage that uses the server's files"),
                     errdetail("A file:// storage needs the privileges of pg_write_server_files; "
-                              "age_identity_file and ca_file need those of pg_read_server_files."),
+                              "age_identity_file, ca_file and secret_access_key_file need those "
+                              "of pg_read_server_files."),
                     errhidestmt(true)));
   CheckedDefinition checked = CheckDefinition(name, url, options_text);
 
