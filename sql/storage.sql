@@ -65,6 +65,14 @@ SELECT pgbak_storage_add('x', 's3://ok-bucket',
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_storage_add('x', 's3://ok-bucket', '[]');
 \echo :LAST_ERROR_SQLSTATE
+-- NULL arguments are refused (and, like every error of pgbak_storage_add,
+-- without the statement in the server log).
+SELECT pgbak_storage_add(NULL, 's3://ok-bucket', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', NULL, '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', NULL);
+\echo :LAST_ERROR_SQLSTATE
 -- A secret access key in a server file instead of SQL text.
 SELECT pgbak_storage_add('x', 's3://ok-bucket',
   '{"access_key_id": "AKID", "secret_access_key_file": "relative/key"}');
