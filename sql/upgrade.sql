@@ -28,6 +28,14 @@ SELECT pg_get_constraintdef(oid) LIKE '%expiring%' AS expiring_allowed
   FROM pg_constraint WHERE conrelid = 'backup_log'::regclass AND conname = 'backup_log_status_check';
 SELECT indexdef LIKE '%owner_queued%' AS owner_queue_index
   FROM pg_indexes WHERE indexname = 'backup_log_owner_queue_idx';
+-- 1.3 also: a storage may read its key from a server file, and a status
+-- change is announced only while the NOTIFY queue has room; the trigger
+-- function stays closed to PUBLIC.
+SELECT pg_get_viewdef('pgbak_storages') LIKE '%secret_access_key_file%' AS key_file_shown;
+SELECT prosrc LIKE '%pg_notification_queue_usage()%' AS notify_checks_queue,
+       has_function_privilege('public', oid, 'execute') AS public_runs_trigger
+  FROM pg_proc WHERE proname = 'pgbak_state_change';
+SHOW pgbak.notify_queue_limit;
 SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
 SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
 DROP EXTENSION pgbak_ext;

@@ -27,6 +27,9 @@ extern char* setting_metrics_listen;     // pgbak.metrics_listen: host:port or '
 extern char* setting_fault_pause;        // pgbak.fault_pause: tests only
                                          // pgbak.log_retention, in minutes
 
+// pgbak.notify_queue_limit: read by the SQL trigger pgbak_state_change.
+extern double setting_notify_queue_limit;
+
 // DefineSettings registers every pgbak.* parameter (from _PG_init).
 void DefineSettings();
 
