@@ -168,3 +168,82 @@ REVOKE ALL ON FUNCTION pgbak_storage_grant(text, name), pgbak_storage_revoke(tex
   FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbak_storage_grant(text, name), pgbak_storage_revoke(text, name)
   TO pgbak_admin;
+
+-- A storage may read its secret access key from a file on the server
+-- (secret_access_key_file), so that the key is never SQL text: such a storage
+-- shows 'file'. 'environment' means the server's own credentials, from its
+-- AWS_* environment or the AWS credentials files of its OS user.
+CREATE OR REPLACE VIEW pgbak_storages AS
+SELECT 'local'::text AS name, 'local'::text AS kind, pgbak_local_path() AS url,
+       NULL::text AS endpoint, NULL::text AS region, '{}'::jsonb AS options,
+       'none'::text AS credentials, NULL::name AS created_by, NULL::timestamptz AS created_at
+UNION ALL
+SELECT s.name, CASE WHEN s.url LIKE 'file:%' THEN 'local' ELSE 's3' END, s.url,
+       CASE WHEN s.url LIKE 's3:%' THEN coalesce(s.options ->> 'endpoint', 'AWS') END,
+       s.options ->> 'region', s.options,
+       CASE WHEN s.url LIKE 'file:%' THEN 'none'
+            WHEN s.options ? 'secret_access_key_file' THEN 'file'
+            WHEN EXISTS (SELECT FROM pgbak_storage_secret x WHERE x.name = s.name)
+            THEN 'stored' ELSE 'environment' END,
+       s.created_by, s.created_at
+FROM pgbak_storage s;
+
+-- A status change is announced with NOTIFY only while the notification queue
+-- has room. PostgreSQL refuses to commit a transaction whose notifications do
+-- not fit ("too many notifications in the NOTIFY queue"), and one listener
+-- that stops reading (a session left idle in a transaction) fills the queue
+-- for everyone: a finished backup must still be recorded. Above
+-- pgbak.notify_queue_limit (a fraction of the queue; 0.5 by default, where
+-- PostgreSQL starts to warn) the change is written to the server log instead,
+-- which leaves half of the queue (4 GB) between the check and the commit.
+-- NOTIFY pgbak proves nothing about its sender (anyone who can connect may
+-- send one): listeners read the row of the payload's id in backup_log.
+CREATE OR REPLACE FUNCTION pgbak_state_change() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  url text;
+  events text;
+  payload text;
+  usage float8;
+  queue_limit float8;
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+    RETURN NEW;
+  END IF;
+  -- NOTIFY payloads must stay under 8000 bytes: the error is shortened
+  -- until the JSON fits (escapes and multibyte text make it grow).
+  payload := json_build_object(
+    'id', NEW.id, 'kind', NEW.kind, 'database', NEW.database_name,
+    'status', NEW.status, 'trigger', NEW.trigger, 'job_name', NEW.job_name,
+    'error', left(NEW.error_message, 1000))::text;
+  IF octet_length(payload) > 7900 THEN
+    payload := json_build_object(
+      'id', NEW.id, 'kind', NEW.kind, 'database', NEW.database_name,
+      'status', NEW.status, 'trigger', NEW.trigger, 'job_name', NEW.job_name,
+      'error', left(NEW.error_message, 100))::text;
+  END IF;
+  usage := pg_notification_queue_usage();
+  queue_limit := coalesce(nullif(current_setting('pgbak.notify_queue_limit', true), '')::float8,
+                          0.5);
+  IF usage > queue_limit THEN
+    RAISE LOG 'pgbak: status change of operation % to % not announced: the NOTIFY queue is % full, above pgbak.notify_queue_limit (%)',
+      NEW.id, NEW.status, round(usage::numeric * 100, 4) || '%',
+      round(queue_limit::numeric * 100, 4) || '%'
+      USING DETAIL = 'A session that listens but does not read (idle in a transaction) holds the queue. Payload: ' || payload;
+  ELSE
+    PERFORM pg_notify('pgbak', payload);
+  END IF;
+  IF NEW.status IN ('succeeded', 'failed', 'cancelled', 'skipped')
+     AND NEW.webhook_status IS NULL THEN
+    SELECT j.options ->> 'webhook_url', j.options ->> 'webhook_events' INTO url, events
+    FROM @extschema@.pgbak_job j WHERE j.job_name = NEW.job_name;
+    url := coalesce(url, nullif(current_setting('pgbak.webhook_url'), ''));
+    events := coalesce(events, current_setting('pgbak.webhook_events'));
+    IF url IS NOT NULL AND (NEW.status <> 'succeeded' OR events = 'all') THEN
+      NEW.webhook_status := 'pending';
+      NEW.webhook_attempts := 0;
+    END IF;
+  END IF;
+  RETURN NEW;
+END
+$$;

@@ -65,7 +65,38 @@ SELECT pgbak_storage_add('x', 's3://ok-bucket',
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_storage_add('x', 's3://ok-bucket', '[]');
 \echo :LAST_ERROR_SQLSTATE
+-- NULL arguments are refused (and, like every error of pgbak_storage_add,
+-- without the statement in the server log).
+SELECT pgbak_storage_add(NULL, 's3://ok-bucket', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', NULL, '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- A secret access key in a server file instead of SQL text.
+SELECT pgbak_storage_add('x', 's3://ok-bucket',
+  '{"access_key_id": "AKID", "secret_access_key_file": "relative/key"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket',
+  '{"access_key_id": "AKID", "secret_access_key_file": "/nonexistent/key"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"secret_access_key_file": "/nonexistent/key"}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS storages_after_errors FROM pgbak_storage;
+-- The key file must be readable by its owner only: one that COPY writes
+-- (0644) is refused, without showing what it holds.
+DO $$
+DECLARE
+  key_file text := current_setting('data_directory') || '/pgbak_regress_key';
+BEGIN
+  EXECUTE format('COPY (SELECT %L) TO %L', 'regress-file-secret-marker', key_file);
+  PERFORM pgbak_storage_add('keyfile', 's3://ok-bucket',
+    jsonb_build_object('access_key_id', 'AKIDFILE', 'secret_access_key_file', key_file));
+EXCEPTION WHEN invalid_parameter_value THEN
+  RAISE NOTICE '%: %', SQLSTATE, replace(SQLERRM, current_setting('data_directory'), '$PGDATA');
+END
+$$;
+SELECT count(*) AS keyfile_storages FROM pgbak_storage WHERE name = 'keyfile';
 
 -- Directory storages and encryption options.
 SELECT pgbak_storage_add('dir', 'file:///var/tmp/pgbak-regress-dir/',

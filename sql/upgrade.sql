@@ -34,6 +34,14 @@ SELECT pgbak_run('contrib_regression') > 0 AS queued_in_1_3;
 SELECT database_oid = (SELECT oid FROM pg_database WHERE datname = 'contrib_regression')
   AS new_row_knows_its_database
   FROM backup_log ORDER BY id DESC LIMIT 1;
+-- 1.3 also: a storage may read its key from a server file, and a status
+-- change is announced only while the NOTIFY queue has room; the trigger
+-- function stays closed to PUBLIC.
+SELECT pg_get_viewdef('pgbak_storages') LIKE '%secret_access_key_file%' AS key_file_shown;
+SELECT prosrc LIKE '%pg_notification_queue_usage()%' AS notify_checks_queue,
+       has_function_privilege('public', oid, 'execute') AS public_runs_trigger
+  FROM pg_proc WHERE proname = 'pgbak_state_change';
+SHOW pgbak.notify_queue_limit;
 -- 1.4: a failed operation's row keeps its error's SQLSTATE and hint.
 ALTER EXTENSION pgbak_ext UPDATE TO '1.4';
 SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';

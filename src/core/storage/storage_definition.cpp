@@ -1,12 +1,16 @@
 // storage_definition.cpp: checking and splitting storage definitions.
 #include "core/storage/storage_definition.h"
 
-#include <cctype>
-#include <cstdint>
-#include <string>
-#include <string_view>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
 
 #include <openssl/crypto.h>
 
@@ -16,7 +20,9 @@
 
 #include "core/base/error.h"
 #include "core/base/json.h"
+#include "core/base/unique_fd.h"
 #include "core/crypto/age.h"
+#include "core/storage/s3/aws_credential_files.h"
 #include "core/base/no_postgres.h"
 
 namespace pgbak {
@@ -25,8 +31,17 @@ namespace {
 
 constexpr const char* kValidKeysHint =
     "Valid storage options are: endpoint, region, uri_style, access_key_id, secret_access_key, "
-    "session_token, ca_file, tls_verify, max_upload_rate, part_size, concurrency, "
-    "upload_memory, age_recipients, age_identity_file.";
+    "secret_access_key_file, session_token, ca_file, tls_verify, max_upload_rate, part_size, "
+    "concurrency, upload_memory, age_recipients, age_identity_file.";
+
+constexpr const char* kNoCredentialsHint =
+    "Give the storage access_key_id with secret_access_key_file (a file on the database server), "
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the server's environment, or give the "
+    "server's OS user an AWS credentials file (~/.aws/credentials).";
+
+// kMaxSecretFileBytes bounds a secret_access_key_file: a key and some
+// white space.
+constexpr size_t kMaxSecretFileBytes = 8192;
 
 constexpr const char* kLocalKeysHint =
     "A file:// storage takes age_recipients and age_identity_file only.";
@@ -263,7 +278,7 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
 
   json::Value public_options = json::Value::Object();
   json::Value secret_options = json::Value::Object();
-  bool has_key_id = false, has_secret = false;
+  bool has_key_id = false, has_secret = false, has_secret_file = false;
   std::vector<AgeRecipient> recipients;
   std::string identity_file;
   for (const auto& [key, value] : given.AsObject()) {
@@ -320,6 +335,16 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
       CheckCredential(key, secret);
       secret_options.Set(key, json::Value::String(secret));
       has_secret = has_secret || key == "secret_access_key";
+    } else if (key == "secret_access_key_file") {
+      std::string path = StringOption(key, value);
+      if (path.empty() || path[0] != '/')
+        Invalid("storage option \"secret_access_key_file\" must be an absolute path");
+      // Read now, so that a definition that cannot sign is refused at once;
+      // the key itself is not kept, the file is read again at every use.
+      std::string secret = ReadSecretKeyFile(path);
+      OPENSSL_cleanse(secret.data(), secret.size());
+      public_options.Set(key, json::Value::String(path));
+      has_secret_file = true;
     } else if (key == "ca_file") {
       std::string path = StringOption(key, value);
       CheckServerFile(key, path);
@@ -348,12 +373,23 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
       Invalid("unknown storage option \"" + Printable(key) + "\"", kValidKeysHint);
     }
   }
-  if (has_key_id != has_secret)
-    Invalid("storage options \"access_key_id\" and \"secret_access_key\" go together",
-            "Give both, or neither to use the server's AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY environment.");
+  if (has_secret && has_secret_file)
+    Invalid(
+        "storage options \"secret_access_key\" and \"secret_access_key_file\" exclude each "
+        "other",
+        "Give the secret in a file on the database server (secret_access_key_file), or not "
+        "at all.");
+  if (has_key_id != (has_secret || has_secret_file))
+    Invalid(
+        "storage options \"access_key_id\" and \"secret_access_key_file\" (or "
+        "\"secret_access_key\") go together",
+        "Give both, or neither to use the server's AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY environment or its AWS credentials file.");
   if (secret_options.Find("session_token") != nullptr && !has_secret)
-    Invalid("storage option \"session_token\" needs access_key_id and secret_access_key");
+    Invalid("storage option \"session_token\" needs access_key_id and secret_access_key",
+            has_secret_file ? "Temporary credentials rotate together: keep them in the server's "
+                              "AWS credentials file or environment instead."
+                            : "");
   if (!identity_file.empty())
     CheckIdentityFile(identity_file, recipients);
   // Without upload_memory, the budget rises to twice part_size by itself.
@@ -380,7 +416,8 @@ ServerFileUse StorageServerFileUse(const std::string& url, const std::string& op
   try {
     json::Value given = json::Parse(options.empty() ? "{}" : options);
     if (given.type() == json::Type::kObject)
-      use.reads = given.Find("age_identity_file") != nullptr || given.Find("ca_file") != nullptr;
+      use.reads = given.Find("age_identity_file") != nullptr || given.Find("ca_file") != nullptr ||
+                  given.Find("secret_access_key_file") != nullptr;
   } catch (const Error&) {
   }
   return use;
@@ -422,6 +459,59 @@ std::vector<AgeIdentity> ReadAgeIdentityFile(const std::string& path) {
   }
   OPENSSL_cleanse(contents.data(), contents.size());
   return identities;
+}
+
+std::string ReadSecretKeyFile(const std::string& path) {
+  const std::string option = "storage option \"secret_access_key_file\"";
+  const std::string where = option + ": \"" + Printable(path) + "\"";
+  if (path.empty() || path[0] != '/')
+    Invalid(option + " must be an absolute path");
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd.valid())
+    Invalid(where + " is not readable by the server: " + std::strerror(errno),
+            "The file must exist on the database server and be readable by its OS user.");
+  struct stat info;
+  if (fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode))
+    Invalid(where + " is not a regular file");
+  if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    Invalid(where + " is accessible to other users than its owner",
+            "Make it readable by the database server's OS user only (chmod 600).");
+  if (info.st_size > static_cast<off_t>(kMaxSecretFileBytes))
+    Invalid(where + " is too large to hold a secret access key",
+            "The file holds the key alone, on one line.");
+  std::string contents(kMaxSecretFileBytes + 1, '\0');
+  size_t size = 0;
+  while (size < contents.size()) {
+    ssize_t n = ::read(fd.get(), contents.data() + size, contents.size() - size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int error = errno;
+      OPENSSL_cleanse(contents.data(), contents.size());
+      Invalid(where + " could not be read: " + std::strerror(error));
+    }
+    if (n == 0)
+      break;
+    size += static_cast<size_t>(n);
+  }
+  size_t begin = 0, end = size;
+  while (begin < end && std::isspace(static_cast<unsigned char>(contents[begin])))
+    begin++;
+  while (end > begin && std::isspace(static_cast<unsigned char>(contents[end - 1])))
+    end--;
+  std::string secret = contents.substr(begin, end - begin);
+  bool too_large = size > kMaxSecretFileBytes;
+  OPENSSL_cleanse(contents.data(), contents.size());
+  bool ok = !too_large && !secret.empty() && secret.size() <= 4096;
+  for (unsigned char c : secret)
+    ok = ok && c > 0x20 && c < 0x7f;
+  if (!ok) {
+    OPENSSL_cleanse(secret.data(), secret.size());
+    Invalid(where + " does not hold a secret access key",
+            "The file holds the key alone: printable ASCII without spaces, on one line; its "
+            "contents are not shown.");
+  }
+  return secret;
 }
 
 S3Settings SettingsFromDefinition(const std::string& url, const std::string& public_options,
@@ -471,19 +561,51 @@ S3Settings SettingsFromDefinition(const std::string& url, const std::string& pub
   settings.concurrency = static_cast<int>(number(options, "concurrency", kDefaultConcurrency));
   settings.upload_memory = static_cast<uint64_t>(number(options, "upload_memory", 0));
 
-  settings.credentials.access_key_id = text(secrets, "access_key_id");
-  settings.credentials.secret_access_key = text(secrets, "secret_access_key");
-  settings.credentials.session_token = text(secrets, "session_token");
-  if (settings.credentials.access_key_id.empty()) {
-    settings.credentials.access_key_id = environment("AWS_ACCESS_KEY_ID");
-    settings.credentials.secret_access_key = environment("AWS_SECRET_ACCESS_KEY");
-    settings.credentials.session_token = environment("AWS_SESSION_TOKEN");
+  // The order of the AWS SDKs: the storage's own keys, then the
+  // environment, then the shared files, each used whole or not at all.
+  AwsCredentials& credentials = settings.credentials;
+  credentials.access_key_id = text(secrets, "access_key_id");
+  if (!credentials.access_key_id.empty()) {
+    std::string secret_file = text(options, "secret_access_key_file");
+    credentials.secret_access_key =
+        secret_file.empty() ? text(secrets, "secret_access_key") : ReadSecretKeyFile(secret_file);
+    credentials.session_token = text(secrets, "session_token");
+  } else {
+    credentials.access_key_id = environment("AWS_ACCESS_KEY_ID");
+    credentials.secret_access_key = environment("AWS_SECRET_ACCESS_KEY");
+    if (!credentials.access_key_id.empty() || !credentials.secret_access_key.empty()) {
+      if (credentials.access_key_id.empty() || credentials.secret_access_key.empty())
+        throw Error(ErrorKind::kInvalidParameter,
+                    std::string("the server's environment has ") +
+                        (credentials.access_key_id.empty()
+                             ? "AWS_SECRET_ACCESS_KEY without AWS_ACCESS_KEY_ID"
+                             : "AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY"),
+                    "", kNoCredentialsHint);
+      credentials.session_token = environment("AWS_SESSION_TOKEN");
+    } else if (auto from_files =
+                   ReadAwsSharedCredentials(AwsSharedFilesFromEnvironment(environment))) {
+      credentials = *from_files;
+    }
   }
-  if (settings.credentials.access_key_id.empty() || settings.credentials.secret_access_key.empty())
+  if (credentials.access_key_id.empty() || credentials.secret_access_key.empty())
     throw Error(ErrorKind::kInvalidParameter, "the storage has no credentials",
-                "Neither its options nor the server's environment give an access key.",
-                "Add access_key_id and secret_access_key to the storage (pgbak_storage_add), or "
-                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the server's environment.");
+                "Neither its options, the server's environment nor an AWS credentials file of "
+                "the server's OS user give an access key.",
+                kNoCredentialsHint);
+  // A value from the environment or a file is checked as one from SQL is:
+  // a newline in a header would forge another one.
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string&>{"access key id", credentials.access_key_id},
+        {"secret access key", credentials.secret_access_key},
+        {"session token", credentials.session_token}}) {
+    bool ok = value.size() <= 4096;
+    for (unsigned char c : value)
+      ok = ok && c > 0x20 && c < 0x7f;
+    if (!ok)
+      throw Error(ErrorKind::kInvalidParameter,
+                  std::string("the storage's ") + name + " is not printable ASCII without spaces",
+                  "", "The value is not shown.");
+  }
   return settings;
 }
 

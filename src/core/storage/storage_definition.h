@@ -6,7 +6,9 @@
 // (access_key_id, secret_access_key, session_token: the key id is not
 // secret in itself, but it names the account), stored where only the extension's
 // owner can read it. Nothing secret ever reaches a message: errors about a
-// secret name the option, never its value.
+// secret name the option, never its value. A secret that should never be
+// SQL text at all stays in a server file (secret_access_key_file, whose path
+// is public) or in the server's environment and AWS files.
 #pragma once
 
 #include <functional>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "core/crypto/age.h"
+#include "core/storage/s3/aws_credential_files.h"
 #include "core/storage/s3/s3_storage.h"
 
 namespace pgbak {
@@ -39,8 +42,8 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
                                          const std::string& options);
 
 // ServerFileUse says which of the server's files a definition would touch:
-// a file:// storage writes below its directory; age_identity_file and
-// ca_file are read. It only looks at the URL and option names (nothing is
+// a file:// storage writes below its directory; age_identity_file, ca_file
+// and secret_access_key_file are read. It only looks at the URL and option names (nothing is
 // opened), so that privileges can be checked first; unparsable options
 // touch nothing here and are refused by ParseStorageDefinition.
 struct ServerFileUse {
@@ -68,13 +71,20 @@ EncryptionSettings EncryptionFromDefinition(const std::string& public_options);
 // wiped from memory after parsing and never quoted in an error.
 std::vector<AgeIdentity> ReadAgeIdentityFile(const std::string& path);
 
-// EnvironmentLookup returns an environment variable ("" if unset).
-using EnvironmentLookup = std::function<std::string(const std::string&)>;
+// ReadSecretKeyFile reads the secret access key from the file of
+// secret_access_key_file: an absolute path to a regular file that only its
+// owner may read or write (0600 or 0400), holding one printable ASCII word
+// (surrounding white space and a final newline are ignored). The file's
+// bytes are wiped from memory once read and never quoted in an error.
+std::string ReadSecretKeyFile(const std::string& path);
 
 // SettingsFromDefinition rebuilds the driver settings from a stored
-// definition. Credentials absent from the definition come from the server's
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; without
-// any, it throws with a hint.
+// definition. Credentials come from the first of these that has any: the
+// definition (access_key_id with secret_access_key, or with
+// secret_access_key_file, read now); the server's AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; the AWS shared credentials
+// and config files of the server's OS user (aws_credential_files.h).
+// Without any, it throws with a hint.
 S3Settings SettingsFromDefinition(const std::string& url, const std::string& public_options,
                                   const std::string& secret_options,
                                   const EnvironmentLookup& environment);

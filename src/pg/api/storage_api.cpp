@@ -1,8 +1,11 @@
 // storage_api.cpp: the SQL functions pgbak_storage_add and pgbak_storage_drop.
 //
-// The options of pgbak_storage_add may hold a secret: its errors are raised
-// with the statement hidden from the server log, and no message ever quotes
-// a secret value.
+// The options of pgbak_storage_add may hold a secret: nothing reported while
+// it runs (its own errors, a NULL argument, a lock timeout, a terminated
+// session) carries the statement into the server log (RunHidingStatement),
+// and no message ever quotes a secret value. Nothing here can hide the
+// statement from log_statement, which logs it before the call: keys given in
+// a server file or the server's environment never are SQL text at all.
 
 extern "C" {
 #include "postgres.h"
@@ -68,14 +71,12 @@ int64 CountRows(const char* sql, const char* name, bool read_only = true) {
   return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-}  // namespace
-
-}  // namespace pgbak
-
-using namespace pgbak;
-
-// pgbak_storage_add defines a storage; its name must be new.
-extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
+// AddStorage is pgbak_storage_add, run with the statement hidden. A
+// definition of a name already taken is refused by ON CONFLICT: two adds of
+// one name at the same moment get our error, not a unique violation raised
+// inside the INSERT.
+void AddStorage(void* argument) {
+  FunctionCallInfo fcinfo = static_cast<FunctionCallInfo>(argument);
   RequireArgument(fcinfo, 0, "name");
   RequireArgument(fcinfo, 1, "url");
   RequireArgument(fcinfo, 2, "options");
@@ -103,29 +104,30 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("permission denied to define a storage that uses the server's files"),
                     errdetail("A file:// storage needs the privileges of pg_write_server_files; "
-                              "age_identity_file and ca_file need those of pg_read_server_files."),
+                              "age_identity_file, ca_file and secret_access_key_file need those "
+                              "of pg_read_server_files."),
                     errhidestmt(true)));
   CheckedDefinition checked = CheckDefinition(name, url, options_text);
 
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
-  const char* storage_table = SchemaQualified("pgbak_storage");
-  if (CountRows(psprintf("SELECT count(*) FROM %s WHERE name = $1", storage_table), name) > 0)
+  Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+  Datum values[4] = {CStringGetTextDatum(name), CStringGetTextDatum(checked.url),
+                     CStringGetTextDatum(checked.options),
+                     DirectFunctionCall1(namein, CStringGetDatum(CallerName(caller)))};
+  const char* insert = psprintf(
+      "INSERT INTO %s (name, url, options, created_by) VALUES ($1, $2, $3::jsonb, $4) "
+      "ON CONFLICT (name) DO NOTHING",
+      SchemaQualified("pgbak_storage"));
+  if (SPI_execute_with_args(insert, 4, types, values, nullptr, false, 0) != SPI_OK_INSERT)
+    elog(ERROR, "could not save storage \"%s\"", name);
+  if (SPI_processed == 0)
     ereport(ERROR,
             (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("storage \"%s\" already exists", name),
              errhint("Drop it first with pgbak_storage_drop('%s'); its backups stay "
                      "reachable once a storage of that name is defined again.",
                      name),
              errhidestmt(true)));
-  Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, NAMEOID};
-  Datum values[4] = {CStringGetTextDatum(name), CStringGetTextDatum(checked.url),
-                     CStringGetTextDatum(checked.options),
-                     DirectFunctionCall1(namein, CStringGetDatum(CallerName(caller)))};
-  const char* insert =
-      psprintf("INSERT INTO %s (name, url, options, created_by) VALUES ($1, $2, $3::jsonb, $4)",
-               storage_table);
-  if (SPI_execute_with_args(insert, 4, types, values, nullptr, false, 0) != SPI_OK_INSERT)
-    elog(ERROR, "could not save storage \"%s\"", name);
   if (checked.has_secrets) {
     Datum secret_values[2] = {CStringGetTextDatum(name), CStringGetTextDatum(checked.secrets)};
     const char* insert_secrets = psprintf("INSERT INTO %s (name, secrets) VALUES ($1, $2::jsonb)",
@@ -136,6 +138,17 @@ extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
   }
   SPI_finish();
   LeaveAsOwner(caller);
+}
+
+}  // namespace
+
+}  // namespace pgbak
+
+using namespace pgbak;
+
+// pgbak_storage_add defines a storage; its name must be new.
+extern "C" Datum pgbak_storage_add(PG_FUNCTION_ARGS) {
+  RunHidingStatement(AddStorage, fcinfo);
   PG_RETURN_VOID();
 }
 

@@ -3,6 +3,7 @@
 extern "C" {
 #include "postgres.h"
 
+#include "tcop/tcopprot.h"
 #include "utils/elog.h"
 #include "utils/memutils.h"
 }
@@ -94,6 +95,28 @@ void ReportFailure(const Failure& failure, bool hide_statement) {
   ereport(ERROR, (errcode(failure.sqlerrcode), errmsg("%s", failure.message),
                   failure.detail[0] ? errdetail("%s", failure.detail) : 0,
                   failure.hint[0] ? errhint("%s", failure.hint) : 0, errhidestmt(hide_statement)));
+}
+
+// RunHidingStatement runs work with the statement kept out of the log.
+void RunHidingStatement(void (*work)(void* argument), void* argument) {
+  const char* volatile statement = debug_query_string;
+  MemoryContext context = CurrentMemoryContext;
+  debug_query_string = nullptr;
+  PG_TRY();
+  { work(argument); }
+  PG_CATCH();
+  {
+    // Put back for the rest of the statement (a PL/pgSQL block may catch
+    // this error and go on); this error is marked instead.
+    debug_query_string = statement;
+    MemoryContextSwitchTo(context);
+    ErrorData* error = CopyErrorData();
+    FlushErrorState();
+    error->hide_stmt = true;
+    ReThrowError(error);
+  }
+  PG_END_TRY();
+  debug_query_string = statement;
 }
 
 // CapturePgError copies the current PostgreSQL error and flushes it.

@@ -68,6 +68,17 @@ void CatchCore(Failure& failure, Work&& work) noexcept {
 // arguments may hold a secret.
 void ReportFailure(const Failure& failure, bool hide_statement = false);
 
+// RunHidingStatement runs work(argument), a plain function of PostgreSQL
+// calls that may raise errors, so that nothing reported while it runs carries the
+// statement into the server log, for SQL functions whose arguments may hold
+// a secret. An ERROR is re-raised with errhidestmt; a FATAL (a terminated
+// session) or any message while log_min_error_statement is lowered finds no
+// statement to print, because debug_query_string is cleared meanwhile (and
+// put back on the way out). PostgreSQL logs the statement itself before the
+// call when log_statement or a debug level asks for it; that cannot be
+// hidden from here.
+void RunHidingStatement(void (*work)(void* argument), void* argument);
+
 // CapturePgError is called inside PG_CATCH: copies the current PostgreSQL
 // error into TopMemoryContext (never into a context the failed call may have
 // deleted, such as SPI's at commit), flushes the error state and switches

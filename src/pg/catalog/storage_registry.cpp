@@ -13,6 +13,7 @@ extern "C" {
 }
 
 #include <sys/syscall.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -72,9 +73,22 @@ StoredDefinition LoadDefinition(const std::string& name) {
   return definition;
 }
 
+// Environment reads the server's environment (main thread only). HOME, if
+// unset, is the server's OS user's home directory, where the AWS tools look
+// for their files too.
 std::string Environment(const std::string& name) {
   const char* value = std::getenv(name.c_str());
-  return value != nullptr ? value : "";
+  if (value != nullptr)
+    return value;
+  if (name == "HOME") {
+    struct passwd entry;
+    struct passwd* found = nullptr;
+    char buffer[4096];
+    if (getpwuid_r(geteuid(), &entry, buffer, sizeof(buffer), &found) == 0 && found != nullptr &&
+        found->pw_dir != nullptr)
+      return found->pw_dir;
+  }
+  return "";
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ char* setting_webhook_url = nullptr;
 char* setting_webhook_events = nullptr;
 char* setting_metrics_listen = nullptr;
 char* setting_fault_pause = nullptr;
+double setting_notify_queue_limit = 0.5;
 
 namespace {
 
@@ -210,6 +211,13 @@ void DefineSettings() {
       "five minutes, so that a test can kill it there. Empty: none.",
       &setting_fault_pause, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, nullptr,
       nullptr, nullptr);
+  // Read by the trigger pgbak_state_change (SQL), not by C++ code.
+  DefineCustomRealVariable(
+      "pgbak.notify_queue_limit",
+      "Fraction of the NOTIFY queue in use above which status changes are not announced.",
+      "Above it a status change is written to the server log instead of NOTIFY pgbak, so that "
+      "a full queue never makes it fail. 0 announces nothing while anything is queued.",
+      &setting_notify_queue_limit, 0.5, 0.0, 1.0, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("pgbak");
 }
 

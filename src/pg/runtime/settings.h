@@ -31,6 +31,8 @@ extern char* setting_fault_pause;        // pgbak.fault_pause: tests only
 // pgbak.local_reserve, in MB: what backups and restores' staging copies
 // leave free on a file system they share with PostgreSQL; -1: no check.
 extern int setting_local_reserve_mb;
+// pgbak.notify_queue_limit: read by the SQL trigger pgbak_state_change.
+extern double setting_notify_queue_limit;
 
 // DefineSettings registers every pgbak.* parameter (from _PG_init).
 void DefineSettings();

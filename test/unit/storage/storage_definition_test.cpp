@@ -4,6 +4,7 @@
 // environment.
 #include "core/storage/storage_definition.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -420,6 +421,94 @@ TEST(StorageDefinitionTest, ServerFileUseLooksAtNamesOnly) {
   EXPECT_FALSE(StorageServerFileUse("s3://bucket", "{not json").reads);
 }
 
+TEST(StorageDefinitionTest, ServerFileUseOfASecretFile) {
+  EXPECT_TRUE(
+      StorageServerFileUse("s3://bucket", R"({"secret_access_key_file": "/nonexistent"})").reads);
+}
+
+// SecretFile writes a secret_access_key_file with mode and returns its path.
+std::string SecretFile(const test::TempDir& dir, const std::string& name,
+                       const std::string& contents, mode_t mode = 0600) {
+  std::string path = dir.Join(name);
+  test::WriteFile(path, contents);
+  EXPECT_EQ(chmod(path.c_str(), mode), 0);
+  return path;
+}
+
+// KeyFileOptions is the options JSON of a key id with a secret file.
+std::string KeyFileOptions(const std::string& path, const std::string& more = "") {
+  return std::string(R"({"access_key_id": ")") + kKeyId + R"(", "secret_access_key_file": )" +
+         json::Quote(path) + more + "}";
+}
+
+TEST(StorageDefinitionTest, SecretAccessKeyFile) {
+  test::TempDir dir;
+  for (const std::string& contents : {std::string(kSecret), std::string(kSecret) + "\n",
+                                      "  " + std::string(kSecret) + "\r\n\n"}) {
+    for (mode_t mode : {0600, 0400}) {
+      std::string path = SecretFile(dir, "key", contents, mode);
+      StorageDefinition definition =
+          ParseStorageDefinition("s3", "s3://bucket", KeyFileOptions(path));
+      // The path is public; the key id stays secret; the key is not stored.
+      EXPECT_EQ(Member(definition.public_options, "secret_access_key_file"), json::Quote(path));
+      EXPECT_EQ(Member(definition.secret_options, "access_key_id"), json::Quote(kKeyId));
+      EXPECT_EQ(Member(definition.secret_options, "secret_access_key"), "");
+      EXPECT_EQ(definition.public_options.find(kSecret), std::string::npos);
+      EXPECT_EQ(definition.secret_options.find(kSecret), std::string::npos);
+      EXPECT_EQ(ReadSecretKeyFile(path), kSecret);
+      ASSERT_EQ(unlink(path.c_str()), 0);
+    }
+  }
+}
+
+TEST(StorageDefinitionTest, SecretAccessKeyFileRefusals) {
+  test::TempDir dir;
+  std::string good = SecretFile(dir, "good", kSecret);
+  // Others may read or write it, or it is not a file the server can read.
+  for (mode_t mode : {0640, 0604, 0620, 0660, 0644, 0610}) {
+    std::string path = SecretFile(dir, "open" + std::to_string(mode), kSecret, mode);
+    Error error = ParseRefusal("s3://bucket", KeyFileOptions(path));
+    EXPECT_NE(std::string(error.what()).find("other users"), std::string::npos) << error.what();
+    ExpectHint(error, "chmod 600");
+    ExpectNoSecretIn(error, kSecret);
+  }
+  Error missing = ParseRefusal("s3://bucket", KeyFileOptions(dir.Join("none")));
+  EXPECT_NE(std::string(missing.what()).find("not readable"), std::string::npos) << missing.what();
+  Error directory = ParseRefusal("s3://bucket", KeyFileOptions(dir.path()));
+  EXPECT_NE(std::string(directory.what()).find("regular file"), std::string::npos)
+      << directory.what();
+  for (const std::string& path : {std::string(""), std::string("key"), std::string("./key")}) {
+    Error relative = ParseRefusal("s3://bucket", KeyFileOptions(path));
+    EXPECT_NE(std::string(relative.what()).find("absolute"), std::string::npos) << relative.what();
+  }
+  // What it holds must be a key; the content is never shown.
+  for (const std::string& contents :
+       {std::string(""), std::string("\n"), std::string(kSecret) + " second-word",
+        std::string(kSecret) + "\nsecond-line", std::string(5000, 'k'),
+        std::string(9000, '\n') + kSecret}) {
+    std::string path = SecretFile(dir, "bad", contents);
+    Error error = ParseRefusal("s3://bucket", KeyFileOptions(path));
+    EXPECT_NE(std::string(error.what()).find("secret_access_key_file"), std::string::npos)
+        << error.what();
+    ExpectNoSecretIn(error, kSecret);
+    ExpectNoSecretIn(error, "second");
+    ASSERT_EQ(unlink(path.c_str()), 0);
+  }
+  // It replaces secret_access_key, needs the key id, and takes no token.
+  Error both = ParseRefusal("s3://bucket", KeyFileOptions(good, R"(, "secret_access_key": "x")"));
+  EXPECT_NE(std::string(both.what()).find("exclude each other"), std::string::npos) << both.what();
+  Error alone =
+      ParseRefusal("s3://bucket", R"({"secret_access_key_file": )" + json::Quote(good) + "}");
+  EXPECT_NE(std::string(alone.what()).find("go together"), std::string::npos) << alone.what();
+  Error token = ParseRefusal("s3://bucket", KeyFileOptions(good, R"(, "session_token": "T")"));
+  ExpectHint(token, "AWS credentials file");
+  Error local = Refusal([&] {
+    ParseStorageDefinition("d", "file:///srv/backups",
+                           R"({"secret_access_key_file": )" + json::Quote(good) + "}");
+  });
+  ExpectHint(local, "age_recipients");
+}
+
 TEST(StorageDefinitionTest, CaFile) {
   test::TempDir dir;
   std::string readable = dir.Join("bundle.crt");
@@ -682,6 +771,97 @@ TEST(StorageDefinitionTest, SettingsWithoutCredentialsRefused) {
     ExpectHint(error, "access_key_id");
     ExpectNoSecretIn(error, "ENVSECRET");
   }
+}
+
+TEST(StorageDefinitionTest, SettingsReadTheSecretFileAtEveryUse) {
+  test::TempDir dir;
+  std::string path = SecretFile(dir, "key", std::string(kSecret) + "\n");
+  StorageDefinition definition = ParseStorageDefinition("s3", "s3://backups", KeyFileOptions(path));
+  FakeEnvironment environment;
+  environment.variables = {{"AWS_ACCESS_KEY_ID", "ENVKEY"}, {"AWS_SECRET_ACCESS_KEY", "ENVSECRET"}};
+  S3Settings settings = SettingsFromDefinition(definition.url, definition.public_options,
+                                               definition.secret_options, environment.Lookup());
+  EXPECT_EQ(settings.credentials.access_key_id, kKeyId);
+  EXPECT_EQ(settings.credentials.secret_access_key, kSecret);
+  EXPECT_EQ(settings.credentials.session_token, "");
+  // A rotated key is used from the next operation on.
+  SecretFile(dir, "key", "rotatedSECRET\n");
+  EXPECT_EQ(SettingsFromDefinition(definition.url, definition.public_options,
+                                   definition.secret_options, environment.Lookup())
+                .credentials.secret_access_key,
+            "rotatedSECRET");
+  // A file opened up to others since is refused then too.
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  Error opened = Refusal([&] {
+    SettingsFromDefinition(definition.url, definition.public_options, definition.secret_options,
+                           environment.Lookup());
+  });
+  ExpectNoSecretIn(opened, "rotatedSECRET");
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  Refusal([&] {
+    SettingsFromDefinition(definition.url, definition.public_options, definition.secret_options,
+                           environment.Lookup());
+  });
+}
+
+TEST(StorageDefinitionTest, SettingsCredentialsFromTheAwsFiles) {
+  test::TempDir home;
+  ASSERT_EQ(mkdir(home.Join(".aws").c_str(), 0700), 0);
+  test::WriteFile(home.Join(".aws/credentials"),
+                  "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = FILESECRET\n"
+                  "[backup]\naws_access_key_id = BACKUPKEY\naws_secret_access_key = BACKUPSECRET\n"
+                  "aws_session_token = BACKUPTOKEN\n");
+  FakeEnvironment environment;
+  environment.variables = {{"HOME", home.path()}};
+  S3Settings settings = SettingsFromDefinition("s3://backups", "{}", "{}", environment.Lookup());
+  EXPECT_EQ(settings.credentials.access_key_id, "FILEKEY");
+  EXPECT_EQ(settings.credentials.secret_access_key, "FILESECRET");
+  EXPECT_EQ(settings.credentials.session_token, "");
+
+  environment.variables["AWS_PROFILE"] = "backup";
+  settings = SettingsFromDefinition("s3://backups", "{}", "{}", environment.Lookup());
+  EXPECT_EQ(settings.credentials.access_key_id, "BACKUPKEY");
+  EXPECT_EQ(settings.credentials.session_token, "BACKUPTOKEN");
+
+  // The environment's keys come first, as in the AWS SDKs, whatever the
+  // profile.
+  environment.variables["AWS_ACCESS_KEY_ID"] = "ENVKEY";
+  environment.variables["AWS_SECRET_ACCESS_KEY"] = "ENVSECRET";
+  settings = SettingsFromDefinition("s3://backups", "{}", "{}", environment.Lookup());
+  EXPECT_EQ(settings.credentials.access_key_id, "ENVKEY");
+  EXPECT_EQ(settings.credentials.session_token, "");
+  // And the storage's own keys before both.
+  settings = SettingsFromDefinition("s3://backups", "{}", SecretOptions(), environment.Lookup());
+  EXPECT_EQ(settings.credentials.access_key_id, kKeyId);
+
+  // A file elsewhere, and a profile with a key that cannot sign.
+  environment.variables = {{"HOME", home.path()},
+                           {"AWS_SHARED_CREDENTIALS_FILE", home.Join("other")}};
+  test::WriteFile(home.Join("other"),
+                  "[default]\naws_access_key_id = OTHERKEY\naws_secret_access_key = two words\n");
+  Error spaced =
+      Refusal([&] { SettingsFromDefinition("s3://backups", "{}", "{}", environment.Lookup()); });
+  ExpectNoSecretIn(spaced, "two words");
+  test::WriteFile(home.Join("other"),
+                  "[default]\naws_access_key_id = OTHERKEY\naws_secret_access_key = OTHERSECRET\n");
+  EXPECT_EQ(SettingsFromDefinition("s3://backups", "{}", "{}", environment.Lookup())
+                .credentials.access_key_id,
+            "OTHERKEY");
+}
+
+TEST(StorageDefinitionTest, SettingsFromHalfAnEnvironmentRefused) {
+  test::TempDir home;
+  ASSERT_EQ(mkdir(home.Join(".aws").c_str(), 0700), 0);
+  test::WriteFile(home.Join(".aws/credentials"),
+                  "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = FILESECRET\n");
+  // Half a key pair in the environment is a mistake to report, not a reason
+  // to sign with other keys.
+  FakeEnvironment environment;
+  environment.variables = {{"HOME", home.path()}, {"AWS_ACCESS_KEY_ID", "ENVKEY"}};
+  Error error =
+      Refusal([&] { SettingsFromDefinition("s3://backups", "{}", "{}", environment.Lookup()); });
+  EXPECT_NE(std::string(error.what()).find("without AWS_SECRET_ACCESS_KEY"), std::string::npos)
+      << error.what();
 }
 
 TEST(StorageDefinitionTest, SettingsFromABadStoredDefinitionRefused) {
