@@ -53,8 +53,10 @@ sub toc_entries
 # ---------------------------------------------------------------------------
 my ($id, $status) = run_backup($node, 'limdb', '{"tables": ["sql_features"]}');
 is($status, 'succeeded', 'a backup of an unqualified name shared with information_schema succeeds');
-is(toc_entries($id), 'TABLE DATA public sql_features, TABLE public sql_features',
-	'it holds the user table only, not information_schema.sql_features');
+my @data = grep { /^TABLE DATA / } split /, /, toc_entries($id);
+is("@data", 'TABLE DATA public sql_features',
+	'it holds the data of the user table only, not of information_schema.sql_features');
+unlike(toc_entries($id), qr/information_schema/, 'and no definition of a system schema');
 
 ($id, $status) = run_backup($node, 'limdb', '{"tables": ["sql_parts"]}');
 is($status, 'failed', 'a name found only in information_schema fails the backup');

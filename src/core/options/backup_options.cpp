@@ -364,24 +364,47 @@ std::vector<std::string> BackupOptions::DumpArguments() const {
   if (data_only) {
     args.push_back("--data-only");
   }
-  for (const QualifiedName& name : tables) {
-    args.push_back("--table=" + ExactPattern(name));
+  if (SelectsData()) {
+    // The definitions of everything come along; other tables' data is left
+    // out by ExcludedDataArguments, large objects here (a selection of
+    // tables or schemas never held them).
+    args.push_back("--no-blobs");
+  } else {
+    for (const QualifiedName& name : tables) {
+      args.push_back("--table=" + ExactPattern(name));
+    }
+    if (!tables.empty()) {
+      // "*"."name" also matches pg_catalog.name, and pg_dump dumps a catalog
+      // that -t selects. Exclusions win over -t (and need not match
+      // anything, even with --strict-names); these are pg_dump patterns,
+      // not quoted.
+      args.push_back("--exclude-table=pg_*.*");
+      args.push_back("--exclude-table=information_schema.*");
+    }
+    for (const QualifiedName& name : schemas) {
+      args.push_back("--schema=" + QuoteIdentifier(name.name));
+    }
   }
   for (const QualifiedName& name : exclude_tables) {
     args.push_back("--exclude-table=" + ExactPattern(name));
   }
-  if (!tables.empty()) {
-    // "*"."name" also matches pg_catalog.name, and pg_dump dumps a catalog
-    // that -t selects. Exclusions win over -t (and need not match anything,
-    // even with --strict-names); these are pg_dump patterns, not quoted.
-    args.push_back("--exclude-table=pg_*.*");
-    args.push_back("--exclude-table=information_schema.*");
-  }
-  for (const QualifiedName& name : schemas) {
-    args.push_back("--schema=" + QuoteIdentifier(name.name));
-  }
   for (const QualifiedName& name : exclude_schemas) {
     args.push_back("--exclude-schema=" + QuoteIdentifier(name.name));
+  }
+  return args;
+}
+
+// ExcludedDataArguments names each left-out relation exactly.
+std::vector<std::string> BackupOptions::ExcludedDataArguments(
+    const std::vector<std::pair<std::string, std::string>>& relations) const {
+  std::vector<std::string> args;
+  if (!SelectsData()) {
+    return args;
+  }
+  for (const auto& [schema, name] : relations) {
+    if (!IncludesTableData(schema, name)) {
+      args.push_back("--exclude-table-data=" + ExactPattern({schema, name}));
+    }
   }
   return args;
 }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/base/json.h"
@@ -66,11 +67,25 @@ struct BackupOptions {
 
   // ToJson is the normalized form stored in backup_log.options.
   json::Value ToJson() const;
+  // SelectsData says whether "tables" or "schemas" choose which tables'
+  // data the set holds. Such a set still carries the definitions of the
+  // whole database (every schema, type, function, table, ...), so that it
+  // restores into an empty database: the selection only leaves out other
+  // tables' data (ExcludedDataArguments) and large objects. A data-only
+  // backup has no definitions to carry and selects with -t/-n.
+  bool SelectsData() const { return !data_only && (!tables.empty() || !schemas.empty()); }
   // DumpArguments are pg_dump's selection and format arguments for these
-  // options (-Fc or -Fp, --schema-only, -t/-T/-n/-N with exact patterns).
-  // With tables, every table of a system schema is excluded again, so that
-  // an unqualified name selects tables of user schemas only.
+  // options (-Fc or -Fp, --schema-only, -T/-N with exact patterns, and -t/-n
+  // for a data-only selection). With -t, every table of a system schema is
+  // excluded again, so that an unqualified name selects tables of user
+  // schemas only.
   std::vector<std::string> DumpArguments() const;
+  // ExcludedDataArguments are the --exclude-table-data arguments that keep
+  // out the data of every relation of relations (the tables and
+  // materialized views whose data pg_dump would dump, as schema and name)
+  // that IncludesTableData leaves out; empty unless SelectsData().
+  std::vector<std::string> ExcludedDataArguments(
+      const std::vector<std::pair<std::string, std::string>>& relations) const;
   // IncludesTableData says whether a table's data is in the dump, mirroring the
   // arguments above; used to pick the tables whose rows the manifest counts.
   bool IncludesTableData(const std::string& schema, const std::string& table) const;

@@ -12,7 +12,7 @@ namespace pgbak {
 
 namespace {
 
-constexpr const char* kValidKeysHint = "Valid restore options are: clean, tables, schemas, jobs.";
+constexpr const char* kValidKeysHint = "Valid restore options are: clean, tables, schemas, into_schema, jobs.";
 
 // NameList reads an array of non-empty SQL names for key.
 std::vector<QualifiedName> NameList(const std::string& key, const json::Value& value,
@@ -79,6 +79,8 @@ json::Value RestoreOptions::ToJson() const {
       list.Append(json::Value::String(RenderName(name.name)));
     object.Set("schemas", list);
   }
+  if (!into_schema.empty())
+    object.Set("into_schema", json::Value::String(RenderName(into_schema)));
   object.Set("jobs", json::Value::Number(jobs));
   return object;
 }
@@ -131,6 +133,22 @@ RestoreOptions ParseRestoreOptions(std::string_view json_text) {
       options.tables = NameList(key, value, true);
     } else if (key == "schemas") {
       options.schemas = NameList(key, value, false);
+    } else if (key == "into_schema") {
+      if (value.type() != json::Type::kString || value.AsString().empty())
+        throw Error(ErrorKind::kInvalidParameter,
+                    "restore option \"into_schema\" must be a schema name, not " +
+                        value.Serialize());
+      QualifiedName name;
+      try {
+        name = ParseQualifiedName(value.AsString(), false);
+      } catch (const Error& e) {
+        throw Error(ErrorKind::kInvalidParameter,
+                    "invalid name " + json::Quote(value.AsString()) +
+                        " in restore option \"into_schema\"",
+                    e.detail().empty() ? e.what() : e.detail());
+      }
+      CheckNotSystem(name, true, "restore option \"into_schema\"");
+      options.into_schema = name.name;
     } else if (key == "jobs") {
       int64_t jobs = 0;
       bool integral = value.type() == json::Type::kNumber;
@@ -158,6 +176,17 @@ RestoreOptions ParseRestoreOptions(std::string_view json_text) {
                 "restore option \"clean\" cannot be combined with \"tables\" or \"schemas\"",
                 "\"clean\" drops and recreates the whole target database.",
                 "Restore tables into an existing database without \"clean\".");
+  if (!options.into_schema.empty()) {
+    if (!options.partial())
+      throw Error(ErrorKind::kInvalidParameter,
+                  "restore option \"into_schema\" needs \"tables\" or \"schemas\"",
+                  "It restores a selection into a new schema of an existing database.");
+    if (!options.schemas.empty() && (options.schemas.size() > 1 || !options.tables.empty()))
+      throw Error(ErrorKind::kInvalidParameter,
+                  "restore option \"into_schema\" takes one schema, or tables",
+                  "A schema restored into another one becomes that schema; two would mix.",
+                  "Restore each schema into a schema of its own, one restore each.");
+  }
   return options;
 }
 

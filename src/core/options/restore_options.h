@@ -20,6 +20,10 @@ struct RestoreOptions {
   std::vector<QualifiedName> schemas;  // only .name is used
   // jobs: parallel pg_restore workers (custom format only).
   int jobs = 1;
+  // into_schema: restore the selection into this new schema of the target
+  // database instead of its own (empty: where it was). With "schemas", one
+  // schema only.
+  std::string into_schema;
 
   // partial says whether only some tables or schemas are restored.
   bool partial() const { return !tables.empty() || !schemas.empty(); }
@@ -38,7 +42,8 @@ constexpr int kMaxRestoreJobs = 32;
 // ParseRestoreOptions validates a JSON object of restore options; throws
 // kInvalidParameter naming the offending key, with a hint listing the valid
 // keys. "clean" cannot be combined with "tables" or "schemas" (it would drop
-// the database the tables are restored into).
+// the database the tables are restored into); "into_schema" needs "tables"
+// or exactly one of "schemas", not both.
 RestoreOptions ParseRestoreOptions(std::string_view json_text);
 
 }  // namespace pgbak

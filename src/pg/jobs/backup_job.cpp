@@ -140,44 +140,65 @@ class SnapshotSession : public SideChannel {
     return tables;
   }
 
-  // MissingFromUserSchemas returns the names of names (in their order) that
-  // no relation pg_dump's --table selects (table, view, sequence, ...) has in
-  // a user schema, as the snapshot sees them.
-  std::vector<std::string> MissingFromUserSchemas(const std::vector<std::string>& names) {
-    std::string array = "{";
-    for (const std::string& name : names) {
-      if (array.size() > 1)
-        array += ',';
-      array += '"';
-      for (char c : name) {
-        if (c == '"' || c == '\\')
-          array += '\\';
-        array += c;
-      }
-      array += '"';
-    }
-    array += '}';
-    const char* values[1] = {array.c_str()};
-    PgResultPtr result(
-        PQexecParams(conn_.get(),
-                     "SELECT u.name FROM pg_catalog.unnest($1::pg_catalog.text[]) "
-                     "WITH ORDINALITY AS u(name, n) WHERE NOT EXISTS ("
-                     "  SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s "
-                     "  ON s.oid OPERATOR(pg_catalog.=) c.relnamespace "
-                     "  WHERE c.relname OPERATOR(pg_catalog.=) u.name::pg_catalog.name "
-                     "  AND c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') "
-                     "  AND s.nspname OPERATOR(pg_catalog.!~) '^pg_' "
-                     "  AND s.nspname OPERATOR(pg_catalog.<>) 'information_schema') "
-                     "ORDER BY u.n",
-                     1, nullptr, values, nullptr, nullptr, 0),
-        PQclear);
-    if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK)
-      throw Error(ErrorKind::kIo, "snapshot session query failed",
-                  Trim(PQerrorMessage(conn_.get())));
-    std::vector<std::string> missing;
+  // ListDataRelations returns the relations whose data pg_dump dumps by
+  // default: the tables of ListTables and materialized views.
+  std::vector<std::pair<std::string, std::string>> ListDataRelations() {
+    PgResultPtr result = Exec(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE (c.relkind OPERATOR(pg_catalog.=) 'm' OR (c.relkind OPERATOR(pg_catalog.=) 'r' "
+        "  AND c.relpersistence IN ('p', 'u'))) "
+        "AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' "
+        "AND n.nspname OPERATOR(pg_catalog.!~) '^pg_' "
+        "ORDER BY 1, 2");
+    std::vector<std::pair<std::string, std::string>> relations;
     for (int i = 0; i < PQntuples(result.get()); i++)
-      missing.emplace_back(PQgetvalue(result.get(), i, 0));
-    return missing;
+      relations.emplace_back(PQgetvalue(result.get(), i, 0), PQgetvalue(result.get(), i, 1));
+    return relations;
+  }
+
+  // MissingRelations returns the names (in their order) for which no
+  // relation pg_dump's --table selects (table, view, sequence, ...) exists in
+  // a user schema, as the snapshot sees them: in the named schema, or for an
+  // unqualified name in any user schema.
+  std::vector<QualifiedName> MissingRelations(const std::vector<QualifiedName>& names) {
+    std::vector<std::string> schemas, relations;
+    for (const QualifiedName& name : names) {
+      schemas.push_back(name.schema);
+      relations.push_back(name.name);
+    }
+    std::vector<size_t> missing = MissingIndexes(
+        "SELECT u.n FROM pg_catalog.unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) "
+        "WITH ORDINALITY AS u(s, name, n) WHERE NOT EXISTS ("
+        "  SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s "
+        "  ON s.oid OPERATOR(pg_catalog.=) c.relnamespace "
+        "  WHERE c.relname OPERATOR(pg_catalog.=) u.name::pg_catalog.name "
+        "  AND (u.s OPERATOR(pg_catalog.=) '' "
+        "       OR s.nspname OPERATOR(pg_catalog.=) u.s::pg_catalog.name) "
+        "  AND c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') "
+        "  AND s.nspname OPERATOR(pg_catalog.!~) '^pg_' "
+        "  AND s.nspname OPERATOR(pg_catalog.<>) 'information_schema') "
+        "ORDER BY u.n",
+        {schemas, relations});
+    std::vector<QualifiedName> result;
+    for (size_t index : missing)
+      result.push_back(names[index]);
+    return result;
+  }
+
+  // MissingSchemas returns the names (in their order) that are no schema in
+  // the snapshot.
+  std::vector<std::string> MissingSchemas(const std::vector<std::string>& names) {
+    std::vector<size_t> missing = MissingIndexes(
+        "SELECT u.n FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(name, n) "
+        "WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_namespace s "
+        "  WHERE s.nspname OPERATOR(pg_catalog.=) u.name::pg_catalog.name) "
+        "ORDER BY u.n",
+        {names});
+    std::vector<std::string> result;
+    for (size_t index : missing)
+      result.push_back(names[index]);
+    return result;
   }
 
   // StartCounting begins counting rows of tables, a batch at a time,
@@ -237,6 +258,45 @@ class SnapshotSession : public SideChannel {
   void Commit() { Exec("COMMIT"); }
 
  private:
+  // TextArray renders values as a text[] literal.
+  static std::string TextArray(const std::vector<std::string>& values) {
+    std::string array = "{";
+    for (const std::string& value : values) {
+      if (array.size() > 1)
+        array += ',';
+      array += '"';
+      for (char c : value) {
+        if (c == '"' || c == '\\')
+          array += '\\';
+        array += c;
+      }
+      array += '"';
+    }
+    return array + '}';
+  }
+
+  // MissingIndexes runs query, whose parameters are arrays, and returns
+  // the 1-based ordinals it yields as 0-based indexes.
+  std::vector<size_t> MissingIndexes(const char* query,
+                                     const std::vector<std::vector<std::string>>& arrays) {
+    std::vector<std::string> texts;
+    std::vector<const char*> values;
+    for (const std::vector<std::string>& array : arrays)
+      texts.push_back(TextArray(array));
+    for (const std::string& text : texts)
+      values.push_back(text.c_str());
+    PgResultPtr result(PQexecParams(conn_.get(), query, static_cast<int>(values.size()), nullptr,
+                                    values.data(), nullptr, nullptr, 0),
+                       PQclear);
+    if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK)
+      throw Error(ErrorKind::kIo, "snapshot session query failed",
+                  Trim(PQerrorMessage(conn_.get())));
+    std::vector<size_t> indexes;
+    for (int i = 0; i < PQntuples(result.get()); i++)
+      indexes.push_back(std::stoul(PQgetvalue(result.get(), i, 0)) - 1);
+    return indexes;
+  }
+
   // CancelQuery asks the server to cancel the running query, best effort.
   void CancelQuery() noexcept {
     PGcancel* cancel = PQgetCancel(conn_.get());
@@ -409,30 +469,39 @@ ObjectResult StoreChildOutput(Storage& storage, const std::string& key, const Ch
   return {raw.bytes(), stored.bytes(), stored.sha256_hex()};
 }
 
-// RequireUnqualifiedTables fails the backup if an unqualified name of option
-// "tables" is in no user schema. Its pg_dump pattern matches the name in
-// every schema and the system schemas are excluded again (DumpArguments), so
-// pg_dump's --strict-names, satisfied by a catalog of that name, would let a
-// backup without the table succeed.
-void RequireUnqualifiedTables(SnapshotSession& session, const BackupOptions& options,
-                              const std::string& database) {
-  std::vector<std::string> unqualified;
-  for (const QualifiedName& name : options.tables)
-    if (name.schema.empty())
-      unqualified.push_back(name.name);
-  if (unqualified.empty())
-    return;
-  std::vector<std::string> missing = session.MissingFromUserSchemas(unqualified);
-  if (missing.empty())
-    return;
-  std::string others =
-      missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "";
-  throw Error(ErrorKind::kUndefinedObject,
-              "backup option \"tables\" names \"" + Printable(missing[0]) + "\"" + others +
-                  ", which is in no user schema of database \"" + database + "\"",
-              "Unqualified table names are looked up in user schemas only, never in pg_catalog, "
-              "information_schema or another system schema.",
-              "Check the name, or qualify it with its schema.");
+// RequireSelection fails the backup if a name of option "tables" or
+// "schemas" is not in the database, as its snapshot sees it (pg_dump's
+// --strict-names, for a selection that is no pg_dump pattern; see
+// BackupOptions::SelectsData). An unqualified table name must be in a user
+// schema: a catalog of that name does not count.
+void RequireSelection(SnapshotSession& session, const BackupOptions& options,
+                      const std::string& database) {
+  auto others = [](size_t count) {
+    return count > 1 ? " (and " + std::to_string(count - 1) + " more)" : std::string();
+  };
+  std::vector<QualifiedName> tables = session.MissingRelations(options.tables);
+  if (!tables.empty()) {
+    const QualifiedName& first = tables[0];
+    std::string where = first.schema.empty() ? "is in no user schema of database \"" + database + "\""
+                                             : "is not in database \"" + database + "\"";
+    std::string shown = first.schema.empty() ? first.name : first.schema + "." + first.name;
+    throw Error(ErrorKind::kUndefinedObject,
+                "backup option \"tables\" names \"" + Printable(shown) + "\"" +
+                    others(tables.size()) + ", which " + where,
+                "Unqualified table names are looked up in user schemas only, never in pg_catalog, "
+                "information_schema or another system schema.",
+                "Check the name, or qualify it with its schema.");
+  }
+  std::vector<std::string> names;
+  for (const QualifiedName& schema : options.schemas)
+    names.push_back(schema.name);
+  std::vector<std::string> schemas = session.MissingSchemas(names);
+  if (!schemas.empty())
+    throw Error(ErrorKind::kUndefinedObject,
+                "backup option \"schemas\" names \"" + Printable(schemas[0]) + "\"" +
+                    others(schemas.size()) + ", which is no schema of database \"" + database +
+                    "\"",
+                std::string(), "Check the name; names are exact (quote capitals).");
 }
 
 // FormatMilliseconds renders a timeout the way PostgreSQL shows one: "5min",
@@ -560,12 +629,14 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   std::vector<std::pair<std::string, std::string>> count_tables;
   if (!scan_archive)
     count_tables = tables_in_dump();
-  RequireUnqualifiedTables(session, options, database);
+  RequireSelection(session, options, database);
 
   ChildSpec dump;
   dump.program = facts.bin_dir + "/pg_dump";
   dump.args = options.DumpArguments();
-  if (!options.tables.empty() || !options.schemas.empty())
+  for (std::string& arg : options.ExcludedDataArguments(session.ListDataRelations()))
+    dump.args.push_back(std::move(arg));
+  if (!options.SelectsData() && (!options.tables.empty() || !options.schemas.empty()))
     dump.args.push_back("--strict-names");
   dump.args.push_back("--compress=0");
   dump.args.push_back("--no-password");

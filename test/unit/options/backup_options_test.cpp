@@ -118,18 +118,50 @@ TEST(BackupOptionsTest, EachValidKey) {
             (Args{"--format=custom", "--data-only"}));
   EXPECT_EQ(ParseBackupOptions(R"({"schema_only":false,"data_only":false})").DumpArguments(),
             Args{"--format=custom"});
+  // A selection carries every definition; other tables' data is excluded
+  // by ExcludedDataArguments (see SelectionCarriesDefinitions).
   EXPECT_EQ(ParseBackupOptions(R"({"tables":["Orders","s.\"Line Items\""]})").DumpArguments(),
-            (Args{"--format=custom", "--table=*.\"orders\"", "--table=\"s\".\"Line Items\"",
-                  "--exclude-table=pg_*.*", "--exclude-table=information_schema.*"}));
+            (Args{"--format=custom", "--no-blobs"}));
+  EXPECT_EQ(ParseBackupOptions(R"({"data_only":true,"tables":["Orders","s.\"Line Items\""]})")
+                .DumpArguments(),
+            (Args{"--format=custom", "--data-only", "--table=*.\"orders\"",
+                  "--table=\"s\".\"Line Items\"", "--exclude-table=pg_*.*",
+                  "--exclude-table=information_schema.*"}));
   EXPECT_EQ(ParseBackupOptions(R"({"exclude_tables":["log"]})").DumpArguments(),
             (Args{"--format=custom", "--exclude-table=*.\"log\""}));
   EXPECT_EQ(ParseBackupOptions(R"({"schemas":["App","\"X\"\"Y\""]})").DumpArguments(),
-            (Args{"--format=custom", "--schema=\"app\"", "--schema=\"X\"\"Y\""}));
+            (Args{"--format=custom", "--no-blobs"}));
+  EXPECT_EQ(ParseBackupOptions(R"({"data_only":true,"schemas":["App","\"X\"\"Y\""]})")
+                .DumpArguments(),
+            (Args{"--format=custom", "--data-only", "--schema=\"app\"", "--schema=\"X\"\"Y\""}));
   EXPECT_EQ(ParseBackupOptions(R"({"exclude_schemas":["tmp"]})").DumpArguments(),
             (Args{"--format=custom", "--exclude-schema=\"tmp\""}));
   EXPECT_EQ(ParseBackupOptions(R"({"zstd_level":19})").zstd_level, 19);
   EXPECT_EQ(ParseBackupOptions(R"({"zstd_level":1})").zstd_level, 1);
   EXPECT_EQ(ParseBackupOptions(R"({"zstd_level":1})").DumpArguments(), Args{"--format=custom"});
+}
+
+TEST(BackupOptionsTest, SelectionCarriesDefinitions) {
+  std::vector<std::pair<std::string, std::string>> relations = {
+      {"public", "orders"}, {"public", "log"}, {"s", "Line Items"}, {"s", "orders"}, {"t", "x"}};
+  BackupOptions tables = ParseBackupOptions(R"({"tables":["Orders","s.\"Line Items\""]})");
+  EXPECT_TRUE(tables.SelectsData());
+  // An unqualified name selects the table in every user schema.
+  EXPECT_EQ(tables.ExcludedDataArguments(relations),
+            (Args{"--exclude-table-data=\"public\".\"log\"", "--exclude-table-data=\"t\".\"x\""}));
+  BackupOptions schemas = ParseBackupOptions(R"({"schemas":["s"],"exclude_tables":["s.orders"]})");
+  EXPECT_EQ(schemas.DumpArguments(),
+            (Args{"--format=custom", "--no-blobs", "--exclude-table=\"s\".\"orders\""}));
+  EXPECT_EQ(schemas.ExcludedDataArguments(relations),
+            (Args{"--exclude-table-data=\"public\".\"orders\"",
+                  "--exclude-table-data=\"public\".\"log\"",
+                  "--exclude-table-data=\"s\".\"orders\"", "--exclude-table-data=\"t\".\"x\""}));
+  // Without a selection, or data only, nothing is excluded this way.
+  EXPECT_FALSE(ParseBackupOptions("{}").SelectsData());
+  EXPECT_TRUE(ParseBackupOptions("{}").ExcludedDataArguments(relations).empty());
+  BackupOptions data_only = ParseBackupOptions(R"({"data_only":true,"tables":["orders"]})");
+  EXPECT_FALSE(data_only.SelectsData());
+  EXPECT_TRUE(data_only.ExcludedDataArguments(relations).empty());
 }
 
 TEST(BackupOptionsTest, ToJsonIsNormalizedAndReadsBack) {

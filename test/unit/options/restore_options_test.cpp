@@ -42,6 +42,18 @@ TEST(RestoreOptionsTest, SchemasSelectWholeSchemas) {
   EXPECT_EQ(groups[0], (std::vector<std::string>{"--schema=sales", "--schema=Odd Name"}));
 }
 
+TEST(RestoreOptionsTest, IntoSchemaTakesASelection) {
+  RestoreOptions tables =
+      ParseRestoreOptions(R"({"tables": ["app.users", "orders"], "into_schema": "Recovered"})");
+  EXPECT_EQ(tables.into_schema, "recovered");
+  EXPECT_EQ(tables.ToJson().Serialize(),
+            R"({"clean":false,"tables":["app.users","orders"],"into_schema":"recovered","jobs":1})");
+  RestoreOptions schema = ParseRestoreOptions(R"({"schemas": ["app"], "into_schema": "\"Old App\""})");
+  EXPECT_EQ(schema.into_schema, "Old App");
+  EXPECT_EQ(schema.ToJson().Serialize(),
+            R"({"clean":false,"schemas":["app"],"into_schema":"\"Old App\"","jobs":1})");
+}
+
 TEST(RestoreOptionsTest, LimitsAreThoseOfBackups) {
   auto limit_error = [](const std::string& text) {
     try {
@@ -78,6 +90,14 @@ TEST(RestoreOptionsTest, BadInputIsRefusedWithTheKeyNamed) {
         Case{"{\"clean\": true, \"tables\": [\"t\"]}", "cannot be combined"},
         Case{"{\"tables\": [\"pg_catalog.pg_authid\"]}", "\"pg_catalog\" is a system schema"},
         Case{"{\"schemas\": [\"information_schema\"]}", "is a system schema"},
+        Case{"{\"into_schema\": \"copy\"}", "needs \"tables\" or \"schemas\""},
+        Case{"{\"tables\": [\"t\"], \"into_schema\": \"\"}", "must be a schema name"},
+        Case{"{\"tables\": [\"t\"], \"into_schema\": 1}", "must be a schema name"},
+        Case{"{\"tables\": [\"t\"], \"into_schema\": \"a.b\"}", "\"into_schema\""},
+        Case{"{\"tables\": [\"t\"], \"into_schema\": \"pg_copy\"}", "is a system schema"},
+        Case{"{\"schemas\": [\"a\", \"b\"], \"into_schema\": \"c\"}", "takes one schema"},
+        Case{"{\"schemas\": [\"a\"], \"tables\": [\"t\"], \"into_schema\": \"c\"}",
+             "takes one schema"},
         Case{"{not json", "invalid restore options"}}) {
     try {
       ParseRestoreOptions(c.json);
