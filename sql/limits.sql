@@ -109,31 +109,54 @@ SELECT pgbak_run('contrib_regression', 'local', '{"lock_wait_timeout": "30 secon
 SELECT options FROM backup_log WHERE id = :q;
 ROLLBACK;
 
--- Database names. Declared name, as pgbak_run, pgbak_schedule and
--- pgbak_restore declare them up to 1.2, PostgreSQL cuts a longer name to 63
--- bytes before the function sees it. Declared text, as the next version
--- declares them, the same functions refuse it whole (42622); lim_text holds
--- such declarations of the same C functions.
-CREATE SCHEMA lim_text;
-CREATE FUNCTION lim_text.pgbak_run(text, text, jsonb) RETURNS bigint
-  AS '$libdir/pgbak_ext', 'pgbak_run' LANGUAGE C;
-CREATE FUNCTION lim_text.pgbak_schedule(text, text, text, jsonb) RETURNS bigint
-  AS '$libdir/pgbak_ext', 'pgbak_schedule' LANGUAGE C;
-CREATE FUNCTION lim_text.pgbak_restore(bigint, text, jsonb) RETURNS bigint
-  AS '$libdir/pgbak_ext', 'pgbak_restore' LANGUAGE C;
-SELECT lim_text.pgbak_run('contrib_regression' || repeat('x', 50), 'local', '{}');
+-- Database names are at most 63 bytes (NAMEDATALEN - 1), counted in bytes.
+-- Declared name, as up to 1.4, PostgreSQL cut a longer argument to its first
+-- 63 bytes before the function saw it: lim_<59 n>x was backed up, scheduled
+-- or restored as the database lim_<59 n>. Declared text (1.5), each function
+-- refuses it whole (42622) and queues nothing.
+SELECT 'lim_' || repeat('n', 59) AS l63 \gset
+CREATE DATABASE :"l63";
+SELECT count(*) AS names_rows_before FROM backup_log \gset
+SELECT pgbak_run(:'l63' || 'x');
 \echo :LAST_ERROR_SQLSTATE
-SELECT lim_text.pgbak_schedule('lim-long', repeat('d', 64), '@daily', '{}');
+SELECT pgbak_run(:'l63' || repeat('x', 7), 'local', '{}');
 \echo :LAST_ERROR_SQLSTATE
-SELECT lim_text.pgbak_restore(:b, 'restored_' || repeat('x', 60), '{}');
+SELECT pgbak_schedule('lim-long', :'l63' || 'x', '@daily');
 \echo :LAST_ERROR_SQLSTATE
-SELECT lim_text.pgbak_run(repeat('d', 63), 'local', '{}');
+SELECT pgbak_schedule('lim-long', :'l63' || repeat('x', 7), '@daily', '{}');
 \echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, :'l63' || 'x');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, :'l63' || repeat('x', 7), '{"tables": ["lim_items"]}');
+\echo :LAST_ERROR_SQLSTATE
+-- Bytes, not characters: 32 two-byte letters are 64 bytes. (Terse: how a
+-- multibyte name is cut in the detail depends on the server encoding.)
+\set VERBOSITY terse
+SELECT pgbak_run(repeat('é', 32));
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('lim-long', repeat('é', 32), '@daily');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(:b, repeat('é', 32));
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT count(*) - :names_rows_before AS rows_added_by_long_names FROM backup_log;
+SELECT count(*) - :jobs_before AS jobs_added FROM pgbak_jobs;
+-- 63 bytes are a name, whole.
 BEGIN;
-SELECT lim_text.pgbak_run('contrib_regression', 'local', '{}') AS q \gset
-SELECT database_name FROM backup_log WHERE id = :q;
+SELECT pgbak_run(:'l63') AS q \gset
+SELECT database_name = :'l63' AS whole_name FROM backup_log WHERE id = :q;
+SELECT pgbak_schedule('lim-long', :'l63', '@daily') > 0 AS scheduled;
+SELECT database_name = :'l63' AS whole_name FROM pgbak_jobs WHERE job_name = 'lim-long';
+SELECT pgbak_restore(:b, repeat('é', 31) || 'd') AS q \gset
+SELECT octet_length(database_name::text) AS target_bytes FROM backup_log WHERE id = :q;
 ROLLBACK;
-DROP SCHEMA lim_text CASCADE;
+-- A value of type name (a column of pg_database) is still taken, through
+-- the implicit cast to text.
+BEGIN;
+SELECT pgbak_run(d.datname) AS q FROM pg_database d WHERE d.datname = :'l63' \gset
+SELECT database_name = :'l63' AS whole_name FROM backup_log WHERE id = :q;
+ROLLBACK;
+DROP DATABASE :"l63";
 
 -- Nothing was queued by any refused call.
 SELECT count(*) - :rows_before AS rows_added FROM backup_log;

@@ -49,6 +49,46 @@ SELECT count(*) AS rows_kept FROM backup_log;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
   WHERE attrelid = 'backup_log'::regclass AND attname IN ('error_sqlstate', 'error_hint')
   ORDER BY attname;
+-- 1.5: the database arguments are text, so that a name longer than 63
+-- bytes is refused (42622), not cut to another database's name as 1.4 does
+-- (the error names the first 63 bytes). Every other property of the three
+-- functions stays as it was, privileges included.
+SELECT pgbak_run(repeat('d', 70));
+\echo :LAST_ERROR_SQLSTATE
+CREATE TEMP TABLE functions_1_4 AS
+SELECT p.proname, p.proargnames, pg_get_expr(p.proargdefaults, 0) AS defaults, p.prorettype,
+       p.prolang, p.prosrc, p.probin, p.provolatile, p.proisstrict, p.prosecdef, p.proleakproof,
+       p.proparallel, p.procost, p.proconfig, p.proacl::text AS acl,
+       obj_description(p.oid, 'pg_proc') AS comment,
+       (SELECT i.initprivs::text FROM pg_init_privs i
+        WHERE i.objoid = p.oid AND i.classoid = 'pg_proc'::regclass) AS initprivs
+FROM pg_proc p WHERE p.proname IN ('pgbak_run', 'pgbak_restore', 'pgbak_schedule');
+ALTER EXTENSION pgbak_ext UPDATE TO '1.5';
+SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
+SELECT count(*) AS rows_kept FROM backup_log;
+SELECT p.oid::regprocedure AS function, e.extname AS member_of
+FROM pg_proc p LEFT JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+LEFT JOIN pg_extension e ON e.oid = d.refobjid
+WHERE p.proname IN ('pgbak_run', 'pgbak_restore', 'pgbak_schedule') ORDER BY p.oid::regprocedure::text;
+CREATE TEMP TABLE functions_1_5 AS
+SELECT p.proname, p.proargnames, pg_get_expr(p.proargdefaults, 0) AS defaults, p.prorettype,
+       p.prolang, p.prosrc, p.probin, p.provolatile, p.proisstrict, p.prosecdef, p.proleakproof,
+       p.proparallel, p.procost, p.proconfig, p.proacl::text AS acl,
+       obj_description(p.oid, 'pg_proc') AS comment,
+       (SELECT i.initprivs::text FROM pg_init_privs i
+        WHERE i.objoid = p.oid AND i.classoid = 'pg_proc'::regclass) AS initprivs
+FROM pg_proc p WHERE p.proname IN ('pgbak_run', 'pgbak_restore', 'pgbak_schedule');
+SELECT count(*) AS functions, count(DISTINCT proname) AS names FROM functions_1_5;
+(TABLE functions_1_4 EXCEPT TABLE functions_1_5)
+UNION ALL (TABLE functions_1_5 EXCEPT TABLE functions_1_4);
+SELECT r.rolname, p.oid::regprocedure AS function,
+       has_function_privilege(r.rolname, p.oid, 'execute') AS executes
+FROM pg_proc p
+CROSS JOIN (VALUES ('public'), ('pgbak_monitor'), ('pgbak_operator'), ('pgbak_admin')) r (rolname)
+WHERE p.proname IN ('pgbak_run', 'pgbak_restore', 'pgbak_schedule')
+ORDER BY p.oid::regprocedure::text, r.rolname;
+SELECT pgbak_run(repeat('d', 70));
+\echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
 SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
 DROP EXTENSION pgbak_ext;

@@ -49,12 +49,17 @@ Name DatabaseNameArgument(FunctionCallInfo fcinfo, int n, const char* what) {
     elog(ERROR, "argument \"%s\" must be declared name or text", what);
   char* value = text_to_cstring(PG_GETARG_TEXT_PP(n));
   int length = static_cast<int>(strlen(value));
+  // The message gives the length, not the value, which may be any size; the
+  // detail shows the 63 bytes PostgreSQL would have kept.
   if (length >= NAMEDATALEN)
     ereport(ERROR, (errcode(ERRCODE_NAME_TOO_LONG),
-                    errmsg("%s \"%s\" is longer than %d bytes", what, value, NAMEDATALEN - 1),
+                    errmsg("argument \"%s\" is %d bytes long, longer than a database name can be",
+                           what, length),
                     errdetail("PostgreSQL would cut it to \"%s\", another name.",
                               pnstrdup(value, pg_mbcliplen(value, length, NAMEDATALEN - 1))),
-                    errhint("Database names are at most %d bytes.", NAMEDATALEN - 1)));
+                    errhint("Database names are at most %d bytes; a multibyte character counts as "
+                            "several.",
+                            NAMEDATALEN - 1)));
   Name name = static_cast<Name>(palloc0(NAMEDATALEN));
   namestrcpy(name, value);
   return name;

@@ -15,10 +15,11 @@ namespace pgbak {
 void RequireArgument(FunctionCallInfo fcinfo, int n, const char* name);
 
 // DatabaseNameArgument returns argument n, a database name, however the SQL
-// function declares it. Declared name (the signatures up to pgbak_ext 1.2),
-// the type's input has already cut a longer name to 63 bytes, unseen;
-// declared text, a name longer than 63 bytes raises 42622 instead of
-// reaching another database's name. what names the argument in the error.
+// function declares it. Declared text (pgbak_ext 1.5 on), a name longer than
+// 63 bytes (NAMEDATALEN - 1, counted in bytes) raises 42622 instead of
+// reaching another database's name; declared name (up to 1.4, until ALTER
+// EXTENSION UPDATE), the type's input has already cut it to 63 bytes, unseen.
+// what names the argument in the error.
 Name DatabaseNameArgument(FunctionCallInfo fcinfo, int n, const char* what);
 
 // CheckDatabaseForBackup raises 3D000 if the database does not exist and
