@@ -12,7 +12,8 @@ namespace pgbak {
 
 namespace {
 
-constexpr const char* kValidKeysHint = "Valid restore options are: clean, tables, schemas, into_schema, jobs.";
+constexpr const char* kValidKeysHint =
+    "Valid restore options are: clean, tables, schemas, into_schema, jobs.";
 
 // NameList reads an array of non-empty SQL names for key.
 std::vector<QualifiedName> NameList(const std::string& key, const json::Value& value,
@@ -135,17 +136,17 @@ RestoreOptions ParseRestoreOptions(std::string_view json_text) {
       options.schemas = NameList(key, value, false);
     } else if (key == "into_schema") {
       if (value.type() != json::Type::kString || value.AsString().empty())
-        throw Error(ErrorKind::kInvalidParameter,
-                    "restore option \"into_schema\" must be a schema name, not " +
-                        value.Serialize());
+        throw Error(
+            ErrorKind::kInvalidParameter,
+            "restore option \"into_schema\" must be a schema name, not " + value.Serialize());
       QualifiedName name;
       try {
         name = ParseQualifiedName(value.AsString(), false);
       } catch (const Error& e) {
-        throw Error(ErrorKind::kInvalidParameter,
-                    "invalid name " + json::Quote(value.AsString()) +
-                        " in restore option \"into_schema\"",
-                    e.detail().empty() ? e.what() : e.detail());
+        throw Error(
+            ErrorKind::kInvalidParameter,
+            "invalid name " + json::Quote(value.AsString()) + " in restore option \"into_schema\"",
+            e.detail().empty() ? e.what() : e.detail());
       }
       CheckNotSystem(name, true, "restore option \"into_schema\"");
       options.into_schema = name.name;

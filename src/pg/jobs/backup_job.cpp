@@ -482,8 +482,9 @@ void RequireSelection(SnapshotSession& session, const BackupOptions& options,
   std::vector<QualifiedName> tables = session.MissingRelations(options.tables);
   if (!tables.empty()) {
     const QualifiedName& first = tables[0];
-    std::string where = first.schema.empty() ? "is in no user schema of database \"" + database + "\""
-                                             : "is not in database \"" + database + "\"";
+    std::string where = first.schema.empty()
+                            ? "is in no user schema of database \"" + database + "\""
+                            : "is not in database \"" + database + "\"";
     std::string shown = first.schema.empty() ? first.name : first.schema + "." + first.name;
     throw Error(ErrorKind::kUndefinedObject,
                 "backup option \"tables\" names \"" + Printable(shown) + "\"" +

@@ -131,9 +131,9 @@ TEST(BackupOptionsTest, EachValidKey) {
             (Args{"--format=custom", "--exclude-table=*.\"log\""}));
   EXPECT_EQ(ParseBackupOptions(R"({"schemas":["App","\"X\"\"Y\""]})").DumpArguments(),
             (Args{"--format=custom", "--no-blobs"}));
-  EXPECT_EQ(ParseBackupOptions(R"({"data_only":true,"schemas":["App","\"X\"\"Y\""]})")
-                .DumpArguments(),
-            (Args{"--format=custom", "--data-only", "--schema=\"app\"", "--schema=\"X\"\"Y\""}));
+  EXPECT_EQ(
+      ParseBackupOptions(R"({"data_only":true,"schemas":["App","\"X\"\"Y\""]})").DumpArguments(),
+      (Args{"--format=custom", "--data-only", "--schema=\"app\"", "--schema=\"X\"\"Y\""}));
   EXPECT_EQ(ParseBackupOptions(R"({"exclude_schemas":["tmp"]})").DumpArguments(),
             (Args{"--format=custom", "--exclude-schema=\"tmp\""}));
   EXPECT_EQ(ParseBackupOptions(R"({"zstd_level":19})").zstd_level, 19);
@@ -152,10 +152,10 @@ TEST(BackupOptionsTest, SelectionCarriesDefinitions) {
   BackupOptions schemas = ParseBackupOptions(R"({"schemas":["s"],"exclude_tables":["s.orders"]})");
   EXPECT_EQ(schemas.DumpArguments(),
             (Args{"--format=custom", "--no-blobs", "--exclude-table=\"s\".\"orders\""}));
-  EXPECT_EQ(schemas.ExcludedDataArguments(relations),
-            (Args{"--exclude-table-data=\"public\".\"orders\"",
-                  "--exclude-table-data=\"public\".\"log\"",
-                  "--exclude-table-data=\"s\".\"orders\"", "--exclude-table-data=\"t\".\"x\""}));
+  EXPECT_EQ(
+      schemas.ExcludedDataArguments(relations),
+      (Args{"--exclude-table-data=\"public\".\"orders\"", "--exclude-table-data=\"public\".\"log\"",
+            "--exclude-table-data=\"s\".\"orders\"", "--exclude-table-data=\"t\".\"x\""}));
   // Without a selection, or data only, nothing is excluded this way.
   EXPECT_FALSE(ParseBackupOptions("{}").SelectsData());
   EXPECT_TRUE(ParseBackupOptions("{}").ExcludedDataArguments(relations).empty());

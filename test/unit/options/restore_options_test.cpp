@@ -46,9 +46,11 @@ TEST(RestoreOptionsTest, IntoSchemaTakesASelection) {
   RestoreOptions tables =
       ParseRestoreOptions(R"({"tables": ["app.users", "orders"], "into_schema": "Recovered"})");
   EXPECT_EQ(tables.into_schema, "recovered");
-  EXPECT_EQ(tables.ToJson().Serialize(),
-            R"({"clean":false,"tables":["app.users","orders"],"into_schema":"recovered","jobs":1})");
-  RestoreOptions schema = ParseRestoreOptions(R"({"schemas": ["app"], "into_schema": "\"Old App\""})");
+  EXPECT_EQ(
+      tables.ToJson().Serialize(),
+      R"({"clean":false,"tables":["app.users","orders"],"into_schema":"recovered","jobs":1})");
+  RestoreOptions schema =
+      ParseRestoreOptions(R"({"schemas": ["app"], "into_schema": "\"Old App\""})");
   EXPECT_EQ(schema.into_schema, "Old App");
   EXPECT_EQ(schema.ToJson().Serialize(),
             R"({"clean":false,"schemas":["app"],"into_schema":"\"Old App\"","jobs":1})");
@@ -82,11 +84,16 @@ TEST(RestoreOptionsTest, BadInputIsRefusedWithTheKeyNamed) {
     const char* message_part;
   };
   for (const Case& c :
-       {Case{"[]", "must be a JSON object"}, Case{"{\"clena\": true}", "clena"},
-        Case{"{\"clean\": 1}", "\"clean\""}, Case{"{\"jobs\": 0}", "\"jobs\""},
-        Case{"{\"jobs\": 33}", "\"jobs\""}, Case{"{\"jobs\": 2.5}", "\"jobs\""},
-        Case{"{\"tables\": []}", "at least one"}, Case{"{\"tables\": [\"\"]}", "non-empty"},
-        Case{"{\"tables\": \"users\"}", "array"}, Case{"{\"schemas\": [\"a.b\"]}", "\"schemas\""},
+       {Case{"[]", "must be a JSON object"},
+        Case{"{\"clena\": true}", "clena"},
+        Case{"{\"clean\": 1}", "\"clean\""},
+        Case{"{\"jobs\": 0}", "\"jobs\""},
+        Case{"{\"jobs\": 33}", "\"jobs\""},
+        Case{"{\"jobs\": 2.5}", "\"jobs\""},
+        Case{"{\"tables\": []}", "at least one"},
+        Case{"{\"tables\": [\"\"]}", "non-empty"},
+        Case{"{\"tables\": \"users\"}", "array"},
+        Case{"{\"schemas\": [\"a.b\"]}", "\"schemas\""},
         Case{"{\"clean\": true, \"tables\": [\"t\"]}", "cannot be combined"},
         Case{"{\"tables\": [\"pg_catalog.pg_authid\"]}", "\"pg_catalog\" is a system schema"},
         Case{"{\"schemas\": [\"information_schema\"]}", "is a system schema"},
