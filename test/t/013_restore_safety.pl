@@ -483,6 +483,99 @@ is( $node->safe_psql('shop', q{SET ROLE reader; SELECT count(*) FROM app.users})
 	'row-level security is on again: a reader sees only the rows its policy allows');
 
 # ---------------------------------------------------------------------------
+# 5b. A "tables" or "schemas" backup restores into an empty database: the
+#     set carries every definition and the selection's data only.
+# ---------------------------------------------------------------------------
+
+my $tables_backup = queue_backup($node, 'shop', '{"tables": ["app.users", "app.events_2026"]}');
+is(wait_backup($node, $tables_backup), 'succeeded', 'a tables backup of shop');
+my $schema_backup = queue_backup($node, 'shop', '{"schemas": ["app"]}');
+is(wait_backup($node, $schema_backup), 'succeeded', 'a schemas backup of shop');
+my $into_new = call_as($su, "SELECT pgbak_restore($tables_backup, 'shop_tables')");
+is(wait_op($into_new), 'succeeded', 'the tables backup restores into a new, empty database')
+  or diag error_of($into_new);
+is( $node->safe_psql(
+		'shop_tables',
+		q{SELECT (SELECT count(*) FROM app.users) || ' ' || (SELECT count(*) FROM app.orders) || ' '
+		   || (SELECT count(*) FROM app.events) || ' '
+		   || (SELECT inhparent::regclass::text FROM pg_inherits
+		       WHERE inhrelid = 'app.events_2026'::regclass)}),
+	'300 0 100 app.events',
+	'with the selected tables\' rows, the other tables empty, the partition attached');
+my $schema_new = call_as($su, "SELECT pgbak_restore($schema_backup, 'shop_schema')");
+is(wait_op($schema_new), 'succeeded', 'the schemas backup restores into a new database')
+  or diag error_of($schema_new);
+is( $node->safe_psql('shop_schema',
+		q{SELECT (SELECT count(*) FROM app.users) || ' ' || (SELECT count(*) FROM app.orders)}),
+	'300 50', 'with the schema\'s rows');
+
+# ---------------------------------------------------------------------------
+# 5c. into_schema restores the selection into a new schema beside the live
+#     tables, which it leaves alone.
+# ---------------------------------------------------------------------------
+
+my $backed_up_ages = $node->safe_psql('shop', 'SELECT sum(age) FROM app.users');
+$node->safe_psql('shop', 'UPDATE app.users SET age = age + 1 WHERE id <= 10');
+my $live_users = fingerprint('users');
+my $live_events = $node->safe_psql('shop', 'SELECT count(*) FROM app.events');
+my $into = call_as($su,
+	"SELECT pgbak_restore($shop_backup, 'shop', "
+	  . "'{\"tables\": [\"app.users\", \"app.events_2026\"], \"into_schema\": \"recovered\"}')");
+is(wait_op($into), 'succeeded', 'tables restored into_schema') or diag error_of($into);
+is(fingerprint('users'), $live_users, 'the live table is untouched');
+is($node->safe_psql('shop', 'SELECT sum(age) FROM app.users'),
+	$backed_up_ages + 10, 'its update kept');
+is($node->safe_psql('shop', 'SELECT sum(age) FROM recovered.users'),
+	$backed_up_ages, 'the copy holds the rows as backed up');
+is( $node->safe_psql(
+		'shop', q{
+SELECT string_agg(x, ', ' ORDER BY x) FROM (
+  SELECT 'index ' || indexname AS x FROM pg_indexes WHERE schemaname = 'recovered'
+  UNION ALL SELECT 'policy ' || polname FROM pg_policy WHERE polrelid = 'recovered.users'::regclass
+  UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger
+    WHERE tgrelid = 'recovered.users'::regclass AND NOT tgisinternal
+  UNION ALL SELECT 'rls ' || relrowsecurity || ' ' || relforcerowsecurity || ' '
+    || pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'recovered.users'::regclass
+  UNION ALL SELECT 'schema owner ' || pg_get_userbyid(nspowner) FROM pg_namespace
+    WHERE nspname = 'recovered'
+  UNION ALL SELECT 'default ' || pg_get_expr(adbin, adrelid) FROM pg_attrdef
+    WHERE adrelid = 'recovered.users'::regclass) s}),
+	'default nextval(\'recovered.users_id_seq\'::regclass), index events_2026_at_idx, '
+	  . 'index users_email_key, index users_lower_email, index users_pkey, policy adults, '
+	  . 'policy owner_all, rls true true shopowner, schema owner shopowner, trigger users_touch',
+	'the copy has its indexes, policies, RLS, trigger and its own sequence, owned as the live one');
+is( $node->safe_psql(
+		'shop',
+		q{SELECT count(*) FROM pg_inherits WHERE inhrelid = 'recovered.events_2026'::regclass}),
+	'0', 'the copied partition is not attached to the live parent');
+is($node->safe_psql('shop', 'SELECT count(*) FROM app.events'),
+	$live_events, 'whose rows are the live ones only');
+is($node->safe_psql('shop', 'SELECT count(*) FROM recovered.events_2026'),
+	'100', 'the copied partition holds its rows');
+my $again = call_as($su,
+	"SELECT pgbak_restore($shop_backup, 'shop', "
+	  . "'{\"tables\": [\"app.orders\"], \"into_schema\": \"recovered\"}')");
+is(wait_op($again), 'failed', 'into_schema refuses an existing schema');
+like(error_of($again), qr/schema "recovered" already exists in database "shop"/,
+	'and says why');
+is($node->safe_psql('shop', 'SELECT count(*) FROM pg_class WHERE relname = \'orders\''),
+	'1', 'nothing was restored');
+my $into_schema = call_as($su,
+	"SELECT pgbak_restore($shop_backup, 'shop', "
+	  . "'{\"schemas\": [\"app\"], \"into_schema\": \"app_then\"}')");
+is(wait_op($into_schema), 'succeeded', 'a schema restored into_schema') or diag error_of($into_schema);
+is( $node->safe_psql(
+		'shop',
+		q{SELECT (SELECT count(*) FROM app_then.orders) || ' ' || (SELECT sum(age) FROM app_then.users)
+		   || ' ' || (SELECT count(*) FROM pg_proc WHERE pronamespace = 'app_then'::regnamespace)
+		   || ' ' || pg_get_constraintdef((SELECT oid FROM pg_constraint
+		                                   WHERE conrelid = 'app_then.orders'::regclass
+		                                   AND contype = 'f'))}),
+	"50 $backed_up_ages 1 FOREIGN KEY (user_id) REFERENCES app_then.users(id)",
+	'with its rows, its function and its foreign keys within the copy');
+is(fingerprint('users'), $live_users, 'the live schema is untouched');
+
+# ---------------------------------------------------------------------------
 # 6. A database restored whole comes back as it was: owner, encoding and
 #    locale, grants, settings, connection limit and comment, into a new
 #    database and over itself with clean.

@@ -168,8 +168,9 @@ class SnapshotSession : public SideChannel {
       relations.push_back(name.name);
     }
     std::vector<size_t> missing = MissingIndexes(
-        "SELECT u.n FROM pg_catalog.unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) "
-        "WITH ORDINALITY AS u(s, name, n) WHERE NOT EXISTS ("
+        "SELECT u.n FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), "
+        "pg_catalog.unnest($2::pg_catalog.text[])) WITH ORDINALITY AS u(s, name, n) "
+        "WHERE NOT EXISTS ("
         "  SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s "
         "  ON s.oid OPERATOR(pg_catalog.=) c.relnamespace "
         "  WHERE c.relname OPERATOR(pg_catalog.=) u.name::pg_catalog.name "

@@ -832,6 +832,205 @@ std::string CompareRowCounts(const ServerFacts& facts, const std::string& databa
   return mismatches;
 }
 
+// SelectedInScratch is a relation a restore into_schema moves.
+struct SelectedInScratch {
+  std::string oid;
+  std::string qualified;  // regclass text: schema-qualified, quoted
+  std::string name;
+  std::string relkind;
+};
+
+// MoveSelectionAside turns, in the scratch database a restore into_schema
+// filled, the selection into schema into: tables (with their indexes,
+// constraints, triggers, policies, grants and owned sequences) are moved
+// with SET SCHEMA, detached first from parents that are not selected, and
+// without the foreign keys they hold on tables that are not selected, so
+// that the copy neither joins the live partition tree nor constrains the
+// live tables; a schema is renamed. Runs no user code: these commands call
+// no function of the objects, and the scratch database has no event
+// triggers (RestoreIntoSchema leaves them out).
+void MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
+                        const RestoreOptions& options, const std::string& owner) {
+  PgConnPtr conn = ConnectLocal(facts, scratch);
+  const std::string into = QuoteIdentifier(options.into_schema);
+  PgResultPtr taken =
+      ExecWithLatch(conn.get(), "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+                    {options.into_schema});
+  if (PQntuples(taken.get()) > 0)
+    throw Error(ErrorKind::kInvalidParameter,
+                "restore option \"into_schema\" names \"" + options.into_schema +
+                    "\", a schema of the backup itself",
+                "The selection cannot be restored into a schema the backed-up database already "
+                "had. Nothing was changed.",
+                "Choose another name.");
+  (void)ExecWithLatch(conn.get(), "BEGIN");
+  if (!options.schemas.empty()) {
+    (void)ExecWithLatch(conn.get(), "ALTER SCHEMA " + QuoteIdentifier(options.schemas[0].name) +
+                                        " RENAME TO " + into);
+    (void)ExecWithLatch(conn.get(), "COMMIT");
+    return;
+  }
+  std::vector<SelectedInScratch> selected;
+  std::set<std::string> oids, names;
+  for (const QualifiedName& table : options.tables) {
+    PgResultPtr found = ExecWithLatch(
+        conn.get(),
+        "SELECT c.oid::text, c.oid::pg_catalog.regclass::text, c.relname, c.relkind::text "
+        "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = $2 AND ($1 = '' OR n.nspname = $1) "
+        "AND c.relkind IN ('r', 'p', 'm', 'v', 'S', 'f') "
+        "AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ORDER BY 2",
+        {table.schema, table.name});
+    for (int i = 0; i < PQntuples(found.get()); i++) {
+      SelectedInScratch relation{PQgetvalue(found.get(), i, 0), PQgetvalue(found.get(), i, 1),
+                                 PQgetvalue(found.get(), i, 2), PQgetvalue(found.get(), i, 3)};
+      if (!oids.insert(relation.oid).second)
+        continue;
+      if (!names.insert(relation.name).second)
+        throw Error(ErrorKind::kInvalidParameter,
+                    "restore option \"into_schema\" would put two relations named \"" +
+                        relation.name + "\" into schema \"" + options.into_schema + "\"",
+                    "The selection names tables of the same name in different schemas.",
+                    "Restore them into different schemas, one restore each.");
+      selected.push_back(relation);
+    }
+  }
+  (void)ExecWithLatch(conn.get(),
+                      "CREATE SCHEMA " + into + " AUTHORIZATION " + QuoteIdentifier(owner));
+  std::string set = "{";
+  for (const std::string& oid : oids)
+    set += (set.size() > 1 ? "," : "") + oid;
+  set += "}";
+  for (const SelectedInScratch& relation : selected) {
+    PgResultPtr parents = ExecWithLatch(
+        conn.get(),
+        "SELECT i.inhparent::pg_catalog.regclass::text, c.relispartition "
+        "FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhrelid = $1::pg_catalog.oid "
+        "AND NOT i.inhparent = ANY ($2::pg_catalog.oid[])",
+        {relation.oid, set});
+    for (int i = 0; i < PQntuples(parents.get()); i++) {
+      std::string parent = PQgetvalue(parents.get(), i, 0);
+      if (std::string(PQgetvalue(parents.get(), i, 1)) == "t")
+        (void)ExecWithLatch(conn.get(),
+                            "ALTER TABLE " + parent + " DETACH PARTITION " + relation.qualified);
+      else
+        (void)ExecWithLatch(conn.get(),
+                            "ALTER TABLE " + relation.qualified + " NO INHERIT " + parent);
+    }
+    PgResultPtr keys = ExecWithLatch(
+        conn.get(),
+        "SELECT conname FROM pg_catalog.pg_constraint WHERE conrelid = $1::pg_catalog.oid "
+        "AND contype = 'f' AND NOT confrelid = ANY ($2::pg_catalog.oid[])",
+        {relation.oid, set});
+    for (int i = 0; i < PQntuples(keys.get()); i++)
+      (void)ExecWithLatch(conn.get(), "ALTER TABLE " + relation.qualified + " DROP CONSTRAINT " +
+                                          QuoteIdentifier(PQgetvalue(keys.get(), i, 0)));
+    const char* kind = relation.relkind == "m"   ? "MATERIALIZED VIEW"
+                       : relation.relkind == "v" ? "VIEW"
+                       : relation.relkind == "S" ? "SEQUENCE"
+                       : relation.relkind == "f" ? "FOREIGN TABLE"
+                                                 : "TABLE";
+    (void)ExecWithLatch(conn.get(), std::string("ALTER ") + kind + " " + relation.qualified +
+                                        " SET SCHEMA " + into);
+  }
+  (void)ExecWithLatch(conn.get(), "COMMIT");
+}
+
+// RestoreIntoSchema restores the selection of options from a staged
+// custom archive into new schema options.into_schema of target (owned by
+// target_owner; the scratch database is created with create_options), leaving
+// the live objects alone: the archive's definitions and the selection's
+// data go into a scratch database, the selection is moved into the new
+// schema there (MoveSelectionAside), dumped, and restored into target in
+// one transaction in sessions of restore_as. References to objects outside
+// the selection (types, functions, sequences of other tables) stay
+// references to target's.
+void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& staged,
+                       const RestoreOptions& options, const std::string& target,
+                       const std::string& target_owner, const std::string& restore_as,
+                       const std::string& create_options) {
+  if (staged.toc.empty())
+    throw Error(ErrorKind::kCorrupt, "the archive's table of contents could not be read");
+  {
+    PgConnPtr conn = ConnectLocal(facts, target);
+    PgResultPtr taken =
+        ExecWithLatch(conn.get(), "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+                      {options.into_schema});
+    if (PQntuples(taken.get()) > 0)
+      throw Error(
+          ErrorKind::kInvalidParameter,
+          "schema \"" + options.into_schema + "\" already exists in database \"" + target + "\"",
+          "Restore option \"into_schema\" restores into a new schema. Nothing was changed.",
+          "Choose another name, or drop that schema first.");
+  }
+  // What the scratch database needs: every definition, the selection's data.
+  auto selected = [&](const TocEntry& entry) {
+    if (!options.schemas.empty())
+      return entry.namespace_ == options.schemas[0].name;
+    for (const QualifiedName& table : options.tables)
+      if (entry.tag == table.name && (table.schema.empty() || entry.namespace_ == table.schema))
+        return true;
+    return false;
+  };
+  std::set<int> skip;
+  bool found = false;
+  for (const TocEntry& entry : staged.toc) {
+    bool definition =
+        !options.schemas.empty()
+            ? entry.desc == "SCHEMA" && entry.tag == options.schemas[0].name
+            : (entry.desc == "TABLE" || entry.desc == "VIEW" || entry.desc == "MATERIALIZED VIEW" ||
+               entry.desc == "SEQUENCE" || entry.desc == "FOREIGN TABLE") &&
+                  selected(entry);
+    found = found || definition;
+    bool data = entry.desc == "TABLE DATA" || entry.desc == "MATERIALIZED VIEW DATA";
+    if ((data && !selected(entry)) || entry.desc.rfind("BLOB", 0) == 0 ||
+        entry.desc == "LARGE OBJECT" || entry.desc == "EVENT TRIGGER")
+      skip.insert(entry.dump_id);
+  }
+  if (!found)
+    throw Error(ErrorKind::kUndefinedObject,
+                std::string("the backup holds no ") +
+                    (options.schemas.empty() ? "table of restore option \"tables\""
+                                             : "schema \"" + options.schemas[0].name + "\""),
+                "Nothing was restored.");
+  ScratchDatabase scratch(facts, id, "pgbak_restore_" + std::to_string(id), create_options);
+  std::string list = WriteRestoreList(ListArchive(facts, staged.data_path), staged.data_path, skip,
+                                      ".scratch.list");
+  std::string conninfo = "--dbname=dbname=" + ConnInfoValue(scratch.name());
+  // As a whole restore does: definitions as pg_restore makes them (created,
+  // then ALTER OWNER: no object's code runs), then data and indexes loaded
+  // by each object's owner.
+  RunTool(facts, "pg_restore",
+          {"--exit-on-error", "--no-password", "--section=pre-data", conninfo, "--use-list=" + list,
+           staged.data_path});
+  std::vector<std::string> args = {"--exit-on-error",     "--no-password", "--section=data",
+                                   "--section=post-data", conninfo,        "--use-list=" + list};
+  if (options.jobs > 1)
+    args.push_back("--jobs=" + std::to_string(options.jobs));
+  std::string owners = OwnersRestoreAs(facts);
+  for (const std::string& arg : OwnershipArgs(owners))
+    args.push_back(arg);
+  args.push_back(staged.data_path);
+  RunTool(facts, "pg_restore", args, nullptr, owners);
+  MoveSelectionAside(facts, scratch.name(), options, target_owner);
+  std::string copy = staged.data_path + ".into.dump";
+  RunTool(facts, "pg_dump",
+          {"--format=custom", "--compress=0", "--no-password",
+           "--schema=" + QuoteIdentifier(options.into_schema), "--file=" + copy, conninfo});
+  std::vector<std::string> into = {"--exit-on-error", "--no-password", "--single-transaction",
+                                   "--dbname=dbname=" + ConnInfoValue(target)};
+  for (const std::string& arg : OwnershipArgs(restore_as))
+    into.push_back(arg);
+  into.push_back(copy);
+  RunTool(facts, "pg_restore", into, nullptr, restore_as);
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
+                         ": restored the selection into schema \"%s\" of database \"%s\"",
+                         static_cast<int64>(id), options.into_schema.c_str(), target.c_str())));
+  });
+}
+
 }  // namespace
 
 // RunVerify verifies backup source_id; see verify_job.h.
@@ -1030,7 +1229,13 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     std::string restore_as = !facts.dump_role_is_superuser ? ""
                              : state.owner_is_superuser    ? kRestoreAsOwners
                                                            : state.owner;
-    if (source.format == "custom" && options.schemas.empty()) {
+    if (!options.into_schema.empty()) {
+      if (source.format != "custom")
+        throw Error(ErrorKind::kInvalidParameter,
+                    "restore option \"into_schema\" needs a custom-format backup");
+      RestoreIntoSchema(facts, id, staged, options, target, state.owner, restore_as,
+                        SetProperties(storage, source_id, source).CreateOptions());
+    } else if (source.format == "custom" && options.schemas.empty()) {
       // Tables come back whole: indexes, constraints, triggers, policies,
       // grants, owned sequences, partition attachment.
       ApplyTables(facts, id, staged, options.tables, target, restore_as);
