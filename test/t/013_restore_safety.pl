@@ -765,5 +765,79 @@ is(is_superuser('plainswap'), 'f', "the owner's view was not counted as superuse
 unlike(slurp_file($node->logfile), qr/pgbak-attack evil3 ran as \Q$su\E/,
 	'its function never ran as the superuser');
 
+# ---------------------------------------------------------------------------
+# 12. Objects a superuser owns that use another role's code are not loaded
+#     as that superuser unless a member of pgbak_admin says so; a plain
+#     script that hands objects to other roles is not run as a superuser
+#     either.
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', 'CREATE ROLE alicefn LOGIN; CREATE DATABASE mixdb');
+$node->safe_psql('mixdb', 'GRANT CREATE ON SCHEMA public TO alicefn');
+as('alicefn', 'mixdb',
+	q{CREATE FUNCTION public.mixok(anyelement) RETURNS boolean LANGUAGE plpgsql
+	    AS $f$ BEGIN RETURN true; END $f$});
+$node->safe_psql('mixdb',
+	'CREATE TABLE public.mixed (x int CHECK (public.mixok(x))); '
+	  . 'INSERT INTO public.mixed SELECT generate_series(1, 10)');
+my $benign_mixed = queue_backup($node, 'mixdb');
+is(wait_backup($node, $benign_mixed), 'succeeded', 'backup of a superuser\'s table using alicefn\'s function');
+# alicefn turns her function into an attack; nobody inserts again, so only
+# a restore would run it.
+my $mix_attack = attack_function('mixok', 'alicefn', 'boolean', 'true');
+$mix_attack =~ s/CREATE FUNCTION/CREATE OR REPLACE FUNCTION/;
+as('alicefn', 'mixdb', $mix_attack);
+my $attack_mixed = queue_backup($node, 'mixdb');
+is(wait_backup($node, $attack_mixed), 'succeeded', 'backup after the function became an attack');
+
+my $mixed_drill = call_as($su, "SELECT pgbak_verify($attack_mixed, true)");
+is(wait_op($mixed_drill), 'failed', 'the drill refuses to load the superuser\'s table');
+like(
+	error_of($mixed_drill),
+	qr/^backup $attack_mixed cannot be drilled safely: loading objects a superuser owns would run code of role "alicefn" with superuser rights/,
+	'and says why');
+like(
+	$node->safe_psql('postgres', "SELECT error_detail FROM backup_log WHERE id = $mixed_drill"),
+	qr/TABLE public\.mixed \(owner \Q$su\E\) uses FUNCTION public\.mixok\(anyelement\) of alicefn/,
+	'naming the table and the function');
+is(is_superuser('alicefn'), 'f', 'alicefn is not superuser after the drill');
+
+my $mixed_restore = call_as($su, "SELECT pgbak_restore($attack_mixed, 'mix_restored')");
+is(wait_op($mixed_restore), 'failed', 'a whole restore refuses it too');
+is( $node->safe_psql('postgres',
+		"SELECT error_sqlstate FROM backup_log WHERE id = $mixed_restore"),
+	'42501', 'as a lack of privilege');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'mix_restored'"),
+	'0', 'and creates no database');
+is(is_superuser('alicefn'), 'f', 'alicefn is still not superuser');
+
+my ($ret, $out, $err) = $node->psql('postgres',
+	"SELECT pgbak_restore($benign_mixed, 'mix_op', '{\"allow_superuser_code\": true}')",
+	extra_params => [ '-U', 'opcd', '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/42501: permission denied for restore option "allow_superuser_code"/,
+	'an operator may not allow superuser code');
+my $benign_refused = call_as($su, "SELECT pgbak_restore($benign_mixed, 'mix_benign')");
+is(wait_op($benign_refused), 'failed',
+	'the rule is about owners, not what the code does: the benign set is refused too');
+my $allowed = call_as($su,
+	"SELECT pgbak_restore($benign_mixed, 'mix_benign', '{\"allow_superuser_code\": true}')");
+is(wait_op($allowed), 'succeeded', 'an admin who allows superuser code restores it')
+  or diag error_of($allowed);
+is($node->safe_psql('mix_benign', 'SELECT count(*) FROM public.mixed'), '10', 'with its rows');
+
+# A plain script of a database whose objects other roles own.
+my $plain_shop = queue_backup($node, 'shop', '{"format": "plain"}');
+is(wait_backup($node, $plain_shop), 'succeeded', 'a plain backup of shop');
+my $plain_drill = call_as($su, "SELECT pgbak_verify($plain_shop, true)");
+is(wait_op($plain_drill), 'failed', 'its drill refuses to run it as a superuser');
+like(error_of($plain_drill),
+	qr/a plain-format backup runs as one superuser session, and this one holds objects of role "shopowner"/,
+	'naming the owner');
+my $plain_allowed = call_as($su,
+	"SELECT pgbak_restore($plain_shop, 'shop_plain', '{\"allow_superuser_code\": true}')");
+is(wait_op($plain_allowed), 'succeeded', 'an admin may restore it anyway')
+  or diag error_of($plain_allowed);
+is($node->safe_psql('shop_plain', 'SELECT count(*) FROM app.orders'), '50', 'with its rows');
+
 $node->stop;
 done_testing();

@@ -13,7 +13,7 @@ namespace pgbak {
 namespace {
 
 constexpr const char* kValidKeysHint =
-    "Valid restore options are: clean, tables, schemas, into_schema, jobs.";
+    "Valid restore options are: clean, tables, schemas, into_schema, jobs, allow_superuser_code.";
 
 // NameList reads an array of non-empty SQL names for key.
 std::vector<QualifiedName> NameList(const std::string& key, const json::Value& value,
@@ -83,6 +83,8 @@ json::Value RestoreOptions::ToJson() const {
   if (!into_schema.empty())
     object.Set("into_schema", json::Value::String(RenderName(into_schema)));
   object.Set("jobs", json::Value::Number(jobs));
+  if (allow_superuser_code)
+    object.Set("allow_superuser_code", json::Value::Bool(true));
   return object;
 }
 
@@ -134,6 +136,12 @@ RestoreOptions ParseRestoreOptions(std::string_view json_text) {
       options.tables = NameList(key, value, true);
     } else if (key == "schemas") {
       options.schemas = NameList(key, value, false);
+    } else if (key == "allow_superuser_code") {
+      if (value.type() != json::Type::kBool)
+        throw Error(ErrorKind::kInvalidParameter,
+                    std::string("restore option \"allow_superuser_code\" must be a boolean, not ") +
+                        value.TypeName());
+      options.allow_superuser_code = value.AsBool();
     } else if (key == "into_schema") {
       if (value.type() != json::Type::kString || value.AsString().empty())
         throw Error(

@@ -24,6 +24,12 @@ struct RestoreOptions {
   // database instead of its own (empty: where it was). With "schemas", one
   // schema only.
   std::string into_schema;
+  // allow_superuser_code: load objects a superuser owns even when their
+  // constraints, defaults, indexes or triggers use another role's code,
+  // which then runs with superuser rights (pgbak_admin only; see
+  // core/archive/superuser_code.h). Also lets a plain-format script that
+  // hands objects to other roles run as the superuser it runs as.
+  bool allow_superuser_code = false;
 
   // partial says whether only some tables or schemas are restored.
   bool partial() const { return !tables.empty() || !schemas.empty(); }

@@ -119,6 +119,7 @@ struct CheckedRestore {
   bool partial;
   bool clean;
   int jobs;
+  bool allow_superuser_code;
 };
 
 // CheckRestoreOptions validates the options; raises on bad input.
@@ -133,6 +134,7 @@ CheckedRestore CheckRestoreOptions(const char* json_text) {
     checked.partial = options.partial();
     checked.clean = options.clean;
     checked.jobs = options.jobs;
+    checked.allow_superuser_code = options.allow_superuser_code;
   });
   ReportFailure(failure);
   return checked;
@@ -236,6 +238,12 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
   CheckedRestore checked =
       CheckRestoreOptions(JsonbToCString(nullptr, &options->root, VARSIZE(options)));
   RefuseUnusableTarget(NameStr(*target));
+  if (checked.allow_superuser_code && !CallerHas(caller, PgbakRole::kAdmin))
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("permission denied for restore option \"allow_superuser_code\""),
+             errdetail("It lets other roles' code run with superuser rights during the restore."),
+             errhint("Only members of pgbak_admin may pass it.")));
 
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");

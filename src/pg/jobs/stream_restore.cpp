@@ -202,6 +202,8 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
                 "the archive's table of contents is not the one the backup wrote",
                 "SHA-256 " + scanner.toc_sha256() + ", backup_log has " + trusted_toc_ + ".");
   toc_trusted_ = true;
+  if (toc_check_)
+    toc_check_(toc_);
   file_->Flush();  // pg_restore reads the TOC from the file
   StartPreData();
 }
@@ -707,8 +709,11 @@ void StreamingRestore::Finish(const std::string& data_path,
     }
     WakeLoaders();
   }
-  if (pre_data_ == nullptr)
+  if (pre_data_ == nullptr) {
+    if (toc_check_)
+      toc_check_(toc_);
     StartPreData();
+  }
   std::vector<int> fds, ready;
   while (!pre_data_done_) {
     fds.clear();

@@ -43,6 +43,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -92,6 +93,12 @@ class StreamingRestore : public ArchiveListener {
   StreamingRestore(const StreamingRestore&) = delete;
   StreamingRestore& operator=(const StreamingRestore&) = delete;
 
+  // SetTocCheck gives a check of the table of contents that must pass
+  // (return) before anything of the archive runs; what it throws fails the
+  // restore.
+  void SetTocCheck(std::function<void(const std::vector<TocEntry>&)> check) {
+    toc_check_ = std::move(check);
+  }
   // Attach is called by ReadBackSet before the first byte is staged: the
   // staging file the scanner writes to.
   void Attach(StagingFile& file);
@@ -177,7 +184,8 @@ class StreamingRestore : public ArchiveListener {
   bool toc_seen_ = false;
   bool toc_trusted_ = false;
   std::string session_sql_;  // what each loader session runs first
-  std::string listing_;      // ListArchive of the staged file, once the TOC is there
+  std::function<void(const std::vector<TocEntry>&)> toc_check_;
+  std::string listing_;  // ListArchive of the staged file, once the TOC is there
   std::unique_ptr<ChildProcess> pre_data_;
   std::vector<TocEntry> toc_;
   std::unique_ptr<ChildProcess> early_;  // indexes of loaded tables, while others load

@@ -35,7 +35,9 @@ extern "C" {
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -45,6 +47,7 @@ extern "C" {
 #include "core/archive/database_properties.h"
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
+#include "core/archive/superuser_code.h"
 #include "core/archive/table_selection.h"
 #include "core/crypto/age.h"
 #include "core/options/backup_options.h"
@@ -431,6 +434,119 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
   return staged;
 }
 
+// SuperuserGate decides whether an operation that loads objects as their
+// owners may load what it is given (see core/archive/superuser_code.h):
+// code of a role that is no superuser, reached from objects a superuser
+// owns, would run with superuser rights. allowed is the restore option
+// allow_superuser_code of a requester still in pgbak_admin.
+class SuperuserGate {
+ public:
+  SuperuserGate(const ServerFacts& facts, int64_t source_id, bool drill, bool allowed)
+      : source_id_(source_id), drill_(drill), allowed_(allowed) {
+    // A dump role that is no superuser loads everything with its own
+    // rights: there is nothing to lend.
+    active_ = facts.dump_role_is_superuser && !allowed;
+    if (!active_)
+      return;
+    PgConnPtr conn = ConnectLocal(facts, setting_database);
+    PgResultPtr roles =
+        ExecWithLatch(conn.get(), "SELECT rolname FROM pg_catalog.pg_roles WHERE rolsuper");
+    for (int i = 0; i < PQntuples(roles.get()); i++)
+      superusers_.insert(PQgetvalue(roles.get(), i, 0));
+  }
+
+  // CheckToc fails unless the entries of toc for which keep says true may
+  // be loaded as their owners.
+  void CheckToc(const std::vector<TocEntry>& toc,
+                const std::function<bool(const TocEntry&)>& keep = nullptr) const {
+    if (!active_)
+      return;
+    std::vector<TocEntry> kept;
+    for (const TocEntry& entry : toc)
+      if (!keep || keep(entry))
+        kept.push_back(entry);
+    std::vector<SuperuserCodeUse> uses = FindSuperuserCode(kept, superusers_);
+    if (uses.empty())
+      return;
+    Refuse("loading objects a superuser owns would run code of role \"" + uses[0].code_owner +
+               "\" with superuser rights",
+           DescribeSuperuserCode(uses) + ".",
+           "Make one role own both (ALTER FUNCTION ... OWNER TO, ALTER TABLE ... OWNER TO) in "
+           "the live database: the next backup can then be restored and drilled.");
+  }
+
+  // CheckScript fails unless the plain-format script at path hands objects
+  // to superusers only: psql runs it in one session, as a superuser.
+  void CheckScript(const std::string& path) const {
+    if (!active_)
+      return;
+    std::FILE* file = std::fopen(path.c_str(), "re");
+    if (file == nullptr)
+      ThrowErrno("could not open " + path, errno);
+    PlainScriptOwners owners;
+    std::string line;
+    char buffer[64 * 1024];
+    while (std::fgets(buffer, sizeof buffer, file) != nullptr) {
+      line += buffer;
+      if (line.empty() || line.back() != '\n')
+        continue;
+      line.pop_back();
+      owners.Line(line);
+      line.clear();
+    }
+    bool failed = std::ferror(file) != 0;
+    std::fclose(file);
+    if (failed)
+      throw Error(ErrorKind::kIo, "could not read " + path);
+    std::string others;
+    for (const std::string& owner : owners.owners())
+      if (superusers_.count(owner) == 0 && owner != "pg_database_owner")
+        others += (others.empty() ? "\"" : ", \"") + owner + "\"";
+    if (others.empty() && !owners.ambiguous())
+      return;
+    Refuse("a plain-format backup runs as one superuser session, and this one holds objects of " +
+               (others.empty() ? std::string("roles it names ambiguously") : "role " + others),
+           "psql would load their data and build their indexes, constraints and triggers with "
+           "superuser rights, running their owners' code with them.",
+           "Back up in custom format: its objects are loaded by their owners.");
+  }
+
+ private:
+  [[noreturn]] void Refuse(const std::string& why, const std::string& detail,
+                           const std::string& remedy) const {
+    std::string hint =
+        drill_ ? remedy + " Or restore it by hand (see \"Restore by hand\")."
+               : remedy +
+                     " A member of pgbak_admin may restore it anyway with restore option "
+                     "\"allow_superuser_code\": true.";
+    throw Error(ErrorKind::kPermissionDenied,
+                std::string("backup ") + std::to_string(source_id_) + " cannot be " +
+                    (drill_ ? "drilled" : "restored") + " safely: " + why,
+                detail, hint);
+  }
+
+  int64_t source_id_;
+  bool drill_;
+  bool allowed_;
+  bool active_ = false;
+  std::set<std::string> superusers_;
+};
+
+// RequesterIsAdmin says whether requester is a superuser or has the
+// privileges of pgbak_admin now.
+bool RequesterIsAdmin(const std::string& requester) {
+  bool admin = false;
+  RunInTransaction([&] {
+    PgCall([&] {
+      Oid who = get_role_oid(requester.c_str(), true);
+      Oid role = get_role_oid("pgbak_admin", true);
+      admin = OidIsValid(who) &&
+              (superuser_arg(who) || (OidIsValid(role) && has_privs_of_role(who, role)));
+    });
+  });
+  return admin;
+}
+
 // ApplyDump restores a staged data file into database (whole, or one
 // selection group), with pg_restore for custom and psql for plain, in
 // restore sessions of restore_as (see OwnershipArgs).
@@ -462,7 +578,7 @@ void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std
 // sessions of restore_as; other tables' foreign keys to them are logged.
 void ApplyTables(const ServerFacts& facts, int64_t id, const StagedSet& staged,
                  const std::vector<QualifiedName>& tables, const std::string& database,
-                 const std::string& restore_as) {
+                 const std::string& restore_as, const SuperuserGate& gate) {
   if (staged.toc.empty())
     throw Error(ErrorKind::kCorrupt, "the archive's table of contents could not be read");
   std::vector<SelectedTable> wanted;
@@ -494,6 +610,10 @@ void ApplyTables(const ServerFacts& facts, int64_t id, const StagedSet& staged,
             (not_restored.empty() ? "" : ", ") + key.name + " of " + key.schema + "." + key.table;
     }
   }
+  if (restore_as == kRestoreAsOwners)
+    gate.CheckToc(staged.toc, [&](const TocEntry& entry) {
+      return selection.dump_ids.count(entry.dump_id) > 0;
+    });
   std::set<int> skip;
   for (const TocEntry& entry : staged.toc)
     if (selection.dump_ids.count(entry.dump_id) == 0)
@@ -722,16 +842,18 @@ void GiveProperties(const ServerFacts& facts, const DatabaseProperties& properti
 StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, LocalStorage& local,
                           StagingArea& staging, int64_t id, int64_t source_id,
                           const SourceInfo& source, const std::string& database, int jobs,
-                          const DatabaseProperties& properties) {
+                          const DatabaseProperties& properties, const SuperuserGate& gate) {
   GiveToSetOwner(facts, properties, source, database);
   if (source.format != "custom") {
     StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
+    gate.CheckScript(staged.data_path);
     SetPhase(Phase::kRestoring);
     ApplyDump(facts, staged.data_path, source.format, database, 1, {}, OwnersRestoreAs(facts));
     GiveProperties(facts, properties, database);
     return staged;
   }
   StreamingRestore restore(facts, database, jobs, source.toc_sha256, OwnersRestoreAs(facts));
+  restore.SetTocCheck([&gate](const std::vector<TocEntry>& toc) { gate.CheckToc(toc); });
   StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
   SetPhase(Phase::kRestoring);
   restore.Finish(staged.data_path, staged.patches);
@@ -949,7 +1071,7 @@ void MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
 void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& staged,
                        const RestoreOptions& options, const std::string& target,
                        const std::string& target_owner, const std::string& restore_as,
-                       const std::string& create_options) {
+                       const std::string& create_options, const SuperuserGate& gate) {
   if (staged.toc.empty())
     throw Error(ErrorKind::kCorrupt, "the archive's table of contents could not be read");
   {
@@ -994,6 +1116,7 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
                     (options.schemas.empty() ? "table of restore option \"tables\""
                                              : "schema \"" + options.schemas[0].name + "\""),
                 "Nothing was restored.");
+  gate.CheckToc(staged.toc, [&](const TocEntry& entry) { return skip.count(entry.dump_id) == 0; });
   ScratchDatabase scratch(facts, id, "pgbak_restore_" + std::to_string(id), create_options);
   std::string list = WriteRestoreList(ListArchive(facts, staged.data_path), staged.data_path, skip,
                                       ".scratch.list");
@@ -1067,8 +1190,9 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
                               properties.CreateOptions());
       struct timeval started;
       gettimeofday(&started, nullptr);
+      SuperuserGate gate(facts, source_id, true, false);
       StagedSet staged = RestoreWholeSet(facts, storage, local, staging, id, source_id, source,
-                                         scratch.name(), 2, properties);
+                                         scratch.name(), 2, properties, gate);
       restore_seconds = Seconds(started);
       SetPhase(Phase::kCounting);
       std::string mismatches = CompareRowCounts(facts, scratch.name(), staged.manifest);
@@ -1212,6 +1336,13 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     RequireUsableTarget(state, target);
     RequireWriteRight(state, target, requested_by);
   }
+  if (options.allow_superuser_code && !RequesterIsAdmin(requested_by))
+    throw Error(ErrorKind::kPermissionDenied,
+                "permission denied for restore option \"allow_superuser_code\"",
+                "\"" + requested_by +
+                    "\" is no longer a member of pgbak_admin (checked when the restore started). "
+                    "Nothing was changed.");
+  SuperuserGate gate(facts, source_id, false, options.allow_superuser_code);
   if (options.partial()) {
     StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
     SetPhase(Phase::kRestoring);
@@ -1234,12 +1365,20 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
         throw Error(ErrorKind::kInvalidParameter,
                     "restore option \"into_schema\" needs a custom-format backup");
       RestoreIntoSchema(facts, id, staged, options, target, state.owner, restore_as,
-                        SetProperties(storage, source_id, source).CreateOptions());
+                        SetProperties(storage, source_id, source).CreateOptions(), gate);
     } else if (source.format == "custom" && options.schemas.empty()) {
       // Tables come back whole: indexes, constraints, triggers, policies,
       // grants, owned sequences, partition attachment.
-      ApplyTables(facts, id, staged, options.tables, target, restore_as);
+      ApplyTables(facts, id, staged, options.tables, target, restore_as, gate);
     } else {
+      if (restore_as == kRestoreAsOwners)
+        gate.CheckToc(staged.toc, [&](const TocEntry& entry) {
+          for (const QualifiedName& schema : options.schemas)
+            if (entry.namespace_ == schema.name ||
+                (entry.desc == "SCHEMA" && entry.tag == schema.name))
+              return true;
+          return false;
+        });
       for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
         // All or nothing in the user's database: one transaction per group.
         std::vector<std::string> args = group;
@@ -1260,7 +1399,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     bool renamed = false;
     try {
       RestoreWholeSet(facts, storage, local, staging, id, source_id, source, building, options.jobs,
-                      properties);
+                      properties, gate);
       TargetState state = ReadTargetState(target, requested_by);
       std::string aside;
       if (state.exists) {

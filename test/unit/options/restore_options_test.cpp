@@ -56,6 +56,16 @@ TEST(RestoreOptionsTest, IntoSchemaTakesASelection) {
             R"({"clean":false,"schemas":["app"],"into_schema":"\"Old App\"","jobs":1})");
 }
 
+TEST(RestoreOptionsTest, AllowSuperuserCodeIsShownWhenSet) {
+  EXPECT_FALSE(ParseRestoreOptions("{}").allow_superuser_code);
+  RestoreOptions allowed = ParseRestoreOptions(R"({"allow_superuser_code": true})");
+  EXPECT_TRUE(allowed.allow_superuser_code);
+  EXPECT_EQ(allowed.ToJson().Serialize(),
+            R"({"clean":false,"jobs":1,"allow_superuser_code":true})");
+  EXPECT_EQ(ParseRestoreOptions(R"({"allow_superuser_code": false})").ToJson().Serialize(),
+            R"({"clean":false,"jobs":1})");
+}
+
 TEST(RestoreOptionsTest, LimitsAreThoseOfBackups) {
   auto limit_error = [](const std::string& text) {
     try {
@@ -105,6 +115,7 @@ TEST(RestoreOptionsTest, BadInputIsRefusedWithTheKeyNamed) {
         Case{"{\"schemas\": [\"a\", \"b\"], \"into_schema\": \"c\"}", "takes one schema"},
         Case{"{\"schemas\": [\"a\"], \"tables\": [\"t\"], \"into_schema\": \"c\"}",
              "takes one schema"},
+        Case{"{\"allow_superuser_code\": 1}", "must be a boolean"},
         Case{"{not json", "invalid restore options"}}) {
     try {
       ParseRestoreOptions(c.json);
