@@ -46,3 +46,20 @@ COMMENT ON FUNCTION pgbak_schedule(text, text, text, jsonb) IS
   'Create or replace a scheduled backup job; returns its id';
 REVOKE ALL ON FUNCTION pgbak_schedule(text, text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbak_schedule(text, text, text, jsonb) TO pgbak_admin;
+
+-- #15 (copies): a copy is an operation of its own (kind 'copy', source_id
+-- the backup or copy it copies, storage_name where the copy went, location
+-- its set there). It is restorable and verifiable by its own id.
+ALTER TABLE backup_log DROP CONSTRAINT backup_log_kind_check;
+ALTER TABLE backup_log ADD CONSTRAINT backup_log_kind_check
+  CHECK (kind IN ('backup', 'verify', 'restore', 'copy'));
+
+CREATE FUNCTION pgbak_copy(backup_id bigint, storage text)
+  RETURNS bigint AS 'MODULE_PATHNAME', 'pgbak_copy' LANGUAGE C VOLATILE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION pgbak_copy(bigint, text) IS
+  'Queue a copy of a backup set to another storage; returns its backup_log id';
+-- Whoever may back up the database to that storage may copy its sets
+-- there: the function checks.
+REVOKE ALL ON FUNCTION pgbak_copy(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbak_copy(bigint, text) TO PUBLIC;

@@ -25,7 +25,7 @@ constexpr const char* kValidKeysHint =
     "Valid job options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
     "exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, verify_every, keep_last, "
     "keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
-    "webhook_events.";
+    "webhook_events, copy_to, copy_retention.";
 
 const char* const kBackupKeys[] = {"format",          "schema_only",    "data_only",
                                    "tables",          "exclude_tables", "schemas",
@@ -45,18 +45,11 @@ bool IsOneOf(const std::string& key, const char* const (&names)[N]) {
   return false;
 }
 
-}  // namespace
+// kMaxCopyTo bounds copy_to: each copy is a worker's run of the whole set.
+constexpr size_t kMaxCopyTo = 8;
 
-// ToJson lists the backup options first because that is what a run uses,
-// then what the job adds; retention keys appear only if set, so the stored
-// form reads like what the user wrote, with max_age made exact.
-json::Value JobOptions::ToJson() const {
-  json::Value object = backup.ToJson();
-  object.Set("storage", json::Value::String(storage));
-  object.Set("verify", json::Value::String(verify));
-  if (verify_every != 1) {
-    object.Set("verify_every", json::Value::Number(verify_every));
-  }
+// SetRetentionKeys sets a policy's keys that are set (max_age in seconds).
+void SetRetentionKeys(json::Value& object, const RetentionPolicy& retention) {
   if (retention.keep_last) {
     object.Set("keep_last", json::Value::Number(*retention.keep_last));
   }
@@ -75,6 +68,78 @@ json::Value JobOptions::ToJson() const {
   if (retention.max_age_seconds) {
     object.Set("max_age", json::Value::Number(*retention.max_age_seconds));
   }
+}
+
+// ParseCopyTo reads copy_to: an array of distinct, non-empty storage names.
+std::vector<std::string> ParseCopyTo(const json::Value& value) {
+  if (value.type() != json::Type::kArray) {
+    throw Error(ErrorKind::kInvalidParameter,
+                std::string("job option \"copy_to\" must be an array of storage names, not ") +
+                    value.TypeName());
+  }
+  std::vector<std::string> names;
+  for (const json::Value& item : value.AsArray()) {
+    if (item.type() != json::Type::kString || item.AsString().empty()) {
+      throw Error(ErrorKind::kInvalidParameter,
+                  "job option \"copy_to\" must contain only non-empty storage names, not " +
+                      item.Serialize());
+    }
+    for (const std::string& seen : names) {
+      if (seen == item.AsString()) {
+        throw Error(ErrorKind::kInvalidParameter,
+                    "job option \"copy_to\" names storage " + json::Quote(seen) + " twice");
+      }
+    }
+    names.push_back(item.AsString());
+  }
+  if (names.size() > kMaxCopyTo) {
+    throw Error(ErrorKind::kLimitExceeded,
+                "job option \"copy_to\" names " + std::to_string(names.size()) +
+                    " storages; at most " + std::to_string(kMaxCopyTo) + " are allowed");
+  }
+  return names;
+}
+
+// ParseCopyRetention reads copy_retention: an object of retention keys.
+RetentionPolicy ParseCopyRetention(const json::Value& value) {
+  if (value.type() != json::Type::kObject) {
+    throw Error(ErrorKind::kInvalidParameter,
+                std::string("job option \"copy_retention\" must be an object of retention keys "
+                            "(keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly, "
+                            "max_age), not ") +
+                    value.TypeName());
+  }
+  for (const auto& [key, item] : value.AsObject()) {
+    (void)item;
+    if (!IsOneOf(key, kRetentionKeys)) {
+      throw Error(ErrorKind::kInvalidParameter,
+                  "unknown key " + json::Quote(key) + " in job option \"copy_retention\"",
+                  std::string(),
+                  "Its keys are those of retention: keep_last, keep_daily, keep_weekly, "
+                  "keep_monthly, keep_yearly, max_age.");
+    }
+  }
+  try {
+    return ParseRetentionOptions(value);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::kInvalidParameter,
+                std::string("job option \"copy_retention\": ") + e.what(), e.detail(), e.hint());
+  }
+}
+
+}  // namespace
+
+// ToJson lists the backup options first because that is what a run uses,
+// then what the job adds; retention keys appear only if set, so the stored
+// form reads like what the user wrote, with max_age made exact.
+json::Value JobOptions::ToJson() const {
+  json::Value object = backup.ToJson();
+  object.Set("storage", json::Value::String(storage));
+  object.Set("verify", json::Value::String(verify));
+  if (verify_every != 1) {
+    object.Set("verify_every", json::Value::Number(verify_every));
+  }
+  SetRetentionKeys(object, retention);
   if (rpo_seconds > 0) {
     object.Set("rpo", json::Value::Number(rpo_seconds));
   }
@@ -83,6 +148,18 @@ json::Value JobOptions::ToJson() const {
   }
   if (!webhook_events.empty()) {
     object.Set("webhook_events", json::Value::String(webhook_events));
+  }
+  if (!copy_to.empty()) {
+    json::Value list = json::Value::Array();
+    for (const std::string& name : copy_to) {
+      list.Append(json::Value::String(name));
+    }
+    object.Set("copy_to", list);
+  }
+  if (copy_retention) {
+    json::Value keys = json::Value::Object();
+    SetRetentionKeys(keys, *copy_retention);
+    object.Set("copy_retention", keys);
   }
   return object;
 }
@@ -167,12 +244,20 @@ JobOptions ParseJobOptions(std::string_view json_text) {
         throw Error(ErrorKind::kInvalidParameter, expected + json::Quote(value.AsString()));
       }
       options.webhook_events = value.AsString();
+    } else if (key == "copy_to") {
+      options.copy_to = ParseCopyTo(value);
+    } else if (key == "copy_retention") {
+      options.copy_retention = ParseCopyRetention(value);
     } else {
       throw Error(ErrorKind::kInvalidParameter, "unknown job option " + json::Quote(key),
                   std::string(), kValidKeysHint);
     }
   }
   options.retention = ParseRetentionOptions(root);
+  if (options.copy_retention && options.copy_to.empty()) {
+    throw Error(ErrorKind::kInvalidParameter, "job option \"copy_retention\" needs \"copy_to\"",
+                "It says how long the job's copies are kept.");
+  }
   options.backup = ParseBackupOptions(backup_object.Serialize());
   options.backup_json = options.backup.ToJson().Serialize();
   return options;

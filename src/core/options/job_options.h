@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/base/json.h"
 #include "core/options/backup_options.h"
@@ -38,6 +40,16 @@ struct JobOptions {
   // pgbak.webhook_* settings for this job's runs; empty means the setting.
   std::string webhook_url;
   std::string webhook_events;
+  // copy_to: storages each scheduled backup is copied to once it
+  // succeeded (pgbak_copy), in this order; none of them the job's storage.
+  std::vector<std::string> copy_to;
+  // copy_retention: how long the copies are kept, per storage (the same
+  // keys as the job's retention); with no key, the job's retention.
+  std::optional<RetentionPolicy> copy_retention;
+  // CopyRetention is the policy the copies follow.
+  const RetentionPolicy& CopyRetention() const {
+    return copy_retention ? *copy_retention : retention;
+  }
 
   // ToJson is the normalized form stored with the job: backup options,
   // storage, verify and the retention keys as given (max_age as seconds).
@@ -46,7 +58,8 @@ struct JobOptions {
 
 // ParseJobOptions validates a JSON object of job options; throws
 // kInvalidParameter naming the offending key, with a hint listing the valid
-// keys (backup option keys and job keys together).
+// keys (backup option keys and job keys together). Whether the storages of
+// copy_to exist, and differ from storage, is the caller's to check.
 JobOptions ParseJobOptions(std::string_view json_text);
 
 }  // namespace pgbak

@@ -1,7 +1,8 @@
-// restore_api.cpp: the SQL functions that queue verifications and restores,
-// pgbak_verify and pgbak_restore.
+// restore_api.cpp: the SQL functions that queue verifications, restores and
+// copies: pgbak_verify, pgbak_restore and pgbak_copy.
 //
-// Both read a backup: it must exist, be a backup and have succeeded. Every
+// Each reads a set: it must exist, be a backup or a copy of one, and have
+// succeeded. Every
 // argument is checked before the row is queued, so a bad call changes
 // nothing; the work runs in a background worker (verify_job.cpp).
 
@@ -9,6 +10,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -22,12 +24,14 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(pgbak_verify);
 PG_FUNCTION_INFO_V1(pgbak_restore);
+PG_FUNCTION_INFO_V1(pgbak_copy);
 }
 
 #include <string>
 
 #include "core/options/restore_options.h"
 #include "pg/api/privileges.h"
+#include "pg/api/storage_grant.h"
 #include "pg/api/validation.h"
 #include "pg/boundary/boundary.h"
 #include "pg/catalog/catalog.h"
@@ -47,7 +51,7 @@ struct SourceBackup {
 };
 
 // LoadSourceBackup reads backup id and raises unless it is a succeeded
-// backup. Needs SPI connected.
+// backup or copy of one. Needs SPI connected.
 SourceBackup LoadSourceBackup(int64 id) {
   const char* sql = psprintf(
       "SELECT kind, status, database_name, storage_name, coalesce(format, 'custom') FROM %s "
@@ -66,9 +70,11 @@ SourceBackup LoadSourceBackup(int64 id) {
   TupleDesc desc = SPI_tuptable->tupdesc;
   char* kind = SPI_getvalue(tuple, desc, 1);
   char* status = SPI_getvalue(tuple, desc, 2);
-  if (strcmp(kind, "backup") != 0)
+  if (strcmp(kind, "backup") != 0 && strcmp(kind, "copy") != 0)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                    errmsg("operation " INT64_FORMAT " is a %s, not a backup", id, kind)));
+                    errmsg("operation " INT64_FORMAT " is a %s, not a backup", id, kind),
+                    errhint("Backups and their copies hold sets; verifications and restores "
+                            "do not.")));
   if (strcmp(status, "succeeded") != 0)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("backup " INT64_FORMAT " cannot be used: its status is %s", id, status),
@@ -279,6 +285,56 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
                        "ownership of that database.")));
   int64 id = QueueOperation("restore", backup_id, NameStr(*target), CallerName(caller), backup,
                             checked.options_json);
+  SPI_finish();
+  WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
+  PG_RETURN_INT64(id);
+}
+
+// pgbak_copy queues a copy of a backup's set (or of a copy's) to another
+// storage; returns its operation id.
+extern "C" Datum pgbak_copy(PG_FUNCTION_ARGS) {
+  RequireArgument(fcinfo, 0, "backup_id");
+  RequireArgument(fcinfo, 1, "storage");
+  int64 backup_id = PG_GETARG_INT64(0);
+  char* storage = text_to_cstring(PG_GETARG_TEXT_PP(1));
+  if (RecoveryInProgress())
+    ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                    errmsg("cannot queue a copy on a standby"),
+                    errhint("Run copies on the primary; the launcher sleeps on a standby.")));
+  Caller caller = EnterAsOwner();
+  CheckStorageExists(storage);
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
+  SourceBackup backup = LoadSourceBackup(backup_id);
+  RequireSourceStorage(backup_id, backup);
+  RequireBackupRight(caller, backup.database, "copy backups of this database");
+  if (strcmp(storage, backup.storage) == 0)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("backup " INT64_FORMAT " is already in storage \"%s\"", backup_id,
+                           storage),
+                    errhint("Copy it to another storage.")));
+  RequireStorageUse(caller, storage);
+  // One copy of a set per storage: a second would be the same objects
+  // under another id.
+  const char* existing_sql = psprintf(
+      "SELECT id, status FROM %s WHERE kind = 'copy' AND source_id = $1 AND storage_name = $2 "
+      "AND status IN ('queued', 'running', 'succeeded') ORDER BY id LIMIT 1",
+      BackupLogName());
+  Oid existing_types[2] = {INT8OID, TEXTOID};
+  Datum existing_values[2] = {Int64GetDatum(backup_id), CStringGetTextDatum(storage)};
+  if (SPI_execute_with_args(existing_sql, 2, existing_types, existing_values, nullptr, true, 1) !=
+      SPI_OK_SELECT)
+    elog(ERROR, "could not read backup_log");
+  if (SPI_processed > 0)
+    ereport(ERROR,
+            (errcode(ERRCODE_DUPLICATE_OBJECT),
+             errmsg("backup " INT64_FORMAT " already has a copy in storage \"%s\"", backup_id,
+                    storage),
+             errdetail("Operation %s, %s.",
+                       SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+                       SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
+  int64 id = QueueCopy(backup_id, storage, CallerName(caller), nullptr);
   SPI_finish();
   WakeLauncherAtCommit();
   LeaveAsOwner(caller);

@@ -205,14 +205,45 @@ bool CatalogHas13() {
   return BackupLogHasColumn("owner_queued");
 }
 
+int64 QueueCopy(int64 source_id, const char* storage, const char* requested_by,
+                const char* job_name) {
+  bool has_oid = BackupLogHasColumn("database_oid");
+  const char* sql = psprintf(
+      "INSERT INTO %s (kind, source_id, database_name, storage_name, format, options, "
+      "requested_by, trigger, job_name%s) "
+      "SELECT 'copy', s.id, s.database_name, $2, s.format, '{}'::jsonb, $3, "
+      "CASE WHEN $4::text IS NULL THEN 'manual' ELSE 'schedule' END, $4%s "
+      "FROM %s s WHERE s.id = $1 RETURNING id",
+      has_oid ? ", database_oid" : "", has_oid ? ", s.database_oid" : "", BackupLogName(),
+      BackupLogName());
+  Oid types[4] = {INT8OID, TEXTOID, NAMEOID, TEXTOID};
+  char nulls[4] = {' ', ' ', ' ', job_name == nullptr ? 'n' : ' '};
+  Datum values[4] = {Int64GetDatum(source_id), CStringGetTextDatum(storage),
+                     DirectFunctionCall1(namein, CStringGetDatum(requested_by)),
+                     job_name == nullptr ? (Datum)0 : CStringGetTextDatum(job_name)};
+  if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
+      SPI_processed != 1)
+    elog(ERROR, "could not queue a copy of backup " INT64_FORMAT, source_id);
+  bool isnull = false;
+  return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 // LoadSourceRow reads backup id for a worker; false if it is gone.
 bool LoadSourceRow(int64 id, SourceRow* row) {
   const char* sql = psprintf(
       "SELECT database_name, location, checksum_sha256, coalesce(format, 'custom'), "
-      "storage_name, %s, %s, coalesce(raw_bytes, -1) FROM %s "
-      "WHERE id = $1 AND kind = 'backup' AND status = 'succeeded'",
+      "storage_name, %s, %s, coalesce(raw_bytes, -1), "
+      // The set a copy holds is the backup at the end of its chain of
+      // sources: its manifest names that backup.
+      "(WITH RECURSIVE up(id, kind, source_id, depth) AS ("
+      "   SELECT b.id, b.kind, b.source_id, 0 FROM %s b WHERE b.id = l.id "
+      "   UNION ALL SELECT s.id, s.kind, s.source_id, up.depth + 1 FROM %s s "
+      "   JOIN up ON s.id = up.source_id WHERE up.kind = 'copy' AND up.depth < 100) "
+      " SELECT up.id FROM up WHERE up.kind = 'backup') "
+      "FROM %s l WHERE id = $1 AND kind IN ('backup', 'copy') AND status = 'succeeded'",
       HasTocColumn() ? "toc_sha256" : "NULL::text",
-      BackupLogHasColumn("manifest_sha256") ? "manifest_sha256" : "NULL::text", BackupLogName());
+      BackupLogHasColumn("manifest_sha256") ? "manifest_sha256" : "NULL::text", BackupLogName(),
+      BackupLogName(), BackupLogName());
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
@@ -229,6 +260,8 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
   bool isnull = false;
   row->raw_bytes =
       DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
+  Datum set_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull);
+  row->set_id = isnull ? 0 : DatumGetInt64(set_id);
   return true;
 }
 

@@ -55,6 +55,10 @@ struct SourceRow {
   const char* format;
   const char* storage;
   int64 raw_bytes;  // the data object's size decompressed; -1 if not recorded
+  // set_id is the backup whose set this is: the row itself for a backup,
+  // the backup a copy (or a copy of a copy) came from; its manifest names
+  // it. 0 if that backup's row is gone.
+  int64 set_id;
 };
 
 // BackupLogHasColumn says whether backup_log has column (a library can run
@@ -71,6 +75,13 @@ bool CatalogHas13();
 
 // LoadSourceRow reads backup id for a worker; false if it is gone.
 bool LoadSourceRow(int64 id, SourceRow* row);
+
+// QueueCopy inserts a queued copy of set source_id to storage, requested by
+// requested_by, for job job_name (nullptr: a manual copy); the copy keeps
+// the source's database, its OID and format. Returns the new row's id.
+// Needs SPI connected.
+int64 QueueCopy(int64 source_id, const char* storage, const char* requested_by,
+                const char* job_name);
 
 // FinishWithSeconds marks row id succeeded, recording restore_seconds
 // (negative: leave it NULL).

@@ -137,39 +137,7 @@ double Seconds(const struct timeval& start) {
   return (now.tv_sec - start.tv_sec) + (now.tv_usec - start.tv_usec) / 1e6;
 }
 
-// SetKey is the storage key of a set from its location; the location must be
-// that backup's set directory below the storage's root.
-std::string SetKey(const Storage& storage, int64_t backup_id, const std::string& location) {
-  std::string key = storage.KeyOf(location);
-  if (key.empty() || !IsSetKey(backup_id, key))
-    throw Error(ErrorKind::kCorrupt,
-                "the location of backup " + std::to_string(backup_id) +
-                    " is not a set directory of its storage",
-                location + " is not below " + storage.Location("") + ".");
-  return key;
-}
 
-// SourceStorage is the storage a source backup was written to, with what
-// decrypts its objects.
-struct SourceStorage {
-  std::unique_ptr<Storage> storage;
-  std::string name;
-  std::vector<AgeIdentity> identities;  // from age_identity_file; empty if none
-};
-
-// OpenSourceStorage opens the storage of a source backup and reads its
-// identity file, if it has one.
-SourceStorage OpenSourceStorage(const SourceInfo& source) {
-  StorageHandle handle;
-  RunInTransaction(
-      [&] { handle = OpenStorageHandle(source.storage, StorageUse::kWorker, ThrowIfStopping); });
-  SourceStorage opened;
-  opened.storage = std::move(handle.storage);
-  opened.name = source.storage;
-  if (!handle.encryption.identity_file.empty())
-    opened.identities = ReadAgeIdentityFile(handle.encryption.identity_file);
-  return opened;
-}
 
 // BaseName is an object's name without the suffix of encryption.
 std::string BaseName(const std::string& name) {
@@ -221,34 +189,6 @@ class StagingArea {
   std::string key_;
 };
 
-// ReadManifest reads and parses the set's manifest.json; with
-// expected_sha256 (backup_log's manifest_sha256), one that is not the
-// manifest the backup wrote is damage (kCorrupt).
-Manifest ReadManifest(Storage& storage, const std::string& set_key,
-                      const std::string& expected_sha256) {
-  std::vector<ObjectInfo> present = storage.List(set_key + "/" + kManifestObject);
-  if (present.empty())
-    throw Error(ErrorKind::kCorrupt, "manifest.json is missing: the set is not complete",
-                storage.Location(set_key));
-  if (present[0].size > kMaxManifestBytes)
-    throw Error(ErrorKind::kCorrupt, "manifest.json is too large to be a manifest");
-  std::unique_ptr<ObjectReader> reader = storage.Open(set_key + "/" + kManifestObject);
-  std::string text;
-  std::vector<uint8_t> buffer(64 << 10);
-  while (size_t n = reader->Read(buffer.data(), buffer.size()))
-    text.append(reinterpret_cast<const char*>(buffer.data()), n);
-  if (!expected_sha256.empty()) {
-    Sha256 hash;
-    hash.Update(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-    std::string got = hash.HexDigest();
-    if (got != expected_sha256)
-      throw Error(ErrorKind::kCorrupt,
-                  "manifest.json: SHA-256 mismatch with backup_log: " + expected_sha256 +
-                      " recorded, " + got + " stored",
-                  "The manifest is not the one the backup wrote.");
-  }
-  return Manifest::FromJson(text);
-}
 
 // ReadBackObject streams one object through SHA-256 and zstd into sink and
 // checks its stored size, its SHA-256 and its decompressed size against the
@@ -351,7 +291,8 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
   StagedSet staged;
   staged.manifest = ReadManifest(storage, set_key, source.manifest_sha256);
   const Manifest& manifest = staged.manifest;
-  if (manifest.backup_id != source_id || manifest.database != source.database)
+  if ((source.set_id != 0 && manifest.backup_id != source.set_id) ||
+      manifest.database != source.database)
     throw Error(ErrorKind::kCorrupt, "manifest.json describes backup " +
                                          std::to_string(manifest.backup_id) + " of database \"" +
                                          manifest.database + "\", not this one");
@@ -1156,6 +1097,62 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
 
 }  // namespace
 
+// SetKey is the storage key of a set from its location; the location must be
+// that backup's set directory below the storage's root.
+std::string SetKey(const Storage& storage, int64_t backup_id, const std::string& location) {
+  std::string key = storage.KeyOf(location);
+  if (key.empty() || !IsSetKey(backup_id, key))
+    throw Error(ErrorKind::kCorrupt,
+                "the location of backup " + std::to_string(backup_id) +
+                    " is not a set directory of its storage",
+                location + " is not below " + storage.Location("") + ".");
+  return key;
+}
+
+// OpenSourceStorage opens the storage of a source backup and reads its
+// identity file, if it has one.
+SourceStorage OpenSourceStorage(const SourceInfo& source) {
+  StorageHandle handle;
+  RunInTransaction(
+      [&] { handle = OpenStorageHandle(source.storage, StorageUse::kWorker, ThrowIfStopping); });
+  SourceStorage opened;
+  opened.storage = std::move(handle.storage);
+  opened.name = source.storage;
+  if (!handle.encryption.identity_file.empty())
+    opened.identities = ReadAgeIdentityFile(handle.encryption.identity_file);
+  return opened;
+}
+
+// ReadManifest reads and parses the set's manifest.json; with
+// expected_sha256 (backup_log's manifest_sha256), one that is not the
+// manifest the backup wrote is damage (kCorrupt).
+Manifest ReadManifest(Storage& storage, const std::string& set_key,
+                      const std::string& expected_sha256) {
+  std::vector<ObjectInfo> present = storage.List(set_key + "/" + kManifestObject);
+  if (present.empty())
+    throw Error(ErrorKind::kCorrupt, "manifest.json is missing: the set is not complete",
+                storage.Location(set_key));
+  if (present[0].size > kMaxManifestBytes)
+    throw Error(ErrorKind::kCorrupt, "manifest.json is too large to be a manifest");
+  std::unique_ptr<ObjectReader> reader = storage.Open(set_key + "/" + kManifestObject);
+  std::string text;
+  std::vector<uint8_t> buffer(64 << 10);
+  while (size_t n = reader->Read(buffer.data(), buffer.size()))
+    text.append(reinterpret_cast<const char*>(buffer.data()), n);
+  if (!expected_sha256.empty()) {
+    Sha256 hash;
+    hash.Update(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    std::string got = hash.HexDigest();
+    if (got != expected_sha256)
+      throw Error(ErrorKind::kCorrupt,
+                  "manifest.json: SHA-256 mismatch with backup_log: " + expected_sha256 +
+                      " recorded, " + got + " stored",
+                  "The manifest is not the one the backup wrote.");
+  }
+  return Manifest::FromJson(text);
+}
+
+
 // RunVerify verifies backup source_id; see verify_job.h.
 void RunVerify(int64_t id, int64_t source_id, bool deep) {
   ServerFacts facts;
@@ -1642,6 +1639,7 @@ SourceInfo LoadSource(int64_t source_id) {
     source.format = row.format;
     source.storage = row.storage != nullptr ? row.storage : "local";
     source.raw_bytes = row.raw_bytes;
+    source.set_id = row.set_id;
   });
   if (!found)
     throw Error(ErrorKind::kUndefinedObject,

@@ -4,11 +4,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "core/archive/manifest.h"
+#include "core/crypto/age.h"
+#include "core/storage/storage.h"
 
 namespace pgbak {
 
-// SourceInfo is the backup a verify or restore reads.
+// SourceInfo is the backup (or copy) a verify, restore or copy reads.
 struct SourceInfo {
   std::string database;
   std::string location;
@@ -18,7 +24,32 @@ struct SourceInfo {
   std::string format;
   std::string storage;
   int64_t raw_bytes = -1;  // the data object decompressed (what a restore stages); -1: unknown
+  // set_id is the backup the set's manifest names: the row itself, or for
+  // a copy the backup it came from (0: that row is gone; then the
+  // manifest's own id is taken, its SHA-256 having been checked).
+  int64_t set_id = 0;
 };
+
+// SourceStorage is the storage a source backup was written to, with what
+// decrypts its objects.
+struct SourceStorage {
+  std::unique_ptr<Storage> storage;
+  std::string name;
+  std::vector<AgeIdentity> identities;  // from age_identity_file; empty if none
+};
+
+// OpenSourceStorage opens the storage of a source set and reads its
+// identity file, if it has one.
+SourceStorage OpenSourceStorage(const SourceInfo& source);
+
+// SetKey is the storage key of operation id's set from its location, which
+// must be that set's directory below the storage's root (kCorrupt if not).
+std::string SetKey(const Storage& storage, int64_t id, const std::string& location);
+
+// ReadManifest reads the manifest of the set at set_key, checking its
+// SHA-256 against expected_sha256 (backup_log's; not if empty).
+Manifest ReadManifest(Storage& storage, const std::string& set_key,
+                      const std::string& expected_sha256);
 
 // LoadSource reads backup source_id; throws if it is no longer a succeeded
 // backup.
