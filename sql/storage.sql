@@ -122,6 +122,39 @@ SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"age_identity_file": "/nonexis
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS storages_after_age_errors FROM pgbak_storage;
 
+-- S3 Object Lock: every object written with a retention of mode and days.
+SELECT pgbak_storage_add('locked', 's3://ok-bucket/locked',
+  '{"object_lock": {"mode": "Compliance", "days": 30}}');
+SELECT name, options FROM pgbak_storages WHERE name = 'locked';
+SELECT pgbak_storage_drop('locked');
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "legal-hold", "days": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": null, "days": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": 0}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": -1}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": 1.5}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": "7"}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": 36501}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": 1e15}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance"}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket',
+  '{"object_lock": {"mode": "governance", "days": 7, "bypass": true}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": true}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 'file:///var/tmp/pgbak-regress-lock',
+  '{"object_lock": {"mode": "governance", "days": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS storages_after_lock_errors FROM pgbak_storage;
+
 -- Runs and jobs may name a defined storage, and only that.
 SELECT pgbak_run('contrib_regression', 'nowhere');
 \echo :LAST_ERROR_SQLSTATE

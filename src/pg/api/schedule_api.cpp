@@ -117,7 +117,8 @@ PruneRow* RunPrune(bool dry_run, int* count) {
     }
     PgCall([&] { rows = static_cast<PruneRow*>(palloc0(sizeof(PruneRow) * (items.size() + 1))); });
     for (const PruneItem& item : items) {
-      std::string action = dry_run ? "would " + item.action
+      std::string action = item.action == "locked" ? item.action
+                           : dry_run               ? "would " + item.action
                            : item.done
                                ? (item.action != "delete" ? "cleaned"
                                   : has13                 ? "expiring"

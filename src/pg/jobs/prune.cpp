@@ -17,6 +17,7 @@ extern "C" {
 
 #include "core/options/job_options.h"
 #include "core/schedule/retention.h"
+#include "core/storage/s3/object_lock.h"
 #include "pg/boundary/boundary.h"
 #include "pg/boundary/pg_time_zone.h"
 #include "pg/boundary/transaction.h"
@@ -149,7 +150,32 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
       items.push_back(std::move(item));
     }
   }
+  HoldLockedSets(items, now);
   return items;
+}
+
+// HoldLockedSets reads each storage's lock once.
+void HoldLockedSets(std::vector<PruneItem>& items, std::time_t now) {
+  std::map<std::string, ObjectLock> locks;
+  for (PruneItem& item : items) {
+    if (item.action != "delete")
+      continue;
+    auto lock = locks.find(item.storage);
+    if (lock == locks.end())
+      lock = locks.emplace(item.storage, StorageObjectLock(item.storage)).first;
+    if (!lock->second.enabled())
+      continue;
+    std::time_t until = RetainUntil(lock->second, item.finished_at) + kLockClockMarginSeconds;
+    if (until <= now)
+      continue;
+    // "locked until <date> (retention: not selected by keep_last)"
+    const std::string deleted = "deleted: ";
+    std::string why = item.reason.compare(0, deleted.size(), deleted) == 0
+                          ? item.reason.substr(deleted.size())
+                          : item.reason;
+    item.action = "locked";
+    item.reason = "locked until " + Iso8601Utc(until) + " (retention: " + why + ")";
+  }
 }
 
 namespace {
@@ -205,6 +231,8 @@ ExpiryOutcome FinishExpiring(int64_t id, const std::string& storage, const std::
 
 // ExecutePruneItem cleans a failed set, or (schemas before 1.3) deletes.
 void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> interrupt_check) {
+  if (item.action == "locked")
+    return;
   std::string error;
   if (!RemoveSetObjects(item.storage, item.id, item.location, use, error,
                         std::move(interrupt_check))) {
@@ -320,6 +348,13 @@ void PruneJobInWorker(const std::string& job_name) {
         } else {
           item.done = true;  // expired, by this worker or (no longer expiring) the launcher
         }
+      } else if (item.action == "locked") {
+        PgCall([&] {
+          ereport(DEBUG1, (errmsg("pgbak: job \"%s\": backup " INT64_FORMAT " kept (%s)",
+                                  item.job_name.c_str(), static_cast<int64>(item.id),
+                                  item.reason.c_str())));
+        });
+        continue;
       } else {
         RunInTransaction([&] { ExecutePruneItem(item, StorageUse::kWorker, ThrowIfStopping); });
         if (!item.done && !StopReason().empty())
