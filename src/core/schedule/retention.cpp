@@ -186,6 +186,23 @@ int64_t ParseDurationText(const std::string& text) {
   return count * unit_seconds;
 }
 
+// DurationText picks the largest unit that divides seconds exactly.
+std::string DurationText(int64_t seconds) {
+  static const struct {
+    const char* name;
+    int64_t seconds;
+  } kUnits[] = {
+      {"year", 365 * kDay}, {"week", 7 * kDay}, {"day", kDay}, {"hour", 3600}, {"minute", 60},
+  };
+  for (const auto& unit : kUnits) {
+    if (seconds >= unit.seconds && seconds % unit.seconds == 0) {
+      int64_t count = seconds / unit.seconds;
+      return std::to_string(count) + " " + unit.name + (count == 1 ? "" : "s");
+    }
+  }
+  return std::to_string(seconds) + (seconds == 1 ? " second" : " seconds");
+}
+
 // ParseDurationOption reads a duration option: an interval string or a JSON
 // integer of seconds.
 int64_t ParseDurationOption(const char* key, const json::Value& value) {

@@ -91,4 +91,8 @@ int64_t ParseDurationOption(const char* key, const json::Value& value);
 // duration, is not positive or does not fit in 64 bits.
 int64_t ParseDurationText(const std::string& text);
 
+// DurationText writes seconds (> 0) in the largest of the units above that
+// divides them: "7 days", "1 year", "90 minutes", "3601 seconds".
+std::string DurationText(int64_t seconds);
+
 }  // namespace pgbak

@@ -22,6 +22,7 @@
 #include "core/base/json.h"
 #include "core/base/unique_fd.h"
 #include "core/crypto/age.h"
+#include "core/schedule/retention.h"
 #include "core/storage/s3/aws_credential_files.h"
 #include "core/base/no_postgres.h"
 
@@ -32,7 +33,7 @@ namespace {
 constexpr const char* kValidKeysHint =
     "Valid storage options are: endpoint, region, uri_style, access_key_id, secret_access_key, "
     "secret_access_key_file, session_token, ca_file, tls_verify, max_upload_rate, part_size, "
-    "concurrency, upload_memory, age_recipients, age_identity_file.";
+    "concurrency, upload_memory, age_recipients, age_identity_file, manual_retention.";
 
 constexpr const char* kNoCredentialsHint =
     "Give the storage access_key_id with secret_access_key_file (a file on the database server), "
@@ -44,7 +45,7 @@ constexpr const char* kNoCredentialsHint =
 constexpr size_t kMaxSecretFileBytes = 8192;
 
 constexpr const char* kLocalKeysHint =
-    "A file:// storage takes age_recipients and age_identity_file only.";
+    "A file:// storage takes age_recipients, age_identity_file and manual_retention only.";
 
 constexpr size_t kMaxRecipients = 20;
 
@@ -241,6 +242,41 @@ std::string NormalLocalPath(const std::string& url, std::string path) {
   return path;
 }
 
+// ManualRetentionOption checks manual_retention, this storage's own age for
+// manual backups instead of pgbak.manual_retention: an interval "N unit" (the
+// units of a job's max_age) or a whole number of seconds, from one second to
+// 100 years, or "off" (manual backups here never age out). Stored as seconds
+// or "off", so that nothing has to parse it again.
+json::Value ManualRetentionOption(const json::Value& value) {
+  constexpr const char* kHint =
+      "Give an interval such as \"30 days\" (seconds, minutes, hours, days, weeks, months of 30 "
+      "days, years of 365 days), a whole number of seconds, or \"off\" to keep manual backups "
+      "in this storage whatever pgbak.manual_retention says; at most 100 years.";
+  const std::string expected =
+      "storage option \"manual_retention\" must be an interval such as \"30 days\" or \"off\", "
+      "not ";
+  int64_t seconds = 0;
+  std::string shown;
+  if (value.type() == json::Type::kString) {
+    if (value.AsString() == "off")
+      return json::Value::String("off");
+    shown = json::Quote(value.AsString());
+    seconds = ParseDurationText(value.AsString());
+  } else if (value.type() == json::Type::kNumber) {
+    shown = value.Serialize();
+    try {
+      seconds = value.AsInt64();
+    } catch (const Error&) {
+      seconds = 0;
+    }
+  } else {
+    Invalid(expected + value.TypeNameWithArticle(), kHint);
+  }
+  if (seconds < 1 || seconds > kMaxDurationSeconds)
+    Invalid(expected + shown, kHint);
+  return json::Value::Number(seconds);
+}
+
 json::Value ParseObject(const std::string& text, const char* what) {
   json::Value value = json::Parse(text.empty() ? "{}" : text);
   if (value.type() != json::Type::kObject)
@@ -304,6 +340,10 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
       identity_file = StringOption(key, value);
       CheckServerFile(key, identity_file);
       public_options.Set(key, json::Value::String(identity_file));
+      continue;
+    }
+    if (key == "manual_retention") {
+      public_options.Set(key, ManualRetentionOption(value));
       continue;
     }
     if (local)
