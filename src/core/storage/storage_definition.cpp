@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -255,26 +256,15 @@ json::Value ManualRetentionOption(const json::Value& value) {
   const std::string expected =
       "storage option \"manual_retention\" must be an interval such as \"30 days\" or \"off\", "
       "not ";
-  int64_t seconds = 0;
+  if (value.type() == json::Type::kString && value.AsString() == "off")
+    return json::Value::String("off");
   std::string shown;
-  if (value.type() == json::Type::kString) {
-    if (value.AsString() == "off")
-      return json::Value::String("off");
-    shown = json::Quote(value.AsString());
-    seconds = ParseDurationText(value.AsString());
-  } else if (value.type() == json::Type::kNumber) {
-    shown = value.Serialize();
-    try {
-      seconds = value.AsInt64();
-    } catch (const Error&) {
-      seconds = 0;
-    }
-  } else {
+  std::optional<int64_t> seconds = DurationValueSeconds(value, shown);
+  if (!seconds)
     Invalid(expected + value.TypeNameWithArticle(), kHint);
-  }
-  if (seconds < 1 || seconds > kMaxDurationSeconds)
+  if (*seconds < 1 || *seconds > kMaxDurationSeconds)
     Invalid(expected + shown, kHint);
-  return json::Value::Number(seconds);
+  return json::Value::Number(*seconds);
 }
 
 json::Value ParseObject(const std::string& text, const char* what) {
