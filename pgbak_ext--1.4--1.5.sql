@@ -46,3 +46,46 @@ COMMENT ON FUNCTION pgbak_schedule(text, text, text, jsonb) IS
   'Create or replace a scheduled backup job; returns its id';
 REVOKE ALL ON FUNCTION pgbak_schedule(text, text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbak_schedule(text, text, text, jsonb) TO pgbak_admin;
+
+-- #15 (B, manual retention and storage usage): pgbak_storages says how much
+-- each storage holds and how long manual backups stay in it. Same columns,
+-- comment and grants as in 1.3, three more at the end:
+--   manual_retention: the age after which the launcher deletes manual
+--     backups in the storage (its option manual_retention, stored as seconds
+--     or "off", else the setting pgbak.manual_retention); NULL: never.
+--   used_bytes, set_count: the backup sets backup_log says are in the
+--     storage (succeeded, or expiring: not all removed yet), data and globals
+--     objects (stored_bytes + globals_bytes; manifest.json, a few kB a set,
+--     is not recorded and not counted), whatever database or job.
+CREATE OR REPLACE VIEW pgbak_storages AS
+WITH usage AS (
+  SELECT storage_name,
+         sum(coalesce(stored_bytes, 0) + coalesce(globals_bytes, 0))::bigint AS used_bytes,
+         count(*) AS set_count
+  FROM backup_log
+  WHERE kind = 'backup' AND status IN ('succeeded', 'expiring')
+  GROUP BY storage_name),
+setting AS (
+  SELECT justify_hours(make_interval(secs => nullif(setting, '0')::float8)) AS manual_retention
+  FROM pg_catalog.pg_settings WHERE name = 'pgbak.manual_retention')
+SELECT l.*,
+       CASE WHEN jsonb_typeof(l.options -> 'manual_retention') = 'number'
+            THEN justify_hours(make_interval(secs => (l.options ->> 'manual_retention')::float8))
+            WHEN l.options ? 'manual_retention' THEN NULL
+            ELSE (SELECT manual_retention FROM setting) END AS manual_retention,
+       coalesce(u.used_bytes, 0) AS used_bytes, coalesce(u.set_count, 0) AS set_count
+FROM (
+  SELECT 'local'::text AS name, 'local'::text AS kind, pgbak_local_path() AS url,
+         NULL::text AS endpoint, NULL::text AS region, '{}'::jsonb AS options,
+         'none'::text AS credentials, NULL::name AS created_by, NULL::timestamptz AS created_at
+  UNION ALL
+  SELECT s.name, CASE WHEN s.url LIKE 'file:%' THEN 'local' ELSE 's3' END, s.url,
+         CASE WHEN s.url LIKE 's3:%' THEN coalesce(s.options ->> 'endpoint', 'AWS') END,
+         s.options ->> 'region', s.options,
+         CASE WHEN s.url LIKE 'file:%' THEN 'none'
+              WHEN s.options ? 'secret_access_key_file' THEN 'file'
+              WHEN EXISTS (SELECT FROM pgbak_storage_secret x WHERE x.name = s.name)
+              THEN 'stored' ELSE 'environment' END,
+         s.created_by, s.created_at
+  FROM pgbak_storage s) l
+LEFT JOIN usage u ON u.storage_name = l.name;

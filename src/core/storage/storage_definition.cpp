@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,7 @@
 #include "core/base/json.h"
 #include "core/base/unique_fd.h"
 #include "core/crypto/age.h"
+#include "core/schedule/retention.h"
 #include "core/storage/s3/aws_credential_files.h"
 #include "core/base/no_postgres.h"
 
@@ -32,7 +34,7 @@ namespace {
 constexpr const char* kValidKeysHint =
     "Valid storage options are: endpoint, region, uri_style, access_key_id, secret_access_key, "
     "secret_access_key_file, session_token, ca_file, tls_verify, max_upload_rate, part_size, "
-    "concurrency, upload_memory, object_lock, age_recipients, age_identity_file.";
+    "concurrency, upload_memory, object_lock, age_recipients, age_identity_file, manual_retention.";
 
 constexpr const char* kObjectLockHint =
     "object_lock is {\"mode\": \"governance\" or \"compliance\", \"days\": 1 to 36500}: "
@@ -48,7 +50,7 @@ constexpr const char* kNoCredentialsHint =
 constexpr size_t kMaxSecretFileBytes = 8192;
 
 constexpr const char* kLocalKeysHint =
-    "A file:// storage takes age_recipients and age_identity_file only.";
+    "A file:// storage takes age_recipients, age_identity_file and manual_retention only.";
 
 constexpr size_t kMaxRecipients = 20;
 
@@ -283,6 +285,30 @@ json::Value ParseObjectLock(const json::Value& value) {
   return stored;
 }
 
+// ManualRetentionOption checks manual_retention, this storage's own age for
+// manual backups instead of pgbak.manual_retention: an interval "N unit" (the
+// units of a job's max_age) or a whole number of seconds, from one second to
+// 100 years, or "off" (manual backups here never age out). Stored as seconds
+// or "off", so that nothing has to parse it again.
+json::Value ManualRetentionOption(const json::Value& value) {
+  constexpr const char* kHint =
+      "Give an interval such as \"30 days\" (seconds, minutes, hours, days, weeks, months of 30 "
+      "days, years of 365 days), a whole number of seconds, or \"off\" to keep manual backups "
+      "in this storage whatever pgbak.manual_retention says; at most 100 years.";
+  const std::string expected =
+      "storage option \"manual_retention\" must be an interval such as \"30 days\" or \"off\", "
+      "not ";
+  if (value.type() == json::Type::kString && value.AsString() == "off")
+    return json::Value::String("off");
+  std::string shown;
+  std::optional<int64_t> seconds = DurationValueSeconds(value, shown);
+  if (!seconds)
+    Invalid(expected + value.TypeNameWithArticle(), kHint);
+  if (*seconds < 1 || *seconds > kMaxDurationSeconds)
+    Invalid(expected + shown, kHint);
+  return json::Value::Number(*seconds);
+}
+
 json::Value ParseObject(const std::string& text, const char* what) {
   json::Value value = json::Parse(text.empty() ? "{}" : text);
   if (value.type() != json::Type::kObject)
@@ -352,6 +378,10 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
       Invalid("storage option \"object_lock\" needs an S3 storage",
               "Object Lock is a feature of S3 buckets (AWS, MinIO, Ceph...): a file:// storage has "
               "nothing that keeps a set from being deleted.");
+    if (key == "manual_retention") {
+      public_options.Set(key, ManualRetentionOption(value));
+      continue;
+    }
     if (local)
       Invalid("storage option \"" + Printable(key) + "\" does not apply to a file:// storage",
               kLocalKeysHint);

@@ -112,6 +112,13 @@ std::string RenderMetrics() {
       log +
       " WHERE kind = 'backup' GROUP BY database_name) t "
       "ON t.database_name = s.database_name ORDER BY 1");
+  // What each storage holds, from pgbak_storages (1.5 onwards).
+  bool has_usage = false;
+  PgCall([&] { has_usage = CatalogRelationHasColumn("pgbak_storages", "used_bytes"); });
+  Rows storages;
+  if (has_usage)
+    storages = Query("SELECT name, used_bytes, set_count FROM " + QuotedRelation("pgbak_storages") +
+                     " ORDER BY name");
   Rows queue = Query(
       "SELECT count(*) FILTER (WHERE status = 'queued'), "
       "count(*) FILTER (WHERE webhook_status LIKE 'failed%') FROM " +
@@ -148,6 +155,24 @@ std::string RenderMetrics() {
               "ones included.");
   PerDatabase(text, databases, 11, "pgbak_retained_bytes", MetricType::kGauge,
               "Bytes held in storage by the backups not yet expired.");
+
+  if (has_usage) {
+    const struct {
+      int column;
+      const char* name;
+      const char* help;
+    } kStorageFamilies[] = {
+        {1, "pgbak_storage_used_bytes",
+         "Bytes of the backup sets held in the storage (succeeded or expiring; data and globals "
+         "objects), from backup_log."},
+        {2, "pgbak_storage_sets", "Backup sets held in the storage (succeeded or expiring)."},
+    };
+    for (const auto& family : kStorageFamilies) {
+      text.Family(family.name, MetricType::kGauge, family.help);
+      for (const auto& row : storages.values)
+        text.Sample({{"storage", row[0]}}, std::strtod(row[family.column].c_str(), nullptr));
+    }
+  }
 
   std::vector<ProgressSnapshot> running(std::max(SlotCount(), 1));
   int n = 0;

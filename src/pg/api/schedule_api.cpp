@@ -75,7 +75,7 @@ CheckedJob CheckJob(const char* schedule_text, const char* options_text) {
 // SQL function can build tuples with no C++ object alive.
 struct PruneRow {
   int64 id;
-  char* job_name;
+  char* job_name;  // nullptr for a manual backup
   char* database;
   TimestampTz finished_at;
   char* action;
@@ -123,12 +123,13 @@ PruneRow* RunPrune(bool dry_run, int* count) {
                                ? (item.action != "delete" ? "cleaned"
                                   : has13                 ? "expiring"
                                                           : "deleted")
-                               : (item.action == "delete" && has13 ? "no longer succeeded"
-                                                                   : "failed to " + item.action);
+                               : (item.action == "delete" && has13
+                                      ? "kept (no longer succeeded, in use, or now the newest)"
+                                      : "failed to " + item.action);
       PruneRow& row = rows[(*count)++];
       PgCall([&] {
         row.id = item.id;
-        row.job_name = pstrdup(item.job_name.c_str());
+        row.job_name = item.job_name.empty() ? nullptr : pstrdup(item.job_name.c_str());
         row.database = pstrdup(item.database.c_str());
         row.finished_at = UnixToTimestamp(item.finished_at);
         row.action = pstrdup(action.c_str());
@@ -217,7 +218,8 @@ extern "C" Datum pgbak_unschedule(PG_FUNCTION_ARGS) {
   PG_RETURN_BOOL(removed);
 }
 
-// pgbak_prune shows (dry_run, the default) or applies every job's retention.
+// pgbak_prune shows (dry_run, the default) or applies every job's retention
+// and manual retention.
 extern "C" Datum pgbak_prune(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "dry_run");
   bool dry_run = PG_GETARG_BOOL(0);
@@ -241,9 +243,10 @@ extern "C" Datum pgbak_prune(PG_FUNCTION_ARGS) {
   PruneRow* rows = RunPrune(dry_run, &count);
   for (int i = 0; i < count; i++) {
     Datum values[7];
-    bool nulls[7] = {false, false, false, false, false, false, rows[i].location == nullptr};
+    bool nulls[7] = {false, rows[i].job_name == nullptr, false, false, false,
+                     false, rows[i].location == nullptr};
     values[0] = Int64GetDatum(rows[i].id);
-    values[1] = CStringGetTextDatum(rows[i].job_name);
+    values[1] = rows[i].job_name != nullptr ? CStringGetTextDatum(rows[i].job_name) : (Datum)0;
     values[2] = DirectFunctionCall1(namein, CStringGetDatum(rows[i].database));
     values[3] = TimestampTzGetDatum(rows[i].finished_at);
     values[4] = CStringGetTextDatum(rows[i].action);

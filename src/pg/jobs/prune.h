@@ -37,10 +37,11 @@ struct PruneItem {
 };
 
 // PlanPrune decides for every job with a retention policy (or only for
-// only_job if not empty). Needs a transaction with SPI connected; calls
-// PostgreSQL through PgCall. A set that retention would delete while its
-// storage's object_lock still holds it comes back as "locked"
-// (HoldLockedSets).
+// only_job if not empty) and, with no only_job, for manual backups past
+// their retention (PruneItem.job_name empty). Needs a transaction with SPI
+// connected; calls PostgreSQL through PgCall. A set that retention would
+// delete while its storage's object_lock still holds it comes back as
+// "locked" (HoldLockedSets).
 std::vector<PruneItem> PlanPrune(const std::string& only_job);
 
 // HoldLockedSets turns each "delete" of items whose storage has an
@@ -57,7 +58,9 @@ void HoldLockedSets(std::vector<PruneItem>& items, std::time_t now);
 constexpr std::time_t kLockClockMarginSeconds = 15 * 60;
 
 // MarkExpiring marks item's row 'expiring' (a delete whose row is still
-// 'succeeded'); false if it no longer is. Needs a transaction with SPI; the
+// 'succeeded'); false if it no longer is, if no newer succeeded backup of
+// its database exists (it is the newest good one), or if a queued or
+// running operation reads it (source_id). Needs a transaction with SPI; the
 // caller commits it before anything is removed. Version 1.3 schema only.
 bool MarkExpiring(const PruneItem& item);
 
@@ -92,6 +95,14 @@ void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> int
 // not spent, skipping those whose last try failed less than a minute ago
 // and those someone else holds. Returns how many it finished.
 int FinishExpiringSets(int limit, const PassBudget& budget);
+
+// ExpireManualBackups applies manual retention from the launcher: it marks
+// up to limit succeeded manual backups older than their storage's
+// manual_retention (else pgbak.manual_retention) 'expiring', in a
+// transaction of its own, and leaves their objects to FinishExpiringSets.
+// As for jobs, the newest succeeded backup of a database and sets that a
+// queued or running operation reads are never marked. Returns how many.
+int ExpireManualBackups(int limit);
 
 // PruneJobInWorker applies the retention of one job from a background worker
 // (one transaction per removed set). Problems are logged, never thrown: a

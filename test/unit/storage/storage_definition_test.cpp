@@ -650,6 +650,32 @@ TEST(StorageDefinitionTest, ObjectLockRefusals) {
 
 // --- SettingsFromDefinition ---------------------------------------------------
 
+// manual_retention is stored as seconds (or "off") for S3 and file://
+// storages alike; anything else is refused naming the option, with a hint.
+TEST(StorageDefinitionTest, ManualRetention) {
+  for (const char* url : {"s3://bucket", "file:///srv/backups"}) {
+    auto stored = [&](const std::string& value) {
+      StorageDefinition definition =
+          ParseStorageDefinition("s3", url, "{\"manual_retention\": " + value + "}");
+      return Member(definition.public_options, "manual_retention");
+    };
+    EXPECT_EQ(stored(R"("7 days")"), "604800");
+    EXPECT_EQ(stored(R"(" 2 Weeks ")"), "1209600");
+    EXPECT_EQ(stored("3600"), "3600");
+    EXPECT_EQ(stored(R"("off")"), R"("off")");
+    EXPECT_EQ(stored(R"("100 years")"), "3153600000");
+  }
+  for (const std::string bad :
+       {R"("-1 days")", "-5", "0", R"("0 days")", R"("101 years")", "3153600001",
+        R"("99999999999999999999 years")", R"("soon")", R"("7 fortnights")", R"("")", R"("OFF")",
+        "1.5", "true", "null", R"(["7 days"])", R"({"days": 7})"}) {
+    Error error = ParseRefusal("s3://bucket", "{\"manual_retention\": " + bad + "}");
+    EXPECT_NE(std::string(error.what()).find("manual_retention"), std::string::npos)
+        << error.what();
+    ExpectHint(error, "whole number of seconds");
+  }
+}
+
 // FakeEnvironment answers lookups from a map and records the names asked.
 struct FakeEnvironment {
   std::map<std::string, std::string> variables;
