@@ -61,6 +61,9 @@ struct SourceRow {
 // before ALTER EXTENSION ... UPDATE brought the schema it was built for).
 bool BackupLogHasColumn(const char* column);
 
+// CatalogHasColumn says the same of any of the extension's relations.
+bool CatalogHasColumn(const char* relation, const char* column);
+
 // CatalogRelationExists says whether the extension's schema has relation.
 // Needs SPI connected.
 bool CatalogRelationExists(const char* relation);

@@ -35,9 +35,11 @@ struct PruneItem {
 };
 
 // PlanPrune decides for every job with a retention policy (or only for
-// only_job if not empty). Needs a transaction with SPI connected; calls
-// PostgreSQL through PgCall.
-std::vector<PruneItem> PlanPrune(const std::string& only_job);
+// only_job if not empty), each database of a job on its own (only
+// only_database's if not empty). Needs a transaction with SPI connected;
+// calls PostgreSQL through PgCall.
+std::vector<PruneItem> PlanPrune(const std::string& only_job,
+                                 const std::string& only_database = std::string());
 
 // MarkExpiring marks item's row 'expiring' (a delete whose row is still
 // 'succeeded'); false if it no longer is. Needs a transaction with SPI; the
@@ -76,10 +78,11 @@ void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> int
 // and those someone else holds. Returns how many it finished.
 int FinishExpiringSets(int limit, const PassBudget& budget);
 
-// PruneJobInWorker applies the retention of one job from a background worker
-// (one transaction per removed set). Problems are logged, never thrown: a
-// backup that succeeded stays succeeded whatever pruning does.
-void PruneJobInWorker(const std::string& job_name);
+// PruneJobInWorker applies the retention of one job to the sets of one
+// database from a background worker (one transaction per removed set).
+// Problems are logged, never thrown: a backup that succeeded stays
+// succeeded whatever pruning does.
+void PruneJobInWorker(const std::string& job_name, const std::string& database);
 
 // TrimHistory deletes finished rows older than pgbak.log_retention from
 // backup_log, except those whose cleanup is pending; returns how many.
