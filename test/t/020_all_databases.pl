@@ -7,6 +7,7 @@
 use strict;
 use warnings;
 
+use IO::Socket::INET;
 use JSON::PP qw(decode_json);
 use PgbakTest;
 use PostgreSQL::Test::Utils;
@@ -245,6 +246,37 @@ $hold->query_safe('COMMIT');
 $node->safe_psql('postgres', q{SELECT pgbak_unschedule('all')});
 ok(status('keep_db')->{unprotected}, 'without the job, keep_db is unprotected again');
 
+# A webhook receiver: answers 200 and appends each request body to a file.
+my $hooks = "${PostgreSQL::Test::Utils::tmp_check}/hooks.txt";
+my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 5, ReuseAddr => 1)
+  or die "cannot listen: $!";
+my $port = $server->sockport;
+my $receiver = fork();
+if ($receiver == 0)
+{
+	while (my $client = $server->accept)
+	{
+		my ($length, $line) = (0, '');
+		while (defined($line = <$client>) && $line ne "\r\n")
+		{
+			$length = $1 if $line =~ /^Content-Length:\s*(\d+)/i;
+		}
+		my $body = '';
+		read($client, $body, $length) if $length;
+		open(my $fh, '>>', $hooks) or die;
+		print $fh "$body\n";
+		close $fh;
+		print $client "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+		close $client;
+	}
+	exit 0;
+}
+close $server;
+$node->safe_psql('postgres',
+	"ALTER SYSTEM SET pgbak.webhook_url = 'http://127.0.0.1:$port/hook'; SELECT pg_reload_conf()");
+ok(poll_until(10, sub { $node->safe_psql('postgres', 'SHOW pgbak.webhook_url') =~ /$port/ }),
+	'the webhook URL is set');
+
 $node->safe_psql('postgres', 'CREATE DATABASE lonely');
 ok(poll_until(60, sub { scalar unprotected_events('lonely') }),
 	'a new database no job covers is announced on NOTIFY pgbak');
@@ -253,6 +285,18 @@ is( $event->{database_oid},
 	$node->safe_psql('postgres', q{SELECT oid FROM pg_database WHERE datname = 'lonely'}),
 	'the event carries its OID');
 is(scalar unprotected_events('new_db'), 0, 'new_db, covered when it appeared, was not announced');
+ok( poll_until(30,
+		sub {
+			$node->safe_psql('postgres',
+				q{SELECT webhook_status FROM pgbak_database_seen WHERE database_name = 'lonely'}) eq
+			  'delivered';
+		}),
+	'the event is delivered to the webhook');
+my ($hook) = grep { ($_->{event} // '') eq 'database_unprotected' }
+  map { decode_json($_) } grep { /\S/ } split /\n/, slurp_file($hooks);
+is($hook->{database}, 'lonely', 'the webhook names the database');
+like($hook->{text}, qr/new database "lonely" is not covered by any backup job/,
+	'with a text line for chat tools');
 is( $node->safe_psql('postgres',
 		q{SELECT unprotected FROM pgbak_database_seen s JOIN pg_database d ON d.oid = s.database_oid
 		  WHERE d.datname = 'lonely'}),
@@ -273,6 +317,14 @@ ok( poll_until(60,
 is(scalar unprotected_events('welcome'), 0, 'which a job over every database covers: no event');
 is(scalar unprotected_events('lonely'), 1, 'and lonely was announced once');
 
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM pgbak_database_seen WHERE database_name = 'welcome'
+		  AND webhook_status IS NOT NULL}),
+	'0',
+	'nor sent to the webhook');
+
+kill 'KILL', $receiver;
+waitpid($receiver, 0);
 $hold->quit;
 $listener->quit;
 $node->stop;
