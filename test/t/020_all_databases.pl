@@ -7,7 +7,6 @@
 use strict;
 use warnings;
 
-use IO::Socket::INET;
 use JSON::PP qw(decode_json);
 use PgbakTest;
 use PostgreSQL::Test::Utils;
@@ -248,30 +247,7 @@ ok(status('keep_db')->{unprotected}, 'without the job, keep_db is unprotected ag
 
 # A webhook receiver: answers 200 and appends each request body to a file.
 my $hooks = "${PostgreSQL::Test::Utils::tmp_check}/hooks.txt";
-my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 5, ReuseAddr => 1)
-  or die "cannot listen: $!";
-my $port = $server->sockport;
-my $receiver = fork();
-if ($receiver == 0)
-{
-	while (my $client = $server->accept)
-	{
-		my ($length, $line) = (0, '');
-		while (defined($line = <$client>) && $line ne "\r\n")
-		{
-			$length = $1 if $line =~ /^Content-Length:\s*(\d+)/i;
-		}
-		my $body = '';
-		read($client, $body, $length) if $length;
-		open(my $fh, '>>', $hooks) or die;
-		print $fh "$body\n";
-		close $fh;
-		print $client "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-		close $client;
-	}
-	exit 0;
-}
-close $server;
+my ($receiver, $port) = webhook_receiver($hooks);
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET pgbak.webhook_url = 'http://127.0.0.1:$port/hook'; SELECT pg_reload_conf()");
 ok(poll_until(10, sub { $node->safe_psql('postgres', 'SHOW pgbak.webhook_url') =~ /$port/ }),
