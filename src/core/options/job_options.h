@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/base/json.h"
 #include "core/options/backup_options.h"
@@ -38,6 +39,9 @@ struct JobOptions {
   // pgbak.webhook_* settings for this job's runs; empty means the setting.
   std::string webhook_url;
   std::string webhook_events;
+  // exclude_databases: for a job over every database ('*'), the databases it
+  // leaves out, by exact name (each 1..63 bytes, no duplicates).
+  std::vector<std::string> exclude_databases;
 
   // ToJson is the normalized form stored with the job: backup options,
   // storage, verify and the retention keys as given (max_age as seconds).
@@ -48,5 +52,18 @@ struct JobOptions {
 // kInvalidParameter naming the offending key, with a hint listing the valid
 // keys (backup option keys and job keys together).
 JobOptions ParseJobOptions(std::string_view json_text);
+
+// kEveryDatabase is the database name of a job over every database.
+constexpr const char* kEveryDatabase = "*";
+
+// kMaxDatabaseNameBytes is the longest database name PostgreSQL keeps
+// (NAMEDATALEN - 1); a longer one would be cut to another name.
+constexpr size_t kMaxDatabaseNameBytes = 63;
+
+// CheckJobScope throws kInvalidParameter if options make no sense for the
+// job's database: exclude_databases on a job over one database, or a
+// selection of tables or schemas (names checked in each database, which
+// most databases would not have) on a job over every database.
+void CheckJobScope(const JobOptions& options, bool every_database);
 
 }  // namespace pgbak

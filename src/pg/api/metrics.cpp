@@ -83,6 +83,9 @@ void PerDatabase(PrometheusText& text, const Rows& rows, int column, const char*
 std::string RenderMetrics() {
   std::string log = QuotedRelation("backup_log");
   std::string status = QuotedRelation("backup_status");
+  // Coverage is known from version 1.5's backup_status on.
+  bool has_coverage = false;
+  PgCall([&] { has_coverage = CatalogRelationHasColumn("backup_status", "unprotected"); });
   // One row per database: freshness from backup_status, totals from the
   // history that backup_log still holds (see pgbak.log_retention).
   Rows databases = Query(
@@ -96,7 +99,9 @@ std::string RenderMetrics() {
       "CASE WHEN s.excluded THEN 1 ELSE 0 END, "                // 7
       "coalesce(t.failures, 0), coalesce(t.successes, 0), "     // 8, 9
       "coalesce(t.stored_total, 0), coalesce(t.retained, 0), "  // 10, 11
-      "extract(epoch FROM s.last_failure_at) "                  // 12
+      "extract(epoch FROM s.last_failure_at), "                 // 12
+      + std::string(has_coverage ? "CASE WHEN s.unprotected THEN 1 ELSE 0 END "
+                                 : "NULL::integer ") +  // 13
       "FROM " +
       status +
       " s LEFT JOIN ("
@@ -145,6 +150,10 @@ std::string RenderMetrics() {
   PerDatabase(text, databases, 7, "pgbak_excluded", MetricType::kGauge,
               "1 if the database is deliberately not backed up (template, "
               "pgbak.exclude_databases), else 0.");
+  if (has_coverage)
+    PerDatabase(text, databases, 13, "pgbak_database_unprotected", MetricType::kGauge,
+                "1 if no job covers the database and it is not excluded (see backup_status."
+                "covered_by), else 0.");
   PerDatabase(text, databases, 8, "pgbak_backup_failures_total", MetricType::kCounter,
               "Failed backups recorded in backup_log (history is trimmed after "
               "pgbak.log_retention).");

@@ -48,14 +48,16 @@ struct CheckedJob {
   TimestampTz next_run;
 };
 
-// CheckJob validates the schedule and options of a job and computes its
-// first run; raises a precise error on bad input.
-CheckedJob CheckJob(const char* schedule_text, const char* options_text) {
+// CheckJob validates the schedule and options of a job (over every
+// database, or one) and computes its first run; raises a precise error on
+// bad input.
+CheckedJob CheckJob(const char* schedule_text, const char* options_text, bool every_database) {
   CheckedJob checked{};
   Failure failure;
   CatchCore(failure, [&] {
     CronSchedule schedule = CronSchedule::Parse(schedule_text);
     JobOptions options = ParseJobOptions(options_text);
+    CheckJobScope(options, every_database);
     RefuseCatalogNames(options.backup.tables, "backup option \"tables\"");
     RefuseCatalogNames(options.backup.exclude_tables, "backup option \"exclude_tables\"");
     PgTimeZone zone(setting_timezone);
@@ -148,7 +150,9 @@ PruneRow* RunPrune(bool dry_run, int* count) {
 
 using namespace pgbak;
 
-// pgbak_schedule creates or replaces a job; returns its id.
+// pgbak_schedule creates or replaces a job; returns its id. The database
+// '*' makes a job over every database, expanded at each run (see
+// scheduler.cpp), so it is not looked up here.
 extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "job_name");
   RequireArgument(fcinfo, 1, "database");
@@ -162,9 +166,11 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   RequireRole(caller, PgbakRole::kAdmin, "schedule backups");
 
   CheckJobName(job_name);
-  CheckDatabaseForBackup(NameStr(*database));
+  bool every_database = strcmp(NameStr(*database), kEveryDatabase) == 0;
+  if (!every_database)
+    CheckDatabaseForBackup(NameStr(*database));
   CheckedJob checked =
-      CheckJob(schedule, JsonbToCString(nullptr, &options->root, VARSIZE(options)));
+      CheckJob(schedule, JsonbToCString(nullptr, &options->root, VARSIZE(options)), every_database);
   CheckStorageExists(checked.storage);
 
   if (SPI_connect() != SPI_OK_CONNECT)

@@ -154,7 +154,7 @@ std::vector<PruneItem> PlanManualRetention(const RetentionGuards& guards) {
 }  // namespace
 
 // PlanPrune decides for every job with a retention policy.
-std::vector<PruneItem> PlanPrune(const std::string& only_job) {
+std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string& only_database) {
   std::string jobs_sql = "SELECT job_name, options::text FROM " + QuotedRelation("pgbak_job") +
                          (only_job.empty() ? "" : " WHERE job_name = $1") + " ORDER BY job_name";
   std::vector<Row> jobs =
@@ -176,41 +176,49 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
   std::vector<PruneItem> items;
   for (const Row& job : jobs) {
     RetentionPolicy policy = ParseJobOptions(job[1]).retention;
+    // A job's policy applies to each database on its own: a job over every
+    // database keeps keep_last sets of each, not keep_last in all.
+    std::map<std::string, std::vector<const Row*>> by_database;
     std::vector<Row> history = Query(history_sql.c_str(), {job[0]});
-    std::vector<BackupRecord> records;
-    std::map<int64_t, const Row*> by_id;
-    for (const Row& row : history) {
-      BackupRecord record;
-      record.id = std::stoll(row[0]);
-      record.status = row[1];
-      record.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
-      records.push_back(record);
-      by_id[record.id] = &row;
-    }
-    for (const RetentionDecision& decision : PlanRetention(records, policy, now, zone)) {
-      if (decision.action == RetentionAction::kKeep)
-        continue;
-      const Row& row = *by_id.at(decision.id);
-      PruneItem item;
-      item.id = decision.id;
-      item.job_name = job[0];
-      item.database = row[3];
-      item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
-      item.location = row[4];
-      item.storage = row[5];
-      item.reason = decision.reason;
-      if (decision.action == RetentionAction::kDelete) {
-        if (guards.Protects(item.id))
-          continue;
-        item.action = "delete";
-      } else {
-        // A failed set normally removed its own objects; list it only if
-        // something is actually left to clean.
-        if (!SomethingLeft(item))
-          continue;
-        item.action = "clean";
+    for (const Row& row : history)
+      if (only_database.empty() || row[3] == only_database)
+        by_database[row[3]].push_back(&row);
+    for (const auto& [database, rows] : by_database) {
+      std::vector<BackupRecord> records;
+      std::map<int64_t, const Row*> by_id;
+      for (const Row* row : rows) {
+        BackupRecord record;
+        record.id = std::stoll((*row)[0]);
+        record.status = (*row)[1];
+        record.finished_at = static_cast<std::time_t>(std::stoll((*row)[2]));
+        records.push_back(record);
+        by_id[record.id] = row;
       }
-      items.push_back(std::move(item));
+      for (const RetentionDecision& decision : PlanRetention(records, policy, now, zone)) {
+        if (decision.action == RetentionAction::kKeep)
+          continue;
+        const Row& row = *by_id.at(decision.id);
+        PruneItem item;
+        item.id = decision.id;
+        item.job_name = job[0];
+        item.database = row[3];
+        item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
+        item.location = row[4];
+        item.storage = row[5];
+        item.reason = decision.reason;
+        if (decision.action == RetentionAction::kDelete) {
+          if (guards.Protects(item.id))
+            continue;
+          item.action = "delete";
+        } else {
+          // A failed set normally removed its own objects; list it only if
+          // something is actually left to clean.
+          if (!SomethingLeft(item))
+            continue;
+          item.action = "clean";
+        }
+        items.push_back(std::move(item));
+      }
     }
   }
   if (only_job.empty()) {
@@ -426,13 +434,13 @@ int ExpireManualBackups(int limit) {
 }
 
 // PruneJobInWorker applies one job's retention from a background worker.
-void PruneJobInWorker(const std::string& job_name) {
+void PruneJobInWorker(const std::string& job_name, const std::string& database) {
   Failure failure;
   CatchCore(failure, [&] {
     std::vector<PruneItem> items;
     bool has13 = false;
     RunInTransaction([&] {
-      items = PlanPrune(job_name);
+      items = PlanPrune(job_name, database);
       PgCall([&] { has13 = CatalogHas13(); });
     });
     for (PruneItem& item : items) {

@@ -37,12 +37,14 @@ struct PruneItem {
 };
 
 // PlanPrune decides for every job with a retention policy (or only for
-// only_job if not empty) and, with no only_job, for manual backups past
-// their retention (PruneItem.job_name empty). Needs a transaction with SPI
-// connected; calls PostgreSQL through PgCall. A set that retention would
-// delete while its storage's object_lock still holds it comes back as
-// "locked" (HoldLockedSets).
-std::vector<PruneItem> PlanPrune(const std::string& only_job);
+// only_job if not empty), each database of a job on its own (only
+// only_database's if not empty), and, with no only_job, for manual backups
+// past their retention (PruneItem.job_name empty). Needs a transaction with
+// SPI connected; calls PostgreSQL through PgCall. A set that retention
+// would delete while its storage's object_lock still holds it comes back
+// as "locked" (HoldLockedSets).
+std::vector<PruneItem> PlanPrune(const std::string& only_job,
+                                 const std::string& only_database = std::string());
 
 // HoldLockedSets turns each "delete" of items whose storage has an
 // object_lock into "locked" while now is before the set's lock date: its
@@ -104,10 +106,11 @@ int FinishExpiringSets(int limit, const PassBudget& budget);
 // queued or running operation reads are never marked. Returns how many.
 int ExpireManualBackups(int limit);
 
-// PruneJobInWorker applies the retention of one job from a background worker
-// (one transaction per removed set). Problems are logged, never thrown: a
-// backup that succeeded stays succeeded whatever pruning does.
-void PruneJobInWorker(const std::string& job_name);
+// PruneJobInWorker applies the retention of one job to the sets of one
+// database from a background worker (one transaction per removed set).
+// Problems are logged, never thrown: a backup that succeeded stays
+// succeeded whatever pruning does.
+void PruneJobInWorker(const std::string& job_name, const std::string& database);
 
 // TrimHistory deletes finished rows older than pgbak.log_retention from
 // backup_log, except those whose cleanup is pending; returns how many.

@@ -1646,14 +1646,17 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     int64 backups = 0;
     // Built before PgCall: no C++ object may be alive where PostgreSQL can
     // raise an error.
+    // verify_every counts the job's backups of this backup's database: a
+    // job over every database drills each database in its turn.
     std::string read_sql = "SELECT options::text, (SELECT count(*) FROM " + log +
                            " WHERE job_name = $1 AND kind = 'backup' AND status IN "
-                           "('succeeded', 'expiring', 'expired')) FROM " +
-                           jobs + " WHERE job_name = $1";
+                           "('succeeded', 'expiring', 'expired') AND database_name = "
+                           "(SELECT b.database_name FROM " +
+                           log + " b WHERE b.id = $2)) FROM " + jobs + " WHERE job_name = $1";
     PgCall([&] {
-      Oid types[1] = {TEXTOID};
-      Datum values[1] = {CStringGetTextDatum(job_name.c_str())};
-      if (SPI_execute_with_args(read_sql.c_str(), 1, types, values, nullptr, true, 1) !=
+      Oid types[2] = {TEXTOID, INT8OID};
+      Datum values[2] = {CStringGetTextDatum(job_name.c_str()), Int64GetDatum(backup_id)};
+      if (SPI_execute_with_args(read_sql.c_str(), 2, types, values, nullptr, true, 1) !=
           SPI_OK_SELECT)
         elog(ERROR, "could not read job \"%s\"", job_name.c_str());
       if (SPI_processed == 1) {

@@ -38,6 +38,7 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 #include "pg/catalog/storage_registry.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
+#include "pg/runtime/coverage_watch.h"
 #include "pg/runtime/metrics_server.h"
 #include "pg/runtime/notifier.h"
 #include "pg/runtime/scheduler.h"
@@ -411,6 +412,11 @@ void LauncherLoop() {
       if (until_due_ms != kNoJobDue && until_due_ms < sleep_ms)
         sleep_ms = std::max(until_due_ms, 10L);
       ok = RunStage("starting queued operations", [] { StartQueued(); }) && ok;
+      long until_look_ms = kNoLookNeeded;
+      ok = RunStage("watching for new databases", [&] { until_look_ms = WatchNewDatabases(); }) &&
+           ok;
+      if (until_look_ms != kNoLookNeeded && until_look_ms < sleep_ms)
+        sleep_ms = std::max(until_look_ms, 10L);
       ok = RunStage("trimming history", [] { MaybeTrimHistory(); }) && ok;
       // Manual backups past their retention are marked 'expiring' (only the
       // catalog: their objects go in the next stage, as any expiring set's).
