@@ -955,5 +955,49 @@ is(wait_op($plain_allowed), 'succeeded', 'an admin may restore it anyway')
   or diag error_of($plain_allowed);
 is($node->safe_psql('shop_plain', 'SELECT count(*) FROM app.orders'), '50', 'with its rows');
 
+# ---------------------------------------------------------------------------
+# 13. Restore option globals creates the roles the set needs that this
+#     server lacks, from the set's globals.sql, and leaves existing roles
+#     alone (admins only).
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', q{
+  CREATE ROLE keeper LOGIN;
+  CREATE ROLE goner LOGIN CREATEDB PASSWORD 'gone-secret';
+  GRANT keeper TO goner;
+  COMMENT ON ROLE goner IS 'gone soon';
+  CREATE DATABASE gonedb OWNER goner;
+});
+as('goner', 'gonedb', 'CREATE TABLE public.g (x int); INSERT INTO public.g VALUES (1), (2)');
+my $gone_backup = queue_backup($node, 'gonedb');
+is(wait_backup($node, $gone_backup), 'succeeded', 'backup of a database whose owner goes away');
+$node->safe_psql('postgres', 'DROP DATABASE gonedb; DROP ROLE goner; ALTER ROLE keeper CREATEROLE');
+
+my $no_globals = call_as($su, "SELECT pgbak_restore($gone_backup, 'gonedb')");
+is(wait_op($no_globals), 'failed', 'without its owner role the restore fails');
+like(error_of($no_globals), qr/role "goner", the owner of database "gonedb" in the backup, does not exist/,
+	'and says which role is missing');
+($ret, $out, $err) = $node->psql('postgres',
+	"SELECT pgbak_restore($gone_backup, 'gonedb', '{\"globals\": true}')",
+	extra_params => [ '-U', 'opcd', '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/42501: permission denied for restore option "globals"/,
+	'an operator may not create roles from a set');
+my $with_globals = call_as($su, "SELECT pgbak_restore($gone_backup, 'gonedb', '{\"globals\": true}')");
+is(wait_op($with_globals), 'succeeded', 'with globals the restore creates the role first')
+  or diag error_of($with_globals);
+is( $node->safe_psql(
+		'postgres', q{
+SELECT r.rolcanlogin || ' ' || r.rolcreatedb || ' ' || (r.rolpassword IS NOT NULL) || ' '
+    || coalesce(shobj_description(r.oid, 'pg_authid'), '') || ' '
+    || pg_has_role('goner', 'keeper', 'MEMBER') || ' '
+    || (SELECT rolcreaterole FROM pg_authid WHERE rolname = 'keeper')
+FROM pg_authid r WHERE r.rolname = 'goner'}),
+	'true true true gone soon true true',
+	'the role comes back with its attributes, password, comment and membership; keeper keeps what it has now'
+);
+is( $node->safe_psql('gonedb',
+		q{SELECT count(*) || ' ' || pg_get_userbyid(relowner) FROM public.g, pg_class WHERE oid = 'public.g'::regclass GROUP BY relowner}),
+	'2 goner', 'and the database its rows, owned by it');
+
 $node->stop;
 done_testing();

@@ -45,6 +45,7 @@ extern "C" {
 
 #include "core/archive/archive_scanner.h"
 #include "core/archive/database_properties.h"
+#include "core/archive/globals_script.h"
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
 #include "core/archive/superuser_code.h"
@@ -432,6 +433,95 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
   if (!saw_data)
     throw Error(ErrorKind::kCorrupt, "manifest.json lists no data object");
   return staged;
+}
+
+// kMaxGlobalsBytes bounds the globals.sql a restore reads into memory.
+constexpr uint64_t kMaxGlobalsBytes = 64 << 20;
+
+// ApplyGlobals creates, for restore id, the roles of backup source_id's
+// globals.sql that this server lacks, with their attributes (passwords
+// too), settings, comments, and the memberships that involve them, in one
+// transaction; roles that exist are left as they are. Every statement is
+// one of pg_dumpall's lines, sent alone (a line cannot carry a second
+// statement).
+void ApplyGlobals(const ServerFacts& facts, SourceStorage& storage, int64_t id, int64_t source_id,
+                  const SourceInfo& source) {
+  std::string set_key = SetKey(*storage.storage, source_id, source.location);
+  Manifest manifest = ReadManifest(*storage.storage, set_key, source.manifest_sha256);
+  const ManifestObject* globals = nullptr;
+  for (const ManifestObject& object : manifest.objects)
+    if (object.role == "globals")
+      globals = &object;
+  if (globals == nullptr)
+    throw Error(ErrorKind::kCorrupt, "the set has no globals object");
+  if (globals->raw_size > kMaxGlobalsBytes)
+    throw Error(ErrorKind::kLimitExceeded,
+                "globals.sql of backup " + std::to_string(source_id) + " is " +
+                    std::to_string(globals->raw_size) +
+                    " bytes, more than restore option "
+                    "\"globals\" reads (" +
+                    std::to_string(kMaxGlobalsBytes) + ")",
+                "", "Apply it by hand (see \"Restore by hand\").");
+  StringSink text;
+  ReadBackObject(storage, set_key, *globals, "", text, true);
+  std::vector<RoleStatement> statements = RoleStatements(text.contents());
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  std::set<std::string> existing;
+  PgResultPtr roles = ExecWithLatch(conn.get(), "SELECT rolname FROM pg_catalog.pg_roles");
+  for (int i = 0; i < PQntuples(roles.get()); i++)
+    existing.insert(PQgetvalue(roles.get(), i, 0));
+  std::set<std::string> missing;
+  for (const RoleStatement& statement : statements)
+    if (statement.kind == RoleStatement::Kind::kCreate && existing.count(statement.roles[0]) == 0)
+      missing.insert(statement.roles[0]);
+  if (missing.empty())
+    return;
+  (void)ExecWithLatch(conn.get(), "BEGIN");
+  for (const RoleStatement& statement : statements) {
+    bool take = false;
+    if (statement.kind == RoleStatement::Kind::kGrant) {
+      bool involved =
+          missing.count(statement.roles[0]) > 0 || missing.count(statement.roles[1]) > 0;
+      bool known =
+          (existing.count(statement.roles[0]) > 0 || missing.count(statement.roles[0]) > 0) &&
+          (existing.count(statement.roles[1]) > 0 || missing.count(statement.roles[1]) > 0);
+      take = involved && known;
+    } else {
+      take = missing.count(statement.roles[0]) > 0;
+    }
+    if (!take)
+      continue;
+    if (statement.kind == RoleStatement::Kind::kCreate ||
+        statement.kind == RoleStatement::Kind::kAlter) {
+      (void)ExecWithLatch(conn.get(), statement.sql);
+      continue;
+    }
+    // A membership or a comment that cannot be applied (its grantor is not
+    // on this server) is logged and left out.
+    (void)ExecWithLatch(conn.get(), "SAVEPOINT pgbak_globals");
+    try {
+      (void)ExecWithLatch(conn.get(), statement.sql);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled)
+        throw;
+      (void)ExecWithLatch(conn.get(), "ROLLBACK TO SAVEPOINT pgbak_globals");
+      std::string detail = e.detail();
+      PgCall([&] {
+        ereport(WARNING, (errmsg("pgbak: operation " INT64_FORMAT
+                                 ": left out a statement of the set's globals: %s",
+                                 static_cast<int64>(id), detail.c_str())));
+      });
+    }
+  }
+  (void)ExecWithLatch(conn.get(), "COMMIT");
+  std::string names;
+  for (const std::string& name : missing)
+    names += (names.empty() ? "" : ", ") + name;
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
+                         ": created roles from the globals of backup " INT64_FORMAT ": %s",
+                         static_cast<int64>(id), static_cast<int64>(source_id), names.c_str())));
+  });
 }
 
 // SuperuserGate decides whether an operation that loads objects as their
@@ -1515,6 +1605,13 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
                 "\"" + requested_by +
                     "\" is no longer a member of pgbak_admin (checked when the restore started). "
                     "Nothing was changed.");
+  if (options.globals && !RequesterIsAdmin(requested_by))
+    throw Error(ErrorKind::kPermissionDenied, "permission denied for restore option \"globals\"",
+                "\"" + requested_by +
+                    "\" is no longer a member of pgbak_admin (checked when the restore started). "
+                    "Nothing was changed.");
+  if (options.globals)
+    ApplyGlobals(facts, storage, id, source_id, source);
   SuperuserGate gate(facts, source_id, false, options.allow_superuser_code);
   if (options.partial()) {
     StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
