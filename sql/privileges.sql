@@ -79,6 +79,9 @@ SELECT pgbak_storage_drop('regress-s3');
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_schedule('x', 'contrib_regression', '@daily');
 \echo :LAST_ERROR_SQLSTATE
+-- Nor a job over every database, which would read every database.
+SELECT pgbak_schedule('x', '*', '@daily');
+\echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_unschedule('x');
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_restore(:good_backup, 'regress_owned', '{"clean": true}');

@@ -89,8 +89,35 @@ SELECT pgbak_schedule('x', 'contrib_regression', '@daily', '{"keep_lats": 2}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_schedule('x', 'contrib_regression', '@daily', '{"zstd_level": 42}');
 \echo :LAST_ERROR_SQLSTATE
+-- A job over every database ('*'): exclude_databases is an array of whole
+-- database names, and a selection of tables or schemas, checked in each
+-- database, makes no sense there; exclude_databases does on a job over one.
+SELECT pgbak_schedule('x', '*', '@daily', '{"exclude_databases": "scratch"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', '*', '@daily', '{"exclude_databases": ["scratch", 7]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', '*', '@daily', '{"exclude_databases": [""]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', '*', '@daily', '{"exclude_databases": ["a", "a"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', '*', '@daily',
+                      json_build_object('exclude_databases', json_build_array(repeat('d', 64)))::jsonb);
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', '*', '@daily',
+                      json_build_object('exclude_databases', json_build_array(repeat('é', 32)))::jsonb);
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', '*', '@daily', '{"tables": ["orders"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', '*', '@daily', '{"schemas": ["public"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', 'contrib_regression', '@daily', '{"exclude_databases": ["postgres"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('x', '*', 'every day');
+\echo :LAST_ERROR_SQLSTATE
 -- Replacing an existing job with a bad definition keeps the old one.
 SELECT pgbak_schedule('nightly-app', 'contrib_regression', '0 0 0 * *');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('nightly-app', '*', '@daily', '{"tables": ["orders"]}');
 \echo :LAST_ERROR_SQLSTATE
 
 SELECT md5(string_agg((id, job_name, database_name, schedule, options, updated_at)::text, ','
@@ -109,3 +136,24 @@ SELECT pgbak_unschedule(NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_unschedule('nightly-app'), pgbak_unschedule('monthly'), pgbak_unschedule('tiny');
 SELECT count(*) FROM pgbak_jobs;
+
+-- A job over every database is kept as '*' and expanded at each run; until
+-- it has run it covered nothing. backup_status says which jobs cover each
+-- database and flags those no job covers, excluded ones aside.
+SELECT database_name, excluded, covered_by, unprotected
+FROM backup_status WHERE database_name IN ('contrib_regression', 'postgres', 'template1')
+ORDER BY 1;
+SELECT pgbak_schedule('one-db', 'postgres', '@daily') > 0 AS ok;
+SELECT pgbak_schedule('everything', '*', '@daily',
+                      '{"exclude_databases": ["postgres", "gone"], "keep_last": 2,
+                        "exclude_schemas": ["scratch"]}') > 0 AS ok;
+SELECT job_name, database_name, options, last_run_id, last_run_status, last_run_databases,
+       last_run_failed
+FROM pgbak_jobs WHERE job_name = 'everything';
+SELECT database_name, excluded, covered_by, unprotected
+FROM backup_status WHERE database_name IN ('contrib_regression', 'postgres', 'template1')
+ORDER BY 1;
+SELECT pgbak_unschedule('everything'), pgbak_unschedule('one-db');
+SELECT database_name, covered_by, unprotected
+FROM backup_status WHERE database_name IN ('contrib_regression', 'postgres')
+ORDER BY 1;

@@ -122,6 +122,39 @@ SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"age_identity_file": "/nonexis
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS storages_after_age_errors FROM pgbak_storage;
 
+-- S3 Object Lock: every object written with a retention of mode and days.
+SELECT pgbak_storage_add('locked', 's3://ok-bucket/locked',
+  '{"object_lock": {"mode": "Compliance", "days": 30}}');
+SELECT name, options FROM pgbak_storages WHERE name = 'locked';
+SELECT pgbak_storage_drop('locked');
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "legal-hold", "days": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": null, "days": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": 0}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": -1}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": 1.5}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": "7"}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": 36501}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance", "days": 1e15}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": {"mode": "governance"}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket',
+  '{"object_lock": {"mode": "governance", "days": 7, "bypass": true}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 's3://ok-bucket', '{"object_lock": true}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('x', 'file:///var/tmp/pgbak-regress-lock',
+  '{"object_lock": {"mode": "governance", "days": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS storages_after_lock_errors FROM pgbak_storage;
+
 -- Runs and jobs may name a defined storage, and only that.
 SELECT pgbak_run('contrib_regression', 'nowhere');
 \echo :LAST_ERROR_SQLSTATE
@@ -140,3 +173,58 @@ SELECT pgbak_storage_drop('local');
 SELECT pgbak_storage_drop('from-env');
 SELECT count(*) AS storages_left, (SELECT count(*) FROM pgbak_storage_secret) AS secrets_left
 FROM pgbak_storage;
+
+-- Manual retention per storage (#15): an interval, a number of seconds or
+-- "off", stored as seconds; pgbak_storages shows the retention that applies
+-- (NULL: manual backups stay) and what each storage holds. Bad values are
+-- refused with 22023 and change nothing.
+SHOW pgbak.manual_retention;
+SELECT pgbak_storage_add('aging', 'file:///var/tmp/pgbak-regress-aging',
+  '{"manual_retention": "2 weeks"}');
+SELECT pgbak_storage_add('forever', 's3://ok-bucket/forever', '{"manual_retention": "off"}');
+SELECT pgbak_storage_add('hourly', 's3://ok-bucket/hourly', '{"manual_retention": 3600}');
+SELECT name, options -> 'manual_retention' AS stored, manual_retention, used_bytes, set_count
+FROM pgbak_storages WHERE name IN ('aging', 'forever', 'hourly') ORDER BY name;
+SELECT manual_retention AS local_manual_retention FROM pgbak_storages WHERE name = 'local';
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": true}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": ["7 days"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": {"days": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": null}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": -86400}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": "-1 days"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": 0}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 'file:///var/tmp/pgbak-regress-bad',
+  '{"manual_retention": "101 years"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": 1e20}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket',
+  '{"manual_retention": "99999999999999999999 years"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": 1.5}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": "7 fortnights"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_storage_add('bad', 's3://ok-bucket', '{"manual_retention": "OFF"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS bad_storages FROM pgbak_storage WHERE name = 'bad';
+SELECT name, options FROM pgbak_storage WHERE name IN ('aging', 'forever', 'hourly')
+ORDER BY name;
+-- The setting is an interval too, never negative, changed by a reload only.
+ALTER SYSTEM SET pgbak.manual_retention = '-1';
+\echo :LAST_ERROR_SQLSTATE
+ALTER SYSTEM SET pgbak.manual_retention = '7 fortnights';
+\echo :LAST_ERROR_SQLSTATE
+SET pgbak.manual_retention = '7d';
+\echo :LAST_ERROR_SQLSTATE
+SHOW pgbak.manual_retention;
+SELECT pgbak_storage_drop('aging');
+SELECT pgbak_storage_drop('forever');
+SELECT pgbak_storage_drop('hourly');

@@ -91,4 +91,15 @@ SELECT pgbak_run(repeat('d', 70));
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_cancel(id) IS NOT NULL AS cancelled FROM backup_log;
 SELECT pgbak_wait(id, 60) IN ('cancelled', 'succeeded', 'failed') AS ended FROM backup_log;
+-- #15 (B): pgbak_storages gains manual_retention, used_bytes and set_count
+-- after its columns of 1.4, with the same comment and grants.
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS storages_columns FROM pg_attribute
+  WHERE attrelid = 'pgbak_storages'::regclass AND attnum > 0;
+SELECT obj_description('pgbak_storages'::regclass, 'pg_class') AS storages_comment,
+       has_table_privilege('pgbak_monitor', 'pgbak_storages', 'select') AS monitor_reads,
+       has_table_privilege('public', 'pgbak_storages', 'select') AS public_reads;
+SELECT name, used_bytes >= 0 AS counted,
+       set_count = (SELECT count(*) FROM backup_log WHERE kind = 'backup'
+                    AND status IN ('succeeded', 'expiring')) AS sets_agree
+FROM pgbak_storages ORDER BY name;
 DROP EXTENSION pgbak_ext;

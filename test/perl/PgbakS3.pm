@@ -75,7 +75,9 @@ sub random_token
 # Options: name (label for directories and logs, default "s3"), bucket
 # (default "pgbak-test"), access_key and secret (random by default),
 # extra_keys ({ access_key => secret } also accepted), min_part_size (bytes,
-# default S3's 5 MiB), timeout (seconds to wait for readiness, default 60).
+# default S3's 5 MiB), locked (true: the bucket refuses every new object
+# without an Object Lock retention, test/s3/lib/object-lock.js), timeout
+# (seconds to wait for readiness, default 60).
 # The object is a hash with endpoint (the proxy's URL: point clients here),
 # s3rver_url (s3rver itself, unverified), bucket, access_key, secret,
 # region ("us-east-1"), data_dir (s3rver's files), dir, log_file (one JSON
@@ -124,6 +126,7 @@ sub start_s3
 		'--log-file' => $self->{log_file},
 		'--exit-on-stdin-close');
 	push @cmd, '--min-part-size' => $opts{min_part_size} if defined $opts{min_part_size};
+	push @cmd, '--locked-bucket' => $self->{bucket} if $opts{locked};
 
 	# The stack's stdin is the read end of a pipe whose write end only this
 	# process holds (Perl marks it close-on-exec): when we die, it exits.
@@ -274,8 +277,9 @@ sub faults
 }
 
 # request_log(since => $seq) returns the proxy's log entries (hashes: seq,
-# time, method, path, query, key, payload, signed_headers, status, code,
-# req_bytes, resp_bytes, fault, answered_by, ms), all or those after $seq.
+# time, method, path, query, key, payload, signed_headers, lock_mode,
+# lock_retain_until, content_md5, status, code, req_bytes, resp_bytes,
+# fault, answered_by, ms), all or those after $seq.
 sub request_log
 {
 	my ($self, %opts) = @_;

@@ -12,6 +12,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Temp ();
+use IO::Socket::INET;
 use IPC::Run ();
 use JSON::PP ();
 use PostgreSQL::Test::Cluster;
@@ -25,7 +26,7 @@ our @EXPORT = qw(
   read_manifest table_fingerprints user_tables sha256_of_file decompress_file
   restore_custom restore_plain run_psql_file
   poll_until wait_for_status wait_for_running children_of process_alive
-  pgbak_sessions
+  pgbak_sessions webhook_receiver
 );
 
 # Cluster->init runs "$PG_REGRESS --config-auth"; scripts/run-tests.sh sets
@@ -368,6 +369,43 @@ sub pgbak_sessions
 		  WHERE application_name = 'pgbak_ext' AND datname = }
 		  . quote_literal($db)
 		  . ' ORDER BY pid');
+}
+
+# webhook_receiver($file) forks a receiver on a free loopback port that
+# answers every request 200 and appends its body, one line each, to $file;
+# returns ($pid, $port). Kill the pid when done.
+sub webhook_receiver
+{
+	my ($file) = @_;
+	my $server = IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		LocalPort => 0,
+		Listen => 5,
+		ReuseAddr => 1) or die "cannot listen: $!";
+	my $port = $server->sockport;
+	my $pid = fork();
+	die "fork failed: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		while (my $client = $server->accept)
+		{
+			my ($length, $line) = (0, '');
+			while (defined($line = <$client>) && $line ne "\r\n")
+			{
+				$length = $1 if $line =~ /^Content-Length:\s*(\d+)/i;
+			}
+			my $body = '';
+			read($client, $body, $length) if $length;
+			open(my $fh, '>>', $file) or die;
+			print $fh "$body\n";
+			close $fh;
+			print $client "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+			close $client;
+		}
+		exit 0;
+	}
+	close $server;
+	return ($pid, $port);
 }
 
 1;

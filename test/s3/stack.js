@@ -12,7 +12,7 @@
 //        [--keys-file keys.json] [--bucket NAME]... [--region us-east-1]
 //        [--address 127.0.0.1] [--s3-port 0] [--proxy-port 0]
 //        [--ready-file FILE] [--log-file FILE] [--min-part-size BYTES]
-//        [--exit-on-stdin-close]
+//        [--locked-bucket NAME]... [--exit-on-stdin-close]
 'use strict';
 
 const fs = require('fs');
@@ -28,7 +28,8 @@ function usage(problem) {
   process.stderr.write(`stack.js: ${problem}\n`
     + 'usage: node stack.js --data-dir DIR --key AK:SECRET [--keys-file FILE] [--bucket NAME]...\n'
     + '       [--region REGION] [--address ADDR] [--s3-port N] [--proxy-port N]\n'
-    + '       [--ready-file FILE] [--log-file FILE] [--min-part-size BYTES] [--exit-on-stdin-close]\n');
+    + '       [--ready-file FILE] [--log-file FILE] [--min-part-size BYTES] [--locked-bucket NAME]...\n'
+    + '       [--exit-on-stdin-close]\n');
   process.exit(2);
 }
 
@@ -49,6 +50,7 @@ function readOptions() {
         'ready-file': { type: 'string' },
         'log-file': { type: 'string' },
         'min-part-size': { type: 'string', default: String(5 * 1024 * 1024) },
+        'locked-bucket': { type: 'string', multiple: true, default: [] },
         'exit-on-stdin-close': { type: 'boolean', default: false },
       },
     }));
@@ -68,6 +70,8 @@ function readOptions() {
   }
   if (keys.size === 0) usage('give at least one key pair (--key or --keys-file)');
   const buckets = values.bucket.length > 0 ? values.bucket : [process.env.PGBAK_S3_BUCKET || 'pgbak-test'];
+  // A locked bucket is created like the others.
+  for (const name of values['locked-bucket']) if (!buckets.includes(name)) buckets.push(name);
   return {
     dataDir: path.resolve(values['data-dir']),
     keys,
@@ -79,6 +83,7 @@ function readOptions() {
     readyFile: values['ready-file'],
     logFile: values['log-file'],
     minPartSize: Number(values['min-part-size']),
+    lockedBuckets: values['locked-bucket'],
     exitOnStdinClose: values['exit-on-stdin-close'],
   };
 }
@@ -105,6 +110,7 @@ async function main() {
     upstream: { host: options.address, port: s3Address.port },
     logFile: options.logFile,
     minPartSize: options.minPartSize,
+    lockedBuckets: options.lockedBuckets,
   });
   const proxyPort = await proxy.listen(options.address, options.proxyPort);
 
@@ -132,6 +138,7 @@ async function main() {
     proxy_url: `http://${options.address}:${proxyPort}`,
     s3rver_url: `http://${options.address}:${s3Address.port}`,
     buckets: options.buckets,
+    locked_buckets: options.lockedBuckets,
     region: options.region,
     data_dir: options.dataDir,
   };

@@ -109,30 +109,7 @@ is(wait_backup($node, $slow, 60), 'cancelled', 'and ends cancelled');
 # A receiver: a child process that accepts connections, answers 200 and
 # appends each request body to a file.
 my $hooks = "${PostgreSQL::Test::Utils::tmp_check}/hooks.txt";
-my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 5, ReuseAddr => 1)
-  or die "cannot listen: $!";
-my $port = $server->sockport;
-my $receiver = fork();
-if ($receiver == 0)
-{
-	while (my $client = $server->accept)
-	{
-		my ($length, $line) = (0, '');
-		while (defined($line = <$client>) && $line ne "\r\n")
-		{
-			$length = $1 if $line =~ /^Content-Length:\s*(\d+)/i;
-		}
-		my $body = '';
-		read($client, $body, $length) if $length;
-		open(my $fh, '>>', $hooks) or die;
-		print $fh "$body\n";
-		close $fh;
-		print $client "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-		close $client;
-	}
-	exit 0;
-}
-close $server;
+my ($receiver, $port) = webhook_receiver($hooks);
 
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET pgbak.webhook_url = 'http://127.0.0.1:$port/hook/secret-token'; SELECT pg_reload_conf()");

@@ -575,6 +575,89 @@ is( $node->safe_psql(
 	'with its rows, its function and its foreign keys within the copy');
 is(fingerprint('users'), $live_users, 'the live schema is untouched');
 
+# What ties a copy to live tables is cut: a schema's table that inherits
+# from a table outside it, a foreign key to a table outside it (with ON
+# DELETE CASCADE), a foreign key to a partitioned table; and a tables or
+# schemas backup whose tables refer to tables it has no rows of restores.
+$node->safe_psql('shop', 'ALTER TABLE app.events ADD PRIMARY KEY (at)');
+as('shopowner', 'shop', q{
+CREATE TABLE public.base (x int);
+CREATE TABLE app.kid () INHERITS (public.base);
+INSERT INTO app.kid SELECT generate_series(1, 7);
+CREATE TABLE public.cust (id int PRIMARY KEY);
+INSERT INTO public.cust SELECT generate_series(1, 5);
+CREATE TABLE app.refs (cid int REFERENCES public.cust ON DELETE CASCADE);
+INSERT INTO app.refs SELECT generate_series(1, 5);
+CREATE TABLE app.evref (at date REFERENCES app.events (at));
+INSERT INTO app.evref SELECT at FROM app.events LIMIT 10;
+});
+my $linked_backup = queue_backup($node, 'shop');
+is(wait_backup($node, $linked_backup), 'succeeded', 'a backup of shop with links across schemas');
+my $linked_schema = call_as($su,
+	"SELECT pgbak_restore($linked_backup, 'shop', "
+	  . "'{\"schemas\": [\"app\"], \"into_schema\": \"app_linked\"}')");
+is(wait_op($linked_schema), 'succeeded', 'the schema with links restored into_schema')
+  or diag error_of($linked_schema);
+is( $node->safe_psql(
+		'shop', q{
+SELECT (SELECT count(*) FROM pg_inherits WHERE inhrelid = 'app_linked.kid'::regclass) || ' '
+    || (SELECT count(*) FROM pg_constraint WHERE contype = 'f'
+        AND connamespace = 'app_linked'::regnamespace
+        AND confrelid NOT IN (SELECT oid FROM pg_class
+                              WHERE relnamespace = 'app_linked'::regnamespace)) || ' '
+    || (SELECT count(*) FROM public.base) || ' ' || (SELECT count(*) FROM app_linked.kid)}),
+	'0 0 7 7',
+	'the copy inherits from nothing live and refers to no live table; the live parent sees its own rows only'
+);
+$node->safe_psql('shop', 'DELETE FROM public.cust WHERE id = 1');
+is($node->safe_psql('shop', 'SELECT count(*) FROM app_linked.refs'),
+	'5', 'a live delete does not cascade into the copy');
+my $linked_tables = call_as($su,
+	"SELECT pgbak_restore($linked_backup, 'shop', "
+	  . "'{\"tables\": [\"app.refs\", \"app.evref\", \"app.orders\"], \"into_schema\": \"linked2\"}')"
+);
+is(wait_op($linked_tables), 'succeeded',
+	'tables with keys to a live, a partitioned and an unselected table restored into_schema')
+  or diag error_of($linked_tables);
+is( $node->safe_psql('shop',
+		q{SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'linked2'::regnamespace}),
+	'0', 'their keys to tables outside the copy are dropped');
+my $orders_only = queue_backup($node, 'shop', '{"tables": ["app.orders", "app.evref"]}');
+is(wait_backup($node, $orders_only), 'succeeded', 'a tables backup of tables with foreign keys');
+my $orders_new = call_as($su, "SELECT pgbak_restore($orders_only, 'shop_orders')");
+is(wait_op($orders_new), 'succeeded',
+	'it restores into an empty database although the tables it refers to have no rows')
+  or diag error_of($orders_new);
+is( $node->safe_psql(
+		'shop_orders',
+		q{SELECT (SELECT count(*) FROM app.orders) || ' ' || (SELECT count(*) FROM app.evref) || ' '
+		   || (SELECT count(*) FROM pg_constraint WHERE contype = 'f'
+		       AND conrelid IN ('app.orders'::regclass, 'app.evref'::regclass)) || ' '
+		   || (SELECT count(*) FROM pg_constraint WHERE contype = 'f'
+		       AND conrelid = 'app.refs'::regclass)}),
+	'50 10 0 1', 'with their rows, without those keys, with the key between two empty tables');
+like(slurp_file($node->logfile),
+	qr/restored "pgbak_restore_$orders_new" without foreign keys to tables whose rows the backup does not hold: .*app\.orders orders_user_id_fkey/,
+	'the log names the keys left out');
+
+# into_schema into a database a superuser owns, whose tables another role
+# owns: each object is created by its owner in a schema made for them.
+$node->safe_psql('postgres', 'CREATE ROLE tabowner LOGIN; CREATE DATABASE sutarget');
+$node->safe_psql('sutarget', 'GRANT CREATE ON SCHEMA public TO tabowner');
+as('tabowner', 'sutarget',
+	q{CREATE TABLE public.items (id serial PRIMARY KEY, v text);
+	  INSERT INTO public.items (v) SELECT 'v' || g FROM generate_series(1, 12) g});
+my $su_items = queue_backup($node, 'sutarget');
+is(wait_backup($node, $su_items), 'succeeded', 'a backup of a superuser\'s database');
+my $su_into = call_as($su,
+	"SELECT pgbak_restore($su_items, 'sutarget', "
+	  . "'{\"tables\": [\"public.items\"], \"into_schema\": \"rec\"}')");
+is(wait_op($su_into), 'succeeded', 'into_schema into a superuser\'s database')
+  or diag error_of($su_into);
+is( $node->safe_psql('sutarget',
+		q{SELECT count(*) || ' ' || pg_get_userbyid((SELECT relowner FROM pg_class WHERE oid = 'rec.items'::regclass)) FROM rec.items}),
+	'12 tabowner', 'the copy is its owner\'s, with its rows');
+
 # ---------------------------------------------------------------------------
 # 6. A database restored whole comes back as it was: owner, encoding and
 #    locale, grants, settings, connection limit and comment, into a new
@@ -798,7 +881,7 @@ like(
 	'and says why');
 like(
 	$node->safe_psql('postgres', "SELECT error_detail FROM backup_log WHERE id = $mixed_drill"),
-	qr/TABLE public\.mixed \(owner \Q$su\E\) uses FUNCTION public\.mixok\(anyelement\) of alicefn/,
+	qr/TABLE public\.mixed \(run as \Q$su\E\) uses FUNCTION public\.mixok\(anyelement\) of alicefn/,
 	'naming the table and the function');
 is(is_superuser('alicefn'), 'f', 'alicefn is not superuser after the drill');
 
@@ -825,6 +908,39 @@ is(wait_op($allowed), 'succeeded', 'an admin who allows superuser code restores 
   or diag error_of($allowed);
 is($node->safe_psql('mix_benign', 'SELECT count(*) FROM public.mixed'), '10', 'with its rows');
 
+# A table restore into a database a superuser owns walks the whole archive:
+# the superuser's table's CHECK runs alicefn's function.
+$node->safe_psql('mixdb', 'DROP TABLE public.mixed');
+my $mixed_table = call_as($su,
+	"SELECT pgbak_restore($attack_mixed, 'mixdb', '{\"tables\": [\"public.mixed\"]}')");
+is(wait_op($mixed_table), 'failed', 'a table restore refuses it too');
+like(error_of($mixed_table), qr/would run code of role "alicefn" with superuser rights/,
+	'for the same reason');
+is(is_superuser('alicefn'), 'f', 'alicefn is still not superuser');
+
+# Pre-data is created by the restoring superuser: an aggregate whose state
+# type is a domain runs the domain's CHECK when it is created.
+$node->safe_psql('postgres', 'CREATE ROLE aggmal LOGIN; CREATE DATABASE aggdb OWNER aggmal');
+$node->safe_psql('aggdb', 'ALTER SCHEMA public OWNER TO aggmal');
+as('aggmal', 'aggdb',
+	attack_function('aggchk', 'aggmal', 'boolean', 'true')
+	  . q{CREATE DOMAIN public.d AS integer CHECK (public.aggchk(VALUE));
+	      CREATE FUNCTION public.step(public.d, integer) RETURNS public.d LANGUAGE sql
+	        AS 'SELECT $1';
+	      CREATE AGGREGATE public.agg(integer) (sfunc = public.step, stype = public.d,
+	        initcond = '1');});
+my $agg_backup = queue_backup($node, 'aggdb');
+is(wait_backup($node, $agg_backup), 'succeeded', 'backup of a database with such an aggregate');
+my $agg_drill = call_as($su, "SELECT pgbak_verify($agg_backup, true)");
+is(wait_op($agg_drill), 'failed', 'its drill refuses to create it as the superuser');
+like(
+	$node->safe_psql('postgres', "SELECT error_detail FROM backup_log WHERE id = $agg_drill"),
+	qr/AGGREGATE public\.agg\(integer\) \(run as the restoring superuser\) uses DOMAIN public\.d of aggmal/,
+	'naming the aggregate and the domain');
+is(is_superuser('aggmal'), 'f', 'aggmal is not superuser');
+unlike(slurp_file($node->logfile), qr/pgbak-attack aggchk ran as \Q$su\E/,
+	'the domain\'s check never ran as the superuser');
+
 # A plain script of a database whose objects other roles own.
 my $plain_shop = queue_backup($node, 'shop', '{"format": "plain"}');
 is(wait_backup($node, $plain_shop), 'succeeded', 'a plain backup of shop');
@@ -838,6 +954,50 @@ my $plain_allowed = call_as($su,
 is(wait_op($plain_allowed), 'succeeded', 'an admin may restore it anyway')
   or diag error_of($plain_allowed);
 is($node->safe_psql('shop_plain', 'SELECT count(*) FROM app.orders'), '50', 'with its rows');
+
+# ---------------------------------------------------------------------------
+# 13. Restore option globals creates the roles the set needs that this
+#     server lacks, from the set's globals.sql, and leaves existing roles
+#     alone (admins only).
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', q{
+  CREATE ROLE keeper LOGIN;
+  CREATE ROLE goner LOGIN CREATEDB PASSWORD 'gone-secret';
+  GRANT keeper TO goner;
+  COMMENT ON ROLE goner IS 'gone soon';
+  CREATE DATABASE gonedb OWNER goner;
+});
+as('goner', 'gonedb', 'CREATE TABLE public.g (x int); INSERT INTO public.g VALUES (1), (2)');
+my $gone_backup = queue_backup($node, 'gonedb');
+is(wait_backup($node, $gone_backup), 'succeeded', 'backup of a database whose owner goes away');
+$node->safe_psql('postgres', 'DROP DATABASE gonedb; DROP ROLE goner; ALTER ROLE keeper CREATEROLE');
+
+my $no_globals = call_as($su, "SELECT pgbak_restore($gone_backup, 'gonedb')");
+is(wait_op($no_globals), 'failed', 'without its owner role the restore fails');
+like(error_of($no_globals), qr/role "goner", the owner of database "gonedb" in the backup, does not exist/,
+	'and says which role is missing');
+($ret, $out, $err) = $node->psql('postgres',
+	"SELECT pgbak_restore($gone_backup, 'gonedb', '{\"globals\": true}')",
+	extra_params => [ '-U', 'opcd', '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/42501: permission denied for restore option "globals"/,
+	'an operator may not create roles from a set');
+my $with_globals = call_as($su, "SELECT pgbak_restore($gone_backup, 'gonedb', '{\"globals\": true}')");
+is(wait_op($with_globals), 'succeeded', 'with globals the restore creates the role first')
+  or diag error_of($with_globals);
+is( $node->safe_psql(
+		'postgres', q{
+SELECT r.rolcanlogin || ' ' || r.rolcreatedb || ' ' || (r.rolpassword IS NOT NULL) || ' '
+    || coalesce(shobj_description(r.oid, 'pg_authid'), '') || ' '
+    || pg_has_role('goner', 'keeper', 'MEMBER') || ' '
+    || (SELECT rolcreaterole FROM pg_authid WHERE rolname = 'keeper')
+FROM pg_authid r WHERE r.rolname = 'goner'}),
+	'true true true gone soon true true',
+	'the role comes back with its attributes, password, comment and membership; keeper keeps what it has now'
+);
+is( $node->safe_psql('gonedb',
+		q{SELECT count(*) || ' ' || pg_get_userbyid(relowner) FROM public.g, pg_class WHERE oid = 'public.g'::regclass GROUP BY relowner}),
+	'2 goner', 'and the database its rows, owned by it');
 
 $node->stop;
 done_testing();

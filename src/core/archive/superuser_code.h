@@ -33,25 +33,45 @@
 
 namespace pgbak {
 
-// SuperuserCodeUse is one superuser-owned entry that reaches code another
-// role owns.
+// SuperuserCodeUse is one entry whose restore would run code of a role
+// that is no superuser with superuser rights.
 struct SuperuserCodeUse {
-  std::string object;  // "TABLE public.t" (desc, schema, tag)
-  std::string object_owner;
-  std::string code;        // "FUNCTION public.f(integer)"
-  std::string code_owner;  // not a superuser
+  std::string object;        // "TABLE public.t" (desc, schema, tag)
+  std::string object_owner;  // whom it runs as: its superuser owner, or
+                             // "the restoring superuser" (pre-data)
+  std::string code;          // "FUNCTION public.f(integer)"
+  std::string code_owner;    // not a superuser
 };
 
-// FindSuperuserCode lists, in TOC order, the entries owned by one of
-// superusers whose loading runs code (tables and their data, materialized
-// views, indexes, constraints, triggers) and that depend, directly or
-// through other code (functions, procedures, aggregates, operators, types,
-// domains, casts), on code owned by a role that is not in superusers.
+// FindSuperuserCode lists, in TOC order, the entries of toc (those in
+// restored, if given; the walk still goes through every entry) that would
+// run code of a role not in superusers with superuser rights:
+// - entries owned by one of superusers whose loading runs code (tables and
+//   their data, materialized views, indexes, constraints, defaults,
+//   triggers) and that depend, directly or through other code a superuser
+//   owns (functions, procedures, aggregates, operators and their classes,
+//   types, domains, casts, views, text search objects, conversions), on
+//   code another role owns;
+// - entries whose creation runs code whoever owns them, since pre-data is
+//   created by the restoring superuser: an aggregate whose state type is a
+//   domain (its initial value is checked) and a partition's attachment (its
+//   bounds go through its parent's column types), when such a domain is
+//   another role's or uses another role's code.
 std::vector<SuperuserCodeUse> FindSuperuserCode(const std::vector<TocEntry>& toc,
-                                                const std::set<std::string>& superusers);
+                                                const std::set<std::string>& superusers,
+                                                const std::set<int>* restored = nullptr);
+
+// CodeRunAsSuperuser lists the code entries (see FindSuperuserCode)
+// that the superuser-owned entries of toc (in restored, if given) would
+// run, whoever owns them in the archive: a restore into an existing
+// database runs the functions of that name there, whose owners the
+// caller checks.
+std::vector<TocEntry> CodeRunAsSuperuser(const std::vector<TocEntry>& toc,
+                                         const std::set<std::string>& superusers,
+                                         const std::set<int>* restored = nullptr);
 
 // DescribeSuperuserCode renders the first few uses for an error message:
-// "TABLE public.t (owner postgres) uses FUNCTION public.f(integer) of
+// "TABLE public.t (run as postgres) uses FUNCTION public.f(integer) of
 // alice; ... (and 3 more)".
 std::string DescribeSuperuserCode(const std::vector<SuperuserCodeUse>& uses);
 
@@ -63,8 +83,12 @@ std::string DescribeSuperuserCode(const std::vector<SuperuserCodeUse>& uses);
 // header is also reported as ambiguous.
 class PlainScriptOwners {
  public:
-  // Line takes one line of the script, without its newline.
-  void Line(std::string_view line);
+  // Line takes one line of the script, without its newline; truncated
+  // says it is only the start of a longer line (whose owner, if it is a
+  // header, cannot be read: ambiguous). Headers are not told from data: a
+  // row or a function body that looks like one adds its owner too, which
+  // can only make the script be refused.
+  void Line(std::string_view line, bool truncated = false);
   const std::set<std::string>& owners() const { return owners_; }
   bool ambiguous() const { return ambiguous_; }
 

@@ -167,4 +167,59 @@ TableSelection SelectTablesWhole(const std::vector<TocEntry>& toc,
   return result;
 }
 
+std::vector<int> ForeignKeysAcrossData(const std::vector<TocEntry>& toc,
+                                       const std::set<int>& left_out) {
+  std::map<int, const TocEntry*> by_id;
+  std::set<std::pair<std::string, std::string>> with_data;
+  for (const TocEntry& entry : toc) {
+    by_id[entry.dump_id] = &entry;
+    if (entry.desc == "TABLE DATA" && left_out.count(entry.dump_id) == 0)
+      with_data.insert({entry.namespace_, entry.tag});
+  }
+  std::set<int> has_rows;
+  for (const TocEntry& entry : toc)
+    if (entry.desc == "TABLE" && with_data.count({entry.namespace_, entry.tag}) > 0)
+      has_rows.insert(entry.dump_id);
+  // A partition's rows are its parent's too, up the tree.
+  std::vector<std::pair<int, int>> child_parent;
+  for (const TocEntry& entry : toc) {
+    if (entry.desc != "TABLE ATTACH")
+      continue;
+    int child = 0;
+    std::vector<int> parents;
+    for (int id : entry.dependencies) {
+      auto it = by_id.find(id);
+      if (it == by_id.end() || it->second->desc != "TABLE")
+        continue;
+      if (it->second->tag == entry.tag && it->second->namespace_ == entry.namespace_)
+        child = id;
+      else
+        parents.push_back(id);
+    }
+    for (int parent : parents)
+      child_parent.emplace_back(child, parent);
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const auto& [child, parent] : child_parent)
+      if (has_rows.count(child) > 0 && has_rows.insert(parent).second)
+        changed = true;
+  }
+  std::vector<int> keys;
+  for (const TocEntry& entry : toc) {
+    if (entry.desc != "FK CONSTRAINT")
+      continue;
+    bool with = false, without = false;
+    for (int id : entry.dependencies) {
+      auto it = by_id.find(id);
+      if (it == by_id.end() || it->second->desc != "TABLE")
+        continue;
+      (has_rows.count(id) > 0 ? with : without) = true;
+    }
+    if (with && without)
+      keys.push_back(entry.dump_id);
+  }
+  return keys;
+}
+
 }  // namespace pgbak

@@ -53,4 +53,16 @@ struct TableSelection {
 TableSelection SelectTablesWhole(const std::vector<TocEntry>& toc,
                                  const std::vector<SelectedTable>& tables);
 
+// ForeignKeysAcrossData lists the foreign keys (FK CONSTRAINT entries) of
+// toc that tie a table whose rows the archive holds to one whose rows it
+// does not: a tables or schemas backup carries every definition but the
+// data of its selection only, and such a key cannot be created on a
+// restore of it (its rows would refer to rows that are not there). A table
+// holds rows if the archive has its TABLE DATA, a partitioned table if one
+// of its partitions does (TABLE ATTACH entries say which). A restore that
+// leaves out entries of the archive (left_out) has the rows of the TABLE
+// DATA entries it keeps.
+std::vector<int> ForeignKeysAcrossData(const std::vector<TocEntry>& toc,
+                                       const std::set<int>& left_out = {});
+
 }  // namespace pgbak

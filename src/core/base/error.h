@@ -16,6 +16,7 @@ enum class ErrorKind {
   kInvalidParameter,  // the user gave a bad value (22023)
   kLimitExceeded,     // the user gave more than a documented limit allows (54000)
   kUndefinedObject,   // the user named something that does not exist (42704)
+  kNameTooLong,       // the user gave a name longer than PostgreSQL keeps (42622)
   kIo,                // file, pipe or network failure (58030)
   kDiskFull,          // a file system has no room left, or less than we must leave (53100)
   kChildFailed,       // pg_dump or another child process failed (XX000 with detail)

@@ -314,6 +314,7 @@ WebhookResult WebhookSender::Deliver(const WebhookRequest& request) {
   thread_local std::mt19937 random{std::random_device{}()};
   WebhookResult result;
   result.id = request.id;
+  result.topic = request.topic;
   int max_attempts = std::max(1, policy_.max_attempts);
   for (int attempt = 1; attempt <= max_attempts; attempt++) {
     AttemptOutcome outcome = PostOnce(request, policy_, progress, this);
@@ -354,6 +355,7 @@ void WebhookSender::Run() {
       // (std::terminate would take the PostgreSQL worker with it).
       result = WebhookResult{};
       result.id = request.id;
+      result.topic = request.topic;
       result.error = error.what();
     }
     std::lock_guard<std::mutex> lock(mutex_);

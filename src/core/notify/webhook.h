@@ -22,11 +22,13 @@ struct WebhookRequest {
   int64_t id = 0;    // the caller's key (a backup_log id)
   std::string url;   // http:// or https://
   std::string body;  // JSON
+  int topic = 0;     // what kind of key id is, for a caller with several
 };
 
 // WebhookResult is the outcome of one request after all its attempts.
 struct WebhookResult {
   int64_t id = 0;
+  int topic = 0;  // the request's
   bool delivered = false;
   int attempts = 0;
   long http_status = 0;  // of the last attempt; 0 if no response

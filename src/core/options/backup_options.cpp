@@ -396,15 +396,30 @@ std::vector<std::string> BackupOptions::DumpArguments() const {
 
 // ExcludedDataArguments names each left-out relation exactly.
 std::vector<std::string> BackupOptions::ExcludedDataArguments(
-    const std::vector<std::pair<std::string, std::string>>& relations) const {
+    const std::vector<std::pair<std::string, std::string>>& relations,
+    const std::set<std::string>& schemas_with_sequences) const {
   std::vector<std::string> args;
   if (!SelectsData()) {
     return args;
   }
+  std::set<std::string> partly;  // schemas with an included relation
   for (const auto& [schema, name] : relations) {
-    if (!IncludesTableData(schema, name)) {
-      args.push_back("--exclude-table-data=" + ExactPattern({schema, name}));
+    if (IncludesTableData(schema, name)) {
+      partly.insert(schema);
     }
+  }
+  std::set<std::string> whole;
+  for (const auto& [schema, name] : relations) {
+    if (IncludesTableData(schema, name)) {
+      continue;
+    }
+    if (partly.count(schema) == 0 && schemas_with_sequences.count(schema) == 0) {
+      if (whole.insert(schema).second) {
+        args.push_back("--exclude-table-data=" + QuoteIdentifier(schema) + ".*");
+      }
+      continue;
+    }
+    args.push_back("--exclude-table-data=" + ExactPattern({schema, name}));
   }
   return args;
 }

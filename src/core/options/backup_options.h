@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -83,9 +84,14 @@ struct BackupOptions {
   // ExcludedDataArguments are the --exclude-table-data arguments that keep
   // out the data of every relation of relations (the tables and
   // materialized views whose data pg_dump would dump, as schema and name)
-  // that IncludesTableData leaves out; empty unless SelectsData().
+  // that IncludesTableData leaves out; empty unless SelectsData(). A schema
+  // none of whose relations is included is excluded as one pattern
+  // ("s".*), which keeps the command line short, unless it is in
+  // schemas_with_sequences: the pattern would leave out its sequences'
+  // values, which a selected table may draw from.
   std::vector<std::string> ExcludedDataArguments(
-      const std::vector<std::pair<std::string, std::string>>& relations) const;
+      const std::vector<std::pair<std::string, std::string>>& relations,
+      const std::set<std::string>& schemas_with_sequences = {}) const;
   // IncludesTableData says whether a table's data is in the dump, mirroring the
   // arguments above; used to pick the tables whose rows the manifest counts.
   bool IncludesTableData(const std::string& schema, const std::string& table) const;

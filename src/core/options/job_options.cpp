@@ -25,7 +25,7 @@ constexpr const char* kValidKeysHint =
     "Valid job options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
     "exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, verify_every, keep_last, "
     "keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
-    "webhook_events, copy_to, copy_retention.";
+    "webhook_events, exclude_databases, copy_to, copy_retention.";
 
 const char* const kBackupKeys[] = {"format",          "schema_only",    "data_only",
                                    "tables",          "exclude_tables", "schemas",
@@ -43,6 +43,43 @@ bool IsOneOf(const std::string& key, const char* const (&names)[N]) {
     }
   }
   return false;
+}
+
+// ParseDatabaseList reads exclude_databases: an array of distinct database
+// names, each as PostgreSQL would keep it (1..63 bytes).
+std::vector<std::string> ParseDatabaseList(const json::Value& value) {
+  const std::string expected =
+      "job option \"exclude_databases\" must be an array of database names";
+  if (value.type() != json::Type::kArray) {
+    throw Error(ErrorKind::kInvalidParameter, expected + ", not " + value.TypeName(), std::string(),
+                "Write it as {\"exclude_databases\": [\"scratch\", \"tmp\"]}.");
+  }
+  std::vector<std::string> names;
+  for (const json::Value& element : value.AsArray()) {
+    if (element.type() != json::Type::kString || element.AsString().empty()) {
+      throw Error(ErrorKind::kInvalidParameter,
+                  expected + ", not an array holding " +
+                      (element.type() == json::Type::kString ? std::string("an empty string")
+                                                             : element.TypeNameWithArticle()),
+                  std::string(), "Write it as {\"exclude_databases\": [\"scratch\", \"tmp\"]}.");
+    }
+    const std::string& name = element.AsString();
+    if (name.size() > kMaxDatabaseNameBytes) {
+      throw Error(ErrorKind::kNameTooLong,
+                  "job option \"exclude_databases\" holds a name " + std::to_string(name.size()) +
+                      " bytes long, longer than a database name can be",
+                  std::string(),
+                  "Database names are at most 63 bytes; a multibyte character counts as several.");
+    }
+    for (const std::string& earlier : names) {
+      if (earlier == name) {
+        throw Error(ErrorKind::kInvalidParameter,
+                    "job option \"exclude_databases\" names " + json::Quote(name) + " twice");
+      }
+    }
+    names.push_back(name);
+  }
+  return names;
 }
 
 // kMaxCopyTo bounds copy_to: each copy is a worker's run of the whole set.
@@ -149,6 +186,13 @@ json::Value JobOptions::ToJson() const {
   if (!webhook_events.empty()) {
     object.Set("webhook_events", json::Value::String(webhook_events));
   }
+  if (!exclude_databases.empty()) {
+    json::Value names = json::Value::Array();
+    for (const std::string& name : exclude_databases) {
+      names.Append(json::Value::String(name));
+    }
+    object.Set("exclude_databases", std::move(names));
+  }
   if (!copy_to.empty()) {
     json::Value list = json::Value::Array();
     for (const std::string& name : copy_to) {
@@ -244,6 +288,8 @@ JobOptions ParseJobOptions(std::string_view json_text) {
         throw Error(ErrorKind::kInvalidParameter, expected + json::Quote(value.AsString()));
       }
       options.webhook_events = value.AsString();
+    } else if (key == "exclude_databases") {
+      options.exclude_databases = ParseDatabaseList(value);
     } else if (key == "copy_to") {
       options.copy_to = ParseCopyTo(value);
     } else if (key == "copy_retention") {
@@ -261,6 +307,35 @@ JobOptions ParseJobOptions(std::string_view json_text) {
   options.backup = ParseBackupOptions(backup_object.Serialize());
   options.backup_json = options.backup.ToJson().Serialize();
   return options;
+}
+
+// CheckJobScope refuses options that cannot mean anything for the job's
+// database. exclude_tables and exclude_schemas are patterns that may match
+// nothing, so they are fine everywhere; tables and schemas are names a
+// backup checks, and would fail every database that lacks them.
+void CheckJobScope(const JobOptions& options, bool every_database) {
+  if (!every_database) {
+    if (!options.exclude_databases.empty()) {
+      throw Error(ErrorKind::kInvalidParameter,
+                  "job option \"exclude_databases\" applies only to a job over every database",
+                  std::string(),
+                  "Name the database '*' to back up every database but those excluded, or leave "
+                  "the option out.");
+    }
+    return;
+  }
+  const char* selection = !options.backup.tables.empty()    ? "tables"
+                          : !options.backup.schemas.empty() ? "schemas"
+                                                            : nullptr;
+  if (selection != nullptr) {
+    throw Error(
+        ErrorKind::kInvalidParameter,
+        std::string("job option \"") + selection + "\" cannot be used by a job over every database",
+        "A backup checks that each selected name exists in its database, so every "
+        "database without them would fail.",
+        "Schedule a job per database for a selection; exclude_tables and exclude_schemas "
+        "are patterns and may be used with '*'.");
+  }
 }
 
 }  // namespace pgbak

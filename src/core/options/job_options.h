@@ -40,6 +40,9 @@ struct JobOptions {
   // pgbak.webhook_* settings for this job's runs; empty means the setting.
   std::string webhook_url;
   std::string webhook_events;
+  // exclude_databases: for a job over every database ('*'), the databases it
+  // leaves out, by exact name (each 1..63 bytes, no duplicates).
+  std::vector<std::string> exclude_databases;
   // copy_to: storages each scheduled backup is copied to once it
   // succeeded (pgbak_copy), in this order; none of them the job's storage.
   std::vector<std::string> copy_to;
@@ -61,5 +64,18 @@ struct JobOptions {
 // keys (backup option keys and job keys together). Whether the storages of
 // copy_to exist, and differ from storage, is the caller's to check.
 JobOptions ParseJobOptions(std::string_view json_text);
+
+// kEveryDatabase is the database name of a job over every database.
+constexpr const char* kEveryDatabase = "*";
+
+// kMaxDatabaseNameBytes is the longest database name PostgreSQL keeps
+// (NAMEDATALEN - 1); a longer one would be cut to another name.
+constexpr size_t kMaxDatabaseNameBytes = 63;
+
+// CheckJobScope throws kInvalidParameter if options make no sense for the
+// job's database: exclude_databases on a job over one database, or a
+// selection of tables or schemas (names checked in each database, which
+// most databases would not have) on a job over every database.
+void CheckJobScope(const JobOptions& options, bool every_database);
 
 }  // namespace pgbak

@@ -13,7 +13,8 @@ namespace pgbak {
 namespace {
 
 constexpr const char* kValidKeysHint =
-    "Valid restore options are: clean, tables, schemas, into_schema, jobs, allow_superuser_code.";
+    "Valid restore options are: clean, tables, schemas, into_schema, jobs, allow_superuser_code, "
+    "globals.";
 
 // NameList reads an array of non-empty SQL names for key.
 std::vector<QualifiedName> NameList(const std::string& key, const json::Value& value,
@@ -85,6 +86,8 @@ json::Value RestoreOptions::ToJson() const {
   object.Set("jobs", json::Value::Number(jobs));
   if (allow_superuser_code)
     object.Set("allow_superuser_code", json::Value::Bool(true));
+  if (globals)
+    object.Set("globals", json::Value::Bool(true));
   return object;
 }
 
@@ -136,12 +139,12 @@ RestoreOptions ParseRestoreOptions(std::string_view json_text) {
       options.tables = NameList(key, value, true);
     } else if (key == "schemas") {
       options.schemas = NameList(key, value, false);
-    } else if (key == "allow_superuser_code") {
+    } else if (key == "allow_superuser_code" || key == "globals") {
       if (value.type() != json::Type::kBool)
-        throw Error(ErrorKind::kInvalidParameter,
-                    std::string("restore option \"allow_superuser_code\" must be a boolean, not ") +
-                        value.TypeName());
-      options.allow_superuser_code = value.AsBool();
+        throw Error(
+            ErrorKind::kInvalidParameter,
+            "restore option " + json::Quote(key) + " must be a boolean, not " + value.TypeName());
+      (key == "globals" ? options.globals : options.allow_superuser_code) = value.AsBool();
     } else if (key == "into_schema") {
       if (value.type() != json::Type::kString || value.AsString().empty())
         throw Error(

@@ -30,6 +30,10 @@ struct RestoreOptions {
   // core/archive/superuser_code.h). Also lets a plain-format script that
   // hands objects to other roles run as the superuser it runs as.
   bool allow_superuser_code = false;
+  // globals: first create the roles of the set's globals.sql that this
+  // server lacks, with their attributes, settings, comments and
+  // memberships (pgbak_admin only); existing roles are left as they are.
+  bool globals = false;
 
   // partial says whether only some tables or schemas are restored.
   bool partial() const { return !tables.empty() || !schemas.empty(); }

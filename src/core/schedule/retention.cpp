@@ -186,27 +186,53 @@ int64_t ParseDurationText(const std::string& text) {
   return count * unit_seconds;
 }
 
+// DurationText picks the largest unit that divides seconds exactly.
+std::string DurationText(int64_t seconds) {
+  static const struct {
+    const char* name;
+    int64_t seconds;
+  } kUnits[] = {
+      {"year", 365 * kDay}, {"week", 7 * kDay}, {"day", kDay}, {"hour", 3600}, {"minute", 60},
+  };
+  for (const auto& unit : kUnits) {
+    if (seconds >= unit.seconds && seconds % unit.seconds == 0) {
+      int64_t count = seconds / unit.seconds;
+      return std::to_string(count) + " " + unit.name + (count == 1 ? "" : "s");
+    }
+  }
+  return std::to_string(seconds) + (seconds == 1 ? " second" : " seconds");
+}
+
+// DurationValueSeconds reads a string with ParseDurationText, a number as
+// whole seconds.
+std::optional<int64_t> DurationValueSeconds(const json::Value& value, std::string& shown) {
+  if (value.type() == json::Type::kString) {
+    shown = json::Quote(value.AsString());
+    return ParseDurationText(value.AsString());
+  }
+  if (value.type() != json::Type::kNumber) {
+    return std::nullopt;
+  }
+  shown = value.Serialize();
+  try {
+    return value.AsInt64();
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
 // ParseDurationOption reads a duration option: an interval string or a JSON
 // integer of seconds.
 int64_t ParseDurationOption(const char* key, const json::Value& value) {
   const std::string expected =
       std::string("job option \"") + key + "\" must be an interval such as \"30 days\", not ";
-  int64_t seconds = 0;
   std::string shown;
-  if (value.type() == json::Type::kString) {
-    shown = json::Quote(value.AsString());
-    seconds = ParseDurationText(value.AsString());
-  } else if (value.type() == json::Type::kNumber) {
-    shown = value.Serialize();
-    try {
-      seconds = value.AsInt64();
-    } catch (const Error&) {
-      seconds = 0;
-    }
-  } else {
+  std::optional<int64_t> given = DurationValueSeconds(value, shown);
+  if (!given) {
     throw Error(ErrorKind::kInvalidParameter, expected + value.TypeName(), std::string(),
                 kMaxAgeHint);
   }
+  int64_t seconds = *given;
   if (seconds < 1) {
     throw Error(ErrorKind::kInvalidParameter, expected + shown, std::string(), kMaxAgeHint);
   }

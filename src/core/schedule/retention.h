@@ -91,4 +91,16 @@ int64_t ParseDurationOption(const char* key, const json::Value& value);
 // duration, is not positive or does not fit in 64 bits.
 int64_t ParseDurationText(const std::string& text);
 
+// DurationValueSeconds reads a duration given in JSON: a string "N unit"
+// (as ParseDurationText) or a number of whole seconds. It returns the
+// seconds as given (0 for a text that is no duration or a number that is
+// not whole; a number may be negative), nullopt for a value of another
+// type, and sets shown to the value as JSON text, for messages. It throws
+// nothing: the caller says what it accepts.
+std::optional<int64_t> DurationValueSeconds(const json::Value& value, std::string& shown);
+
+// DurationText writes seconds (> 0) in the largest of the units above that
+// divides them: "7 days", "1 year", "90 minutes", "3601 seconds".
+std::string DurationText(int64_t seconds);
+
 }  // namespace pgbak

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,7 @@
 #include "core/base/json.h"
 #include "core/base/unique_fd.h"
 #include "core/crypto/age.h"
+#include "core/schedule/retention.h"
 #include "core/storage/s3/aws_credential_files.h"
 #include "core/base/no_postgres.h"
 
@@ -32,7 +34,11 @@ namespace {
 constexpr const char* kValidKeysHint =
     "Valid storage options are: endpoint, region, uri_style, access_key_id, secret_access_key, "
     "secret_access_key_file, session_token, ca_file, tls_verify, max_upload_rate, part_size, "
-    "concurrency, upload_memory, age_recipients, age_identity_file.";
+    "concurrency, upload_memory, object_lock, age_recipients, age_identity_file, manual_retention.";
+
+constexpr const char* kObjectLockHint =
+    "object_lock is {\"mode\": \"governance\" or \"compliance\", \"days\": 1 to 36500}: "
+    "every object is written with that S3 Object Lock retention, counted from its upload.";
 
 constexpr const char* kNoCredentialsHint =
     "Give the storage access_key_id with secret_access_key_file (a file on the database server), "
@@ -44,7 +50,7 @@ constexpr const char* kNoCredentialsHint =
 constexpr size_t kMaxSecretFileBytes = 8192;
 
 constexpr const char* kLocalKeysHint =
-    "A file:// storage takes age_recipients and age_identity_file only.";
+    "A file:// storage takes age_recipients, age_identity_file and manual_retention only.";
 
 constexpr size_t kMaxRecipients = 20;
 
@@ -241,6 +247,68 @@ std::string NormalLocalPath(const std::string& url, std::string path) {
   return path;
 }
 
+// ParseObjectLock checks the object_lock option and returns its stored
+// form, {"mode": "governance" | "compliance", "days": N}.
+json::Value ParseObjectLock(const json::Value& value) {
+  if (value.type() != json::Type::kObject)
+    Invalid("storage option \"object_lock\" must be an object, not " +
+                std::string(value.TypeNameWithArticle()),
+            kObjectLockHint);
+  const json::Value* mode = value.Find("mode");
+  const json::Value* days = value.Find("days");
+  for (const auto& entry : value.AsObject())
+    if (entry.first != "mode" && entry.first != "days")
+      Invalid("unknown key \"" + Printable(entry.first) + "\" in storage option \"object_lock\"",
+              kObjectLockHint);
+  if (mode == nullptr || days == nullptr)
+    Invalid(std::string("storage option \"object_lock\" needs ") +
+                (mode == nullptr ? "\"mode\"" : "\"days\""),
+            kObjectLockHint);
+  if (mode->type() != json::Type::kString)
+    Invalid("storage option \"object_lock.mode\" must be a string, not " +
+                std::string(mode->TypeNameWithArticle()),
+            kObjectLockHint);
+  std::string name = mode->AsString();
+  for (char& c : name)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ObjectLockMode parsed = ObjectLockModeFromName(name);
+  if (parsed == ObjectLockMode::kNone)
+    Invalid("storage option \"object_lock.mode\" must be \"governance\" or \"compliance\", not \"" +
+                Printable(mode->AsString()) + "\"",
+            "governance: a user with s3:BypassGovernanceRetention can still lift the lock by hand; "
+            "compliance: nobody can, the root account included, until the date has passed.");
+  int64_t count = IntegerOption("object_lock.days", *days, 1, kMaxObjectLockDays,
+                                "days is a whole number of days from 1 to 36500 (100 years).");
+  json::Value stored = json::Value::Object();
+  stored.Set("mode", json::Value::String(ObjectLockModeName(parsed)));
+  stored.Set("days", json::Value::Number(count));
+  return stored;
+}
+
+// ManualRetentionOption checks manual_retention, this storage's own age for
+// manual backups instead of pgbak.manual_retention: an interval "N unit" (the
+// units of a job's max_age) or a whole number of seconds, from one second to
+// 100 years, or "off" (manual backups here never age out). Stored as seconds
+// or "off", so that nothing has to parse it again.
+json::Value ManualRetentionOption(const json::Value& value) {
+  constexpr const char* kHint =
+      "Give an interval such as \"30 days\" (seconds, minutes, hours, days, weeks, months of 30 "
+      "days, years of 365 days), a whole number of seconds, or \"off\" to keep manual backups "
+      "in this storage whatever pgbak.manual_retention says; at most 100 years.";
+  const std::string expected =
+      "storage option \"manual_retention\" must be an interval such as \"30 days\" or \"off\", "
+      "not ";
+  if (value.type() == json::Type::kString && value.AsString() == "off")
+    return json::Value::String("off");
+  std::string shown;
+  std::optional<int64_t> seconds = DurationValueSeconds(value, shown);
+  if (!seconds)
+    Invalid(expected + value.TypeNameWithArticle(), kHint);
+  if (*seconds < 1 || *seconds > kMaxDurationSeconds)
+    Invalid(expected + shown, kHint);
+  return json::Value::Number(*seconds);
+}
+
 json::Value ParseObject(const std::string& text, const char* what) {
   json::Value value = json::Parse(text.empty() ? "{}" : text);
   if (value.type() != json::Type::kObject)
@@ -306,6 +374,14 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
       public_options.Set(key, json::Value::String(identity_file));
       continue;
     }
+    if (local && key == "object_lock")
+      Invalid("storage option \"object_lock\" needs an S3 storage",
+              "Object Lock is a feature of S3 buckets (AWS, MinIO, Ceph...): a file:// storage has "
+              "nothing that keeps a set from being deleted.");
+    if (key == "manual_retention") {
+      public_options.Set(key, ManualRetentionOption(value));
+      continue;
+    }
     if (local)
       Invalid("storage option \"" + Printable(key) + "\" does not apply to a file:// storage",
               kLocalKeysHint);
@@ -369,6 +445,8 @@ StorageDefinition ParseStorageDefinition(const std::string& name, const std::str
           key, value, kMinUploadMemory, kMaxUploadMemory,
           "upload_memory is in bytes, from 10 MiB (10485760) to 64 GiB (68719476736).");
       public_options.Set(key, json::Value::Number(bytes));
+    } else if (key == "object_lock") {
+      public_options.Set(key, ParseObjectLock(value));
     } else {
       Invalid("unknown storage option \"" + Printable(key) + "\"", kValidKeysHint);
     }
@@ -431,6 +509,22 @@ std::string LocalPathFromUrl(const std::string& url) {
   if (!IsLocalUrl(url))
     Invalid("invalid storage URL \"" + Printable(url) + "\"", "Expected file:///path.");
   return NormalLocalPath(url, url.substr(7));
+}
+
+ObjectLock ObjectLockFromDefinition(const std::string& public_options) {
+  json::Value options = ParseObject(public_options, "stored storage options");
+  ObjectLock lock;
+  const json::Value* stored = options.Find("object_lock");
+  if (stored == nullptr || stored->type() != json::Type::kObject)
+    return lock;
+  const json::Value* mode = stored->Find("mode");
+  const json::Value* days = stored->Find("days");
+  if (mode == nullptr || mode->type() != json::Type::kString || days == nullptr ||
+      days->type() != json::Type::kNumber)
+    return lock;
+  lock.mode = ObjectLockModeFromName(mode->AsString());
+  lock.days = static_cast<int>(days->AsInt64());
+  return lock;
 }
 
 EncryptionSettings EncryptionFromDefinition(const std::string& public_options) {
@@ -560,6 +654,7 @@ S3Settings SettingsFromDefinition(const std::string& url, const std::string& pub
   settings.part_size = static_cast<uint64_t>(number(options, "part_size", kDefaultPartSize));
   settings.concurrency = static_cast<int>(number(options, "concurrency", kDefaultConcurrency));
   settings.upload_memory = static_cast<uint64_t>(number(options, "upload_memory", 0));
+  settings.object_lock = ObjectLockFromDefinition(public_options);
 
   // The order of the AWS SDKs: the storage's own keys, then the
   // environment, then the shared files, each used whole or not at all.

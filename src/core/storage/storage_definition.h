@@ -18,6 +18,7 @@
 
 #include "core/crypto/age.h"
 #include "core/storage/s3/aws_credential_files.h"
+#include "core/storage/s3/object_lock.h"
 #include "core/storage/s3/s3_storage.h"
 
 namespace pgbak {
@@ -37,7 +38,9 @@ void CheckStorageName(const std::string& name);
 // ParseStorageDefinition checks a user's definition (options is JSON text)
 // and throws kInvalidParameter with a hint for anything wrong: unknown keys,
 // bad URL or bucket name, bad endpoint, part_size below 5 MiB or above half
-// of upload_memory, and so on.
+// of upload_memory, an object_lock that is not {"mode": "governance" |
+// "compliance", "days": 1 to 36500} or is given to a file:// storage, and so
+// on.
 StorageDefinition ParseStorageDefinition(const std::string& name, const std::string& url,
                                          const std::string& options);
 
@@ -66,6 +69,10 @@ struct EncryptionSettings {
   bool enabled() const { return !recipients.empty(); }
 };
 EncryptionSettings EncryptionFromDefinition(const std::string& public_options);
+
+// ObjectLockFromDefinition is a storage's object_lock (disabled when it has
+// none), from its stored public options.
+ObjectLock ObjectLockFromDefinition(const std::string& public_options);
 
 // ReadAgeIdentityFile reads and parses an identity file; the file's text is
 // wiped from memory after parsing and never quoted in an error.

@@ -83,6 +83,9 @@ void PerDatabase(PrometheusText& text, const Rows& rows, int column, const char*
 std::string RenderMetrics() {
   std::string log = QuotedRelation("backup_log");
   std::string status = QuotedRelation("backup_status");
+  // Coverage is known from version 1.5's backup_status on.
+  bool has_coverage = false;
+  PgCall([&] { has_coverage = CatalogRelationHasColumn("backup_status", "unprotected"); });
   // One row per database: freshness from backup_status, totals from the
   // history that backup_log still holds (see pgbak.log_retention).
   Rows databases = Query(
@@ -96,7 +99,9 @@ std::string RenderMetrics() {
       "CASE WHEN s.excluded THEN 1 ELSE 0 END, "                // 7
       "coalesce(t.failures, 0), coalesce(t.successes, 0), "     // 8, 9
       "coalesce(t.stored_total, 0), coalesce(t.retained, 0), "  // 10, 11
-      "extract(epoch FROM s.last_failure_at) "                  // 12
+      "extract(epoch FROM s.last_failure_at), "                 // 12
+      + std::string(has_coverage ? "CASE WHEN s.unprotected THEN 1 ELSE 0 END "
+                                 : "NULL::integer ") +  // 13
       "FROM " +
       status +
       " s LEFT JOIN ("
@@ -112,6 +117,13 @@ std::string RenderMetrics() {
       log +
       " WHERE kind = 'backup' GROUP BY database_name) t "
       "ON t.database_name = s.database_name ORDER BY 1");
+  // What each storage holds, from pgbak_storages (1.5 onwards).
+  bool has_usage = false;
+  PgCall([&] { has_usage = CatalogRelationHasColumn("pgbak_storages", "used_bytes"); });
+  Rows storages;
+  if (has_usage)
+    storages = Query("SELECT name, used_bytes, set_count FROM " + QuotedRelation("pgbak_storages") +
+                     " ORDER BY name");
   Rows queue = Query(
       "SELECT count(*) FILTER (WHERE status = 'queued'), "
       "count(*) FILTER (WHERE webhook_status LIKE 'failed%') FROM " +
@@ -138,6 +150,10 @@ std::string RenderMetrics() {
   PerDatabase(text, databases, 7, "pgbak_excluded", MetricType::kGauge,
               "1 if the database is deliberately not backed up (template, "
               "pgbak.exclude_databases), else 0.");
+  if (has_coverage)
+    PerDatabase(text, databases, 13, "pgbak_database_unprotected", MetricType::kGauge,
+                "1 if no job covers the database and it is not excluded (see backup_status."
+                "covered_by), else 0.");
   PerDatabase(text, databases, 8, "pgbak_backup_failures_total", MetricType::kCounter,
               "Failed backups recorded in backup_log (history is trimmed after "
               "pgbak.log_retention).");
@@ -148,6 +164,24 @@ std::string RenderMetrics() {
               "ones included.");
   PerDatabase(text, databases, 11, "pgbak_retained_bytes", MetricType::kGauge,
               "Bytes held in storage by the backups not yet expired.");
+
+  if (has_usage) {
+    const struct {
+      int column;
+      const char* name;
+      const char* help;
+    } kStorageFamilies[] = {
+        {1, "pgbak_storage_used_bytes",
+         "Bytes of the backup sets held in the storage (succeeded or expiring; data and globals "
+         "objects), from backup_log."},
+        {2, "pgbak_storage_sets", "Backup sets held in the storage (succeeded or expiring)."},
+    };
+    for (const auto& family : kStorageFamilies) {
+      text.Family(family.name, MetricType::kGauge, family.help);
+      for (const auto& row : storages.values)
+        text.Sample({{"storage", row[0]}}, std::strtod(row[family.column].c_str(), nullptr));
+    }
+  }
 
   std::vector<ProgressSnapshot> running(std::max(SlotCount(), 1));
   int n = 0;

@@ -126,6 +126,7 @@ struct CheckedRestore {
   bool clean;
   int jobs;
   bool allow_superuser_code;
+  bool globals;
 };
 
 // CheckRestoreOptions validates the options; raises on bad input.
@@ -141,6 +142,7 @@ CheckedRestore CheckRestoreOptions(const char* json_text) {
     checked.clean = options.clean;
     checked.jobs = options.jobs;
     checked.allow_superuser_code = options.allow_superuser_code;
+    checked.globals = options.globals;
   });
   ReportFailure(failure);
   return checked;
@@ -250,6 +252,11 @@ extern "C" Datum pgbak_restore(PG_FUNCTION_ARGS) {
              errmsg("permission denied for restore option \"allow_superuser_code\""),
              errdetail("It lets other roles' code run with superuser rights during the restore."),
              errhint("Only members of pgbak_admin may pass it.")));
+  if (checked.globals && !CallerHas(caller, PgbakRole::kAdmin))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for restore option \"globals\""),
+                    errdetail("It creates roles, superusers among them if the set has any."),
+                    errhint("Only members of pgbak_admin may pass it.")));
 
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");

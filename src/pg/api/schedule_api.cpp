@@ -48,14 +48,16 @@ struct CheckedJob {
   TimestampTz next_run;
 };
 
-// CheckJob validates the schedule and options of a job and computes its
-// first run; raises a precise error on bad input.
-CheckedJob CheckJob(const char* schedule_text, const char* options_text) {
+// CheckJob validates the schedule and options of a job (over every
+// database, or one) and computes its first run; raises a precise error on
+// bad input.
+CheckedJob CheckJob(const char* schedule_text, const char* options_text, bool every_database) {
   CheckedJob checked{};
   Failure failure;
   CatchCore(failure, [&] {
     CronSchedule schedule = CronSchedule::Parse(schedule_text);
     JobOptions options = ParseJobOptions(options_text);
+    CheckJobScope(options, every_database);
     RefuseCatalogNames(options.backup.tables, "backup option \"tables\"");
     RefuseCatalogNames(options.backup.exclude_tables, "backup option \"exclude_tables\"");
     PgTimeZone zone(setting_timezone);
@@ -75,7 +77,7 @@ CheckedJob CheckJob(const char* schedule_text, const char* options_text) {
 // SQL function can build tuples with no C++ object alive.
 struct PruneRow {
   int64 id;
-  char* job_name;
+  char* job_name;  // nullptr for a manual backup
   char* database;
   TimestampTz finished_at;
   char* action;
@@ -117,17 +119,19 @@ PruneRow* RunPrune(bool dry_run, int* count) {
     }
     PgCall([&] { rows = static_cast<PruneRow*>(palloc0(sizeof(PruneRow) * (items.size() + 1))); });
     for (const PruneItem& item : items) {
-      std::string action = dry_run ? "would " + item.action
+      std::string action = item.action == "locked" ? item.action
+                           : dry_run               ? "would " + item.action
                            : item.done
                                ? (item.action != "delete" ? "cleaned"
                                   : has13                 ? "expiring"
                                                           : "deleted")
-                               : (item.action == "delete" && has13 ? "no longer succeeded"
-                                                                   : "failed to " + item.action);
+                               : (item.action == "delete" && has13
+                                      ? "kept (no longer succeeded, in use, or now the newest)"
+                                      : "failed to " + item.action);
       PruneRow& row = rows[(*count)++];
       PgCall([&] {
         row.id = item.id;
-        row.job_name = pstrdup(item.job_name.c_str());
+        row.job_name = item.job_name.empty() ? nullptr : pstrdup(item.job_name.c_str());
         row.database = pstrdup(item.database.c_str());
         row.finished_at = UnixToTimestamp(item.finished_at);
         row.action = pstrdup(action.c_str());
@@ -146,7 +150,9 @@ PruneRow* RunPrune(bool dry_run, int* count) {
 
 using namespace pgbak;
 
-// pgbak_schedule creates or replaces a job; returns its id.
+// pgbak_schedule creates or replaces a job; returns its id. The database
+// '*' makes a job over every database, expanded at each run (see
+// scheduler.cpp), so it is not looked up here.
 extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "job_name");
   RequireArgument(fcinfo, 1, "database");
@@ -160,9 +166,11 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   RequireRole(caller, PgbakRole::kAdmin, "schedule backups");
 
   CheckJobName(job_name);
-  CheckDatabaseForBackup(NameStr(*database));
+  bool every_database = strcmp(NameStr(*database), kEveryDatabase) == 0;
+  if (!every_database)
+    CheckDatabaseForBackup(NameStr(*database));
   CheckedJob checked =
-      CheckJob(schedule, JsonbToCString(nullptr, &options->root, VARSIZE(options)));
+      CheckJob(schedule, JsonbToCString(nullptr, &options->root, VARSIZE(options)), every_database);
   CheckStorageExists(checked.storage);
 
   if (SPI_connect() != SPI_OK_CONNECT)
@@ -216,7 +224,8 @@ extern "C" Datum pgbak_unschedule(PG_FUNCTION_ARGS) {
   PG_RETURN_BOOL(removed);
 }
 
-// pgbak_prune shows (dry_run, the default) or applies every job's retention.
+// pgbak_prune shows (dry_run, the default) or applies every job's retention
+// and manual retention.
 extern "C" Datum pgbak_prune(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "dry_run");
   bool dry_run = PG_GETARG_BOOL(0);
@@ -240,9 +249,10 @@ extern "C" Datum pgbak_prune(PG_FUNCTION_ARGS) {
   PruneRow* rows = RunPrune(dry_run, &count);
   for (int i = 0; i < count; i++) {
     Datum values[7];
-    bool nulls[7] = {false, false, false, false, false, false, rows[i].location == nullptr};
+    bool nulls[7] = {false, rows[i].job_name == nullptr, false, false, false,
+                     false, rows[i].location == nullptr};
     values[0] = Int64GetDatum(rows[i].id);
-    values[1] = CStringGetTextDatum(rows[i].job_name);
+    values[1] = rows[i].job_name != nullptr ? CStringGetTextDatum(rows[i].job_name) : (Datum)0;
     values[2] = DirectFunctionCall1(namein, CStringGetDatum(rows[i].database));
     values[3] = TimestampTzGetDatum(rows[i].finished_at);
     values[4] = CStringGetTextDatum(rows[i].action);

@@ -43,6 +43,8 @@ int SqlStateFor(ErrorKind kind) {
       return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
     case ErrorKind::kUndefinedObject:
       return ERRCODE_UNDEFINED_OBJECT;
+    case ErrorKind::kNameTooLong:
+      return ERRCODE_NAME_TOO_LONG;
     case ErrorKind::kIo:
       return ERRCODE_IO_ERROR;
     case ErrorKind::kDiskFull:

@@ -165,15 +165,20 @@ bool LoadOperation(int64 id, Operation* op) {
 // BackupLogHasColumn says whether backup_log has column: a server may run
 // this library before ALTER EXTENSION ... UPDATE brought its schema.
 bool BackupLogHasColumn(const char* column) {
+  return CatalogRelationHasColumn("backup_log", column);
+}
+
+// CatalogRelationHasColumn looks the column up in pg_attribute.
+bool CatalogRelationHasColumn(const char* relation, const char* column) {
   const char* sql =
       "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = $1::pg_catalog.regclass "
       "AND attname = $2 AND NOT attisdropped";
   Oid types[2] = {TEXTOID, NAMEOID};
   NameData name;
   namestrcpy(&name, column);
-  Datum values[2] = {CStringGetTextDatum(BackupLogName()), NameGetDatum(&name)};
+  Datum values[2] = {CStringGetTextDatum(SchemaQualified(relation)), NameGetDatum(&name)};
   if (SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
-    elog(ERROR, "could not read the columns of backup_log");
+    elog(ERROR, "could not read the columns of %s", relation);
   return SPI_processed == 1;
 }
 

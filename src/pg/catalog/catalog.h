@@ -65,6 +65,10 @@ struct SourceRow {
 // before ALTER EXTENSION ... UPDATE brought the schema it was built for).
 bool BackupLogHasColumn(const char* column);
 
+// CatalogRelationHasColumn is BackupLogHasColumn for another relation of the
+// extension's schema (a table or a view).
+bool CatalogRelationHasColumn(const char* relation, const char* column);
+
 // CatalogRelationExists says whether the extension's schema has relation.
 // Needs SPI connected.
 bool CatalogRelationExists(const char* relation);

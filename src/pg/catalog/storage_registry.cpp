@@ -132,6 +132,15 @@ StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
   return handle;
 }
 
+ObjectLock StorageObjectLock(const std::string& name) {
+  if (name == "local")
+    return ObjectLock();
+  StoredDefinition definition = LoadDefinition(name);
+  if (!definition.found || IsLocalUrl(definition.url))
+    return ObjectLock();
+  return ObjectLockFromDefinition(definition.options);
+}
+
 bool ServeWhileWaiting() {
   // The main thread's id is the process id.
   if (syscall(SYS_gettid) != getpid())

@@ -39,6 +39,12 @@ struct StorageHandle {
 StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
                                 std::function<void()> interrupt_check = {});
 
+// StorageObjectLock is the object_lock of storage name: disabled for
+// 'local', a file:// storage, one without the option, or a name not
+// defined. Reads the definition only (no secret, no network); needs SPI
+// connected; throws like OpenStorage.
+ObjectLock StorageObjectLock(const std::string& name);
+
 // ServeWhileWaiting does what a process waiting on a storage must not hold
 // up: it absorbs the ProcSignalBarriers that CREATE and DROP DATABASE (and
 // others) wait for in every process. Returns false if the postmaster died.

@@ -26,6 +26,7 @@ extern "C" {
 
 #include <ctime>
 #include <memory>
+#include <set>
 #include <string>
 #include <sys/time.h>
 #include <vector>
@@ -155,6 +156,20 @@ class SnapshotSession : public SideChannel {
     for (int i = 0; i < PQntuples(result.get()); i++)
       relations.emplace_back(PQgetvalue(result.get(), i, 0), PQgetvalue(result.get(), i, 1));
     return relations;
+  }
+
+  // SchemasWithSequences returns the user schemas that hold a sequence.
+  std::set<std::string> SchemasWithSequences() {
+    PgResultPtr result = Exec(
+        "SELECT DISTINCT n.nspname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind OPERATOR(pg_catalog.=) 'S' "
+        "AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' "
+        "AND n.nspname OPERATOR(pg_catalog.!~) '^pg_'");
+    std::set<std::string> schemas;
+    for (int i = 0; i < PQntuples(result.get()); i++)
+      schemas.insert(PQgetvalue(result.get(), i, 0));
+    return schemas;
   }
 
   // MissingRelations returns the names (in their order) for which no
@@ -636,7 +651,10 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   ChildSpec dump;
   dump.program = facts.bin_dir + "/pg_dump";
   dump.args = options.DumpArguments();
-  for (std::string& arg : options.ExcludedDataArguments(session.ListDataRelations()))
+  for (std::string& arg : options.ExcludedDataArguments(
+           options.SelectsData() ? session.ListDataRelations()
+                                 : std::vector<std::pair<std::string, std::string>>(),
+           options.SelectsData() ? session.SchemasWithSequences() : std::set<std::string>()))
     dump.args.push_back(std::move(arg));
   if (!options.SelectsData() && (!options.tables.empty() || !options.schemas.empty()))
     dump.args.push_back("--strict-names");

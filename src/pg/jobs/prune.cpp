@@ -12,11 +12,13 @@ extern "C" {
 
 #include <ctime>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/options/job_options.h"
 #include "core/schedule/retention.h"
+#include "core/storage/s3/object_lock.h"
 #include "pg/boundary/boundary.h"
 #include "pg/boundary/pg_time_zone.h"
 #include "pg/boundary/transaction.h"
@@ -81,24 +83,87 @@ bool SomethingLeft(const PruneItem& item) {
   }
 }
 
+// RetentionGuards are the sets that no retention deletes now.
+struct RetentionGuards {
+  std::set<int64_t> newest_good;  // the newest succeeded backup of each database
+  std::set<int64_t> in_use;       // sets that a queued or running operation reads
+
+  bool Protects(int64_t id) const { return newest_good.count(id) > 0 || in_use.count(id) > 0; }
+};
+
+// ReadRetentionGuards reads them. A database is its OID (a database dropped
+// and created again under its name is another one, whose newest backup is
+// kept too); rows from before 1.3 have none and go by name.
+RetentionGuards ReadRetentionGuards() {
+  bool has_oid = false;
+  PgCall([&] { has_oid = BackupLogHasColumn("database_oid"); });
+  std::string database =
+      has_oid ? "coalesce(database_oid::text, '-' || database_name)" : "database_name";
+  std::string log = QuotedRelation("backup_log");
+  std::string newest_sql = "SELECT DISTINCT ON (" + database + ") id::text FROM " + log +
+                           " WHERE kind = 'backup' AND status = 'succeeded' ORDER BY " + database +
+                           ", finished_at DESC, id DESC";
+  std::string in_use_sql = "SELECT DISTINCT source_id::text FROM " + log +
+                           " WHERE source_id IS NOT NULL AND status IN ('queued', 'running')";
+  RetentionGuards guards;
+  for (const Row& row : Query(newest_sql.c_str(), {}))
+    guards.newest_good.insert(std::stoll(row[0]));
+  for (const Row& row : Query(in_use_sql.c_str(), {}))
+    guards.in_use.insert(std::stoll(row[0]));
+  return guards;
+}
+
+// PlanManualRetention lists the succeeded manual backups older than the
+// retention of their storage: its manual_retention option (seconds, or
+// "off"), else pgbak.manual_retention (0: off). Sets in a storage that is no
+// longer defined are left alone: nothing could remove their objects.
+std::vector<PruneItem> PlanManualRetention(const RetentionGuards& guards) {
+  std::string sql =
+      "SELECT id::text, database_name, floor(extract(epoch FROM finished_at))::bigint::text, "
+      "coalesce(location, ''), storage_name, keep::text, own::text FROM ("
+      "SELECT b.*, coalesce(s.options -> 'manual_retention', to_jsonb($1::integer)) AS keep, "
+      "coalesce(s.options ? 'manual_retention', false) AS own FROM " +
+      QuotedRelation("backup_log") + " b LEFT JOIN " + QuotedRelation("pgbak_storage") +
+      " s ON s.name = b.storage_name WHERE b.kind = 'backup' AND b.trigger = 'manual' "
+      "AND b.status = 'succeeded' AND b.finished_at IS NOT NULL "
+      "AND (b.storage_name = 'local' OR s.name IS NOT NULL)) m "
+      "WHERE jsonb_typeof(keep) = 'number' AND keep::numeric >= 1 "
+      "AND finished_at < clock_timestamp() - make_interval(secs => keep::numeric::float8) "
+      "ORDER BY finished_at, id";
+  std::vector<PruneItem> items;
+  for (const Row& row : Query(sql.c_str(), {std::to_string(setting_manual_retention_s)})) {
+    PruneItem item;
+    item.id = std::stoll(row[0]);
+    if (guards.Protects(item.id))
+      continue;
+    item.database = row[1];
+    item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
+    item.location = row[3];
+    item.storage = row[4];
+    item.action = "delete";
+    item.reason =
+        "deleted: manual backup older than " +
+        std::string(row[6] == "true" ? "the manual_retention of storage \"" + item.storage + "\""
+                                     : "pgbak.manual_retention") +
+        " (" + DurationText(std::stoll(row[5])) + ")";
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
 }  // namespace
 
 // PlanPrune decides for every job with a retention policy.
-std::vector<PruneItem> PlanPrune(const std::string& only_job) {
+std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string& only_database) {
   std::string jobs_sql = "SELECT job_name, options::text FROM " + QuotedRelation("pgbak_job") +
                          (only_job.empty() ? "" : " WHERE job_name = $1") + " ORDER BY job_name";
   std::vector<Row> jobs =
       Query(jobs_sql.c_str(), only_job.empty() ? std::vector<std::string>{} : Row{only_job});
 
   // The newest good backup of each database is never deleted, whatever a
-  // job's policy says (it may not even be that job's backup).
-  std::string newest_sql = "SELECT DISTINCT ON (database_name) database_name, id::text FROM " +
-                           QuotedRelation("backup_log") +
-                           " WHERE kind = 'backup' AND status = 'succeeded' "
-                           "ORDER BY database_name, finished_at DESC, id DESC";
-  std::map<std::string, int64_t> newest_good;
-  for (const Row& row : Query(newest_sql.c_str(), {}))
-    newest_good[row[0]] = std::stoll(row[1]);
+  // job's policy says (it may not even be that job's backup), nor a set
+  // that an operation is about to read or reading.
+  RetentionGuards guards = ReadRetentionGuards();
 
   std::string history_sql =
       "SELECT id::text, status, floor(extract(epoch FROM finished_at))::bigint::text, "
@@ -111,45 +176,81 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job) {
   std::vector<PruneItem> items;
   for (const Row& job : jobs) {
     RetentionPolicy policy = ParseJobOptions(job[1]).retention;
+    // A job's policy applies to each database on its own: a job over every
+    // database keeps keep_last sets of each, not keep_last in all.
+    std::map<std::string, std::vector<const Row*>> by_database;
     std::vector<Row> history = Query(history_sql.c_str(), {job[0]});
-    std::vector<BackupRecord> records;
-    std::map<int64_t, const Row*> by_id;
-    for (const Row& row : history) {
-      BackupRecord record;
-      record.id = std::stoll(row[0]);
-      record.status = row[1];
-      record.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
-      records.push_back(record);
-      by_id[record.id] = &row;
-    }
-    for (const RetentionDecision& decision : PlanRetention(records, policy, now, zone)) {
-      if (decision.action == RetentionAction::kKeep)
-        continue;
-      const Row& row = *by_id.at(decision.id);
-      PruneItem item;
-      item.id = decision.id;
-      item.job_name = job[0];
-      item.database = row[3];
-      item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
-      item.location = row[4];
-      item.storage = row[5];
-      item.reason = decision.reason;
-      if (decision.action == RetentionAction::kDelete) {
-        auto newest = newest_good.find(item.database);
-        if (newest != newest_good.end() && newest->second == item.id)
-          continue;
-        item.action = "delete";
-      } else {
-        // A failed set normally removed its own objects; list it only if
-        // something is actually left to clean.
-        if (!SomethingLeft(item))
-          continue;
-        item.action = "clean";
+    for (const Row& row : history)
+      if (only_database.empty() || row[3] == only_database)
+        by_database[row[3]].push_back(&row);
+    for (const auto& [database, rows] : by_database) {
+      std::vector<BackupRecord> records;
+      std::map<int64_t, const Row*> by_id;
+      for (const Row* row : rows) {
+        BackupRecord record;
+        record.id = std::stoll((*row)[0]);
+        record.status = (*row)[1];
+        record.finished_at = static_cast<std::time_t>(std::stoll((*row)[2]));
+        records.push_back(record);
+        by_id[record.id] = row;
       }
-      items.push_back(std::move(item));
+      for (const RetentionDecision& decision : PlanRetention(records, policy, now, zone)) {
+        if (decision.action == RetentionAction::kKeep)
+          continue;
+        const Row& row = *by_id.at(decision.id);
+        PruneItem item;
+        item.id = decision.id;
+        item.job_name = job[0];
+        item.database = row[3];
+        item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
+        item.location = row[4];
+        item.storage = row[5];
+        item.reason = decision.reason;
+        if (decision.action == RetentionAction::kDelete) {
+          if (guards.Protects(item.id))
+            continue;
+          item.action = "delete";
+        } else {
+          // A failed set normally removed its own objects; list it only if
+          // something is actually left to clean.
+          if (!SomethingLeft(item))
+            continue;
+          item.action = "clean";
+        }
+        items.push_back(std::move(item));
+      }
     }
   }
+  if (only_job.empty()) {
+    std::vector<PruneItem> manual = PlanManualRetention(guards);
+    items.insert(items.end(), manual.begin(), manual.end());
+  }
+  HoldLockedSets(items, now);
   return items;
+}
+
+// HoldLockedSets reads each storage's lock once.
+void HoldLockedSets(std::vector<PruneItem>& items, std::time_t now) {
+  std::map<std::string, ObjectLock> locks;
+  for (PruneItem& item : items) {
+    if (item.action != "delete")
+      continue;
+    auto lock = locks.find(item.storage);
+    if (lock == locks.end())
+      lock = locks.emplace(item.storage, StorageObjectLock(item.storage)).first;
+    if (!lock->second.enabled())
+      continue;
+    std::time_t until = RetainUntil(lock->second, item.finished_at) + kLockClockMarginSeconds;
+    if (until <= now)
+      continue;
+    // "locked until <date> (retention: not selected by keep_last)"
+    const std::string deleted = "deleted: ";
+    std::string why = item.reason.compare(0, deleted.size(), deleted) == 0
+                          ? item.reason.substr(deleted.size())
+                          : item.reason;
+    item.action = "locked";
+    item.reason = "locked until " + Iso8601Utc(until) + " (retention: " + why + ")";
+  }
 }
 
 namespace {
@@ -169,11 +270,28 @@ int64 RunUpdate(const std::string& sql, int64_t id) {
 
 }  // namespace
 
-// MarkExpiring records that item's set is about to go.
+// MarkExpiring records that item's set is about to go. The guards of
+// planning are checked again in the update itself, where they hold whatever
+// happened since the plan: a set is marked only while a newer succeeded
+// backup of its database exists, so that the newest never goes (whoever
+// plans, and however many prunes run at once), and while no queued or
+// running operation reads it. A restore queued in a transaction that has
+// not committed yet is not seen: its worker then finds the set 'expiring'
+// and fails, as for any set that is gone.
 bool MarkExpiring(const PruneItem& item) {
-  return RunUpdate("UPDATE " + QuotedRelation("backup_log") +
-                       " SET status = 'expiring', expired_at = clock_timestamp() "
-                       "WHERE id = $1 AND status = 'succeeded'",
+  std::string log = QuotedRelation("backup_log");
+  return RunUpdate("UPDATE " + log +
+                       " b SET status = 'expiring', expired_at = clock_timestamp() "
+                       "WHERE b.id = $1 AND b.status = 'succeeded' "
+                       "AND NOT EXISTS (SELECT FROM " +
+                       log +
+                       " r WHERE r.source_id = b.id AND r.status IN ('queued', 'running')) "
+                       "AND EXISTS (SELECT FROM " +
+                       log +
+                       " n WHERE n.kind = 'backup' AND n.status = 'succeeded' AND n.id <> b.id "
+                       "AND (n.database_oid = b.database_oid OR (b.database_oid IS NULL AND "
+                       "n.database_oid IS NULL AND n.database_name = b.database_name)) "
+                       "AND (n.finished_at, n.id) > (b.finished_at, b.id))",
                    item.id) == 1;
 }
 
@@ -205,6 +323,8 @@ ExpiryOutcome FinishExpiring(int64_t id, const std::string& storage, const std::
 
 // ExecutePruneItem cleans a failed set, or (schemas before 1.3) deletes.
 void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> interrupt_check) {
+  if (item.action == "locked")
+    return;
   std::string error;
   if (!RemoveSetObjects(item.storage, item.id, item.location, use, error,
                         std::move(interrupt_check))) {
@@ -283,14 +403,44 @@ int FinishExpiringSets(int limit, const PassBudget& budget) {
   return finished;
 }
 
+// ExpireManualBackups marks manual sets past their retention 'expiring', all
+// in one transaction that commits before any object is touched; the
+// launcher's FinishExpiringSets removes them like any other expiring set.
+int ExpireManualBackups(int limit) {
+  std::vector<PruneItem> marked;
+  RunInTransaction([&] {
+    bool has13 = false;
+    PgCall([&] { has13 = CatalogHas13(); });
+    if (!has13)
+      return;  // no 'expiring' before 1.3: manual retention waits for the update
+    std::vector<PruneItem> items = PlanManualRetention(ReadRetentionGuards());
+    // A set an S3 Object Lock still holds is left alone until its date.
+    HoldLockedSets(items, std::time(nullptr));
+    for (PruneItem& item : items) {
+      if (static_cast<int>(marked.size()) >= limit)
+        break;
+      if (item.action == "locked")
+        continue;
+      if (MarkExpiring(item))
+        marked.push_back(std::move(item));
+    }
+  });
+  for (const PruneItem& item : marked) {
+    std::string line = "pgbak: manual backup " + std::to_string(item.id) + " of database \"" +
+                       item.database + "\" is expiring (" + item.reason + ")";
+    PgCall([&] { ereport(LOG, (errmsg("%s", line.c_str()))); });
+  }
+  return static_cast<int>(marked.size());
+}
+
 // PruneJobInWorker applies one job's retention from a background worker.
-void PruneJobInWorker(const std::string& job_name) {
+void PruneJobInWorker(const std::string& job_name, const std::string& database) {
   Failure failure;
   CatchCore(failure, [&] {
     std::vector<PruneItem> items;
     bool has13 = false;
     RunInTransaction([&] {
-      items = PlanPrune(job_name);
+      items = PlanPrune(job_name, database);
       PgCall([&] { has13 = CatalogHas13(); });
     });
     for (PruneItem& item : items) {
@@ -320,6 +470,13 @@ void PruneJobInWorker(const std::string& job_name) {
         } else {
           item.done = true;  // expired, by this worker or (no longer expiring) the launcher
         }
+      } else if (item.action == "locked") {
+        PgCall([&] {
+          ereport(DEBUG1, (errmsg("pgbak: job \"%s\": backup " INT64_FORMAT " kept (%s)",
+                                  item.job_name.c_str(), static_cast<int64>(item.id),
+                                  item.reason.c_str())));
+        });
+        continue;
       } else {
         RunInTransaction([&] { ExecutePruneItem(item, StorageUse::kWorker, ThrowIfStopping); });
         if (!item.done && !StopReason().empty())

@@ -27,7 +27,9 @@ struct PruneItem {
   std::string job_name;
   std::string database;
   std::time_t finished_at = 0;
-  std::string action;  // "delete" or "clean"
+  // "delete", "clean", or "locked": a delete held back by the storage's S3
+  // Object Lock, which nothing executes (its reason says until when).
+  std::string action;
   std::string reason;
   std::string location;
   std::string storage;
@@ -35,12 +37,32 @@ struct PruneItem {
 };
 
 // PlanPrune decides for every job with a retention policy (or only for
-// only_job if not empty). Needs a transaction with SPI connected; calls
-// PostgreSQL through PgCall.
-std::vector<PruneItem> PlanPrune(const std::string& only_job);
+// only_job if not empty), each database of a job on its own (only
+// only_database's if not empty), and, with no only_job, for manual backups
+// past their retention (PruneItem.job_name empty). Needs a transaction with
+// SPI connected; calls PostgreSQL through PgCall. A set that retention
+// would delete while its storage's object_lock still holds it comes back
+// as "locked" (HoldLockedSets).
+std::vector<PruneItem> PlanPrune(const std::string& only_job,
+                                 const std::string& only_database = std::string());
+
+// HoldLockedSets turns each "delete" of items whose storage has an
+// object_lock into "locked" while now is before the set's lock date: its
+// finish time plus the lock's days (every object's retain-until date is at
+// most that, since each was uploaded before the set finished) plus
+// kLockClockMarginSeconds. A locked set is never marked 'expiring'.
+// Needs SPI connected.
+void HoldLockedSets(std::vector<PruneItem>& items, std::time_t now);
+
+// kLockClockMarginSeconds: S3 accepts requests from a clock up to 15
+// minutes off its own, so a set is held that much past its date, and a
+// server whose clock runs ahead never deletes before S3's date.
+constexpr std::time_t kLockClockMarginSeconds = 15 * 60;
 
 // MarkExpiring marks item's row 'expiring' (a delete whose row is still
-// 'succeeded'); false if it no longer is. Needs a transaction with SPI; the
+// 'succeeded'); false if it no longer is, if no newer succeeded backup of
+// its database exists (it is the newest good one), or if a queued or
+// running operation reads it (source_id). Needs a transaction with SPI; the
 // caller commits it before anything is removed. Version 1.3 schema only.
 bool MarkExpiring(const PruneItem& item);
 
@@ -64,9 +86,9 @@ ExpiryOutcome FinishExpiring(int64_t id, const std::string& storage, const std::
 // ExecutePruneItem applies one item in the current transaction: a clean
 // removes a failed set's leftovers; a delete removes the objects and marks
 // the row expired in one go, which only a schema before 1.3 (no 'expiring')
-// still does. A failed removal leaves the row as it was, with the reason
-// appended to item.reason. interrupt_check as for FinishExpiring (none:
-// OpenStorage's default for use).
+// still does; a locked item is left alone. A failed removal leaves the row as it was, with the
+// reason appended to item.reason. interrupt_check as for FinishExpiring (none: OpenStorage's
+// default for use).
 void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> interrupt_check = {});
 
 // FinishExpiringSets finishes up to limit 'expiring' sets (from the
@@ -76,10 +98,19 @@ void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> int
 // and those someone else holds. Returns how many it finished.
 int FinishExpiringSets(int limit, const PassBudget& budget);
 
-// PruneJobInWorker applies the retention of one job from a background worker
-// (one transaction per removed set). Problems are logged, never thrown: a
-// backup that succeeded stays succeeded whatever pruning does.
-void PruneJobInWorker(const std::string& job_name);
+// ExpireManualBackups applies manual retention from the launcher: it marks
+// up to limit succeeded manual backups older than their storage's
+// manual_retention (else pgbak.manual_retention) 'expiring', in a
+// transaction of its own, and leaves their objects to FinishExpiringSets.
+// As for jobs, the newest succeeded backup of a database and sets that a
+// queued or running operation reads are never marked. Returns how many.
+int ExpireManualBackups(int limit);
+
+// PruneJobInWorker applies the retention of one job to the sets of one
+// database from a background worker (one transaction per removed set).
+// Problems are logged, never thrown: a backup that succeeded stays
+// succeeded whatever pruning does.
+void PruneJobInWorker(const std::string& job_name, const std::string& database);
 
 // TrimHistory deletes finished rows older than pgbak.log_retention from
 // backup_log, except those whose cleanup is pending; returns how many.

@@ -203,7 +203,7 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
                 "SHA-256 " + scanner.toc_sha256() + ", backup_log has " + trusted_toc_ + ".");
   toc_trusted_ = true;
   if (toc_check_)
-    toc_check_(toc_);
+    left_out_ = toc_check_(toc_);
   file_->Flush();  // pg_restore reads the TOC from the file
   StartPreData();
 }
@@ -270,7 +270,7 @@ void StreamingRestore::WakeLoaders() {
 // StartPreData runs pg_restore --section=pre-data on the staged file.
 void StreamingRestore::StartPreData() {
   listing_ = ListArchive(facts_, path_);
-  list_path_ = WriteRestoreList(listing_, path_);
+  list_path_ = WriteRestoreList(listing_, path_, left_out_);
   ChildSpec spec;
   spec.program = facts_.bin_dir + "/pg_restore";
   // Pre-data creates objects, runs none of their code (no row exists yet,
@@ -653,7 +653,7 @@ void StreamingRestore::MaybeStartEarly() {
   std::set<int> ready = ReadyPostData();
   if (ready.empty())
     return;
-  std::set<int> skip;
+  std::set<int> skip = left_out_;
   for (const TocEntry& entry : toc_)
     if (ready.count(entry.dump_id) == 0)
       skip.insert(entry.dump_id);
@@ -711,7 +711,7 @@ void StreamingRestore::Finish(const std::string& data_path,
   }
   if (pre_data_ == nullptr) {
     if (toc_check_)
-      toc_check_(toc_);
+      left_out_ = toc_check_(toc_);
     StartPreData();
   }
   std::vector<int> fds, ready;
@@ -753,6 +753,7 @@ void StreamingRestore::Finish(const std::string& data_path,
   StopAll();
   loads_ended_ = Elapsed();
   std::set<int> loaded = early_ids_;  // done already: not again
+  loaded.insert(left_out_.begin(), left_out_.end());
   for (const TableLoad& table : tables_)
     if (table.loadable)
       loaded.insert(table.dump_id);

@@ -95,8 +95,8 @@ class StreamingRestore : public ArchiveListener {
 
   // SetTocCheck gives a check of the table of contents that must pass
   // (return) before anything of the archive runs; what it throws fails the
-  // restore.
-  void SetTocCheck(std::function<void(const std::vector<TocEntry>&)> check) {
+  // restore, the entries it returns are left out of it.
+  void SetTocCheck(std::function<std::set<int>(const std::vector<TocEntry>&)> check) {
     toc_check_ = std::move(check);
   }
   // Attach is called by ReadBackSet before the first byte is staged: the
@@ -184,8 +184,9 @@ class StreamingRestore : public ArchiveListener {
   bool toc_seen_ = false;
   bool toc_trusted_ = false;
   std::string session_sql_;  // what each loader session runs first
-  std::function<void(const std::vector<TocEntry>&)> toc_check_;
-  std::string listing_;  // ListArchive of the staged file, once the TOC is there
+  std::function<std::set<int>(const std::vector<TocEntry>&)> toc_check_;
+  std::set<int> left_out_;  // what toc_check_ returned
+  std::string listing_;     // ListArchive of the staged file, once the TOC is there
   std::unique_ptr<ChildProcess> pre_data_;
   std::vector<TocEntry> toc_;
   std::unique_ptr<ChildProcess> early_;  // indexes of loaded tables, while others load

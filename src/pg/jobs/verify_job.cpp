@@ -45,6 +45,7 @@ extern "C" {
 
 #include "core/archive/archive_scanner.h"
 #include "core/archive/database_properties.h"
+#include "core/archive/globals_script.h"
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
 #include "core/archive/superuser_code.h"
@@ -375,6 +376,95 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
   return staged;
 }
 
+// kMaxGlobalsBytes bounds the globals.sql a restore reads into memory.
+constexpr uint64_t kMaxGlobalsBytes = 64 << 20;
+
+// ApplyGlobals creates, for restore id, the roles of backup source_id's
+// globals.sql that this server lacks, with their attributes (passwords
+// too), settings, comments, and the memberships that involve them, in one
+// transaction; roles that exist are left as they are. Every statement is
+// one of pg_dumpall's lines, sent alone (a line cannot carry a second
+// statement).
+void ApplyGlobals(const ServerFacts& facts, SourceStorage& storage, int64_t id, int64_t source_id,
+                  const SourceInfo& source) {
+  std::string set_key = SetKey(*storage.storage, source_id, source.location);
+  Manifest manifest = ReadManifest(*storage.storage, set_key, source.manifest_sha256);
+  const ManifestObject* globals = nullptr;
+  for (const ManifestObject& object : manifest.objects)
+    if (object.role == "globals")
+      globals = &object;
+  if (globals == nullptr)
+    throw Error(ErrorKind::kCorrupt, "the set has no globals object");
+  if (globals->raw_size > kMaxGlobalsBytes)
+    throw Error(ErrorKind::kLimitExceeded,
+                "globals.sql of backup " + std::to_string(source_id) + " is " +
+                    std::to_string(globals->raw_size) +
+                    " bytes, more than restore option "
+                    "\"globals\" reads (" +
+                    std::to_string(kMaxGlobalsBytes) + ")",
+                "", "Apply it by hand (see \"Restore by hand\").");
+  StringSink text;
+  ReadBackObject(storage, set_key, *globals, "", text, true);
+  std::vector<RoleStatement> statements = RoleStatements(text.contents());
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  std::set<std::string> existing;
+  PgResultPtr roles = ExecWithLatch(conn.get(), "SELECT rolname FROM pg_catalog.pg_roles");
+  for (int i = 0; i < PQntuples(roles.get()); i++)
+    existing.insert(PQgetvalue(roles.get(), i, 0));
+  std::set<std::string> missing;
+  for (const RoleStatement& statement : statements)
+    if (statement.kind == RoleStatement::Kind::kCreate && existing.count(statement.roles[0]) == 0)
+      missing.insert(statement.roles[0]);
+  if (missing.empty())
+    return;
+  (void)ExecWithLatch(conn.get(), "BEGIN");
+  for (const RoleStatement& statement : statements) {
+    bool take = false;
+    if (statement.kind == RoleStatement::Kind::kGrant) {
+      bool involved =
+          missing.count(statement.roles[0]) > 0 || missing.count(statement.roles[1]) > 0;
+      bool known =
+          (existing.count(statement.roles[0]) > 0 || missing.count(statement.roles[0]) > 0) &&
+          (existing.count(statement.roles[1]) > 0 || missing.count(statement.roles[1]) > 0);
+      take = involved && known;
+    } else {
+      take = missing.count(statement.roles[0]) > 0;
+    }
+    if (!take)
+      continue;
+    if (statement.kind == RoleStatement::Kind::kCreate ||
+        statement.kind == RoleStatement::Kind::kAlter) {
+      (void)ExecWithLatch(conn.get(), statement.sql);
+      continue;
+    }
+    // A membership or a comment that cannot be applied (its grantor is not
+    // on this server) is logged and left out.
+    (void)ExecWithLatch(conn.get(), "SAVEPOINT pgbak_globals");
+    try {
+      (void)ExecWithLatch(conn.get(), statement.sql);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled)
+        throw;
+      (void)ExecWithLatch(conn.get(), "ROLLBACK TO SAVEPOINT pgbak_globals");
+      std::string detail = e.detail();
+      PgCall([&] {
+        ereport(WARNING, (errmsg("pgbak: operation " INT64_FORMAT
+                                 ": left out a statement of the set's globals: %s",
+                                 static_cast<int64>(id), detail.c_str())));
+      });
+    }
+  }
+  (void)ExecWithLatch(conn.get(), "COMMIT");
+  std::string names;
+  for (const std::string& name : missing)
+    names += (names.empty() ? "" : ", ") + name;
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
+                         ": created roles from the globals of backup " INT64_FORMAT ": %s",
+                         static_cast<int64>(id), static_cast<int64>(source_id), names.c_str())));
+  });
+}
+
 // SuperuserGate decides whether an operation that loads objects as their
 // owners may load what it is given (see core/archive/superuser_code.h):
 // code of a role that is no superuser, reached from objects a superuser
@@ -383,7 +473,7 @@ StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, Stagin
 class SuperuserGate {
  public:
   SuperuserGate(const ServerFacts& facts, int64_t source_id, bool drill, bool allowed)
-      : source_id_(source_id), drill_(drill), allowed_(allowed) {
+      : facts_(facts), source_id_(source_id), drill_(drill), allowed_(allowed) {
     // A dump role that is no superuser loads everything with its own
     // rights: there is nothing to lend.
     active_ = facts.dump_role_is_superuser && !allowed;
@@ -396,17 +486,24 @@ class SuperuserGate {
       superusers_.insert(PQgetvalue(roles.get(), i, 0));
   }
 
-  // CheckToc fails unless the entries of toc for which keep says true may
-  // be loaded as their owners.
+  // CheckToc fails unless the entries of toc for which keep says true (all
+  // if keep is empty) may be loaded as their owners. The walk goes through
+  // every entry. With live_database, the code that superuser-owned entries
+  // run is also looked up there (a restore into an existing database runs
+  // the functions and domains of that name in it, whoever owns them now).
   void CheckToc(const std::vector<TocEntry>& toc,
-                const std::function<bool(const TocEntry&)>& keep = nullptr) const {
+                const std::function<bool(const TocEntry&)>& keep = nullptr,
+                const std::string& live_database = "") const {
     if (!active_)
       return;
-    std::vector<TocEntry> kept;
+    std::set<int> restored;
     for (const TocEntry& entry : toc)
       if (!keep || keep(entry))
-        kept.push_back(entry);
-    std::vector<SuperuserCodeUse> uses = FindSuperuserCode(kept, superusers_);
+        restored.insert(entry.dump_id);
+    std::vector<SuperuserCodeUse> uses =
+        FindSuperuserCode(toc, superusers_, keep ? &restored : nullptr);
+    if (uses.empty() && !live_database.empty())
+      uses = LiveUses(toc, restored, live_database);
     if (uses.empty())
       return;
     Refuse("loading objects a superuser owns would run code of role \"" + uses[0].code_owner +
@@ -417,7 +514,8 @@ class SuperuserGate {
   }
 
   // CheckScript fails unless the plain-format script at path hands objects
-  // to superusers only: psql runs it in one session, as a superuser.
+  // to superusers only: psql runs it in one session, as a superuser. Lines
+  // are read in bounded pieces: a header longer than a piece is ambiguous.
   void CheckScript(const std::string& path) const {
     if (!active_)
       return;
@@ -425,15 +523,14 @@ class SuperuserGate {
     if (file == nullptr)
       ThrowErrno("could not open " + path, errno);
     PlainScriptOwners owners;
-    std::string line;
-    char buffer[64 * 1024];
-    while (std::fgets(buffer, sizeof buffer, file) != nullptr) {
-      line += buffer;
-      if (line.empty() || line.back() != '\n')
-        continue;
-      line.pop_back();
-      owners.Line(line);
-      line.clear();
+    std::vector<char> buffer(64 * 1024);
+    bool line_start = true;
+    while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), file) != nullptr) {
+      size_t length = strlen(buffer.data());
+      bool complete = length > 0 && buffer[length - 1] == '\n';
+      if (line_start)
+        owners.Line(std::string_view(buffer.data(), complete ? length - 1 : length), !complete);
+      line_start = complete;
     }
     bool failed = std::ferror(file) != 0;
     std::fclose(file);
@@ -453,6 +550,47 @@ class SuperuserGate {
   }
 
  private:
+  // LiveUses checks, in live_database, the owners of the functions and
+  // types that the restored superuser-owned entries of toc run.
+  std::vector<SuperuserCodeUse> LiveUses(const std::vector<TocEntry>& toc,
+                                         const std::set<int>& restored,
+                                         const std::string& live_database) const {
+    std::vector<SuperuserCodeUse> uses;
+    std::vector<TocEntry> code = CodeRunAsSuperuser(toc, superusers_, &restored);
+    if (code.empty())
+      return uses;
+    PgConnPtr conn = ConnectLocal(facts_, live_database);
+    for (const TocEntry& entry : code) {
+      bool routine =
+          entry.desc == "FUNCTION" || entry.desc == "PROCEDURE" || entry.desc == "AGGREGATE";
+      bool type = entry.desc == "TYPE" || entry.desc == "DOMAIN";
+      if (!routine && !type)
+        continue;
+      const std::string& name = entry.tag;
+      size_t paren = routine ? name.find('(') : std::string::npos;
+      std::string qualified = QuoteIdentifier(entry.namespace_) + "." +
+                              (paren == std::string::npos
+                                   ? QuoteIdentifier(name)
+                                   : QuoteIdentifier(name.substr(0, paren)) + name.substr(paren));
+      PgResultPtr owner =
+          ExecWithLatch(conn.get(),
+                        routine ? "SELECT r.rolname, r.rolsuper FROM pg_catalog.pg_proc p "
+                                  "JOIN pg_catalog.pg_roles r ON r.oid = p.proowner "
+                                  "WHERE p.oid = pg_catalog.to_regprocedure($1)"
+                                : "SELECT r.rolname, r.rolsuper FROM pg_catalog.pg_type t "
+                                  "JOIN pg_catalog.pg_roles r ON r.oid = t.typowner "
+                                  "WHERE t.oid = pg_catalog.to_regtype($1)",
+                        {qualified});
+      if (PQntuples(owner.get()) == 0 || std::string(PQgetvalue(owner.get(), 0, 1)) == "t")
+        continue;
+      uses.push_back({"the restored objects", "a superuser",
+                      entry.desc + " " + entry.namespace_ + "." + entry.tag + " in database \"" +
+                          live_database + "\"",
+                      PQgetvalue(owner.get(), 0, 0)});
+    }
+    return uses;
+  }
+
   [[noreturn]] void Refuse(const std::string& why, const std::string& detail,
                            const std::string& remedy) const {
     std::string hint =
@@ -466,6 +604,7 @@ class SuperuserGate {
                 detail, hint);
   }
 
+  const ServerFacts& facts_;
   int64_t source_id_;
   bool drill_;
   bool allowed_;
@@ -488,12 +627,41 @@ bool RequesterIsAdmin(const std::string& requester) {
   return admin;
 }
 
+// KeysAcrossData is ForeignKeysAcrossData of toc as a set of dump ids to
+// leave out; their names go to names.
+std::set<int> KeysAcrossData(const std::vector<TocEntry>& toc, std::vector<std::string>& names) {
+  std::set<int> ids;
+  for (int id : ForeignKeysAcrossData(toc))
+    ids.insert(id);
+  for (const TocEntry& entry : toc)
+    if (ids.count(entry.dump_id) > 0)
+      names.push_back(entry.namespace_ + "." + entry.tag);
+  return ids;
+}
+
+// LogKeysLeftOut says which foreign keys a restore of a tables or schemas
+// backup did not create (see ForeignKeysAcrossData).
+void LogKeysLeftOut(int64_t id, const std::string& database,
+                    const std::vector<std::string>& names) {
+  if (names.empty())
+    return;
+  std::string list;
+  for (const std::string& name : names)
+    list += (list.empty() ? "" : ", ") + name;
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
+                         ": restored \"%s\" without foreign keys to tables whose rows the "
+                         "backup does not hold: %s",
+                         static_cast<int64>(id), database.c_str(), list.c_str())));
+  });
+}
+
 // ApplyDump restores a staged data file into database (whole, or one
 // selection group), with pg_restore for custom and psql for plain, in
 // restore sessions of restore_as (see OwnershipArgs).
 void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std::string& format,
                const std::string& database, int jobs, const std::vector<std::string>& selection,
-               const std::string& restore_as) {
+               const std::string& restore_as, const std::set<int>& skip = {}) {
   std::string conninfo = "dbname=" + ConnInfoValue(database);
   if (format == "plain") {
     RunTool(facts, "psql",
@@ -504,7 +672,7 @@ void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std
   }
   std::vector<std::string> args = {
       "--exit-on-error", "--no-password", "--dbname=" + conninfo,
-      "--use-list=" + WriteRestoreList(ListArchive(facts, data_path), data_path)};
+      "--use-list=" + WriteRestoreList(ListArchive(facts, data_path), data_path, skip)};
   if (jobs > 1)
     args.push_back("--jobs=" + std::to_string(jobs));
   for (const std::string& arg : OwnershipArgs(restore_as))
@@ -552,9 +720,10 @@ void ApplyTables(const ServerFacts& facts, int64_t id, const StagedSet& staged,
     }
   }
   if (restore_as == kRestoreAsOwners)
-    gate.CheckToc(staged.toc, [&](const TocEntry& entry) {
-      return selection.dump_ids.count(entry.dump_id) > 0;
-    });
+    gate.CheckToc(
+        staged.toc,
+        [&](const TocEntry& entry) { return selection.dump_ids.count(entry.dump_id) > 0; },
+        database);
   std::set<int> skip;
   for (const TocEntry& entry : staged.toc)
     if (selection.dump_ids.count(entry.dump_id) == 0)
@@ -794,7 +963,11 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
     return staged;
   }
   StreamingRestore restore(facts, database, jobs, source.toc_sha256, OwnersRestoreAs(facts));
-  restore.SetTocCheck([&gate](const std::vector<TocEntry>& toc) { gate.CheckToc(toc); });
+  std::vector<std::string> keys_left_out;
+  restore.SetTocCheck([&](const std::vector<TocEntry>& toc) {
+    gate.CheckToc(toc);
+    return KeysAcrossData(toc, keys_left_out);
+  });
   StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
   SetPhase(Phase::kRestoring);
   restore.Finish(staged.data_path, staged.patches);
@@ -806,6 +979,7 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
                          timeline.c_str())));
   });
   GiveProperties(facts, properties, database);
+  LogKeysLeftOut(id, database, keys_left_out);
   return staged;
 }
 
@@ -904,16 +1078,20 @@ struct SelectedInScratch {
 };
 
 // MoveSelectionAside turns, in the scratch database a restore into_schema
-// filled, the selection into schema into: tables (with their indexes,
-// constraints, triggers, policies, grants and owned sequences) are moved
-// with SET SCHEMA, detached first from parents that are not selected, and
-// without the foreign keys they hold on tables that are not selected, so
-// that the copy neither joins the live partition tree nor constrains the
-// live tables; a schema is renamed. Runs no user code: these commands call
-// no function of the objects, and the scratch database has no event
-// triggers (RestoreIntoSchema leaves them out).
-void MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
-                        const RestoreOptions& options, const std::string& owner) {
+// filled, the selection into schema into (owned by owner), and returns the
+// roles that own something in it. Tables (with their indexes, constraints,
+// triggers, policies, grants and owned sequences) are moved with SET
+// SCHEMA, a schema is renamed; before that, every selected relation is
+// detached from parents outside the selection and loses the foreign keys it
+// holds on tables outside it, so that the copy neither joins the live
+// partition or inheritance tree nor constrains or follows the live tables.
+// A partitioned table's partitions go with it only if they are selected
+// too. Runs no user code: these commands call no function of the objects,
+// and the scratch database has no event triggers (RestoreIntoSchema leaves
+// them out).
+std::vector<std::string> MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
+                                            const RestoreOptions& options,
+                                            const std::string& owner) {
   PgConnPtr conn = ConnectLocal(facts, scratch);
   const std::string into = QuoteIdentifier(options.into_schema);
   PgResultPtr taken =
@@ -927,29 +1105,27 @@ void MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
                 "had. Nothing was changed.",
                 "Choose another name.");
   (void)ExecWithLatch(conn.get(), "BEGIN");
-  if (!options.schemas.empty()) {
-    (void)ExecWithLatch(conn.get(), "ALTER SCHEMA " + QuoteIdentifier(options.schemas[0].name) +
-                                        " RENAME TO " + into);
-    (void)ExecWithLatch(conn.get(), "COMMIT");
-    return;
-  }
+  const char* relation_query =
+      "SELECT c.oid::text, c.oid::pg_catalog.regclass::text, c.relname, c.relkind::text "
+      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE ($2 = '' OR c.relname = $2) AND ($1 = '' OR n.nspname = $1) "
+      "AND c.relkind IN ('r', 'p', 'm', 'v', 'S', 'f') "
+      "AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ORDER BY 2";
   std::vector<SelectedInScratch> selected;
   std::set<std::string> oids, names;
-  for (const QualifiedName& table : options.tables) {
-    PgResultPtr found = ExecWithLatch(
-        conn.get(),
-        "SELECT c.oid::text, c.oid::pg_catalog.regclass::text, c.relname, c.relkind::text "
-        "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relname = $2 AND ($1 = '' OR n.nspname = $1) "
-        "AND c.relkind IN ('r', 'p', 'm', 'v', 'S', 'f') "
-        "AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ORDER BY 2",
-        {table.schema, table.name});
+  std::vector<std::pair<std::string, std::string>> wanted;
+  if (!options.schemas.empty())
+    wanted.emplace_back(options.schemas[0].name, "");
+  for (const QualifiedName& table : options.tables)
+    wanted.emplace_back(table.schema, table.name);
+  for (const auto& [schema, name] : wanted) {
+    PgResultPtr found = ExecWithLatch(conn.get(), relation_query, {schema, name});
     for (int i = 0; i < PQntuples(found.get()); i++) {
       SelectedInScratch relation{PQgetvalue(found.get(), i, 0), PQgetvalue(found.get(), i, 1),
                                  PQgetvalue(found.get(), i, 2), PQgetvalue(found.get(), i, 3)};
       if (!oids.insert(relation.oid).second)
         continue;
-      if (!names.insert(relation.name).second)
+      if (options.schemas.empty() && !names.insert(relation.name).second)
         throw Error(ErrorKind::kInvalidParameter,
                     "restore option \"into_schema\" would put two relations named \"" +
                         relation.name + "\" into schema \"" + options.into_schema + "\"",
@@ -958,13 +1134,13 @@ void MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
       selected.push_back(relation);
     }
   }
-  (void)ExecWithLatch(conn.get(),
-                      "CREATE SCHEMA " + into + " AUTHORIZATION " + QuoteIdentifier(owner));
   std::string set = "{";
   for (const std::string& oid : oids)
     set += (set.size() > 1 ? "," : "") + oid;
   set += "}";
   for (const SelectedInScratch& relation : selected) {
+    if (relation.relkind == "v" || relation.relkind == "S")
+      continue;
     PgResultPtr parents = ExecWithLatch(
         conn.get(),
         "SELECT i.inhparent::pg_catalog.regclass::text, c.relispartition "
@@ -981,28 +1157,54 @@ void MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
         (void)ExecWithLatch(conn.get(),
                             "ALTER TABLE " + relation.qualified + " NO INHERIT " + parent);
     }
+    // A key's clones (on partitions, or to a referenced table's
+    // partitions) go with it.
     PgResultPtr keys = ExecWithLatch(
         conn.get(),
         "SELECT conname FROM pg_catalog.pg_constraint WHERE conrelid = $1::pg_catalog.oid "
-        "AND contype = 'f' AND NOT confrelid = ANY ($2::pg_catalog.oid[])",
+        "AND contype = 'f' AND conparentid = 0 AND NOT confrelid = ANY ($2::pg_catalog.oid[])",
         {relation.oid, set});
     for (int i = 0; i < PQntuples(keys.get()); i++)
-      (void)ExecWithLatch(conn.get(), "ALTER TABLE " + relation.qualified + " DROP CONSTRAINT " +
+      (void)ExecWithLatch(conn.get(), "ALTER TABLE " + relation.qualified +
+                                          " DROP CONSTRAINT IF EXISTS " +
                                           QuoteIdentifier(PQgetvalue(keys.get(), i, 0)));
-    const char* kind = relation.relkind == "m"   ? "MATERIALIZED VIEW"
-                       : relation.relkind == "v" ? "VIEW"
-                       : relation.relkind == "S" ? "SEQUENCE"
-                       : relation.relkind == "f" ? "FOREIGN TABLE"
-                                                 : "TABLE";
-    (void)ExecWithLatch(conn.get(), std::string("ALTER ") + kind + " " + relation.qualified +
-                                        " SET SCHEMA " + into);
   }
+  if (!options.schemas.empty()) {
+    (void)ExecWithLatch(conn.get(), "ALTER SCHEMA " + QuoteIdentifier(options.schemas[0].name) +
+                                        " RENAME TO " + into);
+  } else {
+    (void)ExecWithLatch(conn.get(),
+                        "CREATE SCHEMA " + into + " AUTHORIZATION " + QuoteIdentifier(owner));
+    for (const SelectedInScratch& relation : selected) {
+      const char* kind = relation.relkind == "m"   ? "MATERIALIZED VIEW"
+                         : relation.relkind == "v" ? "VIEW"
+                         : relation.relkind == "S" ? "SEQUENCE"
+                         : relation.relkind == "f" ? "FOREIGN TABLE"
+                                                   : "TABLE";
+      (void)ExecWithLatch(conn.get(), std::string("ALTER ") + kind + " " + relation.qualified +
+                                          " SET SCHEMA " + into);
+    }
+  }
+  PgResultPtr owners = ExecWithLatch(
+      conn.get(),
+      "SELECT DISTINCT pg_catalog.pg_get_userbyid(o) FROM ("
+      " SELECT relowner FROM pg_catalog.pg_class WHERE relnamespace = $1::pg_catalog.regnamespace"
+      " UNION SELECT proowner FROM pg_catalog.pg_proc WHERE pronamespace = "
+      "   $1::pg_catalog.regnamespace"
+      " UNION SELECT typowner FROM pg_catalog.pg_type WHERE typnamespace = "
+      "   $1::pg_catalog.regnamespace) s(o) ORDER BY 1",
+      {into});
+  std::vector<std::string> roles;
+  for (int i = 0; i < PQntuples(owners.get()); i++)
+    roles.push_back(PQgetvalue(owners.get(), i, 0));
   (void)ExecWithLatch(conn.get(), "COMMIT");
+  return roles;
 }
 
 // RestoreIntoSchema restores the selection of options from a staged
 // custom archive into new schema options.into_schema of target (owned by
-// target_owner; the scratch database is created with create_options), leaving
+// target_owner; the scratch database is built as a whole restore builds a
+// database, with properties), leaving
 // the live objects alone: the archive's definitions and the selection's
 // data go into a scratch database, the selection is moved into the new
 // schema there (MoveSelectionAside), dumped, and restored into target in
@@ -1012,7 +1214,8 @@ void MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
 void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& staged,
                        const RestoreOptions& options, const std::string& target,
                        const std::string& target_owner, const std::string& restore_as,
-                       const std::string& create_options, const SuperuserGate& gate) {
+                       const SourceInfo& source, const DatabaseProperties& properties,
+                       const SuperuserGate& gate) {
   if (staged.toc.empty())
     throw Error(ErrorKind::kCorrupt, "the archive's table of contents could not be read");
   {
@@ -1051,6 +1254,8 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
         entry.desc == "LARGE OBJECT" || entry.desc == "EVENT TRIGGER")
       skip.insert(entry.dump_id);
   }
+  for (int key : ForeignKeysAcrossData(staged.toc, skip))
+    skip.insert(key);
   if (!found)
     throw Error(ErrorKind::kUndefinedObject,
                 std::string("the backup holds no ") +
@@ -1058,7 +1263,11 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
                                              : "schema \"" + options.schemas[0].name + "\""),
                 "Nothing was restored.");
   gate.CheckToc(staged.toc, [&](const TocEntry& entry) { return skip.count(entry.dump_id) == 0; });
-  ScratchDatabase scratch(facts, id, "pgbak_restore_" + std::to_string(id), create_options);
+  ScratchDatabase scratch(facts, id, "pgbak_restore_" + std::to_string(id),
+                          properties.CreateOptions());
+  // Owned by the backed-up database's owner, as a whole restore's: its
+  // objects' owners have the rights there they had (pg_database_owner's).
+  GiveToSetOwner(facts, properties, source, scratch.name());
   std::string list = WriteRestoreList(ListArchive(facts, staged.data_path), staged.data_path, skip,
                                       ".scratch.list");
   std::string conninfo = "--dbname=dbname=" + ConnInfoValue(scratch.name());
@@ -1077,7 +1286,18 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
     args.push_back(arg);
   args.push_back(staged.data_path);
   RunTool(facts, "pg_restore", args, nullptr, owners);
-  MoveSelectionAside(facts, scratch.name(), options, target_owner);
+  std::vector<std::string> roles = MoveSelectionAside(facts, scratch.name(), options, target_owner);
+  std::string schema_owner = target_owner;
+  {
+    PgConnPtr conn = ConnectLocal(facts, scratch.name());
+    PgResultPtr found =
+        ExecWithLatch(conn.get(),
+                      "SELECT pg_catalog.pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace "
+                      "WHERE nspname = $1",
+                      {options.into_schema});
+    if (PQntuples(found.get()) > 0)
+      schema_owner = PQgetvalue(found.get(), 0, 0);
+  }
   std::string copy = staged.data_path + ".into.dump";
   RunTool(facts, "pg_dump",
           {"--format=custom", "--compress=0", "--no-password",
@@ -1086,8 +1306,51 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
                                    "--dbname=dbname=" + ConnInfoValue(target)};
   for (const std::string& arg : OwnershipArgs(restore_as))
     into.push_back(arg);
+  bool created = false;
+  if (restore_as == kRestoreAsOwners) {
+    // Each object is created by its owner: the new schema is made first,
+    // by the restore's superuser, and lets them (CREATE and USAGE, left in
+    // place); the archive's own CREATE SCHEMA is left out.
+    std::string listing = ListArchive(facts, copy);
+    std::set<int> schema_entry;
+    std::string marker = " SCHEMA - " + options.into_schema + " ";
+    for (size_t start = 0; start < listing.size();) {
+      size_t end = listing.find('\n', start);
+      std::string line = listing.substr(start, end == std::string::npos ? end : end - start);
+      start = end == std::string::npos ? listing.size() : end + 1;
+      size_t semicolon = line.find("; ");
+      if (semicolon != std::string::npos && line.find(marker) != std::string::npos &&
+          line.find_first_not_of("0123456789") == semicolon)
+        schema_entry.insert(std::stoi(line.substr(0, semicolon)));
+    }
+    into.push_back("--use-list=" + WriteRestoreList(listing, copy, schema_entry, ".into.list"));
+    PgConnPtr conn = ConnectLocal(facts, target);
+    (void)ExecWithLatch(conn.get(), "BEGIN");
+    (void)ExecWithLatch(conn.get(), "CREATE SCHEMA " + QuoteIdentifier(options.into_schema) +
+                                        " AUTHORIZATION " + QuoteIdentifier(schema_owner));
+    for (const std::string& role : roles)
+      if (role != schema_owner)
+        (void)ExecWithLatch(conn.get(), "GRANT USAGE, CREATE ON SCHEMA " +
+                                            QuoteIdentifier(options.into_schema) + " TO " +
+                                            QuoteIdentifier(role));
+    (void)ExecWithLatch(conn.get(), "COMMIT");
+    created = true;
+  }
   into.push_back(copy);
-  RunTool(facts, "pg_restore", into, nullptr, restore_as);
+  try {
+    RunTool(facts, "pg_restore", into, nullptr, restore_as);
+  } catch (...) {
+    if (created) {
+      // Empty again: the restore was one transaction.
+      try {
+        PgConnPtr conn = ConnectLocal(facts, target);
+        (void)ExecWithLatch(
+            conn.get(), "DROP SCHEMA IF EXISTS " + QuoteIdentifier(options.into_schema), {}, false);
+      } catch (...) {
+      }
+    }
+    throw;
+  }
   PgCall([&] {
     ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
                          ": restored the selection into schema \"%s\" of database \"%s\"",
@@ -1339,6 +1602,13 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
                 "\"" + requested_by +
                     "\" is no longer a member of pgbak_admin (checked when the restore started). "
                     "Nothing was changed.");
+  if (options.globals && !RequesterIsAdmin(requested_by))
+    throw Error(ErrorKind::kPermissionDenied, "permission denied for restore option \"globals\"",
+                "\"" + requested_by +
+                    "\" is no longer a member of pgbak_admin (checked when the restore started). "
+                    "Nothing was changed.");
+  if (options.globals)
+    ApplyGlobals(facts, storage, id, source_id, source);
   SuperuserGate gate(facts, source_id, false, options.allow_superuser_code);
   if (options.partial()) {
     StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
@@ -1361,27 +1631,33 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
       if (source.format != "custom")
         throw Error(ErrorKind::kInvalidParameter,
                     "restore option \"into_schema\" needs a custom-format backup");
-      RestoreIntoSchema(facts, id, staged, options, target, state.owner, restore_as,
-                        SetProperties(storage, source_id, source).CreateOptions(), gate);
+      RestoreIntoSchema(facts, id, staged, options, target, state.owner, restore_as, source,
+                        SetProperties(storage, source_id, source), gate);
     } else if (source.format == "custom" && options.schemas.empty()) {
       // Tables come back whole: indexes, constraints, triggers, policies,
       // grants, owned sequences, partition attachment.
       ApplyTables(facts, id, staged, options.tables, target, restore_as, gate);
     } else {
       if (restore_as == kRestoreAsOwners)
-        gate.CheckToc(staged.toc, [&](const TocEntry& entry) {
-          for (const QualifiedName& schema : options.schemas)
-            if (entry.namespace_ == schema.name ||
-                (entry.desc == "SCHEMA" && entry.tag == schema.name))
-              return true;
-          return false;
-        });
+        gate.CheckToc(
+            staged.toc,
+            [&](const TocEntry& entry) {
+              for (const QualifiedName& schema : options.schemas)
+                if (entry.namespace_ == schema.name ||
+                    (entry.desc == "SCHEMA" && entry.tag == schema.name))
+                  return true;
+              return false;
+            },
+            target);
+      std::vector<std::string> keys_left_out;
+      std::set<int> skip = KeysAcrossData(staged.toc, keys_left_out);
       for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
         // All or nothing in the user's database: one transaction per group.
         std::vector<std::string> args = group;
         args.push_back("--single-transaction");
-        ApplyDump(facts, staged.data_path, source.format, target, 1, args, restore_as);
+        ApplyDump(facts, staged.data_path, source.format, target, 1, args, restore_as, skip);
       }
+      LogKeysLeftOut(id, target, keys_left_out);
     }
   } else {
     if (DatabaseExists(facts, target) && !options.clean)
@@ -1464,14 +1740,17 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     int64 backups = 0;
     // Built before PgCall: no C++ object may be alive where PostgreSQL can
     // raise an error.
+    // verify_every counts the job's backups of this backup's database: a
+    // job over every database drills each database in its turn.
     std::string read_sql = "SELECT options::text, (SELECT count(*) FROM " + log +
                            " WHERE job_name = $1 AND kind = 'backup' AND status IN "
-                           "('succeeded', 'expiring', 'expired')) FROM " +
-                           jobs + " WHERE job_name = $1";
+                           "('succeeded', 'expiring', 'expired') AND database_name = "
+                           "(SELECT b.database_name FROM " +
+                           log + " b WHERE b.id = $2)) FROM " + jobs + " WHERE job_name = $1";
     PgCall([&] {
-      Oid types[1] = {TEXTOID};
-      Datum values[1] = {CStringGetTextDatum(job_name.c_str())};
-      if (SPI_execute_with_args(read_sql.c_str(), 1, types, values, nullptr, true, 1) !=
+      Oid types[2] = {TEXTOID, INT8OID};
+      Datum values[2] = {CStringGetTextDatum(job_name.c_str()), Int64GetDatum(backup_id)};
+      if (SPI_execute_with_args(read_sql.c_str(), 2, types, values, nullptr, true, 1) !=
           SPI_OK_SELECT)
         elog(ERROR, "could not read job \"%s\"", job_name.c_str());
       if (SPI_processed == 1) {

@@ -38,6 +38,7 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 #include "pg/catalog/storage_registry.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
+#include "pg/runtime/coverage_watch.h"
 #include "pg/runtime/metrics_server.h"
 #include "pg/runtime/notifier.h"
 #include "pg/runtime/scheduler.h"
@@ -61,6 +62,10 @@ constexpr long kWebhookPollMs = 250;
 // How many expiring sets (and failed operations' cleanups) one pass of the
 // loop finishes at most.
 constexpr int kExpiringPerPass = 10;
+// How often manual retention looks for manual backups past their age (and
+// right after a reload), and how many it marks 'expiring' in one go.
+constexpr auto kManualRetentionInterval = std::chrono::seconds(60);
+constexpr int kManualExpiriesPerPass = 100;
 // After this long in a pass, the launcher starts no new wait on a storage
 // (each of which ends within kLauncherItemSeconds); the rest waits for the
 // next pass.
@@ -293,6 +298,21 @@ void StartQueued() {
   }
 }
 
+// next_manual_retention is when MaybeExpireManualBackups looks next.
+std::chrono::steady_clock::time_point next_manual_retention;
+
+// MaybeExpireManualBackups applies manual retention once a minute, at once
+// if now (the settings were reloaded), and again at the next pass while
+// there are more sets than one go marks.
+void MaybeExpireManualBackups(bool now) {
+  auto clock = std::chrono::steady_clock::now();
+  if (!now && clock < next_manual_retention)
+    return;
+  next_manual_retention = clock + kManualRetentionInterval;
+  if (ExpireManualBackups(kManualExpiriesPerPass) >= kManualExpiriesPerPass)
+    next_manual_retention = clock;
+}
+
 // ExtensionReady says whether the catalog exists in pgbak.database yet.
 bool ExtensionReady() {
   bool installed = false;
@@ -355,11 +375,13 @@ void LauncherLoop() {
   });
   for (;;) {
     long sleep_ms = kIdleSleepMs;
+    bool reloaded = false;
     PgCall([&] {
       CHECK_FOR_INTERRUPTS();
       if (ConfigReloadPending) {
         ConfigReloadPending = false;
         ProcessConfigFile(PGC_SIGHUP);
+        reloaded = true;
       }
       MemoryContextReset(loop_context);
       MemoryContextSwitchTo(loop_context);
@@ -390,9 +412,18 @@ void LauncherLoop() {
       if (until_due_ms != kNoJobDue && until_due_ms < sleep_ms)
         sleep_ms = std::max(until_due_ms, 10L);
       ok = RunStage("starting queued operations", [] { StartQueued(); }) && ok;
+      long until_look_ms = kNoLookNeeded;
+      ok = RunStage("watching for new databases", [&] { until_look_ms = WatchNewDatabases(); }) &&
+           ok;
+      if (until_look_ms != kNoLookNeeded && until_look_ms < sleep_ms)
+        sleep_ms = std::max(until_look_ms, 10L);
       ok = RunStage("trimming history", [] { MaybeTrimHistory(); }) && ok;
-      // Sets a prune marked 'expiring' (pgbak_prune(false), or a worker
-      // stopped in the middle) lose their objects here, a few per pass.
+      // Manual backups past their retention are marked 'expiring' (only the
+      // catalog: their objects go in the next stage, as any expiring set's).
+      ok = RunStage("expiring manual backups", [&] { MaybeExpireManualBackups(reloaded); }) && ok;
+      // Sets a prune marked 'expiring' (pgbak_prune(false), manual
+      // retention, or a worker stopped in the middle) lose their objects
+      // here, a few per pass.
       ok = RunStage("finishing expirations",
                     [&] { FinishExpiringSets(kExpiringPerPass, budget); }) &&
            ok;

@@ -6,7 +6,8 @@
 // PostgreSQL calls) and records each outcome when it comes back. A dead or
 // slow receiver therefore never blocks or fails a backup, nor the launcher.
 // A launcher that restarts sends the rows it left 'sending' again: delivery is
-// at least once.
+// at least once. The same goes for pgbak_database_seen, whose rows announce a
+// new database that no job covers (coverage_watch.cpp).
 
 extern "C" {
 #include "postgres.h"
@@ -36,6 +37,11 @@ namespace {
 
 // How many pending rows one pass hands over at most.
 constexpr int kBatch = 20;
+
+// What a webhook request's id is: a backup_log id, or the OID of a database
+// in pgbak_database_seen.
+constexpr int kOperationTopic = 0;
+constexpr int kDatabaseTopic = 1;
 
 std::unique_ptr<WebhookSender> sender;
 
@@ -101,20 +107,82 @@ void RecordResults(const std::string& log) {
   std::string sql = "UPDATE " + log +
                     " SET webhook_status = $2, webhook_attempts = $3::integer "
                     "WHERE id = $1::bigint";
+  std::string seen_sql;
+  RunInTransaction([&] {
+    seen_sql = "UPDATE " + QuotedRelation("pgbak_database_seen") +
+               " SET webhook_status = $2, webhook_attempts = $3::integer "
+               "WHERE database_oid = $1::oid";
+  });
   RunInTransaction([&] {
     for (const WebhookResult& result : results) {
       std::string status = result.delivered ? "delivered" : "failed: " + result.error;
-      Exec(sql, SPI_OK_UPDATE,
+      Exec(result.topic == kDatabaseTopic ? seen_sql : sql, SPI_OK_UPDATE,
            {std::to_string(result.id), status, std::to_string(result.attempts)});
     }
   });
   for (const WebhookResult& result : results) {
     if (result.delivered)
       continue;
-    std::string line = "pgbak: webhook for operation " + std::to_string(result.id) +
+    std::string line = (result.topic == kDatabaseTopic
+                            ? "pgbak: webhook for new database OID " + std::to_string(result.id)
+                            : "pgbak: webhook for operation " + std::to_string(result.id)) +
                        " not delivered after " + std::to_string(result.attempts) +
                        " attempts: " + result.error;
     PgCall([&] { ereport(WARNING, (errmsg("%s", line.c_str()))); });
+  }
+}
+
+// DeliverDatabaseWebhooks hands over the pending announcements of new
+// databases that no job covers; they go to pgbak.webhook_url.
+void DeliverDatabaseWebhooks() {
+  std::vector<std::vector<std::string>> rows;
+  std::string url = setting_webhook_url != nullptr ? setting_webhook_url : "";
+  std::string seen;
+  RunInTransaction([&] {
+    bool has_seen = false;
+    PgCall([&] { has_seen = CatalogRelationExists("pgbak_database_seen"); });
+    if (!has_seen)
+      return;
+    seen = QuotedRelation("pgbak_database_seen");
+    std::string sql = "SELECT database_oid::text, database_name::text, seen_at::text FROM " + seen +
+                      " WHERE webhook_status = 'pending' ORDER BY seen_at LIMIT " +
+                      std::to_string(kBatch) + " FOR UPDATE SKIP LOCKED";
+    int64 count = 0;
+    PgCall([&] {
+      if (SPI_execute(sql.c_str(), false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "could not read pending webhooks");
+      count = SPI_processed;
+    });
+    for (int64 r = 0; r < count; r++)
+      rows.push_back({Column(r, 1), Column(r, 2), Column(r, 3)});
+    std::string mark = "UPDATE " + seen + " SET webhook_status = $2 WHERE database_oid = $1::oid";
+    for (const std::vector<std::string>& row : rows)
+      Exec(mark, SPI_OK_UPDATE,
+           {row[0], url.empty() ? "not sent: no webhook configured any more" : "sending"});
+  });
+  if (url.empty())
+    return;
+  for (const std::vector<std::string>& row : rows) {
+    if (!sender)
+      sender = std::make_unique<WebhookSender>();
+    json::Value body = json::Value::Object();
+    body.Set("text", json::Value::String("pgbak: new database \"" + row[1] +
+                                         "\" is not covered by any backup job"));
+    body.Set("event", json::Value::String("database_unprotected"));
+    body.Set("database", json::Value::String(row[1]));
+    body.Set("database_oid", json::Value::NumberLexeme(row[0]));
+    body.Set("seen_at", json::Value::String(row[2]));
+    WebhookRequest request;
+    request.id = std::stoll(row[0]);
+    request.topic = kDatabaseTopic;
+    request.url = url;
+    request.body = body.Serialize();
+    if (!sender->Enqueue(std::move(request))) {
+      std::string sql = "UPDATE " + seen +
+                        " SET webhook_status = 'failed: delivery queue full' "
+                        "WHERE database_oid = $1::oid";
+      RunInTransaction([&] { Exec(sql, SPI_OK_UPDATE, {row[0]}); });
+    }
   }
 }
 
@@ -126,6 +194,13 @@ void ResendInterrupted() {
     std::string sql = "UPDATE " + QuotedRelation("backup_log") +
                       " SET webhook_status = 'pending' WHERE webhook_status = 'sending'";
     Exec(sql, SPI_OK_UPDATE, {});
+    bool has_seen = false;
+    PgCall([&] { has_seen = CatalogRelationExists("pgbak_database_seen"); });
+    if (!has_seen)
+      return;
+    std::string seen_sql = "UPDATE " + QuotedRelation("pgbak_database_seen") +
+                           " SET webhook_status = 'pending' WHERE webhook_status = 'sending'";
+    Exec(seen_sql, SPI_OK_UPDATE, {});
   });
 }
 
@@ -181,6 +256,7 @@ void DeliverWebhooks() {
       sender = std::make_unique<WebhookSender>();
     WebhookRequest request;
     request.id = std::stoll(rows[i][0]);
+    request.topic = kOperationTopic;
     request.url = urls[i];
     request.body = Payload(rows[i]);
     if (!sender->Enqueue(std::move(request))) {
@@ -189,6 +265,7 @@ void DeliverWebhooks() {
       RunInTransaction([&] { Exec(sql, SPI_OK_UPDATE, {rows[i][0]}); });
     }
   }
+  DeliverDatabaseWebhooks();
 }
 
 // WebhooksInFlight says whether deliveries are still under way.

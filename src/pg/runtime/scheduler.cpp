@@ -3,10 +3,15 @@
 //
 // A job's next_run_at lives in pgbak_job, so schedules survive restarts and
 // pgbak_jobs can show it. A due job queues one backup_log row (trigger
-// 'schedule'); if its previous run is still queued or running, the new run
-// is recorded as 'skipped' instead, never lost silently and never run twice
-// at once. After downtime a job that missed runs fires once (one catch-up),
-// then returns to its schedule: next_run_at is always computed from now.
+// 'schedule') per database it covers: its own database, or for a job over
+// every database ('*') each database pgbak_job_covers accepts now, so that
+// a database created since the last run is in and a dropped one is out. If
+// the job's previous backup of a database is still queued or running, the
+// new one is recorded as 'skipped' instead, never lost silently and never
+// run twice at once; the launcher's queue rules (pgbak.max_workers, one
+// backup per database) then apply to the rows as to any other. After
+// downtime a job that missed runs fires once (one catch-up), then returns
+// to its schedule: next_run_at is always computed from now.
 
 extern "C" {
 #include "postgres.h"
@@ -105,16 +110,42 @@ std::vector<DueJob> LoadJobs() {
   return jobs;
 }
 
-// ActiveRun returns the id of the job's queued or running backup, or 0.
-int64 ActiveRun(const std::string& job_name) {
+// CoveredDatabases lists the databases a run of job backs up: its own, or
+// for '*' those pgbak_job_covers accepts at this moment, by name.
+std::vector<std::string> CoveredDatabases(const DueJob& job) {
+  if (job.database != kEveryDatabase)
+    return {job.database};
+  std::string sql = "SELECT d.datname::text FROM pg_catalog.pg_database d WHERE " +
+                    QuotedRelation("pgbak_job_covers") +
+                    "('*', $1::jsonb, d.oid) ORDER BY d.datname";
+  std::vector<std::string> databases;
+  int64 count = 0;
+  PgCall([&] {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(job.options.c_str())};
+    ExecSpi(sql, SPI_OK_SELECT, 1, types, values, nullptr);
+    count = SPI_processed;
+  });
+  for (int64 i = 0; i < count; i++) {
+    const char* name = nullptr;
+    PgCall([&] { name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1); });
+    databases.emplace_back(name);
+  }
+  return databases;
+}
+
+// ActiveRun returns the id of the job's queued or running backup of
+// database, or 0.
+int64 ActiveRun(const std::string& job_name, const std::string& database) {
   std::string sql = "SELECT id FROM " + QuotedRelation("backup_log") +
-                    " WHERE job_name = $1 AND kind = 'backup' "
+                    " WHERE job_name = $1 AND database_name = $2 AND kind = 'backup' "
                     "AND status IN ('queued', 'running') ORDER BY id LIMIT 1";
   int64 id = 0;
   PgCall([&] {
-    Oid types[1] = {TEXTOID};
-    Datum values[1] = {CStringGetTextDatum(job_name.c_str())};
-    ExecSpi(sql, SPI_OK_SELECT, 1, types, values, nullptr);
+    Oid types[2] = {TEXTOID, NAMEOID};
+    Datum values[2] = {CStringGetTextDatum(job_name.c_str()),
+                       DirectFunctionCall1(namein, CStringGetDatum(database.c_str()))};
+    ExecSpi(sql, SPI_OK_SELECT, 2, types, values, nullptr);
     if (SPI_processed > 0) {
       bool isnull = false;
       id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -123,9 +154,10 @@ int64 ActiveRun(const std::string& job_name) {
   return id;
 }
 
-// QueueRun inserts the job's backup_log row: queued, or skipped with the
-// reason; returns its id.
-int64 QueueRun(const DueJob& job, const JobOptions& options, int64 active_run) {
+// QueueRun inserts the job's backup_log row for database: queued, or
+// skipped with the reason; returns its id.
+int64 QueueRun(const DueJob& job, const std::string& database, const JobOptions& options,
+               int64 active_run) {
   std::string sql = "INSERT INTO " + QuotedRelation("backup_log") +
                     " (kind, database_name, status, trigger, job_name, requested_by, "
                     "storage_name, options, format, finished_at, error_message) "
@@ -140,7 +172,7 @@ int64 QueueRun(const DueJob& job, const JobOptions& options, int64 active_run) {
   PgCall([&] {
     Oid types[8] = {NAMEOID, TEXTOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
     char nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', message.empty() ? 'n' : ' '};
-    Datum values[8] = {DirectFunctionCall1(namein, CStringGetDatum(job.database.c_str())),
+    Datum values[8] = {DirectFunctionCall1(namein, CStringGetDatum(database.c_str())),
                        CStringGetTextDatum(status.c_str()),
                        CStringGetTextDatum(job.name.c_str()),
                        DirectFunctionCall1(namein, CStringGetDatum(job.created_by.c_str())),
@@ -155,17 +187,29 @@ int64 QueueRun(const DueJob& job, const JobOptions& options, int64 active_run) {
   return id;
 }
 
-// SetNextRun records the job's next fire time and, if it fired, its run.
-void SetNextRun(const DueJob& job, std::time_t next_run, int64 run_id) {
-  std::string sql = "UPDATE " + QuotedRelation("pgbak_job") +
-                    " SET next_run_at = $2, last_run_id = coalesce($3, last_run_id) "
-                    "WHERE id = $1";
+// SetNextRun records the job's next fire time and, if it fired, its run:
+// last_run_id is the run's first row, last_run_ids (version 1.5 on) all of
+// them, one per database it covered.
+void SetNextRun(const DueJob& job, std::time_t next_run, bool fired,
+                const std::vector<int64>& run_ids) {
+  bool has_ids = false;
+  std::string table = QuotedRelation("pgbak_job");
+  PgCall([&] { has_ids = CatalogRelationHasColumn("pgbak_job", "last_run_ids"); });
+  std::string sql =
+      "UPDATE " + table + " SET next_run_at = $2, last_run_id = coalesce($3, last_run_id)" +
+      (has_ids ? ", last_run_ids = CASE WHEN $4 THEN $5::bigint[] ELSE last_run_ids END" : "") +
+      " WHERE id = $1";
+  std::string ids = "{";
+  for (size_t i = 0; i < run_ids.size(); i++)
+    ids += (i > 0 ? "," : "") + std::to_string(run_ids[i]);
+  ids += "}";
   PgCall([&] {
-    Oid types[3] = {INT8OID, TIMESTAMPTZOID, INT8OID};
-    char nulls[3] = {' ', ' ', run_id == 0 ? 'n' : ' '};
-    Datum values[3] = {Int64GetDatum(job.id), TimestampTzGetDatum(UnixToTimestamp(next_run)),
-                       Int64GetDatum(run_id)};
-    ExecSpi(sql, SPI_OK_UPDATE, 3, types, values, nulls);
+    Oid types[5] = {INT8OID, TIMESTAMPTZOID, INT8OID, BOOLOID, TEXTOID};
+    char nulls[5] = {' ', ' ', run_ids.empty() ? 'n' : ' ', ' ', ' '};
+    Datum values[5] = {Int64GetDatum(job.id), TimestampTzGetDatum(UnixToTimestamp(next_run)),
+                       Int64GetDatum(run_ids.empty() ? 0 : run_ids.front()), BoolGetDatum(fired),
+                       CStringGetTextDatum(ids.c_str())};
+    ExecSpi(sql, SPI_OK_UPDATE, has_ids ? 5 : 3, types, values, nulls);
   });
 }
 
@@ -202,7 +246,8 @@ long RunScheduler() {
         continue;
       }
       std::time_t next_run = job.next_run;
-      int64 run_id = 0;
+      bool fired = false;
+      std::vector<int64> run_ids;
       try {
         if (!job.has_next) {
           next_run = schedule.NextAfter(now, zone);
@@ -214,12 +259,22 @@ long RunScheduler() {
           next_run = schedule.NextAfter(job.next_run, zone);
           if (next_run <= now)
             next_run = schedule.NextAfter(now, zone);
-          int64 active = ActiveRun(job.name);
-          run_id = QueueRun(job, options, active);
-          std::string line = active != 0
-                                 ? "skipped (run " + std::to_string(active) +
-                                       " still active), recorded as " + std::to_string(run_id)
-                                 : "queued as " + std::to_string(run_id);
+          fired = true;
+          std::string queued, skipped;
+          for (const std::string& database : CoveredDatabases(job)) {
+            int64 active = ActiveRun(job.name, database);
+            int64 run_id = QueueRun(job, database, options, active);
+            run_ids.push_back(run_id);
+            std::string& line = active != 0 ? skipped : queued;
+            line +=
+                (line.empty() ? "" : ", ") + ("\"" + database + "\" as " + std::to_string(run_id));
+            if (active != 0)
+              line += " (run " + std::to_string(active) + " still active)";
+          }
+          std::string line = job.database != kEveryDatabase ? "" : "every database: ";
+          line += run_ids.empty() ? "no database to back up" : "";
+          line += !queued.empty() ? "queued " + queued : "";
+          line += !skipped.empty() ? (queued.empty() ? "" : "; ") + ("skipped " + skipped) : "";
           PgCall([&] {
             ereport(LOG, (errmsg("pgbak: job \"%s\" is due: %s", job.name.c_str(), line.c_str())));
           });
@@ -230,8 +285,8 @@ long RunScheduler() {
         LogJobProblem(job, e.what());
         continue;
       }
-      if (!job.has_next || run_id != 0)
-        SetNextRun(job, next_run, run_id);
+      if (!job.has_next || fired)
+        SetNextRun(job, next_run, fired, run_ids);
       long until_ms =
           static_cast<long>(std::max<int64_t>(static_cast<int64_t>(next_run) * 1000 - now_ms, 0));
       if (wait_ms == kNoJobDue || until_ms < wait_ms)

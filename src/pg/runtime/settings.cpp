@@ -36,6 +36,7 @@ int setting_cancel_grace_ms = 5000;
 int setting_lock_wait_timeout_ms = 5 * 60 * 1000;
 char* setting_timezone = nullptr;
 int setting_log_retention_min = 90 * 24 * 60;
+int setting_manual_retention_s = 0;
 char* setting_exclude_databases = nullptr;
 char* setting_webhook_url = nullptr;
 char* setting_webhook_events = nullptr;
@@ -188,6 +189,12 @@ void DefineSettings() {
                           "backup_log.",
                           "0 keeps them forever.", &setting_log_retention_min, 90 * 24 * 60, 0,
                           INT_MAX, PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgbak.manual_retention",
+                          "Age after which the launcher deletes manual backups.",
+                          "0 keeps them forever; a storage's manual_retention option wins. The "
+                          "newest succeeded backup of a database is never deleted.",
+                          &setting_manual_retention_s, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+                          nullptr, nullptr, nullptr);
   DefineCustomStringVariable(
       "pgbak.exclude_databases", "Databases that are deliberately not backed up.",
       "A comma-separated list; backup_status marks them excluded instead of stale.",

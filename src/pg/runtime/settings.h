@@ -28,6 +28,10 @@ extern char* setting_metrics_listen;     // pgbak.metrics_listen: host:port or '
 extern char* setting_fault_pause;        // pgbak.fault_pause: tests only
                                          // pgbak.log_retention, in minutes
 
+// pgbak.manual_retention, in seconds: age after which manual backups are
+// deleted by the launcher (0: never); a storage's manual_retention wins.
+extern int setting_manual_retention_s;
+
 // pgbak.local_reserve, in MB: what backups and restores' staging copies
 // leave free on a file system they share with PostgreSQL; -1: no check.
 extern int setting_local_reserve_mb;

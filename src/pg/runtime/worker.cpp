@@ -145,8 +145,9 @@ void RunOperation(int64_t id) {
     }
   });
   if (!failure.failed) {
-    // Retention runs after every scheduled backup of a job; it never removes
-    // this backup, the newest good one.
+    // Retention runs after every scheduled backup of a job, over the job's
+    // sets of this database; it never removes this backup, the newest good
+    // one.
     if (!op.job_name.empty() && op.kind == "backup") {
       Failure verify_failure;
       CatchCore(verify_failure, [&] { QueueScheduledVerification(id, op.job_name); });
@@ -158,7 +159,7 @@ void RunOperation(int64_t id) {
         });
       }
       SetPhase(Phase::kPruning);
-      PruneJobInWorker(op.job_name);
+      PruneJobInWorker(op.job_name, op.database);
     }
     return;
   }

@@ -1,8 +1,9 @@
 // proxy.js: the verifying, fault-injecting HTTP proxy in front of s3rver.
 //
 // Every S3 request is buffered whole, its SigV4 signature re-verified
-// (sigv4.js), matched against the fault rules (faults.js) and the
-// multipart book (multipart.js), and only then forwarded to s3rver, whose
+// (sigv4.js), checked against the Object Lock rules (object-lock.js),
+// matched against the fault rules (faults.js) and the multipart book
+// (multipart.js), and only then forwarded to s3rver, whose
 // answer is streamed back. Requests the proxy answers itself (rejected,
 // faulted, AbortMultipartUpload) never reach s3rver, except delay_ms and
 // truncate_after faults, which forward and then proceed or cut the answer.
@@ -15,6 +16,7 @@ const http = require('http');
 const { S3Error, errorForStatus, sendError, newRequestId } = require('./s3-error');
 const { FaultSet, describeAction } = require('./faults');
 const { MultipartBook } = require('./multipart');
+const { ObjectLockRules } = require('./object-lock');
 
 const MAX_BODY_BYTES = 1024 * 1024 * 1024;
 // Hop-by-hop headers and Expect (the proxy already has the whole body).
@@ -110,6 +112,9 @@ class RequestLog {
       key: null,
       payload: null,
       signed_headers: null,
+      lock_mode: null,
+      lock_retain_until: null,
+      content_md5: null,
       status: null,
       code: null,
       req_bytes: 0,
@@ -140,12 +145,15 @@ class RequestLog {
 
 // VerifyingProxy is the HTTP server tests point their clients at.
 class VerifyingProxy {
-  // verifier: a SigV4Verifier; upstream: { host, port } of s3rver.
-  constructor({ verifier, upstream, logFile, minPartSize }) {
+  // verifier: a SigV4Verifier; upstream: { host, port } of s3rver;
+  // lockedBuckets: buckets that require an Object Lock retention on every
+  // new object.
+  constructor({ verifier, upstream, logFile, minPartSize, lockedBuckets }) {
     this.verifier = verifier;
     this.upstream = upstream;
     this.faults = new FaultSet();
     this.book = new MultipartBook({ minPartSize });
+    this.objectLock = new ObjectLockRules({ lockedBuckets });
     this.log = new RequestLog(logFile);
     this.agent = new http.Agent({ keepAlive: true });
     this.server = http.createServer((req, res) => {
@@ -212,6 +220,17 @@ class VerifyingProxy {
       return;
     }
 
+    const multipart = multipartOperation(req.method, rawQuery);
+    try {
+      Object.assign(entry, this.objectLock.check({
+        method: req.method, rawPath, headers: req.headers, body, multipart,
+      }));
+    } catch (err) {
+      if (!(err instanceof S3Error)) throw err;
+      this.answerError(req, res, entry, err);
+      return;
+    }
+
     const rule = this.faults.pick({ method: req.method, rawPath, rawQuery });
     if (rule) {
       entry.fault = rule.name;
@@ -233,7 +252,6 @@ class VerifyingProxy {
       return;
     }
 
-    const multipart = multipartOperation(req.method, rawQuery);
     try {
       if (multipart && multipart.op === 'part') this.book.requireOpen(multipart.uploadId, rawPath);
       if (multipart && multipart.op === 'complete') this.book.checkComplete(multipart.uploadId, rawPath, body);
@@ -326,7 +344,7 @@ class VerifyingProxy {
             const content = Buffer.concat(chunks);
             const text = content.toString('utf8');
             entry.code = errorCodeOf(text) || null;
-            if (answer.statusCode === 200 && multipart && !entry.code) this.noteMultipart(multipart, rawPath, text, answer, body);
+            if (answer.statusCode === 200 && multipart && !entry.code) this.noteMultipart(multipart, rawPath, text, answer, body, entry);
             entry.resp_bytes = content.length;
             const answerHeaders = forwardableHeaders(answer.headers);
             if (req.method !== 'HEAD') answerHeaders['content-length'] = String(content.length);
@@ -337,7 +355,7 @@ class VerifyingProxy {
           });
           return;
         }
-        if (answer.statusCode === 200 && multipart) this.noteMultipart(multipart, rawPath, '', answer, body);
+        if (answer.statusCode === 200 && multipart) this.noteMultipart(multipart, rawPath, '', answer, body, entry);
         // Keep s3rver's Content-Length (or its chunking) so that a
         // truncated answer is visibly short to the client.
         const answerHeaders = forwardableHeaders(answer.headers);
@@ -383,10 +401,11 @@ class VerifyingProxy {
   }
 
   // noteMultipart records a successful multipart step in the book.
-  noteMultipart(multipart, rawPath, text, answer, body) {
+  noteMultipart(multipart, rawPath, text, answer, body, entry) {
     if (multipart.op === 'create') {
       const m = /<UploadId>([^<]+)<\/UploadId>/.exec(text);
       if (m) this.book.initiated(m[1], rawPath);
+      if (m && entry.lock_mode) this.objectLock.uploadCreated(m[1]);
     } else if (multipart.op === 'part') {
       this.book.partStored(multipart.uploadId, multipart.partNumber, answer.headers.etag || '', body.length);
     } else if (multipart.op === 'complete') {

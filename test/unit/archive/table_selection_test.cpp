@@ -113,5 +113,40 @@ TEST(TableSelectionTest, MissingTablesAreReported) {
   EXPECT_EQ(got.missing, (std::vector<std::string>{"app.nope", "gone"}));
 }
 
+// Without some tables' data (a tables or schemas backup), a foreign key
+// from a table with rows to one without cannot be created.
+TEST(ForeignKeysAcrossDataTest, AWholeArchiveKeepsEveryKey) {
+  std::vector<TocEntry> toc = Toc();
+  EXPECT_TRUE(ForeignKeysAcrossData(toc).empty());
+}
+
+TEST(ForeignKeysAcrossDataTest, AKeyToATableWithoutRows) {
+  std::vector<TocEntry> toc;
+  for (const TocEntry& entry : Toc())
+    if (entry.dump_id != 14)  // users' data is not in the set
+      toc.push_back(entry);
+  EXPECT_EQ(ForeignKeysAcrossData(toc), std::vector<int>{32});
+  // The same when the restore leaves that data out.
+  EXPECT_EQ(ForeignKeysAcrossData(Toc(), {14}), std::vector<int>{32});
+  // Neither table with rows: the key holds on empty tables.
+  std::vector<TocEntry> neither;
+  for (const TocEntry& entry : toc)
+    if (entry.dump_id != 31)
+      neither.push_back(entry);
+  EXPECT_TRUE(ForeignKeysAcrossData(neither).empty());
+}
+
+TEST(ForeignKeysAcrossDataTest, APartitionedTableHasItsPartitionsRows) {
+  // orders refers to events (partitioned): its rows are events_2026's.
+  std::vector<TocEntry> toc = Toc();
+  toc.push_back(Entry(70, "FK CONSTRAINT", "app", "orders orders_event_fkey", {30, 50}));
+  EXPECT_TRUE(ForeignKeysAcrossData(toc).empty());
+  std::vector<TocEntry> without;
+  for (const TocEntry& entry : toc)
+    if (entry.dump_id != 53)
+      without.push_back(entry);
+  EXPECT_EQ(ForeignKeysAcrossData(without), std::vector<int>{70});
+}
+
 }  // namespace
 }  // namespace pgbak

@@ -146,16 +146,18 @@ TEST(BackupOptionsTest, SelectionCarriesDefinitions) {
       {"public", "orders"}, {"public", "log"}, {"s", "Line Items"}, {"s", "orders"}, {"t", "x"}};
   BackupOptions tables = ParseBackupOptions(R"({"tables":["Orders","s.\"Line Items\""]})");
   EXPECT_TRUE(tables.SelectsData());
-  // An unqualified name selects the table in every user schema.
+  // An unqualified name selects the table in every user schema; a schema
+  // with nothing selected is left out whole, unless it has sequences.
   EXPECT_EQ(tables.ExcludedDataArguments(relations),
+            (Args{"--exclude-table-data=\"public\".\"log\"", "--exclude-table-data=\"t\".*"}));
+  EXPECT_EQ(tables.ExcludedDataArguments(relations, {"t"}),
             (Args{"--exclude-table-data=\"public\".\"log\"", "--exclude-table-data=\"t\".\"x\""}));
   BackupOptions schemas = ParseBackupOptions(R"({"schemas":["s"],"exclude_tables":["s.orders"]})");
   EXPECT_EQ(schemas.DumpArguments(),
             (Args{"--format=custom", "--no-blobs", "--exclude-table=\"s\".\"orders\""}));
-  EXPECT_EQ(
-      schemas.ExcludedDataArguments(relations),
-      (Args{"--exclude-table-data=\"public\".\"orders\"", "--exclude-table-data=\"public\".\"log\"",
-            "--exclude-table-data=\"s\".\"orders\"", "--exclude-table-data=\"t\".\"x\""}));
+  EXPECT_EQ(schemas.ExcludedDataArguments(relations),
+            (Args{"--exclude-table-data=\"public\".*", "--exclude-table-data=\"s\".\"orders\"",
+                  "--exclude-table-data=\"t\".*"}));
   // Without a selection, or data only, nothing is excluded this way.
   EXPECT_FALSE(ParseBackupOptions("{}").SelectsData());
   EXPECT_TRUE(ParseBackupOptions("{}").ExcludedDataArguments(relations).empty());

@@ -89,11 +89,12 @@ TEST(JobOptionsTest, Storage) {
 TEST(JobOptionsTest, UnknownKeysAreRejectedWithEveryValidKey) {
   Error error = JobError(R"({"keep_dayly":7})");
   EXPECT_STREQ(error.what(), "unknown job option \"keep_dayly\"");
-  EXPECT_EQ(error.hint(),
-            "Valid job options are: format, schema_only, data_only, tables, exclude_tables, "
-            "schemas, exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, "
-            "verify_every, keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly, "
-            "max_age, rpo, webhook_url, webhook_events.");
+  EXPECT_EQ(
+      error.hint(),
+      "Valid job options are: format, schema_only, data_only, tables, exclude_tables, "
+      "schemas, exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, "
+      "verify_every, keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly, "
+      "max_age, rpo, webhook_url, webhook_events, exclude_databases, copy_to, copy_retention.");
   // A job option misspelled after a valid backup option is still found.
   EXPECT_STREQ(JobError(R"({"format":"plain","Storage":"x"})").what(),
                "unknown job option \"Storage\"");
@@ -191,6 +192,115 @@ TEST(JobOptionsTest, RpoAndWebhookRejections) {
       EXPECT_EQ(error.kind(), ErrorKind::kInvalidParameter) << text;
     }
   }
+}
+
+TEST(JobOptionsTest, ExcludeDatabases) {
+  JobOptions options = ParseJobOptions(R"({"exclude_databases":["scratch","Ünïcode"]})");
+  ASSERT_EQ(options.exclude_databases.size(), 2u);
+  EXPECT_EQ(options.exclude_databases[1], "Ünïcode");
+  std::string normalized = options.ToJson().Serialize();
+  EXPECT_EQ(normalized, R"({"format":"custom","storage":"local","verify":"none",)"
+                        R"("exclude_databases":["scratch","Ünïcode"]})");
+  EXPECT_EQ(ParseJobOptions(normalized).ToJson().Serialize(), normalized);
+  // An empty list is the same as none.
+  EXPECT_TRUE(ParseJobOptions(R"({"exclude_databases":[]})").exclude_databases.empty());
+
+  EXPECT_EQ(Message(R"({"exclude_databases":"scratch"})"),
+            "job option \"exclude_databases\" must be an array of database names, not string");
+  EXPECT_EQ(Message(R"({"exclude_databases":[1]})"),
+            "job option \"exclude_databases\" must be an array of database names, not an array "
+            "holding a number");
+  EXPECT_EQ(Message(R"({"exclude_databases":[""]})"),
+            "job option \"exclude_databases\" must be an array of database names, not an array "
+            "holding an empty string");
+  EXPECT_EQ(Message(R"({"exclude_databases":["a","a"]})"),
+            "job option \"exclude_databases\" names \"a\" twice");
+
+  // 63 bytes are a name; 64 would be cut by PostgreSQL to another one.
+  std::string longest(63, 'x');
+  EXPECT_EQ(ParseJobOptions(R"({"exclude_databases":[")" + longest + "\"]}").exclude_databases[0],
+            longest);
+  try {
+    ParseJobOptions(R"({"exclude_databases":[")" + longest + "y\"]}");
+    ADD_FAILURE() << "a 64-byte name was accepted";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kNameTooLong);
+    EXPECT_STREQ(error.what(),
+                 "job option \"exclude_databases\" holds a name 64 bytes long, longer than a "
+                 "database name can be");
+  }
+}
+
+// ScopeError returns the message CheckJobScope throws.
+std::string ScopeError(const std::string& text, bool every_database) {
+  try {
+    CheckJobScope(ParseJobOptions(text), every_database);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kInvalidParameter) << text;
+    return error.what();
+  }
+  ADD_FAILURE() << "accepted " << text;
+  return "";
+}
+
+TEST(JobOptionsTest, ScopeOfEveryDatabase) {
+  // What fits a job over every database.
+  CheckJobScope(ParseJobOptions(R"({"exclude_databases":["a"],"exclude_tables":["audit.*"],)"
+                                R"("exclude_schemas":["tmp"],"keep_last":3,"verify":"restore"})"),
+                true);
+  // And over one.
+  CheckJobScope(ParseJobOptions(R"({"tables":["orders"],"keep_last":3})"), false);
+
+  EXPECT_EQ(ScopeError(R"({"exclude_databases":["a"]})", false),
+            "job option \"exclude_databases\" applies only to a job over every database");
+  EXPECT_EQ(ScopeError(R"({"tables":["orders"]})", true),
+            "job option \"tables\" cannot be used by a job over every database");
+  EXPECT_EQ(ScopeError(R"({"schemas":["sales"]})", true),
+            "job option \"schemas\" cannot be used by a job over every database");
+}
+
+TEST(JobOptionsTest, CopyToAndCopyRetention) {
+  JobOptions options = ParseJobOptions(
+      R"({"keep_last": 7, "copy_to": ["offsite", "cold"], "copy_retention": {"keep_last": 30}})");
+  EXPECT_EQ(options.copy_to, (std::vector<std::string>{"offsite", "cold"}));
+  ASSERT_TRUE(options.copy_retention.has_value());
+  EXPECT_EQ(options.CopyRetention().keep_last, 30);
+  EXPECT_EQ(options.retention.keep_last, 7);
+  std::string json = options.ToJson().Serialize();
+  EXPECT_NE(json.find(R"("copy_to":["offsite","cold"],"copy_retention":{"keep_last":30})"),
+            std::string::npos)
+      << json;
+  // Read back, the same.
+  EXPECT_EQ(ParseJobOptions(json).ToJson().Serialize(), json);
+  // Without copy_retention, the copies follow the job's retention.
+  JobOptions same = ParseJobOptions(R"({"keep_last": 7, "copy_to": ["offsite"]})");
+  EXPECT_EQ(same.CopyRetention().keep_last, 7);
+}
+
+TEST(JobOptionsTest, BadCopyOptions) {
+  struct Case {
+    const char* json;
+    const char* message_part;
+  };
+  for (const Case& c : {
+           Case{R"({"copy_to": "offsite"})", "must be an array of storage names"},
+           Case{R"({"copy_to": [""]})", "non-empty storage names"},
+           Case{R"({"copy_to": [1]})", "non-empty storage names"},
+           Case{R"({"copy_to": ["a", "a"]})", "names storage \"a\" twice"},
+           Case{R"({"copy_to": ["a"], "copy_retention": 5})", "must be an object"},
+           Case{R"({"copy_to": ["a"], "copy_retention": {"keep": 5}})", "unknown key \"keep\""},
+           Case{R"({"copy_to": ["a"], "copy_retention": {"keep_last": 0}})", "copy_retention"},
+           Case{R"({"copy_retention": {"keep_last": 3}})", "needs \"copy_to\""},
+       }) {
+    try {
+      ParseJobOptions(c.json);
+      ADD_FAILURE() << c.json << " was accepted";
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find(c.message_part), std::string::npos)
+          << c.json << ": " << error.what();
+    }
+  }
+  EXPECT_THROW(ParseJobOptions(R"({"copy_to": ["a","b","c","d","e","f","g","h","i"]})"), Error);
 }
 
 }  // namespace

@@ -64,6 +64,8 @@ TEST(RestoreOptionsTest, AllowSuperuserCodeIsShownWhenSet) {
             R"({"clean":false,"jobs":1,"allow_superuser_code":true})");
   EXPECT_EQ(ParseRestoreOptions(R"({"allow_superuser_code": false})").ToJson().Serialize(),
             R"({"clean":false,"jobs":1})");
+  EXPECT_EQ(ParseRestoreOptions(R"({"globals": true})").ToJson().Serialize(),
+            R"({"clean":false,"jobs":1,"globals":true})");
 }
 
 TEST(RestoreOptionsTest, LimitsAreThoseOfBackups) {
@@ -116,6 +118,7 @@ TEST(RestoreOptionsTest, BadInputIsRefusedWithTheKeyNamed) {
         Case{"{\"schemas\": [\"a\"], \"tables\": [\"t\"], \"into_schema\": \"c\"}",
              "takes one schema"},
         Case{"{\"allow_superuser_code\": 1}", "must be a boolean"},
+        Case{"{\"globals\": \"yes\"}", "\"globals\" must be a boolean"},
         Case{"{not json", "invalid restore options"}}) {
     try {
       ParseRestoreOptions(c.json);

@@ -489,5 +489,18 @@ TEST(RetentionOptionsTest, DurationText) {
   EXPECT_EQ(ParseDurationText("99999999999999999 years"), 0);
 }
 
+TEST(RetentionOptionsTest, DurationTextWritesTheLargestUnit) {
+  EXPECT_EQ(DurationText(604800), "1 week");
+  EXPECT_EQ(DurationText(7 * 86400 * 2), "2 weeks");
+  EXPECT_EQ(DurationText(86400 * 3), "3 days");
+  EXPECT_EQ(DurationText(365 * 86400), "1 year");
+  EXPECT_EQ(DurationText(5400), "90 minutes");
+  EXPECT_EQ(DurationText(3601), "3601 seconds");
+  EXPECT_EQ(DurationText(1), "1 second");
+  // What it writes reads back as the same number of seconds.
+  for (int64_t seconds : {1LL, 59LL, 60LL, 3600LL, 90000LL, 604800LL, 31536000LL, 3153600000LL})
+    EXPECT_EQ(ParseDurationText(DurationText(seconds)), seconds) << seconds;
+}
+
 }  // namespace
 }  // namespace pgbak

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/error.h"
@@ -598,7 +599,82 @@ TEST(StorageDefinitionTest, UploadMemory) {
   ExpectHint(ParseRefusal("s3://bucket", R"({"upload_memory_mb": 512})"), "upload_memory");
 }
 
+TEST(StorageDefinitionTest, ObjectLockIsStoredNormalised) {
+  StorageDefinition definition = ParseStorageDefinition(
+      "s3", "s3://bucket", R"({"object_lock": {"days": 30, "mode": "Compliance"}})");
+  EXPECT_EQ(Member(definition.public_options, "object_lock"), R"({"mode":"compliance","days":30})");
+  ObjectLock lock = ObjectLockFromDefinition(definition.public_options);
+  EXPECT_EQ(lock.mode, ObjectLockMode::kCompliance);
+  EXPECT_EQ(lock.days, 30);
+  definition = ParseStorageDefinition("s3", "s3://bucket",
+                                      R"({"object_lock": {"mode": "governance", "days": 1}})");
+  lock = ObjectLockFromDefinition(definition.public_options);
+  EXPECT_EQ(lock.mode, ObjectLockMode::kGovernance);
+  EXPECT_EQ(lock.days, 1);
+  EXPECT_FALSE(ObjectLockFromDefinition("{}").enabled());
+}
+
+TEST(StorageDefinitionTest, ObjectLockRefusals) {
+  // Each refusal names what is wrong and says what object_lock takes.
+  for (const auto& [options, says] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"object_lock": {"mode": "legal-hold", "days": 7}})", "\"legal-hold\""},
+           {R"({"object_lock": {"mode": "", "days": 7}})", "object_lock.mode"},
+           {R"({"object_lock": {"mode": 1, "days": 7}})", "must be a string"},
+           {R"({"object_lock": {"mode": "governance", "days": 0}})", "out of range: 0"},
+           {R"({"object_lock": {"mode": "governance", "days": -3}})", "out of range: -3"},
+           {R"({"object_lock": {"mode": "governance", "days": 1.5}})", "whole number"},
+           {R"({"object_lock": {"mode": "governance", "days": "7"}})", "must be a number"},
+           {R"({"object_lock": {"mode": "governance", "days": 36501}})", "out of range: 36501"},
+           {R"({"object_lock": {"mode": "governance", "days": 1e12}})", "out of range"},
+           {R"({"object_lock": {"mode": "governance", "days": 1e300}})", "whole number"},
+           {R"({"object_lock": {"mode": "governance"}})", "needs \"days\""},
+           {R"({"object_lock": {"days": 7}})", "needs \"mode\""},
+           {R"({"object_lock": {"mode": "governance", "days": 7, "years": 1}})", "\"years\""},
+           {R"({"object_lock": "governance"})", "must be an object"},
+           {R"({"object_lock": null})", "must be an object"},
+       }) {
+    Error error = ParseRefusal("s3://bucket", options);
+    EXPECT_NE(std::string(error.what()).find(says), std::string::npos)
+        << options << ": " << error.what();
+    EXPECT_NE(error.hint(), "") << options;
+  }
+  EXPECT_NO_THROW(ParseStorageDefinition(
+      "s3", "s3://bucket", R"({"object_lock": {"mode": "governance", "days": 36500}})"));
+  // A directory storage has no lock to offer.
+  Error local =
+      ParseRefusal("file:///srv/backups", R"({"object_lock": {"mode": "governance", "days": 7}})");
+  EXPECT_NE(std::string(local.what()).find("needs an S3 storage"), std::string::npos)
+      << local.what();
+  ExpectHint(ParseRefusal("s3://bucket", R"({"objectlock": {}})"), "object_lock");
+}
+
 // --- SettingsFromDefinition ---------------------------------------------------
+
+// manual_retention is stored as seconds (or "off") for S3 and file://
+// storages alike; anything else is refused naming the option, with a hint.
+TEST(StorageDefinitionTest, ManualRetention) {
+  for (const char* url : {"s3://bucket", "file:///srv/backups"}) {
+    auto stored = [&](const std::string& value) {
+      StorageDefinition definition =
+          ParseStorageDefinition("s3", url, "{\"manual_retention\": " + value + "}");
+      return Member(definition.public_options, "manual_retention");
+    };
+    EXPECT_EQ(stored(R"("7 days")"), "604800");
+    EXPECT_EQ(stored(R"(" 2 Weeks ")"), "1209600");
+    EXPECT_EQ(stored("3600"), "3600");
+    EXPECT_EQ(stored(R"("off")"), R"("off")");
+    EXPECT_EQ(stored(R"("100 years")"), "3153600000");
+  }
+  for (const std::string bad :
+       {R"("-1 days")", "-5", "0", R"("0 days")", R"("101 years")", "3153600001",
+        R"("99999999999999999999 years")", R"("soon")", R"("7 fortnights")", R"("")", R"("OFF")",
+        "1.5", "true", "null", R"(["7 days"])", R"({"days": 7})"}) {
+    Error error = ParseRefusal("s3://bucket", "{\"manual_retention\": " + bad + "}");
+    EXPECT_NE(std::string(error.what()).find("manual_retention"), std::string::npos)
+        << error.what();
+    ExpectHint(error, "whole number of seconds");
+  }
+}
 
 // FakeEnvironment answers lookups from a map and records the names asked.
 struct FakeEnvironment {
@@ -717,6 +793,17 @@ TEST(StorageDefinitionTest, SettingsFromAParsedDefinition) {
   EXPECT_EQ(settings.credentials.access_key_id, kKeyId);
   EXPECT_EQ(settings.credentials.secret_access_key, kSecret);
   EXPECT_EQ(settings.credentials.session_token, kToken);
+  EXPECT_FALSE(settings.object_lock.enabled());
+}
+
+TEST(StorageDefinitionTest, SettingsCarryTheObjectLock) {
+  StorageDefinition definition = ParseStorageDefinition(
+      "locked", "s3://backups", R"({"object_lock": {"mode": "compliance", "days": 90}})");
+  FakeEnvironment environment;
+  S3Settings settings = SettingsFromDefinition(definition.url, definition.public_options,
+                                               SecretOptions(), environment.Lookup());
+  EXPECT_EQ(settings.object_lock.mode, ObjectLockMode::kCompliance);
+  EXPECT_EQ(settings.object_lock.days, 90);
 }
 
 TEST(StorageDefinitionTest, SettingsCredentialsFromTheEnvironment) {

@@ -82,7 +82,12 @@ EndpointParts SplitEndpoint(const std::string& endpoint) {
 }
 
 // HintFor suggests what to check for S3's common refusals.
-std::string HintFor(const std::string& code, long status) {
+std::string HintFor(const std::string& code, long status, const std::string& error) {
+  // A bucket with a default retention locks what it stores, and S3 then
+  // wants the integrity check that only a storage with object_lock sends.
+  if (code == "InvalidRequest" && error.find("Object Lock") != std::string::npos)
+    return "The bucket has S3 Object Lock with a default retention: give the storage the "
+           "object_lock option ({\"mode\": ..., \"days\": ...}) that matches it.";
   if (code == "SignatureDoesNotMatch")
     return "Check the storage's secret_access_key (and that the endpoint does not rewrite "
            "requests).";
@@ -320,7 +325,7 @@ void ThrowS3Failure(const S3Storage& storage, const std::string& what,
                        (response.attempts == 1 ? " attempt" : " attempts") + ", at " + where +
                        " (endpoint " + storage.settings().endpoint + ").";
   throw Error(ErrorKind::kIo, "S3 " + what + " failed: " + response.error, detail,
-              HintFor(response.code, response.status));
+              HintFor(response.code, response.status, response.error));
 }
 
 namespace {
@@ -338,6 +343,7 @@ class S3ObjectWriter : public ObjectWriter {
     plan_ = MakePartPlan(settings.part_size, settings.concurrency, settings.upload_memory,
                          expected_size);
     concurrency_ = plan_.concurrency;
+    locked_ = settings.object_lock.enabled();
   }
 
   ~S3ObjectWriter() override {
@@ -410,6 +416,9 @@ class S3ObjectWriter : public ObjectWriter {
     request.object_key = object_key_;
     request.body = current_.data();
     request.body_size = current_.size();
+    AddObjectLock(request);
+    if (locked_)
+      request.headers.emplace_back("Content-MD5", ContentMd5(request.body, request.body_size));
     request.send_rate = storage_.settings().max_upload_rate;
     storage_.Run(request);
     completed_ = true;
@@ -421,11 +430,20 @@ class S3ObjectWriter : public ObjectWriter {
     request.method = "POST";
     request.object_key = object_key_;
     request.query = {{"uploads", ""}};
+    AddObjectLock(request);
     S3Storage::Response response = storage_.Run(request);
     upload_id_ = XmlText(response.body, "UploadId");
     if (upload_id_.empty())
       throw Error(ErrorKind::kIo, "S3 start of multipart upload failed: no UploadId in the answer",
                   "At s3://" + storage_.settings().bucket + "/" + object_key_ + ".");
+  }
+
+  // AddObjectLock gives a request that creates the object the storage's
+  // retention, counted from now (the request's first attempt: a retry
+  // sends the same date).
+  void AddObjectLock(S3Storage::Request& request) {
+    for (auto& header : ObjectLockHeaders(storage_.settings().object_lock, std::time(nullptr)))
+      request.headers.push_back(std::move(header));
   }
 
   void StartThreads() {
@@ -564,6 +582,10 @@ class S3ObjectWriter : public ObjectWriter {
       request.query = {{"partNumber", std::to_string(part.number)}, {"uploadId", upload_id_}};
       request.body = part.bytes.data();
       request.body_size = part.bytes.size();
+      // An upload started with a retention needs an integrity check on
+      // every part (object_lock.h).
+      if (locked_)
+        request.headers = {{"Content-MD5", ContentMd5(request.body, request.body_size)}};
       uint64_t rate = storage_.settings().max_upload_rate;
       request.send_rate = rate > 0 ? std::max<uint64_t>(1, rate / concurrency_) : 0;
       S3Storage::Response response =
@@ -576,7 +598,7 @@ class S3ObjectWriter : public ObjectWriter {
         failure_ = "S3 " + request.what + " failed: " + response.error;
         failure_detail_ = "After " + std::to_string(response.attempts) + " attempts, at s3://" +
                           storage_.settings().bucket + "/" + object_key_ + ".";
-        failure_hint_ = HintFor(response.code, response.status);
+        failure_hint_ = HintFor(response.code, response.status, response.error);
       }
       // One buffer is kept for the next part (counted in held_bytes_ until
       // StartPart takes or frees it); another is freed before the part stops
@@ -638,6 +660,7 @@ class S3ObjectWriter : public ObjectWriter {
   std::string upload_id_;
   bool finished_ = false;
   bool completed_ = false;
+  bool locked_ = false;  // the storage has object_lock
 
   std::mutex mutex_;
   std::condition_variable wake_;  // uploaders: a part is queued, or stop

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/http/http_client.h"
+#include "core/storage/s3/object_lock.h"
 #include "core/storage/s3/s3_part_plan.h"
 #include "core/storage/s3/sigv4.h"
 #include "core/storage/storage.h"
@@ -55,6 +56,9 @@ struct S3Settings {
   uint64_t part_size = kDefaultPartSize;  // the first parts' size; they grow (s3_part_plan.h)
   int concurrency = kDefaultConcurrency;
   uint64_t upload_memory = 0;  // bytes one upload may hold; 0: EffectiveUploadMemory's default
+  // object_lock: every object is created with this retention
+  // (object_lock.h); its PutObject and UploadPart requests carry Content-MD5.
+  ObjectLock object_lock;
   S3RetryPolicy retry;
 };
 

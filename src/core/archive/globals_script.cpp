@@ -1,0 +1,96 @@
+// globals_script.cpp: see globals_script.h.
+#include "core/archive/globals_script.h"
+
+#include <string>
+#include <vector>
+
+#include "core/base/no_postgres.h"
+
+namespace pgbak {
+
+size_t ParseIdentifier(std::string_view text, std::string& name) {
+  name.clear();
+  if (text.empty())
+    return 0;
+  if (text[0] == '"') {
+    for (size_t i = 1; i < text.size(); i++) {
+      if (text[i] != '"') {
+        name += text[i];
+        continue;
+      }
+      if (i + 1 < text.size() && text[i + 1] == '"') {
+        name += '"';
+        i++;
+        continue;
+      }
+      return name.empty() ? 0 : i + 1;
+    }
+    return 0;  // unterminated
+  }
+  size_t i = 0;
+  while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z') || text[i] == '_' ||
+                             (i > 0 && ((text[i] >= '0' && text[i] <= '9') || text[i] == '$'))))
+    name += text[i++];
+  return i;
+}
+
+namespace {
+
+// Starts says whether line starts with prefix; rest is what follows.
+bool Starts(std::string_view line, std::string_view prefix, std::string_view& rest) {
+  if (line.substr(0, prefix.size()) != prefix)
+    return false;
+  rest = line.substr(prefix.size());
+  return true;
+}
+
+}  // namespace
+
+std::vector<RoleStatement> RoleStatements(std::string_view script) {
+  std::vector<RoleStatement> statements;
+  size_t start = 0;
+  while (start < script.size()) {
+    size_t end = script.find('\n', start);
+    std::string_view line =
+        script.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    start = end == std::string_view::npos ? script.size() : end + 1;
+    if (line.empty() || line.back() != ';')
+      continue;
+    std::string_view rest;
+    RoleStatement statement{RoleStatement::Kind::kCreate, std::string(line), {}};
+    std::string name;
+    size_t length = 0;
+    if (Starts(line, "CREATE ROLE ", rest)) {
+      length = ParseIdentifier(rest, name);
+      if (length == 0 || rest.substr(length) != ";")
+        continue;
+    } else if (Starts(line, "ALTER ROLE ", rest)) {
+      statement.kind = RoleStatement::Kind::kAlter;
+      length = ParseIdentifier(rest, name);
+      if (length == 0 || rest.substr(length, 1) != " ")
+        continue;
+    } else if (Starts(line, "COMMENT ON ROLE ", rest)) {
+      statement.kind = RoleStatement::Kind::kComment;
+      length = ParseIdentifier(rest, name);
+      if (length == 0 || rest.substr(length, 4) != " IS ")
+        continue;
+    } else if (Starts(line, "GRANT ", rest)) {
+      statement.kind = RoleStatement::Kind::kGrant;
+      length = ParseIdentifier(rest, name);
+      if (length == 0 || rest.substr(length, 4) != " TO ")
+        continue;
+      statement.roles.push_back(name);
+      rest = rest.substr(length + 4);
+      length = ParseIdentifier(rest, name);
+      if (length == 0 || (rest.substr(length, 1) != ";" && rest.substr(length, 1) != " "))
+        continue;
+    } else {
+      continue;
+    }
+    statement.roles.push_back(name);
+    statements.push_back(std::move(statement));
+  }
+  return statements;
+}
+
+}  // namespace pgbak
