@@ -41,7 +41,7 @@ std::string Iso8601Utc(std::time_t when) {
   if (gmtime_r(&when, &utc) == nullptr || utc.tm_year < -1900 || utc.tm_year > 9999 - 1900)
     throw Error(ErrorKind::kInvalidParameter,
                 "time cannot be written as an ISO 8601 date: " + std::to_string(when));
-  char text[32];
+  char text[96];  // room for any int in each field, as the compiler counts
   std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02dZ", utc.tm_year + 1900,
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
   return text;
