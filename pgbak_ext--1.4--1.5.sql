@@ -54,7 +54,8 @@ GRANT EXECUTE ON FUNCTION pgbak_schedule(text, text, text, jsonb) TO pgbak_admin
 --     backups in the storage (its option manual_retention, stored as seconds
 --     or "off", else the setting pgbak.manual_retention); NULL: never.
 --   used_bytes, set_count: the backup sets backup_log says are in the
---     storage (succeeded, or expiring: not all removed yet), data and globals
+--     storage (backups and copies; succeeded, or expiring: not all removed
+--     yet), data and globals
 --     objects (stored_bytes + globals_bytes; manifest.json, a few kB a set,
 --     is not recorded and not counted), whatever database or job.
 CREATE OR REPLACE VIEW pgbak_storages AS
@@ -63,7 +64,7 @@ WITH usage AS (
          sum(coalesce(stored_bytes, 0) + coalesce(globals_bytes, 0))::bigint AS used_bytes,
          count(*) AS set_count
   FROM backup_log
-  WHERE kind = 'backup' AND status IN ('succeeded', 'expiring')
+  WHERE kind IN ('backup', 'copy') AND status IN ('succeeded', 'expiring')
   GROUP BY storage_name),
 setting AS (
   SELECT justify_hours(make_interval(secs => nullif(setting, '0')::float8)) AS manual_retention
@@ -226,7 +227,12 @@ SELECT d.datname AS database_name,
         AND (ok.finished_at IS NULL
              OR clock_timestamp() - ok.finished_at > pgbak_rpo(d.datname))) AS stale,
        d.covered_by,
-       (d.excluded_reason IS NULL AND cardinality(d.covered_by) = 0) AS unprotected
+       (d.excluded_reason IS NULL AND cardinality(d.covered_by) = 0) AS unprotected,
+       -- Copies (pgbak_copy, job option copy_to): when the newest copy of
+       -- a set of this database finished, and how far the set it copied
+       -- is behind the newest good backup (0: the newest is copied).
+       cp.finished_at AS last_copy_at,
+       ok.finished_at - cp.source_finished_at AS copy_lag
 FROM d
 LEFT JOIN LATERAL (
   SELECT l.id, l.started_at, l.finished_at, l.location, l.stored_bytes, l.verify_status
@@ -243,7 +249,13 @@ LEFT JOIN LATERAL (
   SELECT l.verified_at, l.verify_status FROM backup_log l
   WHERE (l.database_oid = d.oid OR (l.database_oid IS NULL AND l.database_name = d.datname))
     AND l.kind = 'backup' AND l.verified_at IS NOT NULL
-  ORDER BY l.verified_at DESC LIMIT 1) ver ON true;
+  ORDER BY l.verified_at DESC LIMIT 1) ver ON true
+LEFT JOIN LATERAL (
+  SELECT c.finished_at, s.finished_at AS source_finished_at
+  FROM backup_log c JOIN backup_log s ON s.id = c.source_id
+  WHERE (c.database_oid = d.oid OR (c.database_oid IS NULL AND c.database_name = d.datname))
+    AND c.kind = 'copy' AND c.status = 'succeeded'
+  ORDER BY s.finished_at DESC, c.id DESC LIMIT 1) cp ON true;
 
 -- Databases the launcher has seen. A database that appears (first seen
 -- outside the exclusions) while no job covers it is announced once: NOTIFY

@@ -157,3 +157,19 @@ SELECT pgbak_unschedule('everything'), pgbak_unschedule('one-db');
 SELECT database_name, covered_by, unprotected
 FROM backup_status WHERE database_name IN ('contrib_regression', 'postgres')
 ORDER BY 1;
+
+-- copy_to names other, existing storages; copy_retention needs it. Bad
+-- input changes nothing.
+SELECT count(*) AS jobs_before FROM pgbak_jobs \gset
+SELECT pgbak_schedule('copying', 'postgres', '@daily', '{"copy_to": ["nowhere"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('copying', 'postgres', '@daily', '{"copy_to": ["local"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('copying', 'postgres', '@daily', '{"copy_to": "local"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('copying', 'postgres', '@daily', '{"copy_retention": {"keep_last": 3}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_schedule('copying', 'postgres', '@daily',
+                      '{"copy_to": ["x"], "copy_retention": {"keep_everything": 1}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) = :jobs_before AS nothing_scheduled FROM pgbak_jobs;

@@ -46,6 +46,9 @@ struct CheckedJob {
   char* options_json;
   char* storage;
   TimestampTz next_run;
+  // copy_to: the storages the job's backups are copied to (palloc'd).
+  char** copy_to;
+  int copy_count;
 };
 
 // CheckJob validates the schedule and options of a job (over every
@@ -66,6 +69,10 @@ CheckedJob CheckJob(const char* schedule_text, const char* options_text, bool ev
     PgCall([&] {
       checked.options_json = pstrdup(normalized.c_str());
       checked.storage = pstrdup(options.storage.c_str());
+      checked.copy_count = static_cast<int>(options.copy_to.size());
+      checked.copy_to = static_cast<char**>(palloc0(sizeof(char*) * (options.copy_to.size() + 1)));
+      for (size_t i = 0; i < options.copy_to.size(); i++)
+        checked.copy_to[i] = pstrdup(options.copy_to[i].c_str());
       checked.next_run = UnixToTimestamp(next);
     });
   });
@@ -172,6 +179,14 @@ extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   CheckedJob checked =
       CheckJob(schedule, JsonbToCString(nullptr, &options->root, VARSIZE(options)), every_database);
   CheckStorageExists(checked.storage);
+  for (int i = 0; i < checked.copy_count; i++) {
+    CheckStorageExists(checked.copy_to[i]);
+    if (strcmp(checked.copy_to[i], checked.storage) == 0)
+      ereport(ERROR,
+              (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+               errmsg("job option \"copy_to\" names the job's own storage \"%s\"", checked.storage),
+               errhint("A copy goes to another storage than the backup it copies.")));
+  }
 
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");

@@ -219,7 +219,7 @@ int64 QueueCopy(int64 source_id, const char* storage, const char* requested_by,
       "SELECT 'copy', s.id, s.database_name, $2, s.format, '{}'::jsonb, $3, "
       "CASE WHEN $4::text IS NULL THEN 'manual' ELSE 'schedule' END, $4%s "
       "FROM %s s WHERE s.id = $1 RETURNING id",
-      has_oid ? ", database_oid" : "", has_oid ? ", s.database_oid" : "", BackupLogName(),
+      BackupLogName(), has_oid ? ", database_oid" : "", has_oid ? ", s.database_oid" : "",
       BackupLogName());
   Oid types[4] = {INT8OID, TEXTOID, NAMEOID, TEXTOID};
   char nulls[4] = {' ', ' ', ' ', job_name == nullptr ? 'n' : ' '};
@@ -326,6 +326,25 @@ void SetLocation(int64 id, const char* location, const char* format) {
 }
 
 // FinishSucceeded marks row id succeeded with its outcome.
+void FinishCopySucceeded(int64 id, const char* manifest_sha256) {
+  AnnounceFinishAtCommit();
+  const char* sql = psprintf(
+      "UPDATE %s c SET status = 'succeeded', finished_at = clock_timestamp(), "
+      "raw_bytes = s.raw_bytes, stored_bytes = s.stored_bytes, globals_bytes = s.globals_bytes, "
+      "checksum_sha256 = s.checksum_sha256, snapshot_lsn = s.snapshot_lsn, "
+      "table_count = s.table_count, toc_sha256 = s.toc_sha256, manifest_sha256 = $2, "
+      "error_message = NULL, error_detail = NULL "
+      "FROM %s s WHERE c.id = $1 AND s.id = c.source_id AND c.status = 'running'",
+      BackupLogName(), BackupLogName());
+  Oid types[2] = {INT8OID, TEXTOID};
+  Datum values[2] = {Int64GetDatum(id), CStringGetTextDatum(manifest_sha256)};
+  if (SPI_execute_with_args(sql, 2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+    elog(ERROR, "could not update backup_log row " INT64_FORMAT, id);
+  if (SPI_processed != 1)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("backup_log row " INT64_FORMAT " is no longer running", id)));
+}
+
 void FinishSucceeded(int64 id, const BackupOutcome& outcome) {
   AnnounceFinishAtCommit();
   const char* sql = psprintf(

@@ -120,6 +120,11 @@ struct BackupOutcome {
 // FinishSucceeded marks row id succeeded with its outcome.
 void FinishSucceeded(int64 id, const BackupOutcome& outcome);
 
+// FinishCopySucceeded marks copy id succeeded with its source's sizes,
+// checksums, snapshot LSN and table count, and manifest_sha256 (the
+// manifest it wrote).
+void FinishCopySucceeded(int64 id, const char* manifest_sha256);
+
 // FinishFailed marks row id failed (or cancelled) with a message and detail,
 // and (from version 1.4's schema on) the error's SQLSTATE and hint, but only
 // if it is still running; returns whether it changed the row. detail,

@@ -201,7 +201,7 @@ bool LeftoversSettled(int64_t id) {
 
 bool CleanUpFailed(const FailedOperation& op) {
   bool clean = false;
-  if (op.kind == "backup") {
+  if (op.kind == "backup" || op.kind == "copy") {
     clean = RemovePartialSet(op.id, op.storage, op.location, StorageUse::kLauncher,
                              BoundedWaitCheck(kLauncherItemSeconds));
   } else {

@@ -165,61 +165,79 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string&
   // that an operation is about to read or reading.
   RetentionGuards guards = ReadRetentionGuards();
 
+  // kind is 'backup' or 'copy'.
   std::string history_sql =
       "SELECT id::text, status, floor(extract(epoch FROM finished_at))::bigint::text, "
       "database_name, coalesce(location, ''), storage_name FROM " +
       QuotedRelation("backup_log") +
-      " WHERE job_name = $1 AND kind = 'backup' "
+      " WHERE job_name = $1 AND kind = $2 "
       "AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at IS NOT NULL";
   PgTimeZone zone(setting_timezone);
   std::time_t now = std::time(nullptr);
   std::vector<PruneItem> items;
+  // PlanGroup applies policy to one group of a job's sets (one database's
+  // backups, or its copies in one storage). For copies, the group's newest
+  // good copy is kept as the newest good backup of a database is.
+  auto plan_group = [&](const std::string& job_name, const std::vector<const Row*>& rows,
+                        const RetentionPolicy& policy, bool copies) {
+    std::vector<BackupRecord> records;
+    std::map<int64_t, const Row*> by_id;
+    int64_t newest_good = 0;
+    for (const Row* row : rows) {
+      BackupRecord record;
+      record.id = std::stoll((*row)[0]);
+      record.status = (*row)[1];
+      record.finished_at = static_cast<std::time_t>(std::stoll((*row)[2]));
+      records.push_back(record);
+      by_id[record.id] = row;
+      if (record.status == "succeeded" && record.id > newest_good)
+        newest_good = record.id;
+    }
+    for (const RetentionDecision& decision : PlanRetention(records, policy, now, zone)) {
+      if (decision.action == RetentionAction::kKeep)
+        continue;
+      const Row& row = *by_id.at(decision.id);
+      PruneItem item;
+      item.id = decision.id;
+      item.job_name = job_name;
+      item.database = row[3];
+      item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
+      item.location = row[4];
+      item.storage = row[5];
+      item.reason = copies ? "copy " + decision.reason : decision.reason;
+      if (decision.action == RetentionAction::kDelete) {
+        if (guards.Protects(item.id) || (copies && item.id == newest_good))
+          continue;
+        item.action = "delete";
+      } else {
+        // A failed set normally removed its own objects; list it only if
+        // something is actually left to clean.
+        if (!SomethingLeft(item))
+          continue;
+        item.action = "clean";
+      }
+      items.push_back(std::move(item));
+    }
+  };
   for (const Row& job : jobs) {
-    RetentionPolicy policy = ParseJobOptions(job[1]).retention;
+    JobOptions options = ParseJobOptions(job[1]);
     // A job's policy applies to each database on its own: a job over every
-    // database keeps keep_last sets of each, not keep_last in all.
+    // database keeps keep_last sets of each, not keep_last in all; its
+    // copies, in each storage on its own, follow copy_retention.
     std::map<std::string, std::vector<const Row*>> by_database;
-    std::vector<Row> history = Query(history_sql.c_str(), {job[0]});
+    std::vector<Row> history = Query(history_sql.c_str(), {job[0], "backup"});
     for (const Row& row : history)
       if (only_database.empty() || row[3] == only_database)
         by_database[row[3]].push_back(&row);
-    for (const auto& [database, rows] : by_database) {
-      std::vector<BackupRecord> records;
-      std::map<int64_t, const Row*> by_id;
-      for (const Row* row : rows) {
-        BackupRecord record;
-        record.id = std::stoll((*row)[0]);
-        record.status = (*row)[1];
-        record.finished_at = static_cast<std::time_t>(std::stoll((*row)[2]));
-        records.push_back(record);
-        by_id[record.id] = row;
-      }
-      for (const RetentionDecision& decision : PlanRetention(records, policy, now, zone)) {
-        if (decision.action == RetentionAction::kKeep)
-          continue;
-        const Row& row = *by_id.at(decision.id);
-        PruneItem item;
-        item.id = decision.id;
-        item.job_name = job[0];
-        item.database = row[3];
-        item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
-        item.location = row[4];
-        item.storage = row[5];
-        item.reason = decision.reason;
-        if (decision.action == RetentionAction::kDelete) {
-          if (guards.Protects(item.id))
-            continue;
-          item.action = "delete";
-        } else {
-          // A failed set normally removed its own objects; list it only if
-          // something is actually left to clean.
-          if (!SomethingLeft(item))
-            continue;
-          item.action = "clean";
-        }
-        items.push_back(std::move(item));
-      }
-    }
+    for (const auto& [database, rows] : by_database)
+      plan_group(job[0], rows, options.retention, false);
+    std::map<std::pair<std::string, std::string>, std::vector<const Row*>> by_copy_place;
+    std::vector<Row> copies = Query(history_sql.c_str(), {job[0], "copy"});
+    for (const Row& row : copies)
+      if (only_database.empty() || row[3] == only_database)
+        by_copy_place[{row[5], row[3]}].push_back(&row);
+    for (const auto& [place, rows] : by_copy_place)
+      plan_group(job[0], rows, options.CopyRetention(), true);
   }
   if (only_job.empty()) {
     std::vector<PruneItem> manual = PlanManualRetention(guards);

@@ -138,8 +138,6 @@ double Seconds(const struct timeval& start) {
   return (now.tv_sec - start.tv_sec) + (now.tv_usec - start.tv_usec) / 1e6;
 }
 
-
-
 // BaseName is an object's name without the suffix of encryption.
 std::string BaseName(const std::string& name) {
   std::string suffix = kAgeSuffix;
@@ -189,7 +187,6 @@ class StagingArea {
   LocalStorage& storage_;
   std::string key_;
 };
-
 
 // ReadBackObject streams one object through SHA-256 and zstd into sink and
 // checks its stored size, its SHA-256 and its decompressed size against the
@@ -1390,7 +1387,7 @@ SourceStorage OpenSourceStorage(const SourceInfo& source) {
 // expected_sha256 (backup_log's manifest_sha256), one that is not the
 // manifest the backup wrote is damage (kCorrupt).
 Manifest ReadManifest(Storage& storage, const std::string& set_key,
-                      const std::string& expected_sha256) {
+                      const std::string& expected_sha256, std::string* text_out) {
   std::vector<ObjectInfo> present = storage.List(set_key + "/" + kManifestObject);
   if (present.empty())
     throw Error(ErrorKind::kCorrupt, "manifest.json is missing: the set is not complete",
@@ -1412,9 +1409,11 @@ Manifest ReadManifest(Storage& storage, const std::string& set_key,
                       " recorded, " + got + " stored",
                   "The manifest is not the one the backup wrote.");
   }
-  return Manifest::FromJson(text);
+  Manifest manifest = Manifest::FromJson(text);
+  if (text_out != nullptr)
+    *text_out = std::move(text);
+  return manifest;
 }
-
 
 // RunVerify verifies backup source_id; see verify_job.h.
 void RunVerify(int64_t id, int64_t source_id, bool deep) {

@@ -47,9 +47,10 @@ SourceStorage OpenSourceStorage(const SourceInfo& source);
 std::string SetKey(const Storage& storage, int64_t id, const std::string& location);
 
 // ReadManifest reads the manifest of the set at set_key, checking its
-// SHA-256 against expected_sha256 (backup_log's; not if empty).
+// SHA-256 against expected_sha256 (backup_log's; not if empty); its bytes
+// go to text if given.
 Manifest ReadManifest(Storage& storage, const std::string& set_key,
-                      const std::string& expected_sha256);
+                      const std::string& expected_sha256, std::string* text = nullptr);
 
 // LoadSource reads backup source_id; throws if it is no longer a succeeded
 // backup.

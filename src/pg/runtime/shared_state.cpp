@@ -105,6 +105,8 @@ const char* PhaseName(Phase phase) {
       return "restoring";
     case Phase::kCounting:
       return "counting rows";
+    case Phase::kCopying:
+      return "copying";
   }
   return "unknown";
 }

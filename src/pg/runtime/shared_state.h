@@ -26,7 +26,8 @@ enum class Phase : int {
   kPruning,
   kVerifying,
   kRestoring,
-  kCounting
+  kCounting,
+  kCopying
 };
 
 // PhaseName is the text backup_progress shows for a phase.

@@ -32,6 +32,7 @@ PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 #include "pg/jobs/backup_job.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
+#include "pg/jobs/copy_job.h"
 #include "pg/jobs/verify_job.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
@@ -139,6 +140,8 @@ void RunOperation(int64_t id) {
       RunVerify(id, op.source_id, op.options_json.find("\"deep\": true") != std::string::npos);
     } else if (op.kind == "restore") {
       RunRestore(id, op.source_id, op.database, op.options_json, op.requested_by);
+    } else if (op.kind == "copy") {
+      RunCopy(id, op.source_id, op.storage, location);
     } else {
       throw Error(ErrorKind::kInvalidParameter,
                   "operation kind \"" + op.kind + "\" is not supported by this version");
@@ -156,6 +159,15 @@ void RunOperation(int64_t id) {
           ereport(WARNING,
                   (errmsg("pgbak: could not queue the verification of backup " INT64_FORMAT ": %s",
                           static_cast<int64>(id), verify_failure.message)));
+        });
+      }
+      Failure copy_failure;
+      CatchCore(copy_failure, [&] { QueueScheduledCopies(id, op.job_name); });
+      if (copy_failure.failed) {
+        PgCall([&] {
+          ereport(WARNING,
+                  (errmsg("pgbak: could not queue the copies of backup " INT64_FORMAT ": %s",
+                          static_cast<int64>(id), copy_failure.message)));
         });
       }
       SetPhase(Phase::kPruning);
