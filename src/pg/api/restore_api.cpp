@@ -306,9 +306,9 @@ extern "C" Datum pgbak_copy(PG_FUNCTION_ARGS) {
   int64 backup_id = PG_GETARG_INT64(0);
   char* storage = text_to_cstring(PG_GETARG_TEXT_PP(1));
   if (RecoveryInProgress())
-    ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-                    errmsg("cannot queue a copy on a standby"),
-                    errhint("Run copies on the primary; the launcher sleeps on a standby.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION), errmsg("cannot queue a copy on a standby"),
+             errhint("Run copies on the primary; the launcher sleeps on a standby.")));
   Caller caller = EnterAsOwner();
   CheckStorageExists(storage);
   if (SPI_connect() != SPI_OK_CONNECT)
@@ -317,10 +317,10 @@ extern "C" Datum pgbak_copy(PG_FUNCTION_ARGS) {
   RequireSourceStorage(backup_id, backup);
   RequireBackupRight(caller, backup.database, "copy backups of this database");
   if (strcmp(storage, backup.storage) == 0)
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                    errmsg("backup " INT64_FORMAT " is already in storage \"%s\"", backup_id,
-                           storage),
-                    errhint("Copy it to another storage.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("backup " INT64_FORMAT " is already in storage \"%s\"", backup_id, storage),
+             errhint("Copy it to another storage.")));
   RequireStorageUse(caller, storage);
   // One copy of a set per storage: a second would be the same objects
   // under another id.
@@ -334,13 +334,12 @@ extern "C" Datum pgbak_copy(PG_FUNCTION_ARGS) {
       SPI_OK_SELECT)
     elog(ERROR, "could not read backup_log");
   if (SPI_processed > 0)
-    ereport(ERROR,
-            (errcode(ERRCODE_DUPLICATE_OBJECT),
-             errmsg("backup " INT64_FORMAT " already has a copy in storage \"%s\"", backup_id,
-                    storage),
-             errdetail("Operation %s, %s.",
-                       SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-                       SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
+    ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                    errmsg("backup " INT64_FORMAT " already has a copy in storage \"%s\"",
+                           backup_id, storage),
+                    errdetail("Operation %s, %s.",
+                              SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+                              SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
   int64 id = QueueCopy(backup_id, storage, CallerName(caller), nullptr);
   SPI_finish();
   WakeLauncherAtCommit();
