@@ -138,8 +138,8 @@ like(backup_row($node, $bad_copy)->{error_message},
 	'naming the object');
 my $bad_location = backup_row($node, $bad_copy)->{location};
 ok(defined $bad_location, 'the failed copy recorded where it was writing');
-is(scalar($s3->list_objects(key_of($bad_location) . '/')), 0,
-	'and nothing of it is left in the bucket');
+my @left = $s3->list_objects(key_of($bad_location) . '/');
+is(scalar(@left), 0, 'and nothing of it is left in the bucket');
 {
 	open(my $fh, '>', $data) or die;
 	binmode $fh;
@@ -207,7 +207,8 @@ ok( poll_until(
 			  'expired';
 		}),
 	'the first copy expires');
-is(scalar($s3->list_objects(key_of($crow->{location}) . '/')), 0, 'its objects are gone');
+my @gone = $s3->list_objects(key_of($crow->{location}) . '/');
+is(scalar(@gone), 0, 'its objects are gone');
 is($node->safe_psql('postgres', "SELECT status FROM backup_log WHERE id = $second_copy"),
 	'succeeded', 'the newest copy stays');
 
