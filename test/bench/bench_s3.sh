@@ -10,8 +10,10 @@
 #   pgbak_run(..., 'local')                  (local directory)
 #   pgbak_run(..., 's3direct')               (straight to s3rver)
 #   pgbak_run(..., 's3proxy')                (through the verifying proxy)
-# and prints median wall times, the S3/local ratios and the worker's peak
-# RSS during the S3 uploads (default part size and concurrency).
+#   pgbak_copy(<the local set>, 's3direct')  (a copy of it to S3)
+# and prints median wall times, the S3/local ratios, the copy/backup ratio
+# and the worker's peak RSS during the S3 uploads (default part size and
+# concurrency).
 #
 #   bash test/bench/bench_s3.sh
 # Environment: ROUNDS, BENCH_DIR, BENCH_USER, PORT.
@@ -77,7 +79,7 @@ db_size=$(psql -X -At -d bench -c "SELECT pg_database_size('bench')")
 echo "database size: $((db_size / 1024 / 1024)) MiB, $(nproc) cores, $ROUNDS rounds"
 echo "S3: s3rver 3.7.1 at $s3rver_url, verifying proxy at $proxy_url (default part size and concurrency)"
 
-dump_times=() local_times=() direct_times=() proxy_times=() s3_rss=() local_rss=()
+dump_times=() local_times=() direct_times=() proxy_times=() copy_times=() s3_rss=() local_rss=()
 for round in $(seq 1 "$ROUNDS"); do
   rm -f "$BENCH_DIR/bench.dump"
   start=$(now)
@@ -87,7 +89,13 @@ for round in $(seq 1 "$ROUNDS"); do
 
   timed_backup bench local
   local_times+=("$BACKUP_SECONDS") local_rss+=("$BACKUP_PEAK_KIB")
-  rm -rf "$(psql -X -At -d postgres -c "SELECT location FROM backup_log WHERE id = $BACKUP_ID")"
+  local_id=$BACKUP_ID
+  start=$(now)
+  status=$(psql -X -At -d postgres -c "SELECT pgbak_wait(pgbak_copy($local_id, 's3direct'), 3600)")
+  end=$(now)
+  [[ $status == succeeded ]] || { echo "copy: $status" >&2; exit 1; }
+  copy_times+=("$(awk "BEGIN {print $end - $start}")")
+  rm -rf "$(psql -X -At -d postgres -c "SELECT location FROM backup_log WHERE id = $local_id")"
 
   timed_backup bench s3direct
   direct_times+=("$BACKUP_SECONDS") s3_rss+=("$BACKUP_PEAK_KIB")
@@ -96,9 +104,9 @@ for round in $(seq 1 "$ROUNDS"); do
   timed_backup bench s3proxy
   proxy_times+=("$BACKUP_SECONDS") s3_rss+=("$BACKUP_PEAK_KIB")
 
-  printf 'round %d: pg_dump -Fc %.2f s, local %.2f s, s3 direct %.2f s, s3 via proxy %.2f s (%d bytes stored), S3 worker peak RSS %d KiB\n' \
-    "$round" "${dump_times[-1]}" "${local_times[-1]}" "${direct_times[-1]}" "${proxy_times[-1]}" \
-    "$stored" "$BACKUP_PEAK_KIB"
+  printf 'round %d: pg_dump -Fc %.2f s, local %.2f s, copy local->s3 %.2f s, s3 direct %.2f s, s3 via proxy %.2f s (%d bytes stored), S3 worker peak RSS %d KiB\n' \
+    "$round" "${dump_times[-1]}" "${local_times[-1]}" "${copy_times[-1]}" "${direct_times[-1]}" \
+    "${proxy_times[-1]}" "$stored" "$BACKUP_PEAK_KIB"
   # Keep the disk from filling: only the timing matters here.
   rm -rf "${S3_DATA:?}/pgbak-bench/direct" "${S3_DATA:?}/pgbak-bench/proxy"
 done
@@ -107,6 +115,7 @@ dump_median=$(printf '%s\n' "${dump_times[@]}" | median)
 local_median=$(printf '%s\n' "${local_times[@]}" | median)
 direct_median=$(printf '%s\n' "${direct_times[@]}" | median)
 proxy_median=$(printf '%s\n' "${proxy_times[@]}" | median)
+copy_median=$(printf '%s\n' "${copy_times[@]}" | median)
 ratio() { awk "BEGIN {printf \"%.3f\", $1 / $2}"; }
 echo
 echo "pg_dump -Fc median wall:         ${dump_median} s"
@@ -115,4 +124,5 @@ echo "pgbak to S3 (direct) median:     ${direct_median} s ($(ratio "$direct_medi
 echo "pgbak to S3 (via proxy) median:  ${proxy_median} s ($(ratio "$proxy_median" "$dump_median") x pg_dump -Fc)"
 echo "S3/local wall ratio, direct:     $(ratio "$direct_median" "$local_median")"
 echo "S3/local wall ratio, via proxy:  $(ratio "$proxy_median" "$local_median")"
+echo "copy local->S3 (direct) median:  ${copy_median} s ($(ratio "$copy_median" "$local_median") x the backup to local)"
 echo "worker peak RSS: local $(($(printf '%s\n' "${local_rss[@]}" | sort -n | tail -1) / 1024)) MiB, S3 $(($(printf '%s\n' "${s3_rss[@]}" | sort -n | tail -1) / 1024)) MiB"
