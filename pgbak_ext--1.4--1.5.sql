@@ -229,10 +229,11 @@ SELECT d.datname AS database_name,
        d.covered_by,
        (d.excluded_reason IS NULL AND cardinality(d.covered_by) = 0) AS unprotected,
        -- Copies (pgbak_copy, job option copy_to): when the newest copy of
-       -- a set of this database finished, and how far the set it copied
-       -- is behind the newest good backup (0: the newest is copied).
+       -- a set of this database finished, and how far behind the newest
+       -- good backup the storage whose newest copied set is oldest is (0:
+       -- every storage with copies has the newest); NULL: no copy yet.
        cp.finished_at AS last_copy_at,
-       ok.finished_at - cp.source_finished_at AS copy_lag
+       ok.finished_at - cp.set_finished_at AS copy_lag
 FROM d
 LEFT JOIN LATERAL (
   SELECT l.id, l.started_at, l.finished_at, l.location, l.stored_bytes, l.verify_status
@@ -251,11 +252,13 @@ LEFT JOIN LATERAL (
     AND l.kind = 'backup' AND l.verified_at IS NOT NULL
   ORDER BY l.verified_at DESC LIMIT 1) ver ON true
 LEFT JOIN LATERAL (
-  SELECT c.finished_at, s.finished_at AS source_finished_at
-  FROM backup_log c JOIN backup_log s ON s.id = c.source_id
-  WHERE (c.database_oid = d.oid OR (c.database_oid IS NULL AND c.database_name = d.datname))
-    AND c.kind = 'copy' AND c.status = 'succeeded'
-  ORDER BY s.finished_at DESC, c.id DESC LIMIT 1) cp ON true;
+  SELECT max(per.copied_at) AS finished_at, min(per.set_finished_at) AS set_finished_at
+  FROM (SELECT max(c.finished_at) AS copied_at, max(r.finished_at) AS set_finished_at
+        FROM backup_log c
+        LEFT JOIN backup_log r ON r.id = (c.options ->> 'set_id')::bigint
+        WHERE (c.database_oid = d.oid OR (c.database_oid IS NULL AND c.database_name = d.datname))
+          AND c.kind = 'copy' AND c.status = 'succeeded'
+        GROUP BY c.storage_name) per) cp ON true;
 
 -- Databases the launcher has seen. A database that appears (first seen
 -- outside the exclusions) while no job covers it is announced once: NOTIFY
@@ -284,6 +287,12 @@ GRANT SELECT ON TABLE pgbak_database_seen TO pgbak_monitor;
 ALTER TABLE backup_log DROP CONSTRAINT backup_log_kind_check;
 ALTER TABLE backup_log ADD CONSTRAINT backup_log_kind_check
   CHECK (kind IN ('backup', 'verify', 'restore', 'copy'));
+
+-- options.set_id of a copy is the backup at the root of its chain of
+-- copies; one copy of a set per storage (queued, running or there).
+CREATE UNIQUE INDEX backup_log_copy_once ON backup_log
+  (((options ->> 'set_id')::bigint), storage_name)
+  WHERE kind = 'copy' AND status IN ('queued', 'running', 'succeeded');
 
 CREATE FUNCTION pgbak_copy(backup_id bigint, storage text)
   RETURNS bigint AS 'MODULE_PATHNAME', 'pgbak_copy' LANGUAGE C VOLATILE

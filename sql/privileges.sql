@@ -28,6 +28,8 @@ SELECT pgbak_wait(:good_backup, 0);
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_cancel(:good_backup);
 \echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_copy(:good_backup, 'local');
+\echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_verify(:good_backup);
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_metrics() IS NOT NULL;

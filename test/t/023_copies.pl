@@ -66,7 +66,7 @@ sub wait_op
 # ---------------------------------------------------------------------------
 $node->safe_psql('postgres',
 	q{SELECT pgbak_schedule('copied', 'copydb', '@daily',
-	    '{"copy_to": ["offsite"], "keep_last": 5, "copy_retention": {"keep_last": 1}}')});
+	    '{"copy_to": ["offsite"], "keep_last": 5, "copy_retention": {"max_age": "1 second"}}')});
 $node->safe_psql('postgres', q{UPDATE pgbak_job SET next_run_at = now() WHERE job_name = 'copied'});
 my $backup;
 ok( poll_until(
@@ -122,24 +122,27 @@ like($node->safe_psql('postgres', q{SELECT array_to_string(covered_by, ',') || '
 my $manual = queue_backup($node, 'copydb');
 is(wait_backup($node, $manual, 300), 'succeeded', 'a manual backup to local');
 my $mrow = backup_row($node, $manual);
-my $data = "$mrow->{location}/data.dump.zst";
+# The globals object comes after the data object: the data is copied whole
+# before the damage is found, and must be removed again.
+my $data = "$mrow->{location}/globals.sql.zst";
 my $original = slurp_file($data);
 {
 	open(my $fh, '+<', $data) or die "open $data: $!";
 	binmode $fh;
-	seek($fh, 100_000, 0);
+	seek($fh, 10, 0);
 	print $fh 'DAMAGE';
 	close $fh;
 }
 my $bad_copy = $node->safe_psql('postgres', "SELECT pgbak_copy($manual, 'offsite')");
 is(wait_op($bad_copy), 'failed', 'a copy of a damaged set fails');
 like(backup_row($node, $bad_copy)->{error_message},
-	qr/^data\.dump\.zst: SHA-256 mismatch: the manifest says [0-9a-f]{64}, the source storage holds [0-9a-f]{64}$/,
+	qr/^globals\.sql\.zst: SHA-256 mismatch: the manifest says [0-9a-f]{64}, the source storage holds [0-9a-f]{64}$/,
 	'naming the object');
 my $bad_location = backup_row($node, $bad_copy)->{location};
 ok(defined $bad_location, 'the failed copy recorded where it was writing');
 my @left = $s3->list_objects(key_of($bad_location) . '/');
-is(scalar(@left), 0, 'and nothing of it is left in the bucket');
+is(scalar(@left), 0, 'and nothing of it is left in the bucket: its data object was removed');
+is_deeply($s3->open_uploads, [], 'nor an unfinished upload');
 {
 	open(my $fh, '>', $data) or die;
 	binmode $fh;
@@ -172,8 +175,9 @@ is(wait_op($back), 'succeeded', 'restores too');
 is_deeply(table_fingerprints($node, 'back_home'), $source_prints, 'the same rows again');
 
 # ---------------------------------------------------------------------------
-# Copies are pruned per storage with copy_retention (keep_last 1 here),
-# the job's backups with its retention (keep_last 5).
+# Copies are pruned per storage with copy_retention (max_age 1 second
+# here: every copy is past it, and the newest good one is kept all the
+# same), the job's backups with its retention (keep_last 5).
 # ---------------------------------------------------------------------------
 $node->safe_psql('postgres', q{UPDATE pgbak_job SET next_run_at = now() WHERE job_name = 'copied'});
 my $second;

@@ -84,4 +84,12 @@ std::string FormatUtcTimestamp(std::time_t seconds, long microseconds) {
   return text;
 }
 
+bool IsSetObject(const std::string& name) {
+  for (const char* object :
+       {kDataObjectCustom, kDataObjectPlain, kGlobalsObject, kTablesObject, kManifestObject})
+    if (name == object || name == std::string(object) + kAgeSuffix)
+      return true;
+  return false;
+}
+
 }  // namespace pgbak

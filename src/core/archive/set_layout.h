@@ -31,6 +31,10 @@ std::string SetDirectory(const std::string& system_identifier, const std::string
 // checked with it before anything is read or removed there.
 bool IsSetKey(int64_t backup_id, const std::string& key);
 
+// IsSetObject says whether name is one of the objects a set may hold
+// (data, globals, tables, manifest; each also with the age suffix).
+bool IsSetObject(const std::string& name);
+
 // FormatUtcTimestamp renders seconds+microseconds as ISO 8601 UTC with
 // milliseconds ("2026-11-22T01:02:03.456Z").
 std::string FormatUtcTimestamp(std::time_t seconds, long microseconds);

@@ -156,6 +156,11 @@ RetentionPolicy ParseCopyRetention(const json::Value& value) {
                   "keep_monthly, keep_yearly, max_age.");
     }
   }
+  if (value.AsObject().empty()) {
+    throw Error(ErrorKind::kInvalidParameter,
+                "job option \"copy_retention\" must name at least one retention key",
+                "Leave it out for copies kept as long as the job's backups.");
+  }
   try {
     return ParseRetentionOptions(value);
   } catch (const Error& e) {

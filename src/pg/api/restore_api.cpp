@@ -313,9 +313,49 @@ extern "C" Datum pgbak_copy(PG_FUNCTION_ARGS) {
   CheckStorageExists(storage);
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
+  // The right follows the database's OID: a database that took a dropped
+  // one's name gets no rights over its sets. Checked before anything of
+  // the row is told.
+  if (!CallerHas(caller, PgbakRole::kOperator)) {
+    const char* owner_sql =
+        psprintf("SELECT database_name::text, database_oid FROM %s WHERE id = $1", BackupLogName());
+    Oid owner_types[1] = {INT8OID};
+    Datum owner_values[1] = {Int64GetDatum(backup_id)};
+    if (SPI_execute_with_args(owner_sql, 1, owner_types, owner_values, nullptr, true, 1) !=
+        SPI_OK_SELECT)
+      elog(ERROR, "could not read backup_log");
+    bool owns = false;
+    if (SPI_processed > 0) {
+      bool no_oid = true;
+      char* name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+      Oid oid =
+          DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &no_oid));
+      owns = no_oid ? CallerOwnsDatabase(caller, name) : CallerOwnsDatabaseOid(caller, oid);
+    }
+    if (!owns)
+      ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                      errmsg("permission denied to copy backup " INT64_FORMAT, backup_id),
+                      errdetail("Only members of pgbak_operator and the owner of the backed-up "
+                                "database may copy its sets.")));
+    // An owner gets one copy in the queue at a time, as one backup.
+    const char* pending_sql = psprintf(
+        "SELECT 1 FROM %s WHERE kind = 'copy' AND requested_by = $1 AND status IN "
+        "('queued', 'running') LIMIT 1",
+        BackupLogName());
+    Oid pending_types[1] = {NAMEOID};
+    Datum pending_values[1] = {DirectFunctionCall1(namein, CStringGetDatum(CallerName(caller)))};
+    if (SPI_execute_with_args(pending_sql, 1, pending_types, pending_values, nullptr, true, 1) !=
+        SPI_OK_SELECT)
+      elog(ERROR, "could not read backup_log");
+    if (SPI_processed > 0)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                      errmsg("a copy requested by \"%s\" is already queued or running",
+                             CallerName(caller)),
+                      errhint("Wait for it with pgbak_wait(); members of pgbak_operator can queue "
+                              "more.")));
+  }
   SourceBackup backup = LoadSourceBackup(backup_id);
   RequireSourceStorage(backup_id, backup);
-  RequireBackupRight(caller, backup.database, "copy backups of this database");
   if (strcmp(storage, backup.storage) == 0)
     ereport(ERROR,
             (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -341,6 +381,11 @@ extern "C" Datum pgbak_copy(PG_FUNCTION_ARGS) {
                               SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
                               SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
   int64 id = QueueCopy(backup_id, storage, CallerName(caller), nullptr);
+  if (id == 0)
+    ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                    errmsg("backup " INT64_FORMAT " already has a copy in storage \"%s\"",
+                           backup_id, storage),
+                    errdetail("A copy of the same set is queued, running or there.")));
   SPI_finish();
   WakeLauncherAtCommit();
   LeaveAsOwner(caller);

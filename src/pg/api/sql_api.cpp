@@ -141,14 +141,14 @@ void RequireOperationRight(const Caller& caller, int64 id, bool cancel) {
       DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &no_oid));
   bool owns =
       no_oid ? CallerOwnsDatabase(caller, database) : CallerOwnsDatabaseOid(caller, database_oid);
-  if (owns && (!cancel || strcmp(kind, "backup") == 0))
+  if (owns && (!cancel || strcmp(kind, "backup") == 0 || strcmp(kind, "copy") == 0))
     return;
   ereport(ERROR,
           (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
            errmsg("permission denied to %s operation " INT64_FORMAT, cancel ? "cancel" : "wait for",
                   id),
            errdetail(cancel ? "Only members of pgbak_operator, and the owner of the database for "
-                              "its backups, may cancel an operation."
+                              "its backups and copies, may cancel an operation."
                             : "Only members of pgbak_monitor, and the owner of the database, may "
                               "follow an operation.")));
 }

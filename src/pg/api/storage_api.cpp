@@ -173,7 +173,8 @@ extern "C" Datum pgbak_storage_drop(PG_FUNCTION_ARGS) {
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("storage \"%s\" does not exist", name),
              errhint("See SELECT name FROM pgbak_storages.")));
-  int64 jobs = CountRows(psprintf("SELECT count(*) FROM %s WHERE options ->> 'storage' = $1",
+  int64 jobs = CountRows(psprintf("SELECT count(*) FROM %s WHERE options ->> 'storage' = $1 "
+                                  "OR coalesce(options -> 'copy_to' ? $1, false)",
                                   SchemaQualified("pgbak_job")),
                          name);
   if (jobs > 0)
@@ -181,9 +182,12 @@ extern "C" Datum pgbak_storage_drop(PG_FUNCTION_ARGS) {
                     errmsg("storage \"%s\" is used by " INT64_FORMAT " scheduled job%s", name, jobs,
                            jobs == 1 ? "" : "s"),
                     errhint("Unschedule them, or schedule them again with another storage.")));
-  int64 active = CountRows(psprintf("SELECT count(*) FROM %s WHERE storage_name = $1 AND "
-                                    "status IN ('queued', 'running')",
-                                    log),
+  // Copies read from their source's storage: those count too.
+  int64 active = CountRows(psprintf("SELECT count(*) FROM %s l WHERE (l.storage_name = $1 OR "
+                                    "(l.kind = 'copy' AND EXISTS (SELECT FROM %s s WHERE s.id = "
+                                    "l.source_id AND s.storage_name = $1))) AND "
+                                    "l.status IN ('queued', 'running')",
+                                    log, log),
                            name);
   if (active > 0)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
@@ -192,7 +196,7 @@ extern "C" Datum pgbak_storage_drop(PG_FUNCTION_ARGS) {
                            name, active, active == 1 ? "" : "s"),
                     errhint("Wait for them (pgbak_wait) or cancel them (pgbak_cancel).")));
   int64 sets = CountRows(psprintf("SELECT count(*) FROM %s WHERE storage_name = $1 AND "
-                                  "kind = 'backup' AND status = 'succeeded'",
+                                  "kind IN ('backup', 'copy') AND status = 'succeeded'",
                                   log),
                          name);
   Oid types[1] = {TEXTOID};

@@ -212,23 +212,30 @@ bool CatalogHas13() {
 
 int64 QueueCopy(int64 source_id, const char* storage, const char* requested_by,
                 const char* job_name) {
-  bool has_oid = BackupLogHasColumn("database_oid");
+  // options.set_id is the backup at the root of a chain of copies (what
+  // the set is, whatever it was copied from); a copy of a backup made
+  // before 1.3 (no database OID) gets OID 0: no database's owner sees it.
   const char* sql = psprintf(
       "INSERT INTO %s (kind, source_id, database_name, storage_name, format, options, "
-      "requested_by, trigger, job_name%s) "
-      "SELECT 'copy', s.id, s.database_name, $2, s.format, '{}'::jsonb, $3, "
-      "CASE WHEN $4::text IS NULL THEN 'manual' ELSE 'schedule' END, $4%s "
-      "FROM %s s WHERE s.id = $1 RETURNING id",
-      BackupLogName(), has_oid ? ", database_oid" : "", has_oid ? ", s.database_oid" : "",
-      BackupLogName());
+      "requested_by, trigger, job_name, database_oid) "
+      "SELECT 'copy', s.id, s.database_name, $2, s.format, "
+      "jsonb_build_object('set_id', CASE WHEN s.kind = 'copy' "
+      "  THEN coalesce((s.options ->> 'set_id')::bigint, s.source_id) ELSE s.id END), $3, "
+      "CASE WHEN $4::text IS NULL THEN 'manual' ELSE 'schedule' END, $4, "
+      "coalesce(s.database_oid, 0) "
+      "FROM %s s WHERE s.id = $1 "
+      "ON CONFLICT (((options ->> 'set_id')::bigint), storage_name) WHERE kind = 'copy' "
+      "AND status IN ('queued', 'running', 'succeeded') DO NOTHING RETURNING id",
+      BackupLogName(), BackupLogName());
   Oid types[4] = {INT8OID, TEXTOID, NAMEOID, TEXTOID};
   char nulls[4] = {' ', ' ', ' ', job_name == nullptr ? 'n' : ' '};
   Datum values[4] = {Int64GetDatum(source_id), CStringGetTextDatum(storage),
                      DirectFunctionCall1(namein, CStringGetDatum(requested_by)),
                      job_name == nullptr ? (Datum)0 : CStringGetTextDatum(job_name)};
-  if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
-      SPI_processed != 1)
+  if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
     elog(ERROR, "could not queue a copy of backup " INT64_FORMAT, source_id);
+  if (SPI_processed == 0)
+    return 0;  // that set has a copy in that storage already
   bool isnull = false;
   return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }

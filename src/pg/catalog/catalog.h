@@ -82,8 +82,9 @@ bool LoadSourceRow(int64 id, SourceRow* row);
 
 // QueueCopy inserts a queued copy of set source_id to storage, requested by
 // requested_by, for job job_name (nullptr: a manual copy); the copy keeps
-// the source's database, its OID and format. Returns the new row's id.
-// Needs SPI connected.
+// the source's database, its OID and format. Returns the new row's id, or
+// 0 if the set (the backup at the root of source_id's copies) already has
+// a queued, running or succeeded copy in storage. Needs SPI connected.
 int64 QueueCopy(int64 source_id, const char* storage, const char* requested_by,
                 const char* job_name);
 

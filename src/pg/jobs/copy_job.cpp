@@ -37,6 +37,7 @@ extern "C" {
 #include "pg/jobs/copy_job.h"
 #include "pg/jobs/verify_job.h"
 #include "pg/runtime/shared_state.h"
+#include "pg/jobs/disk_space.h"
 #include "pg/jobs/dump_tools.h"
 
 namespace pgbak {
@@ -99,10 +100,19 @@ void CopyObject(Storage& source, const std::string& source_key, Storage& target,
 void RunCopy(int64_t id, int64_t source_id, const std::string& storage_name,
              std::string& location) {
   SourceInfo source = LoadSource(source_id);
-  SourceStorage from = OpenSourceStorage(source);
+  // Only bytes are copied: the source's identity file is not read.
+  StorageHandle from;
   StorageHandle to;
-  RunInTransaction(
-      [&] { to = OpenStorageHandle(storage_name, StorageUse::kWorker, ThrowIfStopping); });
+  RunInTransaction([&] {
+    from = OpenStorageHandle(source.storage, StorageUse::kWorker, ThrowIfStopping);
+    to = OpenStorageHandle(storage_name, StorageUse::kWorker, ThrowIfStopping);
+  });
+  if (source.manifest_sha256.empty())
+    throw Error(ErrorKind::kInvalidParameter,
+                "backup " + std::to_string(source_id) +
+                    " was made before version 1.3: backup_log has no SHA-256 of its manifest",
+                "Nothing would vouch for the list of objects a copy writes.",
+                "Copy its directory by hand (see \"Restore by hand\"), or copy a newer backup.");
   if (storage_name == source.storage)
     throw Error(
         ErrorKind::kInvalidParameter,
@@ -117,10 +127,28 @@ void RunCopy(int64_t id, int64_t source_id, const std::string& storage_name,
     throw Error(ErrorKind::kCorrupt, "manifest.json describes backup " +
                                          std::to_string(manifest.backup_id) + " of database \"" +
                                          manifest.database + "\", not this one");
+  uint64_t bytes = 0;
+  for (const ManifestObject& object : manifest.objects) {
+    if (!IsSetObject(object.name) || object.name == kManifestObject)
+      throw Error(ErrorKind::kCorrupt, "manifest.json lists an object \"" + object.name +
+                                           "\" that is not one of a set's");
+    bytes += object.size;
+  }
+  // A storage that encrypts what it holds never gets a set in clear.
+  if (to.encryption.enabled() && manifest.age_recipients.empty())
+    throw Error(ErrorKind::kInvalidParameter,
+                "storage \"" + storage_name +
+                    "\" encrypts what it holds (age_recipients), and "
+                    "backup " +
+                    std::to_string(source_id) + " is not encrypted",
+                "A copy holds the set's objects as they are: this one would be stored in clear.",
+                "Copy it to a storage without age_recipients, or back up to an encrypted storage "
+                "first.");
   std::string target_key = CopyKey(source_key, id);
   if (!to.storage->List(target_key + "/" + kManifestObject).empty())
     throw Error(ErrorKind::kIo, "storage \"" + storage_name + "\" already holds a set at " +
                                     to.storage->Location(target_key));
+  RunInTransaction([&] { GuardCopySpace(*to.storage, storage_name, id, source.database, bytes); });
   location = to.storage->Location(target_key);
   RunInTransaction(
       [&] { PgCall([&] { SetLocation(id, location.c_str(), source.format.c_str()); }); });
@@ -166,8 +194,9 @@ void QueueScheduledCopies(int64_t backup_id, const std::string& job_name) {
       return;  // unscheduled meanwhile
     JobOptions options = ParseJobOptions(options_text);
     for (const std::string& storage : options.copy_to) {
-      PgCall([&] { (void)QueueCopy(backup_id, storage.c_str(), requested_by, job_name.c_str()); });
-      queued = true;
+      int64 copy = 0;
+      PgCall([&] { copy = QueueCopy(backup_id, storage.c_str(), requested_by, job_name.c_str()); });
+      queued = queued || copy != 0;
     }
   });
   if (queued)

@@ -90,8 +90,12 @@ uint64_t DatabaseSize(const std::string& database) {
 
 }  // namespace
 
-void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t id,
-                      const std::string& database) {
+namespace {
+
+// GuardSpace is GuardBackupSpace and GuardCopySpace; estimate, if not
+// given, is the database's size.
+void GuardSpace(Storage& storage, const std::string& storage_name, int64_t id,
+                const std::string& database, const uint64_t* given, const char* what) {
   auto* local = dynamic_cast<LocalStorage*>(&storage);
   if (local == nullptr || setting_local_reserve_mb < 0)
     return;
@@ -99,19 +103,20 @@ void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t
   PostgresPlace place;
   if (!PostgresPlaceOn(space.device, place))
     return;
-  uint64_t estimate = DatabaseSize(database);
+  uint64_t estimate = given != nullptr ? *given : DatabaseSize(database);
   uint64_t reserve = ReserveBytes();
   std::string shares = "Storage \"" + storage_name + "\" (" + local->root() +
                        ") is on the file system of " + place.what + " (" + place.path + ")";
   if (space.available < estimate || space.available - estimate < reserve)
     throw Error(ErrorKind::kDiskFull,
-                "not enough free space on the file system of " + place.what + " for backup " +
+                "not enough free space on the file system of " + place.what + " for " + what + " " +
                     std::to_string(id) + " of database \"" + database + "\" in storage \"" +
                     storage_name + "\"",
-                shares + ": " + FormatBytes(space.available) + " available; the database is " +
-                    FormatBytes(estimate) +
-                    ", the estimate of what the backup may write; pgbak.local_reserve keeps " +
-                    FormatBytes(reserve) + " free for PostgreSQL. Nothing was written.",
+                shares + ": " + FormatBytes(space.available) + " available; " +
+                    (given != nullptr ? "the set is " : "the database is ") +
+                    FormatBytes(estimate) + ", the estimate of what the " + what +
+                    " may write; pgbak.local_reserve keeps " + FormatBytes(reserve) +
+                    " free for PostgreSQL. Nothing was written.",
                 "Put the storage on another file system (pgbak.local_path, or a file:// storage "
                 "elsewhere), make room, or lower pgbak.local_reserve (-1 turns this check off).");
   // The estimate is not a promise (data that compresses badly, a database
@@ -120,6 +125,18 @@ void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t
   local->KeepFree(reserve, "pgbak.local_reserve keeps " + FormatBytes(reserve) +
                                " free on the file system of " + place.what + " (" + place.path +
                                "), which storage \"" + storage_name + "\" shares.");
+}
+
+}  // namespace
+
+void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t id,
+                      const std::string& database) {
+  GuardSpace(storage, storage_name, id, database, nullptr, "backup");
+}
+
+void GuardCopySpace(Storage& storage, const std::string& storage_name, int64_t id,
+                    const std::string& database, uint64_t bytes) {
+  GuardSpace(storage, storage_name, id, database, &bytes, "copy");
 }
 
 void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes) {

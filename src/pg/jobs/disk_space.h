@@ -30,6 +30,11 @@ namespace pgbak {
 void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t id,
                       const std::string& database);
 
+// GuardCopySpace is GuardBackupSpace for copy id of a set of database that
+// stores bytes: the estimate is the set's size.
+void GuardCopySpace(Storage& storage, const std::string& storage_name, int64_t id,
+                    const std::string& database, uint64_t bytes);
+
 // CheckStagingSpace refuses (kDiskFull, naming the storage "local") to stage
 // bytes below root (pgbak.local_path) for operation id unless they fit with
 // a tenth to spare, and, on one of PostgreSQL's file systems, with

@@ -34,17 +34,6 @@ namespace pgbak {
 
 namespace {
 
-// kObjectNames are the objects a backup set may contain.
-const char* const kObjectNames[] = {kDataObjectCustom, kDataObjectPlain, kGlobalsObject,
-                                    kTablesObject, kManifestObject};
-
-bool IsOurObject(const std::string& name) {
-  for (const char* object : kObjectNames)
-    if (name == object || name == std::string(object) + kAgeSuffix)
-      return true;
-  return false;
-}
-
 // SetKeyAt is the set's key in storage, or "" (with error set) if location
 // is not operation id's set directory there.
 std::string SetKeyAt(const Storage& storage, int64_t id, const std::string& location,
@@ -70,7 +59,7 @@ bool RemoveFrom(Storage& storage, int64_t id, const std::string& location, std::
     std::vector<std::string> names;
     for (const ObjectInfo& object : storage.List(key + "/")) {
       std::string name = object.key.substr(key.size() + 1);
-      if (IsOurObject(name))
+      if (IsSetObject(name))
         names.push_back(name);
     }
     // The manifest goes first: once it is gone the set no longer looks

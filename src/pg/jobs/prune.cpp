@@ -165,13 +165,21 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string&
   // that an operation is about to read or reading.
   RetentionGuards guards = ReadRetentionGuards();
 
-  // kind is 'backup' or 'copy'.
+  // kind is 'backup' or 'copy'. A copy is planned by the time of the set
+  // it holds (its root backup's), so that copy_retention keeps the same
+  // days and ages as the backups it follows; its own time stays for the
+  // object lock its objects got when they were written.
+  std::string log = QuotedRelation("backup_log");
   std::string history_sql =
-      "SELECT id::text, status, floor(extract(epoch FROM finished_at))::bigint::text, "
-      "database_name, coalesce(location, ''), storage_name FROM " +
-      QuotedRelation("backup_log") +
-      " WHERE job_name = $1 AND kind = $2 "
-      "AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at IS NOT NULL";
+      "SELECT l.id::text, l.status, floor(extract(epoch FROM coalesce((SELECT r.finished_at "
+      "FROM " +
+      log +
+      " r WHERE l.kind = 'copy' AND r.id = (l.options ->> 'set_id')::bigint), "
+      "l.finished_at)))::bigint::text, l.database_name, coalesce(l.location, ''), "
+      "l.storage_name, floor(extract(epoch FROM l.finished_at))::bigint::text FROM " +
+      log +
+      " l WHERE l.job_name = $1 AND l.kind = $2 "
+      "AND l.status IN ('succeeded', 'failed', 'cancelled') AND l.finished_at IS NOT NULL";
   PgTimeZone zone(setting_timezone);
   std::time_t now = std::time(nullptr);
   std::vector<PruneItem> items;
@@ -201,7 +209,7 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string&
       item.id = decision.id;
       item.job_name = job_name;
       item.database = row[3];
-      item.finished_at = static_cast<std::time_t>(std::stoll(row[2]));
+      item.finished_at = static_cast<std::time_t>(std::stoll(row[6]));
       item.location = row[4];
       item.storage = row[5];
       item.reason = copies ? "copy " + decision.reason : decision.reason;

@@ -49,6 +49,13 @@ namespace pgbak {
 
 namespace {
 
+// HoldsDatabase says whether an operation of kind keeps others of its
+// database waiting: verifications and copies only read sets, and wait for
+// nobody.
+bool HoldsDatabase(const std::string& kind) {
+  return kind != "verify" && kind != "copy";
+}
+
 // How long the launcher sleeps when nothing wakes it: a safety net only,
 // since commits of new requests and worker exits set its latch.
 constexpr long kIdleSleepMs = 5000;
@@ -229,7 +236,7 @@ void StartQueued() {
       });
       if (std::string(status) == "running") {
         running++;
-        if (std::string(kind) != "verify")
+        if (HoldsDatabase(kind))
           busy_databases.push_back(database);
       } else {
         queued.push_back({id, kind, database});
@@ -244,7 +251,7 @@ void StartQueued() {
     for (const std::string& db : busy_databases)
       busy = busy || db == op.database;
     // One backup per database at a time: a second request waits its turn.
-    if (op.kind != "verify" && busy)
+    if (HoldsDatabase(op.kind) && busy)
       continue;
 
     bool claimed = false;
@@ -293,7 +300,7 @@ void StartQueued() {
     }
     started_workers.push_back({op.id, handle});
     running++;
-    if (op.kind != "verify")
+    if (HoldsDatabase(op.kind))
       busy_databases.push_back(op.database);
   }
 }

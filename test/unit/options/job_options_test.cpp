@@ -291,6 +291,7 @@ TEST(JobOptionsTest, BadCopyOptions) {
            Case{R"({"copy_to": ["a"], "copy_retention": {"keep": 5}})", "unknown key \"keep\""},
            Case{R"({"copy_to": ["a"], "copy_retention": {"keep_last": 0}})", "copy_retention"},
            Case{R"({"copy_retention": {"keep_last": 3}})", "needs \"copy_to\""},
+           Case{R"({"copy_to": ["a"], "copy_retention": {}})", "at least one retention key"},
        }) {
     try {
       ParseJobOptions(c.json);
