@@ -91,7 +91,8 @@ for round in $(seq 1 "$ROUNDS"); do
   local_times+=("$BACKUP_SECONDS") local_rss+=("$BACKUP_PEAK_KIB")
   local_id=$BACKUP_ID
   start=$(now)
-  status=$(psql -X -At -d postgres -c "SELECT pgbak_wait(pgbak_copy($local_id, 's3direct'), 3600)")
+  copy_id=$(psql -X -At -d postgres -c "SELECT pgbak_copy($local_id, 's3direct')")
+  status=$(psql -X -At -d postgres -c "SELECT pgbak_wait($copy_id, 3600)")
   end=$(now)
   [[ $status == succeeded ]] || { echo "copy: $status" >&2; exit 1; }
   copy_times+=("$(awk "BEGIN {print $end - $start}")")
