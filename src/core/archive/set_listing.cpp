@@ -1,0 +1,140 @@
+// set_listing.cpp: see set_listing.h.
+#include "core/archive/set_listing.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/archive/manifest.h"
+#include "core/archive/set_layout.h"
+#include "core/base/error.h"
+#include "core/base/no_postgres.h"
+
+namespace pgbak {
+
+namespace {
+
+// kMaxManifestBytes bounds what is read as a manifest.
+constexpr uint64_t kMaxManifestBytes = 256 << 20;
+
+// SplitKey cuts a key into its '/'-separated parts.
+std::vector<std::string> SplitKey(const std::string& key) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t slash = key.find('/', start);
+    if (slash == std::string::npos)
+      slash = key.size();
+    parts.push_back(key.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+// DirectoryId is the id a set directory's last part ends with ("-<id>"),
+// or 0 if it is no set directory name ("<YYYYMMDDTHHMMSSZ>-<digits>").
+int64_t DirectoryId(const std::string& leaf) {
+  size_t dash = leaf.rfind('-');
+  if (dash != 16 || leaf.size() <= dash + 1 || leaf.size() > dash + 19 || leaf[15] != 'Z' ||
+      leaf[8] != 'T')
+    return 0;
+  std::string digits = leaf.substr(dash + 1);
+  if (digits.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  return std::stoll(digits);
+}
+
+// DecodeComponent undoes PathComponent (%XX escapes).
+std::string DecodeComponent(const std::string& part) {
+  std::string out;
+  for (size_t i = 0; i < part.size(); i++) {
+    if (part[i] == '%' && i + 2 < part.size() &&
+        std::isxdigit(static_cast<unsigned char>(part[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(part[i + 2]))) {
+      out += static_cast<char>(std::stoi(part.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += part[i];
+    }
+  }
+  return out;
+}
+
+// ReadManifestText reads a manifest object whole.
+std::string ReadManifestText(Storage& storage, const std::string& key) {
+  std::unique_ptr<ObjectReader> reader = storage.Open(key);
+  std::string text;
+  std::vector<uint8_t> buffer(64 << 10);
+  while (size_t n = reader->Read(buffer.data(), buffer.size())) {
+    text.append(reinterpret_cast<const char*>(buffer.data()), n);
+    if (text.size() > kMaxManifestBytes)
+      throw Error(ErrorKind::kCorrupt, "manifest.json is too large to be a manifest");
+  }
+  return text;
+}
+
+}  // namespace
+
+std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
+  // Every object, grouped by the set directory it is in.
+  std::map<std::string, std::vector<ObjectInfo>> directories;
+  for (ObjectInfo& object : storage.List("")) {
+    std::vector<std::string> parts = SplitKey(object.key);
+    if (parts.size() != 4 || DirectoryId(parts[2]) == 0 || !IsSetObject(parts[3]))
+      continue;
+    directories[parts[0] + "/" + parts[1] + "/" + parts[2]].push_back(std::move(object));
+  }
+  std::vector<SetSummary> sets;
+  for (const auto& [key, objects] : directories) {
+    std::vector<std::string> parts = SplitKey(key);
+    SetSummary set;
+    set.key = key;
+    set.directory_id = DirectoryId(parts[2]);
+    set.system_identifier = parts[0];
+    set.database = DecodeComponent(parts[1]);
+    bool has_manifest = false;
+    for (const ObjectInfo& object : objects)
+      has_manifest = has_manifest || object.key == key + "/" + kManifestObject;
+    if (!has_manifest) {
+      set.problem = "no manifest.json: the backup did not finish";
+      for (const ObjectInfo& object : objects)
+        set.stored_bytes += object.size;
+    } else {
+      try {
+        Manifest manifest =
+            Manifest::FromJson(ReadManifestText(storage, key + "/" + kManifestObject));
+        set.complete = true;
+        set.backup_id = manifest.backup_id;
+        set.system_identifier = manifest.system_identifier;
+        set.database = manifest.database;
+        set.dump_format = manifest.dump_format;
+        set.started_at = manifest.started_at;
+        set.finished_at = manifest.finished_at;
+        set.encrypted = !manifest.age_recipients.empty();
+        for (const ManifestObject& object : manifest.objects) {
+          set.stored_bytes += object.size;
+          set.raw_bytes += object.raw_size;
+        }
+      } catch (const Error& e) {
+        set.problem = std::string("manifest.json cannot be read: ") + e.what();
+      }
+    }
+    if (!filter.database.empty() && set.database != filter.database)
+      continue;
+    if (!filter.system_identifier.empty() && set.system_identifier != filter.system_identifier)
+      continue;
+    sets.push_back(std::move(set));
+  }
+  // Oldest first: by the time in the directory name, then by id.
+  std::sort(sets.begin(), sets.end(), [](const SetSummary& a, const SetSummary& b) {
+    std::string ta = SplitKey(a.key)[2], tb = SplitKey(b.key)[2];
+    return ta.substr(0, 16) != tb.substr(0, 16) ? ta.substr(0, 16) < tb.substr(0, 16)
+                                                : a.directory_id < b.directory_id;
+  });
+  return sets;
+}
+
+}  // namespace pgbak

@@ -1,0 +1,128 @@
+// set_listing_test.cpp: listing the sets of a storage from their manifests:
+// complete, incomplete, encrypted, foreign-cluster and damaged sets, on a
+// real local storage.
+#include "core/archive/set_listing.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/archive/manifest.h"
+#include "core/archive/set_layout.h"
+#include "core/storage/local/local_storage.h"
+#include "test_util.h"
+
+namespace pgbak {
+namespace {
+
+void Put(Storage& storage, const std::string& key, const std::string& bytes) {
+  std::unique_ptr<ObjectWriter> writer = storage.Create(key);
+  writer->Write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  writer->Finish();
+}
+
+// WriteSet writes a set with a data and a globals object (and a manifest
+// unless complete is false); returns its directory.
+std::string WriteSet(Storage& storage, const std::string& cluster, const std::string& database,
+                     std::time_t started, int64_t id, bool complete, bool encrypted = false) {
+  std::string dir = SetDirectory(cluster, database, started, id);
+  std::string suffix = encrypted ? kAgeSuffix : "";
+  Put(storage, dir + "/" + kDataObjectCustom + suffix, std::string(100, 'd'));
+  Put(storage, dir + "/" + kGlobalsObject + suffix, std::string(10, 'g'));
+  if (!complete)
+    return dir;
+  Manifest manifest;
+  manifest.tool = "pgbak_ext 1.5";
+  manifest.backup_id = id;
+  manifest.database = database;
+  manifest.system_identifier = cluster;
+  manifest.server_version = "15.20";
+  manifest.dump_format = "custom";
+  manifest.started_at = FormatUtcTimestamp(started, 0);
+  manifest.finished_at = FormatUtcTimestamp(started + 5, 0);
+  manifest.snapshot_lsn = "0/1000000";
+  manifest.options_json = R"({"format":"custom"})";
+  std::string sha(64, 'a');
+  manifest.objects = {{std::string(kDataObjectCustom) + suffix, "data", 100, 1000, sha, "zstd",
+                       encrypted ? "age" : "none"},
+                      {std::string(kGlobalsObject) + suffix, "globals", 10, 50, sha, "zstd",
+                       encrypted ? "age" : "none"}};
+  if (encrypted)
+    manifest.age_recipients = {"age1qqqq"};
+  Put(storage, dir + "/" + kManifestObject, manifest.ToJson());
+  return dir;
+}
+
+TEST(SetListingTest, CompleteIncompleteEncryptedAndForeign) {
+  test::TempDir dir;
+  LocalStorage storage(dir.path());
+  std::time_t t0 = 1800000000;
+  WriteSet(storage, "7301", "app", t0 + 60, 12, true);
+  WriteSet(storage, "7301", "app", t0, 7, true, true);
+  WriteSet(storage, "7301", "my db", t0 + 120, 13, false);
+  WriteSet(storage, "9999", "app", t0 + 30, 3, true);
+  // Not sets: an object outside a set directory, a stray name inside one.
+  Put(storage, "README", "x");
+  Put(storage, "7301/app/notaset/data.dump.zst", "x");
+
+  std::vector<SetSummary> sets = ListSets(storage);
+  ASSERT_EQ(sets.size(), 4u);
+  EXPECT_EQ(sets[0].directory_id, 7);  // oldest first
+  EXPECT_TRUE(sets[0].complete);
+  EXPECT_TRUE(sets[0].encrypted);
+  EXPECT_EQ(sets[0].stored_bytes, 110u);
+  EXPECT_EQ(sets[0].raw_bytes, 1050u);
+  EXPECT_EQ(sets[1].system_identifier, "9999");
+  EXPECT_EQ(sets[2].backup_id, 12);
+  EXPECT_FALSE(sets[2].encrypted);
+  EXPECT_EQ(sets[2].dump_format, "custom");
+  EXPECT_EQ(sets[2].started_at, FormatUtcTimestamp(t0 + 60, 0));
+  // The set without a manifest is listed, as incomplete, named from its path.
+  EXPECT_FALSE(sets[3].complete);
+  EXPECT_EQ(sets[3].database, "my db");
+  EXPECT_EQ(sets[3].backup_id, 0);
+  EXPECT_EQ(sets[3].problem, "no manifest.json: the backup did not finish");
+
+  EXPECT_EQ(ListSets(storage, {"app", ""}).size(), 3u);
+  EXPECT_EQ(ListSets(storage, {"", "9999"}).size(), 1u);
+  EXPECT_EQ(ListSets(storage, {"app", "7301"}).size(), 2u);
+  EXPECT_TRUE(ListSets(storage, {"nothere", ""}).empty());
+}
+
+TEST(SetListingTest, ADamagedManifestIsIncomplete) {
+  test::TempDir dir;
+  LocalStorage storage(dir.path());
+  std::string set = WriteSet(storage, "7301", "app", 1800000000, 5, false);
+  Put(storage, set + "/" + kManifestObject, "{not a manifest");
+  std::vector<SetSummary> sets = ListSets(storage);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_FALSE(sets[0].complete);
+  EXPECT_NE(sets[0].problem.find("manifest.json cannot be read"), std::string::npos)
+      << sets[0].problem;
+}
+
+TEST(SetListingTest, ACopyKeepsItsOwnDirectoryId) {
+  test::TempDir dir;
+  LocalStorage storage(dir.path());
+  // A copy (set_layout: the set's path, ending in the copy's id) holds the
+  // manifest of the backup it copies.
+  std::string set = WriteSet(storage, "7301", "app", 1800000000, 40, true);
+  std::string copy = set.substr(0, set.rfind('-') + 1) + "41";
+  for (const char* name : {kDataObjectCustom, kGlobalsObject, kManifestObject}) {
+    std::unique_ptr<ObjectReader> reader = storage.Open(set + "/" + name);
+    std::string bytes;
+    uint8_t buffer[4096];
+    while (size_t n = reader->Read(buffer, sizeof buffer))
+      bytes.append(reinterpret_cast<const char*>(buffer), n);
+    Put(storage, copy + "/" + name, bytes);
+  }
+  std::vector<SetSummary> sets = ListSets(storage);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[1].directory_id, 41);
+  EXPECT_EQ(sets[1].backup_id, 40);
+}
+
+}  // namespace
+}  // namespace pgbak
