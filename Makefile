@@ -28,12 +28,33 @@ SHLIB_LINK = -lpq -lzstd -lcurl -lexpat -lcrypto -lstdc++ -lpthread
 # Debian builds PostgreSQL with LLVM; its bitcode rule ignores PG_CXXFLAGS.
 override with_llvm = no
 
-EXTRA_CLEAN = $(OBJS:.o=.d)
+# pgbak, the command that reads sets without a server (src/cli/): the core
+# and the CLI, linked without any PostgreSQL library, installed next to
+# pg_dump and pg_restore.
+CLI_SRCS = $(sort $(shell find src/cli -name '*.cpp'))
+CLI_OBJS = $(CLI_SRCS:.cpp=.o)
+CLI_LIBS = -lzstd -lcurl -lexpat -lcrypto -lstdc++ -lpthread
+
+EXTRA_CLEAN = $(OBJS:.o=.d) $(CLI_OBJS) $(CLI_OBJS:.o=.d) pgbak
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+
+$(CLI_OBJS): PG_CPPFLAGS += -DPGBAK_VERSION='"$(EXTVERSION)"'
+
+all: pgbak
+
+pgbak: $(CLI_OBJS) $(CORE_SRCS:.cpp=.o)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) $(CLI_LIBS)
+
+install: install-pgbak
+
+.PHONY: install-pgbak
+install-pgbak: pgbak
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) pgbak '$(DESTDIR)$(bindir)/pgbak'
 
 .PHONY: check-version
 check-version:

@@ -1,0 +1,59 @@
+// cli_args.h: the command line of pgbak, the program that reads backup sets
+// without a server (recovery after the server that holds backup_log is
+// gone).
+//
+//   pgbak [--help | --version]
+//   pgbak COMMAND --storage URL [--storage-options FILE] [options] [ARGS]
+//
+// Secrets never come from the command line (argv is visible to every user
+// of the machine): they come from --storage-options FILE (the JSON keys of
+// pgbak_storage_add, e.g. secret_access_key_file), the standard AWS_*
+// environment or the AWS credential files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pgbak::cli {
+
+// Exit codes of pgbak, documented in the README ("The pgbak command").
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,      // anything not listed below
+  kExitUsage = 2,        // bad command line
+  kExitNotFound = 3,     // no such set, database or file
+  kExitChecksum = 4,     // an object does not match its manifest
+  kExitUnreachable = 5,  // the storage could not be reached or read
+};
+
+// Arguments is a parsed command line.
+struct Arguments {
+  std::string command;          // "sets", "help", "version"
+  std::string help_for;         // with "help": the command asked about ("" for all)
+  std::string storage_url;      // --storage
+  std::string storage_options;  // --storage-options FILE
+  std::string database;         // --database: only sets of this database
+  std::string cluster;          // --cluster: only sets of this system identifier
+  bool json = false;            // --json: machine-readable output
+  std::vector<std::string> positional;
+};
+
+// UsageError is a command line pgbak cannot run; its message names what is
+// wrong, for "pgbak: <message>" and exit code kExitUsage.
+class UsageError : public std::exception {
+ public:
+  explicit UsageError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// Parse reads argv (without the program name); throws UsageError.
+Arguments Parse(const std::vector<std::string>& args);
+
+// HelpText is the text of pgbak --help (command empty) or of pgbak COMMAND
+// --help.
+std::string HelpText(const std::string& command);
+
+}  // namespace pgbak::cli
