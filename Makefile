@@ -42,7 +42,9 @@ include $(PGXS)
 
 -include $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 
-$(CLI_OBJS): PG_CPPFLAGS += -DPGBAK_VERSION='"$(EXTVERSION)"'
+# PGXS fixes CPPFLAGS when it is included: the version goes in this way.
+$(CLI_OBJS): override CPPFLAGS += -DPGBAK_VERSION='"$(EXTVERSION)"'
+src/cli/pgbak_main.o: Makefile
 
 all: pgbak
 
@@ -50,8 +52,9 @@ pgbak: $(CLI_OBJS) $(CORE_SRCS:.cpp=.o)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) $(CLI_LIBS)
 
 install: install-pgbak
+uninstall: uninstall-pgbak
 
-.PHONY: install-pgbak
+.PHONY: install-pgbak uninstall-pgbak
 install-pgbak: pgbak
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) pgbak '$(DESTDIR)$(bindir)/pgbak'
@@ -64,3 +67,6 @@ check-version:
 	@# its own script or by the oldest one plus the upgrade steps.
 	@test -n "$$(ls pgbak_ext--$(EXTVERSION).sql pgbak_ext--*--$(EXTVERSION).sql 2>/dev/null)" || { echo "no script installs $(EXTVERSION)"; exit 1; }
 	@echo "version $(EXTVERSION) consistent"
+
+uninstall-pgbak:
+	rm -f '$(DESTDIR)$(bindir)/pgbak'

@@ -1,6 +1,7 @@
 // pgbak_main.cpp: the pgbak program (see cli_args.h), built on the core of
 // pgbak_ext: the same storage drivers, SigV4, manifest and set layout as
 // the server's workers, and no PostgreSQL server library.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -59,8 +60,15 @@ std::string ReadFile(const std::string& path) {
 std::unique_ptr<Storage> OpenCliStorage(const Arguments& args) {
   std::string options = args.storage_options.empty() ? "{}" : ReadFile(args.storage_options);
   StorageDefinition definition = ParseStorageDefinition("cli", args.storage_url, options);
-  if (IsLocalUrl(definition.url))
-    return std::make_unique<LocalStorage>(LocalPathFromUrl(definition.url));
+  if (IsLocalUrl(definition.url)) {
+    std::string root = LocalPathFromUrl(definition.url);
+    struct stat st;
+    if (stat(root.c_str(), &st) != 0)
+      throw Error(ErrorKind::kUndefinedObject, "storage directory \"" + root + "\" does not exist");
+    if (!S_ISDIR(st.st_mode))
+      throw Error(ErrorKind::kUndefinedObject, "\"" + root + "\" is not a directory");
+    return std::make_unique<LocalStorage>(root);
+  }
   auto environment = [](const std::string& name) {
     const char* value = std::getenv(name.c_str());
     return std::string(value != nullptr ? value : "");
@@ -103,11 +111,14 @@ void PrintSets(const std::vector<SetSummary>& sets, Storage& storage, bool json)
     std::string id = set.complete ? std::to_string(set.backup_id) : "-";
     if (set.complete && set.directory_id != set.backup_id)
       id += " (copy " + std::to_string(set.directory_id) + ")";
+    // What a storage holds is printed as text that cannot steer the
+    // terminal (a tampered manifest may name anything).
     std::printf("%-24s  %-20s  %-20s  %8s  %-6s  %12llu  %-9s  %s\n",
-                set.complete ? set.started_at.c_str() : "-", set.system_identifier.c_str(),
-                set.database.c_str(), id.c_str(), set.complete ? set.dump_format.c_str() : "-",
+                set.complete ? Printable(set.started_at).c_str() : "-",
+                Printable(set.system_identifier).c_str(), Printable(set.database).c_str(),
+                id.c_str(), set.complete ? Printable(set.dump_format).c_str() : "-",
                 static_cast<unsigned long long>(set.stored_bytes), state.c_str(),
-                storage.Location(set.key).c_str());
+                Printable(storage.Location(set.key)).c_str());
   }
 }
 

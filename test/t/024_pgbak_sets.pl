@@ -1,7 +1,7 @@
 # 024_pgbak_sets.pl: the pgbak command lists the sets of a storage without
-# the server: backups of two databases (one to a file:// storage with age
-# encryption), a set that never finished, filters, JSON, and the exit codes
-# of bad usage and of a storage options file that is not there.
+# the server: backups of two databases (custom and plain), a set that never
+# finished, filters, JSON, --version, and the exit codes of bad usage, of a
+# storage options file and of a storage directory that are not there.
 
 use strict;
 use warnings;
@@ -21,7 +21,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE app; CREATE DATABASE "other db"');
 $node->safe_psql('app', 'CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 100)');
 my $cluster = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 
-# pgbak runs the installed program with a clean environment.
+# pgbak runs the installed program (found in PATH, next to pg_dump).
 sub pgbak
 {
 	my (@args) = @_;
@@ -59,10 +59,13 @@ my ($other_set) = grep { $_->{complete} && $_->{database} eq 'other db' } @$sets
 is($other_set->{format}, 'plain', '"other db" is listed by its name, plain');
 
 ($rc, $out) = pgbak('sets', '--storage', "file://$local", '--database', 'other db', '--json');
+is($rc, 0, 'with --database it exits 0');
 is(scalar(@{ JSON::PP->new->decode($out) }), 1, '--database keeps that database\'s sets');
 ($rc, $out) = pgbak('sets', '--storage', "file://$local", '--cluster', '1', '--json');
+is($rc, 0, 'with --cluster too');
 is_deeply(JSON::PP->new->decode($out), [], '--cluster of another cluster lists none');
 ($rc, $out) = pgbak('sets', '--storage', "file://$local");
+is($rc, 0, 'as a table');
 like($out, qr/INCOMPLETE/, 'the table marks the unfinished set');
 like($out, qr/\Q$local\E\/\Q$cluster\E\/app\/\d{8}T\d{6}Z-$app\n/, 'and shows each location');
 
@@ -75,6 +78,11 @@ is($rc, 2, 'an unknown command exits 2');
   pgbak('sets', '--storage', 's3://bucket', '--storage-options', "$tmp/missing.json");
 is($rc, 3, 'a storage options file that is not there exits 3');
 like($err, qr/could not read storage options file/, 'and says so');
+($rc, $out, $err) = pgbak('sets', '--storage', "file://$tmp/no-such-dir");
+is($rc, 3, 'a storage directory that is not there exits 3');
+like($err, qr/storage directory ".*no-such-dir" does not exist/, 'and says so');
+($rc, $out) = pgbak('--version');
+like($out, qr/^pgbak \(pgbak_ext\) \d+\.\d+$/m, 'pgbak --version names the version');
 ($rc, $out, $err) = pgbak('--help');
 is($rc, 0, 'pgbak --help exits 0');
 like($out, qr/Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 checksum mismatch,/,

@@ -18,7 +18,7 @@ namespace pgbak {
 namespace {
 
 // kMaxManifestBytes bounds what is read as a manifest.
-constexpr uint64_t kMaxManifestBytes = 256 << 20;
+constexpr uint64_t kMaxManifestBytes = 64 << 20;
 
 // SplitKey cuts a key into its '/'-separated parts.
 std::vector<std::string> SplitKey(const std::string& key) {
@@ -96,13 +96,22 @@ std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
     set.system_identifier = parts[0];
     set.database = DecodeComponent(parts[1]);
     bool has_manifest = false;
+    uint64_t manifest_size = 0;
     for (const ObjectInfo& object : objects)
-      has_manifest = has_manifest || object.key == key + "/" + kManifestObject;
+      if (object.key == key + "/" + kManifestObject) {
+        has_manifest = true;
+        manifest_size = object.size;
+      }
     if (!has_manifest) {
       set.problem = "no manifest.json: the backup did not finish";
       for (const ObjectInfo& object : objects)
         set.stored_bytes += object.size;
+    } else if (manifest_size > kMaxManifestBytes) {
+      set.problem = "manifest.json is too large to be a manifest";
     } else {
+      // A manifest that does not read as one makes the set incomplete; a
+      // storage that cannot be read fails the listing (that says nothing
+      // about the set).
       try {
         Manifest manifest =
             Manifest::FromJson(ReadManifestText(storage, key + "/" + kManifestObject));
@@ -119,6 +128,8 @@ std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
           set.raw_bytes += object.raw_size;
         }
       } catch (const Error& e) {
+        if (e.kind() != ErrorKind::kCorrupt && e.kind() != ErrorKind::kInvalidParameter)
+          throw;
         set.problem = std::string("manifest.json cannot be read: ") + e.what();
       }
     }

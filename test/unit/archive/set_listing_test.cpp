@@ -11,6 +11,7 @@
 
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
+#include "core/base/error.h"
 #include "core/storage/local/local_storage.h"
 #include "test_util.h"
 
@@ -122,6 +123,44 @@ TEST(SetListingTest, ACopyKeepsItsOwnDirectoryId) {
   ASSERT_EQ(sets.size(), 2u);
   EXPECT_EQ(sets[1].directory_id, 41);
   EXPECT_EQ(sets[1].backup_id, 40);
+}
+
+// FailingStorage is a local storage whose objects cannot be read.
+class FailingStorage : public LocalStorage {
+ public:
+  using LocalStorage::LocalStorage;
+  std::unique_ptr<ObjectReader> Open(const std::string& key) override {
+    throw Error(ErrorKind::kIo, "could not read " + key);
+  }
+};
+
+TEST(SetListingTest, AStorageThatCannotBeReadFailsTheListing) {
+  test::TempDir dir;
+  {
+    LocalStorage storage(dir.path());
+    WriteSet(storage, "7301", "app", 1800000000, 5, true);
+  }
+  // Not "incomplete": a read failure says nothing about the set.
+  FailingStorage failing(dir.path());
+  try {
+    ListSets(failing);
+    ADD_FAILURE() << "the listing succeeded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+  }
+}
+
+TEST(SetListingTest, NamesThatAreNoSetDirectories) {
+  test::TempDir dir;
+  LocalStorage storage(dir.path());
+  Put(storage, "7301/app/20260101T000000Z-0/data.dump.zst", "x");      // id 0
+  Put(storage, "7301/app/2026-01-01-5/data.dump.zst", "x");            // no time
+  Put(storage, "7301/app/20260101T000000Z-5x/data.dump.zst", "x");     // not digits
+  Put(storage, "7301/My%20DB/20260101T000000Z-6/data.dump.zst", "x");  // escaped name
+  std::vector<SetSummary> sets = ListSets(storage);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].database, "My DB");
+  EXPECT_EQ(ListSets(storage, {"My DB", ""}).size(), 1u);
 }
 
 }  // namespace
