@@ -80,8 +80,17 @@ std::string ReadManifestText(Storage& storage, const std::string& key) {
 
 std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
   // Every object, grouped by the set directory it is in.
+  // With a cluster, only its directory is listed (and with a database too,
+  // only that database's): a bucket shared by many clusters is not read
+  // whole for one of them.
+  std::string prefix;
+  if (!filter.system_identifier.empty()) {
+    prefix = filter.system_identifier + "/";
+    if (!filter.database.empty())
+      prefix += PathComponent(filter.database) + "/";
+  }
   std::map<std::string, std::vector<ObjectInfo>> directories;
-  for (ObjectInfo& object : storage.List("")) {
+  for (ObjectInfo& object : storage.List(prefix)) {
     std::vector<std::string> parts = SplitKey(object.key);
     if (parts.size() != 4 || DirectoryId(parts[2]) == 0 || !IsSetObject(parts[3]))
       continue;

@@ -45,6 +45,7 @@ struct SetFilter {
 // ListSets lists the set directories below storage's root, oldest first
 // (by the time in their names), complete or not, that match filter. A
 // set's database and cluster come from its path when it has no manifest.
+// With a cluster in filter, only that cluster's directory is listed.
 std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter = {});
 
 }  // namespace pgbak
