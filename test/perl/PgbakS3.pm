@@ -177,6 +177,15 @@ sub start_s3
 sub endpoint   { return $_[0]->{endpoint} }
 sub s3rver_url { return $_[0]->{s3rver_url} }
 sub bucket     { return $_[0]->{bucket} }
+
+# key_of turns an s3:// location in the stack's bucket into its key.
+sub key_of
+{
+	my ($self, $location) = @_;
+	my $key = $location;
+	$key =~ s{^s3://\Q$self->{bucket}\E/}{} or die "not in bucket $self->{bucket}: $location";
+	return $key;
+}
 sub access_key { return $_[0]->{access_key} }
 sub secret     { return $_[0]->{secret} }
 sub region     { return $_[0]->{region} }

@@ -74,13 +74,7 @@ sub run_s3_backup
 }
 
 # key_of turns an s3:// location into its key in the bucket.
-sub key_of
-{
-	my ($location) = @_;
-	my $key = $location;
-	$key =~ s{^s3://\Q$bucket\E/}{} or die "not in bucket $bucket: $location";
-	return $key;
-}
+sub key_of { return $s3->key_of($_[0]) }
 
 # objects_at lists (name => size) below a set's location, with awscli.
 sub objects_at

@@ -47,13 +47,7 @@ $node->safe_psql('postgres',
 	  . quote_literal($options) . ')');
 
 # key_of turns an s3:// location into its key in the bucket.
-sub key_of
-{
-	my ($location) = @_;
-	my $key = $location;
-	$key =~ s{^s3://\Q$bucket\E/}{} or die "not in bucket $bucket: $location";
-	return $key;
-}
+sub key_of { return $s3->key_of($_[0]) }
 
 sub wait_op
 {

@@ -46,7 +46,7 @@ std::string SetDirectory(const std::string& system_identifier, const std::string
          std::to_string(backup_id);
 }
 
-bool IsSetKey(int64_t backup_id, const std::string& key) {
+std::vector<std::string> SplitKey(const std::string& key) {
   std::vector<std::string> parts;
   size_t start = 0;
   while (start <= key.size()) {
@@ -56,6 +56,11 @@ bool IsSetKey(int64_t backup_id, const std::string& key) {
     parts.push_back(key.substr(start, slash - start));
     start = slash + 1;
   }
+  return parts;
+}
+
+bool IsSetKey(int64_t backup_id, const std::string& key) {
+  std::vector<std::string> parts = SplitKey(key);
   if (parts.size() != 3)
     return false;
   for (const std::string& part : parts)

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
+#include <vector>
 
 namespace pgbak {
 
@@ -30,6 +31,10 @@ std::string SetDirectory(const std::string& system_identifier, const std::string
 // last ending in "-<backup_id>". A location read back from backup_log is
 // checked with it before anything is read or removed there.
 bool IsSetKey(int64_t backup_id, const std::string& key);
+
+// SplitKey cuts a storage key into its '/'-separated parts ("a//b" has an
+// empty middle part).
+std::vector<std::string> SplitKey(const std::string& key);
 
 // IsSetObject says whether name is one of the objects a set may hold
 // (data, globals, tables, manifest; each also with the age suffix).

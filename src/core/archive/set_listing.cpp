@@ -20,20 +20,6 @@ namespace {
 // kMaxManifestBytes bounds what is read as a manifest.
 constexpr uint64_t kMaxManifestBytes = 64 << 20;
 
-// SplitKey cuts a key into its '/'-separated parts.
-std::vector<std::string> SplitKey(const std::string& key) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= key.size()) {
-    size_t slash = key.find('/', start);
-    if (slash == std::string::npos)
-      slash = key.size();
-    parts.push_back(key.substr(start, slash - start));
-    start = slash + 1;
-  }
-  return parts;
-}
-
 // DirectoryId is the id a set directory's last part ends with ("-<id>"),
 // or 0 if it is no set directory name ("<YYYYMMDDTHHMMSSZ>-<digits>").
 int64_t DirectoryId(const std::string& leaf) {
