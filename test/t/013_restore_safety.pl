@@ -998,6 +998,8 @@ FROM pg_authid r WHERE r.rolname = 'goner'}),
 is( $node->safe_psql('gonedb',
 		q{SELECT count(*) || ' ' || pg_get_userbyid(relowner) FROM public.g, pg_class WHERE oid = 'public.g'::regclass GROUP BY relowner}),
 	'2 goner', 'and the database its rows, owned by it');
+unlike(slurp_file($node->logfile), qr/ALTER ROLE goner WITH/,
+	'the role statements with their password hash never reach the server log');
 
 $node->stop;
 done_testing();

@@ -415,6 +415,11 @@ void ApplyGlobals(const ServerFacts& facts, SourceStorage& storage, int64_t id, 
   if (missing.empty())
     return;
   (void)ExecWithLatch(conn.get(), "BEGIN");
+  // The statements carry password hashes: the server logs none of them,
+  // not even one that fails, whatever its logging settings say.
+  (void)ExecWithLatch(conn.get(), "SET LOCAL log_statement = 'none'");
+  (void)ExecWithLatch(conn.get(), "SET LOCAL log_min_error_statement = 'panic'");
+  (void)ExecWithLatch(conn.get(), "SET LOCAL log_min_duration_statement = -1");
   for (const RoleStatement& statement : statements) {
     bool take = false;
     if (statement.kind == RoleStatement::Kind::kGrant) {
