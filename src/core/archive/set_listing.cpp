@@ -10,15 +10,13 @@
 
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
+#include "core/archive/set_reader.h"
 #include "core/base/error.h"
 #include "core/base/no_postgres.h"
 
 namespace pgbak {
 
 namespace {
-
-// kMaxManifestBytes bounds what is read as a manifest.
-constexpr uint64_t kMaxManifestBytes = 64 << 20;
 
 // DirectoryId is the id a set directory's last part ends with ("-<id>"),
 // or 0 if it is no set directory name ("<YYYYMMDDTHHMMSSZ>-<digits>").
@@ -47,19 +45,6 @@ std::string DecodeComponent(const std::string& part) {
     }
   }
   return out;
-}
-
-// ReadManifestText reads a manifest object whole.
-std::string ReadManifestText(Storage& storage, const std::string& key) {
-  std::unique_ptr<ObjectReader> reader = storage.Open(key);
-  std::string text;
-  std::vector<uint8_t> buffer(64 << 10);
-  while (size_t n = reader->Read(buffer.data(), buffer.size())) {
-    text.append(reinterpret_cast<const char*>(buffer.data()), n);
-    if (text.size() > kMaxManifestBytes)
-      throw Error(ErrorKind::kCorrupt, "manifest.json is too large to be a manifest");
-  }
-  return text;
 }
 
 }  // namespace

@@ -53,6 +53,7 @@
 
 #include "core/archive/archive_scanner.h"
 #include "core/archive/load_queue.h"
+#include "core/archive/set_reader.h"
 #include "core/base/child_process.h"
 #include "core/pipeline/staging_file.h"
 #include "pg/jobs/dump_tools.h"
@@ -82,7 +83,7 @@ std::vector<std::string> OwnershipArgs(const std::string& restore_as);
 // it, pass it to ReadBackSet, then call Finish. Destroying it before Finish
 // returned stops everything it started (pg_restore, loaders) and waits for
 // them; the caller then drops the database.
-class StreamingRestore : public ArchiveListener {
+class StreamingRestore : public StageObserver {
  public:
   // trusted_toc_sha256 is backup_log's toc_sha256 of the backup ("" if none);
   // restore_as is what every session of the restore runs as ("*": each
@@ -101,11 +102,11 @@ class StreamingRestore : public ArchiveListener {
   }
   // Attach is called by ReadBackSet before the first byte is staged: the
   // staging file the scanner writes to.
-  void Attach(StagingFile& file);
+  void Attach(StagingFile& file) override;
   // OnStaged is called by the stage after the scanner (see StagedSink) each
   // time bytes were handed to the file: it publishes what is in the file to
   // the loaders and looks after pre-data.
-  void OnStaged();
+  void OnStaged() override;
   // ArchiveListener: the scanner's news.
   void OnTocEnd(const ArchiveScanner& scanner) override;
   void OnTableChunk(size_t table, uint64_t offset, size_t size) override;
@@ -209,24 +210,6 @@ class StreamingRestore : public ArchiveListener {
   std::string error_detail_;
   size_t loadable_count_ = 0;  // loaded, being loaded or in queue_
   size_t loaded_count_ = 0;
-};
-
-// StagedSink passes bytes to the staging file and then tells the restore.
-class StagedSink : public Sink {
- public:
-  StagedSink(StagingFile& file, StreamingRestore& restore) : file_(file), restore_(restore) {}
-  void Write(const uint8_t* data, size_t size) override {
-    file_.Write(data, size);
-    restore_.OnStaged();
-  }
-  void Finish() override {
-    file_.Finish();
-    restore_.OnStaged();
-  }
-
- private:
-  StagingFile& file_;
-  StreamingRestore& restore_;
 };
 
 }  // namespace pgbak

@@ -76,61 +76,6 @@ namespace pgbak {
 
 namespace {
 
-constexpr size_t kReadChunk = 1 << 20;
-// A manifest is small; anything bigger than this is not one of ours.
-constexpr size_t kMaxManifestBytes = 256 << 20;
-
-// NullSink counts and drops what it is given.
-class NullSink : public Sink {
- public:
-  void Write(const uint8_t*, size_t size) override { bytes_ += size; }
-  void Finish() override {}
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  uint64_t bytes_ = 0;
-};
-
-// GuardSink passes bytes on until the next stage fails; then it keeps the
-// error and swallows the rest, so that the stages before it can finish.
-class GuardSink : public Sink {
- public:
-  explicit GuardSink(Sink& next) : next_(next) {}
-  void Write(const uint8_t* data, size_t size) override {
-    if (failed_)
-      return;
-    try {
-      next_.Write(data, size);
-    } catch (const Error& e) {
-      // Only damaged input is swallowed; a full disk while staging is not
-      // the backup's fault.
-      if (e.kind() != ErrorKind::kCorrupt)
-        throw;
-      failed_ = true;
-      error_ = e.what();
-    }
-  }
-  void Finish() override {
-    if (failed_)
-      return;
-    try {
-      next_.Finish();
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::kCorrupt)
-        throw;
-      failed_ = true;
-      error_ = e.what();
-    }
-  }
-  bool failed() const { return failed_; }
-  const std::string& error() const { return error_; }
-
- private:
-  Sink& next_;
-  bool failed_ = false;
-  std::string error_;
-};
-
 // Seconds returns the time since start in seconds.
 double Seconds(const struct timeval& start) {
   struct timeval now;
@@ -138,239 +83,40 @@ double Seconds(const struct timeval& start) {
   return (now.tv_sec - start.tv_sec) + (now.tv_usec - start.tv_usec) / 1e6;
 }
 
-// BaseName is an object's name without the suffix of encryption.
-std::string BaseName(const std::string& name) {
-  std::string suffix = kAgeSuffix;
-  if (name.size() > suffix.size() &&
-      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-    return name.substr(0, name.size() - suffix.size());
-  return name;
+// WorkerProgress counts the bytes read from storage and honours a stop
+// request.
+void WorkerProgress(size_t bytes) {
+  ThrowIfStopping();
+  AddBytesRead(bytes);
 }
 
-// StagingArea is a directory below the storage root for one operation,
-// removed with everything in it when the operation ends, however it ends.
-class StagingArea {
- public:
-  StagingArea(LocalStorage& storage, int64_t id)
-      : storage_(storage), key_(".staging/" + std::to_string(id)) {}
-  ~StagingArea() {
-    // Never throw from here: this runs while an error unwinds.
-    try {
-      for (const ObjectInfo& object : storage_.List(key_ + "/"))
-        storage_.Remove(object.key);
-      storage_.RemoveStaleTemporaries(key_);
-    } catch (...) {
-    }
-    (void)rmdir(storage_.Location(key_).c_str());
-    (void)rmdir(storage_.Location(".staging").c_str());  // only if empty
-  }
-  StagingArea(const StagingArea&) = delete;
-  StagingArea& operator=(const StagingArea&) = delete;
-  std::string Key(const std::string& name) const { return key_ + "/" + name; }
-  // Prepare creates the directory (0700, with parents, as the storage does)
-  // for files written into it directly rather than as storage objects.
-  void Prepare() {
-    std::string path = storage_.Location(key_);
-    for (size_t slash = path.find('/', 1); slash != std::string::npos;
-         slash = path.find('/', slash + 1))
-      MakeDirectory(path.substr(0, slash));
-    MakeDirectory(path);
-  }
-
- private:
-  // MakeDirectory creates one directory unless it exists.
-  static void MakeDirectory(const std::string& path) {
-    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-      ThrowErrno("could not create directory \"" + path + "\"", errno);
-  }
-
-  LocalStorage& storage_;
-  std::string key_;
-};
-
-// ReadBackObject streams one object through SHA-256 and zstd into sink and
-// checks its stored size, its SHA-256 and its decompressed size against the
-// manifest (and, if not empty, expected_sha256 from backup_log).
-bool ReadBackObject(SourceStorage& source_storage, const std::string& set_key,
-                    const ManifestObject& object, const std::string& expected_sha256, Sink& sink,
-                    bool contents_needed) {
-  Storage& storage = *source_storage.storage;
-  std::string key = set_key + "/" + object.name;
-  std::vector<ObjectInfo> present = storage.List(key);
-  if (present.empty() || present[0].key != key)
-    throw Error(ErrorKind::kCorrupt, "object " + object.name + " is missing from the set",
-                storage.Location(key));
-  if (present[0].size != object.size)
-    throw Error(ErrorKind::kCorrupt, object.name + ": size mismatch: the manifest says " +
-                                         std::to_string(object.size) + " bytes, storage holds " +
-                                         std::to_string(present[0].size));
-  bool encrypted = object.encryption == "age";
-  bool compressed = object.compression == "zstd";
-  if ((!compressed && object.compression != "none") || (object.encryption != "none" && !encrypted))
-    throw Error(ErrorKind::kCorrupt, object.name + ": compression \"" + object.compression +
-                                         "\" with encryption \"" + object.encryption +
-                                         "\" is not supported by this version");
-  // Without the identity, an encrypted object can still be checked against
-  // its size and SHA-256 (a server that only holds public keys); reading
-  // its contents needs the identity.
-  bool decrypt = encrypted && !source_storage.identities.empty();
-  if (encrypted && !decrypt && contents_needed)
-    throw Error(ErrorKind::kInvalidParameter,
-                object.name + " is encrypted, and storage \"" + source_storage.name +
-                    "\" has no age_identity_file to decrypt it",
-                "",
-                "Define the storage again with age_identity_file, a file on this server "
-                "holding the secret key of one of the set's age_recipients.");
-  MeterSink raw(sink, false);
-  ZstdDecompressSink decompress(raw);
-  std::unique_ptr<AgeDecryptSink> decryptor;
-  Sink& plain = compressed ? static_cast<Sink&>(decompress) : static_cast<Sink&>(raw);
-  if (decrypt)
-    decryptor = std::make_unique<AgeDecryptSink>(plain, source_storage.identities);
-  NullSink skip;
-  Sink& contents = encrypted && !decrypt ? static_cast<Sink&>(skip)
-                   : decrypt             ? static_cast<Sink&>(*decryptor)
-                                         : plain;
-  // The hash sees every stored byte even after decryption or decompression
-  // has failed, so a damaged object is reported as what it is: a checksum
-  // mismatch.
-  GuardSink guard(contents);
-  MeterSink stored(guard, true);
-  std::unique_ptr<ObjectReader> reader = storage.Open(key);
-  std::vector<uint8_t> buffer(kReadChunk);
-  while (size_t n = reader->Read(buffer.data(), buffer.size())) {
-    ThrowIfStopping();
-    AddBytesRead(n);
-    stored.Write(buffer.data(), n);
-  }
-  stored.Finish();
-  if (stored.sha256_hex() != object.sha256)
-    throw Error(ErrorKind::kCorrupt, object.name + ": SHA-256 mismatch: the manifest says " +
-                                         object.sha256 + ", storage holds " + stored.sha256_hex());
-  if (!expected_sha256.empty() && stored.sha256_hex() != expected_sha256)
-    throw Error(ErrorKind::kCorrupt, object.name +
-                                         ": SHA-256 mismatch with backup_log: " + expected_sha256 +
-                                         " recorded, " + stored.sha256_hex() + " stored");
-  if (guard.failed())
-    throw Error(ErrorKind::kCorrupt, object.name + ": cannot be read back: " + guard.error(),
-                "The stored bytes match their SHA-256, so they were written like this.");
-  if (encrypted && !decrypt)
-    return false;
-  if (raw.bytes() != object.raw_size)
-    throw Error(ErrorKind::kCorrupt,
-                object.name + ": decompressed size mismatch: the manifest says " +
-                    std::to_string(object.raw_size) + " bytes, got " + std::to_string(raw.bytes()));
-  return true;
+// StagingKey is operation id's staging directory below the local storage.
+std::string StagingKey(int64_t id) {
+  return ".staging/" + std::to_string(id);
 }
 
-// StagedSet is a set read back and checked, with its data staged in a file.
-struct StagedSet {
-  Manifest manifest;
-  std::string data_path;  // empty if the data object was only checked
-  bool all_read = true;   // false: an encrypted object was only checksummed
-  // A custom archive staged for a StreamingRestore: its data offsets, which
-  // the restore fills in when no pg_restore is reading the TOC.
-  std::vector<OffsetPatch> patches;
-  // A custom archive's table of contents, as the scanner read it.
-  std::vector<TocEntry> toc;
-};
-
-// ReadBackSet checks every object of backup source_id; stages the data
-// object when stage is set.
-// stage asks for the data object in a file; stage_required makes that an
-// error when it cannot be decrypted (a restore), where a shallow verify
-// settles for checksums. With streaming (custom sets only), the restore
-// follows the staging as it happens.
-StagedSet ReadBackSet(SourceStorage& source_storage, LocalStorage& local, StagingArea& staging,
-                      int64_t source_id, const SourceInfo& source, bool stage, bool stage_required,
-                      StreamingRestore* streaming = nullptr) {
-  Storage& storage = *source_storage.storage;
-  std::string set_key = SetKey(storage, source_id, source.location);
-  StagedSet staged;
-  staged.manifest = ReadManifest(storage, set_key, source.manifest_sha256);
-  const Manifest& manifest = staged.manifest;
-  if ((source.set_id != 0 && manifest.backup_id != source.set_id) ||
-      manifest.database != source.database)
-    throw Error(ErrorKind::kCorrupt, "manifest.json describes backup " +
-                                         std::to_string(manifest.backup_id) + " of database \"" +
-                                         manifest.database + "\", not this one");
-  bool saw_data = false;
-  for (const ManifestObject& object : manifest.objects) {
-    bool is_data = object.role == "data";
-    saw_data = saw_data || is_data;
-    if (object.role == "tables") {
-      // The row counts of an encrypted set: read them if we can decrypt.
-      StringSink text;
-      if (ReadBackObject(source_storage, set_key, object, "", text, false))
-        staged.manifest.tables = TablesFromJson(text.contents());
-      else
-        staged.all_read = false;
-    } else if (is_data && stage &&
-               (object.encryption != "age" || !source_storage.identities.empty() ||
-                stage_required)) {
-      // Fails early and clearly where the copy cannot fit (see disk_space.h);
-      // its space is then reserved up front (see staging_file.h), so a full
-      // disk is found before the restore has started, not half way.
-      CheckStagingSpace(local.root(), source_id, object.raw_size);
-      std::string key =
-          staging.Key(BaseName(object.name) == kDataObjectPlain ? "data.sql" : "data.dump");
-      // A full disk while staging names the storage (it is always "local").
-      auto naming_storage = [&](auto&& stage_step) {
-        try {
-          return stage_step();
-        } catch (const Error& e) {
-          if (e.kind() != ErrorKind::kDiskFull)
-            throw;
-          ThrowNamingStorage(e, "local", local, "to stage backup " + std::to_string(source_id));
-        }
-      };
-      // The staging copy is thrown away after use: no fsync.
-      staging.Prepare();
-      std::unique_ptr<StagingFile> reserved = naming_storage(
-          [&] { return std::make_unique<StagingFile>(local.Location(key), object.raw_size); });
-      StagingFile& file = *reserved;
-      // pg_dump could not fill in its table of contents with the position of
-      // each table's data (it wrote to a pipe); the scanner sees where every
-      // block starts, and the staged copy gets those positions, as a file
-      // written by pg_dump itself would have them: pg_restore -j then seeks
-      // instead of searching. And uncompressed, pg_dump wrote one chunk per
-      // row, which pg_restore would send to the server as one message each
-      // (measured 40% slower than restoring a pg_dump -Fc file): the staged
-      // copy gets the same COPY text in large chunks.
-      bool custom = BaseName(object.name) == kDataObjectCustom;
-      if (streaming != nullptr && !custom)
-        throw Error(ErrorKind::kInternal, "a streaming restore of a set that is not custom");
-      std::unique_ptr<StagedSink> observed;
-      if (streaming != nullptr) {
-        observed = std::make_unique<StagedSink>(file, *streaming);
-        streaming->Attach(file);
-      }
-      ArchiveScanner scanner(observed ? static_cast<Sink&>(*observed) : static_cast<Sink&>(file),
-                             kRestoreChunkSize);
-      scanner.SetListener(streaming);
-      naming_storage([&] {
-        ReadBackObject(source_storage, set_key, object, source.checksum_sha256,
-                       custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file), true);
-      });
-      staged.data_path = file.path();
-      if (custom && scanner.ok())
-        staged.toc = scanner.toc();
-      if (custom && scanner.ok() && scanner.complete()) {
-        if (streaming != nullptr)
-          staged.patches = scanner.OffsetPatches();
-        else
-          ApplyOffsetPatches(staged.data_path, scanner.OffsetPatches());
-      }
-    } else {
-      NullSink sink;
-      if (!ReadBackObject(source_storage, set_key, object, is_data ? source.checksum_sha256 : "",
-                          sink, false))
-        staged.all_read = false;
-    }
-  }
-  if (!saw_data)
-    throw Error(ErrorKind::kCorrupt, "manifest.json lists no data object");
-  return staged;
+// ReadBackSource is ReadBackSet (set_reader.h) of backup source_id as
+// backup_log knows it, with the worker's progress, a staging copy that must
+// fit (see disk_space.h) and a full disk named as the storage "local".
+StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingArea& staging,
+                         int64_t source_id, const SourceInfo& source, bool stage,
+                         bool stage_required, StageObserver* observer = nullptr) {
+  SetExpectation expected;
+  expected.backup_id = source.set_id;
+  expected.database = source.database;
+  expected.data_sha256 = source.checksum_sha256;
+  expected.manifest_sha256 = source.manifest_sha256;
+  ReadBackOptions options;
+  options.stage = stage;
+  options.stage_required = stage_required;
+  options.observer = observer;
+  options.progress = WorkerProgress;
+  options.check_space = [&](uint64_t bytes) { CheckStagingSpace(local.root(), source_id, bytes); };
+  options.on_disk_full = [&](const Error& e) {
+    ThrowNamingStorage(e, "local", local, "to stage backup " + std::to_string(source_id));
+  };
+  return ReadBackSet(storage, SetKey(*storage.storage, source_id, source.location), staging,
+                     expected, options);
 }
 
 // kMaxGlobalsBytes bounds the globals.sql a restore reads into memory.
@@ -401,7 +147,7 @@ void ApplyGlobals(const ServerFacts& facts, SourceStorage& storage, int64_t id, 
                     std::to_string(kMaxGlobalsBytes) + ")",
                 "", "Apply it by hand (see \"Restore by hand\").");
   StringSink text;
-  ReadBackObject(storage, set_key, *globals, "", text, true);
+  ReadBackObject(storage, set_key, *globals, "", text, true, WorkerProgress);
   std::vector<RoleStatement> statements = RoleStatements(text.contents());
   PgConnPtr conn = ConnectLocal(facts, setting_database);
   std::set<std::string> existing;
@@ -957,7 +703,7 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
                           const DatabaseProperties& properties, const SuperuserGate& gate) {
   GiveToSetOwner(facts, properties, source, database);
   if (source.format != "custom") {
-    StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
+    StagedSet staged = ReadBackSource(storage, local, staging, source_id, source, true, true);
     gate.CheckScript(staged.data_path);
     SetPhase(Phase::kRestoring);
     ApplyDump(facts, staged.data_path, source.format, database, 1, {}, OwnersRestoreAs(facts));
@@ -970,7 +716,8 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
     gate.CheckToc(toc);
     return KeysAcrossData(toc, keys_left_out);
   });
-  StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true, &restore);
+  StagedSet staged =
+      ReadBackSource(storage, local, staging, source_id, source, true, true, &restore);
   SetPhase(Phase::kRestoring);
   restore.Finish(staged.data_path, staged.patches);
   std::string timeline = restore.Timeline();
@@ -1362,18 +1109,6 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
 
 }  // namespace
 
-// SetKey is the storage key of a set from its location; the location must be
-// that backup's set directory below the storage's root.
-std::string SetKey(const Storage& storage, int64_t backup_id, const std::string& location) {
-  std::string key = storage.KeyOf(location);
-  if (key.empty() || !IsSetKey(backup_id, key))
-    throw Error(ErrorKind::kCorrupt,
-                "the location of backup " + std::to_string(backup_id) +
-                    " is not a set directory of its storage",
-                location + " is not below " + storage.Location("") + ".");
-  return key;
-}
-
 // OpenSourceStorage opens the storage of a source backup and reads its
 // identity file, if it has one.
 SourceStorage OpenSourceStorage(const SourceInfo& source) {
@@ -1383,41 +1118,12 @@ SourceStorage OpenSourceStorage(const SourceInfo& source) {
   SourceStorage opened;
   opened.storage = std::move(handle.storage);
   opened.name = source.storage;
+  opened.identity_hint =
+      "Define the storage again with age_identity_file, a file on this server holding the "
+      "secret key of one of the set's age_recipients.";
   if (!handle.encryption.identity_file.empty())
     opened.identities = ReadAgeIdentityFile(handle.encryption.identity_file);
   return opened;
-}
-
-// ReadManifest reads and parses the set's manifest.json; with
-// expected_sha256 (backup_log's manifest_sha256), one that is not the
-// manifest the backup wrote is damage (kCorrupt).
-Manifest ReadManifest(Storage& storage, const std::string& set_key,
-                      const std::string& expected_sha256, std::string* text_out) {
-  std::vector<ObjectInfo> present = storage.List(set_key + "/" + kManifestObject);
-  if (present.empty())
-    throw Error(ErrorKind::kCorrupt, "manifest.json is missing: the set is not complete",
-                storage.Location(set_key));
-  if (present[0].size > kMaxManifestBytes)
-    throw Error(ErrorKind::kCorrupt, "manifest.json is too large to be a manifest");
-  std::unique_ptr<ObjectReader> reader = storage.Open(set_key + "/" + kManifestObject);
-  std::string text;
-  std::vector<uint8_t> buffer(64 << 10);
-  while (size_t n = reader->Read(buffer.data(), buffer.size()))
-    text.append(reinterpret_cast<const char*>(buffer.data()), n);
-  if (!expected_sha256.empty()) {
-    Sha256 hash;
-    hash.Update(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-    std::string got = hash.HexDigest();
-    if (got != expected_sha256)
-      throw Error(ErrorKind::kCorrupt,
-                  "manifest.json: SHA-256 mismatch with backup_log: " + expected_sha256 +
-                      " recorded, " + got + " stored",
-                  "The manifest is not the one the backup wrote.");
-  }
-  Manifest manifest = Manifest::FromJson(text);
-  if (text_out != nullptr)
-    *text_out = std::move(text);
-  return manifest;
 }
 
 // RunVerify verifies backup source_id; see verify_job.h.
@@ -1433,12 +1139,12 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
     PauseAt(id, "verify_start");
     SourceStorage storage = OpenSourceStorage(source);
     SetPhase(Phase::kVerifying);
-    StagingArea staging(local, id);
+    StagingArea staging(local, StagingKey(id));
     // A server holding only public keys checks what it can of an encrypted
     // set: sizes and SHA-256 of every object, not the archive inside.
     bool stage = deep || source.format == "custom";
     if (!deep) {
-      StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, stage, deep);
+      StagedSet staged = ReadBackSource(storage, local, staging, source_id, source, stage, deep);
       readable = staged.all_read;
       if (source.format == "custom" && !staged.data_path.empty())
         RunTool(facts, "pg_restore", {"--list", staged.data_path});
@@ -1592,7 +1298,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   SourceStorage storage = OpenSourceStorage(source);
   LocalStorage local(LocalStorageRoot());
   SetPhase(Phase::kVerifying);
-  StagingArea staging(local, id);
+  StagingArea staging(local, StagingKey(id));
   struct timeval started;
   gettimeofday(&started, nullptr);
   {
@@ -1615,7 +1321,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     ApplyGlobals(facts, storage, id, source_id, source);
   SuperuserGate gate(facts, source_id, false, options.allow_superuser_code);
   if (options.partial()) {
-    StagedSet staged = ReadBackSet(storage, local, staging, source_id, source, true, true);
+    StagedSet staged = ReadBackSource(storage, local, staging, source_id, source, true, true);
     SetPhase(Phase::kRestoring);
     // Checked again after the read-back: the owner may have changed. The
     // objects go into the database with its owner's rights, whoever asked:
@@ -1875,7 +1581,7 @@ void CleanUpAbandoned(int64_t id, const std::string& kind) {
   std::string done;
   CatchCore(failure, [&] {
     LocalStorage local(LocalStorageRoot());
-    { StagingArea staging(local, id); }  // its destructor removes the files
+    { StagingArea staging(local, StagingKey(id)); }  // its destructor removes the files
     if (kind != "verify" && kind != "restore")
       return;
     ServerFacts facts;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/archive/manifest.h"
+#include "core/archive/set_reader.h"
 #include "core/crypto/age.h"
 #include "core/storage/storage.h"
 
@@ -30,27 +31,9 @@ struct SourceInfo {
   int64_t set_id = 0;
 };
 
-// SourceStorage is the storage a source backup was written to, with what
-// decrypts its objects.
-struct SourceStorage {
-  std::unique_ptr<Storage> storage;
-  std::string name;
-  std::vector<AgeIdentity> identities;  // from age_identity_file; empty if none
-};
-
 // OpenSourceStorage opens the storage of a source set and reads its
 // identity file, if it has one.
 SourceStorage OpenSourceStorage(const SourceInfo& source);
-
-// SetKey is the storage key of operation id's set from its location, which
-// must be that set's directory below the storage's root (kCorrupt if not).
-std::string SetKey(const Storage& storage, int64_t id, const std::string& location);
-
-// ReadManifest reads the manifest of the set at set_key, checking its
-// SHA-256 against expected_sha256 (backup_log's; not if empty); its bytes
-// go to text if given.
-Manifest ReadManifest(Storage& storage, const std::string& set_key,
-                      const std::string& expected_sha256, std::string* text = nullptr);
 
 // LoadSource reads backup source_id; throws if it is no longer a succeeded
 // backup.
