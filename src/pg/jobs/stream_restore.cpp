@@ -93,36 +93,6 @@ std::string ListArchive(const ServerFacts& facts, const std::string& data_path) 
   return listing.contents();
 }
 
-// WriteRestoreList keeps what is to be restored of a listing.
-std::string WriteRestoreList(const std::string& text, const std::string& data_path,
-                             const std::set<int>& skip, const std::string& suffix) {
-  std::string kept;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos)
-      end = text.size();
-    std::string line = text.substr(start, end - start);
-    start = end + 1;
-    bool ours = line.find(" EXTENSION - pgbak_ext ") != std::string::npos ||
-                line.find(" COMMENT - EXTENSION pgbak_ext ") != std::string::npos;
-    // An entry line starts with its dump id and a semicolon.
-    bool skipped = false;
-    if (!skip.empty() && !line.empty() && line[0] >= '0' && line[0] <= '9') {
-      int dump_id = std::atoi(line.c_str());
-      skipped = skip.count(dump_id) != 0;
-    }
-    if (!ours && !skipped)
-      kept += line + "\n";
-  }
-  std::string path = data_path + suffix;
-  LocalStorage files(path.substr(0, path.rfind('/')), Durability::kScratch);
-  std::unique_ptr<ObjectWriter> writer = files.Create(path.substr(path.rfind('/') + 1));
-  WriteString(*writer, kept);
-  writer->Finish();
-  return path;
-}
-
 // OwnershipArgs are pg_restore's options for restore_as sessions.
 std::vector<std::string> OwnershipArgs(const std::string& restore_as) {
   if (restore_as.empty())

@@ -53,6 +53,7 @@
 
 #include "core/archive/archive_scanner.h"
 #include "core/archive/load_queue.h"
+#include "core/archive/restore_list.h"
 #include "core/archive/set_reader.h"
 #include "core/base/child_process.h"
 #include "core/pipeline/staging_file.h"
@@ -62,14 +63,6 @@ namespace pgbak {
 
 // ListArchive is pg_restore --list of the archive at data_path.
 std::string ListArchive(const ServerFacts& facts, const std::string& data_path);
-
-// WriteRestoreList writes listing (ListArchive of data_path) as a
-// pg_restore --use-list file next to the archive (data_path + suffix),
-// without pgbak_ext itself (a backup of pgbak.database holds the extension,
-// which refuses to be created anywhere else) and without the entries whose
-// dump ids are in skip; returns its path.
-std::string WriteRestoreList(const std::string& listing, const std::string& data_path,
-                             const std::set<int>& skip = {}, const std::string& suffix = ".list");
 
 // OwnershipArgs are pg_restore's options for sessions made restore sessions
 // with restore_as (see pg/runtime/restore_session.h): "*" loads each object
