@@ -93,4 +93,26 @@ std::vector<RoleStatement> RoleStatements(std::string_view script) {
   return statements;
 }
 
+GlobalsPlan PlanGlobals(const std::vector<RoleStatement>& statements,
+                        const std::set<std::string>& existing) {
+  GlobalsPlan plan;
+  for (const RoleStatement& statement : statements)
+    if (statement.kind == RoleStatement::Kind::kCreate && existing.count(statement.roles[0]) == 0)
+      plan.missing.insert(statement.roles[0]);
+  auto missing = [&](const std::string& role) { return plan.missing.count(role) > 0; };
+  auto known = [&](const std::string& role) { return existing.count(role) > 0 || missing(role); };
+  for (const RoleStatement& statement : statements) {
+    bool take = statement.kind == RoleStatement::Kind::kGrant
+                    ? (missing(statement.roles[0]) || missing(statement.roles[1])) &&
+                          known(statement.roles[0]) && known(statement.roles[1])
+                    : missing(statement.roles[0]);
+    if (!take)
+      continue;
+    bool required = statement.kind == RoleStatement::Kind::kCreate ||
+                    statement.kind == RoleStatement::Kind::kAlter;
+    plan.statements.push_back({statement.sql, required});
+  }
+  return plan;
+}
+
 }  // namespace pgbak

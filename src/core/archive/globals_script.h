@@ -11,6 +11,7 @@
 // do not parse exactly (a statement over several lines) are not taken.
 #pragma once
 
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,27 @@ struct RoleStatement {
 
 // RoleStatements lists the statements about roles in script, in order.
 std::vector<RoleStatement> RoleStatements(std::string_view script);
+
+// GlobalsPlan is what a restore applies of a globals script: the roles the
+// server lacks, and the statements about them, in the script's order.
+// Required statements (CREATE and ALTER ROLE) must succeed; the others
+// (memberships, comments) may fail, when their grantor is not on the
+// server, and are then left out.
+struct GlobalsPlan {
+  struct Statement {
+    std::string sql;
+    bool required = false;
+  };
+  std::set<std::string> missing;
+  std::vector<Statement> statements;
+};
+
+// PlanGlobals plans the statements that create the roles of statements
+// that are not in existing: their CREATE and ALTER statements and
+// comments, and the memberships that involve one of them and otherwise
+// only roles that exist or are created.
+GlobalsPlan PlanGlobals(const std::vector<RoleStatement>& statements,
+                        const std::set<std::string>& existing);
 
 // ParseIdentifier reads one SQL identifier at the start of text (quoted,
 // with "" for a quote, or unquoted: lower-case letters, digits, _ and $,

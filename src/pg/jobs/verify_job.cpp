@@ -154,11 +154,8 @@ void ApplyGlobals(const ServerFacts& facts, SourceStorage& storage, int64_t id, 
   PgResultPtr roles = ExecWithLatch(conn.get(), "SELECT rolname FROM pg_catalog.pg_roles");
   for (int i = 0; i < PQntuples(roles.get()); i++)
     existing.insert(PQgetvalue(roles.get(), i, 0));
-  std::set<std::string> missing;
-  for (const RoleStatement& statement : statements)
-    if (statement.kind == RoleStatement::Kind::kCreate && existing.count(statement.roles[0]) == 0)
-      missing.insert(statement.roles[0]);
-  if (missing.empty())
+  GlobalsPlan plan = PlanGlobals(statements, existing);
+  if (plan.missing.empty())
     return;
   (void)ExecWithLatch(conn.get(), "BEGIN");
   // The statements carry password hashes: the server logs none of them,
@@ -166,22 +163,8 @@ void ApplyGlobals(const ServerFacts& facts, SourceStorage& storage, int64_t id, 
   (void)ExecWithLatch(conn.get(), "SET LOCAL log_statement = 'none'");
   (void)ExecWithLatch(conn.get(), "SET LOCAL log_min_error_statement = 'panic'");
   (void)ExecWithLatch(conn.get(), "SET LOCAL log_min_duration_statement = -1");
-  for (const RoleStatement& statement : statements) {
-    bool take = false;
-    if (statement.kind == RoleStatement::Kind::kGrant) {
-      bool involved =
-          missing.count(statement.roles[0]) > 0 || missing.count(statement.roles[1]) > 0;
-      bool known =
-          (existing.count(statement.roles[0]) > 0 || missing.count(statement.roles[0]) > 0) &&
-          (existing.count(statement.roles[1]) > 0 || missing.count(statement.roles[1]) > 0);
-      take = involved && known;
-    } else {
-      take = missing.count(statement.roles[0]) > 0;
-    }
-    if (!take)
-      continue;
-    if (statement.kind == RoleStatement::Kind::kCreate ||
-        statement.kind == RoleStatement::Kind::kAlter) {
+  for (const GlobalsPlan::Statement& statement : plan.statements) {
+    if (statement.required) {
       (void)ExecWithLatch(conn.get(), statement.sql);
       continue;
     }
@@ -204,7 +187,7 @@ void ApplyGlobals(const ServerFacts& facts, SourceStorage& storage, int64_t id, 
   }
   (void)ExecWithLatch(conn.get(), "COMMIT");
   std::string names;
-  for (const std::string& name : missing)
+  for (const std::string& name : plan.missing)
     names += (names.empty() ? "" : ", ") + name;
   PgCall([&] {
     ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT

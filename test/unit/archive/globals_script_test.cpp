@@ -56,6 +56,31 @@ TEST(GlobalsScriptTest, StatementsAboutRoles) {
   EXPECT_EQ(got[7].roles, (std::vector<std::string>{"pg_read_all_data", "alice"}));
 }
 
+TEST(GlobalsScriptTest, PlanCreatesOnlyMissingRoles) {
+  std::vector<RoleStatement> statements = RoleStatements(
+      "CREATE ROLE alice;\n"
+      "ALTER ROLE alice WITH LOGIN PASSWORD 'SCRAM-SHA-256$x';\n"
+      "CREATE ROLE postgres;\n"
+      "ALTER ROLE postgres WITH SUPERUSER;\n"
+      "COMMENT ON ROLE alice IS 'a';\n"
+      "GRANT pg_read_all_data TO alice GRANTED BY postgres;\n"
+      "GRANT alice TO postgres GRANTED BY postgres;\n"
+      "GRANT ghost TO alice GRANTED BY postgres;\n"
+      "GRANT pg_monitor TO postgres GRANTED BY postgres;\n");
+  GlobalsPlan plan = PlanGlobals(statements, {"postgres", "pg_read_all_data", "pg_monitor"});
+  EXPECT_EQ(plan.missing, std::set<std::string>{"alice"});
+  ASSERT_EQ(plan.statements.size(), 5u);
+  EXPECT_EQ(plan.statements[0].sql, "CREATE ROLE alice;");
+  EXPECT_TRUE(plan.statements[0].required);
+  EXPECT_TRUE(plan.statements[1].required);   // ALTER ROLE alice
+  EXPECT_FALSE(plan.statements[2].required);  // COMMENT
+  EXPECT_EQ(plan.statements[3].sql, "GRANT pg_read_all_data TO alice GRANTED BY postgres;");
+  EXPECT_FALSE(plan.statements[3].required);
+  EXPECT_EQ(plan.statements[4].sql, "GRANT alice TO postgres GRANTED BY postgres;");
+  // Nothing about existing roles alone, nor grants of unknown roles.
+  EXPECT_TRUE(PlanGlobals(statements, {"alice", "postgres"}).statements.empty());
+}
+
 TEST(GlobalsScriptTest, Identifiers) {
   std::string name;
   EXPECT_EQ(ParseIdentifier("abc_1$ x", name), 6u);
