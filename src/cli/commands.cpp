@@ -72,12 +72,18 @@ std::string ReadWholeFile(const std::string& path, const std::string& what) {
   return text.str();
 }
 
-// OpenCliStorage opens the storage the command line names.
-std::unique_ptr<Storage> OpenCliStorage(const Arguments& args) {
+// CliDefinition is the storage the command line names, checked as
+// pgbak_storage_add checks a definition.
+StorageDefinition CliDefinition(const Arguments& args) {
   std::string options = args.storage_options.empty()
                             ? "{}"
                             : ReadWholeFile(args.storage_options, "storage options file");
-  StorageDefinition definition = ParseStorageDefinition("cli", args.storage_url, options);
+  return ParseStorageDefinition("cli", args.storage_url, options);
+}
+
+// OpenCliStorage opens the storage the command line names.
+std::unique_ptr<Storage> OpenCliStorage(const Arguments& args) {
+  StorageDefinition definition = CliDefinition(args);
   if (IsLocalUrl(definition.url)) {
     std::string root = LocalPathFromUrl(definition.url);
     struct stat st;
@@ -103,12 +109,16 @@ SourceStorage OpenSource(const Arguments& args) {
   source.identity_hint =
       "Give pgbak --identity FILE, a file holding the secret key (AGE-SECRET-KEY-1...) of one "
       "of the set's age_recipients.";
-  if (!args.identity.empty()) {
-    if (access(args.identity.c_str(), R_OK) != 0)
+  // --identity, else the options file's age_identity_file.
+  std::string identity = args.identity;
+  if (identity.empty())
+    identity = EncryptionFromDefinition(CliDefinition(args).public_options).identity_file;
+  if (!identity.empty()) {
+    if (access(identity.c_str(), R_OK) != 0)
       throw Error(ErrorKind::kUndefinedObject,
-                  "could not read identity file \"" + Printable(args.identity) + "\"",
+                  "could not read identity file \"" + Printable(identity) + "\"",
                   std::strerror(errno));
-    source.identities = ReadAgeIdentityFile(args.identity);
+    source.identities = ReadAgeIdentityFile(identity);
   }
   return source;
 }
