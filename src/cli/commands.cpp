@@ -375,6 +375,40 @@ json::Value Seconds(double seconds) {
   return json::Value::NumberLexeme(text);
 }
 
+// Stopwatch measures a command's wall time.
+class Stopwatch {
+ public:
+  Stopwatch() { gettimeofday(&start_, nullptr); }
+  double Seconds() const {
+    struct timeval now;
+    gettimeofday(&now, nullptr);
+    return (now.tv_sec - start_.tv_sec) + (now.tv_usec - start_.tv_usec) / 1e6;
+  }
+
+ private:
+  struct timeval start_;
+};
+
+// ResultJson starts the JSON output of a command on set.
+json::Value ResultJson(const SetSummary& set, Storage& storage) {
+  json::Value out = json::Value::Object();
+  out.Set("set", SetJson(set, storage));
+  return out;
+}
+
+// PrintJson prints a command's JSON output with its time.
+void PrintJson(json::Value out, const Stopwatch& watch) {
+  out.Set("seconds", Seconds(watch.Seconds()));
+  std::printf("%s\n", out.Serialize(2).c_str());
+}
+
+// ListArchive is pg_restore --list of a staged custom archive.
+std::string ListArchive(const std::string& path) {
+  StringSink listing;
+  RunTool("pg_restore", {"--list", path}, &listing);
+  return listing.contents();
+}
+
 // SetName is how output names a set.
 std::string SetName(const SetSummary& set, Storage& storage) {
   return "backup " + std::to_string(set.backup_id) + " of database \"" + Printable(set.database) +
@@ -438,30 +472,22 @@ int RunVerify(const Arguments& args) {
   SetSummary set = ResolveSet(*source.storage, args);
   std::string work = WorkDirectory(args);
   Staging staging(work, "pgbak-verify-" + std::to_string(getpid()));
-  struct timeval start;
-  gettimeofday(&start, nullptr);
+  Stopwatch watch;
   ReadBackOptions options;
   options.stage = set.dump_format == "custom";
   StagedSet staged = ReadBack(source, set, staging.area, options, args, "verifying", work);
   int entries = -1;
   if (!staged.data_path.empty()) {
-    StringSink listing;
-    RunTool("pg_restore", {"--list", staged.data_path}, &listing);
-    entries = CountEntries(listing.contents());
+    entries = CountEntries(ListArchive(staged.data_path));
   }
-  struct timeval end;
-  gettimeofday(&end, nullptr);
-  double seconds = (end.tv_sec - start.tv_sec) + (end.tv_usec - start.tv_usec) / 1e6;
   if (args.json) {
-    json::Value out = json::Value::Object();
-    out.Set("set", SetJson(set, *source.storage));
+    json::Value out = ResultJson(set, *source.storage);
     out.Set("verified", json::Value::Bool(true));
     out.Set("decrypted", json::Value::Bool(staged.all_read));
     out.Set("objects", json::Value::Number(static_cast<int64_t>(staged.manifest.objects.size())));
     if (entries >= 0)
       out.Set("archive_entries", json::Value::Number(entries));
-    out.Set("seconds", Seconds(seconds));
-    std::printf("%s\n", out.Serialize(2).c_str());
+    PrintJson(std::move(out), watch);
     return kExitOk;
   }
   std::printf("%s: verified\n", SetName(set, *source.storage).c_str());
@@ -522,8 +548,7 @@ int RunFetch(const Arguments& args) {
   options.stage = true;
   options.stage_required = true;
   options.stage_globals = true;
-  struct timeval start;
-  gettimeofday(&start, nullptr);
+  Stopwatch watch;
   StagedSet staged = ReadBack(source, set, staging.area, options, args, "fetching", args.directory);
   std::string manifest_text;
   ReadManifest(*source.storage, set.key, "", &manifest_text);
@@ -546,18 +571,13 @@ int RunFetch(const Arguments& args) {
     place(path, "manifest.json");
   }
   SyncFile(args.directory);
-  struct timeval end;
-  gettimeofday(&end, nullptr);
-  double seconds = (end.tv_sec - start.tv_sec) + (end.tv_usec - start.tv_usec) / 1e6;
   if (args.json) {
-    json::Value out = json::Value::Object();
-    out.Set("set", SetJson(set, *source.storage));
+    json::Value out = ResultJson(set, *source.storage);
     json::Value list = json::Value::Array();
     for (const std::string& file : files)
       list.Append(json::Value::String(file));
     out.Set("files", std::move(list));
-    out.Set("seconds", Seconds(seconds));
-    std::printf("%s\n", out.Serialize(2).c_str());
+    PrintJson(std::move(out), watch);
     return kExitOk;
   }
   std::printf("%s: fetched and checked\n", SetName(set, *source.storage).c_str());
@@ -702,8 +722,7 @@ int RunRestore(const Arguments& args) {
     wanted.push_back(SplitTableName(name));
   std::string work = WorkDirectory(args);
   Staging staging(work, "pgbak-restore-" + std::to_string(getpid()));
-  struct timeval start;
-  gettimeofday(&start, nullptr);
+  Stopwatch watch;
   ReadBackOptions options;
   options.stage = true;
   options.stage_required = true;
@@ -718,8 +737,7 @@ int RunRestore(const Arguments& args) {
   }
   std::string left_out;
   if (custom) {
-    StringSink listing;
-    RunTool("pg_restore", {"--list", staged.data_path}, &listing);
+    std::string listing = ListArchive(staged.data_path);
     std::set<int> skip;
     if (!wanted.empty()) {
       if (!staged.toc_complete)
@@ -741,7 +759,7 @@ int RunRestore(const Arguments& args) {
     }
     std::vector<std::string> tool_args = {
         "--exit-on-error", "--no-password", "--dbname=" + args.dbname,
-        "--use-list=" + WriteRestoreList(listing.contents(), staged.data_path, skip)};
+        "--use-list=" + WriteRestoreList(listing, staged.data_path, skip)};
     // One session restores in one transaction: a failure leaves nothing
     // behind. Several cannot (nor can --create, whose database is new).
     if (args.jobs > 1)
@@ -759,12 +777,8 @@ int RunRestore(const Arguments& args) {
     RunTool("psql", {"-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction",
                      "--dbname=" + args.dbname, "--file=" + staged.data_path});
   }
-  struct timeval end;
-  gettimeofday(&end, nullptr);
-  double seconds = (end.tv_sec - start.tv_sec) + (end.tv_usec - start.tv_usec) / 1e6;
   if (args.json) {
-    json::Value out = json::Value::Object();
-    out.Set("set", SetJson(set, *source.storage));
+    json::Value out = ResultJson(set, *source.storage);
     out.Set("restored", json::Value::Bool(true));
     json::Value roles = json::Value::Array();
     for (const std::string& role : created)
@@ -772,11 +786,10 @@ int RunRestore(const Arguments& args) {
     out.Set("roles_created", std::move(roles));
     if (!left_out.empty())
       out.Set("foreign_keys_left_out", json::Value::String(left_out));
-    out.Set("seconds", Seconds(seconds));
-    std::printf("%s\n", out.Serialize(2).c_str());
+    PrintJson(std::move(out), watch);
     return kExitOk;
   }
-  std::printf("%s: restored in %.1f s\n", SetName(set, *source.storage).c_str(), seconds);
+  std::printf("%s: restored in %.1f s\n", SetName(set, *source.storage).c_str(), watch.Seconds());
   if (!created.empty()) {
     std::string names;
     for (const std::string& role : created)

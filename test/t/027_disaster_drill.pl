@@ -23,15 +23,8 @@ use PgbakTest;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
-# age-keygen writes the identity file; its public key is on a comment line.
 my $keyfile = "$tmp/key.txt";
-{
-	my ($out, $err);
-	IPC::Run::run([ 'age-keygen', '-o', $keyfile ], '>', \$out, '2>', \$err)
-	  or die "age-keygen failed: $err";
-	chmod 0600, $keyfile;
-}
-my ($recipient) = slurp_file($keyfile) =~ /public key: (age1[0-9a-z]+)/;
+my $recipient = age_keygen($keyfile);
 
 my $s3 = start_s3(name => 'drill');
 my $bucket = $s3->bucket;

@@ -13,7 +13,6 @@ use warnings;
 
 use File::Basename qw(dirname);
 use File::Path qw(remove_tree);
-use File::Spec;
 use IPC::Run ();
 use JSON::PP ();
 use PostgreSQL::Test::Cluster;
@@ -29,41 +28,7 @@ my $tmp = PostgreSQL::Test::Utils::tempdir;
 # The commands: the first ```sh block of "### Disaster recovery" (a block of
 # a later section is never taken for it).
 # ---------------------------------------------------------------------------
-my $readme =
-  defined $ENV{PGBAK_SOURCE_DIR} && $ENV{PGBAK_SOURCE_DIR} ne ''
-  ? "$ENV{PGBAK_SOURCE_DIR}/README.md"
-  : File::Spec->rel2abs(dirname(__FILE__) . '/../../README.md');
-my @readme_lines = split /\n/, slurp_file($readme), -1;
-my ($block, $block_first_line);
-{
-	my ($in_section, $in_block) = (0, 0);
-	my @lines;
-	for my $i (0 .. $#readme_lines)
-	{
-		my $line = $readme_lines[$i];
-		if (!$in_section)
-		{
-			$in_section = 1 if $line =~ /^### Disaster recovery\s*$/;
-			next;
-		}
-		if (!$in_block)
-		{
-			last if $line =~ /^##/;
-			if ($line =~ /^```sh\s*$/)
-			{
-				$in_block = 1;
-				$block_first_line = $i + 2;
-			}
-			next;
-		}
-		if ($line =~ /^```\s*$/)
-		{
-			$block = join("\n", @lines) . "\n";
-			last;
-		}
-		push @lines, $line;
-	}
-}
+my ($block, $block_first_line) = readme_block('### Disaster recovery');
 ok(defined $block, 'README.md has a ```sh block in its section "### Disaster recovery"')
   or do { done_testing(); exit 1; };
 note "README.md lines $block_first_line..: \n$block";
@@ -75,13 +40,7 @@ PostgreSQL::Test::Utils::append_to_file($script_file, $block);
 # Cluster A: myapp, owned by a role of its own, backed up encrypted to S3.
 # ---------------------------------------------------------------------------
 my $keyfile = "$tmp/backup-key.txt";
-{
-	my ($out, $err);
-	IPC::Run::run([ 'age-keygen', '-o', $keyfile ], '>', \$out, '2>', \$err)
-	  or die "age-keygen failed: $err";
-	chmod 0600, $keyfile;
-}
-my ($recipient) = slurp_file($keyfile) =~ /public key: (age1[0-9a-z]+)/;
+my $recipient = age_keygen($keyfile);
 my $s3 = start_s3(name => 'readmedr');
 my $bucket = $s3->bucket;
 my $a = new_node('dr_a');
@@ -126,28 +85,19 @@ PostgreSQL::Test::Utils::append_to_file("$tmp/s3.json",
 	JSON::PP->new->encode(
 		{ %s3_options, secret_access_key_file => "$tmp/secret", age_identity_file => $keyfile }));
 my $bindir = dirname(`which pg_restore`);
-my $offset = $block_first_line - 1;
-my $wrapper =
-    q{trap 'echo "README.md line $((LINENO + }
-  . $offset
-  . q{)): exit status $?: $BASH_COMMAND" >&3' ERR; . "$1"};
-my ($out, $err, $failure) = ('', '', '');
-my $ok;
-{
-	local %ENV = %ENV;
-	delete $ENV{$_} for qw(PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGHOSTADDR);
-	delete $ENV{$_} for grep { /^AWS_/ } keys %ENV;
-	$ENV{STORAGE} = "s3://$bucket/prod";
-	$ENV{OPTIONS} = "$tmp/s3.json";
-	$ENV{PGHOST} = $b->host;
-	$ENV{PGPORT} = $b->port;
-	$ENV{PGUSER} = $b->safe_psql('postgres', 'SELECT current_user');
-	$ENV{PATH} = "$bindir:$ENV{PATH}";
-	$ok = IPC::Run::run(
-		[ 'bash', '-e', '-o', 'pipefail', '-c', $wrapper, 'bash', $script_file ],
-		'<', \'', '>', \$out, '2>', \$err, '3>', \$failure,
-		IPC::Run::timeout(300));
-}
+my ($ok, $out, $err, $failure) = run_readme_block(
+	$script_file,
+	$block_first_line,
+	{
+		STORAGE => "s3://$bucket/prod",
+		OPTIONS => "$tmp/s3.json",
+		PGHOST => $b->host,
+		PGPORT => $b->port,
+		PGUSER => $b->safe_psql('postgres', 'SELECT current_user'),
+		PATH => "$bindir:$ENV{PATH}",
+		map { $_ => undef } grep { /^AWS_/ } keys %ENV
+	},
+	300);
 note "stdout:\n$out";
 note "stderr:\n$err";
 ok($ok, 'every command of the README block succeeds under bash -e -o pipefail')
