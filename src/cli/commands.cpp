@@ -106,6 +106,7 @@ SourceStorage OpenSource(const Arguments& args) {
   SourceStorage source;
   source.storage = OpenCliStorage(args);
   source.name = args.storage_url;
+  source.no_identity = "no identity was given";
   source.identity_hint =
       "Give pgbak --identity FILE, a file holding the secret key (AGE-SECRET-KEY-1...) of one "
       "of the set's age_recipients.";

@@ -232,7 +232,7 @@ is($rc, 2, 'fetch into a directory that is not empty exits 2');
 like($err, qr/is not empty/, 'and says so');
 ($rc, $out, $err) = pgbak('fetch', $vault_location, "$tmp/fetch-no-key", @s3);
 is($rc, 2, 'fetching an encrypted set without an identity exits 2');
-like($err, qr/is encrypted.*\nHINT: Give pgbak --identity FILE/s, 'saying what to give');
+like($err, qr/is encrypted, and no identity was given.*\nHINT: Give pgbak --identity FILE/s, 'saying what to give');
 ok(!-e "$tmp/fetch-no-key/data.dump", 'and writes no archive');
 
 # ---------------------------------------------------------------------------

@@ -213,8 +213,7 @@ TEST_F(SetReaderTest, AnEncryptedSetWithAndWithoutTheIdentity) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kInvalidParameter);
     EXPECT_EQ(std::string(e.what()),
-              "data.sql.zst.age is encrypted, and storage \"test\" has no age identity to "
-              "decrypt it");
+              "data.sql.zst.age is encrypted, and no age identity was given to decrypt it");
     EXPECT_EQ(e.hint(), "give an identity");
   }
   // With it, everything is read.
