@@ -79,14 +79,19 @@ constexpr const char* kFetchHelp =
     "\n"
     "Usage:\n"
     "  pgbak fetch SET DIR --storage URL [--storage-options FILE] [--identity FILE]\n"
-    "              [--database NAME] [--cluster ID] [--json]\n"
+    "              [--database NAME] [--cluster ID] [--no-sync] [--json]\n"
     "\n"
     "DIR (created if missing, else it must be empty) receives data.dump (custom\n"
     "format, ready for pg_restore -j: its data offsets are filled in) or data.sql\n"
     "(plain format, for psql), globals.sql (pg_dumpall --globals-only) and\n"
     "manifest.json. Every object is checked against the manifest on the way; the\n"
-    "files appear in DIR only once all of them were checked, so a DIR that holds\n"
-    "them holds a good set.\n";
+    "files appear in DIR only once all of them were checked and synced to disk,\n"
+    "so a DIR that holds them holds a good set.\n"
+    "\n"
+    "Options:\n"
+    "  --no-sync           do not wait for the files to reach the disk (faster;\n"
+    "                      after a crash they may be incomplete)\n"
+    "  --json              one JSON object, for scripts\n";
 
 constexpr const char* kRestoreHelp =
     "pgbak restore: restore a set into a running server.\n"
@@ -133,7 +138,8 @@ const std::set<std::string>& Allowed(const std::string& command) {
                                                 "--database", "--cluster",         "--work-dir",
                                                 "--json"};
   static const std::set<std::string> kFetch = {"--storage",  "--storage-options", "--identity",
-                                               "--database", "--cluster",         "--json"};
+                                               "--database", "--cluster",         "--json",
+                                               "--no-sync"};
   static const std::set<std::string> kRestore = {
       "--storage", "--storage-options", "--identity", "--database", "--cluster", "--work-dir",
       "--json",    "--dbname",          "--jobs",     "--create",   "--globals", "--tables"};
@@ -188,11 +194,14 @@ Arguments Parse(const std::vector<std::string>& args) {
       help = true;
     } else if (arg == "--version") {
       parsed.command = "version";
-    } else if (arg == "--json" || arg == "--create" || arg == "--globals") {
+    } else if (arg == "--json" || arg == "--create" || arg == "--globals" || arg == "--no-sync") {
       if (has_value)
         throw UsageError("option " + arg + " takes no value");
       given.push_back(arg);
-      (arg == "--json" ? parsed.json : arg == "--create" ? parsed.create : parsed.globals) = true;
+      (arg == "--json"      ? parsed.json
+       : arg == "--create"  ? parsed.create
+       : arg == "--globals" ? parsed.globals
+                            : parsed.no_sync) = true;
     } else if (TakesValue(arg)) {
       if (!has_value) {
         if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)

@@ -37,6 +37,7 @@ struct Arguments {
   std::string cluster;          // --cluster: only sets of this system identifier
   std::string work_dir;         // --work-dir: where verify and restore stage ("" default)
   bool json = false;            // --json: machine-readable output
+  bool no_sync = false;         // fetch --no-sync: no fsync of what it writes
   // restore
   std::string dbname;               // --dbname CONNINFO
   int jobs = 1;                     // --jobs N

@@ -556,7 +556,8 @@ int RunFetch(const Arguments& args) {
   std::vector<std::string> files;
   auto place = [&](const std::string& from, const std::string& name) {
     std::string to = args.directory + "/" + name;
-    SyncFile(from);
+    if (!args.no_sync)
+      SyncFile(from);
     if (rename(from.c_str(), to.c_str()) != 0)
       ThrowErrno("could not move \"" + from + "\" to \"" + to + "\"", errno);
     files.push_back(to);
@@ -571,7 +572,8 @@ int RunFetch(const Arguments& args) {
     file.Finish();
     place(path, "manifest.json");
   }
-  SyncFile(args.directory);
+  if (!args.no_sync)
+    SyncFile(args.directory);
   if (args.json) {
     json::Value out = ResultJson(set, *source.storage);
     json::Value list = json::Value::Array();

@@ -67,6 +67,8 @@ TEST(CliArgsTest, EveryUsageError) {
             "pgbak verify takes no option --dbname (see pgbak verify --help)");
   EXPECT_EQ(UsageMessage({"fetch", "s", "d", "--storage", "x", "--work-dir", "w"}),
             "pgbak fetch takes no option --work-dir (see pgbak fetch --help)");
+  EXPECT_EQ(UsageMessage({"restore", "s", "--storage", "x", "--dbname", "d", "--no-sync"}),
+            "pgbak restore takes no option --no-sync (see pgbak restore --help)");
   EXPECT_EQ(UsageMessage({"verify", "s", "--storage", "x", "--create"}),
             "pgbak verify takes no option --create (see pgbak verify --help)");
   // Arguments.
@@ -106,7 +108,8 @@ TEST(CliArgsTest, VerifyFetchRestore) {
   EXPECT_EQ(v.identity, "/k");
   EXPECT_EQ(v.work_dir, "/w");
   EXPECT_TRUE(v.json);
-  Arguments f = Parse({"fetch", "42", "/out", "--storage", "file:///b"});
+  Arguments f = Parse({"fetch", "42", "/out", "--storage", "file:///b", "--no-sync"});
+  EXPECT_TRUE(f.no_sync);
   EXPECT_EQ(f.set, "42");
   EXPECT_EQ(f.directory, "/out");
   Arguments r = Parse({"restore", "7301/app/20261201T000000Z-42", "--storage", "s3://b", "--dbname",
