@@ -33,7 +33,7 @@ override with_llvm = no
 # pg_dump and pg_restore.
 CLI_SRCS = $(sort $(shell find src/cli -name '*.cpp'))
 CLI_OBJS = $(CLI_SRCS:.cpp=.o)
-CLI_LIBS = -lzstd -lcurl -lexpat -lcrypto -lstdc++ -lpthread
+CLI_LIBS = -lpq -lzstd -lcurl -lexpat -lcrypto -lstdc++ -lpthread
 
 EXTRA_CLEAN = $(OBJS:.o=.d) $(CLI_OBJS) $(CLI_OBJS:.o=.d) pgbak
 

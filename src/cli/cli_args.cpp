@@ -1,6 +1,7 @@
 // cli_args.cpp: see cli_args.h.
 #include "cli/cli_args.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,18 +13,26 @@ constexpr const char* kMainHelp =
     "pgbak reads the backup sets of pgbak_ext from a storage, without a server.\n"
     "\n"
     "Usage:\n"
-    "  pgbak COMMAND --storage URL [--storage-options FILE] [OPTION...]\n"
+    "  pgbak COMMAND --storage URL [--storage-options FILE] [OPTION...] [ARG...]\n"
     "  pgbak --help | pgbak COMMAND --help | pgbak --version\n"
     "\n"
     "Commands:\n"
     "  sets      list the sets the storage holds, from their manifests\n"
+    "  verify    check every object of a set against its manifest and list the archive\n"
+    "  fetch     write a set's archive and globals, decrypted and decompressed, to a directory\n"
+    "  restore   restore a set into a running server with pg_restore\n"
     "\n"
     "Storage:\n"
     "  --storage URL             s3://bucket[/prefix] or file:///path (as pgbak_storage_add)\n"
     "  --storage-options FILE    a JSON object with the options of pgbak_storage_add\n"
     "                            (endpoint, region, secret_access_key_file, ...)\n"
+    "  --identity FILE           age identities (AGE-SECRET-KEY-1...) to decrypt with\n"
     "Secrets are never taken from the command line: give them in FILE (better:\n"
     "secret_access_key_file), or in the AWS_* environment or AWS credential files.\n"
+    "\n"
+    "A SET is named by its location as pgbak sets prints it, by its directory\n"
+    "relative to the storage (CLUSTER/DATABASE/TIME-ID), by its backup id, or as\n"
+    "\"latest\" (the newest complete set; with --database, of that database).\n"
     "\n"
     "Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 checksum mismatch,\n"
     "5 storage unreachable.\n";
@@ -45,10 +54,121 @@ constexpr const char* kSetsHelp =
     "  --cluster ID        only sets of this cluster (its system identifier)\n"
     "  --json              one JSON array, for scripts\n";
 
+constexpr const char* kVerifyHelp =
+    "pgbak verify: check a set as the server's pgbak_verify does.\n"
+    "\n"
+    "Usage:\n"
+    "  pgbak verify SET --storage URL [--storage-options FILE] [--identity FILE]\n"
+    "               [--database NAME] [--cluster ID] [--work-dir DIR] [--json]\n"
+    "\n"
+    "Every object of the set is read back: its size and SHA-256 are checked\n"
+    "against manifest.json, it is decrypted (with --identity) and decompressed,\n"
+    "and its decompressed size is checked; a custom archive is then staged in\n"
+    "--work-dir (default $TMPDIR, else /var/tmp) and listed with pg_restore\n"
+    "--list, and the staged copy removed. Without --identity, an encrypted set\n"
+    "is checked against its sizes and checksums only, and the output says so.\n"
+    "A mismatch exits with code 4.\n"
+    "\n"
+    "Options:\n"
+    "  --database NAME, --cluster ID   narrow down which set \"latest\" or an id names\n"
+    "  --work-dir DIR      where the archive is staged for pg_restore --list\n"
+    "  --json              one JSON object, for scripts\n";
+
+constexpr const char* kFetchHelp =
+    "pgbak fetch: write a set, decrypted and decompressed, to a directory.\n"
+    "\n"
+    "Usage:\n"
+    "  pgbak fetch SET DIR --storage URL [--storage-options FILE] [--identity FILE]\n"
+    "              [--database NAME] [--cluster ID] [--no-sync] [--json]\n"
+    "\n"
+    "DIR (created if missing, else it must be empty) receives data.dump (custom\n"
+    "format, ready for pg_restore -j: its data offsets are filled in) or data.sql\n"
+    "(plain format, for psql), globals.sql (pg_dumpall --globals-only) and\n"
+    "manifest.json. Every object is checked against the manifest on the way; the\n"
+    "files appear in DIR only once all of them were checked and synced to disk,\n"
+    "so a DIR that holds them holds a good set.\n"
+    "\n"
+    "Options:\n"
+    "  --no-sync           do not wait for the files to reach the disk (faster;\n"
+    "                      after a crash they may be incomplete)\n"
+    "  --json              one JSON object, for scripts\n";
+
+constexpr const char* kRestoreHelp =
+    "pgbak restore: restore a set into a running server.\n"
+    "\n"
+    "Usage:\n"
+    "  pgbak restore SET --dbname CONNINFO --storage URL [--storage-options FILE]\n"
+    "                [--identity FILE] [--jobs N] [--create] [--globals]\n"
+    "                [--tables T[,T...]] [--database NAME] [--cluster ID]\n"
+    "                [--work-dir DIR] [--json]\n"
+    "\n"
+    "The set is read back and checked against its manifest as pgbak verify does,\n"
+    "staged in --work-dir (default $TMPDIR, else /var/tmp), and only then given to\n"
+    "the stock pg_restore (custom sets) or psql (plain sets): a damaged set exits\n"
+    "with code 4 before anything reaches the server. The staged copy is removed.\n"
+    "\n"
+    "Options:\n"
+    "  --dbname CONNINFO   the database to restore into (a name, key=value pairs or\n"
+    "                      a postgresql:// URI); with --create, the database to\n"
+    "                      connect to first. No password here: use PGPASSWORD,\n"
+    "                      PGPASSFILE or ~/.pgpass\n"
+    "  --jobs N            pg_restore sessions (custom sets; default 1)\n"
+    "  --create            create the set's database (CREATE DATABASE, with its\n"
+    "                      properties), then restore into it (custom sets)\n"
+    "  --globals           first create the roles of the set's globals.sql that\n"
+    "                      the server lacks; existing roles are left as they are\n"
+    "  --tables T,...      restore only these tables, whole (definition, data,\n"
+    "                      indexes, constraints, triggers); T is table or\n"
+    "                      schema.table; custom sets\n"
+    "  --json              one JSON object, for scripts\n";
+
 // TakesValue says whether option name needs a value.
 bool TakesValue(const std::string& name) {
-  return name == "--storage" || name == "--storage-options" || name == "--database" ||
-         name == "--cluster";
+  static const std::set<std::string> kNames = {
+      "--storage",  "--storage-options", "--database", "--cluster", "--identity",
+      "--work-dir", "--dbname",          "--jobs",     "--tables"};
+  return kNames.count(name) > 0;
+}
+
+// Allowed is the options each command takes (besides --help).
+const std::set<std::string>& Allowed(const std::string& command) {
+  static const std::set<std::string> kSets = {"--storage", "--storage-options", "--database",
+                                              "--cluster", "--json"};
+  static const std::set<std::string> kVerify = {"--storage",  "--storage-options", "--identity",
+                                                "--database", "--cluster",         "--work-dir",
+                                                "--json"};
+  static const std::set<std::string> kFetch = {"--storage",  "--storage-options", "--identity",
+                                               "--database", "--cluster",         "--json",
+                                               "--no-sync"};
+  static const std::set<std::string> kRestore = {
+      "--storage", "--storage-options", "--identity", "--database", "--cluster", "--work-dir",
+      "--json",    "--dbname",          "--jobs",     "--create",   "--globals", "--tables"};
+  if (command == "sets")
+    return kSets;
+  if (command == "verify")
+    return kVerify;
+  if (command == "fetch")
+    return kFetch;
+  return kRestore;
+}
+
+// SplitTables reads a --tables value: names separated by commas.
+void SplitTables(const std::string& value, std::vector<std::string>& tables) {
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string::npos)
+      comma = value.size();
+    std::string name = value.substr(start, comma - start);
+    if (name.empty())
+      throw UsageError("--tables takes names separated by commas, not \"" + value + "\"");
+    tables.push_back(name);
+    start = comma + 1;
+  }
+}
+
+bool KnownCommand(const std::string& command) {
+  return command == "sets" || command == "verify" || command == "fetch" || command == "restore";
 }
 
 }  // namespace
@@ -56,6 +176,8 @@ bool TakesValue(const std::string& name) {
 Arguments Parse(const std::vector<std::string>& args) {
   Arguments parsed;
   bool help = false;
+  std::vector<std::string> given;  // options, for the per-command check
+  std::vector<std::string> positional;
   for (size_t i = 0; i < args.size(); i++) {
     std::string arg = args[i];
     std::string value;
@@ -72,10 +194,14 @@ Arguments Parse(const std::vector<std::string>& args) {
       help = true;
     } else if (arg == "--version") {
       parsed.command = "version";
-    } else if (arg == "--json") {
+    } else if (arg == "--json" || arg == "--create" || arg == "--globals" || arg == "--no-sync") {
       if (has_value)
-        throw UsageError("option --json takes no value");
-      parsed.json = true;
+        throw UsageError("option " + arg + " takes no value");
+      given.push_back(arg);
+      (arg == "--json"      ? parsed.json
+       : arg == "--create"  ? parsed.create
+       : arg == "--globals" ? parsed.globals
+                            : parsed.no_sync) = true;
     } else if (TakesValue(arg)) {
       if (!has_value) {
         if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)
@@ -84,20 +210,36 @@ Arguments Parse(const std::vector<std::string>& args) {
       }
       if (value.empty())
         throw UsageError("option " + arg + " needs a value");
+      given.push_back(arg);
       if (arg == "--storage")
         parsed.storage_url = value;
       else if (arg == "--storage-options")
         parsed.storage_options = value;
       else if (arg == "--database")
         parsed.database = value;
-      else
+      else if (arg == "--cluster")
         parsed.cluster = value;
+      else if (arg == "--identity")
+        parsed.identity = value;
+      else if (arg == "--work-dir")
+        parsed.work_dir = value;
+      else if (arg == "--dbname")
+        parsed.dbname = value;
+      else if (arg == "--tables")
+        SplitTables(value, parsed.tables);
+      else {
+        if (value.find_first_not_of("0123456789") != std::string::npos || value.size() > 3 ||
+            std::stoi(value) < 1 || std::stoi(value) > kMaxJobs)
+          throw UsageError("--jobs takes a number from 1 to " + std::to_string(kMaxJobs) +
+                           ", not \"" + value + "\"");
+        parsed.jobs = std::stoi(value);
+      }
     } else if (arg.rfind("-", 0) == 0 && arg.size() > 1) {
       throw UsageError("unknown option " + arg + " (see pgbak --help)");
     } else if (parsed.command.empty()) {
       parsed.command = arg;
     } else {
-      parsed.positional.push_back(arg);
+      positional.push_back(arg);
     }
   }
   if (help) {
@@ -107,18 +249,38 @@ Arguments Parse(const std::vector<std::string>& args) {
   if (parsed.command.empty())
     throw UsageError("no command given (see pgbak --help)");
   if (parsed.command == "help") {
-    if (!parsed.help_for.empty() && parsed.help_for != "sets")
+    if (!parsed.help_for.empty() && !KnownCommand(parsed.help_for))
       throw UsageError("unknown command \"" + parsed.help_for + "\" (see pgbak --help)");
     return parsed;
   }
   if (parsed.command == "version")
     return parsed;
-  if (parsed.command != "sets")
-    throw UsageError("unknown command \"" + parsed.command + "\" (see pgbak --help)");
-  if (!parsed.positional.empty())
-    throw UsageError("pgbak sets takes no argument, not \"" + parsed.positional[0] + "\"");
+  const std::string& command = parsed.command;
+  if (!KnownCommand(command))
+    throw UsageError("unknown command \"" + command + "\" (see pgbak --help)");
+  for (const std::string& option : given)
+    if (Allowed(command).count(option) == 0)
+      throw UsageError("pgbak " + command + " takes no option " + option + " (see pgbak " +
+                       command + " --help)");
+  size_t wanted = command == "sets" ? 0 : command == "fetch" ? 2 : 1;
+  if (positional.size() > wanted && wanted == 0)
+    throw UsageError("pgbak " + command + " takes no argument, not \"" + positional[0] + "\"");
+  if (positional.size() > wanted)
+    throw UsageError("pgbak " + command + " takes " +
+                     (wanted == 1 ? "one set" : "a set and a directory") + ", not also \"" +
+                     positional[wanted] + "\"");
+  if (positional.size() < wanted)
+    throw UsageError(wanted == 2 && positional.size() == 1
+                         ? "pgbak fetch needs a directory after the set"
+                         : "pgbak " + command + " needs a set (see pgbak " + command + " --help)");
+  if (wanted >= 1)
+    parsed.set = positional[0];
+  if (wanted == 2)
+    parsed.directory = positional[1];
   if (parsed.storage_url.empty())
-    throw UsageError("pgbak " + parsed.command + " needs --storage URL");
+    throw UsageError("pgbak " + command + " needs --storage URL");
+  if (command == "restore" && parsed.dbname.empty())
+    throw UsageError("pgbak restore needs --dbname CONNINFO (the database to restore into)");
   if (!parsed.cluster.empty() &&
       parsed.cluster.find_first_not_of("0123456789") != std::string::npos)
     throw UsageError("--cluster takes a system identifier (digits), not \"" + parsed.cluster +
@@ -127,7 +289,15 @@ Arguments Parse(const std::vector<std::string>& args) {
 }
 
 std::string HelpText(const std::string& command) {
-  return command == "sets" ? kSetsHelp : kMainHelp;
+  if (command == "sets")
+    return kSetsHelp;
+  if (command == "verify")
+    return kVerifyHelp;
+  if (command == "fetch")
+    return kFetchHelp;
+  if (command == "restore")
+    return kRestoreHelp;
+  return kMainHelp;
 }
 
 }  // namespace pgbak::cli

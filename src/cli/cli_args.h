@@ -28,15 +28,29 @@ enum ExitCode : int {
 
 // Arguments is a parsed command line.
 struct Arguments {
-  std::string command;          // "sets", "help", "version"
+  std::string command;          // "sets", "verify", "fetch", "restore", "help", "version"
   std::string help_for;         // with "help": the command asked about ("" for all)
   std::string storage_url;      // --storage
   std::string storage_options;  // --storage-options FILE
+  std::string identity;         // --identity FILE: age identities to decrypt with
   std::string database;         // --database: only sets of this database
   std::string cluster;          // --cluster: only sets of this system identifier
+  std::string work_dir;         // --work-dir: where verify and restore stage ("" default)
   bool json = false;            // --json: machine-readable output
-  std::vector<std::string> positional;
+  bool no_sync = false;         // fetch --no-sync: no fsync of what it writes
+  // restore
+  std::string dbname;               // --dbname CONNINFO
+  int jobs = 1;                     // --jobs N
+  bool create = false;              // --create
+  bool globals = false;             // --globals
+  std::vector<std::string> tables;  // --tables a,b (and repeated)
+  // The set (verify, fetch, restore) and fetch's directory.
+  std::string set;
+  std::string directory;
 };
+
+// kMaxJobs bounds --jobs (pg_restore sessions).
+constexpr int kMaxJobs = 64;
 
 // UsageError is a command line pgbak cannot run; its message names what is
 // wrong, for "pgbak: <message>" and exit code kExitUsage.

@@ -11,6 +11,8 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Basename qw(dirname);
+use File::Spec;
 use File::Temp ();
 use IO::Socket::INET;
 use IPC::Run ();
@@ -26,7 +28,7 @@ our @EXPORT = qw(
   read_manifest table_fingerprints user_tables sha256_of_file decompress_file
   restore_custom restore_plain run_psql_file
   poll_until wait_for_status wait_for_running children_of process_alive
-  pgbak_sessions webhook_receiver
+  pgbak_sessions webhook_receiver age_keygen readme_block run_readme_block
 );
 
 # Cluster->init runs "$PG_REGRESS --config-auth"; scripts/run-tests.sh sets
@@ -42,6 +44,78 @@ if (!$ENV{PG_REGRESS})
 
 # Every node uses UTF8 so that names and text with non-ASCII letters survive.
 my @INITDB_EXTRA = ('--encoding=UTF8', '--locale=C');
+
+# age_keygen($file) makes an age identity with the stock age-keygen, mode
+# 0600, and returns its recipient (the public key on its comment line).
+sub age_keygen
+{
+	my ($file) = @_;
+	my ($out, $err);
+	IPC::Run::run([ 'age-keygen', '-o', $file ], '>', \$out, '2>', \$err)
+	  or die "age-keygen failed: $err";
+	chmod 0600, $file;
+	my ($recipient) = slurp_file($file) =~ /public key: (age1[0-9a-z]+)/;
+	die "no public key in $file" unless $recipient;
+	return $recipient;
+}
+
+# readme_block($heading) returns the first ```sh block of the README
+# section whose heading line is $heading (e.g. "## Restore by hand"), and
+# the README line number of its first line; a block of a later section is
+# never taken for it. Returns () if there is none.
+sub readme_block
+{
+	my ($heading) = @_;
+	my $readme =
+	  defined $ENV{PGBAK_SOURCE_DIR} && $ENV{PGBAK_SOURCE_DIR} ne ''
+	  ? "$ENV{PGBAK_SOURCE_DIR}/README.md"
+	  : File::Spec->rel2abs(dirname(__FILE__) . '/../../README.md');
+	my @lines = split /\n/, slurp_file($readme), -1;
+	my ($level) = $heading =~ /^(#+) /;
+	my ($in_section, $first, @block) = (0);
+	for my $i (0 .. $#lines)
+	{
+		my $line = $lines[$i];
+		if (!$in_section)
+		{
+			$in_section = 1 if $line =~ /^\Q$heading\E\s*$/;
+			next;
+		}
+		if (!defined $first)
+		{
+			# The next section at this level or above: no block.
+			return () if $line =~ /^#{1,${\ length($level)}} /;
+			$first = $i + 2 if $line =~ /^```sh\s*$/;    # 1-based, after the fence
+			next;
+		}
+		return (join("\n", @block) . "\n", $first) if $line =~ /^```\s*$/;
+		push @block, $line;
+	}
+	return ();
+}
+
+# run_readme_block($script_file, $first_line, $env, $timeout) runs a README
+# block saved in $script_file with bash -e -o pipefail, with %$env added to
+# the environment (an undef value removes that variable; libpq's variables
+# that would steer it elsewhere are removed); an ERR trap names the README line of the command that failed.
+# Returns ($ok, $stdout, $stderr, $failure).
+sub run_readme_block
+{
+	my ($script_file, $first_line, $env, $timeout) = @_;
+	my $wrapper =
+	    q{trap 'echo "README.md line $((LINENO + }
+	  . ($first_line - 1)
+	  . q{)): exit status $?: $BASH_COMMAND" >&3' ERR; . "$1"};
+	my ($out, $err, $failure) = ('', '', '');
+	local %ENV = %ENV;
+	delete $ENV{$_} for qw(PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGHOSTADDR);
+	defined $env->{$_} ? ($ENV{$_} = $env->{$_}) : delete $ENV{$_} for keys %$env;
+	my $ok = IPC::Run::run(
+		[ 'bash', '-e', '-o', 'pipefail', '-c', $wrapper, 'bash', $script_file ],
+		'<', \'', '>', \$out, '2>', \$err, '3>', \$failure,
+		IPC::Run::timeout($timeout // 120));
+	return ($ok, $out, $err, $failure);
+}
 
 # quote_literal renders a Perl string as an SQL string literal
 # (standard_conforming_strings is on in every supported server).

@@ -13,8 +13,6 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use File::Spec;
 use IPC::Run ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -29,43 +27,7 @@ my $tmp = PostgreSQL::Test::Utils::tempdir;
 # "## Restore by hand" (and within it: a block of a later section is never
 # taken for it).
 # ---------------------------------------------------------------------------
-my $readme =
-  defined $ENV{PGBAK_SOURCE_DIR} && $ENV{PGBAK_SOURCE_DIR} ne ''
-  ? "$ENV{PGBAK_SOURCE_DIR}/README.md"
-  : File::Spec->rel2abs(dirname(__FILE__) . '/../../README.md');
-ok(-f $readme, "README.md found at $readme") or do { done_testing(); exit 1; };
-
-my @readme_lines = split /\n/, slurp_file($readme), -1;
-my ($block, $block_first_line);    # the commands, the README line of the first
-{
-	my ($in_section, $in_block) = (0, 0);
-	my @lines;
-	for my $i (0 .. $#readme_lines)
-	{
-		my $line = $readme_lines[$i];
-		if (!$in_section)
-		{
-			$in_section = 1 if $line =~ /^## Restore by hand\s*$/;
-			next;
-		}
-		if (!$in_block)
-		{
-			last if $line =~ /^## /;    # the next section: no block found
-			if ($line =~ /^```sh\s*$/)
-			{
-				$in_block = 1;
-				$block_first_line = $i + 2;    # 1-based, the line after the fence
-			}
-			next;
-		}
-		if ($line =~ /^```\s*$/)
-		{
-			$block = join("\n", @lines) . "\n";
-			last;
-		}
-		push @lines, $line;
-	}
-}
+my ($block, $block_first_line) = readme_block('## Restore by hand');
 ok(defined $block,
 	'README.md has a ```sh block in its section "## Restore by hand"')
   or do { done_testing(); exit 1; };
@@ -147,26 +109,16 @@ ok(defined $set && -d $set, 'backup_log gives the set directory') or diag explai
 my $node2 = plain_node('new');
 my $superuser = $node2->safe_psql('postgres', 'SELECT current_user');
 
-my $offset = $block_first_line - 1;
-my $wrapper =
-    q{trap 'echo "README.md line $((LINENO + }
-  . $offset
-  . q{)): exit status $?: $BASH_COMMAND" >&3' ERR; . "$1"};
-my ($out, $err, $failure) = ('', '', '');
-my $ok;
-{
-	local %ENV = %ENV;
-	delete $ENV{$_} for qw(PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGHOSTADDR);
-	$ENV{SET} = $set;
-	$ENV{PGHOST} = $node2->host;
-	$ENV{PGPORT} = $node2->port;
-	$ENV{PGUSER} = $superuser;
-	$ENV{PATH} = "/usr/lib/postgresql/15/bin:$ENV{PATH}";
-	$ok = IPC::Run::run(
-		[ 'bash', '-e', '-o', 'pipefail', '-c', $wrapper, 'bash', $script_file ],
-		'<', \'', '>', \$out, '2>', \$err, '3>', \$failure,
-		IPC::Run::timeout(120));
-}
+my ($ok, $out, $err, $failure) = run_readme_block(
+	$script_file,
+	$block_first_line,
+	{
+		SET => $set,
+		PGHOST => $node2->host,
+		PGPORT => $node2->port,
+		PGUSER => $superuser,
+		PATH => "/usr/lib/postgresql/15/bin:$ENV{PATH}"
+	});
 note "stdout:\n$out";
 note "stderr:\n$err";
 ok($ok, 'every command of the README block succeeds under bash -e -o pipefail')

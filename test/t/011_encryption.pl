@@ -24,21 +24,8 @@ use PgbakTest;
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $marker = 'PLAINTEXT-MARKER-7d1c0f5e';
 
-# age-keygen writes the identity file; its public key is on a comment line.
-sub keygen
-{
-	my ($file) = @_;
-	my ($out, $err);
-	IPC::Run::run([ 'age-keygen', '-o', $file ], '>', \$out, '2>', \$err)
-	  or die "age-keygen failed: $err";
-	my ($recipient) = slurp_file($file) =~ /public key: (age1[0-9a-z]+)/;
-	die "no public key in $file" unless $recipient;
-	chmod 0600, $file;
-	return $recipient;
-}
-
-my $recipient = keygen("$tmp/key.txt");
-my $other_recipient = keygen("$tmp/other.txt");
+my $recipient = age_keygen("$tmp/key.txt");
+my $other_recipient = age_keygen("$tmp/other.txt");
 
 my $s3 = start_s3(name => 'encryption');
 my $node = new_node('encryption');

@@ -202,8 +202,7 @@ bool ReadBackObject(SourceStorage& source_storage, const std::string& set_key,
   bool decrypt = encrypted && !source_storage.identities.empty();
   if (encrypted && !decrypt && contents_needed)
     throw Error(ErrorKind::kInvalidParameter,
-                object.name + " is encrypted, and storage \"" + source_storage.name +
-                    "\" has no age identity to decrypt it",
+                object.name + " is encrypted, and " + source_storage.no_identity + " to decrypt it",
                 "", source_storage.identity_hint);
   MeterSink raw(sink, false);
   ZstdDecompressSink decompress(raw);

@@ -38,7 +38,11 @@ struct SourceStorage {
   std::unique_ptr<Storage> storage;
   std::string name;                     // for messages ("local", a storage's name)
   std::vector<AgeIdentity> identities;  // empty: encrypted objects are only checksummed
-  std::string identity_hint;            // how to give an identity, for the error without one
+  // For the error an encrypted object gives without an identity: what is
+  // missing ("... is encrypted, and <no_identity> to decrypt it") and how
+  // to give it.
+  std::string no_identity = "no age identity was given";
+  std::string identity_hint;
 };
 
 // SetKey is the storage key of backup backup_id's set from its location,

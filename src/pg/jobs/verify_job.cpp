@@ -1101,6 +1101,7 @@ SourceStorage OpenSourceStorage(const SourceInfo& source) {
   SourceStorage opened;
   opened.storage = std::move(handle.storage);
   opened.name = source.storage;
+  opened.no_identity = "storage \"" + source.storage + "\" has no age_identity_file";
   opened.identity_hint =
       "Define the storage again with age_identity_file, a file on this server holding the "
       "secret key of one of the set's age_recipients.";

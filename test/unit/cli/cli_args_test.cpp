@@ -46,8 +46,8 @@ TEST(CliArgsTest, HelpAndVersion) {
 
 TEST(CliArgsTest, EveryUsageError) {
   EXPECT_EQ(UsageMessage({}), "no command given (see pgbak --help)");
-  EXPECT_EQ(UsageMessage({"restore"}), "unknown command \"restore\" (see pgbak --help)");
-  EXPECT_EQ(UsageMessage({"restore", "--help"}), "unknown command \"restore\" (see pgbak --help)");
+  EXPECT_EQ(UsageMessage({"drop"}), "unknown command \"drop\" (see pgbak --help)");
+  EXPECT_EQ(UsageMessage({"drop", "--help"}), "unknown command \"drop\" (see pgbak --help)");
   EXPECT_EQ(UsageMessage({"sets"}), "pgbak sets needs --storage URL");
   EXPECT_EQ(UsageMessage({"sets", "--storage"}), "option --storage needs a value");
   EXPECT_EQ(UsageMessage({"sets", "--storage", "--json"}), "option --storage needs a value");
@@ -60,6 +60,74 @@ TEST(CliArgsTest, EveryUsageError) {
   EXPECT_EQ(UsageMessage({"sets", "--storage", "x", "--json=yes"}), "option --json takes no value");
   EXPECT_EQ(UsageMessage({"sets", "--storage", "x", "--cluster", "abc"}),
             "--cluster takes a system identifier (digits), not \"abc\"");
+  // Options of other commands are refused, by name.
+  EXPECT_EQ(UsageMessage({"sets", "--storage", "x", "--identity", "k"}),
+            "pgbak sets takes no option --identity (see pgbak sets --help)");
+  EXPECT_EQ(UsageMessage({"verify", "s", "--storage", "x", "--dbname", "d"}),
+            "pgbak verify takes no option --dbname (see pgbak verify --help)");
+  EXPECT_EQ(UsageMessage({"fetch", "s", "d", "--storage", "x", "--work-dir", "w"}),
+            "pgbak fetch takes no option --work-dir (see pgbak fetch --help)");
+  EXPECT_EQ(UsageMessage({"restore", "s", "--storage", "x", "--dbname", "d", "--no-sync"}),
+            "pgbak restore takes no option --no-sync (see pgbak restore --help)");
+  EXPECT_EQ(UsageMessage({"verify", "s", "--storage", "x", "--create"}),
+            "pgbak verify takes no option --create (see pgbak verify --help)");
+  // Arguments.
+  EXPECT_EQ(UsageMessage({"verify", "--storage", "x"}),
+            "pgbak verify needs a set (see pgbak verify --help)");
+  EXPECT_EQ(UsageMessage({"verify", "a", "b", "--storage", "x"}),
+            "pgbak verify takes one set, not also \"b\"");
+  EXPECT_EQ(UsageMessage({"fetch", "a", "--storage", "x"}),
+            "pgbak fetch needs a directory after the set");
+  EXPECT_EQ(UsageMessage({"fetch", "--storage", "x"}),
+            "pgbak fetch needs a set (see pgbak fetch --help)");
+  EXPECT_EQ(UsageMessage({"fetch", "a", "b", "c", "--storage", "x"}),
+            "pgbak fetch takes a set and a directory, not also \"c\"");
+  EXPECT_EQ(UsageMessage({"verify", "a"}), "pgbak verify needs --storage URL");
+  EXPECT_EQ(UsageMessage({"restore", "a", "--storage", "x"}),
+            "pgbak restore needs --dbname CONNINFO (the database to restore into)");
+  // Values.
+  for (const char* jobs : {"0", "65", "-1", "x", "1.5", "99999"})
+    EXPECT_EQ(UsageMessage({"restore", "a", "--storage", "x", "--dbname", "d", "--jobs", jobs}),
+              std::string("--jobs takes a number from 1 to 64, not \"") + jobs + "\"")
+        << jobs;
+  EXPECT_EQ(UsageMessage({"restore", "a", "--storage", "x", "--dbname", "d", "--tables", "a,,b"}),
+            "--tables takes names separated by commas, not \"a,,b\"");
+  EXPECT_EQ(UsageMessage({"restore", "a", "--storage", "x", "--dbname", "d", "--tables="}),
+            "option --tables needs a value");
+  EXPECT_EQ(UsageMessage({"restore", "a", "--storage", "x", "--dbname", "d", "--create=yes"}),
+            "option --create takes no value");
+  EXPECT_EQ(UsageMessage({"restore", "a", "--storage", "x", "--dbname", "d", "--globals=1"}),
+            "option --globals takes no value");
+}
+
+TEST(CliArgsTest, VerifyFetchRestore) {
+  Arguments v = Parse({"verify", "latest", "--storage", "s3://b", "--identity", "/k", "--database",
+                       "app", "--work-dir=/w", "--json"});
+  EXPECT_EQ(v.command, "verify");
+  EXPECT_EQ(v.set, "latest");
+  EXPECT_EQ(v.identity, "/k");
+  EXPECT_EQ(v.work_dir, "/w");
+  EXPECT_TRUE(v.json);
+  Arguments f = Parse({"fetch", "42", "/out", "--storage", "file:///b", "--no-sync"});
+  EXPECT_TRUE(f.no_sync);
+  EXPECT_EQ(f.set, "42");
+  EXPECT_EQ(f.directory, "/out");
+  Arguments r = Parse({"restore", "7301/app/20261201T000000Z-42", "--storage", "s3://b", "--dbname",
+                       "host=h dbname=app", "--jobs", "4", "--create", "--globals", "--tables",
+                       "public.a,b", "--tables=s.c"});
+  EXPECT_EQ(r.set, "7301/app/20261201T000000Z-42");
+  EXPECT_EQ(r.dbname, "host=h dbname=app");
+  EXPECT_EQ(r.jobs, 4);
+  EXPECT_TRUE(r.create);
+  EXPECT_TRUE(r.globals);
+  EXPECT_EQ(r.tables, (std::vector<std::string>{"public.a", "b", "s.c"}));
+  EXPECT_EQ(Parse({"restore", "1", "--storage", "x", "--dbname", "d"}).jobs, 1);
+  for (const char* command : {"sets", "verify", "fetch", "restore"}) {
+    EXPECT_EQ(Parse({command, "--help"}).help_for, command);
+    EXPECT_NE(HelpText(command).find(std::string("pgbak ") + command + " "), std::string::npos)
+        << command;
+  }
+  EXPECT_NE(HelpText("restore").find("No password here"), std::string::npos);
 }
 
 }  // namespace

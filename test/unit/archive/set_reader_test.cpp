@@ -1,0 +1,251 @@
+// set_reader_test.cpp: reading a set back and checking it against its
+// manifest, on a real local storage with objects compressed by zstd and
+// encrypted by age as a backup writes them: a good set, each kind of
+// damage, an encrypted set with and without the identity, and staging
+// (data offsets, globals, a removed staging directory).
+#include "core/archive/set_reader.h"
+
+#include <sys/stat.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/archive/manifest.h"
+#include "core/archive/set_layout.h"
+#include "core/base/error.h"
+#include "core/crypto/age.h"
+#include "core/pipeline/meter_sink.h"
+#include "core/pipeline/zstd_sink.h"
+#include "core/storage/local/local_storage.h"
+#include "test_util.h"
+
+namespace pgbak {
+namespace {
+
+constexpr int64_t kId = 42;
+
+// SetWriter writes objects into a set directory as a backup does and
+// collects their manifest entries.
+struct SetWriter {
+  SetWriter(Storage& storage, const AgeIdentity* identity)
+      : storage(storage), identity(identity), dir(SetDirectory("7301", "app", 1764547200, kId)) {}
+
+  void Add(const std::string& base, const std::string& role, const std::string& contents) {
+    std::string name = base + (identity != nullptr ? kAgeSuffix : "");
+    std::unique_ptr<ObjectWriter> writer = storage.Create(dir + "/" + name);
+    StringSink stored;
+    MeterSink meter(stored, true);
+    std::unique_ptr<AgeEncryptSink> encrypt;
+    if (identity != nullptr)
+      encrypt =
+          std::make_unique<AgeEncryptSink>(meter, std::vector<AgeRecipient>{identity->Recipient()});
+    Sink& into = encrypt ? static_cast<Sink&>(*encrypt) : static_cast<Sink&>(meter);
+    ZstdCompressSink compress(into, 3, 0);
+    compress.Write(reinterpret_cast<const uint8_t*>(contents.data()), contents.size());
+    compress.Finish();
+    const std::string& bytes = stored.contents();
+    writer->Write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    writer->Finish();
+    objects.push_back({name, role, bytes.size(), contents.size(), meter.sha256_hex(), "zstd",
+                       identity != nullptr ? "age" : "none"});
+  }
+
+  void Finish(const std::string& format = "plain") {
+    Manifest manifest;
+    manifest.tool = "pgbak_ext test";
+    manifest.backup_id = kId;
+    manifest.database = "app";
+    manifest.system_identifier = "7301";
+    manifest.server_version = "15.20";
+    manifest.dump_format = format;
+    manifest.started_at = "2025-12-01T00:00:00Z";
+    manifest.finished_at = "2025-12-01T00:00:05Z";
+    manifest.snapshot_lsn = "0/1000000";
+    manifest.options_json = "{}";
+    manifest.objects = objects;
+    if (identity != nullptr)
+      manifest.age_recipients = {identity->Recipient().ToString()};
+    std::string text = manifest.ToJson();
+    std::unique_ptr<ObjectWriter> writer = storage.Create(dir + "/" + kManifestObject);
+    writer->Write(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    writer->Finish();
+  }
+
+  Storage& storage;
+  const AgeIdentity* identity;
+  std::string dir;
+  std::vector<ManifestObject> objects;
+};
+
+const std::string kScript = "CREATE TABLE t (x int);\nCOPY t FROM stdin;\n1\n2\n\\.\n";
+const std::string kGlobals = "CREATE ROLE alice;\n";
+
+class SetReaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage_root = dir.path() + "/storage";
+    work_root = dir.path() + "/work";
+    source.storage = std::make_unique<LocalStorage>(storage_root);
+    source.name = "test";
+    source.identity_hint = "give an identity";
+  }
+  LocalStorage& Storage() { return static_cast<LocalStorage&>(*source.storage); }
+
+  test::TempDir dir;
+  std::string storage_root, work_root;
+  SourceStorage source;
+};
+
+TEST_F(SetReaderTest, AGoodSetIsReadAndStaged) {
+  SetWriter set(*source.storage, nullptr);
+  set.Add(kDataObjectPlain, "data", kScript);
+  set.Add(kGlobalsObject, "globals", kGlobals);
+  set.Finish();
+  LocalStorage work(work_root, Durability::kScratch);
+  std::string data_path, globals_path;
+  uint64_t read = 0, room_asked = 0;
+  {
+    StagingArea staging(work, "stage-1");
+    ReadBackOptions options;
+    options.stage = true;
+    options.stage_globals = true;
+    options.progress = [&](size_t bytes) { read += bytes; };
+    options.check_space = [&](uint64_t bytes) { room_asked = bytes; };
+    SetExpectation expected;
+    expected.backup_id = kId;
+    expected.database = "app";
+    StagedSet staged = ReadBackSet(source, set.dir, staging, expected, options);
+    EXPECT_TRUE(staged.all_read);
+    data_path = staged.data_path;
+    globals_path = staged.globals_path;
+    EXPECT_EQ(test::ReadFile(data_path), kScript);
+    EXPECT_EQ(test::ReadFile(globals_path), kGlobals);
+    EXPECT_EQ(read, set.objects[0].size + set.objects[1].size);
+    EXPECT_EQ(room_asked, kScript.size());
+  }
+  // The staging directory goes with everything in it.
+  struct stat st;
+  EXPECT_NE(stat(data_path.c_str(), &st), 0);
+  EXPECT_NE(stat((work_root + "/stage-1").c_str(), &st), 0);
+}
+
+TEST_F(SetReaderTest, EveryKindOfDamageIsCorrupt) {
+  SetWriter set(*source.storage, nullptr);
+  set.Add(kDataObjectPlain, "data", kScript);
+  set.Add(kGlobalsObject, "globals", kGlobals);
+  set.Finish();
+  LocalStorage work(work_root, Durability::kScratch);
+  auto read_back = [&](const SetExpectation& expected) {
+    StagingArea staging(work, "stage");
+    ReadBackOptions options;
+    options.stage = true;
+    try {
+      ReadBackSet(source, set.dir, staging, expected, options);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kCorrupt) << e.what();
+      return std::string(e.what());
+    }
+    return std::string("(read back)");
+  };
+  SetExpectation expected;
+  EXPECT_EQ(read_back(expected), "(read back)");
+  // Another backup's or database's manifest.
+  expected.backup_id = 7;
+  EXPECT_EQ(read_back(expected),
+            "manifest.json describes backup 42 of database \"app\", not this one");
+  expected = {};
+  expected.data_sha256 = std::string(64, '0');
+  EXPECT_NE(read_back(expected).find("SHA-256 mismatch with backup_log"), std::string::npos);
+  expected = {};
+  expected.manifest_sha256 = std::string(64, '0');
+  EXPECT_NE(read_back(expected).find("manifest.json: SHA-256 mismatch"), std::string::npos);
+  // A flipped byte in the data object: same size, other SHA-256.
+  std::string path = storage_root + "/" + set.dir + "/" + kDataObjectPlain;
+  std::string bytes = test::ReadFile(path);
+  std::string flipped = bytes;
+  flipped[flipped.size() / 2] ^= 1;
+  test::WriteFile(path, flipped);
+  EXPECT_NE(read_back({}).find("data.sql.zst: SHA-256 mismatch: the manifest says"),
+            std::string::npos);
+  // Truncated: the size differs.
+  test::WriteFile(path, bytes.substr(0, bytes.size() - 1));
+  EXPECT_NE(read_back({}).find("data.sql.zst: size mismatch"), std::string::npos);
+  // Gone.
+  Storage().Remove(set.dir + "/" + kDataObjectPlain);
+  EXPECT_EQ(read_back({}), "object data.sql.zst is missing from the set");
+  // No manifest: not a complete set.
+  Storage().Remove(set.dir + "/" + kManifestObject);
+  EXPECT_EQ(read_back({}), "manifest.json is missing: the set is not complete");
+}
+
+TEST_F(SetReaderTest, AnEncryptedSetWithAndWithoutTheIdentity) {
+  AgeIdentity identity = AgeIdentity::Generate();
+  SetWriter set(*source.storage, &identity);
+  set.Add(kDataObjectPlain, "data", kScript);
+  set.Add(kGlobalsObject, "globals", kGlobals);
+  set.Finish();
+  LocalStorage work(work_root, Durability::kScratch);
+  int round = 0;
+  // Each read stages in a directory of its own, as each operation does.
+  auto read_back = [&](const ReadBackOptions& options, std::string* data = nullptr) {
+    StagingArea staging(work, "stage-" + std::to_string(++round));
+    StagedSet staged = ReadBackSet(source, set.dir, staging, {}, options);
+    if (data != nullptr)
+      *data = test::ReadFile(staged.data_path);
+    return staged;
+  };
+  ReadBackOptions check;
+  check.stage = true;  // a check stages what it can decrypt
+  // Without the identity: sizes and checksums only.
+  StagedSet checked = read_back(check);
+  EXPECT_FALSE(checked.all_read);
+  EXPECT_TRUE(checked.data_path.empty());
+  // A restore needs the contents: the error names the way in.
+  ReadBackOptions restore;
+  restore.stage = true;
+  restore.stage_required = true;
+  try {
+    read_back(restore);
+    ADD_FAILURE() << "read without an identity";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidParameter);
+    EXPECT_EQ(std::string(e.what()),
+              "data.sql.zst.age is encrypted, and no age identity was given to decrypt it");
+    EXPECT_EQ(e.hint(), "give an identity");
+  }
+  // With it, everything is read.
+  source.identities = {identity};
+  std::string data;
+  EXPECT_TRUE(read_back(restore, &data).all_read);
+  EXPECT_EQ(data, kScript);
+  // Another key does not open it, and that is not damage of the set.
+  source.identities = {AgeIdentity::Generate()};
+  EXPECT_THROW(read_back(restore), Error);
+}
+
+TEST_F(SetReaderTest, SetKeyAndManifestLimits) {
+  EXPECT_EQ(SetKey(*source.storage, kId,
+                   storage_root + "/" + SetDirectory("7301", "app", 1764547200, kId)),
+            SetDirectory("7301", "app", 1764547200, kId));
+  EXPECT_THROW(SetKey(*source.storage, 43,
+                      storage_root + "/" + SetDirectory("7301", "app", 1764547200, kId)),
+               Error);
+  EXPECT_THROW(SetKey(*source.storage, kId, "/elsewhere/x"), Error);
+  std::unique_ptr<ObjectWriter> writer = source.storage->Create("big/manifest.json");
+  std::string chunk(1 << 20, ' ');
+  for (int i = 0; i <= 64; i++)
+    writer->Write(reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size());
+  writer->Finish();
+  try {
+    ReadManifest(*source.storage, "big", "");
+    ADD_FAILURE() << "read a manifest over the limit";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "manifest.json is too large to be a manifest");
+  }
+}
+
+}  // namespace
+}  // namespace pgbak
