@@ -22,8 +22,9 @@ ALTER TABLE backup_log ADD CONSTRAINT backup_log_trigger_check
   CHECK (trigger IN ('manual', 'schedule', 'import'));
 
 -- A set is imported once per storage: concurrent imports of the same set
--- wait for each other here and the later one adds nothing. A row whose set
--- failed a verification, or expired, no longer holds its place.
+-- wait for each other here and the later one adds nothing. A row marked
+-- expired (by hand: retention never deletes an imported set) no longer
+-- holds its place.
 CREATE UNIQUE INDEX backup_log_import_once ON backup_log (storage_name, location)
   WHERE trigger = 'import' AND status IN ('succeeded', 'expiring');
 

@@ -18,6 +18,7 @@ use warnings;
 
 use File::Copy qw(copy);
 use IPC::Run ();
+use Time::HiRes qw(time);
 use File::Path qw(make_path remove_tree);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -35,18 +36,6 @@ my %s3_credentials = (
 	endpoint => $s3->endpoint,
 	access_key_id => $s3->access_key,
 	secret_access_key => $s3->secret);
-
-# add_storage($node, $name, $url, %options)
-sub add_storage
-{
-	my ($node, $name, $url, %options) = @_;
-	$node->safe_psql('postgres',
-		    "SET log_statement = 'none';\n"
-		  . 'SELECT pgbak_storage_add('
-		  . quote_literal($name) . ', '
-		  . quote_literal($url) . ', '
-		  . quote_literal(JSON::PP->new->canonical->encode(\%options)) . ')');
-}
 
 # backup_to($node, $db, $storage, $options) runs a backup and returns its id.
 sub backup_to
@@ -81,9 +70,10 @@ $node_a->safe_psql('ledger', q{
 my %source = (shop => table_fingerprints($node_a, 'shop'), ledger => table_fingerprints($node_a, 'ledger'));
 my $cluster_a = $node_a->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 
-add_storage($node_a, 'dir', "file://$dirstore");
-add_storage($node_a, 'vault', "s3://$bucket/vault", %s3_credentials, age_recipients => [$recipient]);
-add_storage($node_a, 'offsite', "s3://$bucket/offsite", %s3_credentials);
+storage_add($node_a, 'dir', "file://$dirstore");
+storage_add($node_a, 'vault', "s3://$bucket/vault", %s3_credentials,
+	age_recipients => [$recipient]);
+storage_add($node_a, 'offsite', "s3://$bucket/offsite", %s3_credentials);
 
 my $shop_dir = backup_to($node_a, 'shop', 'dir');
 my $ledger_dir = backup_to($node_a, 'ledger', 'dir', '{"format": "plain"}');
@@ -136,10 +126,10 @@ isnt($cluster_b, $cluster_a, 'cluster B has another system identifier');
 # B's backup_log ids are far from A's: nothing may find an imported set by
 # a row id that happens to be the id its directory is named with.
 $node_b->safe_psql('postgres', q{SELECT setval(pg_get_serial_sequence('backup_log', 'id'), 500)});
-add_storage($node_b, 'dir', "file://$dirstore", manual_retention => 1);
-add_storage($node_b, 'vault', "s3://$bucket/vault", %s3_credentials,
+storage_add($node_b, 'dir', "file://$dirstore", manual_retention => 1);
+storage_add($node_b, 'vault', "s3://$bucket/vault", %s3_credentials,
 	age_recipients => [$recipient], age_identity_file => "$tmp/key.txt");
-add_storage($node_b, 'offsite', "s3://$bucket/offsite", %s3_credentials);
+storage_add($node_b, 'offsite', "s3://$bucket/offsite", %s3_credentials);
 
 my $listing = $node_b->safe_psql('postgres',
 	q{SELECT directory_id, complete, coalesce(problem, '-'), cluster, database,
@@ -286,6 +276,20 @@ my $offsite_import = id_of($shop_offsite);
 is($node_b->safe_psql('postgres',
 		"SELECT count(*) FROM backup_log WHERE trigger = 'import' AND storage_name = 'offsite'"),
 	'1', 'offsite\'s good set is registered once');
+
+# A storage that does not answer holds nothing up: statement_timeout ends
+# a listing waiting on S3, and the session goes on.
+$s3->set_faults(
+	[ { name => 'slow', method => 'GET', path => 'manifest\.json$', delay_ms => 120000, times => -1 } ]);
+my $started = time;
+($rc, $out, $err) = $node_b->psql('postgres',
+	q{SET statement_timeout = '2s'; SELECT count(*) FROM pgbak_storage_sets('offsite')});
+like($err, qr/canceling statement due to statement timeout/,
+	'statement_timeout ends a listing that waits on S3');
+cmp_ok(time - $started, '<', 8, 'at once: not when S3 answers, nor when a retry gives up');
+$s3->clear_faults;
+is($node_b->safe_psql('postgres', q{SELECT count(*) FROM pgbak_storage_sets('offsite')}), '2',
+	'once S3 answers, the listing works');
 
 # ---------------------------------------------------------------------------
 # Verify and restore imported ids.
