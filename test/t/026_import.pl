@@ -305,7 +305,7 @@ my $drill = $node_b->safe_psql('postgres', "SELECT pgbak_verify($ledger_import, 
 is(wait_backup($node_b, $drill, 300), 'succeeded', 'a restore drill of the imported plain set passes')
   or diag backup_row($node_b, $drill)->{error_message};
 
-my %restores = (shop_back => $shop_import, ledger_back => $vault_import, shop_s3 => $offsite_import);
+my %restores = (shop => $shop_import, ledger_back => $vault_import, shop_s3 => $offsite_import);
 for my $target (sort keys %restores)
 {
 	my $restore = $node_b->safe_psql('postgres', "SELECT pgbak_restore($restores{$target}, '$target')");
@@ -316,12 +316,22 @@ for my $target (sort keys %restores)
 		"$target has $database\'s rows (counts and contents)");
 }
 
+# shop is back under its name: it has no backup on B yet, whatever B
+# imported of A's shop.
+is($node_b->safe_psql('postgres',
+		q{SELECT coalesce(last_backup_id::text, 'none') || ' ' || stale FROM backup_status
+		  WHERE database_name = 'shop'}),
+	'none true', 'the restored shop has no backup of its own in backup_status, and is stale');
+like($node_b->safe_psql('postgres', 'SELECT pgbak_metrics()'),
+	qr/^pgbak_backup_successes_total\{database="shop"\} 0$/m,
+	'nor in the metrics');
+
 # ---------------------------------------------------------------------------
 # Retention never deletes an imported set: dir's manual_retention (1 s)
 # takes B's own older manual backup, not the imported ones.
 # ---------------------------------------------------------------------------
-my $own_old = backup_to($node_b, 'shop_back', 'dir');
-my $own_new = backup_to($node_b, 'shop_back', 'dir');
+my $own_old = backup_to($node_b, 'shop', 'dir');
+my $own_new = backup_to($node_b, 'shop', 'dir');
 my $planned;
 ok( poll_until(
 		30,
