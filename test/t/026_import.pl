@@ -120,7 +120,13 @@ ok(!-d $node_a->data_dir, 'cluster A is gone');
 # ---------------------------------------------------------------------------
 # Cluster B: the same storages, the encrypted one with the identity file.
 # ---------------------------------------------------------------------------
-my $node_b = new_node('cluster_b');
+# B sends a webhook for every finished operation: none for an import.
+my $hooks = "$tmp/hooks.jsonl";
+my ($receiver, $port) = webhook_receiver($hooks);
+my $node_b = new_node(
+	'cluster_b',
+	'pgbak.webhook_url' => "'http://127.0.0.1:$port/hook'",
+	'pgbak.webhook_events' => "'all'");
 my $cluster_b = $node_b->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 isnt($cluster_b, $cluster_a, 'cluster B has another system identifier');
 # B's backup_log ids are far from A's: nothing may find an imported set by
@@ -346,6 +352,21 @@ is($node_b->safe_psql('postgres',
 		"SELECT count(*) FROM pgbak_storage_sets('dir') WHERE cluster = '$cluster_b'"),
 	'2', 'B\'s own sets are listed beside A\'s');
 
+# Webhooks: one for B's own backups and restores, none for imported rows.
+ok( poll_until(
+		60,
+		sub { -f $hooks && slurp_file($hooks) =~ /"id":\s*$own_new\b/ }),
+	'B\'s own backup is announced by webhook');
+my @hooked = map { JSON::PP->new->decode($_)->{id} } grep { /\S/ } split /\n/, slurp_file($hooks);
+my @imported = ($shop_import, $ledger_import, $vault_import, $offsite_import);
+is_deeply([ grep { my $id = $_; grep { $_ == $id } @hooked } @imported ],
+	[], 'no webhook was sent for an imported set');
+is($node_b->safe_psql('postgres',
+		"SELECT string_agg(DISTINCT webhook_status, ',') FROM backup_log WHERE trigger = 'import'"),
+	'not sent: imported', 'their rows say why');
+
 $node_b->stop;
 $s3->stop;
+kill 'TERM', $receiver;
+waitpid($receiver, 0);
 done_testing();

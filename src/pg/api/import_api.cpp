@@ -156,15 +156,18 @@ int64 ExistingRow(const char* storage, const char* location) {
 
 // InsertImported registers record at location of storage; returns the new
 // row's id, or 0 if a concurrent import registered it first (the unique
-// index backup_log_import_once). Needs SPI.
+// index backup_log_import_once). Needs SPI. The row is announced on NOTIFY
+// pgbak like any change, but sends no webhook: no backup ran, and an
+// import of many sets would send as many "succeeded".
 int64 InsertImported(const char* storage, const char* location, const ImportRecord& record,
                      const char* requested_by) {
   const char* sql = psprintf(
       "INSERT INTO %s (kind, status, trigger, database_name, database_oid, storage_name, "
       "location, format, options, requested_by, raw_bytes, stored_bytes, globals_bytes, "
-      "checksum_sha256, manifest_sha256, snapshot_lsn, table_count, started_at, finished_at) "
+      "checksum_sha256, manifest_sha256, snapshot_lsn, table_count, started_at, finished_at, "
+      "webhook_status) "
       "VALUES ('backup', 'succeeded', 'import', $1, 0, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, "
-      "$10, $11, $12::pg_lsn, $13, $14, $15) "
+      "$10, $11, $12::pg_lsn, $13, $14, $15, 'not sent: imported') "
       "ON CONFLICT (storage_name, location) WHERE trigger = 'import' "
       "AND status IN ('succeeded', 'expiring') DO NOTHING RETURNING id",
       BackupLogName());
