@@ -201,7 +201,16 @@ int64 InsertImported(const char* storage, const char* location, const ImportReco
   return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-// ImportHint points at the listing of storage.
+// Valid is text from a storage (a manifest may hold any bytes) made valid
+// in the database encoding, for a message (C++: calls PostgreSQL through
+// PgCall).
+std::string Valid(const std::string& text) {
+  const char* valid = nullptr;
+  PgCall([&] { valid = ValidText(text.c_str()); });
+  return valid;
+}
+
+// ListingHint points at the listing of storage.
 std::string ListingHint(const std::string& storage) {
   return "See SELECT location, complete, problem FROM pgbak_storage_sets('" + storage + "').";
 }
@@ -261,18 +270,18 @@ void ImportSets(const char* storage_name, const char* location, const char* requ
     if (!sets[0].complete)
       throw PgError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                     "the set at \"" + Printable(location) + "\" is incomplete",
-                    Printable(sets[0].problem),
+                    Valid(Printable(sets[0].problem)),
                     "A set without a manifest.json that reads is a backup that did not finish, "
                     "or is still being written: nothing says what it should hold, and it is "
                     "never imported.");
     auto refused = refusals.find(key);
     if (refused != refusals.end())
-      throw PgError(
-          ERRCODE_DATA_CORRUPTED,
-          "the set at \"" + Printable(location) + "\" cannot be imported: " + refused->second,
-          "Its objects do not match its manifest, so a restore of it would fail.",
-          "Import a copy of it from another storage, or check the set with pgbak "
-          "verify.");
+      throw PgError(ERRCODE_DATA_CORRUPTED,
+                    "the set at \"" + Printable(location) +
+                        "\" cannot be imported: " + Valid(refused->second),
+                    "Its objects do not match its manifest, so a restore of it would fail.",
+                    "Import a copy of it from another storage, or check the set with pgbak "
+                    "verify.");
   }
   for (const SetSummary& set : sets) {
     std::string where = storage->Location(set.key);
