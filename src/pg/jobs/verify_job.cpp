@@ -112,9 +112,11 @@ StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingAre
   options.observer = observer;
   options.progress = WorkerProgress;
   options.check_space = [&](uint64_t bytes) { CheckStagingSpace(local.root(), source_id, bytes); };
-  options.on_disk_full = [&](const Error& e) {
-    ThrowNamingStorage(e, "local", local, "to stage backup " + std::to_string(source_id));
+  options.on_staging_error = [&](const Error& e) {
+    if (e.kind() == ErrorKind::kDiskFull)
+      ThrowNamingStorage(e, "local", local, "to stage backup " + std::to_string(source_id));
   };
+
   return ReadBackSet(storage, SetKey(*storage.storage, source.directory_id, source.location),
                      staging, expected, options);
 }
