@@ -67,11 +67,12 @@ std::unique_ptr<Storage> OpenForReading(const char* name) {
   return OpenStorage(name, StorageUse::kLauncher, BackendWaitCheck());
 }
 
-// RequireDirectory refuses a directory storage whose directory is not
-// there: after a loss, a mistyped path must not look like a storage
-// without sets.
+// RequireDirectory refuses a defined directory storage whose directory is
+// not there: after a loss, a mistyped path must not look like a storage
+// without sets. The built-in 'local' is created on first use: before that
+// it holds nothing.
 void RequireDirectory(const char* name, Storage& storage) {
-  auto* local = dynamic_cast<LocalStorage*>(&storage);
+  auto* local = strcmp(name, "local") == 0 ? nullptr : dynamic_cast<LocalStorage*>(&storage);
   struct stat st;
   if (local != nullptr && (stat(local->root().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
     throw Error(ErrorKind::kUndefinedObject,
