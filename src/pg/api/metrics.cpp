@@ -115,7 +115,9 @@ std::string RenderMetrics() {
       "           FILTER (WHERE status IN ('succeeded', 'expiring')) AS retained "
       "  FROM " +
       log +
-      " WHERE kind = 'backup' GROUP BY database_name) t "
+      // Imported sets (pgbak_import) are not this server's backups of
+      // the database that now has their name, as in backup_status.
+      " WHERE kind = 'backup' AND trigger <> 'import' GROUP BY database_name) t "
       "ON t.database_name = s.database_name ORDER BY 1");
   // What each storage holds, from pgbak_storages (1.5 onwards).
   bool has_usage = false;

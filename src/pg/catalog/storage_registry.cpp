@@ -154,21 +154,35 @@ bool ServeWhileWaiting() {
   return alive;
 }
 
+namespace {
+
+// ThrowIfInterrupted serves the wait (ServeWhileWaiting) and throws
+// kCancelled when the postmaster died or the process is asked to stop.
+void ThrowIfInterrupted() {
+  if (!ServeWhileWaiting())
+    throw Error(ErrorKind::kCancelled, "the postmaster died");
+  if (ShutdownRequestPending)
+    throw Error(ErrorKind::kCancelled, "the server is shutting down");
+  // The flags stay set: the backend's next CHECK_FOR_INTERRUPTS raises
+  // the cancel or the terminate as usual.
+  if ((QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED())
+    throw Error(ErrorKind::kCancelled, "canceled by a request to stop");
+}
+
+}  // namespace
+
 std::function<void()> BoundedWaitCheck(int seconds) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   return [deadline, seconds] {
-    if (!ServeWhileWaiting())
-      throw Error(ErrorKind::kCancelled, "the postmaster died");
-    if (ShutdownRequestPending)
-      throw Error(ErrorKind::kCancelled, "the server is shutting down");
-    // The flags stay set: the backend's next CHECK_FOR_INTERRUPTS raises
-    // the cancel or the terminate as usual.
-    if ((QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED())
-      throw Error(ErrorKind::kCancelled, "canceled by a request to stop");
+    ThrowIfInterrupted();
     if (std::chrono::steady_clock::now() > deadline)
       throw Error(ErrorKind::kIo, "gave up after " + std::to_string(seconds) +
                                       " s: the storage does not answer in time");
   };
+}
+
+std::function<void()> BackendWaitCheck() {
+  return ThrowIfInterrupted;
 }
 
 bool PassBudget::Spent() const {

@@ -61,6 +61,12 @@ bool ServeWhileWaiting();
 // passed since it was made.
 std::function<void()> BoundedWaitCheck(int seconds);
 
+// BackendWaitCheck is the interrupt check of a SQL function that waits on
+// a storage in its caller's backend for as long as the work takes (a
+// listing of many sets): BoundedWaitCheck without a deadline of its own,
+// so that the session's cancel and statement_timeout end the wait.
+std::function<void()> BackendWaitCheck();
+
 // kLauncherItemSeconds is how long the launcher waits on a storage for one
 // item (a set to expire, a failed operation's leftovers) before it leaves
 // the item to a later pass.
