@@ -9,9 +9,9 @@
 
 #include "core/archive/set_layout.h"
 #include "core/base/error.h"
-#include "core/base/no_postgres.h"
 #include "core/pipeline/meter_sink.h"
 #include "core/pipeline/zstd_sink.h"
+#include "core/base/no_postgres.h"
 
 namespace pgbak {
 
