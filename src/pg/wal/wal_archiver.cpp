@@ -30,6 +30,7 @@ PGDLLEXPORT void _PG_archive_module_init(ArchiveModuleCallbacks* callbacks);
 #include <dirent.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,10 @@ namespace {
 
 // kReadySuffix ends the status file of a WAL file waiting to be archived.
 constexpr const char* kReadySuffix = ".ready";
+// kPushDeadlineSeconds bounds one push over S3 (its listing and its upload,
+// each retried within ArchiverRetry): then the callback answers false and
+// PostgreSQL tries the file again later.
+constexpr int kPushDeadlineSeconds = 40;
 // kAheadPerWorker bounds the files pushed ahead (or remembered) per thread.
 constexpr size_t kAheadPerWorker = 4;
 
@@ -142,32 +147,44 @@ Target ResolveTarget() {
   return target;
 }
 
-// MakeQueue starts the threads for target. Each thread keeps its own
-// storage driver (an S3 driver holds one HTTP connection) and calls no
-// PostgreSQL function.
+// WorkerSlot is what one push thread keeps: its storage driver (an S3
+// driver holds one HTTP connection) and the deadline of its current push.
+// Only that thread touches it.
+struct WorkerSlot {
+  std::unique_ptr<Storage> storage;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+// MakeQueue starts the threads for target. They call no PostgreSQL function.
 std::unique_ptr<WalPushQueue> MakeQueue(const Target& target, const std::string& wal_directory) {
   auto shared_target = std::make_shared<const Target>(target);
-  auto storages = std::make_shared<std::vector<std::unique_ptr<Storage>>>(target.workers);
-  auto push = [shared_target, storages, wal_directory](
+  auto slots = std::make_shared<std::vector<WorkerSlot>>(target.workers);
+  auto push = [shared_target, slots, wal_directory](
                   size_t worker, const std::string& name,
                   const std::function<bool()>& cancelled) -> std::string {
-    std::unique_ptr<Storage>& storage = (*storages)[worker];
-    if (!storage) {
+    WorkerSlot& slot = (*slots)[worker];
+    slot.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kPushDeadlineSeconds);
+    if (!slot.storage) {
       if (shared_target->is_s3) {
         auto s3 = std::make_unique<S3Storage>(shared_target->s3);
-        s3->SetInterruptCheck([cancelled] {
+        // Runs on this thread while a request waits: a stopping archiver,
+        // or a push past its deadline, gives up.
+        s3->SetInterruptCheck([cancelled, &slot] {
           if (cancelled())
             throw Error(ErrorKind::kCancelled, "the archiver is stopping");
+          if (std::chrono::steady_clock::now() > slot.deadline)
+            throw Error(ErrorKind::kIo, "gave up after " + std::to_string(kPushDeadlineSeconds) +
+                                            " s: the storage does not answer in time");
         });
-        storage = std::move(s3);
+        slot.storage = std::move(s3);
       } else {
-        storage = std::make_unique<LocalStorage>(shared_target->local_root);
+        slot.storage = std::make_unique<LocalStorage>(shared_target->local_root);
       }
     }
-    WalPushResult result =
-        PushWalFile(*storage, shared_target->push, name, wal_directory + "/" + name, cancelled);
-    return result.already_archived ? "already archived as " + storage->Location(result.key)
-                                   : "archived as " + storage->Location(result.key);
+    WalPushResult result = PushWalFile(*slot.storage, shared_target->push, name,
+                                       wal_directory + "/" + name, cancelled);
+    return result.already_archived ? "already archived as " + slot.storage->Location(result.key)
+                                   : "archived as " + slot.storage->Location(result.key);
   };
   return std::make_unique<WalPushQueue>(target.workers, target.workers * kAheadPerWorker,
                                         std::move(push));
