@@ -80,6 +80,15 @@ is((stat($storage_file))[2] & 07777, 0600, 'the storage file is readable by its 
 my $published = JSON::PP->new->decode(slurp_file($storage_file));
 is($published->{name}, 'offsite', 'it holds the storage pgbak.wal_storage names');
 
+# A name no storage can have is refused, and changes nothing.
+my ($bad_rc, $bad_out, $bad_err) =
+  $node->psql('postgres', "ALTER SYSTEM SET pgbak.wal_storage = 'Not A Name'");
+isnt($bad_rc, 0, 'a bad pgbak.wal_storage is refused');
+like($bad_err, qr/invalid value for parameter "pgbak.wal_storage".*\n.*DETAIL:  .*\n.*HINT:  Name 'local' or a storage defined/,
+	'with a detail and a hint');
+ok(!-f "$pgdata/postgresql.auto.conf" || slurp_file("$pgdata/postgresql.auto.conf") !~ /wal_storage/,
+	'and nothing is written');
+
 # archiver_stats returns pg_stat_archiver's counters.
 sub archiver_stats
 {

@@ -123,6 +123,20 @@ TEST(PushWalFile, EncryptsForTheStockAgeTool) {
   EXPECT_TRUE(PushWalFile(storage, clear, "00000002.history", wal).already_archived);
 }
 
+// A partial segment's name holds the local driver's temporary marker
+// (".partial-"): its object must still be listed, and found again.
+TEST(PushWalFile, PartialSegmentIsFoundAgain) {
+  TempDir dir;
+  std::string name = "000000010000000000000005.partial";
+  WriteFile(dir.Join(name), SegmentBytes(4));
+  LocalStorage storage(dir.Join("store"));
+  WalPushSettings settings{"1", {}, 3};
+  WalPushResult first = PushWalFile(storage, settings, name, dir.Join(name));
+  EXPECT_FALSE(first.already_archived);
+  ASSERT_EQ(storage.List("1/wal/").size(), 1u);
+  EXPECT_TRUE(PushWalFile(storage, settings, name, dir.Join(name)).already_archived);
+}
+
 TEST(PushWalFile, RefusesBadNamesAndMissingFiles) {
   TempDir dir;
   LocalStorage storage(dir.Join("store"));
