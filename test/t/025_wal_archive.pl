@@ -47,6 +47,7 @@ shared_preload_libraries = 'pgbak_ext'
 pgbak.database = 'catdb'
 max_worker_processes = 16
 wal_level = replica
+max_wal_senders = 2
 archive_mode = on
 archive_library = 'pgbak_ext'
 pgbak.wal_storage = 'offsite'
@@ -402,6 +403,38 @@ my $local_sha = Digest::SHA->new(256)->addfile("$tmp/local_restored", 'b')->hexd
 is($local_sha, Digest::SHA->new(256)->addfile("$tmp/orig_$local_segment", 'b')->hexdigest,
 	'zstd -d gives back the file from pg_wal');
 is($sha_in_name, $local_sha, 'whose SHA-256 names the object');
+
+# ---------------------------------------------------------------------------
+# The archive recovers a cluster with stock tools: a base backup without WAL
+# (pg_basebackup -X none) and the README's restore_command (ls and zstd).
+# ---------------------------------------------------------------------------
+$node->backup('base', backup_options => [ '-X', 'none' ]);
+$node->safe_psql('postgres',
+	'CREATE TABLE after_base AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 50000) g');
+my $after_base = make_wal();
+ok(wait_archived($after_base), "archived $after_base, written after the base backup");
+my $restored = PostgreSQL::Test::Cluster->new('walrestored');
+$restored->init_from_backup($node, 'base');
+my $wal_glob = "$local_root/$sysid/wal/*/%f-*.zst";
+$restored->append_conf(
+	'postgresql.conf', qq{
+archive_mode = off
+restore_command = 'f=\$(ls $wal_glob 2>/dev/null) && zstd -q -d -c "\$f" > "%p"'
+});
+PostgreSQL::Test::Utils::append_to_file($restored->data_dir . '/recovery.signal', '');
+$restored->start;
+ok( poll_until(
+		120,
+		sub {
+			my ($rc, $out) = $restored->psql('postgres', 'SELECT pg_is_in_recovery()');
+			return $rc == 0 && $out eq 'f';
+		}),
+	'a copy recovers to the end of the archive');
+is($restored->safe_psql('postgres', 'SELECT count(*), sum(length(note)) FROM after_base'),
+	'50000|1600000', 'with the rows written after its base backup');
+ok($restored->log_contains(qr/restored log file "\Q$after_base\E" from archive/),
+	"$after_base came from the archive");
+$restored->stop('fast');
 
 # A prompt, clean shutdown with the archiver's threads running.
 my $started = time;
