@@ -383,6 +383,26 @@ my $resolved = make_wal();
 ok(wait_archived($resolved, 180), "archived up to $resolved once the conflict is resolved");
 check_archive('after the conflict');
 
+# ---------------------------------------------------------------------------
+# A fast shutdown while S3 hangs is not held up by the archiver; the file is
+# archived after the next start.
+# ---------------------------------------------------------------------------
+$s3->set_faults([ { name => 'hang', method => 'PUT', path => '/wal/', times => -1, delay_ms => 600000 } ]);
+my $hung = make_wal();
+ok(poll_until(60, sub { (grep { $_->{name} eq 'hang' && $_->{matched} > 0 } @{ $s3->faults }) ? 1 : 0 }),
+	"the upload of $hung hangs");
+my $stop_started = time;
+$node->stop('fast');
+my $stop_took = time - $stop_started;
+cmp_ok($stop_took, '<', 20, "a fast shutdown while S3 hangs takes $stop_took s");
+ok($node->log_contains(qr/pgbak could not archive WAL file "\Q$hung\E": archiving of WAL file "\Q$hung\E" was interrupted/),
+	'the archiver says it gave up for the shutdown');
+$s3->clear_faults;
+$node->start;
+my $after_restart = make_wal();
+ok(wait_archived($after_restart), "after the restart, archived $hung and up to $after_restart");
+check_archive('after the hung shutdown');
+
 unlike(slurp_file($node->logfile), qr/\Q${\ $s3->secret }\E/, 'the secret key never reaches the log');
 
 # ---------------------------------------------------------------------------

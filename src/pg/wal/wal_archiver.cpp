@@ -23,6 +23,7 @@ extern "C" {
 #include "postmaster/interrupt.h"
 #include "postmaster/pgarch.h"
 #include "storage/pmsignal.h"
+#include "utils/pidfile.h"
 
 PGDLLEXPORT void _PG_archive_module_init(ArchiveModuleCallbacks* callbacks);
 }
@@ -31,6 +32,7 @@ PGDLLEXPORT void _PG_archive_module_init(ArchiveModuleCallbacks* callbacks);
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +59,9 @@ constexpr const char* kReadySuffix = ".ready";
 // each retried within ArchiverRetry): then the callback answers false and
 // PostgreSQL tries the file again later.
 constexpr int kPushDeadlineSeconds = 40;
+// kStoppingWaitSeconds bounds the archiver's waits on storages once the
+// server shuts down.
+constexpr int kStoppingWaitSeconds = 3;
 // kAheadPerWorker bounds the files pushed ahead (or remembered) per thread.
 constexpr size_t kAheadPerWorker = 4;
 
@@ -219,13 +224,39 @@ std::vector<std::string> WaitingFiles(const std::string& status_directory) {
   return names;
 }
 
+// ServerStopping says whether the postmaster is in its shutdown sequence,
+// as it records in postmaster.pid (what pg_ctl reads). The archiver is
+// then asked to archive what is left before the postmaster can exit.
+bool ServerStopping(const std::string& data_dir) {
+  std::ifstream pid_file(data_dir + "/postmaster.pid");
+  std::string line;
+  for (int number = 1; number <= LOCK_FILE_LINE_PM_STATUS && std::getline(pid_file, line); number++)
+    if (number == LOCK_FILE_LINE_PM_STATUS)
+      return line.rfind(PM_STATUS_STOPPING, 0) == 0;
+  return false;
+}
+
+// stopping_noticed is when KeepWaiting first saw the server shutting down.
+std::chrono::steady_clock::time_point stopping_noticed;
+bool stopping_seen = false;
+
 // KeepWaiting serves what must not wait for the archiver (ProcSignalBarriers
 // of CREATE and DROP DATABASE) and says whether to keep waiting for a push:
-// not once the server shuts the archiver down or the postmaster died.
-bool KeepWaiting() {
-  if (!ServeWhileWaiting())
+// not once the archiver is told to stop or the postmaster died, and, once
+// the server shuts down, for kStoppingWaitSeconds in all (PostgreSQL tries
+// each file three times, and again in its last pass), so that a storage
+// that does not answer delays a shutdown by seconds, not minutes.
+bool KeepWaiting(const std::string& data_dir) {
+  if (!ServeWhileWaiting() || ShutdownRequestPending)
     return false;
-  return !ShutdownRequestPending;
+  if (!stopping_seen) {
+    if (!ServerStopping(data_dir))
+      return true;
+    stopping_seen = true;
+    stopping_noticed = std::chrono::steady_clock::now();
+  }
+  return std::chrono::steady_clock::now() - stopping_noticed <
+         std::chrono::seconds(kStoppingWaitSeconds);
 }
 
 // Outcome of one callback, in plain storage (no destructor runs after an
@@ -256,10 +287,12 @@ void ArchiveOne(const char* file, ArchiveOutcome& result) {
   }
   archiver->queue->Offer(WaitingFiles(wal_directory + "/archive_status"));
   WalPushQueue::Outcome outcome;
-  if (!archiver->queue->Await(file, KeepWaiting, outcome))
+  if (!archiver->queue->Await(
+          file, [&data_dir] { return KeepWaiting(data_dir); }, outcome))
     throw Error(ErrorKind::kCancelled,
                 std::string("archiving of WAL file \"") + file + "\" was interrupted",
-                "The server is shutting down; PostgreSQL archives the file at the next start.");
+                "The server is shutting down and the storage did not answer in time; PostgreSQL "
+                "archives the file after the next start.");
   if (!outcome.ok)
     throw Error(ErrorKind::kIo, outcome.message, outcome.detail);
   result.pushed_ahead = outcome.pushed_ahead;
