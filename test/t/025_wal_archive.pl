@@ -436,9 +436,11 @@ ok(wait_archived($after_base), "archived $after_base, written after the base bac
 my $restored = PostgreSQL::Test::Cluster->new('walrestored');
 $restored->init_from_backup($node, 'base');
 my $wal_glob = "$local_root/$sysid/wal/*/%f-*.zst";
+# The copy keeps archiving to the same local storage (its settings came
+# with the base backup): its new timeline's history file joins the archive
+# beside timeline 1, without a conflict.
 $restored->append_conf(
 	'postgresql.conf', qq{
-archive_mode = off
 restore_command = 'f=\$(ls $wal_glob 2>/dev/null) && zstd -q -d -c "\$f" > "%p"'
 });
 PostgreSQL::Test::Utils::append_to_file($restored->data_dir . '/recovery.signal', '');
@@ -454,6 +456,13 @@ is($restored->safe_psql('postgres', 'SELECT count(*), sum(length(note)) FROM aft
 	'50000|1600000', 'with the rows written after its base backup');
 ok($restored->log_contains(qr/restored log file "\Q$after_base\E" from archive/),
 	"$after_base came from the archive");
+my $history = "$local_root/$sysid/wal/00000002/00000002.history-";
+ok(poll_until(60, sub { scalar(glob("$history*.zst")) && -f $restored->data_dir . '/pg_wal/archive_status/00000002.history.done' }),
+	'the new timeline\'s history file is archived under wal/00000002/');
+my ($history_object) = glob("$history*.zst");
+system('zstd', '-q', '-d', '-f', $history_object, '-o', "$tmp/history") == 0 or die 'zstd failed';
+is(slurp_file("$tmp/history"), slurp_file($restored->data_dir . '/pg_wal/00000002.history'),
+	'and reads back as the file in pg_wal');
 $restored->stop('fast');
 
 # A prompt, clean shutdown with the archiver's threads running.

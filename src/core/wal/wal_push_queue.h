@@ -82,6 +82,8 @@ class WalPushQueue {
     std::string detail;
   };
 
+  // WorkerMain is one thread: takes the first queued file, pushes it,
+  // records the outcome, until Stop.
   void WorkerMain(size_t worker);
 
   PushFunction push_;
