@@ -470,4 +470,20 @@ my $started = time;
 $node->stop('fast');
 cmp_ok(time - $started, '<', 60, 'the server stops promptly');
 
+# ---------------------------------------------------------------------------
+# archive_library without the preload: refused loudly, the WAL kept.
+# ---------------------------------------------------------------------------
+my $bare = PostgreSQL::Test::Cluster->new('walnopreload');
+$bare->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
+$bare->append_conf('postgresql.conf',
+	"wal_level = replica\narchive_mode = on\narchive_library = 'pgbak_ext'\n");
+$bare->start;
+my $bare_segment = $bare->safe_psql('postgres',
+	'CREATE TABLE t AS SELECT 1 AS x; SELECT pg_walfile_name(pg_current_wal_lsn())');
+$bare->safe_psql('postgres', 'SELECT pg_switch_wal()');
+ok(poll_until(60, sub { $bare->log_contains(qr/pgbak_ext must be loaded via shared_preload_libraries/) }),
+	'without the preload the archiver says what is missing');
+ok(-f $bare->data_dir . "/pg_wal/archive_status/$bare_segment.ready", 'and the WAL waits');
+$bare->stop('fast');
+
 done_testing();
