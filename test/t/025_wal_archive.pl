@@ -375,6 +375,8 @@ like($log_text,
 	'the log names the file');
 like($log_text, qr/DETAIL:  SHA-256 of the archived file: \Q$bogus_sha\E .*SHA-256 of the file in pg_wal: [0-9a-f]{64}/,
 	'and both checksums');
+like($log_text, qr/HINT:  Another cluster with the same system identifier may be archiving to this storage/,
+	'and a hint');
 my @kept = grep { $_->{key} =~ /\Q$next\E-/ } $s3->list_objects($wal_prefix);
 is(scalar(@kept), 1, 'the archived object is neither overwritten nor joined by another');
 # Once the conflict is resolved (here: the foreign object removed), it goes on.

@@ -90,7 +90,7 @@ bool WalPushQueue::Await(const std::string& name, const std::function<bool()>& k
     it = entries_.find(name);
     if (it == entries_.end()) {
       // Only Await forgets a file that is not finished; cannot happen.
-      outcome = Outcome{false, false, "the push of \"" + name + "\" was lost", ""};
+      outcome = Outcome{false, false, "the push of \"" + name + "\" was lost", "", ""};
       return true;
     }
     if (it->second.state == State::kSucceeded || it->second.state == State::kFailed) {
@@ -98,11 +98,12 @@ bool WalPushQueue::Await(const std::string& name, const std::function<bool()>& k
       outcome.pushed_ahead = ahead;
       outcome.message = it->second.message;
       outcome.detail = it->second.detail;
+      outcome.hint = it->second.hint;
       entries_.erase(it);
       return true;
     }
     if (stopping_) {
-      outcome = Outcome{false, false, "the archiver is stopping", ""};
+      outcome = Outcome{false, false, "the archiver is stopping", "", ""};
       return true;
     }
     work_done_.wait_for(lock, std::chrono::milliseconds(tick_ms));
@@ -128,12 +129,14 @@ void WalPushQueue::WorkerMain(size_t worker) {
     bool ok = false;
     std::string message;
     std::string detail;
+    std::string hint;
     try {
       message = push_(worker, name, cancelled);
       ok = true;
     } catch (const Error& error) {
       message = error.what();
       detail = error.detail();
+      hint = error.hint();
     } catch (const std::exception& error) {
       message = error.what();
     } catch (...) {
@@ -145,6 +148,7 @@ void WalPushQueue::WorkerMain(size_t worker) {
       it->second.state = ok ? State::kSucceeded : State::kFailed;
       it->second.message = std::move(message);
       it->second.detail = std::move(detail);
+      it->second.hint = std::move(hint);
     }
     work_done_.notify_all();
   }

@@ -43,6 +43,7 @@ class WalPushQueue {
     bool pushed_ahead = false;  // finished before it was awaited
     std::string message;        // the push's note, or the error
     std::string detail;         // the error's detail (pgbak::Error), if any
+    std::string hint;           // and its hint
   };
 
   // workers >= 1 threads; at most max_ahead files are queued, running or
@@ -80,6 +81,7 @@ class WalPushQueue {
     State state = State::kQueued;
     std::string message;
     std::string detail;
+    std::string hint;
   };
 
   // WorkerMain is one thread: takes the first queued file, pushes it,

@@ -38,6 +38,7 @@ PGDLLEXPORT void _PG_archive_module_init(ArchiveModuleCallbacks* callbacks);
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/http/http_client.h"
 #include "core/storage/local/local_storage.h"
 #include "core/storage/s3/s3_storage.h"
 #include "core/storage/storage_definition.h"
@@ -282,6 +283,10 @@ void ArchiveOne(const char* file, ArchiveOutcome& result) {
     if (archiver->queue)
       archiver->queue->Stop();
     archiver->queue.reset();
+    // libcurl's global set-up must happen on the main thread, before the
+    // push threads make their connections.
+    if (target.is_s3)
+      InitCurlOnce();
     archiver->queue = MakeQueue(target, wal_directory);
     archiver->fingerprint = target.fingerprint;
   }
@@ -294,7 +299,7 @@ void ArchiveOne(const char* file, ArchiveOutcome& result) {
                 "The server is shutting down and the storage did not answer in time; PostgreSQL "
                 "archives the file after the next start.");
   if (!outcome.ok)
-    throw Error(ErrorKind::kIo, outcome.message, outcome.detail);
+    throw Error(ErrorKind::kIo, outcome.message, outcome.detail, outcome.hint);
   result.pushed_ahead = outcome.pushed_ahead;
   result.already_archived = outcome.message.rfind("already archived", 0) == 0;
   strlcpy(result.note, outcome.message.c_str(), sizeof(result.note));

@@ -44,7 +44,8 @@ struct Recorder {
       if (cancelled())
         throw Error(ErrorKind::kCancelled, "cancelled");
       if (failing.count(name) != 0)
-        throw Error(ErrorKind::kIo, "storage down for " + name, "detail of " + name);
+        throw Error(ErrorKind::kIo, "storage down for " + name, "detail of " + name,
+                    "hint for " + name);
       pushed.push_back(name);
       changed.notify_all();
       return "stored " + name;
@@ -136,6 +137,7 @@ TEST(WalPushQueue, FailureIsReportedAndRetriedOnlyWhenAwaited) {
   EXPECT_FALSE(outcome.ok);
   EXPECT_EQ(outcome.message, "storage down for A");
   EXPECT_EQ(outcome.detail, "detail of A");
+  EXPECT_EQ(outcome.hint, "hint for A");
   EXPECT_EQ(recorder.attempts["A"], 2);
   {
     std::lock_guard<std::mutex> lock(recorder.mutex);
