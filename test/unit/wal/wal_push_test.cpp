@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include "core/archive/set_listing.h"
 #include "core/base/error.h"
 #include "core/crypto/age.h"
 #include "core/storage/local/local_storage.h"
@@ -135,6 +136,19 @@ TEST(PushWalFile, PartialSegmentIsFoundAgain) {
   EXPECT_FALSE(first.already_archived);
   ASSERT_EQ(storage.List("1/wal/").size(), 1u);
   EXPECT_TRUE(PushWalFile(storage, settings, name, dir.Join(name)).already_archived);
+}
+
+// WAL sits beside the sets of the same cluster (<sysid>/wal/ beside
+// <sysid>/<database>/): listing the sets, even of a database named "wal",
+// never takes WAL objects for a set.
+TEST(PushWalFile, WalObjectsAreNoSets) {
+  TempDir dir;
+  WriteFile(dir.Join(kSegment), SegmentBytes(5));
+  LocalStorage storage(dir.Join("store"));
+  WalPushSettings settings{"7301", {}, 3};
+  PushWalFile(storage, settings, kSegment, dir.Join(kSegment));
+  EXPECT_TRUE(ListSets(storage, SetFilter{}).empty());
+  EXPECT_TRUE(ListSets(storage, SetFilter{"wal", "7301"}).empty());
 }
 
 TEST(PushWalFile, RefusesBadNamesAndMissingFiles) {
