@@ -25,6 +25,7 @@ declare -A allowed=(
   [schedule]="base"
   [notify]="base http"
   [options]="base schedule notify"
+  [wal]="base pipeline storage crypto archive"
 )
 
 # PostgreSQL's own headers and libpq, as a core file would name them.

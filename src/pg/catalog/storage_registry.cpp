@@ -73,10 +73,9 @@ StoredDefinition LoadDefinition(const std::string& name) {
   return definition;
 }
 
-// Environment reads the server's environment (main thread only). HOME, if
-// unset, is the server's OS user's home directory, where the AWS tools look
-// for their files too.
-std::string Environment(const std::string& name) {
+}  // namespace
+
+std::string ServerEnvironment(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (value != nullptr)
     return value;
@@ -91,7 +90,25 @@ std::string Environment(const std::string& name) {
   return "";
 }
 
+namespace {
+
+// Environment is ServerEnvironment, as a definition's environment lookup.
+std::string Environment(const std::string& name) {
+  return ServerEnvironment(name);
+}
+
 }  // namespace
+
+bool LoadStorageDefinition(const std::string& name, StorageDefinition& definition) {
+  StoredDefinition stored = LoadDefinition(name);
+  if (!stored.found)
+    return false;
+  definition.name = name;
+  definition.url = stored.url;
+  definition.public_options = stored.options;
+  definition.secret_options = stored.secrets;
+  return true;
+}
 
 std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
                                      std::function<void()> interrupt_check) {
