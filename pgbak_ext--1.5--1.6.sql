@@ -51,3 +51,25 @@ COMMENT ON FUNCTION pgbak_import(text, text) IS
 -- executable by PUBLIC, like pgbak_run.
 REVOKE ALL ON FUNCTION pgbak_storage_sets(text), pgbak_import(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbak_storage_sets(text), pgbak_import(text, text) TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- #17 (part 1): the WAL archive's status.
+--
+-- archive_library = 'pgbak_ext' archives WAL without a database connection;
+-- what it did is kept in shared memory and read here. Counts are since the
+-- server started; pg_stat_archiver has PostgreSQL's own view, this adds why
+-- the last attempt failed and how many files were pushed ahead.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION pgbak_wal_archive_status(
+    OUT last_archived_wal text, OUT last_archived_time timestamptz,
+    OUT archived_count bigint, OUT pushed_ahead_count bigint,
+    OUT already_archived_count bigint, OUT failed_count bigint,
+    OUT last_failed_wal text, OUT last_failed_time timestamptz, OUT last_error text)
+  RETURNS record AS 'MODULE_PATHNAME', 'pgbak_wal_archive_status' LANGUAGE C VOLATILE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION pgbak_wal_archive_status() IS
+  'Status of the WAL archive (archive_library = ''pgbak_ext''): last file archived, counts, last failure';
+-- The last error may name a storage's bucket and endpoint: monitors read it,
+-- as they read backup_log's error messages.
+REVOKE ALL ON FUNCTION pgbak_wal_archive_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbak_wal_archive_status() TO pgbak_monitor;

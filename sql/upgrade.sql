@@ -104,7 +104,8 @@ SELECT name, used_bytes >= 0 AS counted,
 FROM pgbak_storages ORDER BY name;
 -- 1.6 (#16): sets found in a storage are imported into backup_log (trigger
 -- 'import', once per storage and location) by pgbak_import, and listed by
--- pgbak_storage_sets; both refuse non-admins themselves.
+-- pgbak_storage_sets; both refuse non-admins themselves. (#17) The WAL
+-- archive's status, for monitors.
 ALTER EXTENSION pgbak_ext UPDATE TO '1.6';
 SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
 SELECT count(*) AS rows_kept, count(*) FILTER (WHERE trigger = 'import') AS imported
@@ -118,5 +119,8 @@ SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS result,
        has_function_privilege('public', p.oid, 'execute') AS public_executes
 FROM pg_proc p LEFT JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 LEFT JOIN pg_extension e ON e.oid = d.refobjid
-WHERE p.proname IN ('pgbak_storage_sets', 'pgbak_import') ORDER BY 1::text;
+WHERE p.proname IN ('pgbak_storage_sets', 'pgbak_import', 'pgbak_wal_archive_status')
+ORDER BY 1::text;
+SELECT has_function_privilege('pgbak_monitor', 'pgbak_wal_archive_status()', 'execute') AS monitor_reads_wal,
+       archived_count >= 0 AS wal_counts FROM pgbak_wal_archive_status();
 DROP EXTENSION pgbak_ext;
