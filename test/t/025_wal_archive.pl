@@ -79,7 +79,7 @@ $node->safe_psql('catdb',
 
 # The launcher publishes the definition for the archiver: 0600, in the
 # data directory.
-my $storage_file = "$pgdata/pgbak_wal_storage.json";
+my $storage_file = "$pgdata/pg_stat_tmp/pgbak_wal_storage.json";
 ok(poll_until(30, sub { -f $storage_file }), 'the launcher publishes the WAL storage');
 is((stat($storage_file))[2] & 07777, 0600, 'the storage file is readable by its owner only');
 my $published = JSON::PP->new->decode(slurp_file($storage_file));
