@@ -21,6 +21,7 @@ extern "C" {
 #include <string>
 #include <vector>
 
+#include "core/archive/base_layout.h"
 #include "core/archive/set_layout.h"
 #include "core/storage/local/local_storage.h"
 #include "pg/boundary/boundary.h"
@@ -59,7 +60,7 @@ bool RemoveFrom(Storage& storage, int64_t id, const std::string& location, std::
     std::vector<std::string> names;
     for (const ObjectInfo& object : storage.List(key + "/")) {
       std::string name = object.key.substr(key.size() + 1);
-      if (IsSetObject(name))
+      if (IsSetObject(name) || IsBaseSetObject(name))
         names.push_back(name);
     }
     // The manifest goes first: once it is gone the set no longer looks
@@ -190,7 +191,7 @@ bool LeftoversSettled(int64_t id) {
 
 bool CleanUpFailed(const FailedOperation& op) {
   bool clean = false;
-  if (op.kind == "backup" || op.kind == "copy") {
+  if (op.kind == "backup" || op.kind == "copy" || op.kind == "base") {
     clean = RemovePartialSet(op.id, op.storage, op.location, StorageUse::kLauncher,
                              BoundedWaitCheck(kLauncherItemSeconds));
   } else {

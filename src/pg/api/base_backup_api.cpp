@@ -1,0 +1,92 @@
+// base_backup_api.cpp: pgbak_base_backup, which queues a physical base
+// backup of the whole cluster (kind 'base', database_name NULL).
+//
+// A base backup holds every database, role and setting of the cluster, so
+// only pgbak_admin may ask for one. Everything is validated before the row
+// is written: a bad call changes nothing.
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+PG_FUNCTION_INFO_V1(pgbak_base_backup);
+}
+
+#include <string>
+
+#include "core/options/base_backup_options.h"
+#include "pg/api/privileges.h"
+#include "pg/api/storage_grant.h"
+#include "pg/api/validation.h"
+#include "pg/boundary/boundary.h"
+#include "pg/catalog/catalog.h"
+#include "pg/runtime/shared_state.h"
+
+namespace pgbak {
+
+namespace {
+
+// NormalizeBaseOptions validates options and returns their normalized JSON
+// (palloc'd); raises on bad input.
+char* NormalizeBaseOptions(const char* json_text) {
+  char* normalized = nullptr;
+  Failure failure;
+  CatchCore(failure, [&] {
+    std::string text = ParseBaseBackupOptions(json_text).ToJson().Serialize();
+    PgCall([&] { normalized = pstrdup(text.c_str()); });
+  });
+  ReportFailure(failure);
+  return normalized;
+}
+
+}  // namespace
+
+}  // namespace pgbak
+
+// pgbak_base_backup validates a base backup request and queues it; returns
+// the row id.
+extern "C" Datum pgbak_base_backup(PG_FUNCTION_ARGS) {
+  using namespace pgbak;
+  RequireArgument(fcinfo, 0, "storage");
+  RequireArgument(fcinfo, 1, "options");
+  char* storage = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  Jsonb* options = PG_GETARG_JSONB_P(1);
+
+  if (RecoveryInProgress())
+    ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                    errmsg("cannot queue a base backup on a standby"),
+                    errhint("Run base backups on the primary; the launcher sleeps on a standby.")));
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kAdmin, "take a base backup of the cluster");
+  CheckStorageExists(storage);
+  char* normalized =
+      NormalizeBaseOptions(JsonbToCString(nullptr, &options->root, VARSIZE(options)));
+
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
+  RequireStorageUse(caller, storage);
+  const char* sql = psprintf(
+      "INSERT INTO %s (kind, database_name, storage_name, options, format, requested_by) "
+      "VALUES ('base', NULL, $1, $2::jsonb, 'tar', $3) RETURNING id",
+      BackupLogName());
+  Oid types[3] = {TEXTOID, TEXTOID, NAMEOID};
+  NameData requested_by;
+  namestrcpy(&requested_by, CallerName(caller));
+  Datum values[3] = {CStringGetTextDatum(storage), CStringGetTextDatum(normalized),
+                     NameGetDatum(&requested_by)};
+  if (SPI_execute_with_args(sql, 3, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
+      SPI_processed != 1)
+    elog(ERROR, "could not queue the base backup");
+  bool isnull = false;
+  int64 id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  SPI_finish();
+  WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
+  PG_RETURN_INT64(id);
+}
