@@ -73,7 +73,7 @@ extern "C" Datum pgbak_base_backup(PG_FUNCTION_ARGS) {
   RequireStorageUse(caller, storage);
   const char* sql = psprintf(
       "INSERT INTO %s (kind, database_name, storage_name, options, format, requested_by) "
-      "VALUES ('base', NULL, $1, $2::jsonb, 'tar', $3) RETURNING id",
+      "VALUES ('base', NULL, $1, $2::jsonb, NULL, $3) RETURNING id",
       BackupLogName());
   Oid types[3] = {TEXTOID, TEXTOID, NAMEOID};
   NameData requested_by;

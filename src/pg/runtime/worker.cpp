@@ -198,9 +198,9 @@ void RunOperation(int64_t id) {
         throw Error(ErrorKind::kCancelled, reason + ": cleanup left to the launcher");
     };
   }
-  bool removed =
-      RemovePartialSet(id, op.storage, location,
-                       StopReason().empty() ? StorageUse::kWorker : StorageUse::kLauncher, check);
+  bool removed = RemovePartialSet(
+      id, op.storage, location, StopReason().empty() ? StorageUse::kWorker : StorageUse::kLauncher,
+      check, op.kind == "base");
   RecordFailure(id, failure, cancelled, !removed);
 }
 
