@@ -48,4 +48,9 @@ COMMENT ON FUNCTION pgbak_base_backup(text, jsonb) IS
 -- It holds every database and role: pgbak_admin only (the function checks).
 REVOKE ALL ON FUNCTION pgbak_base_backup(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbak_base_backup(text, jsonb) TO pgbak_admin;
+-- A job whose options say {"kind": "base"} takes base backups of the
+-- cluster: its database_name is NULL; every other job names a database.
+ALTER TABLE pgbak_job ALTER COLUMN database_name DROP NOT NULL;
+ALTER TABLE pgbak_job ADD CONSTRAINT pgbak_job_database_name_check
+  CHECK ((database_name IS NULL) = (options ->> 'kind' IS NOT DISTINCT FROM 'base'));
 -- end of base backups (#17) --------------------------------------------------

@@ -338,7 +338,43 @@ $id = $node->safe_psql('postgres', 'SELECT pgbak_base_backup()');
 is(wait_backup($node, $id, 300), 'succeeded', 'the next base backup succeeds');
 
 # ---------------------------------------------------------------------------
-# Retention leaves base sets alone.
+# A job with {"kind": "base"} and no database takes scheduled base backups.
+# ---------------------------------------------------------------------------
+$err = call_error(q{SELECT pgbak_schedule('base-bad', 'appdb', '@daily', '{"kind": "base"}')});
+like($err, qr/ERROR:  22023: a base backup job backs up the whole cluster: its database must be NULL/,
+	'a base job naming a database: 22023');
+like($err, qr/HINT:  pgbak_schedule\('base-bad', NULL, '\@daily'/, 'with the call to make instead');
+$err = call_error(
+	q{SELECT pgbak_schedule('base-bad', NULL, '@daily', '{"kind": "base", "keep_last": 2}')});
+like($err, qr/ERROR:  22023: unknown base backup option "keep_last"/,
+	'an option base jobs do not take: 22023');
+$err = call_error(q{SELECT pgbak_schedule('base-bad', NULL, '@daily', '{}')});
+like($err, qr/ERROR:  22004: /, 'a logical job without a database: 22004');
+like(call_error(q{SELECT pgbak_schedule('base-bad', NULL, '@daily', '{"kind": "base"}')}, 'oscar'),
+	qr/ERROR:  42501: /, 'scheduling base backups needs pgbak_admin');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pgbak_job}), '0',
+	'no job was saved by the refused calls');
+$node->safe_psql('postgres',
+	q{SELECT pgbak_schedule('nightly-base', NULL, '@daily', '{"kind": "base", "zstd_level": 2}')});
+$node->safe_psql('postgres',
+	q{UPDATE pgbak_job SET next_run_at = now() WHERE job_name = 'nightly-base'});
+my $scheduled;
+ok( poll_until(
+		60,
+		sub {
+			$scheduled = $node->safe_psql('postgres',
+				q{SELECT max(id) FROM backup_log WHERE job_name = 'nightly-base'});
+			$scheduled ne '';
+		}),
+	'the base job runs');
+is(wait_backup($node, $scheduled, 300), 'succeeded', 'its base backup succeeds');
+$row = backup_row($node, $scheduled);
+is_deeply([ $row->{kind}, $row->{trigger}, $row->{database_name}, $row->{options}{zstd_level} ],
+	[ 'base', 'schedule', undef, 2 ], 'it is a scheduled base backup with the job\'s options');
+ok(-f "$row->{location}/manifest.json", 'its set is complete');
+
+# ---------------------------------------------------------------------------
+# Retention leaves base sets alone (and is not upset by a base job).
 # ---------------------------------------------------------------------------
 my $before = $node->safe_psql('postgres',
 	q{SELECT string_agg(id::text, ',' ORDER BY id) FROM backup_log
@@ -350,6 +386,7 @@ is( $node->safe_psql('postgres',
 	$before, 'pgbak_prune keeps every base backup');
 my $local = backup_row($node, $id);
 ok(-f "$local->{location}/manifest.json", 'the local base set is still complete');
+$node->safe_psql('postgres', q{SELECT pgbak_unschedule('nightly-base')});
 
 # ---------------------------------------------------------------------------
 # archive_mode off: the backup succeeds at once and says the WAL is not

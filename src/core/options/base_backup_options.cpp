@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kValidKeysHint =
     "Valid base backup options: zstd_level, fast_checkpoint, verify_checksums, "
-    "wal_archive_timeout.";
+    "wal_archive_timeout; a job with {\"kind\": \"base\"} also takes storage.";
 
 // Refuse is the error for a key whose value is not what it must be.
 [[noreturn]] void Refuse(const std::string& key, const std::string& expected,
@@ -92,6 +92,46 @@ BaseBackupOptions ParseBaseBackupOptions(std::string_view json_text, bool allow_
     }
   }
   return options;
+}
+
+json::Value BaseJobOptions::ToJson() const {
+  json::Value root = json::Value::Object();
+  root.Set("kind", json::Value::String("base"));
+  root.Set("storage", json::Value::String(storage));
+  json::Value options = backup.ToJson();
+  for (const auto& [key, value] : options.AsObject())
+    root.Set(key, value);
+  return root;
+}
+
+bool IsBaseJob(std::string_view json_text) {
+  try {
+    json::Value root = json::Parse(json_text);
+    if (root.type() != json::Type::kObject)
+      return false;
+    const json::Value* kind = root.Find("kind");
+    return kind != nullptr && kind->type() == json::Type::kString && kind->AsString() == "base";
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+BaseJobOptions ParseBaseJobOptions(std::string_view json_text) {
+  CheckOptionsSize(json_text, "job");
+  BaseJobOptions job;
+  json::Value root = json::Parse(json_text);  // IsBaseJob said it parses
+  json::Value rest = json::Value::Object();
+  for (const auto& [key, value] : root.AsObject()) {
+    if (key == "storage") {
+      if (value.type() != json::Type::kString || value.AsString().empty())
+        Refuse(key, "a storage name", value);
+      job.storage = value.AsString();
+    } else {
+      rest.Set(key, value);
+    }
+  }
+  job.backup = ParseBaseBackupOptions(rest.Serialize(), true);
+  return job;
 }
 
 }  // namespace pgbak

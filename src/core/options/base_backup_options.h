@@ -35,4 +35,22 @@ struct BaseBackupOptions {
 // kInvalidParameter (or kLimitExceeded for oversized text).
 BaseBackupOptions ParseBaseBackupOptions(std::string_view json_text, bool allow_kind = false);
 
+// BaseJobOptions are the options of a job with {"kind": "base"}: the
+// storage (default "local") and the base backup options each run gets.
+struct BaseJobOptions {
+  std::string storage = "local";
+  BaseBackupOptions backup;
+
+  // ToJson is the normalized form stored with the job ("kind" included).
+  json::Value ToJson() const;
+};
+
+// IsBaseJob says whether json_text is an object whose "kind" is "base"
+// (anything else, even invalid JSON, is left to the logical job parser).
+bool IsBaseJob(std::string_view json_text);
+
+// ParseBaseJobOptions validates a base backup job's options; throws
+// kInvalidParameter naming the key.
+BaseJobOptions ParseBaseJobOptions(std::string_view json_text);
+
 }  // namespace pgbak
