@@ -219,6 +219,9 @@ is($manifest->{base_backup}{wal_last_segment}, $row->{wal_last_segment},
 	'manifest.json names the WAL it needs');
 is(sha256_of_file("$row->{location}/manifest.json"), $row->{manifest_sha256},
 	'backup_log holds the SHA-256 of manifest.json');
+like(call_error("SELECT pgbak_wait($id, 0)", 'alice'), qr/ERROR:  42501: permission denied to wait for operation $id/,
+	'a role without pgbak_monitor may not follow a base backup (it owns no database of it)');
+like(call_error("SELECT pgbak_cancel($id)", 'alice'), qr/ERROR:  42501: /, 'nor cancel one');
 my $restored = restore_and_check('restored_local', $row->{location}, undef, $row, $prints);
 $restored->stop;
 
@@ -400,6 +403,42 @@ $row = backup_row($node, $id);
 ok(defined $row->{wal_archived} && !$row->{wal_archived}, 'and records the WAL as not archived');
 is(read_manifest($row->{location})->{base_backup}{wal_archived}, JSON::PP::false,
 	'so does its manifest');
+
+# ---------------------------------------------------------------------------
+# Pages whose checksum fails are counted: the backup is kept, with the
+# count in its row and manifest and a WARNING in the server log.
+# ---------------------------------------------------------------------------
+$node->safe_psql('appdb', q{
+  CREATE TABLE victim AS SELECT g, md5(g::text) AS h FROM generate_series(1, 5000) g;
+  CHECKPOINT;
+});
+my $victim = $node->data_dir . '/'
+  . $node->safe_psql('appdb', q{SELECT pg_relation_filepath('victim')});
+$node->stop;
+command_ok([ 'pg_checksums', '--enable', '-D', $node->data_dir ],
+	'data checksums enabled with the stock pg_checksums');
+# Two pages of the table get a few bytes of garbage in the middle.
+open(my $fh, '+<', $victim) or die "open $victim: $!";
+binmode $fh;
+for my $block (1, 3)
+{
+	seek($fh, $block * 8192 + 4000, 0) or die $!;
+	print $fh 'CORRUPTED-PAGE!!';
+}
+close($fh);
+$node->start;
+my $log_offset = -s $node->logfile;
+$id = $node->safe_psql('postgres', 'SELECT pgbak_base_backup()');
+is(wait_backup($node, $id, 300), 'succeeded', 'a base backup of a damaged cluster is kept');
+$row = backup_row($node, $id);
+is($row->{bad_checksums}, 2, 'it counts the two bad pages');
+is(read_manifest($row->{location})->{base_backup}{bad_checksums}, 2, 'so does its manifest');
+like(substr(slurp_file($node->logfile), $log_offset),
+	qr/WARNING:  pgbak: base backup $id read 2 page\(s\) with a bad checksum/,
+	'and the server log warns');
+$id = $node->safe_psql('postgres', q{SELECT pgbak_base_backup('local', '{"verify_checksums": false}')});
+is(wait_backup($node, $id, 300), 'succeeded', 'without verify_checksums it succeeds too');
+is(backup_row($node, $id)->{bad_checksums}, 0, 'and checks nothing');
 
 $node->stop;
 done_testing();

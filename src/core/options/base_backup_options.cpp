@@ -4,8 +4,8 @@
 #include <string>
 
 #include "core/base/error.h"
-#include "core/base/no_postgres.h"
 #include "core/options/backup_options.h"
+#include "core/base/no_postgres.h"
 
 namespace pgbak {
 
