@@ -310,6 +310,25 @@ like($row->{error_detail}, qr/needs WAL up to segment [0-9A-F]{24}/, 'naming the
 is(set_leftovers($row->{location}), '', 'and its objects are gone');
 
 # ---------------------------------------------------------------------------
+# A local storage on the data directory's file system keeps
+# pgbak.local_reserve free: a base backup that could eat into it is refused
+# before anything is written.
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.local_reserve = '1000TB'");
+$node->reload;
+$id = $node->safe_psql('postgres', 'SELECT pgbak_base_backup()');
+is(wait_backup($node, $id, 120), 'failed', 'a base backup that would eat the reserve fails');
+$row = backup_row($node, $id);
+is($row->{error_sqlstate}, '53100', 'with 53100');
+like($row->{error_message},
+	qr/^not enough free space on the file system of .* for base backup $id in storage "local"$/,
+	'naming the base backup and the storage');
+like($row->{error_detail}, qr/the cluster is .*Nothing was written/, 'with the estimate');
+ok(!defined $row->{location}, 'and nothing was written');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgbak.local_reserve');
+$node->reload;
+
+# ---------------------------------------------------------------------------
 # A worker killed with kill -9 in the middle of the stream leaves no
 # manifest.json; the server is not left in backup mode.
 # ---------------------------------------------------------------------------

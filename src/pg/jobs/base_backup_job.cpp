@@ -400,6 +400,23 @@ void RecordBaseFacts(int64_t id, const BaseBackupFacts& facts) {
     elog(ERROR, "could not update backup_log row " INT64_FORMAT, static_cast<int64>(id));
 }
 
+// ClusterSize is the size of every database (their tablespaces included),
+// the estimate of what a base backup reads; call in a transaction.
+uint64_t ClusterSize() {
+  uint64_t bytes = 0;
+  PgCall([&] {
+    bool isnull = false;
+    if (SPI_execute("SELECT coalesce(sum(pg_catalog.pg_database_size(oid)), 0)::bigint "
+                    "FROM pg_catalog.pg_database",
+                    true, 1) != SPI_OK_SELECT ||
+        SPI_processed != 1)
+      elog(ERROR, "could not read the size of the cluster");
+    bytes = static_cast<uint64_t>(
+        DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+  });
+  return bytes;
+}
+
 // NowUtc returns the current time as seconds and microseconds.
 struct timeval NowUtc() {
   struct timeval now;
@@ -432,6 +449,10 @@ void RunBaseBackup(int64_t id, const std::string& storage_name, const std::strin
   std::vector<AgeRecipient> recipients;
   for (const std::string& recipient : handle.encryption.recipients)
     recipients.push_back(AgeRecipient::Parse(recipient));
+
+  // Before anything is written: a local storage on the file system of the
+  // data directory must leave PostgreSQL its reserve (see disk_space.h).
+  RunInTransaction([&] { GuardBaseBackupSpace(storage, storage_name, id, ClusterSize()); });
 
   std::string set_key = BaseSetDirectory(facts.system_identifier, started.tv_sec, id);
   location = storage.Location(set_key);
