@@ -1,5 +1,78 @@
--- pgbak_ext 1.5 -> 1.6
+-- pgbak_ext 1.5 -> 1.6: version 2's recovery without the old server and
+-- the work merged after it. One section per change, each saying why.
 \echo Use "ALTER EXTENSION pgbak_ext UPDATE TO '1.6'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- #16 (part 2): a storage's sets, listed and imported, in SQL.
+--
+-- After a total loss, a new server (a new cluster, with its own system
+-- identifier) defines the storages the old one wrote to and registers the
+-- sets they hold in its backup_log, after which pgbak_verify and
+-- pgbak_restore work on them as on its own backups.
+-- ---------------------------------------------------------------------------
+
+-- An imported set is a row of kind 'backup', status 'succeeded', trigger
+-- 'import'. Its options hold the backup's options from the manifest and
+-- "import": {"directory_id", "backup_id", "cluster"}: the id its directory
+-- is named with and the backup its manifest describes (both of the cluster
+-- that wrote it, not ids of this backup_log), so that verify and restore
+-- find the set by its recorded directory id, as a copy's by its own id.
+ALTER TABLE backup_log DROP CONSTRAINT backup_log_trigger_check;
+ALTER TABLE backup_log ADD CONSTRAINT backup_log_trigger_check
+  CHECK (trigger IN ('manual', 'schedule', 'import'));
+
+-- A set is imported once per storage: concurrent imports of the same set
+-- wait for each other here and the later one adds nothing. A row marked
+-- expired (by hand: retention never deletes an imported set) no longer
+-- holds its place.
+CREATE UNIQUE INDEX backup_log_import_once ON backup_log (storage_name, location)
+  WHERE trigger = 'import' AND status IN ('succeeded', 'expiring');
+
+CREATE FUNCTION pgbak_storage_sets(storage text)
+  RETURNS TABLE (location text, complete boolean, problem text, cluster text, database text,
+                 directory_id bigint, backup_id bigint, format text,
+                 started_at timestamptz, finished_at timestamptz, raw_bytes bigint,
+                 stored_bytes bigint, encrypted boolean)
+  AS 'MODULE_PATHNAME', 'pgbak_storage_sets' LANGUAGE C VOLATILE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION pgbak_storage_sets(text) IS
+  'The backup sets a storage holds, from their manifests (any cluster), as the pgbak sets command lists them (admin)';
+
+CREATE FUNCTION pgbak_import(storage text, location text DEFAULT NULL)
+  RETURNS SETOF bigint AS 'MODULE_PATHNAME', 'pgbak_import' LANGUAGE C VOLATILE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION pgbak_import(text, text) IS
+  'Register the sets of a storage (or the one at location) in backup_log, trigger ''import''; returns the ids added (admin)';
+
+-- Both read a storage with the server's credentials and name the databases
+-- of other clusters: members of pgbak_admin (and superusers) only. The
+-- functions check their caller before anything else and refuse everyone
+-- else with 42501 and a hint saying which role to grant, so they are
+-- executable by PUBLIC, like pgbak_run.
+REVOKE ALL ON FUNCTION pgbak_storage_sets(text), pgbak_import(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbak_storage_sets(text), pgbak_import(text, text) TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- #17 (part 1): the WAL archive's status.
+--
+-- archive_library = 'pgbak_ext' archives WAL without a database connection;
+-- what it did is kept in shared memory and read here. Counts are since the
+-- server started; pg_stat_archiver has PostgreSQL's own view, this adds why
+-- the last attempt failed and how many files were pushed ahead.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION pgbak_wal_archive_status(
+    OUT last_archived_wal text, OUT last_archived_time timestamptz,
+    OUT archived_count bigint, OUT pushed_ahead_count bigint,
+    OUT already_archived_count bigint, OUT failed_count bigint,
+    OUT last_failed_wal text, OUT last_failed_time timestamptz, OUT last_error text)
+  RETURNS record AS 'MODULE_PATHNAME', 'pgbak_wal_archive_status' LANGUAGE C VOLATILE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION pgbak_wal_archive_status() IS
+  'Status of the WAL archive (archive_library = ''pgbak_ext''): last file archived, counts, last failure';
+-- The last error may name a storage's bucket and endpoint: monitors read it,
+-- as they read backup_log's error messages.
+REVOKE ALL ON FUNCTION pgbak_wal_archive_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbak_wal_archive_status() TO pgbak_monitor;
 
 -- base backups (#17) ---------------------------------------------------------
 -- A physical base backup of the whole cluster is an operation of its own:

@@ -21,10 +21,11 @@ declare -A allowed=(
   [pipeline]="base"
   [crypto]="base pipeline"
   [storage]="base pipeline http crypto schedule"
-  [archive]="base pipeline storage options"
+  [archive]="base pipeline crypto storage options"
   [schedule]="base"
   [notify]="base http"
   [options]="base schedule notify"
+  [wal]="base pipeline storage crypto archive"
 )
 
 # PostgreSQL's own headers and libpq, as a core file would name them.

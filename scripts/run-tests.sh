@@ -53,7 +53,7 @@ run_regress() {
     count 0 1
   fi
 }
-run_regress preload pgbak.conf upgrade api bad_input storage schedule verify_restore privileges storage_sets limits
+run_regress preload pgbak.conf upgrade api bad_input storage schedule verify_restore privileges storage_sets import limits
 run_regress nopreload nopreload.conf preload_missing
 
 echo "== TAP tests (prove)"

@@ -102,12 +102,30 @@ SELECT name, used_bytes >= 0 AS counted,
        set_count = (SELECT count(*) FROM backup_log WHERE kind = 'backup'
                     AND status IN ('succeeded', 'expiring')) AS sets_agree
 FROM pgbak_storages ORDER BY name;
+-- 1.6 (#16): sets found in a storage are imported into backup_log (trigger
+-- 'import', once per storage and location) by pgbak_import, and listed by
+-- pgbak_storage_sets; both refuse non-admins themselves. (#17) The WAL
+-- archive's status, for monitors.
+ALTER EXTENSION pgbak_ext UPDATE TO '1.6';
+SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
+SELECT count(*) AS rows_kept, count(*) FILTER (WHERE trigger = 'import') AS imported
+FROM backup_log;
+SELECT pg_get_constraintdef(oid) AS trigger_check
+  FROM pg_constraint WHERE conrelid = 'backup_log'::regclass AND conname = 'backup_log_trigger_check';
+SELECT regexp_replace(indexdef, ' ON \S+ ', ' ON backup_log ') AS import_index
+  FROM pg_indexes WHERE indexname = 'backup_log_import_once';
+SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS result,
+       pg_get_expr(p.proargdefaults, 0) AS defaults, p.proconfig, e.extname AS member_of,
+       has_function_privilege('public', p.oid, 'execute') AS public_executes
+FROM pg_proc p LEFT JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+LEFT JOIN pg_extension e ON e.oid = d.refobjid
+WHERE p.proname IN ('pgbak_storage_sets', 'pgbak_import', 'pgbak_wal_archive_status')
+ORDER BY 1::text;
+SELECT has_function_privilege('pgbak_monitor', 'pgbak_wal_archive_status()', 'execute') AS monitor_reads_wal,
+       archived_count >= 0 AS wal_counts FROM pgbak_wal_archive_status();
 -- 1.6, base backups (#17): backup_log takes kind 'base' with no database
 -- (and still refuses a missing database for every other kind), records
 -- the WAL a base backup needs, and pgbak_base_backup is pgbak_admin's only.
-ALTER EXTENSION pgbak_ext UPDATE TO '1.6';
-SELECT extversion FROM pg_extension WHERE extname = 'pgbak_ext';
-SELECT count(*) AS rows_kept FROM backup_log;
 SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
   WHERE attrelid = 'backup_log'::regclass
     AND attname IN ('database_name', 'wal_start_lsn', 'wal_end_lsn', 'timeline',

@@ -2,6 +2,7 @@
 // the server's workers use (storage drivers, set_listing, set_reader,
 // globals_script, table_selection), without any PostgreSQL server library.
 #include "cli/commands.h"
+#include "cli/terminal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -50,9 +51,11 @@ volatile sig_atomic_t g_stop_signal = 0;
 volatile sig_atomic_t g_child_group = 0;
 
 void OnStopSignal(int sig) {
+  // A second signal does not wait for the tool to stop.
+  bool again = g_stop_signal != 0;
   g_stop_signal = sig;
   if (g_child_group > 0)
-    (void)kill(-static_cast<pid_t>(g_child_group), SIGTERM);
+    (void)kill(-static_cast<pid_t>(g_child_group), again ? SIGKILL : SIGTERM);
 }
 
 // ThrowIfStopped ends the command once a stop signal came.
@@ -319,6 +322,9 @@ void RunTool(const std::string& tool, std::vector<std::string> args, Sink* outpu
   ThrowIfStopped();
   ChildProcess child(spec);
   g_child_group = child.pid();
+  // A signal that came while the tool started found no group to stop.
+  if (g_stop_signal != 0)
+    (void)kill(-child.pid(), SIGTERM);
   class Discard : public Sink {
    public:
     void Write(const uint8_t*, size_t) override {}
@@ -332,6 +338,7 @@ void RunTool(const std::string& tool, std::vector<std::string> args, Sink* outpu
     throw;
   }
   g_child_group = 0;
+  ThrowIfStopped();
 }
 
 // CountEntries counts the entries of a pg_restore --list listing.
@@ -446,9 +453,42 @@ int RunSets(const Arguments& args) {
 }
 
 // Staging is a directory of the command's own below a local directory.
+// OnThisMachine runs a step that works on local files: its I/O errors are
+// this machine's, not the storage's (exit 1, not 5).
+template <typename Step>
+auto OnThisMachine(Step step) {
+  try {
+    return step();
+  } catch (const CliFailure&) {
+    throw;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kIo)
+      throw CliFailure(e);
+    throw;
+  }
+}
+
+// NewPrivateDirectory creates a directory of its own (0700, a random name
+// starting with prefix) in directory: no other user can have made it
+// first or swap what it holds. Returns its name.
+std::string NewPrivateDirectory(const std::string& directory, const std::string& prefix) {
+  std::string pattern = directory + "/" + prefix + "XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (mkdtemp(buffer.data()) == nullptr)
+    throw CliFailure(ErrorKind::kIo,
+                     "could not create a directory in \"" + Printable(directory) + "\"",
+                     std::strerror(errno), "Give --work-dir a directory this user may write.");
+  std::string path = buffer.data();
+  return path.substr(path.rfind('/') + 1);
+}
+
+// Staging is a private directory of the command's own below a local
+// directory, removed with what it holds at the end.
 struct Staging {
-  Staging(const std::string& directory, const std::string& name)
-      : local(directory, Durability::kScratch), area(local, name) {}
+  Staging(const std::string& directory, const std::string& prefix)
+      : local(directory, Durability::kScratch),
+        area(local, NewPrivateDirectory(directory, prefix)) {}
   LocalStorage local;
   StagingArea area;
 };
@@ -461,7 +501,13 @@ StagedSet ReadBack(SourceStorage& source, const SetSummary& set, StagingArea& st
   Progress progress(!args.json && isatty(STDERR_FILENO) != 0, set.stored_bytes, verb);
   options.progress = [&](size_t bytes) { progress.Add(bytes); };
   if (!room_in.empty())
-    options.check_space = [&](uint64_t bytes) { CheckRoom(room_in, bytes); };
+    options.check_space = [&](uint64_t bytes) {
+      OnThisMachine([&] { CheckRoom(room_in, bytes); });
+    };
+  options.on_staging_error = [](const Error& e) {
+    if (e.kind() == ErrorKind::kIo)
+      throw CliFailure(e);
+  };
   SetExpectation expected;
   expected.backup_id = set.backup_id;
   expected.database = set.database;
@@ -472,7 +518,7 @@ int RunVerify(const Arguments& args) {
   SourceStorage source = OpenSource(args);
   SetSummary set = ResolveSet(*source.storage, args);
   std::string work = WorkDirectory(args);
-  Staging staging(work, "pgbak-verify-" + std::to_string(getpid()));
+  Staging staging(work, "pgbak-verify-");
   Stopwatch watch;
   ReadBackOptions options;
   options.stage = set.dump_format == "custom";
@@ -541,19 +587,20 @@ void EmptyDirectory(const std::string& directory) {
 int RunFetch(const Arguments& args) {
   SourceStorage source = OpenSource(args);
   SetSummary set = ResolveSet(*source.storage, args);
-  EmptyDirectory(args.directory);
+  OnThisMachine([&] { EmptyDirectory(args.directory); });
   // Everything is staged in a directory of its own inside DIR and moved
   // into DIR only when every object was checked.
-  Staging staging(args.directory, ".pgbak-fetch-partial");
+  Staging staging(args.directory, ".pgbak-fetch-");
   ReadBackOptions options;
   options.stage = true;
   options.stage_required = true;
   options.stage_globals = true;
   Stopwatch watch;
   StagedSet staged = ReadBack(source, set, staging.area, options, args, "fetching", args.directory);
-  std::string manifest_text;
-  ReadManifest(*source.storage, set.key, "", &manifest_text);
+  // The manifest written is the one the objects were checked against.
+  const std::string& manifest_text = staged.manifest_text;
   std::vector<std::string> files;
+  // manifest.json goes last: a DIR that holds it holds the whole set.
   auto place = [&](const std::string& from, const std::string& name) {
     std::string to = args.directory + "/" + name;
     if (!args.no_sync)
@@ -562,18 +609,18 @@ int RunFetch(const Arguments& args) {
       ThrowErrno("could not move \"" + from + "\" to \"" + to + "\"", errno);
     files.push_back(to);
   };
-  place(staged.data_path, staged.data_path.substr(staged.data_path.rfind('/') + 1));
-  if (!staged.globals_path.empty())
-    place(staged.globals_path, "globals.sql");
-  {
+  OnThisMachine([&] {
+    place(staged.data_path, staged.data_path.substr(staged.data_path.rfind('/') + 1));
+    if (!staged.globals_path.empty())
+      place(staged.globals_path, "globals.sql");
     std::string path = staging.area.Path("manifest.json");
     StagingFile file(path, manifest_text.size());
     file.Write(reinterpret_cast<const uint8_t*>(manifest_text.data()), manifest_text.size());
     file.Finish();
     place(path, "manifest.json");
-  }
-  if (!args.no_sync)
-    SyncFile(args.directory);
+    if (!args.no_sync)
+      SyncFile(args.directory);
+  });
   if (args.json) {
     json::Value out = ResultJson(set, *source.storage);
     json::Value list = json::Value::Array();
@@ -615,8 +662,9 @@ bool ConnInfoHasPassword(const std::string& conninfo) {
   }
   bool has = false;
   for (PQconninfoOption* option = options; option->keyword != nullptr; option++)
-    if (std::strcmp(option->keyword, "password") == 0 && option->val != nullptr &&
-        option->val[0] != '\0')
+    if ((std::strcmp(option->keyword, "password") == 0 ||
+         std::strcmp(option->keyword, "sslpassword") == 0) &&
+        option->val != nullptr && option->val[0] != '\0')
       has = true;
   PQconninfoFree(options);
   return has;
@@ -630,8 +678,8 @@ class PgConnection {
     const char* values[] = {conninfo.c_str(), "pgbak", nullptr};
     conn_ = PQconnectdbParams(keys, values, 1);
     if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK)
-      throw Error(ErrorKind::kIo, "could not connect to the server",
-                  conn_ != nullptr ? Printable(PQerrorMessage(conn_)) : "out of memory");
+      throw CliFailure(ErrorKind::kIo, "could not connect to the server",
+                       conn_ != nullptr ? Printable(PQerrorMessage(conn_)) : "out of memory");
   }
   ~PgConnection() { PQfinish(conn_); }
   PgConnection(const PgConnection&) = delete;
@@ -654,17 +702,28 @@ class PgConnection {
   void MustExec(const std::string& sql, std::vector<std::string>* column = nullptr) {
     std::string error = Exec(sql, column);
     if (!error.empty())
-      throw Error(ErrorKind::kChildFailed, "the server refused a statement", Printable(error));
+      throw CliFailure(ErrorKind::kChildFailed, "the server refused a statement", error);
   }
 
  private:
   PGconn* conn_ = nullptr;
 };
 
+// kMaxGlobalsBytes bounds the globals.sql --globals reads into memory (as
+// the server's restore option does).
+constexpr uint64_t kMaxGlobalsBytes = 64 << 20;
+
 // ApplyGlobals creates the roles of globals.sql the server lacks (see
 // PlanGlobals), in one transaction that the server logs none of (the
 // statements carry password hashes); returns their names.
 std::set<std::string> ApplyGlobals(const std::string& conninfo, const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) > kMaxGlobalsBytes)
+    throw CliFailure(ErrorKind::kLimitExceeded,
+                     "the set's globals.sql is " + std::to_string(st.st_size) +
+                         " bytes, more than --globals reads (" + std::to_string(kMaxGlobalsBytes) +
+                         ")",
+                     "", "Fetch the set (pgbak fetch) and apply its globals.sql by hand.");
   std::vector<RoleStatement> statements =
       RoleStatements(ReadWholeFile(path, "the set's globals.sql"));
   PgConnection conn(conninfo);
@@ -724,21 +783,16 @@ int RunRestore(const Arguments& args) {
   for (const std::string& name : args.tables)
     wanted.push_back(SplitTableName(name));
   std::string work = WorkDirectory(args);
-  Staging staging(work, "pgbak-restore-" + std::to_string(getpid()));
+  Staging staging(work, "pgbak-restore-");
   Stopwatch watch;
   ReadBackOptions options;
   options.stage = true;
   options.stage_required = true;
   options.stage_globals = args.globals;
   StagedSet staged = ReadBack(source, set, staging.area, options, args, "reading", work);
-  // Everything was checked: now the server is touched.
-  std::set<std::string> created;
-  if (args.globals) {
-    if (staged.globals_path.empty())
-      throw Error(ErrorKind::kCorrupt, "the set has no globals object");
-    created = ApplyGlobals(args.dbname, staged.globals_path);
-  }
+  // What to restore is settled before anything reaches the server.
   std::string left_out;
+  std::vector<std::string> tool_args;
   if (custom) {
     std::string listing = ListArchive(staged.data_path);
     std::set<int> skip;
@@ -760,9 +814,10 @@ int RunRestore(const Arguments& args) {
         if (selection.dump_ids.count(entry.dump_id) == 0)
           skip.insert(entry.dump_id);
     }
-    std::vector<std::string> tool_args = {
-        "--exit-on-error", "--no-password", "--dbname=" + args.dbname,
-        "--use-list=" + WriteRestoreList(listing, staged.data_path, skip)};
+    tool_args = {"--exit-on-error", "--no-password", "--dbname=" + args.dbname,
+                 "--use-list=" + OnThisMachine([&] {
+                   return WriteRestoreList(listing, staged.data_path, skip);
+                 })};
     // One session restores in one transaction: a failure leaves nothing
     // behind. Several cannot (nor can --create, whose database is new).
     if (args.jobs > 1)
@@ -772,14 +827,29 @@ int RunRestore(const Arguments& args) {
     if (args.create)
       tool_args.push_back("--create");
     tool_args.push_back(staged.data_path);
-    if (!args.json && isatty(STDERR_FILENO) != 0)
-      std::fprintf(stderr, "restoring with pg_restore%s...\n",
-                   args.jobs > 1 ? (" -j " + std::to_string(args.jobs)).c_str() : "");
-    RunTool("pg_restore", tool_args);
   } else {
-    RunTool("psql", {"-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                     "--dbname=" + args.dbname, "--file=" + staged.data_path});
+    tool_args = {"-X",
+                 "-q",
+                 "--no-password",
+                 "-v",
+                 "ON_ERROR_STOP=1",
+                 "--single-transaction",
+                 "--dbname=" + args.dbname,
+                 "--file=" + staged.data_path};
   }
+  // Everything was checked: now the server is touched. The roles are
+  // committed before the restore runs (its objects need them) and stay if
+  // it fails.
+  std::set<std::string> created;
+  if (args.globals) {
+    if (staged.globals_path.empty())
+      throw Error(ErrorKind::kCorrupt, "the set has no globals object");
+    created = ApplyGlobals(args.dbname, staged.globals_path);
+  }
+  if (!args.json && isatty(STDERR_FILENO) != 0)
+    std::fprintf(stderr, "restoring with %s...\n",
+                 custom ? ("pg_restore -j " + std::to_string(args.jobs)).c_str() : "psql");
+  RunTool(custom ? "pg_restore" : "psql", tool_args);
   if (args.json) {
     json::Value out = ResultJson(set, *source.storage);
     out.Set("restored", json::Value::Bool(true));

@@ -1,9 +1,20 @@
 // commands.h: the commands of pgbak (see cli_args.h for the command line).
 #pragma once
 
+#include <string>
+
 #include "cli/cli_args.h"
+#include "core/base/error.h"
 
 namespace pgbak::cli {
+
+// CliFailure is an error of this machine or of the target server, not of
+// the storage: it exits 1 ("any other failure") whatever its kind.
+class CliFailure : public Error {
+ public:
+  explicit CliFailure(const Error& cause) : Error(cause) {}
+  using Error::Error;
+};
 
 // RunCommand runs a parsed command (not help or version) and returns its
 // exit code; throws pgbak::Error for the caller to report.

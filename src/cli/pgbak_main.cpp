@@ -7,6 +7,7 @@
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "cli/terminal.h"
 #include "core/base/error.h"
 #include "core/base/json.h"
 
@@ -20,6 +21,8 @@ namespace {
 
 // ExitCodeOf maps a core error to pgbak's exit code.
 int ExitCodeOf(const Error& error) {
+  if (dynamic_cast<const CliFailure*>(&error) != nullptr)
+    return kExitFailure;
   switch (error.kind()) {
     case ErrorKind::kUndefinedObject:
       return kExitNotFound;
@@ -37,13 +40,15 @@ int ExitCodeOf(const Error& error) {
 
 // Report prints an error on stderr and, with --json, as a JSON object on
 // stdout; returns code.
+// Its text may come from a storage, a manifest or a tool: it reaches the
+// terminal through TerminalText.
 int Report(const Arguments& args, int code, const std::string& message,
            const std::string& detail = "", const std::string& hint = "") {
-  std::fprintf(stderr, "pgbak: %s\n", message.c_str());
+  std::fprintf(stderr, "pgbak: %s\n", TerminalText(message).c_str());
   if (!detail.empty())
-    std::fprintf(stderr, "DETAIL: %s\n", detail.c_str());
+    std::fprintf(stderr, "DETAIL: %s\n", TerminalText(detail).c_str());
   if (!hint.empty())
-    std::fprintf(stderr, "HINT: %s\n", hint.c_str());
+    std::fprintf(stderr, "HINT: %s\n", TerminalText(hint).c_str());
   if (args.json) {
     json::Value out = json::Value::Object();
     out.Set("error", json::Value::String(message));

@@ -28,7 +28,7 @@ our @EXPORT = qw(
   read_manifest table_fingerprints user_tables sha256_of_file decompress_file
   restore_custom restore_plain run_psql_file
   poll_until wait_for_status wait_for_running children_of process_alive
-  pgbak_sessions webhook_receiver age_keygen readme_block run_readme_block
+  pgbak_sessions webhook_receiver age_keygen readme_block run_readme_block storage_add
 );
 
 # Cluster->init runs "$PG_REGRESS --config-auth"; scripts/run-tests.sh sets
@@ -163,6 +163,20 @@ sub new_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION pgbak_ext');
 	return $node;
+}
+
+# storage_add($node, $name, $url, %options) defines a storage, with the
+# statement kept out of the server log (log_statement = 'none' for the
+# call, as the README says to do when options hold a secret).
+sub storage_add
+{
+	my ($node, $name, $url, %options) = @_;
+	$node->safe_psql('postgres',
+		    "SET log_statement = 'none';\n"
+		  . 'SELECT pgbak_storage_add('
+		  . quote_literal($name) . ', '
+		  . quote_literal($url) . ', '
+		  . quote_literal(JSON::PP->new->canonical->encode(\%options)) . ')');
 }
 
 # queue_backup($node, $db, $options_json) queues a backup and returns its id.

@@ -39,16 +39,7 @@ $node->safe_psql('secretdb', qq{
 });
 my $source = table_fingerprints($node, 'secretdb');
 
-sub add_storage
-{
-	my ($name, $url, %options) = @_;
-	$node->safe_psql('postgres',
-		    "SET log_statement = 'none';\n"
-		  . 'SELECT pgbak_storage_add('
-		  . quote_literal($name) . ', '
-		  . quote_literal($url) . ', '
-		  . quote_literal(JSON::PP->new->canonical->encode(\%options)) . ')');
-}
+sub add_storage { storage_add($node, @_) }
 
 sub backup_to
 {

@@ -6,7 +6,9 @@
 # --globals and --jobs; plain; a few tables), each equal to the source; a
 # flipped byte in the bucket makes verify and restore exit with the
 # checksum code and create nothing; bad usage, a missing set and a storage
-# that cannot be reached exit with their own codes.
+# that cannot be reached exit with their own codes. Then, in SQL on B,
+# pgbak_storage_sets and pgbak_import register the sets and pgbak_restore
+# brings the encrypted one back.
 
 use strict;
 use warnings;
@@ -97,9 +99,10 @@ remove_tree($a->data_dir);
 ok(!-d $a->data_dir, 'cluster A\'s data directory is gone');
 
 # ---------------------------------------------------------------------------
-# Cluster B: nothing of pgbak_ext but the command.
+# Cluster B: a new server (pgbak_ext preloaded, for the SQL part at the end;
+# the command needs none of it).
 # ---------------------------------------------------------------------------
-my $b = plain_node('drill_b');
+my $b = new_node('drill_b');
 my $b_conn = $b->connstr('postgres');
 
 # The storage options file holds no secret: the secret is in a file of its
@@ -120,7 +123,6 @@ sub pgbak
 	my (@args) = @_;
 	my ($out, $err);
 	IPC::Run::run([ 'pgbak', @args ], '<', \undef, '>', \$out, '2>', \$err);
-	unlike(join(' ', @args), qr/\Q${\ $s3->secret }\E/, 'no secret on the command line');
 	return ($? >> 8, $out, $err);
 }
 sub json_of { return JSON::PP->new->decode($_[0]) }
@@ -221,7 +223,11 @@ like($err, qr/the set holds no table nosuch/, 'naming it');
 is($rc, 0, 'pgbak fetch') or diag $err;
 ok(-f "$tmp/fetched/data.dump" && -f "$tmp/fetched/globals.sql"
 	  && -f "$tmp/fetched/manifest.json", 'wrote data.dump, globals.sql and manifest.json');
-ok(!-e "$tmp/fetched/.pgbak-fetch-partial", 'and nothing else');
+{
+	opendir(my $dh, "$tmp/fetched") or die;
+	my @entries = sort grep { !/^\.\.?$/ } readdir($dh);
+	is_deeply(\@entries, [ 'data.dump', 'globals.sql', 'manifest.json' ], 'and nothing else');
+}
 $b->safe_psql('postgres', 'CREATE DATABASE vault_by_hand');
 my $restored = IPC::Run::run([ 'pg_restore', '-j', '2', '--no-owner', '-d',
 		$b->connstr('vault_by_hand'), "$tmp/fetched/data.dump" ], '>', \$stdout, '2>', \$stderr);
@@ -241,6 +247,7 @@ ok(!-e "$tmp/fetch-no-key/data.dump", 'and writes no archive');
 my $vault_key = $s3->key_of($vault_location) . '/data.dump.zst.age';
 ($rc, $err) = $s3->download($vault_key, "$tmp/object");
 is($rc, 0, 'the encrypted data object downloads') or diag $err;
+my $original_object = slurp_file("$tmp/object");
 {
 	my $bytes = slurp_file("$tmp/object");
 	my $at = int(length($bytes) / 2);
@@ -256,14 +263,46 @@ is($rc, 0, 'and goes back with one bit flipped') or diag $err;
 is($rc, 4, 'pgbak verify exits 4 (checksum)');
 like($err, qr/data\.dump\.zst\.age: SHA-256 mismatch: the manifest says [0-9a-f]{64}, storage holds [0-9a-f]{64}/,
 	'naming the object');
+$b->safe_psql('postgres', 'DROP ROLE vault_owner');
+make_path("$tmp/work");
 ($rc, $out, $err) = pgbak('restore', $vault_location, @s3, '--identity', $keyfile, '--dbname',
-	$b_conn, '--create', '--json');
-is($rc, 4, 'pgbak restore exits 4 too');
+	$b_conn, '--create', '--globals', '--work-dir', "$tmp/work", '--json');
+is($rc, 4, 'pgbak restore --create --globals exits 4 too');
 is(json_of($out)->{exit_code}, 4, 'and says so in JSON');
 is($b->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'vault'}),
 	'0', 'no database was created');
-my @left = glob("/var/tmp/pgbak-restore-*");
-is_deeply([ grep { -e } @left ], [], 'and no staging file is left behind');
+is($b->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname = 'vault_owner'}),
+	'0', 'nor any role');
+{
+	opendir(my $dh, "$tmp/work") or die;
+	is_deeply([ grep { !/^\.\.?$/ } readdir($dh) ], [], 'and no staging file is left behind');
+}
+# A flipped byte in the age header (the X25519 stanza) is damage too.
+{
+	($rc, $err) = $s3->download($vault_key, "$tmp/object");
+	my $bytes = slurp_file("$tmp/object");
+	$bytes =~ s/(-> X25519 .)(.)/$1 . chr(ord($2) ^ 0x01)/e or die 'no X25519 stanza';
+	open(my $fh, '>', "$tmp/object") or die;
+	binmode $fh;
+	print $fh $bytes;
+	close $fh;
+	($rc, $out, $err) =
+	  $s3->aws('s3', 'cp', '--only-show-errors', "$tmp/object", "s3://$bucket/$vault_key");
+}
+($rc, $out, $err) = pgbak('verify', $vault_location, @s3, '--identity', $keyfile);
+is($rc, 4, 'a damaged age header exits 4, not "wrong identity"');
+like($err, qr/SHA-256 mismatch/, 'as a checksum mismatch');
+
+# The object as it was, for the SQL part below.
+{
+	open(my $fh, '>', "$tmp/object") or die;
+	binmode $fh;
+	print $fh $original_object;
+	close $fh;
+	($rc, $out, $err) =
+	  $s3->aws('s3', 'cp', '--only-show-errors', "$tmp/object", "s3://$bucket/$vault_key");
+	is($rc, 0, 'the encrypted data object is put back as it was') or diag $err;
+}
 
 # ---------------------------------------------------------------------------
 # Bad usage, a missing set, a storage that cannot be reached.
@@ -273,6 +312,9 @@ is_deeply([ grep { -e } @left ], [], 'and no staging file is left behind');
 is($rc, 2, 'a password in --dbname exits 2');
 like($err, qr/--dbname carries a password/, 'and is refused before anything is read');
 unlike($err, qr/hunter2/, 'without repeating it');
+($rc, $out, $err) = pgbak('restore', $shop_location, @s3, '--dbname',
+	'postgresql://someone:hunter2@localhost/postgres');
+is($rc, 2, 'in a URI too');
 ($rc, $out, $err) = pgbak('verify', 'latest', @s3, '--database', 'nosuch');
 is($rc, 3, 'a database without sets exits 3');
 ($rc, $out, $err) = pgbak('verify', '999999', @s3);
@@ -287,6 +329,35 @@ PostgreSQL::Test::Utils::append_to_file("$tmp/dead.json", JSON::PP->new->encode(
 ($rc, $out, $err) = pgbak('sets', '--storage', "s3://$bucket/drill", '--storage-options',
 	"$tmp/dead.json");
 is($rc, 5, 'a storage that cannot be reached exits 5') or diag $err;
+
+# ---------------------------------------------------------------------------
+# In SQL on B: list the bucket, import its sets, restore the encrypted one.
+# ---------------------------------------------------------------------------
+storage_add($b, 'safe', "s3://$bucket/drill", %s3_options, age_identity_file => $keyfile);
+is($b->safe_psql('postgres',
+		q{SELECT string_agg(database || ':' || backup_id || ':' || encrypted, ',' ORDER BY database)
+		  FROM pgbak_storage_sets('safe') WHERE complete}),
+	"shop:$shop_s3:false,vault:$vault_s3:true",
+	'pgbak_storage_sets lists what pgbak sets listed');
+my @imported = split /\n/,
+  $b->safe_psql('postgres', q{SELECT * FROM pgbak_import('safe') ORDER BY 1});
+is(scalar(@imported), 2, 'pgbak_import registers both sets');
+is($b->safe_psql('postgres', q{SELECT count(*) FROM pgbak_import('safe')}), '0',
+	'and a second import adds nothing');
+my $vault_row = $b->safe_psql('postgres',
+	q{SELECT id FROM backup_log WHERE trigger = 'import' AND database_name = 'vault'});
+is($b->safe_psql('postgres',
+		"SELECT kind || ' ' || status || ' ' || location FROM backup_log WHERE id = $vault_row"),
+	"backup succeeded $vault_location", 'as a succeeded backup at its location');
+my $restore = $b->safe_psql('postgres',
+	"SELECT pgbak_restore($vault_row, 'vault', '{\"globals\": true}')");
+is($b->safe_psql('postgres', "SELECT pgbak_wait($restore, 300)"), 'succeeded',
+	'pgbak_restore of the imported encrypted set succeeds')
+  or diag explain backup_row($b, $restore);
+is_deeply(table_fingerprints($b, 'vault'), $source{vault}, 'vault on B equals vault on A');
+is($b->safe_psql('postgres',
+		q{SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'vault'}),
+	'vault_owner', 'owned by its role, created from the set\'s globals');
 
 $b->stop;
 done_testing();

@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
-#include "core/base/no_postgres.h"
 #include "core/pipeline/sink.h"
 #include "core/storage/local/local_storage.h"
+#include "core/base/no_postgres.h"
 
 namespace pgbak {
 

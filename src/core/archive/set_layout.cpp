@@ -89,6 +89,56 @@ std::string FormatUtcTimestamp(std::time_t seconds, long microseconds) {
   return text;
 }
 
+bool ParseUtcTimestamp(const std::string& text, int64_t* microseconds) {
+  // 2026-11-22T01:02:03[.456]Z
+  if (text.size() < 20 || text.size() > 27 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
+      text[13] != ':' || text[16] != ':' || text.back() != 'Z')
+    return false;
+  auto number = [&](size_t at, size_t width, int* out) {
+    int value = 0;
+    for (size_t i = at; i < at + width; i++) {
+      if (text[i] < '0' || text[i] > '9')
+        return false;
+      value = value * 10 + (text[i] - '0');
+    }
+    *out = value;
+    return true;
+  };
+  int year, month, day, hour, minute, second;
+  if (!number(0, 4, &year) || !number(5, 2, &month) || !number(8, 2, &day) ||
+      !number(11, 2, &hour) || !number(14, 2, &minute) || !number(17, 2, &second))
+    return false;
+  int64_t fraction = 0;
+  size_t end = text.size() - 1;  // the 'Z'
+  if (end > 19) {
+    if (text[19] != '.' || end == 20)
+      return false;
+    int digit = 0;
+    int64_t scale = 100000;
+    for (size_t i = 20; i < end; i++, scale /= 10) {
+      if (!number(i, 1, &digit))
+        return false;
+      fraction += digit * scale;
+    }
+  }
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (year < 1970 || month < 1 || month > 12 || day < 1 ||
+      day > kDays[month - 1] + (month == 2 && leap ? 1 : 0) || hour > 23 || minute > 59 ||
+      second > 59)
+    return false;
+  // Days since 1970-01-01 (civil calendar, no time zone involved).
+  int64_t days = 0;
+  for (int y = 1970; y < year; y++)
+    days += ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 366 : 365;
+  for (int m = 1; m < month; m++)
+    days += kDays[m - 1] + (m == 2 && leap ? 1 : 0);
+  days += day - 1;
+  *microseconds = ((days * 24 + hour) * 60 + minute) * 60 * int64_t{1000000} +
+                  int64_t{second} * 1000000 + fraction;
+  return true;
+}
+
 bool IsSetObject(const std::string& name) {
   for (const char* object :
        {kDataObjectCustom, kDataObjectPlain, kGlobalsObject, kTablesObject, kManifestObject})

@@ -44,4 +44,10 @@ bool IsSetObject(const std::string& name);
 // milliseconds ("2026-11-22T01:02:03.456Z").
 std::string FormatUtcTimestamp(std::time_t seconds, long microseconds);
 
+// ParseUtcTimestamp reads what FormatUtcTimestamp writes, strictly
+// ("YYYY-MM-DDTHH:MM:SS", an optional fraction of 1 to 6 digits, "Z"; a
+// real calendar date) into microseconds since the Unix epoch; false for
+// anything else (a manifest is read, not trusted).
+bool ParseUtcTimestamp(const std::string& text, int64_t* microseconds);
+
 }  // namespace pgbak

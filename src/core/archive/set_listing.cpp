@@ -47,19 +47,10 @@ std::string DecodeComponent(const std::string& part) {
   return out;
 }
 
-}  // namespace
-
-std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
+// ListBelow lists the sets whose objects are below prefix (see ListSets).
+std::vector<SetSummary> ListBelow(Storage& storage, const std::string& prefix,
+                                  const SetFilter& filter, const SetVisitor& visit) {
   // Every object, grouped by the set directory it is in.
-  // With a cluster, only its directory is listed (and with a database too,
-  // only that database's): a bucket shared by many clusters is not read
-  // whole for one of them.
-  std::string prefix;
-  if (!filter.system_identifier.empty()) {
-    prefix = filter.system_identifier + "/";
-    if (!filter.database.empty())
-      prefix += PathComponent(filter.database) + "/";
-  }
   std::map<std::string, std::vector<ObjectInfo>> directories;
   for (ObjectInfo& object : storage.List(prefix)) {
     std::vector<std::string> parts = SplitKey(object.key);
@@ -75,6 +66,8 @@ std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
     set.directory_id = DirectoryId(parts[2]);
     set.system_identifier = parts[0];
     set.database = DecodeComponent(parts[1]);
+    Manifest manifest;
+    std::string manifest_text;
     bool has_manifest = false;
     uint64_t manifest_size = 0;
     for (const ObjectInfo& object : objects)
@@ -93,8 +86,8 @@ std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
       // storage that cannot be read fails the listing (that says nothing
       // about the set).
       try {
-        Manifest manifest =
-            Manifest::FromJson(ReadManifestText(storage, key + "/" + kManifestObject));
+        manifest_text = ReadManifestText(storage, key + "/" + kManifestObject);
+        manifest = Manifest::FromJson(manifest_text);
         set.complete = true;
         set.backup_id = manifest.backup_id;
         set.system_identifier = manifest.system_identifier;
@@ -113,10 +106,16 @@ std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
         set.problem = std::string("manifest.json cannot be read: ") + e.what();
       }
     }
+    // A base backup (kind "base", #17) is no logical set: not listed, nor
+    // imported, as one.
+    if (set.complete && manifest.kind == "base")
+      continue;
     if (!filter.database.empty() && set.database != filter.database)
       continue;
     if (!filter.system_identifier.empty() && set.system_identifier != filter.system_identifier)
       continue;
+    if (visit && set.complete)
+      visit(set, manifest, manifest_text, objects);
     sets.push_back(std::move(set));
   }
   // Oldest first: by the time in the directory name, then by id.
@@ -126,6 +125,27 @@ std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter) {
                                                 : a.directory_id < b.directory_id;
   });
   return sets;
+}
+
+}  // namespace
+
+std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter,
+                                 const SetVisitor& visit) {
+  // With a cluster, only its directory is listed (and with a database too,
+  // only that database's): a bucket shared by many clusters is not read
+  // whole for one of them.
+  std::string prefix;
+  if (!filter.system_identifier.empty()) {
+    prefix = filter.system_identifier + "/";
+    if (!filter.database.empty())
+      prefix += PathComponent(filter.database) + "/";
+  }
+  return ListBelow(storage, prefix, filter, visit);
+}
+
+std::vector<SetSummary> ListSetAt(Storage& storage, const std::string& key,
+                                  const SetVisitor& visit) {
+  return ListBelow(storage, key + "/", SetFilter(), visit);
 }
 
 }  // namespace pgbak

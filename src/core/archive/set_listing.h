@@ -11,9 +11,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "core/archive/manifest.h"
 #include "core/storage/storage.h"
 
 namespace pgbak {
@@ -42,10 +44,26 @@ struct SetFilter {
   std::string system_identifier;
 };
 
+// SetVisitor is shown every complete set that passes the filter, with its
+// manifest as read (and its bytes) and the objects its directory holds, so
+// that a caller checks a set further (pgbak_import) without reading its
+// manifest or listing its directory again. It may throw to stop the
+// listing.
+using SetVisitor =
+    std::function<void(const SetSummary& set, const Manifest& manifest,
+                       const std::string& manifest_text, const std::vector<ObjectInfo>& objects)>;
+
 // ListSets lists the set directories below storage's root, oldest first
 // (by the time in their names), complete or not, that match filter. A
 // set's database and cluster come from its path when it has no manifest.
 // With a cluster in filter, only that cluster's directory is listed.
-std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter = {});
+// visit, if given, sees each complete set (see SetVisitor).
+std::vector<SetSummary> ListSets(Storage& storage, const SetFilter& filter = {},
+                                 const SetVisitor& visit = nullptr);
+
+// ListSetAt is ListSets of the one set directory key (as SetSummary.key):
+// only its objects are listed. Empty if it holds no set object.
+std::vector<SetSummary> ListSetAt(Storage& storage, const std::string& key,
+                                  const SetVisitor& visit = nullptr);
 
 }  // namespace pgbak

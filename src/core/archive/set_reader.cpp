@@ -4,13 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 
 #include "core/archive/set_layout.h"
 #include "core/base/error.h"
-#include "core/base/no_postgres.h"
 #include "core/pipeline/meter_sink.h"
 #include "core/pipeline/zstd_sink.h"
+#include "core/base/no_postgres.h"
 
 namespace pgbak {
 
@@ -30,44 +31,81 @@ class NullSink : public Sink {
 };
 
 // GuardSink passes bytes on until the next stage fails; then it keeps the
-// error and swallows the rest, so that the stages before it can finish.
+// error and swallows the rest, so that the stages before it can finish and
+// the stored bytes are checked against their SHA-256 first: damage to an
+// object (its age header included) is then reported as what it is.
 class GuardSink : public Sink {
  public:
   explicit GuardSink(Sink& next) : next_(next) {}
   void Write(const uint8_t* data, size_t size) override {
-    if (failed_)
-      return;
-    try {
-      next_.Write(data, size);
-    } catch (const Error& e) {
-      // Only damaged input is swallowed; a full disk while staging is not
-      // the backup's fault.
-      if (e.kind() != ErrorKind::kCorrupt)
-        throw;
-      failed_ = true;
-      error_ = e.what();
-    }
+    if (!failed())
+      Guarded([&] { next_.Write(data, size); });
   }
   void Finish() override {
-    if (failed_)
-      return;
-    try {
-      next_.Finish();
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::kCorrupt)
-        throw;
-      failed_ = true;
-      error_ = e.what();
-    }
+    if (!failed())
+      Guarded([&] { next_.Finish(); });
   }
-  bool failed() const { return failed_; }
-  const std::string& error() const { return error_; }
+  bool failed() const { return error_ != nullptr; }
+  const Error& error() const { return *error_; }
 
  private:
+  template <typename Step>
+  void Guarded(Step step) {
+    try {
+      step();
+    } catch (const Error& e) {
+      // What reading the contents finds (damaged input, kCorrupt; an age
+      // header no identity opens, kInvalidParameter) is kept; a full disk
+      // while staging is not the backup's fault and goes on at once.
+      if (e.kind() != ErrorKind::kCorrupt && e.kind() != ErrorKind::kInvalidParameter)
+        throw;
+      error_ = std::make_unique<Error>(e);
+    }
+  }
+
   Sink& next_;
-  bool failed_ = false;
-  std::string error_;
+  std::unique_ptr<Error> error_;
 };
+
+// HookedSink passes bytes to a staging file and hands its errors to the
+// caller's hook (which may throw another error instead).
+class HookedSink : public Sink {
+ public:
+  HookedSink(Sink& next, const std::function<void(const Error&)>& hook)
+      : next_(next), hook_(hook) {}
+  void Write(const uint8_t* data, size_t size) override {
+    Hooked([&] { next_.Write(data, size); });
+  }
+  void Finish() override {
+    Hooked([&] { next_.Finish(); });
+  }
+
+ private:
+  template <typename Step>
+  void Hooked(Step step) {
+    try {
+      step();
+    } catch (const Error& e) {
+      if (hook_)
+        hook_(e);
+      throw;
+    }
+  }
+
+  Sink& next_;
+  const std::function<void(const Error&)>& hook_;
+};
+
+// IsObjectName says whether a manifest's object name can be an object of a
+// set: one plain file name, nothing that leads elsewhere.
+bool IsObjectName(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name[0] == '.')
+    return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return false;
+  return true;
+}
 
 // BaseName is an object's name without the suffix of encryption.
 std::string BaseName(const std::string& name) {
@@ -88,7 +126,7 @@ void MakeDirectory(const std::string& path) {
 // observer.
 class ObservedSink : public Sink {
  public:
-  ObservedSink(StagingFile& file, StageObserver& observer) : file_(file), observer_(observer) {}
+  ObservedSink(Sink& file, StageObserver& observer) : file_(file), observer_(observer) {}
   void Write(const uint8_t* data, size_t size) override {
     file_.Write(data, size);
     observer_.OnStaged();
@@ -99,7 +137,7 @@ class ObservedSink : public Sink {
   }
 
  private:
-  StagingFile& file_;
+  Sink& file_;
   StageObserver& observer_;
 };
 
@@ -181,6 +219,9 @@ bool ReadBackObject(SourceStorage& source_storage, const std::string& set_key,
                     const ManifestObject& object, const std::string& expected_sha256, Sink& sink,
                     bool contents_needed, const ReadProgress& progress) {
   Storage& storage = *source_storage.storage;
+  if (!IsObjectName(object.name))
+    throw Error(ErrorKind::kCorrupt,
+                "manifest.json names an object \"" + object.name + "\" that cannot be in a set");
   std::string key = set_key + "/" + object.name;
   std::vector<ObjectInfo> present = storage.List(key);
   if (present.empty() || present[0].key != key)
@@ -234,9 +275,14 @@ bool ReadBackObject(SourceStorage& source_storage, const std::string& set_key,
     throw Error(ErrorKind::kCorrupt, object.name +
                                          ": SHA-256 mismatch with backup_log: " + expected_sha256 +
                                          " recorded, " + stored.sha256_hex() + " stored");
-  if (guard.failed())
-    throw Error(ErrorKind::kCorrupt, object.name + ": cannot be read back: " + guard.error(),
+  if (guard.failed()) {
+    // The bytes are the ones the backup wrote: an identity that does not
+    // open them is the caller's matter, not damage.
+    if (guard.error().kind() != ErrorKind::kCorrupt)
+      throw guard.error();
+    throw Error(ErrorKind::kCorrupt, object.name + ": cannot be read back: " + guard.error().what(),
                 "The stored bytes match their SHA-256, so they were written like this.");
+  }
   if (encrypted && !decrypt)
     return false;
   if (raw.bytes() != object.raw_size)
@@ -250,21 +296,20 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
                       const SetExpectation& expected, const ReadBackOptions& options) {
   Storage& storage = *source.storage;
   StagedSet staged;
-  staged.manifest = ReadManifest(storage, set_key, expected.manifest_sha256);
+  staged.manifest = ReadManifest(storage, set_key, expected.manifest_sha256, &staged.manifest_text);
   const Manifest& manifest = staged.manifest;
   if ((expected.backup_id != 0 && manifest.backup_id != expected.backup_id) ||
       (!expected.database.empty() && manifest.database != expected.database))
     throw Error(ErrorKind::kCorrupt, "manifest.json describes backup " +
                                          std::to_string(manifest.backup_id) + " of database \"" +
                                          manifest.database + "\", not this one");
-  // A full disk while staging goes to the caller's handler.
+  // Errors of the staging files go to the caller's hook.
   auto staging_step = [&](auto&& step) {
     try {
       return step();
     } catch (const Error& e) {
-      if (e.kind() != ErrorKind::kDiskFull || !options.on_disk_full)
-        throw;
-      options.on_disk_full(e);
+      if (options.on_staging_error)
+        options.on_staging_error(e);
       throw;
     }
   };
@@ -281,11 +326,13 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
       else
         staged.all_read = false;
     } else if (object.role == "globals" && options.stage_globals) {
-      staging.Prepare();
-      StagingFile file(staging.Path("globals.sql"), object.raw_size);
-      staging_step(
-          [&] { ReadBackObject(source, set_key, object, "", file, true, options.progress); });
-      staged.globals_path = file.path();
+      std::unique_ptr<StagingFile> file = staging_step([&] {
+        staging.Prepare();
+        return std::make_unique<StagingFile>(staging.Path("globals.sql"), object.raw_size);
+      });
+      HookedSink hooked(*file, options.on_staging_error);
+      ReadBackObject(source, set_key, object, "", hooked, true, options.progress);
+      staged.globals_path = file->path();
     } else if (is_data && options.stage && (can_read || options.stage_required)) {
       // Fails early and clearly where the copy cannot fit; its space is then
       // reserved up front (see staging_file.h), so a full disk is found
@@ -293,12 +340,14 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
       if (options.check_space)
         options.check_space(object.raw_size);
       // The staging copy is thrown away after use: no fsync.
-      staging.Prepare();
       std::string path =
           staging.Path(BaseName(object.name) == kDataObjectPlain ? "data.sql" : "data.dump");
-      std::unique_ptr<StagingFile> reserved =
-          staging_step([&] { return std::make_unique<StagingFile>(path, object.raw_size); });
+      std::unique_ptr<StagingFile> reserved = staging_step([&] {
+        staging.Prepare();
+        return std::make_unique<StagingFile>(path, object.raw_size);
+      });
       StagingFile& file = *reserved;
+      HookedSink hooked(file, options.on_staging_error);
       // pg_dump could not fill in its table of contents with the position of
       // each table's data (it wrote to a pipe); the scanner sees where every
       // block starts, and the staged copy gets those positions, as a file
@@ -312,17 +361,15 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
         throw Error(ErrorKind::kInternal, "a streaming restore of a set that is not custom");
       std::unique_ptr<ObservedSink> observed;
       if (options.observer != nullptr) {
-        observed = std::make_unique<ObservedSink>(file, *options.observer);
+        observed = std::make_unique<ObservedSink>(hooked, *options.observer);
         options.observer->Attach(file);
       }
-      ArchiveScanner scanner(observed ? static_cast<Sink&>(*observed) : static_cast<Sink&>(file),
+      ArchiveScanner scanner(observed ? static_cast<Sink&>(*observed) : static_cast<Sink&>(hooked),
                              kRestoreChunkSize);
       scanner.SetListener(options.observer);
-      staging_step([&] {
-        ReadBackObject(source, set_key, object, expected.data_sha256,
-                       custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(file), true,
-                       options.progress);
-      });
+      ReadBackObject(source, set_key, object, expected.data_sha256,
+                     custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(hooked), true,
+                     options.progress);
       staged.data_path = file.path();
       if (custom && scanner.ok())
         staged.toc = scanner.toc();

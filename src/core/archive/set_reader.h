@@ -30,7 +30,7 @@ namespace pgbak {
 
 // kMaxManifestBytes bounds what is read as a manifest: a manifest is small,
 // anything bigger is not one of ours.
-constexpr uint64_t kMaxManifestBytes = 64 << 20;
+constexpr uint64_t kMaxManifestBytes = 256 << 20;
 
 // SourceStorage is the storage a set is read from, with what decrypts its
 // objects.
@@ -130,18 +130,20 @@ struct ReadBackOptions {
   StageObserver* observer = nullptr;  // custom sets only
   ReadProgress progress;
   // check_space is called with the data object's decompressed size before
-  // it is staged (may throw kDiskFull); on_disk_full turns a full disk while
-  // staging into the error the caller wants (it must throw).
+  // it is staged (may throw kDiskFull); on_staging_error is given every
+  // error of creating or writing a staging file, and may throw another one
+  // instead (the server names its storage on a full disk).
   std::function<void(uint64_t bytes)> check_space;
-  std::function<void(const Error& cause)> on_disk_full;
+  std::function<void(const Error& cause)> on_staging_error;
 };
 
 // StagedSet is a set read back and checked.
 struct StagedSet {
   Manifest manifest;
-  std::string data_path;     // empty if the data object was only checked
-  std::string globals_path;  // with stage_globals
-  bool all_read = true;      // false: an encrypted object was only checksummed
+  std::string manifest_text;  // the manifest's bytes, as read and checked
+  std::string data_path;      // empty if the data object was only checked
+  std::string globals_path;   // with stage_globals
+  bool all_read = true;       // false: an encrypted object was only checksummed
   // With an observer: the data offsets, which the observer fills in; without
   // one they are already in the staged file.
   std::vector<OffsetPatch> patches;

@@ -27,6 +27,7 @@ PG_FUNCTION_INFO_V1(pgbak_metrics);
 #include "pg/boundary/boundary.h"
 #include "pg/catalog/catalog.h"
 #include "pg/runtime/shared_state.h"
+#include "pg/wal/wal_archive_status.h"
 
 namespace pgbak {
 
@@ -80,6 +81,38 @@ void PerDatabase(PrometheusText& text, const Rows& rows, int column, const char*
 }  // namespace
 
 // RenderMetrics builds the exposition; needs a transaction with SPI connected.
+// WalArchiveMetrics renders the archiver's status (archive_library =
+// 'pgbak_ext'), from shared memory: counts since the server started.
+void WalArchiveMetrics(PrometheusText& text) {
+  WalArchiveSnapshot wal;
+  if (!ReadWalArchiveStatus(wal))
+    return;
+  text.Family("pgbak_wal_archived_total", MetricType::kCounter,
+              "WAL files archived by archive_library = 'pgbak_ext' since the server started.");
+  text.Sample({}, static_cast<double>(wal.archived_count));
+  text.Family("pgbak_wal_pushed_ahead_total", MetricType::kCounter,
+              "Of those, files pushed ahead of PostgreSQL's asking by the archiver's threads.");
+  text.Sample({}, static_cast<double>(wal.pushed_ahead_count));
+  text.Family("pgbak_wal_already_archived_total", MetricType::kCounter,
+              "Of those, files the storage held already with the same content.");
+  text.Sample({}, static_cast<double>(wal.already_archived_count));
+  text.Family("pgbak_wal_failures_total", MetricType::kCounter,
+              "Attempts to archive a WAL file that failed (PostgreSQL retries the file).");
+  text.Sample({}, static_cast<double>(wal.failed_count));
+  if (wal.last_archived_at != 0) {
+    text.Family("pgbak_wal_last_archived_timestamp_seconds", MetricType::kGauge,
+                "When the last WAL file was archived, by its name.");
+    text.Sample({{"file", wal.last_archived}},
+                static_cast<double>(timestamptz_to_time_t(wal.last_archived_at)));
+  }
+  if (wal.last_failed_at != 0) {
+    text.Family("pgbak_wal_last_failure_timestamp_seconds", MetricType::kGauge,
+                "When archiving a WAL file failed last, by its name.");
+    text.Sample({{"file", wal.last_failed}},
+                static_cast<double>(timestamptz_to_time_t(wal.last_failed_at)));
+  }
+}
+
 std::string RenderMetrics() {
   std::string log = QuotedRelation("backup_log");
   std::string status = QuotedRelation("backup_status");
@@ -115,7 +148,9 @@ std::string RenderMetrics() {
       "           FILTER (WHERE status IN ('succeeded', 'expiring')) AS retained "
       "  FROM " +
       log +
-      " WHERE kind = 'backup' GROUP BY database_name) t "
+      // Imported sets (pgbak_import) are not this server's backups of
+      // the database that now has their name, as in backup_status.
+      " WHERE kind = 'backup' AND trigger <> 'import' GROUP BY database_name) t "
       "ON t.database_name = s.database_name ORDER BY 1");
   // What each storage holds, from pgbak_storages (1.5 onwards).
   bool has_usage = false;
@@ -182,6 +217,8 @@ std::string RenderMetrics() {
         text.Sample({{"storage", row[0]}}, std::strtod(row[family.column].c_str(), nullptr));
     }
   }
+
+  WalArchiveMetrics(text);
 
   std::vector<ProgressSnapshot> running(std::max(SlotCount(), 1));
   int n = 0;

@@ -82,6 +82,8 @@ Oid ExtensionSchema(Oid extension) {
   return schema;
 }
 
+}  // namespace
+
 // ValidText returns s as text valid in the database encoding: a cut through
 // a multibyte character (a tail of pg_dump's stderr) or bytes in another
 // encoding must not make backup_log unrestorable, so invalid bytes become '?'.
@@ -97,8 +99,6 @@ const char* ValidText(const char* s) {
       copy[i] = '?';
   return copy;
 }
-
-}  // namespace
 
 // ExtensionOwner is the role that owns pgbak_ext (its catalog's owner).
 Oid ExtensionOwner() {
@@ -247,11 +247,18 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
       "storage_name, %s, %s, coalesce(raw_bytes, -1), "
       // The set a copy holds is the backup at the end of its chain of
       // sources: its manifest names that backup.
-      "(WITH RECURSIVE up(id, kind, source_id, depth) AS ("
-      "   SELECT b.id, b.kind, b.source_id, 0 FROM %s b WHERE b.id = l.id "
-      "   UNION ALL SELECT s.id, s.kind, s.source_id, up.depth + 1 FROM %s s "
+      // An imported set's manifest names the backup of the cluster that
+      // wrote it, recorded by pgbak_import, and its directory the id that
+      // cluster gave it.
+      "(WITH RECURSIVE up(id, kind, source_id, trigger, options, depth) AS ("
+      "   SELECT b.id, b.kind, b.source_id, b.trigger, b.options, 0 FROM %s b WHERE b.id = l.id "
+      "   UNION ALL SELECT s.id, s.kind, s.source_id, s.trigger, s.options, up.depth + 1 FROM %s s "
       "   JOIN up ON s.id = up.source_id WHERE up.kind = 'copy' AND up.depth < 100) "
-      " SELECT up.id FROM up WHERE up.kind = 'backup') "
+      " SELECT CASE WHEN up.trigger = 'import' THEN (up.options -> 'import' ->> "
+      "'backup_id')::bigint "
+      "        ELSE up.id END FROM up WHERE up.kind = 'backup'), "
+      "CASE WHEN l.kind = 'backup' AND l.trigger = 'import' "
+      "     THEN (l.options -> 'import' ->> 'directory_id')::bigint ELSE l.id END "
       "FROM %s l WHERE id = $1 AND kind IN ('backup', 'copy') AND status = 'succeeded'",
       HasTocColumn() ? "toc_sha256" : "NULL::text",
       BackupLogHasColumn("manifest_sha256") ? "manifest_sha256" : "NULL::text", BackupLogName(),
@@ -274,6 +281,8 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
       DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
   Datum set_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull);
   row->set_id = isnull ? 0 : DatumGetInt64(set_id);
+  Datum directory_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10, &isnull);
+  row->directory_id = isnull ? 0 : DatumGetInt64(directory_id);
   return true;
 }
 

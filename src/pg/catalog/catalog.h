@@ -27,6 +27,10 @@ const char* SchemaQualified(const char* relation);
 // std::string.
 std::string QuotedRelation(const char* relation);
 
+// ValidText returns s as text valid in the database encoding (s itself if
+// it is; else a palloc'd copy whose non-ASCII bytes are '?').
+const char* ValidText(const char* s);
+
 // BackupLogName is the schema-qualified, quoted name of backup_log.
 const char* BackupLogName();
 
@@ -59,6 +63,10 @@ struct SourceRow {
   // the backup a copy (or a copy of a copy) came from; its manifest names
   // it. 0 if that backup's row is gone.
   int64 set_id;
+  // directory_id is the id the set's directory is named with: the row's
+  // own, but for an imported set (trigger 'import') the id the cluster that
+  // wrote it gave it, recorded by pgbak_import.
+  int64 directory_id;
 };
 
 // BackupLogHasColumn says whether backup_log has column (a library can run

@@ -73,10 +73,9 @@ StoredDefinition LoadDefinition(const std::string& name) {
   return definition;
 }
 
-// Environment reads the server's environment (main thread only). HOME, if
-// unset, is the server's OS user's home directory, where the AWS tools look
-// for their files too.
-std::string Environment(const std::string& name) {
+}  // namespace
+
+std::string ServerEnvironment(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (value != nullptr)
     return value;
@@ -91,7 +90,25 @@ std::string Environment(const std::string& name) {
   return "";
 }
 
+namespace {
+
+// Environment is ServerEnvironment, as a definition's environment lookup.
+std::string Environment(const std::string& name) {
+  return ServerEnvironment(name);
+}
+
 }  // namespace
+
+bool LoadStorageDefinition(const std::string& name, StorageDefinition& definition) {
+  StoredDefinition stored = LoadDefinition(name);
+  if (!stored.found)
+    return false;
+  definition.name = name;
+  definition.url = stored.url;
+  definition.public_options = stored.options;
+  definition.secret_options = stored.secrets;
+  return true;
+}
 
 std::unique_ptr<Storage> OpenStorage(const std::string& name, StorageUse use,
                                      std::function<void()> interrupt_check) {
@@ -154,21 +171,35 @@ bool ServeWhileWaiting() {
   return alive;
 }
 
+namespace {
+
+// ThrowIfInterrupted serves the wait (ServeWhileWaiting) and throws
+// kCancelled when the postmaster died or the process is asked to stop.
+void ThrowIfInterrupted() {
+  if (!ServeWhileWaiting())
+    throw Error(ErrorKind::kCancelled, "the postmaster died");
+  if (ShutdownRequestPending)
+    throw Error(ErrorKind::kCancelled, "the server is shutting down");
+  // The flags stay set: the backend's next CHECK_FOR_INTERRUPTS raises
+  // the cancel or the terminate as usual.
+  if ((QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED())
+    throw Error(ErrorKind::kCancelled, "canceled by a request to stop");
+}
+
+}  // namespace
+
 std::function<void()> BoundedWaitCheck(int seconds) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   return [deadline, seconds] {
-    if (!ServeWhileWaiting())
-      throw Error(ErrorKind::kCancelled, "the postmaster died");
-    if (ShutdownRequestPending)
-      throw Error(ErrorKind::kCancelled, "the server is shutting down");
-    // The flags stay set: the backend's next CHECK_FOR_INTERRUPTS raises
-    // the cancel or the terminate as usual.
-    if ((QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED())
-      throw Error(ErrorKind::kCancelled, "canceled by a request to stop");
+    ThrowIfInterrupted();
     if (std::chrono::steady_clock::now() > deadline)
       throw Error(ErrorKind::kIo, "gave up after " + std::to_string(seconds) +
                                       " s: the storage does not answer in time");
   };
+}
+
+std::function<void()> BackendWaitCheck() {
+  return ThrowIfInterrupted;
 }
 
 bool PassBudget::Spent() const {

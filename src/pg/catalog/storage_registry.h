@@ -39,6 +39,16 @@ struct StorageHandle {
 StorageHandle OpenStorageHandle(const std::string& name, StorageUse use,
                                 std::function<void()> interrupt_check = {});
 
+// LoadStorageDefinition reads the stored definition of name (not 'local')
+// with its secrets, for the archiver's copy (wal_storage_publisher.h);
+// false if there is none. Needs SPI connected; throws like OpenStorage.
+bool LoadStorageDefinition(const std::string& name, StorageDefinition& definition);
+
+// ServerEnvironment reads the server's environment (main thread only), as
+// SettingsFromDefinition looks credentials up. HOME, if unset, is the
+// server's OS user's home directory, where the AWS tools look too.
+std::string ServerEnvironment(const std::string& name);
+
 // StorageObjectLock is the object_lock of storage name: disabled for
 // 'local', a file:// storage, one without the option, or a name not
 // defined. Reads the definition only (no secret, no network); needs SPI
@@ -60,6 +70,12 @@ bool ServeWhileWaiting();
 // receives at its next CHECK_FOR_INTERRUPTS), and kIo once seconds have
 // passed since it was made.
 std::function<void()> BoundedWaitCheck(int seconds);
+
+// BackendWaitCheck is the interrupt check of a SQL function that waits on
+// a storage in its caller's backend for as long as the work takes (a
+// listing of many sets): BoundedWaitCheck without a deadline of its own,
+// so that the session's cancel and statement_timeout end the wait.
+std::function<void()> BackendWaitCheck();
 
 // kLauncherItemSeconds is how long the launcher waits on a storage for one
 // item (a set to expire, a failed operation's leftovers) before it leaves

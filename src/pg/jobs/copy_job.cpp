@@ -118,7 +118,7 @@ void RunCopy(int64_t id, int64_t source_id, const std::string& storage_name,
         ErrorKind::kInvalidParameter,
         "backup " + std::to_string(source_id) + " is already in storage \"" + storage_name + "\"");
   SetPhase(Phase::kCopying);
-  std::string source_key = SetKey(*from.storage, source_id, source.location);
+  std::string source_key = SetKey(*from.storage, source.directory_id, source.location);
   std::string manifest_text;
   Manifest manifest =
       ReadManifest(*from.storage, source_key, source.manifest_sha256, &manifest_text);

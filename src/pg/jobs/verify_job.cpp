@@ -112,11 +112,13 @@ StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingAre
   options.observer = observer;
   options.progress = WorkerProgress;
   options.check_space = [&](uint64_t bytes) { CheckStagingSpace(local.root(), source_id, bytes); };
-  options.on_disk_full = [&](const Error& e) {
-    ThrowNamingStorage(e, "local", local, "to stage backup " + std::to_string(source_id));
+  options.on_staging_error = [&](const Error& e) {
+    if (e.kind() == ErrorKind::kDiskFull)
+      ThrowNamingStorage(e, "local", local, "to stage backup " + std::to_string(source_id));
   };
-  return ReadBackSet(storage, SetKey(*storage.storage, source_id, source.location), staging,
-                     expected, options);
+
+  return ReadBackSet(storage, SetKey(*storage.storage, source.directory_id, source.location),
+                     staging, expected, options);
 }
 
 // kMaxGlobalsBytes bounds the globals.sql a restore reads into memory.
@@ -130,7 +132,7 @@ constexpr uint64_t kMaxGlobalsBytes = 64 << 20;
 // statement).
 void ApplyGlobals(const ServerFacts& facts, SourceStorage& storage, int64_t id, int64_t source_id,
                   const SourceInfo& source) {
-  std::string set_key = SetKey(*storage.storage, source_id, source.location);
+  std::string set_key = SetKey(*storage.storage, source.directory_id, source.location);
   Manifest manifest = ReadManifest(*storage.storage, set_key, source.manifest_sha256);
   const ManifestObject* globals = nullptr;
   for (const ManifestObject& object : manifest.objects)
@@ -621,7 +623,7 @@ DatabaseProperties SetProperties(SourceStorage& storage, int64_t source_id,
   if (source.manifest_sha256.empty())
     return properties;
   Manifest manifest =
-      ReadManifest(*storage.storage, SetKey(*storage.storage, source_id, source.location),
+      ReadManifest(*storage.storage, SetKey(*storage.storage, source.directory_id, source.location),
                    source.manifest_sha256);
   if (!manifest.database_properties_json.empty())
     properties = DatabaseProperties::FromJson(manifest.database_properties_json);
@@ -1613,6 +1615,7 @@ SourceInfo LoadSource(int64_t source_id) {
     source.storage = row.storage != nullptr ? row.storage : "local";
     source.raw_bytes = row.raw_bytes;
     source.set_id = row.set_id;
+    source.directory_id = row.directory_id;
   });
   if (!found)
     throw Error(ErrorKind::kUndefinedObject,

@@ -29,6 +29,10 @@ struct SourceInfo {
   // a copy the backup it came from (0: that row is gone; then the
   // manifest's own id is taken, its SHA-256 having been checked).
   int64_t set_id = 0;
+  // directory_id is the id the set's directory is named with, which SetKey
+  // checks its location against: the row's own id, or an imported set's
+  // recorded one (SourceRow).
+  int64_t directory_id = 0;
 };
 
 // OpenSourceStorage opens the storage of a source set and reads its

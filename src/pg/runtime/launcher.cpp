@@ -43,6 +43,7 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 #include "pg/runtime/notifier.h"
 #include "pg/runtime/scheduler.h"
 #include "pg/runtime/settings.h"
+#include "pg/wal/wal_storage_publisher.h"
 #include "pg/runtime/shared_state.h"
 
 namespace pgbak {
@@ -407,7 +408,11 @@ void LauncherLoop() {
       // What this pass may spend waiting on storages.
       PassBudget budget{std::chrono::steady_clock::now() +
                         std::chrono::seconds(kStoragePassSeconds)};
-      bool ok = RunStage("reaping workers", [] { ReapWorkers(); });
+      // First: the archiver's copy of the WAL storage's definition
+      // (archiving goes on from it while this database is unreachable).
+      bool ok = RunStage("publishing the WAL storage",
+                         [] { RunInTransaction([] { PublishWalStorage(); }); });
+      ok = RunStage("reaping workers", [] { ReapWorkers(); }) && ok;
       // Rows left running by a crash or restart are failed at the first
       // look; later, a running row that no live worker holds lost its
       // worker (killed, or exited before recording an outcome).

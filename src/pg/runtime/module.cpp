@@ -8,6 +8,8 @@ extern "C" {
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "storage/lwlock.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -18,6 +20,7 @@ PGDLLEXPORT void _PG_init(void);
 #include "pg/runtime/restore_session.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
+#include "pg/wal/wal_archive_status.h"
 
 namespace {
 
@@ -29,6 +32,7 @@ void RequestShmem() {
   if (previous_shmem_request_hook != nullptr)
     previous_shmem_request_hook();
   pgbak::RequestSharedState();
+  RequestAddinShmemSpace(pgbak::WalArchiveStatusSize());
 }
 
 // StartupShmem chains to the previous hook and initializes our segment.
@@ -36,6 +40,9 @@ void StartupShmem() {
   if (previous_shmem_startup_hook != nullptr)
     previous_shmem_startup_hook();
   pgbak::InitSharedState();
+  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+  pgbak::InitWalArchiveStatus();
+  LWLockRelease(AddinShmemInitLock);
 }
 
 // RegisterLauncher registers the launcher background worker at server start.

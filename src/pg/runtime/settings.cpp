@@ -17,6 +17,7 @@ extern "C" {
 
 #include "core/notify/webhook.h"
 #include "core/options/backup_options.h"
+#include "core/storage/storage_definition.h"
 #include "pg/boundary/boundary.h"
 #include "pg/runtime/settings.h"
 
@@ -43,8 +44,25 @@ char* setting_webhook_events = nullptr;
 char* setting_metrics_listen = nullptr;
 char* setting_fault_pause = nullptr;
 double setting_notify_queue_limit = 0.5;
+char* setting_wal_storage = nullptr;
+int setting_wal_push_workers = 4;
 
 namespace {
+
+// CheckWalStorage accepts '' (no WAL archive) or a storage name as
+// pgbak_storage_add() accepts it, or 'local'.
+bool CheckWalStorage(char** newval, void** extra, GucSource source) {
+  if (*newval == nullptr || **newval == '\0' || strcmp(*newval, "local") == 0)
+    return true;
+  Failure failure;
+  CatchCore(failure, [&] { CheckStorageName(*newval); });
+  if (failure.failed) {
+    GUC_check_errdetail("%s", failure.message);
+    GUC_check_errhint("Name 'local' or a storage defined with pgbak_storage_add().");
+    return false;
+  }
+  return true;
+}
 
 // CheckRpo accepts pgbak.rpo (and pgbak.verify_within) only if it parses as a
 // positive interval.
@@ -225,6 +243,17 @@ void DefineSettings() {
       "Above it a status change is written to the server log instead of NOTIFY pgbak, so that "
       "a full queue never makes it fail. 0 announces nothing while anything is queued.",
       &setting_notify_queue_limit, 0.5, 0.0, 1.0, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pgbak.wal_storage", "Storage that archive_library = 'pgbak_ext' archives WAL files to.",
+      "'local' or a storage defined with pgbak_storage_add(); empty: archiving is not "
+      "configured. The launcher publishes the storage's definition in the data directory "
+      "(pgbak_wal_storage.json) for the archiver, which has no database connection.",
+      &setting_wal_storage, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, CheckWalStorage, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "pgbak.wal_push_workers", "Threads of the archiver that push WAL files in parallel.",
+      "They also push files waiting in pg_wal/archive_status ahead of "
+      "PostgreSQL's asking, up to four per thread.",
+      &setting_wal_push_workers, 4, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("pgbak");
 }
 

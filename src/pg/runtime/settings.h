@@ -38,6 +38,11 @@ extern int setting_local_reserve_mb;
 // pgbak.notify_queue_limit: read by the SQL trigger pgbak_state_change.
 extern double setting_notify_queue_limit;
 
+// pgbak.wal_storage: the storage archive_library = 'pgbak_ext' archives to
+// ('' when not configured); pgbak.wal_push_workers: the archiver's threads.
+extern char* setting_wal_storage;
+extern int setting_wal_push_workers;
+
 // DefineSettings registers every pgbak.* parameter (from _PG_init).
 void DefineSettings();
 

@@ -9,52 +9,19 @@
 #include <string>
 #include <vector>
 
+#include "core/archive/base_layout.h"
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
 #include "core/base/error.h"
 #include "core/storage/local/local_storage.h"
+#include "archive/set_fixture.h"
 #include "test_util.h"
 
 namespace pgbak {
 namespace {
 
-void Put(Storage& storage, const std::string& key, const std::string& bytes) {
-  std::unique_ptr<ObjectWriter> writer = storage.Create(key);
-  writer->Write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  writer->Finish();
-}
-
-// WriteSet writes a set with a data and a globals object (and a manifest
-// unless complete is false); returns its directory.
-std::string WriteSet(Storage& storage, const std::string& cluster, const std::string& database,
-                     std::time_t started, int64_t id, bool complete, bool encrypted = false) {
-  std::string dir = SetDirectory(cluster, database, started, id);
-  std::string suffix = encrypted ? kAgeSuffix : "";
-  Put(storage, dir + "/" + kDataObjectCustom + suffix, std::string(100, 'd'));
-  Put(storage, dir + "/" + kGlobalsObject + suffix, std::string(10, 'g'));
-  if (!complete)
-    return dir;
-  Manifest manifest;
-  manifest.tool = "pgbak_ext 1.5";
-  manifest.backup_id = id;
-  manifest.database = database;
-  manifest.system_identifier = cluster;
-  manifest.server_version = "15.20";
-  manifest.dump_format = "custom";
-  manifest.started_at = FormatUtcTimestamp(started, 0);
-  manifest.finished_at = FormatUtcTimestamp(started + 5, 0);
-  manifest.snapshot_lsn = "0/1000000";
-  manifest.options_json = R"({"format":"custom"})";
-  std::string sha(64, 'a');
-  manifest.objects = {{std::string(kDataObjectCustom) + suffix, "data", 100, 1000, sha, "zstd",
-                       encrypted ? "age" : "none"},
-                      {std::string(kGlobalsObject) + suffix, "globals", 10, 50, sha, "zstd",
-                       encrypted ? "age" : "none"}};
-  if (encrypted)
-    manifest.age_recipients = {"age1qqqq"};
-  Put(storage, dir + "/" + kManifestObject, manifest.ToJson());
-  return dir;
-}
+using test::Put;
+using test::WriteSet;
 
 TEST(SetListingTest, CompleteIncompleteEncryptedAndForeign) {
   test::TempDir dir;
@@ -161,6 +128,36 @@ TEST(SetListingTest, NamesThatAreNoSetDirectories) {
   ASSERT_EQ(sets.size(), 1u);
   EXPECT_EQ(sets[0].database, "My DB");
   EXPECT_EQ(ListSets(storage, {"My DB", ""}).size(), 1u);
+}
+
+TEST(SetListingTest, BaseBackupsAreNoLogicalSets) {
+  // A base backup (#17) beside a logical set of a database named "base":
+  // only the logical set is listed (and so imported).
+  test::TempDir dir;
+  LocalStorage storage(dir.path());
+  std::time_t t0 = 1795309323;
+  std::string logical = WriteSet(storage, "7301", "base", t0, 4, true);
+  std::string base = BaseSetDirectory("7301", t0 + 60, 5);
+  Put(storage, base + "/base.tar.zst", "x");
+  Put(storage, base + "/backup_manifest.zst", "x");
+  Manifest manifest;
+  manifest.tool = "pgbak_ext 1.6";
+  manifest.kind = "base";
+  manifest.backup_id = 5;
+  manifest.system_identifier = "7301";
+  manifest.server_version = "15.20";
+  manifest.dump_format = "tar";
+  manifest.started_at = FormatUtcTimestamp(t0 + 60, 0);
+  manifest.finished_at = manifest.started_at;
+  manifest.snapshot_lsn = manifest.base.start_lsn = "0/2000028";
+  manifest.base.end_lsn = "0/2000100";
+  manifest.base.timeline = 1;
+  manifest.base.wal_first_segment = manifest.base.wal_last_segment = "000000010000000000000002";
+  manifest.objects.push_back({"base.tar.zst", "base", 1, 10, std::string(64, 'a'), "zstd", "none"});
+  Put(storage, base + "/" + kManifestObject, manifest.ToJson());
+  std::vector<SetSummary> sets = ListSets(storage);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].key, logical);
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // set_reader_test.cpp: reading a set back and checking it against its
 // manifest, on a real local storage with objects compressed by zstd and
 // encrypted by age as a backup writes them: a good set, each kind of
-// damage, an encrypted set with and without the identity, and staging
-// (data offsets, globals, a removed staging directory).
+// damage (the age header and the decompressed contents too), an encrypted
+// set with and without the identity, and staging (a custom archive ready
+// for pg_restore, globals, a removed staging directory).
 #include "core/archive/set_reader.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -34,22 +36,34 @@ struct SetWriter {
       : storage(storage), identity(identity), dir(SetDirectory("7301", "app", 1764547200, kId)) {}
 
   void Add(const std::string& base, const std::string& role, const std::string& contents) {
-    std::string name = base + (identity != nullptr ? kAgeSuffix : "");
-    std::unique_ptr<ObjectWriter> writer = storage.Create(dir + "/" + name);
+    AddStored(base, role, contents, Stored(contents), contents.size());
+  }
+
+  // Stored is contents as a backup stores them: zstd, then age.
+  std::string Stored(const std::string& contents) {
     StringSink stored;
-    MeterSink meter(stored, true);
     std::unique_ptr<AgeEncryptSink> encrypt;
     if (identity != nullptr)
-      encrypt =
-          std::make_unique<AgeEncryptSink>(meter, std::vector<AgeRecipient>{identity->Recipient()});
-    Sink& into = encrypt ? static_cast<Sink&>(*encrypt) : static_cast<Sink&>(meter);
+      encrypt = std::make_unique<AgeEncryptSink>(stored,
+                                                 std::vector<AgeRecipient>{identity->Recipient()});
+    Sink& into = encrypt ? static_cast<Sink&>(*encrypt) : static_cast<Sink&>(stored);
     ZstdCompressSink compress(into, 3, 0);
     compress.Write(reinterpret_cast<const uint8_t*>(contents.data()), contents.size());
     compress.Finish();
-    const std::string& bytes = stored.contents();
+    return stored.contents();
+  }
+
+  // AddStored stores bytes as an object whose manifest entry says raw_size.
+  void AddStored(const std::string& base, const std::string& role, const std::string& contents,
+                 const std::string& bytes, uint64_t raw_size) {
+    (void)contents;
+    std::string name = base + (identity != nullptr ? kAgeSuffix : "");
+    std::unique_ptr<ObjectWriter> writer = storage.Create(dir + "/" + name);
     writer->Write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     writer->Finish();
-    objects.push_back({name, role, bytes.size(), contents.size(), meter.sha256_hex(), "zstd",
+    Sha256 hash;
+    hash.Update(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    objects.push_back({name, role, bytes.size(), raw_size, hash.HexDigest(), "zstd",
                        identity != nullptr ? "age" : "none"});
   }
 
@@ -223,7 +237,138 @@ TEST_F(SetReaderTest, AnEncryptedSetWithAndWithoutTheIdentity) {
   EXPECT_EQ(data, kScript);
   // Another key does not open it, and that is not damage of the set.
   source.identities = {AgeIdentity::Generate()};
-  EXPECT_THROW(read_back(restore), Error);
+  try {
+    read_back(restore);
+    ADD_FAILURE() << "read with another key";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidParameter) << e.what();
+  }
+}
+
+// Fixture returns a decompressed archive from test/unit/archive/data/.
+std::string Fixture(const std::string& name) {
+  std::string source = __FILE__;
+  std::string compressed =
+      test::ReadFile(source.substr(0, source.rfind('/')) + "/data/" + name + ".zst");
+  StringSink plain;
+  ZstdDecompressSink decompress(plain);
+  decompress.Write(reinterpret_cast<const uint8_t*>(compressed.data()), compressed.size());
+  decompress.Finish();
+  return plain.contents();
+}
+
+TEST_F(SetReaderTest, ACustomArchiveIsStagedReadyForPgRestore) {
+  // pg_dump --format=custom through a pipe: no data offsets in its TOC.
+  std::string dump = Fixture("custom.dump");
+  SetWriter set(*source.storage, nullptr);
+  set.Add(kDataObjectCustom, "data", dump);
+  set.Add(kGlobalsObject, "globals", kGlobals);
+  set.Finish("custom");
+  LocalStorage work(work_root, Durability::kScratch);
+  StagingArea staging(work, "stage");
+  ReadBackOptions options;
+  options.stage = true;
+  StagedSet staged = ReadBackSet(source, set.dir, staging, {}, options);
+  EXPECT_TRUE(staged.toc_complete);
+  EXPECT_FALSE(staged.toc.empty());
+  EXPECT_TRUE(staged.patches.empty());  // no observer: already in the file
+  EXPECT_EQ(staged.data_path.substr(staged.data_path.rfind('/') + 1), "data.dump");
+  // The staged copy is the same archive with its offsets filled in and its
+  // COPY text rechunked: as long or longer, never a byte of data lost.
+  std::string staged_bytes = test::ReadFile(staged.data_path);
+  EXPECT_EQ(staged_bytes.substr(0, 5), "PGDMP");
+  EXPECT_NE(staged_bytes, dump);
+  EXPECT_EQ(staged.manifest_text, test::ReadFile(storage_root + "/" + set.dir + "/manifest.json"));
+}
+
+TEST_F(SetReaderTest, DamageTheChecksumsCannotSee) {
+  LocalStorage work(work_root, Durability::kScratch);
+  int round = 0;
+  auto read_back = [&](SetWriter& set, const SetExpectation& expected) -> std::string {
+    StagingArea staging(work, "stage-" + std::to_string(++round));
+    ReadBackOptions options;
+    options.stage = true;
+    options.stage_required = true;
+    try {
+      ReadBackSet(source, set.dir, staging, expected, options);
+    } catch (const Error& e) {
+      return std::to_string(static_cast<int>(e.kind())) + ": " + e.what();
+    }
+    return "(read back)";
+  };
+  const std::string corrupt = std::to_string(static_cast<int>(ErrorKind::kCorrupt)) + ": ";
+  {
+    // The manifest's own numbers disagree with the stored bytes.
+    SetWriter set(*source.storage, nullptr);
+    set.AddStored(kDataObjectPlain, "data", kScript, set.Stored(kScript), kScript.size() + 1);
+    set.Finish();
+    EXPECT_EQ(read_back(set, {}).rfind(corrupt + "data.sql.zst: decompressed size mismatch", 0),
+              0u);
+    // Another database's set.
+    SetExpectation other;
+    other.database = "other";
+    EXPECT_EQ(read_back(set, other),
+              corrupt + "manifest.json describes backup 42 of database \"app\", not this one");
+  }
+  test::TempDir second;
+  source.storage = std::make_unique<LocalStorage>(second.path());
+  storage_root = second.path();
+  {
+    // Bytes that match their SHA-256 but are no zstd frame: written so.
+    SetWriter set(*source.storage, nullptr);
+    set.AddStored(kDataObjectPlain, "data", kScript, "not a zstd frame", kScript.size());
+    set.Finish();
+    std::string got = read_back(set, {});
+    EXPECT_EQ(got.rfind(corrupt + "data.sql.zst: cannot be read back: ", 0), 0u) << got;
+  }
+  test::TempDir third;
+  source.storage = std::make_unique<LocalStorage>(third.path());
+  storage_root = third.path();
+  {
+    // A name that leads out of the set.
+    SetWriter set(*source.storage, nullptr);
+    set.Add(kDataObjectPlain, "data", kScript);
+    set.objects[0].name = "../escape";
+    set.Finish();
+    EXPECT_EQ(read_back(set, {}),
+              corrupt + "manifest.json names an object \"../escape\" that cannot be in a set");
+  }
+}
+
+TEST_F(SetReaderTest, ADamagedAgeHeaderIsDamageAWrongKeyIsNot) {
+  AgeIdentity identity = AgeIdentity::Generate();
+  SetWriter set(*source.storage, &identity);
+  set.Add(kDataObjectPlain, "data", kScript);
+  set.Finish();
+  LocalStorage work(work_root, Durability::kScratch);
+  int round = 0;
+  auto read_back = [&]() -> Error {
+    StagingArea staging(work, "stage-" + std::to_string(++round));
+    ReadBackOptions options;
+    options.stage = true;
+    options.stage_required = true;
+    try {
+      ReadBackSet(source, set.dir, staging, {}, options);
+    } catch (const Error& e) {
+      return e;
+    }
+    return Error(ErrorKind::kInternal, "(read back)");
+  };
+  // Another key: the bytes are the backup's, the key is the caller's matter.
+  source.identities = {AgeIdentity::Generate()};
+  EXPECT_EQ(read_back().kind(), ErrorKind::kInvalidParameter);
+  // A flipped byte in the X25519 stanza of the header: a checksum mismatch.
+  source.identities = {identity};
+  std::string path = storage_root + "/" + set.dir + "/" + kDataObjectPlain + kAgeSuffix;
+  std::string bytes = test::ReadFile(path);
+  size_t stanza = bytes.find("-> X25519 ");
+  ASSERT_NE(stanza, std::string::npos);
+  bytes[stanza + 12] ^= 1;
+  test::WriteFile(path, bytes);
+  Error damaged = read_back();
+  EXPECT_EQ(damaged.kind(), ErrorKind::kCorrupt);
+  EXPECT_NE(std::string(damaged.what()).find("SHA-256 mismatch"), std::string::npos)
+      << damaged.what();
 }
 
 TEST_F(SetReaderTest, SetKeyAndManifestLimits) {
@@ -234,11 +379,10 @@ TEST_F(SetReaderTest, SetKeyAndManifestLimits) {
                       storage_root + "/" + SetDirectory("7301", "app", 1764547200, kId)),
                Error);
   EXPECT_THROW(SetKey(*source.storage, kId, "/elsewhere/x"), Error);
+  // A sparse file over the limit: its listed size alone refuses it.
   std::unique_ptr<ObjectWriter> writer = source.storage->Create("big/manifest.json");
-  std::string chunk(1 << 20, ' ');
-  for (int i = 0; i <= 64; i++)
-    writer->Write(reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size());
   writer->Finish();
+  ASSERT_EQ(truncate((storage_root + "/big/manifest.json").c_str(), kMaxManifestBytes + 1), 0);
   try {
     ReadManifest(*source.storage, "big", "");
     ADD_FAILURE() << "read a manifest over the limit";

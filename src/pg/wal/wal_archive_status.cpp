@@ -1,0 +1,78 @@
+// wal_archive_status.cpp: the archiver's status in shared memory.
+
+extern "C" {
+#include "postgres.h"
+
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+
+#include "pg/wal/wal_archive_status.h"
+
+namespace pgbak {
+
+namespace {
+
+struct WalArchiveShared {
+  slock_t mutex;
+  WalArchiveSnapshot status;
+};
+
+WalArchiveShared* shared = nullptr;
+
+}  // namespace
+
+size_t WalArchiveStatusSize() {
+  return MAXALIGN(sizeof(WalArchiveShared));
+}
+
+void InitWalArchiveStatus() {
+  bool found = false;
+  shared = static_cast<WalArchiveShared*>(
+      ShmemInitStruct("pgbak wal archive status", sizeof(WalArchiveShared), &found));
+  if (!found) {
+    memset(shared, 0, sizeof(*shared));
+    SpinLockInit(&shared->mutex);
+  }
+}
+
+void NoteWalArchived(const char* name, bool pushed_ahead, bool already_archived) {
+  if (shared == nullptr)
+    return;
+  TimestampTz now = GetCurrentTimestamp();
+  SpinLockAcquire(&shared->mutex);
+  strlcpy(shared->status.last_archived, name, sizeof(shared->status.last_archived));
+  shared->status.last_archived_at = now;
+  shared->status.archived_count++;
+  if (pushed_ahead)
+    shared->status.pushed_ahead_count++;
+  if (already_archived)
+    shared->status.already_archived_count++;
+  SpinLockRelease(&shared->mutex);
+}
+
+void NoteWalFailed(const char* name, const char* error) {
+  if (shared == nullptr)
+    return;
+  TimestampTz now = GetCurrentTimestamp();
+  SpinLockAcquire(&shared->mutex);
+  strlcpy(shared->status.last_failed, name, sizeof(shared->status.last_failed));
+  strlcpy(shared->status.last_error, error, sizeof(shared->status.last_error));
+  shared->status.last_failed_at = now;
+  shared->status.failed_count++;
+  SpinLockRelease(&shared->mutex);
+}
+
+bool ReadWalArchiveStatus(WalArchiveSnapshot& snapshot) {
+  if (shared == nullptr)
+    return false;
+  SpinLockAcquire(&shared->mutex);
+  snapshot = shared->status;
+  SpinLockRelease(&shared->mutex);
+  return true;
+}
+
+}  // namespace pgbak
