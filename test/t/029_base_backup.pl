@@ -359,6 +359,59 @@ is( $node->safe_psql('postgres',
 $id = $node->safe_psql('postgres', 'SELECT pgbak_base_backup()');
 is(wait_backup($node, $id, 300), 'succeeded', 'the next base backup succeeds');
 
+# A cancelled base backup ends the server's side with its connection (no
+# crash restart helps here): the walsender goes, backup mode with it.
+$s3->set_faults([ { name => 'slow', method => 'PUT', delay_ms => 3000, times => -1 } ]);
+$id = $node->safe_psql('postgres', "SELECT pgbak_base_backup('s3')");
+ok( poll_until(
+		60,
+		sub {
+			$node->safe_psql('postgres',
+				q{SELECT count(*) FROM pg_stat_progress_basebackup
+				  WHERE phase = 'streaming database files'}) eq '1';
+		}),
+	'a second base backup to S3 is streaming');
+is($node->safe_psql('postgres', "SELECT pgbak_cancel($id)"), 't', 'it is cancelled');
+is(wait_backup($node, $id, 120), 'cancelled', 'and ends cancelled');
+$s3->clear_faults;
+ok( poll_until(
+		60,
+		sub {
+			$node->safe_psql('postgres',
+				q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'})
+			  eq '0';
+		}),
+	'its walsender is gone');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_stat_progress_basebackup'),
+	'0', 'no base backup runs in the server');
+$row = backup_row($node, $id);
+$key = $s3->key_of($row->{location});
+ok(!grep({ $_->{key} =~ /manifest\.json$/ } $s3->list_objects("$key/")),
+	'the cancelled base backup has no manifest.json');
+
+# A fast shutdown in the middle of a base backup is not held up by it.
+$s3->set_faults([ { name => 'slow', method => 'PUT', delay_ms => 3000, times => -1 } ]);
+$id = $node->safe_psql('postgres', "SELECT pgbak_base_backup('s3')");
+ok( poll_until(
+		60,
+		sub {
+			$node->safe_psql('postgres',
+				q{SELECT count(*) FROM pg_stat_progress_basebackup
+				  WHERE phase = 'streaming database files'}) eq '1';
+		}),
+	'a third base backup to S3 is streaming');
+my $stop_started = time();
+$node->stop('fast');
+ok(time() - $stop_started < 30, 'a fast shutdown does not wait for it');
+$s3->clear_faults;
+$node->start;
+like(wait_for_status($node, $id, qr/^(failed|cancelled)$/, 60), qr/^(failed|cancelled)$/,
+	'it ends failed or cancelled');
+$row = backup_row($node, $id);
+$key = $s3->key_of($row->{location});
+ok(!grep({ $_->{key} =~ /manifest\.json$/ } $s3->list_objects("$key/")),
+	'and has no manifest.json');
+
 # ---------------------------------------------------------------------------
 # A job with {"kind": "base"} and no database takes scheduled base backups.
 # ---------------------------------------------------------------------------
@@ -406,7 +459,10 @@ is( $node->safe_psql('postgres',
 		q{SELECT string_agg(id::text, ',' ORDER BY id) FROM backup_log
 		  WHERE kind = 'base' AND status = 'succeeded'}),
 	$before, 'pgbak_prune keeps every base backup');
-my $local = backup_row($node, $id);
+my $local = backup_row($node,
+	$node->safe_psql('postgres',
+		q{SELECT max(id) FROM backup_log WHERE kind = 'base' AND status = 'succeeded'
+		  AND storage_name = 'local'}));
 ok(-f "$local->{location}/manifest.json", 'the local base set is still complete');
 $node->safe_psql('postgres', q{SELECT pgbak_unschedule('nightly-base')});
 

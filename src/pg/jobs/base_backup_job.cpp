@@ -173,6 +173,9 @@ void ReceiveNotice(void* arg, const PGresult* result) {
   }
 }
 
+// IgnoreNotice drops a notice (the receiver once the counter is gone).
+void IgnoreNotice(void*, const PGresult*) {}
+
 // CancelStatement asks the server to cancel what conn runs, best effort.
 void CancelStatement(PGconn* conn) noexcept {
   if (PGcancel* cancel = PQgetCancel(conn)) {
@@ -262,6 +265,12 @@ struct StreamedBackup {
 StreamedBackup RunBaseBackupCommand(PGconn* conn, int64_t id, const BaseBackupOptions& options,
                                     BaseSetWriter& writer) {
   ChecksumFailureCounter checksums;
+  // The receiver points at checksums only while it lives, whatever way
+  // this function is left.
+  struct ReceiverGuard {
+    PGconn* conn;
+    ~ReceiverGuard() { PQsetNoticeReceiver(conn, IgnoreNotice, nullptr); }
+  } receiver_guard{conn};
   PQsetNoticeReceiver(conn, ReceiveNotice, &checksums);
   // WAIT 0: the server does not wait for the WAL to be archived; this
   // worker does, bounded and cancellable (WaitForWalArchived).
@@ -306,8 +315,6 @@ StreamedBackup RunBaseBackupCommand(PGconn* conn, int64_t id, const BaseBackupOp
         break;
     }
   }
-  PQsetNoticeReceiver(
-      conn, [](void*, const PGresult*) {}, nullptr);
   backup.bad_checksums = checksums.total();
   backup.first_checksum_message = checksums.first_message();
   // Bad page checksums end BASE_BACKUP with XX001 after the whole backup
