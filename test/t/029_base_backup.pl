@@ -516,4 +516,75 @@ is(wait_backup($node, $id, 300), 'succeeded', 'without verify_checksums it succe
 is(backup_row($node, $id)->{bad_checksums}, 0, 'and checks nothing');
 
 $node->stop;
+
+# ---------------------------------------------------------------------------
+# With pgbak's own WAL archive (archive_library = 'pgbak_ext'): the base
+# backup waits for that archiver, and the README's restore_command (ls and
+# zstd) recovers a cluster from the base backup through WAL written after
+# it, after the stock pg_verifybackup checked it with that archive's WAL.
+# ---------------------------------------------------------------------------
+my $store = "$tmp/pitr_store";
+my $pitr = new_node(
+	'pitr',
+	wal_level => 'replica',
+	max_wal_senders => 2,
+	archive_mode => 'on',
+	archive_library => "'pgbak_ext'",
+	'pgbak.wal_storage' => "'local'",
+	'pgbak.local_path' => "'$store'");
+my $sysid = $pitr->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+$pitr->safe_psql('postgres', 'CREATE DATABASE appdata');
+$pitr->safe_psql('appdata', 'CREATE TABLE before_base AS SELECT g AS id FROM generate_series(1, 1000) g');
+$id = $pitr->safe_psql('postgres', 'SELECT pgbak_base_backup()');
+is(wait_backup($pitr, $id, 300), 'succeeded', 'a base backup with pgbak\'s WAL archive succeeds');
+$row = backup_row($pitr, $id);
+ok($row->{wal_archived}, 'once pgbak\'s archiver has its WAL');
+my @last_objects = glob("$store/$sysid/wal/*/$row->{wal_last_segment}-*.zst");
+is(scalar(@last_objects), 1, 'its last segment is in the WAL storage');
+$pitr->safe_psql('appdata',
+	'CREATE TABLE after_base AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g');
+my $after = $pitr->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+ok( poll_until(
+		120,
+		sub {
+			$pitr->safe_psql('postgres', 'SELECT last_archived_wal FROM pg_stat_archiver') ge $after;
+		}),
+	"the WAL written after it is archived ($after)");
+my $pitr_prints = table_fingerprints($pitr, 'appdata');
+$pitr->stop;
+
+my $recovered = PostgreSQL::Test::Cluster->new('recovered');
+my $rdata = $recovered->data_dir;
+make_path($rdata);
+chmod 0700, $rdata;
+unpack_object("$row->{location}/base.tar.zst", undef, [ 'tar', '-x', '-C', $rdata ]);
+my $rmanifest = $recovered->basedir . '/backup_manifest';
+unpack_object("$row->{location}/backup_manifest.zst", undef, '>', $rmanifest);
+my $walcopy = $recovered->basedir . '/wal';
+make_path($walcopy);
+for my $segment (segments($row->{wal_first_segment}, $row->{wal_last_segment}))
+{
+	my ($object) = glob("$store/$sysid/wal/*/$segment-*.zst");
+	unpack_object($object, undef, '>', "$walcopy/$segment");
+}
+my ($vout, $verr) = ('', '');
+ok( IPC::Run::run(
+		[ "$bindir/pg_verifybackup", '-m', $rmanifest, '-w', $walcopy, $rdata ],
+		'>', \$vout, '2>', \$verr),
+	'pg_verifybackup accepts it with the WAL from pgbak\'s archive')
+  or diag("$vout\n$verr");
+$recovered->append_conf('postgresql.conf',
+	    "port = "
+	  . $recovered->port
+	  . "\narchive_mode = off\n"
+	  . "restore_command = 'f=\$(ls $store/$sysid/wal/*/%f-*.zst 2>/dev/null) && zstd -q -d -c \"\$f\" > \"%p\"'\n");
+open(my $signal, '>', "$rdata/recovery.signal") or die $!;
+close($signal);
+$recovered->start;
+ok( poll_until(120, sub { $recovered->safe_psql('postgres', 'SELECT NOT pg_is_in_recovery()') eq 't' }),
+	'the recovered cluster replays the archive and opens');
+is_deeply(table_fingerprints($recovered, 'appdata'), $pitr_prints,
+	'it holds what the source held, the rows written after the base backup too');
+$recovered->stop;
+
 done_testing();
