@@ -58,13 +58,16 @@ GRANT EXECUTE ON FUNCTION pgbak_storage_sets(text), pgbak_import(text, text) TO 
 -- archive_library = 'pgbak_ext' archives WAL without a database connection;
 -- what it did is kept in shared memory and read here. Counts are since the
 -- server started; pg_stat_archiver has PostgreSQL's own view, this adds why
--- the last attempt failed and how many files were pushed ahead.
+-- the last attempt failed, how many files were pushed ahead, and what waits
+-- to be archived now (pg_wal/archive_status: the .ready files, and since
+-- when the oldest has waited).
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION pgbak_wal_archive_status(
     OUT last_archived_wal text, OUT last_archived_time timestamptz,
     OUT archived_count bigint, OUT pushed_ahead_count bigint,
     OUT already_archived_count bigint, OUT failed_count bigint,
-    OUT last_failed_wal text, OUT last_failed_time timestamptz, OUT last_error text)
+    OUT last_failed_wal text, OUT last_failed_time timestamptz, OUT last_error text,
+    OUT waiting_files bigint, OUT waiting_since timestamptz)
   RETURNS record AS 'MODULE_PATHNAME', 'pgbak_wal_archive_status' LANGUAGE C VOLATILE
   SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION pgbak_wal_archive_status() IS
@@ -73,6 +76,55 @@ COMMENT ON FUNCTION pgbak_wal_archive_status() IS
 -- as they read backup_log's error messages.
 REVOKE ALL ON FUNCTION pgbak_wal_archive_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbak_wal_archive_status() TO pgbak_monitor;
+
+-- The cluster's WAL archive at a glance, one row: is archiving on, the last
+-- file archived and when, the archive lag (bytes of WAL written after the
+-- last archived segment; how long the oldest waiting file has waited),
+-- failures and the last error, and the recovery point: the age of the last
+-- archived file, stale beyond pgbak.rpo (an idle server archives nothing
+-- new: set archive_timeout below pgbak.rpo).
+CREATE VIEW pgbak_wal_status WITH (security_barrier) AS
+SELECT current_setting('archive_library') = 'pgbak_ext'
+         AND current_setting('archive_mode') <> 'off' AS archiving,
+       nullif(current_setting('pgbak.wal_storage', true), '') AS wal_storage,
+       s.last_archived_wal, s.last_archived_time,
+       CASE WHEN NOT pg_catalog.pg_is_in_recovery()
+                 AND s.last_archived_wal ~ '^[0-9A-F]{24}$'
+            THEN greatest(pg_catalog.pg_current_wal_lsn() - ('0/0'::pg_lsn
+                   + (('x' || substr(s.last_archived_wal, 9, 8))::bit(32)::bigint * 4294967296
+                      + (('x' || substr(s.last_archived_wal, 17, 8))::bit(32)::bigint + 1)
+                        * pg_catalog.pg_size_bytes(current_setting('wal_segment_size')))::numeric),
+                   0)::bigint
+       END AS archive_lag_bytes,
+       s.waiting_files,
+       coalesce(now() - s.waiting_since, interval '0') AS archive_lag,
+       s.failed_count, s.last_failed_wal, s.last_failed_time, s.last_error,
+       now() - s.last_archived_time AS recovery_point_age,
+       coalesce(now() - s.last_archived_time > current_setting('pgbak.rpo')::interval, true)
+         AS stale
+FROM pgbak_wal_archive_status() s;
+COMMENT ON VIEW pgbak_wal_status IS
+  'pgbak_ext: the WAL archive at a glance: last file archived, archive lag, failures, recovery point';
+REVOKE ALL ON pgbak_wal_status FROM PUBLIC;
+GRANT SELECT ON pgbak_wal_status TO pgbak_monitor;
+
+-- When archiving starts failing and when it recovers, the launcher records
+-- the event here, announces it on NOTIFY pgbak and, with pgbak.webhook_url,
+-- sends a webhook (webhook_status as in backup_log).
+CREATE TABLE pgbak_wal_event (
+  id               bigserial PRIMARY KEY,
+  event            text NOT NULL
+                   CHECK (event IN ('wal_archive_failing', 'wal_archive_recovered')),
+  wal_file         text,
+  error_message    text,
+  occurred_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  webhook_status   text,
+  webhook_attempts integer
+);
+COMMENT ON TABLE pgbak_wal_event IS
+  'pgbak_ext: WAL archiving that started failing, and its recovery';
+REVOKE ALL ON TABLE pgbak_wal_event FROM PUBLIC;
+GRANT SELECT ON TABLE pgbak_wal_event TO pgbak_monitor;
 
 -- base backups (#17) ---------------------------------------------------------
 -- A physical base backup of the whole cluster is an operation of its own:

@@ -123,6 +123,14 @@ WHERE p.proname IN ('pgbak_storage_sets', 'pgbak_import', 'pgbak_wal_archive_sta
 ORDER BY 1::text;
 SELECT has_function_privilege('pgbak_monitor', 'pgbak_wal_archive_status()', 'execute') AS monitor_reads_wal,
        archived_count >= 0 AS wal_counts FROM pgbak_wal_archive_status();
+SELECT archiving, waiting_files >= 0 AS waiting_counted, stale,
+       has_table_privilege('pgbak_monitor', 'pgbak_wal_status', 'select') AS monitor_reads_status,
+       has_table_privilege('public', 'pgbak_wal_status', 'select') AS public_reads_status
+FROM pgbak_wal_status;
+SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+         AS wal_event_columns,
+       has_table_privilege('pgbak_monitor', 'pgbak_wal_event', 'select') AS monitor_reads_events
+FROM pg_attribute WHERE attrelid = 'pgbak_wal_event'::regclass AND attnum > 0;
 -- 1.6, base backups (#17): backup_log takes kind 'base' with no database
 -- (and still refuses a missing database for every other kind), records
 -- the WAL a base backup needs, and pgbak_base_backup is pgbak_admin's only.

@@ -39,6 +39,9 @@ chmod 0600, "$tmp/key.txt";
 # The catalog lives in its own database (catdb), so that it can be dropped
 # while the cluster archives. Segments stay in pg_wal (wal_keep_size) so
 # that each archived one can be compared with its original.
+# Webhooks go to a receiver that writes each body to a file.
+my $hooks = "$tmp/hooks.jsonl";
+my ($receiver, $hook_port) = webhook_receiver($hooks);
 my $node = PostgreSQL::Test::Cluster->new('walarchive');
 $node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
 $node->append_conf(
@@ -52,6 +55,7 @@ archive_mode = on
 archive_library = 'pgbak_ext'
 pgbak.wal_storage = 'offsite'
 pgbak.wal_push_workers = 3
+pgbak.webhook_url = 'http://127.0.0.1:$hook_port/hook'
 wal_keep_size = '2GB'
 max_wal_size = '2GB'
 checkpoint_timeout = '1h'
@@ -274,6 +278,18 @@ check_archive('faults');
 # ---------------------------------------------------------------------------
 # S3 down for a while: failures counted, WAL kept; caught up once it is back.
 # ---------------------------------------------------------------------------
+# Events before the outage (a failure the faults above caused) are settled
+# first: the last one, if any, says archiving recovered.
+ok( poll_until(
+		60,
+		sub {
+			$node->safe_psql('catdb',
+				q{SELECT coalesce((SELECT event FROM pgbak_wal_event ORDER BY id DESC LIMIT 1),
+				                  'none')}) ne 'wal_archive_failing';
+		}),
+	'no failure is announced before the outage that has not recovered');
+my $events_before =
+  $node->safe_psql('catdb', 'SELECT coalesce(max(id), 0) FROM pgbak_wal_event');
 $s3->set_faults([ { name => 'down', times => -1, status => 503 } ]);
 $stats = archiver_stats();
 my $down_first = make_wal(20000);
@@ -291,25 +307,66 @@ ok(-f "$pgdata/pg_wal/$down_first", "$down_first is still in pg_wal");
 ok((grep { $_ eq $down_first } @waiting), "$down_first still waits to be archived");
 ok($node->log_contains(qr/pgbak could not archive WAL file "\Q$down_first\E"/),
 	'the failure is logged, naming the file');
+# The view says what waits, since when, and why.
+my ($archiving, $waiting, $lag_seconds, $lag_bytes, $view_error) = split /\|/,
+  $node->safe_psql('catdb',
+	'SELECT archiving, waiting_files, extract(epoch FROM archive_lag)::int, archive_lag_bytes, '
+	  . 'last_error FROM pgbak_wal_status');
+is($archiving, 't', 'pgbak_wal_status: archiving is on');
+cmp_ok($waiting, '>=', 3, "it counts the files waiting ($waiting)");
+cmp_ok($lag_seconds, '>', 0, "and how long the oldest has waited ($lag_seconds s)");
+cmp_ok($lag_bytes, '>=', 3 * 16 * 1024 * 1024, "and the bytes behind ($lag_bytes)");
+like($view_error, qr/503|SlowDown/, 'and the last error');
+like($node->safe_psql('catdb', 'SELECT pgbak_metrics()'), qr/^pgbak_wal_waiting_files [3-9]\d*$/m,
+	'pgbak_metrics() has the files waiting');
+# The launcher announces that archiving is failing, once.
+ok( poll_until(
+		60,
+		sub {
+			$node->safe_psql('catdb',
+				"SELECT count(*) FROM pgbak_wal_event WHERE event = 'wal_archive_failing' "
+				  . "AND id > $events_before") eq '1';
+		}),
+	'pgbak_wal_event records that archiving started failing');
+like($node->safe_psql('catdb',
+		"SELECT wal_file || ' ' || error_message FROM pgbak_wal_event "
+		  . "WHERE event = 'wal_archive_failing' AND id > $events_before"),
+	qr/^[0-9A-F]{24} .*(503|SlowDown)/, 'naming the file and the error');
+ok($node->log_contains(qr/WARNING:  pgbak: WAL archiving is failing at "[0-9A-F]{24}"/),
+	'and says so in the server log');
 $s3->clear_faults;
 my $back = make_wal();
 ok(wait_archived($back, 240), "caught up to $back once S3 is back");
 check_archive('after the outage');
+ok( poll_until(
+		60,
+		sub {
+			$node->safe_psql('catdb',
+				"SELECT string_agg(event, ',' ORDER BY id) FROM pgbak_wal_event "
+				  . "WHERE id > $events_before") eq
+			  'wal_archive_failing,wal_archive_recovered';
+		}),
+	'and that it recovered, once');
+is($node->safe_psql('catdb', 'SELECT waiting_files || \' \' || archive_lag FROM pgbak_wal_status'),
+	'0 00:00:00', 'pgbak_wal_status: nothing waits any more');
+ok( poll_until(
+		60,
+		sub {
+			-f $hooks
+			  && slurp_file($hooks) =~ /"event":"wal_archive_failing"/
+			  && slurp_file($hooks) =~ /"event":"wal_archive_recovered"/;
+		}),
+	'both events reached the webhook');
+like(slurp_file($hooks), qr/"text":"pgbak: WAL archiving is failing at [0-9A-F]{24}: /,
+	'with a line to read');
 
-# The archiver's status, from shared memory: in pgbak_metrics() and in the
-# function the next upgrade script declares (declared here by hand).
-$node->safe_psql('catdb', q{
-  CREATE FUNCTION wal_status(
-    OUT last_archived_wal text, OUT last_archived_time timestamptz,
-    OUT archived_count bigint, OUT pushed_ahead_count bigint,
-    OUT already_archived_count bigint, OUT failed_count bigint,
-    OUT last_failed_wal text, OUT last_failed_time timestamptz, OUT last_error text)
-  RETURNS record AS '$libdir/pgbak_ext', 'pgbak_wal_archive_status' LANGUAGE C});
+# The archiver's status, from shared memory: in pgbak_metrics() and in
+# pgbak_wal_archive_status().
 my ($pg_archived, $pg_failed) = split /\|/,
   $node->safe_psql('postgres', 'SELECT archived_count, failed_count FROM pg_stat_archiver');
 my $status = $node->safe_psql('catdb',
 	'SELECT archived_count, failed_count, pushed_ahead_count, last_archived_wal, '
-	  . 'last_failed_wal, last_error FROM wal_status()');
+	  . 'last_failed_wal, last_error FROM pgbak_wal_archive_status()');
 my ($our_archived, $our_failed, $ahead, $our_last, $our_last_failed, $last_error) = split /\|/, $status;
 is($our_archived, $pg_archived, 'the status counts what pg_stat_archiver counts as archived');
 is($our_failed, $pg_failed, 'and as failed');
@@ -488,4 +545,6 @@ ok(poll_until(60, sub { $bare->log_contains(qr/pgbak_ext must be loaded via shar
 ok(-f $bare->data_dir . "/pg_wal/archive_status/$bare_segment.ready", 'and the WAL waits');
 $bare->stop('fast');
 
+kill "TERM", $receiver;
+waitpid($receiver, 0);
 done_testing();

@@ -67,6 +67,15 @@ $node_a->safe_psql('ledger', q{
   CREATE TABLE books.entries (id bigint PRIMARY KEY, amount bigint, memo text);
   INSERT INTO books.entries SELECT g, g * 7, md5(g::text) FROM generate_series(1, 5000) g;
 });
+# Settings of shop: one any owner may make, one only a superuser may make,
+# and one for a superuser role. An imported manifest is whatever its storage
+# held: a restore of it keeps only the first.
+my $superuser_a = $node_a->safe_psql('postgres', 'SELECT current_user');
+$node_a->safe_psql('postgres', qq{
+  ALTER DATABASE shop SET work_mem = '12MB';
+  ALTER DATABASE shop SET log_min_duration_statement = 0;
+  ALTER ROLE "$superuser_a" IN DATABASE shop SET search_path = 'planted';
+});
 my %source = (shop => table_fingerprints($node_a, 'shop'), ledger => table_fingerprints($node_a, 'ledger'));
 my $cluster_a = $node_a->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 
@@ -321,6 +330,20 @@ for my $target (sort keys %restores)
 	is_deeply(table_fingerprints($node_b, $target), $source{$database},
 		"$target has $database\'s rows (counts and contents)");
 }
+
+# Of shop's settings, the restore of an imported set kept the one any owner
+# could make and left out, saying so, what only a superuser could.
+is($node_b->safe_psql('postgres',
+		q{SELECT string_agg(coalesce(r.rolname, '*') || ':' || array_to_string(s.setconfig, ','), ' ')
+		  FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+		  LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = 'shop'}),
+	'*:work_mem=12MB', 'the imported shop has work_mem, not the superuser-only settings');
+like(slurp_file($node_b->logfile),
+	qr/left out the setting log_min_duration_statement of an imported set/,
+	'the log names the setting left out');
+like(slurp_file($node_b->logfile),
+	qr/left out the setting search_path for role \Q$superuser_a\E of an imported set/,
+	'and the superuser\'s one');
 
 # shop is back under its name: it has no backup on B yet, whatever B
 # imported of A's shop.

@@ -99,6 +99,17 @@ void WalArchiveMetrics(PrometheusText& text) {
   text.Family("pgbak_wal_failures_total", MetricType::kCounter,
               "Attempts to archive a WAL file that failed (PostgreSQL retries the file).");
   text.Sample({}, static_cast<double>(wal.failed_count));
+  WalWaiting waiting = ReadWalWaiting();
+  text.Family("pgbak_wal_waiting_files", MetricType::kGauge,
+              "WAL files PostgreSQL has marked ready that are not archived yet.");
+  text.Sample({}, static_cast<double>(waiting.files));
+  text.Family("pgbak_wal_archive_lag_seconds", MetricType::kGauge,
+              "How long the oldest WAL file waiting to be archived has waited (0: none waits).");
+  text.Sample({}, waiting.oldest_since == 0
+                      ? 0.0
+                      : static_cast<double>(std::max<int64_t>(
+                            0, timestamptz_to_time_t(GetCurrentTimestamp()) -
+                                   timestamptz_to_time_t(waiting.oldest_since))));
   if (wal.last_archived_at != 0) {
     text.Family("pgbak_wal_last_archived_timestamp_seconds", MetricType::kGauge,
                 "When the last WAL file was archived, by its name.");

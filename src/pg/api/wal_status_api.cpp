@@ -1,9 +1,8 @@
 // wal_status_api.cpp: pgbak_wal_archive_status(), the archiver's status
 // (archive_library = 'pgbak_ext') as one row, for pgbak_monitor.
 //
-// The SQL declaration belongs to the next upgrade script (not written
-// here); until then the symbol is only reachable by a superuser's CREATE
-// FUNCTION ... LANGUAGE C.
+// Declared by pgbak_ext--1.5--1.6.sql; the view pgbak_wal_status is built on
+// it.
 
 extern "C" {
 #include "postgres.h"
@@ -25,21 +24,24 @@ using namespace pgbak;
 // pgbak_wal_archive_status returns last_archived_wal, last_archived_time,
 // archived_count, pushed_ahead_count, already_archived_count, failed_count,
 // last_failed_wal, last_failed_time, last_error (NULLs where nothing
-// happened yet), counted since the server started.
+// happened yet), counted since the server started, and what waits to be
+// archived now: waiting_files and waiting_since (the oldest .ready file's
+// time; NULL if none).
 extern "C" Datum pgbak_wal_archive_status(PG_FUNCTION_ARGS) {
   Caller caller = EnterAsOwner();
   RequireRole(caller, PgbakRole::kMonitor, "read the WAL archive's status");
   LeaveAsOwner(caller);
   TupleDesc descriptor;
   if (get_call_result_type(fcinfo, nullptr, &descriptor) != TYPEFUNC_COMPOSITE ||
-      descriptor->natts != 9)
-    elog(ERROR, "pgbak_wal_archive_status must be declared with 9 OUT columns");
+      descriptor->natts != 11)
+    elog(ERROR, "pgbak_wal_archive_status must be declared with 11 OUT columns");
   descriptor = BlessTupleDesc(descriptor);
   WalArchiveSnapshot wal;
   memset(&wal, 0, sizeof(wal));
   ReadWalArchiveStatus(wal);
-  Datum values[9];
-  bool nulls[9] = {false};
+  WalWaiting waiting = ReadWalWaiting();
+  Datum values[11];
+  bool nulls[11] = {false};
   bool archived = wal.last_archived_at != 0;
   bool failed = wal.last_failed_at != 0;
   values[0] = archived ? CStringGetTextDatum(wal.last_archived) : (nulls[0] = true, Datum(0));
@@ -51,5 +53,8 @@ extern "C" Datum pgbak_wal_archive_status(PG_FUNCTION_ARGS) {
   values[6] = failed ? CStringGetTextDatum(wal.last_failed) : (nulls[6] = true, Datum(0));
   values[7] = failed ? TimestampTzGetDatum(wal.last_failed_at) : (nulls[7] = true, Datum(0));
   values[8] = failed ? CStringGetTextDatum(wal.last_error) : (nulls[8] = true, Datum(0));
+  values[9] = Int64GetDatum(waiting.files);
+  values[10] = waiting.oldest_since != 0 ? TimestampTzGetDatum(waiting.oldest_since)
+                                         : (nulls[10] = true, Datum(0));
   PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(descriptor, values, nulls)));
 }

@@ -258,11 +258,16 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
       "'backup_id')::bigint "
       "        ELSE up.id END FROM up WHERE up.kind = 'backup'), "
       "CASE WHEN l.kind = 'backup' AND l.trigger = 'import' "
-      "     THEN (l.options -> 'import' ->> 'directory_id')::bigint ELSE l.id END "
+      "     THEN (l.options -> 'import' ->> 'directory_id')::bigint ELSE l.id END, "
+      "(WITH RECURSIVE up(id, kind, source_id, trigger, depth) AS ("
+      "   SELECT b.id, b.kind, b.source_id, b.trigger, 0 FROM %s b WHERE b.id = l.id "
+      "   UNION ALL SELECT s.id, s.kind, s.source_id, s.trigger, up.depth + 1 FROM %s s "
+      "   JOIN up ON s.id = up.source_id WHERE up.kind = 'copy' AND up.depth < 100) "
+      " SELECT coalesce(bool_or(up.trigger = 'import'), false) FROM up) "
       "FROM %s l WHERE id = $1 AND kind IN ('backup', 'copy') AND status = 'succeeded'",
       HasTocColumn() ? "toc_sha256" : "NULL::text",
       BackupLogHasColumn("manifest_sha256") ? "manifest_sha256" : "NULL::text", BackupLogName(),
-      BackupLogName(), BackupLogName());
+      BackupLogName(), BackupLogName(), BackupLogName(), BackupLogName());
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
@@ -283,6 +288,8 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
   row->set_id = isnull ? 0 : DatumGetInt64(set_id);
   Datum directory_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10, &isnull);
   row->directory_id = isnull ? 0 : DatumGetInt64(directory_id);
+  Datum imported = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 11, &isnull);
+  row->imported = !isnull && DatumGetBool(imported);
   return true;
 }
 

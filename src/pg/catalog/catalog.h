@@ -67,6 +67,10 @@ struct SourceRow {
   // own, but for an imported set (trigger 'import') the id the cluster that
   // wrote it gave it, recorded by pgbak_import.
   int64 directory_id;
+  // imported: the set came into backup_log through pgbak_import (it or the
+  // backup a copy of it came from): its manifest was taken from its storage
+  // as it was, not written by this server.
+  bool imported;
 };
 
 // BackupLogHasColumn says whether backup_log has column (a library can run

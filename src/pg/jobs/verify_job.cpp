@@ -656,12 +656,58 @@ void GiveToSetOwner(const ServerFacts& facts, const DatabaseProperties& properti
         "ALTER DATABASE " + QuoteIdentifier(database) + " OWNER TO " + QuoteIdentifier(owner));
 }
 
+// SettingsAnyOwnerCouldMake keeps, of an imported set's database settings,
+// those a database owner could have made without a superuser: parameters
+// any user may set (or custom ones), for roles that are not superusers
+// here. An imported manifest is whatever its storage held; a setting only a
+// superuser may make (session_preload_libraries, a superuser's search_path
+// in the database) would let whoever wrote that storage reach this
+// server's superusers. What is left out is logged.
+std::vector<DatabaseSetting> SettingsAnyOwnerCouldMake(const ServerFacts& facts,
+                                                       const std::vector<DatabaseSetting>& settings,
+                                                       const std::string& database) {
+  std::vector<DatabaseSetting> kept;
+  if (settings.empty())
+    return kept;
+  PgConnPtr conn = ConnectLocal(facts, setting_database);
+  for (const DatabaseSetting& setting : settings) {
+    PgResultPtr context = ExecWithLatch(
+        conn.get(), "SELECT context FROM pg_catalog.pg_settings WHERE name = $1", {setting.name});
+    bool user_parameter =
+        PQntuples(context.get()) == 0 || std::string(PQgetvalue(context.get(), 0, 0)) == "user";
+    bool superuser_role = false;
+    if (!setting.role.empty()) {
+      PgResultPtr role =
+          ExecWithLatch(conn.get(), "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1",
+                        {setting.role});
+      superuser_role =
+          PQntuples(role.get()) > 0 && std::string(PQgetvalue(role.get(), 0, 0)) == "t";
+    }
+    if (user_parameter && !superuser_role) {
+      kept.push_back(setting);
+      continue;
+    }
+    std::string what = setting.name + (setting.role.empty() ? "" : " for role " + setting.role);
+    PgCall([&] {
+      ereport(WARNING,
+              (errmsg("pgbak: restored database \"%s\": left out the setting %s of an imported set",
+                      database.c_str(), what.c_str()),
+               errdetail("Only a superuser could have made it; the set's manifest came from its "
+                         "storage."),
+               errhint("Set it by hand if you trust the storage.")));
+    });
+  }
+  return kept;
+}
+
 // GiveProperties gives a restored database the backed-up one's grants,
 // settings, connection limit and comment.
 // One that cannot be applied (a grant to a role this server does not have)
 // is logged and skipped: the data is restored all the same.
-void GiveProperties(const ServerFacts& facts, const DatabaseProperties& properties,
-                    const std::string& database) {
+void GiveProperties(const ServerFacts& facts, DatabaseProperties properties,
+                    const std::string& database, bool imported) {
+  if (imported)
+    properties.settings = SettingsAnyOwnerCouldMake(facts, properties.settings, database);
   for (const std::string& statement : properties.ApplyStatements(database)) {
     try {
       Admin(facts, statement);
@@ -692,7 +738,7 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
     gate.CheckScript(staged.data_path);
     SetPhase(Phase::kRestoring);
     ApplyDump(facts, staged.data_path, source.format, database, 1, {}, OwnersRestoreAs(facts));
-    GiveProperties(facts, properties, database);
+    GiveProperties(facts, properties, database, source.imported);
     return staged;
   }
   StreamingRestore restore(facts, database, jobs, source.toc_sha256, OwnersRestoreAs(facts));
@@ -712,7 +758,7 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
                          static_cast<int64>(id), static_cast<int64>(source_id), database.c_str(),
                          timeline.c_str())));
   });
-  GiveProperties(facts, properties, database);
+  GiveProperties(facts, properties, database, source.imported);
   LogKeysLeftOut(id, database, keys_left_out);
   return staged;
 }
@@ -1616,6 +1662,7 @@ SourceInfo LoadSource(int64_t source_id) {
     source.raw_bytes = row.raw_bytes;
     source.set_id = row.set_id;
     source.directory_id = row.directory_id;
+    source.imported = row.imported;
   });
   if (!found)
     throw Error(ErrorKind::kUndefinedObject,

@@ -33,6 +33,9 @@ struct SourceInfo {
   // checks its location against: the row's own id, or an imported set's
   // recorded one (SourceRow).
   int64_t directory_id = 0;
+  // imported: its manifest came from its storage through pgbak_import (see
+  // SourceRow), not from this server.
+  bool imported = false;
 };
 
 // OpenSourceStorage opens the storage of a source set and reads its

@@ -39,6 +39,7 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
 #include "pg/runtime/coverage_watch.h"
+#include "pg/wal/wal_watch.h"
 #include "pg/runtime/metrics_server.h"
 #include "pg/runtime/notifier.h"
 #include "pg/runtime/scheduler.h"
@@ -433,6 +434,7 @@ void LauncherLoop() {
            ok;
       if (until_look_ms != kNoLookNeeded && until_look_ms < sleep_ms)
         sleep_ms = std::max(until_look_ms, 10L);
+      ok = RunStage("watching the WAL archive", [] { WatchWalArchive(); }) && ok;
       ok = RunStage("trimming history", [] { MaybeTrimHistory(); }) && ok;
       // Manual backups past their retention are marked 'expiring' (only the
       // catalog: their objects go in the next stage, as any expiring set's).

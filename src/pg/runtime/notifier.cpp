@@ -6,8 +6,10 @@
 // PostgreSQL calls) and records each outcome when it comes back. A dead or
 // slow receiver therefore never blocks or fails a backup, nor the launcher.
 // A launcher that restarts sends the rows it left 'sending' again: delivery is
-// at least once. The same goes for pgbak_database_seen, whose rows announce a
-// new database that no job covers (coverage_watch.cpp).
+// at least once. The same goes for the event tables: pgbak_database_seen,
+// whose rows announce a new database that no job covers (coverage_watch.cpp),
+// and pgbak_wal_event, whose rows say that WAL archiving started failing or
+// recovered (wal_watch.cpp).
 
 extern "C" {
 #include "postgres.h"
@@ -38,10 +40,61 @@ namespace {
 // How many pending rows one pass hands over at most.
 constexpr int kBatch = 20;
 
-// What a webhook request's id is: a backup_log id, or the OID of a database
-// in pgbak_database_seen.
+// What a webhook request's id is: a backup_log id, or the key of a row of an
+// event table (its index in kEventTables plus one).
 constexpr int kOperationTopic = 0;
-constexpr int kDatabaseTopic = 1;
+
+// EventTable is a table of events announced by webhook, each row once.
+struct EventTable {
+  const char* relation;
+  const char* key;  // its key column, and the key's SQL type
+  const char* key_type;
+  const char* columns;   // what Body reads after the key, in order
+  const char* order_by;  // oldest first
+  const char* what;      // a row, in the log: "<what> <key>"
+  std::string (*body)(const std::vector<std::string>& row);
+};
+
+// DatabaseBody announces a new database that no job covers.
+std::string DatabaseBody(const std::vector<std::string>& row) {
+  json::Value body = json::Value::Object();
+  body.Set("text", json::Value::String("pgbak: new database \"" + row[1] +
+                                       "\" is not covered by any backup job"));
+  body.Set("event", json::Value::String("database_unprotected"));
+  body.Set("database", json::Value::String(row[1]));
+  body.Set("database_oid", json::Value::NumberLexeme(row[0]));
+  body.Set("seen_at", json::Value::String(row[2]));
+  return body.Serialize();
+}
+
+// WalBody announces that WAL archiving started failing, or recovered.
+std::string WalBody(const std::vector<std::string>& row) {
+  const std::string& event = row[1];
+  bool failing = event == "wal_archive_failing";
+  std::string text = failing ? "pgbak: WAL archiving is failing at " + row[2] +
+                                   (row[3].empty() ? "" : ": " + row[3])
+                             : "pgbak: WAL archiving recovered, " + row[2] + " archived";
+  json::Value body = json::Value::Object();
+  body.Set("text", json::Value::String(text));
+  body.Set("event", json::Value::String(event));
+  body.Set("id", json::Value::NumberLexeme(row[0]));
+  body.Set("wal_file", row[2].empty() ? json::Value() : json::Value::String(row[2]));
+  body.Set("error", row[3].empty() ? json::Value() : json::Value::String(row[3]));
+  body.Set("occurred_at", json::Value::String(row[4]));
+  return body.Serialize();
+}
+
+const EventTable kEventTables[] = {
+    {"pgbak_database_seen", "database_oid", "oid", "database_name::text, seen_at::text", "seen_at",
+     "new database OID", DatabaseBody},
+    {"pgbak_wal_event", "id", "bigint", "event, wal_file, error_message, occurred_at::text", "id",
+     "WAL archive event", WalBody},
+};
+
+// TopicOf is the webhook topic of event table t.
+int TopicOf(size_t t) {
+  return static_cast<int>(t) + 1;
+}
 
 std::unique_ptr<WebhookSender> sender;
 
@@ -107,55 +160,65 @@ void RecordResults(const std::string& log) {
   std::string sql = "UPDATE " + log +
                     " SET webhook_status = $2, webhook_attempts = $3::integer "
                     "WHERE id = $1::bigint";
-  std::string seen_sql;
+  std::vector<std::string> event_sql;
   RunInTransaction([&] {
-    seen_sql = "UPDATE " + QuotedRelation("pgbak_database_seen") +
-               " SET webhook_status = $2, webhook_attempts = $3::integer "
-               "WHERE database_oid = $1::oid";
+    for (const EventTable& table : kEventTables)
+      event_sql.push_back("UPDATE " + QuotedRelation(table.relation) +
+                          " SET webhook_status = $2, webhook_attempts = $3::integer WHERE " +
+                          table.key + " = $1::" + table.key_type);
   });
   RunInTransaction([&] {
     for (const WebhookResult& result : results) {
       std::string status = result.delivered ? "delivered" : "failed: " + result.error;
-      Exec(result.topic == kDatabaseTopic ? seen_sql : sql, SPI_OK_UPDATE,
+      Exec(result.topic == kOperationTopic ? sql : event_sql[result.topic - 1], SPI_OK_UPDATE,
            {std::to_string(result.id), status, std::to_string(result.attempts)});
     }
   });
   for (const WebhookResult& result : results) {
     if (result.delivered)
       continue;
-    std::string line = (result.topic == kDatabaseTopic
-                            ? "pgbak: webhook for new database OID " + std::to_string(result.id)
-                            : "pgbak: webhook for operation " + std::to_string(result.id)) +
-                       " not delivered after " + std::to_string(result.attempts) +
-                       " attempts: " + result.error;
+    std::string line =
+        (result.topic == kOperationTopic
+             ? std::string("pgbak: webhook for operation ")
+             : std::string("pgbak: webhook for ") + kEventTables[result.topic - 1].what + " ") +
+        std::to_string(result.id) + " not delivered after " + std::to_string(result.attempts) +
+        " attempts: " + result.error;
     PgCall([&] { ereport(WARNING, (errmsg("%s", line.c_str()))); });
   }
 }
 
-// DeliverDatabaseWebhooks hands over the pending announcements of new
-// databases that no job covers; they go to pgbak.webhook_url.
-void DeliverDatabaseWebhooks() {
+// DeliverEventWebhooks hands over the pending rows of an event table; they
+// go to pgbak.webhook_url.
+void DeliverEventWebhooks(size_t t) {
+  const EventTable& table = kEventTables[t];
   std::vector<std::vector<std::string>> rows;
   std::string url = setting_webhook_url != nullptr ? setting_webhook_url : "";
-  std::string seen;
+  std::string relation;
   RunInTransaction([&] {
-    bool has_seen = false;
-    PgCall([&] { has_seen = CatalogRelationExists("pgbak_database_seen"); });
-    if (!has_seen)
+    bool exists = false;
+    PgCall([&] { exists = CatalogRelationExists(table.relation); });
+    if (!exists)
       return;
-    seen = QuotedRelation("pgbak_database_seen");
-    std::string sql = "SELECT database_oid::text, database_name::text, seen_at::text FROM " + seen +
-                      " WHERE webhook_status = 'pending' ORDER BY seen_at LIMIT " +
-                      std::to_string(kBatch) + " FOR UPDATE SKIP LOCKED";
+    relation = QuotedRelation(table.relation);
+    std::string sql = std::string("SELECT ") + table.key + "::text, " + table.columns + " FROM " +
+                      relation + " WHERE webhook_status = 'pending' ORDER BY " + table.order_by +
+                      " LIMIT " + std::to_string(kBatch) + " FOR UPDATE SKIP LOCKED";
     int64 count = 0;
+    int columns = 0;
     PgCall([&] {
       if (SPI_execute(sql.c_str(), false, 0) != SPI_OK_SELECT)
         elog(ERROR, "could not read pending webhooks");
       count = SPI_processed;
+      columns = SPI_tuptable->tupdesc->natts;
     });
-    for (int64 r = 0; r < count; r++)
-      rows.push_back({Column(r, 1), Column(r, 2), Column(r, 3)});
-    std::string mark = "UPDATE " + seen + " SET webhook_status = $2 WHERE database_oid = $1::oid";
+    for (int64 r = 0; r < count; r++) {
+      std::vector<std::string> row;
+      for (int c = 1; c <= columns; c++)
+        row.push_back(Column(r, c));
+      rows.push_back(std::move(row));
+    }
+    std::string mark = "UPDATE " + relation + " SET webhook_status = $2 WHERE " + table.key +
+                       " = $1::" + table.key_type;
     for (const std::vector<std::string>& row : rows)
       Exec(mark, SPI_OK_UPDATE,
            {row[0], url.empty() ? "not sent: no webhook configured any more" : "sending"});
@@ -165,22 +228,15 @@ void DeliverDatabaseWebhooks() {
   for (const std::vector<std::string>& row : rows) {
     if (!sender)
       sender = std::make_unique<WebhookSender>();
-    json::Value body = json::Value::Object();
-    body.Set("text", json::Value::String("pgbak: new database \"" + row[1] +
-                                         "\" is not covered by any backup job"));
-    body.Set("event", json::Value::String("database_unprotected"));
-    body.Set("database", json::Value::String(row[1]));
-    body.Set("database_oid", json::Value::NumberLexeme(row[0]));
-    body.Set("seen_at", json::Value::String(row[2]));
     WebhookRequest request;
     request.id = std::stoll(row[0]);
-    request.topic = kDatabaseTopic;
+    request.topic = TopicOf(t);
     request.url = url;
-    request.body = body.Serialize();
+    request.body = table.body(row);
     if (!sender->Enqueue(std::move(request))) {
-      std::string sql = "UPDATE " + seen +
-                        " SET webhook_status = 'failed: delivery queue full' "
-                        "WHERE database_oid = $1::oid";
+      std::string sql = "UPDATE " + relation +
+                        " SET webhook_status = 'failed: delivery queue full' WHERE " + table.key +
+                        " = $1::" + table.key_type;
       RunInTransaction([&] { Exec(sql, SPI_OK_UPDATE, {row[0]}); });
     }
   }
@@ -194,13 +250,15 @@ void ResendInterrupted() {
     std::string sql = "UPDATE " + QuotedRelation("backup_log") +
                       " SET webhook_status = 'pending' WHERE webhook_status = 'sending'";
     Exec(sql, SPI_OK_UPDATE, {});
-    bool has_seen = false;
-    PgCall([&] { has_seen = CatalogRelationExists("pgbak_database_seen"); });
-    if (!has_seen)
-      return;
-    std::string seen_sql = "UPDATE " + QuotedRelation("pgbak_database_seen") +
-                           " SET webhook_status = 'pending' WHERE webhook_status = 'sending'";
-    Exec(seen_sql, SPI_OK_UPDATE, {});
+    for (const EventTable& table : kEventTables) {
+      bool exists = false;
+      PgCall([&] { exists = CatalogRelationExists(table.relation); });
+      if (!exists)
+        continue;
+      Exec("UPDATE " + QuotedRelation(table.relation) +
+               " SET webhook_status = 'pending' WHERE webhook_status = 'sending'",
+           SPI_OK_UPDATE, {});
+    }
   });
 }
 
@@ -265,7 +323,8 @@ void DeliverWebhooks() {
       RunInTransaction([&] { Exec(sql, SPI_OK_UPDATE, {rows[i][0]}); });
     }
   }
-  DeliverDatabaseWebhooks();
+  for (size_t t = 0; t < sizeof kEventTables / sizeof kEventTables[0]; t++)
+    DeliverEventWebhooks(t);
 }
 
 // WebhooksInFlight says whether deliveries are still under way.

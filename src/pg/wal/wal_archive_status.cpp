@@ -8,7 +8,11 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <cstring>
+#include <string>
 
 #include "pg/wal/wal_archive_status.h"
 
@@ -64,6 +68,30 @@ void NoteWalFailed(const char* name, const char* error) {
   shared->status.last_failed_at = now;
   shared->status.failed_count++;
   SpinLockRelease(&shared->mutex);
+}
+
+WalWaiting ReadWalWaiting() {
+  WalWaiting waiting;
+  const std::string directory = "pg_wal/archive_status";
+  DIR* dir = opendir(directory.c_str());
+  if (dir == nullptr)
+    return waiting;
+  time_t oldest = 0;
+  while (struct dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name.size() <= 6 || name.compare(name.size() - 6, 6, ".ready") != 0)
+      continue;
+    struct stat st;
+    if (stat((directory + "/" + name).c_str(), &st) != 0)
+      continue;  // archived meanwhile
+    waiting.files++;
+    if (oldest == 0 || st.st_mtime < oldest)
+      oldest = st.st_mtime;
+  }
+  closedir(dir);
+  if (oldest != 0)
+    waiting.oldest_since = time_t_to_timestamptz(oldest);
+  return waiting;
 }
 
 bool ReadWalArchiveStatus(WalArchiveSnapshot& snapshot) {

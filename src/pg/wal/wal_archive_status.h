@@ -42,4 +42,14 @@ void NoteWalFailed(const char* name, const char* error);
 // ReadWalArchiveStatus copies the status; false if shared memory has none.
 bool ReadWalArchiveStatus(WalArchiveSnapshot& snapshot);
 
+// WalWaiting is what waits to be archived now: the .ready files of
+// pg_wal/archive_status and when the oldest of them was marked ready (its
+// modification time; 0 if none), read from the data directory (a backend's
+// working directory).
+struct WalWaiting {
+  int64_t files = 0;
+  TimestampTz oldest_since = 0;
+};
+WalWaiting ReadWalWaiting();
+
 }  // namespace pgbak
