@@ -128,8 +128,12 @@ void RunOperation(int64_t id) {
   if (!slot)
     throw Error(ErrorKind::kInternal, "no free progress slot");
   PgCall([&] {
-    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: %s of database \"%s\"", id,
-                         op.kind.c_str(), op.database.c_str())));
+    if (op.kind == "base")
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: base backup of the cluster",
+                           id)));
+    else
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: %s of database \"%s\"", id,
+                           op.kind.c_str(), op.database.c_str())));
   });
 
   std::string location;
