@@ -533,8 +533,15 @@ my $pitr = new_node(
 	'pgbak.wal_storage' => "'local'",
 	'pgbak.local_path' => "'$store'");
 my $sysid = $pitr->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+make_path("$tmp/pts");
+$pitr->safe_psql('postgres', "CREATE TABLESPACE pts LOCATION '$tmp/pts'");
 $pitr->safe_psql('postgres', 'CREATE DATABASE appdata');
-$pitr->safe_psql('appdata', 'CREATE TABLE before_base AS SELECT g AS id FROM generate_series(1, 1000) g');
+$pitr->safe_psql('appdata', q{
+  CREATE TABLE before_base AS SELECT g AS id FROM generate_series(1, 1000) g;
+  CREATE TABLE far_before (id int, note text) TABLESPACE pts;
+  INSERT INTO far_before SELECT g, 'far ' || g FROM generate_series(1, 3000) g;
+});
+my $pts_oid = $pitr->safe_psql('postgres', "SELECT oid FROM pg_tablespace WHERE spcname = 'pts'");
 $id = $pitr->safe_psql('postgres', 'SELECT pgbak_base_backup()');
 is(wait_backup($pitr, $id, 300), 'succeeded', 'a base backup with pgbak\'s WAL archive succeeds');
 $row = backup_row($pitr, $id);
@@ -553,26 +560,23 @@ ok( poll_until(
 my $pitr_prints = table_fingerprints($pitr, 'appdata');
 $pitr->stop;
 
+# The README's block, as it is written there.
 my $recovered = PostgreSQL::Test::Cluster->new('recovered');
 my $rdata = $recovered->data_dir;
-make_path($rdata);
-chmod 0700, $rdata;
-unpack_object("$row->{location}/base.tar.zst", undef, [ 'tar', '-x', '-C', $rdata ]);
-my $rmanifest = $recovered->basedir . '/backup_manifest';
-unpack_object("$row->{location}/backup_manifest.zst", undef, '>', $rmanifest);
-my $walcopy = $recovered->basedir . '/wal';
-make_path($walcopy);
-for my $segment (segments($row->{wal_first_segment}, $row->{wal_last_segment}))
-{
-	my ($object) = glob("$store/$sysid/wal/*/$segment-*.zst");
-	unpack_object($object, undef, '>', "$walcopy/$segment");
-}
-my ($vout, $verr) = ('', '');
-ok( IPC::Run::run(
-		[ "$bindir/pg_verifybackup", '-m', $rmanifest, '-w', $walcopy, $rdata ],
-		'>', \$vout, '2>', \$verr),
-	'pg_verifybackup accepts it with the WAL from pgbak\'s archive')
-  or diag("$vout\n$verr");
+my $rts = $recovered->basedir . '/tablespaces';
+my ($block, $first_line) = readme_block('### Restoring a base backup by hand');
+ok(defined $block, 'the README shows how to restore a base backup by hand');
+my $script = "$tmp/restore_base_by_hand.sh";
+open(my $sfh, '>', $script) or die $!;
+print $sfh $block;
+close($sfh);
+my ($rok, $rout, $rerr, $rfailure) = run_readme_block($script, $first_line,
+	{ SET => $row->{location}, NEW => $rdata, TS => $rts, ARCHIVE => $store }, 300);
+ok($rok, 'the README block unpacks it, fetches its WAL and pg_verifybackup accepts it')
+  or diag("$rfailure\n$rout\n$rerr");
+ok(-l "$rdata/pg_tblspc/$pts_oid", 'the tablespace is linked');
+is(slurp_file("$rdata/tablespace_map"), "$pts_oid $rts/$pts_oid\n",
+	'tablespace_map names the new place');
 $recovered->append_conf('postgresql.conf',
 	    "port = "
 	  . $recovered->port
@@ -585,6 +589,8 @@ ok( poll_until(120, sub { $recovered->safe_psql('postgres', 'SELECT NOT pg_is_in
 	'the recovered cluster replays the archive and opens');
 is_deeply(table_fingerprints($recovered, 'appdata'), $pitr_prints,
 	'it holds what the source held, the rows written after the base backup too');
+is($recovered->safe_psql('postgres', "SELECT pg_tablespace_location($pts_oid)"),
+	"$rts/$pts_oid", 'its tablespace is the restored one');
 $recovered->stop;
 
 done_testing();
