@@ -16,8 +16,11 @@
 
 namespace pgbak {
 
-// kWalStorageFileName is the file's name in the data directory.
-constexpr const char* kWalStorageFileName = "pgbak_wal_storage.json";
+// kWalStorageFileName is the file's path in the data directory. It holds
+// the storage's secrets, so it lives in pg_stat_tmp/, whose contents
+// PostgreSQL's BASE_BACKUP (pg_basebackup, and our base backups) and
+// pg_rewind leave out: no base backup carries it.
+constexpr const char* kWalStorageFileName = "pg_stat_tmp/pgbak_wal_storage.json";
 
 // SerializeWalStorage renders a definition as the file's contents:
 // {"name": ..., "url": ..., "options": {...}, "secrets": {...}}.

@@ -247,7 +247,7 @@ void DefineSettings() {
       "pgbak.wal_storage", "Storage that archive_library = 'pgbak_ext' archives WAL files to.",
       "'local' or a storage defined with pgbak_storage_add(); empty: archiving is not "
       "configured. The launcher publishes the storage's definition in the data directory "
-      "(pgbak_wal_storage.json) for the archiver, which has no database connection.",
+      "(pg_stat_tmp/pgbak_wal_storage.json) for the archiver, which has no database connection.",
       &setting_wal_storage, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, CheckWalStorage, nullptr, nullptr);
   DefineCustomIntVariable(
       "pgbak.wal_push_workers", "Threads of the archiver that push WAL files in parallel.",

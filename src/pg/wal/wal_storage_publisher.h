@@ -7,7 +7,7 @@
 namespace pgbak {
 
 // PublishWalStorage writes the definition of the storage pgbak.wal_storage
-// names (with its secrets) to pgbak_wal_storage.json in the data directory
+// names (with its secrets) to pg_stat_tmp/pgbak_wal_storage.json in the data directory
 // when it differs from what is there. Nothing for '' or 'local'. A storage
 // that is not defined leaves the file as it is (the archiver then refuses
 // to use a file naming another storage) and is logged once per name.
