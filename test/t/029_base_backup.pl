@@ -530,8 +530,11 @@ my $pitr = new_node(
 	max_wal_senders => 2,
 	archive_mode => 'on',
 	archive_library => "'pgbak_ext'",
-	'pgbak.wal_storage' => "'local'",
-	'pgbak.local_path' => "'$store'");
+	'pgbak.wal_storage' => "'walstore'");
+# A defined storage (a directory), so that the launcher publishes it to
+# the archiver in a file of the data directory, as it would an S3 one.
+make_path($store);
+$pitr->safe_psql('postgres', "SELECT pgbak_storage_add('walstore', 'file://$store')");
 my $sysid = $pitr->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 make_path("$tmp/pts");
 $pitr->safe_psql('postgres', "CREATE TABLESPACE pts LOCATION '$tmp/pts'");
@@ -558,6 +561,8 @@ ok( poll_until(
 		}),
 	"the WAL written after it is archived ($after)");
 my $pitr_prints = table_fingerprints($pitr, 'appdata');
+ok(-f $pitr->data_dir . '/pg_stat_tmp/pgbak_wal_storage.json',
+	'the source holds the archiver\'s storage file (with any secret of the WAL storage)');
 $pitr->stop;
 
 # The README's block, as it is written there.
@@ -575,6 +580,8 @@ my ($rok, $rout, $rerr, $rfailure) = run_readme_block($script, $first_line,
 ok($rok, 'the README block unpacks it, fetches its WAL and pg_verifybackup accepts it')
   or diag("$rfailure\n$rout\n$rerr");
 ok(-l "$rdata/pg_tblspc/$pts_oid", 'the tablespace is linked');
+ok(-d "$rdata/pg_stat_tmp" && !-e "$rdata/pg_stat_tmp/pgbak_wal_storage.json",
+	'the base backup left the archiver\'s storage file out');
 is(slurp_file("$rdata/tablespace_map"), "$pts_oid $rts/$pts_oid\n",
 	'tablespace_map names the new place');
 $recovered->append_conf('postgresql.conf',
