@@ -131,4 +131,27 @@ SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER
          AS wal_event_columns,
        has_table_privilege('pgbak_monitor', 'pgbak_wal_event', 'select') AS monitor_reads_events
 FROM pg_attribute WHERE attrelid = 'pgbak_wal_event'::regclass AND attnum > 0;
+-- 1.6, base backups (#17): backup_log takes kind 'base' with no database
+-- (and still refuses a missing database for every other kind), records
+-- the WAL a base backup needs, and pgbak_base_backup is pgbak_admin's only.
+SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
+  WHERE attrelid = 'backup_log'::regclass
+    AND attname IN ('database_name', 'wal_start_lsn', 'wal_end_lsn', 'timeline',
+                    'wal_first_segment', 'wal_last_segment', 'wal_archived', 'bad_checksums')
+  ORDER BY attnum;
+SELECT pg_get_constraintdef(oid) AS kind_check
+  FROM pg_constraint WHERE conrelid = 'backup_log'::regclass AND conname = 'backup_log_kind_check';
+\set VERBOSITY terse
+INSERT INTO backup_log (kind, database_name) VALUES ('backup', NULL);
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+SELECT r.rolname, has_function_privilege(r.rolname, 'pgbak_base_backup(text,jsonb)', 'execute')
+  AS executes
+FROM (VALUES ('public'), ('pgbak_monitor'), ('pgbak_operator'), ('pgbak_admin')) r (rolname)
+ORDER BY r.rolname;
+SELECT pgbak_base_backup('nosuch');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_base_backup(options => '{"fast": true}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS base_rows FROM backup_log WHERE kind = 'base';
 DROP EXTENSION pgbak_ext;

@@ -3,15 +3,16 @@
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# timed_backup DB STORAGE: runs one pgbak_run to STORAGE and waits for it in
-# one session (as a user would), sampling the backup worker's peak RSS from
-# /proc meanwhile: reading /proc costs nothing, unlike polling with psql,
-# which would steal CPU from the backup being measured. Sets BACKUP_ID,
-# BACKUP_SECONDS and BACKUP_PEAK_KIB; exits if the backup did not succeed.
-timed_backup() {
-  local db=$1 storage=$2 start end waiter pid='' hwm status
+# timed_operation SQL: runs SQL, which queues one operation and returns its
+# id (pgbak_run, pgbak_base_backup), and waits for it in one session (as a
+# user would), sampling the worker's peak RSS from /proc meanwhile: reading
+# /proc costs nothing, unlike polling with psql, which would steal CPU from
+# the operation being measured. Sets BACKUP_ID, BACKUP_SECONDS and
+# BACKUP_PEAK_KIB; exits if the operation did not succeed.
+timed_operation() {
+  local queue_sql=$1 start end waiter pid='' hwm status
   start=$(now)
-  BACKUP_ID=$(psql -X -At -d postgres -c "SELECT pgbak_run('$db', '$storage')")
+  BACKUP_ID=$(psql -X -At -d postgres -c "$queue_sql")
   psql -X -At -d postgres -c "SELECT pgbak_wait($BACKUP_ID, 3600)" >"$BENCH_DIR/status" &
   waiter=$!
   BACKUP_PEAK_KIB=0
@@ -28,9 +29,12 @@ timed_backup() {
   end=$(now)
   status=$(cat "$BENCH_DIR/status")
   if [[ $status != succeeded ]]; then
-    echo "backup $BACKUP_ID to $storage ended $status:" >&2
-    psql -X -At -d postgres -c "SELECT error_message FROM backup_log WHERE id = $BACKUP_ID" >&2
+    echo "operation $BACKUP_ID ($queue_sql) ended $status:" >&2
+    psql -X -At -d postgres -c "SELECT error_message, error_detail FROM backup_log WHERE id = $BACKUP_ID" >&2
     exit 1
   fi
   BACKUP_SECONDS=$(awk "BEGIN {print $end - $start}")
 }
+
+# timed_backup DB STORAGE: timed_operation of one pgbak_run to STORAGE.
+timed_backup() { timed_operation "SELECT pgbak_run('$1', '$2')"; }

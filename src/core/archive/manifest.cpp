@@ -157,6 +157,20 @@ std::string Manifest::ToJson() const {
   root.Set("objects", std::move(object_list));
   json::Value table_list = TableList(tables);
   root.Set("tables", std::move(table_list));
+  if (kind == "base") {
+    root.Set("kind", json::Value::String(kind));
+    json::Value facts = json::Value::Object();
+    facts.Set("start_lsn", json::Value::String(base.start_lsn));
+    facts.Set("end_lsn", json::Value::String(base.end_lsn));
+    facts.Set("timeline", json::Value::Number(base.timeline));
+    facts.Set("wal_first_segment", json::Value::String(base.wal_first_segment));
+    facts.Set("wal_last_segment", json::Value::String(base.wal_last_segment));
+    facts.Set("wal_archived", json::Value::Bool(base.wal_archived));
+    facts.Set("bad_checksums", Unsigned(base.bad_checksums));
+    root.Set("base_backup", std::move(facts));
+  } else if (!kind.empty()) {
+    throw Error(ErrorKind::kInternal, "unknown manifest kind \"" + kind + "\"");
+  }
   if (!age_recipients.empty()) {
     json::Value recipients = json::Value::Array();
     for (const std::string& recipient : age_recipients)
@@ -252,6 +266,22 @@ Manifest Manifest::FromJson(std::string_view text) {
         Corrupt("age_recipients must hold strings");
       manifest.age_recipients.push_back(recipient.AsString());
     }
+  }
+  // Optional: only base backups (1.6) have a kind.
+  if (root.Find("kind") != nullptr) {
+    manifest.kind = StringMember(root, top, "kind");
+    if (manifest.kind != "base")
+      Corrupt("unknown kind \"" + manifest.kind + "\"");
+    const json::Value& facts = Member(root, top, "base_backup", json::Type::kObject, "an object");
+    const std::string where = " in base_backup";
+    manifest.base.start_lsn = StringMember(facts, where, "start_lsn");
+    manifest.base.end_lsn = StringMember(facts, where, "end_lsn");
+    manifest.base.timeline = IntegerMember(facts, where, "timeline");
+    manifest.base.wal_first_segment = StringMember(facts, where, "wal_first_segment");
+    manifest.base.wal_last_segment = StringMember(facts, where, "wal_last_segment");
+    manifest.base.wal_archived =
+        Member(facts, where, "wal_archived", json::Type::kBool, "a boolean").AsBool();
+    manifest.base.bad_checksums = UnsignedMember(facts, where, "bad_checksums");
   }
   return manifest;
 }

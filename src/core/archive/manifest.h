@@ -31,6 +31,18 @@ struct TableCount {
   int64_t rows = 0;
 };
 
+// BaseBackupFacts is what the manifest of a physical base backup says
+// about the WAL it needs (see base_layout.h); a logical set has none.
+struct BaseBackupFacts {
+  std::string start_lsn;  // "0/2000028"
+  std::string end_lsn;
+  int64_t timeline = 0;
+  std::string wal_first_segment;
+  std::string wal_last_segment;
+  bool wal_archived = false;  // false: archive_mode was off
+  uint64_t bad_checksums = 0;
+};
+
 // Manifest is the whole document.
 struct Manifest {
   static constexpr int kFormatVersion = 1;
@@ -55,6 +67,11 @@ struct Manifest {
   // age_recipients are the public keys the objects are encrypted to (empty
   // if they are not): which identity a restore needs. Never a secret.
   std::vector<std::string> age_recipients;
+  // kind is "base" for a physical base backup (database "", dump_format
+  // "tar", base set), "" for a logical set, whose manifest has no "kind"
+  // (as before 1.6).
+  std::string kind;
+  BaseBackupFacts base;
 
   // ToJson serializes with stable key order and two-space indentation.
   std::string ToJson() const;

@@ -106,6 +106,10 @@ std::vector<SetSummary> ListBelow(Storage& storage, const std::string& prefix,
         set.problem = std::string("manifest.json cannot be read: ") + e.what();
       }
     }
+    // A base backup (kind "base", #17) is no logical set: not listed, nor
+    // imported, as one.
+    if (set.complete && manifest.kind == "base")
+      continue;
     if (!filter.database.empty() && set.database != filter.database)
       continue;
     if (!filter.system_identifier.empty() && set.system_identifier != filter.system_identifier)

@@ -55,6 +55,9 @@ bool CallerHas(const Caller& caller, PgbakRole role) {
 }
 
 bool CallerOwnsDatabase(const Caller& caller, const char* database) {
+  // A base backup's row has no database (NULL): nobody owns it.
+  if (database == nullptr)
+    return false;
   return CallerOwnsDatabaseOid(caller, get_database_oid(database, true));
 }
 

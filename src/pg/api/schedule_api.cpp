@@ -26,8 +26,10 @@ PG_FUNCTION_INFO_V1(pgbak_prune);
 #include <string>
 #include <vector>
 
+#include "core/options/base_backup_options.h"
 #include "core/options/job_options.h"
 #include "core/schedule/cron.h"
+#include "pg/api/base_backup_api.h"
 #include "pg/api/privileges.h"
 #include "pg/api/validation.h"
 #include "pg/boundary/boundary.h"
@@ -162,9 +164,17 @@ using namespace pgbak;
 // scheduler.cpp), so it is not looked up here.
 extern "C" Datum pgbak_schedule(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "job_name");
-  RequireArgument(fcinfo, 1, "database");
   RequireArgument(fcinfo, 2, "schedule");
   RequireArgument(fcinfo, 3, "options");
+  // base backups (#17): {"kind": "base"} schedules base backups of the
+  // cluster, with database NULL.
+  {
+    Jsonb* base_options = PG_GETARG_JSONB_P(3);
+    char* text = JsonbToCString(nullptr, &base_options->root, VARSIZE(base_options));
+    if (IsBaseJob(text))
+      return ScheduleBaseJob(fcinfo, text);
+  }
+  RequireArgument(fcinfo, 1, "database");
   char* job_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
   Name database = DatabaseNameArgument(fcinfo, 1, "database");
   char* schedule = text_to_cstring(PG_GETARG_TEXT_PP(2));

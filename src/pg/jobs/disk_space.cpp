@@ -110,10 +110,13 @@ void GuardSpace(Storage& storage, const std::string& storage_name, int64_t id,
   if (space.available < estimate || space.available - estimate < reserve)
     throw Error(ErrorKind::kDiskFull,
                 "not enough free space on the file system of " + place.what + " for " + what + " " +
-                    std::to_string(id) + " of database \"" + database + "\" in storage \"" +
-                    storage_name + "\"",
+                    std::to_string(id) +
+                    (database.empty() ? "" : " of database \"" + database + "\"") +
+                    " in storage \"" + storage_name + "\"",
                 shares + ": " + FormatBytes(space.available) + " available; " +
-                    (given != nullptr ? "the set is " : "the database is ") +
+                    (database.empty()   ? "the cluster is "
+                     : given != nullptr ? "the set is "
+                                        : "the database is ") +
                     FormatBytes(estimate) + ", the estimate of what the " + what +
                     " may write; pgbak.local_reserve keeps " + FormatBytes(reserve) +
                     " free for PostgreSQL. Nothing was written.",
@@ -137,6 +140,11 @@ void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t
 void GuardCopySpace(Storage& storage, const std::string& storage_name, int64_t id,
                     const std::string& database, uint64_t bytes) {
   GuardSpace(storage, storage_name, id, database, &bytes, "copy");
+}
+
+void GuardBaseBackupSpace(Storage& storage, const std::string& storage_name, int64_t id,
+                          uint64_t cluster_bytes) {
+  GuardSpace(storage, storage_name, id, "", &cluster_bytes, "base backup");
 }
 
 void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes) {

@@ -35,6 +35,11 @@ void GuardBackupSpace(Storage& storage, const std::string& storage_name, int64_t
 void GuardCopySpace(Storage& storage, const std::string& storage_name, int64_t id,
                     const std::string& database, uint64_t bytes);
 
+// GuardBaseBackupSpace is GuardBackupSpace for base backup id of the whole
+// cluster: the estimate is the cluster's size, cluster_bytes.
+void GuardBaseBackupSpace(Storage& storage, const std::string& storage_name, int64_t id,
+                          uint64_t cluster_bytes);
+
 // CheckStagingSpace refuses (kDiskFull, naming the storage "local") to stage
 // bytes below root (pgbak.local_path) for operation id unless they fit with
 // a tenth to spare, and, on one of PostgreSQL's file systems, with

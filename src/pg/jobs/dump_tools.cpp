@@ -220,9 +220,12 @@ void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string
   StreamChild(child, output != nullptr ? *output : discard, tool, nullptr);
 }
 
-// ConnectLocal opens a libpq session to database on this server.
-PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database,
-                       const std::string& restore_as) {
+namespace {
+
+// Connect opens a libpq session on this server as pgbak.dump_role, a
+// physical replication one (no database) if replication is set.
+PgConnPtr Connect(const ServerFacts& facts, const std::string& database,
+                  const std::string& restore_as, bool replication) {
   // The session runs as a superuser in databases whose owners may be
   // anyone: with an empty search_path no function or operator they create
   // (in public, or through ALTER DATABASE ... SET search_path) can stand in
@@ -244,16 +247,39 @@ PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database,
     keys.push_back("passfile");
     values.push_back(facts.passfile.c_str());
   }
+  if (replication) {
+    keys.push_back("replication");
+    values.push_back("true");
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
   PgConnPtr conn(PQconnectdbParams(keys.data(), values.data(), 0), PQfinish);
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
     std::string why = conn ? PQerrorMessage(conn.get()) : "out of memory";
+    if (replication)
+      throw Error(ErrorKind::kIo, "could not open a replication connection to this server",
+                  TrimMessage(why),
+                  "A base backup reads the cluster over a local replication connection as "
+                  "pgbak.dump_role: pg_hba.conf needs a \"local replication\" line for it, "
+                  "max_wal_senders at least 1 and wal_level replica or logical.");
     throw Error(ErrorKind::kIo, "could not connect to database \"" + database + "\"",
                 TrimMessage(why),
                 "Check pgbak.dump_role, pgbak.passfile and pg_hba.conf for local connections.");
   }
   return conn;
+}
+
+}  // namespace
+
+// ConnectLocal opens a libpq session to database on this server.
+PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database,
+                       const std::string& restore_as) {
+  return Connect(facts, database, restore_as, false);
+}
+
+// ConnectLocalReplication opens a physical replication session.
+PgConnPtr ConnectLocalReplication(const ServerFacts& facts) {
+  return Connect(facts, "", "", true);
 }
 
 // ExecWithLatch runs one statement while serving the latch.

@@ -81,6 +81,12 @@ using PgConnPtr = std::unique_ptr<PGconn, void (*)(PGconn*)>;
 PgConnPtr ConnectLocal(const ServerFacts& facts, const std::string& database,
                        const std::string& restore_as = "");
 
+// ConnectLocalReplication opens a physical replication session (the
+// walsender protocol, for BASE_BACKUP) to this server as pgbak.dump_role
+// over the local socket; throws kIo with the server's reason and what a
+// replication connection needs.
+PgConnPtr ConnectLocalReplication(const ServerFacts& facts);
+
 // PgResultPtr owns a libpq result.
 using PgResultPtr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
 

@@ -21,6 +21,7 @@ extern "C" {
 #include <string>
 #include <vector>
 
+#include "core/archive/base_layout.h"
 #include "core/archive/set_layout.h"
 #include "core/storage/local/local_storage.h"
 #include "pg/boundary/boundary.h"
@@ -51,7 +52,7 @@ std::string SetKeyAt(const Storage& storage, int64_t id, const std::string& loca
 // given) says whether the housekeeping after it (temporaries, unfinished
 // multipart uploads) succeeded too.
 bool RemoveFrom(Storage& storage, int64_t id, const std::string& location, std::string& error,
-                bool* tidied = nullptr) {
+                bool* tidied = nullptr, bool keep_committed = false) {
   std::string key = SetKeyAt(storage, id, location, error);
   if (key.empty())
     return false;
@@ -59,8 +60,20 @@ bool RemoveFrom(Storage& storage, int64_t id, const std::string& location, std::
     std::vector<std::string> names;
     for (const ObjectInfo& object : storage.List(key + "/")) {
       std::string name = object.key.substr(key.size() + 1);
-      if (IsSetObject(name))
+      if (IsSetObject(name) || IsBaseSetObject(name))
         names.push_back(name);
+    }
+    if (keep_committed && std::find(names.begin(), names.end(), kManifestObject) != names.end()) {
+      if (tidied != nullptr)
+        *tidied = true;
+      PgCall([&] {
+        ereport(LOG, (errmsg("pgbak: base backup %lld at \"%s\" has its manifest.json: kept",
+                             static_cast<long long>(id), location.c_str()),
+                      errdetail("A complete base backup is never removed as a failed one: this "
+                                "cluster may have been restored from it, and its catalog still "
+                                "shows it running.")));
+      });
+      return true;
     }
     // The manifest goes first: once it is gone the set no longer looks
     // complete, even if removing the rest fails half way.
@@ -93,7 +106,7 @@ bool RemoveFrom(Storage& storage, int64_t id, const std::string& location, std::
 }  // namespace
 
 bool RemovePartialSet(int64_t id, const std::string& storage_name, const std::string& location,
-                      StorageUse use, std::function<void()> interrupt_check) {
+                      StorageUse use, std::function<void()> interrupt_check, bool keep_committed) {
   if (location.empty())
     return true;
   std::string error;
@@ -103,7 +116,7 @@ bool RemovePartialSet(int64_t id, const std::string& storage_name, const std::st
     // Unfinished multipart uploads hold stored (and billed) parts: a set
     // whose housekeeping failed is not clean yet.
     bool tidied = false;
-    if (RemoveFrom(*storage, id, location, error, &tidied)) {
+    if (RemoveFrom(*storage, id, location, error, &tidied, keep_committed)) {
       if (tidied)
         return true;
       error = "its housekeeping (unfinished uploads, temporaries) is not done";
@@ -190,9 +203,9 @@ bool LeftoversSettled(int64_t id) {
 
 bool CleanUpFailed(const FailedOperation& op) {
   bool clean = false;
-  if (op.kind == "backup" || op.kind == "copy") {
+  if (op.kind == "backup" || op.kind == "copy" || op.kind == "base") {
     clean = RemovePartialSet(op.id, op.storage, op.location, StorageUse::kLauncher,
-                             BoundedWaitCheck(kLauncherItemSeconds));
+                             BoundedWaitCheck(kLauncherItemSeconds), op.kind == "base");
   } else {
     CleanUpAbandoned(op.id, op.kind);
     Failure failure;

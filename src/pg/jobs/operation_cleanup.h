@@ -29,9 +29,12 @@ namespace pgbak {
 // runs while the storage waits and may throw to give up. Problems are
 // logged, not raised, since cleanup runs on paths that are already failing;
 // returns false if something may be left (an empty location, nothing
-// written, is true).
+// written, is true). With keep_committed (base backups), a set that has
+// its manifest.json is complete and is kept: a cluster restored from a
+// base backup finds that backup's own row 'running' in its catalog.
 bool RemovePartialSet(int64_t id, const std::string& storage_name, const std::string& location,
-                      StorageUse use, std::function<void()> interrupt_check = {});
+                      StorageUse use, std::function<void()> interrupt_check = {},
+                      bool keep_committed = false);
 
 // FailedOperation is a failed operation whose leftovers are to be removed:
 // a backup's partial set; a verify's or restore's staging files and the

@@ -155,8 +155,11 @@ std::vector<PruneItem> PlanManualRetention(const RetentionGuards& guards) {
 
 // PlanPrune decides for every job with a retention policy.
 std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string& only_database) {
+  // Base backup jobs ({"kind": "base"}) have no retention yet: their sets
+  // are never planned here.
   std::string jobs_sql = "SELECT job_name, options::text FROM " + QuotedRelation("pgbak_job") +
-                         (only_job.empty() ? "" : " WHERE job_name = $1") + " ORDER BY job_name";
+                         " WHERE (options ->> 'kind') IS DISTINCT FROM 'base'" +
+                         (only_job.empty() ? "" : " AND job_name = $1") + " ORDER BY job_name";
   std::vector<Row> jobs =
       Query(jobs_sql.c_str(), only_job.empty() ? std::vector<std::string>{} : Row{only_job});
 

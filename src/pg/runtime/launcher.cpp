@@ -236,6 +236,10 @@ void StartQueued() {
         database = SPI_getvalue(tuple, desc, 3);
         status = SPI_getvalue(tuple, desc, 4);
       });
+      // A base backup (database_name NULL) holds the cluster's "": one at
+      // a time.
+      if (database == nullptr)
+        database = "";
       if (std::string(status) == "running") {
         running++;
         if (HoldsDatabase(kind))

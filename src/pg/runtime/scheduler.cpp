@@ -30,6 +30,7 @@ extern "C" {
 #include <string>
 #include <vector>
 
+#include "core/options/base_backup_options.h"
 #include "core/options/job_options.h"
 #include "core/schedule/cron.h"
 #include "pg/boundary/boundary.h"
@@ -101,7 +102,7 @@ std::vector<DueJob> LoadJobs() {
           static_cast<std::time_t>(DatumGetInt64(SPI_getbinval(tuple, desc, 8, &isnull)));
     });
     job.name = name;
-    job.database = database;
+    job.database = database != nullptr ? database : "";  // NULL: a base backup job
     job.schedule = schedule;
     job.options = options;
     job.created_by = created_by;
@@ -187,6 +188,46 @@ int64 QueueRun(const DueJob& job, const std::string& database, const JobOptions&
   return id;
 }
 
+// QueueBaseRun queues a run of base backup job (database_name NULL), or
+// records it skipped if the job's previous one is still queued or running;
+// returns its id.
+int64 QueueBaseRun(const DueJob& job) {
+  BaseJobOptions options = ParseBaseJobOptions(job.options);
+  std::string log = QuotedRelation("backup_log");
+  std::string active_sql = "SELECT coalesce(min(id), 0) FROM " + log +
+                           " WHERE job_name = $1 AND kind = 'base' AND status IN ('queued', "
+                           "'running')";
+  std::string insert_sql =
+      "INSERT INTO " + log +
+      " (kind, database_name, status, trigger, job_name, requested_by, storage_name, options, "
+      "finished_at, error_message) SELECT 'base', NULL, CASE WHEN $5 = 0 THEN 'queued' ELSE "
+      "'skipped' END, 'schedule', $1, $2, $3, $4::jsonb, CASE WHEN $5 <> 0 THEN "
+      "clock_timestamp() END, CASE WHEN $5 <> 0 THEN 'skipped: the previous run (id ' || $5 || "
+      "') was still queued or running' END RETURNING id, status";
+  std::string backup_json = options.backup.ToJson().Serialize();
+  int64 id = 0;
+  const char* status = nullptr;
+  PgCall([&] {
+    Oid active_types[1] = {TEXTOID};
+    Datum active_values[1] = {CStringGetTextDatum(job.name.c_str())};
+    ExecSpi(active_sql, SPI_OK_SELECT, 1, active_types, active_values, nullptr);
+    bool isnull = false;
+    int64 active =
+        DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    Oid types[5] = {TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT8OID};
+    Datum values[5] = {CStringGetTextDatum(job.name.c_str()),
+                       DirectFunctionCall1(namein, CStringGetDatum(job.created_by.c_str())),
+                       CStringGetTextDatum(options.storage.c_str()),
+                       CStringGetTextDatum(backup_json.c_str()), Int64GetDatum(active)};
+    ExecSpi(insert_sql, SPI_OK_INSERT_RETURNING, 5, types, values, nullptr);
+    id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+    ereport(LOG, (errmsg("pgbak: job \"%s\" is due: base backup %s as " INT64_FORMAT,
+                         job.name.c_str(), status, id)));
+  });
+  return id;
+}
+
 // SetNextRun records the job's next fire time and, if it fired, its run:
 // last_run_id is the run's first row, last_run_ids (version 1.5 on) all of
 // them, one per database it covered.
@@ -238,9 +279,11 @@ long RunScheduler() {
     for (const DueJob& job : LoadJobs()) {
       CronSchedule schedule;
       JobOptions options;
+      bool base_job = IsBaseJob(job.options);
       try {
         schedule = CronSchedule::Parse(job.schedule);
-        options = ParseJobOptions(job.options);
+        if (!base_job)
+          options = ParseJobOptions(job.options);
       } catch (const Error& e) {
         LogJobProblem(job, e.what());
         continue;
@@ -260,6 +303,15 @@ long RunScheduler() {
           if (next_run <= now)
             next_run = schedule.NextAfter(now, zone);
           fired = true;
+          if (base_job) {
+            run_ids.push_back(QueueBaseRun(job));
+            SetNextRun(job, next_run, fired, run_ids);
+            long until_ms = static_cast<long>(
+                std::max<int64_t>(static_cast<int64_t>(next_run) * 1000 - now_ms, 0));
+            if (wait_ms == kNoJobDue || until_ms < wait_ms)
+              wait_ms = until_ms;
+            continue;
+          }
           std::string queued, skipped;
           for (const std::string& database : CoveredDatabases(job)) {
             int64 active = ActiveRun(job.name, database);

@@ -30,6 +30,7 @@ PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 #include "pg/catalog/catalog.h"
 #include "pg/catalog/storage_registry.h"
 #include "pg/jobs/backup_job.h"
+#include "pg/jobs/base_backup_job.h"
 #include "pg/jobs/operation_cleanup.h"
 #include "pg/jobs/prune.h"
 #include "pg/jobs/copy_job.h"
@@ -71,7 +72,7 @@ LoadedOperation ClaimAndLoad(int64_t id) {
     if (!found || !loaded.claimed)
       return;
     loaded.kind = op.kind;
-    loaded.database = op.database;
+    loaded.database = op.database != nullptr ? op.database : "";  // NULL for kind 'base'
     loaded.storage = op.storage != nullptr ? op.storage : "local";
     loaded.options_json = op.options_json;
     loaded.job_name = op.job_name != nullptr ? op.job_name : "";
@@ -127,8 +128,12 @@ void RunOperation(int64_t id) {
   if (!slot)
     throw Error(ErrorKind::kInternal, "no free progress slot");
   PgCall([&] {
-    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: %s of database \"%s\"", id,
-                         op.kind.c_str(), op.database.c_str())));
+    if (op.kind == "base")
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: base backup of the cluster",
+                           id)));
+    else
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " started: %s of database \"%s\"", id,
+                           op.kind.c_str(), op.database.c_str())));
   });
 
   std::string location;
@@ -142,6 +147,8 @@ void RunOperation(int64_t id) {
       RunRestore(id, op.source_id, op.database, op.options_json, op.requested_by);
     } else if (op.kind == "copy") {
       RunCopy(id, op.source_id, op.storage, location);
+    } else if (op.kind == "base") {
+      RunBaseBackup(id, op.storage, op.options_json, location);
     } else {
       throw Error(ErrorKind::kInvalidParameter,
                   "operation kind \"" + op.kind + "\" is not supported by this version");
@@ -195,9 +202,9 @@ void RunOperation(int64_t id) {
         throw Error(ErrorKind::kCancelled, reason + ": cleanup left to the launcher");
     };
   }
-  bool removed =
-      RemovePartialSet(id, op.storage, location,
-                       StopReason().empty() ? StorageUse::kWorker : StorageUse::kLauncher, check);
+  bool removed = RemovePartialSet(
+      id, op.storage, location, StopReason().empty() ? StorageUse::kWorker : StorageUse::kLauncher,
+      check, op.kind == "base");
   RecordFailure(id, failure, cancelled, !removed);
 }
 

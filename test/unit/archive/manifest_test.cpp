@@ -112,6 +112,41 @@ TEST(ManifestTest, RoundTrip) {
   EXPECT_EQ(read.ToJson(), text);
 }
 
+TEST(ManifestTest, BaseBackupRoundTrip) {
+  Manifest original = Sample();
+  original.kind = "base";
+  original.database = "";
+  original.dump_format = "tar";
+  original.tables.clear();
+  original.base.start_lsn = "0/2000028";
+  original.base.end_lsn = "0/2000138";
+  original.base.timeline = 1;
+  original.base.wal_first_segment = "000000010000000000000002";
+  original.base.wal_last_segment = "000000010000000000000002";
+  original.base.wal_archived = true;
+  original.base.bad_checksums = 3;
+  std::string text = original.ToJson();
+  EXPECT_NE(text.find("\"kind\": \"base\""), std::string::npos);
+  Manifest read = Manifest::FromJson(text);
+  EXPECT_EQ(read.kind, "base");
+  EXPECT_EQ(read.base.end_lsn, "0/2000138");
+  EXPECT_EQ(read.base.timeline, 1);
+  EXPECT_EQ(read.base.wal_last_segment, "000000010000000000000002");
+  EXPECT_TRUE(read.base.wal_archived);
+  EXPECT_EQ(read.base.bad_checksums, 3u);
+  EXPECT_EQ(read.ToJson(), text);
+  // A logical set's manifest says nothing of a kind, as before 1.6.
+  EXPECT_EQ(Sample().ToJson().find("\"kind\""), std::string::npos);
+  EXPECT_EQ(Manifest::FromJson(Sample().ToJson()).kind, "");
+  ExpectCorrupt(Replace(text, "kind", json::Value::String("incremental")), "unknown kind");
+  json::Value root = json::Parse(text);
+  json::Value without = json::Value::Object();
+  for (const auto& [key, value] : root.AsObject())
+    if (key != "base_backup")
+      without.Set(key, value);
+  ExpectCorrupt(without.Serialize(), "base_backup");
+}
+
 TEST(ManifestTest, DatabaseOwnerIsOptional) {
   Manifest original = Sample();
   EXPECT_EQ(original.ToJson().find("database_owner"), std::string::npos);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/archive/base_layout.h"
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
 #include "core/base/error.h"
@@ -127,6 +128,36 @@ TEST(SetListingTest, NamesThatAreNoSetDirectories) {
   ASSERT_EQ(sets.size(), 1u);
   EXPECT_EQ(sets[0].database, "My DB");
   EXPECT_EQ(ListSets(storage, {"My DB", ""}).size(), 1u);
+}
+
+TEST(SetListingTest, BaseBackupsAreNoLogicalSets) {
+  // A base backup (#17) beside a logical set of a database named "base":
+  // only the logical set is listed (and so imported).
+  test::TempDir dir;
+  LocalStorage storage(dir.path());
+  std::time_t t0 = 1795309323;
+  std::string logical = WriteSet(storage, "7301", "base", t0, 4, true);
+  std::string base = BaseSetDirectory("7301", t0 + 60, 5);
+  Put(storage, base + "/base.tar.zst", "x");
+  Put(storage, base + "/backup_manifest.zst", "x");
+  Manifest manifest;
+  manifest.tool = "pgbak_ext 1.6";
+  manifest.kind = "base";
+  manifest.backup_id = 5;
+  manifest.system_identifier = "7301";
+  manifest.server_version = "15.20";
+  manifest.dump_format = "tar";
+  manifest.started_at = FormatUtcTimestamp(t0 + 60, 0);
+  manifest.finished_at = manifest.started_at;
+  manifest.snapshot_lsn = manifest.base.start_lsn = "0/2000028";
+  manifest.base.end_lsn = "0/2000100";
+  manifest.base.timeline = 1;
+  manifest.base.wal_first_segment = manifest.base.wal_last_segment = "000000010000000000000002";
+  manifest.objects.push_back({"base.tar.zst", "base", 1, 10, std::string(64, 'a'), "zstd", "none"});
+  Put(storage, base + "/" + kManifestObject, manifest.ToJson());
+  std::vector<SetSummary> sets = ListSets(storage);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].key, logical);
 }
 
 }  // namespace
