@@ -107,9 +107,9 @@ void WalArchiveMetrics(PrometheusText& text) {
               "How long the oldest WAL file waiting to be archived has waited (0: none waits).");
   text.Sample({}, waiting.oldest_since == 0
                       ? 0.0
-                      : static_cast<double>(std::max<int64_t>(
-                            0, timestamptz_to_time_t(GetCurrentTimestamp()) -
-                                   timestamptz_to_time_t(waiting.oldest_since))));
+                      : static_cast<double>(
+                            std::max<int64_t>(0, timestamptz_to_time_t(GetCurrentTimestamp()) -
+                                                     timestamptz_to_time_t(waiting.oldest_since))));
   if (wal.last_archived_at != 0) {
     text.Family("pgbak_wal_last_archived_timestamp_seconds", MetricType::kGauge,
                 "When the last WAL file was archived, by its name.");
