@@ -78,7 +78,8 @@ REVOKE ALL ON FUNCTION pgbak_wal_archive_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbak_wal_archive_status() TO pgbak_monitor;
 
 -- The cluster's WAL archive at a glance, one row: is archiving on, the last
--- file archived and when, the archive lag (bytes of WAL written after the
+-- file archived and when (since the server started, else as
+-- pg_stat_archiver remembers it across a clean restart), the archive lag (bytes of WAL written after the
 -- last archived segment; how long the oldest waiting file has waited),
 -- failures and the last error, and the recovery point: the age of the last
 -- archived file, stale beyond pgbak.rpo (an idle server archives nothing
@@ -86,23 +87,25 @@ GRANT EXECUTE ON FUNCTION pgbak_wal_archive_status() TO pgbak_monitor;
 CREATE VIEW pgbak_wal_status WITH (security_barrier) AS
 SELECT current_setting('archive_library') = 'pgbak_ext'
          AND current_setting('archive_mode') <> 'off' AS archiving,
-       nullif(current_setting('pgbak.wal_storage', true), '') AS wal_storage,
-       s.last_archived_wal, s.last_archived_time,
+       coalesce(s.last_archived_wal, a.last_archived_wal) AS last_archived_wal,
+       coalesce(s.last_archived_time, a.last_archived_time) AS last_archived_time,
        CASE WHEN NOT pg_catalog.pg_is_in_recovery()
-                 AND s.last_archived_wal ~ '^[0-9A-F]{24}$'
+                 AND coalesce(s.last_archived_wal, a.last_archived_wal) ~ '^[0-9A-F]{24}'
             THEN greatest(pg_catalog.pg_current_wal_lsn() - ('0/0'::pg_lsn
-                   + (('x' || substr(s.last_archived_wal, 9, 8))::bit(32)::bigint * 4294967296
-                      + (('x' || substr(s.last_archived_wal, 17, 8))::bit(32)::bigint + 1)
+                   + (('x' || substr(coalesce(s.last_archived_wal, a.last_archived_wal), 9, 8))
+                        ::bit(32)::bigint * 4294967296
+                      + (('x' || substr(coalesce(s.last_archived_wal, a.last_archived_wal), 17, 8))
+                        ::bit(32)::bigint + 1)
                         * pg_catalog.pg_size_bytes(current_setting('wal_segment_size')))::numeric),
                    0)::bigint
        END AS archive_lag_bytes,
        s.waiting_files,
        coalesce(now() - s.waiting_since, interval '0') AS archive_lag,
        s.failed_count, s.last_failed_wal, s.last_failed_time, s.last_error,
-       now() - s.last_archived_time AS recovery_point_age,
-       coalesce(now() - s.last_archived_time > current_setting('pgbak.rpo')::interval, true)
-         AS stale
-FROM pgbak_wal_archive_status() s;
+       now() - coalesce(s.last_archived_time, a.last_archived_time) AS recovery_point_age,
+       coalesce(now() - coalesce(s.last_archived_time, a.last_archived_time)
+                > current_setting('pgbak.rpo')::interval, true) AS stale
+FROM pgbak_wal_archive_status() s, pg_catalog.pg_stat_archiver a;
 COMMENT ON VIEW pgbak_wal_status IS
   'pgbak_ext: the WAL archive at a glance: last file archived, archive lag, failures, recovery point';
 REVOKE ALL ON pgbak_wal_status FROM PUBLIC;

@@ -51,6 +51,8 @@ SET ROLE regress_monitor;
 SELECT count(*) = :rows_before AS sees_every_row FROM backup_log;
 SELECT count(*) >= 1 AS reads_status FROM backup_status;
 SELECT count(*) >= 0 AS reads_progress FROM backup_progress;
+SELECT archiving, waiting_files >= 0 AS reads_wal_status FROM pgbak_wal_status;
+SELECT count(*) >= 0 AS reads_wal_events FROM pgbak_wal_event;
 SELECT name, kind, url LIKE '/%' OR url LIKE 's3://%' AS has_url, credentials
 FROM pgbak_storages ORDER BY name;
 SELECT pgbak_metrics() LIKE '%pgbak_%' AS reads_metrics;

@@ -21,6 +21,10 @@ namespace pgbak {
 // digits after its timeline), or "" for a timeline history file.
 std::string WalSegmentPart(const std::string& name);
 
+// The caller must pass the start segment of every base backup that is kept
+// or still running, on every timeline: a base backup being taken on a new
+// timeline after a failover may start below a kept one's start.
+//
 // WalObjectsToExpire keeps, of the listed keys (below a WAL directory),
 // the objects whose segment comes before the earliest of
 // needed_start_segments (segment file names, e.g. a base backup's start

@@ -111,16 +111,16 @@ void WalArchiveMetrics(PrometheusText& text) {
                             std::max<int64_t>(0, timestamptz_to_time_t(GetCurrentTimestamp()) -
                                                      timestamptz_to_time_t(waiting.oldest_since))));
   if (wal.last_archived_at != 0) {
+    // No label with the file's name: each file would be a series of its
+    // own (pgbak_wal_status names it).
     text.Family("pgbak_wal_last_archived_timestamp_seconds", MetricType::kGauge,
-                "When the last WAL file was archived, by its name.");
-    text.Sample({{"file", wal.last_archived}},
-                static_cast<double>(timestamptz_to_time_t(wal.last_archived_at)));
+                "When the last WAL file was archived.");
+    text.Sample({}, static_cast<double>(timestamptz_to_time_t(wal.last_archived_at)));
   }
   if (wal.last_failed_at != 0) {
     text.Family("pgbak_wal_last_failure_timestamp_seconds", MetricType::kGauge,
-                "When archiving a WAL file failed last, by its name.");
-    text.Sample({{"file", wal.last_failed}},
-                static_cast<double>(timestamptz_to_time_t(wal.last_failed_at)));
+                "When archiving a WAL file failed last.");
+    text.Sample({}, static_cast<double>(timestamptz_to_time_t(wal.last_failed_at)));
   }
 }
 

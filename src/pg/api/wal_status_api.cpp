@@ -17,6 +17,7 @@ PG_FUNCTION_INFO_V1(pgbak_wal_archive_status);
 }
 
 #include "pg/api/privileges.h"
+#include "pg/catalog/catalog.h"
 #include "pg/wal/wal_archive_status.h"
 
 using namespace pgbak;
@@ -52,7 +53,8 @@ extern "C" Datum pgbak_wal_archive_status(PG_FUNCTION_ARGS) {
   values[5] = Int64GetDatum(wal.failed_count);
   values[6] = failed ? CStringGetTextDatum(wal.last_failed) : (nulls[6] = true, Datum(0));
   values[7] = failed ? TimestampTzGetDatum(wal.last_failed_at) : (nulls[7] = true, Datum(0));
-  values[8] = failed ? CStringGetTextDatum(wal.last_error) : (nulls[8] = true, Datum(0));
+  // Cut at a byte limit and partly the storage's own words: made valid text.
+  values[8] = failed ? CStringGetTextDatum(ValidText(wal.last_error)) : (nulls[8] = true, Datum(0));
   values[9] = Int64GetDatum(waiting.files);
   values[10] = waiting.oldest_since != 0 ? TimestampTzGetDatum(waiting.oldest_since)
                                          : (nulls[10] = true, Datum(0));

@@ -220,7 +220,11 @@ int64 QueueCopy(int64 source_id, const char* storage, const char* requested_by,
       "requested_by, trigger, job_name, database_oid) "
       "SELECT 'copy', s.id, s.database_name, $2, s.format, "
       "jsonb_build_object('set_id', CASE WHEN s.kind = 'copy' "
-      "  THEN coalesce((s.options ->> 'set_id')::bigint, s.source_id) ELSE s.id END), $3, "
+      "  THEN coalesce((s.options ->> 'set_id')::bigint, s.source_id) ELSE s.id END, "
+      // A copy of an imported set (or of a copy of one) says so itself, so
+      // that it stays untrusted after the rows before it are gone.
+      "  'imported', (s.kind = 'backup' AND s.trigger = 'import') "
+      "    OR coalesce((s.options ->> 'imported')::boolean, false)), $3, "
       "CASE WHEN $4::text IS NULL THEN 'manual' ELSE 'schedule' END, $4, "
       "coalesce(s.database_oid, 0) "
       "FROM %s s WHERE s.id = $1 "
@@ -259,11 +263,14 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
       "        ELSE up.id END FROM up WHERE up.kind = 'backup'), "
       "CASE WHEN l.kind = 'backup' AND l.trigger = 'import' "
       "     THEN (l.options -> 'import' ->> 'directory_id')::bigint ELSE l.id END, "
-      "(WITH RECURSIVE up(id, kind, source_id, trigger, depth) AS ("
-      "   SELECT b.id, b.kind, b.source_id, b.trigger, 0 FROM %s b WHERE b.id = l.id "
-      "   UNION ALL SELECT s.id, s.kind, s.source_id, s.trigger, up.depth + 1 FROM %s s "
+      "(WITH RECURSIVE up(id, kind, source_id, trigger, options, depth) AS ("
+      "   SELECT b.id, b.kind, b.source_id, b.trigger, b.options, 0 FROM %s b WHERE b.id = l.id "
+      "   UNION ALL SELECT s.id, s.kind, s.source_id, s.trigger, s.options, up.depth + 1 "
+      "   FROM %s s "
       "   JOIN up ON s.id = up.source_id WHERE up.kind = 'copy' AND up.depth < 100) "
-      " SELECT coalesce(bool_or(up.trigger = 'import'), false) FROM up) "
+      " SELECT coalesce(bool_or(up.trigger = 'import' "
+      "                         OR coalesce((up.options ->> 'imported')::boolean, false)), "
+      "                 false) FROM up) "
       "FROM %s l WHERE id = $1 AND kind IN ('backup', 'copy') AND status = 'succeeded'",
       HasTocColumn() ? "toc_sha256" : "NULL::text",
       BackupLogHasColumn("manifest_sha256") ? "manifest_sha256" : "NULL::text", BackupLogName(),

@@ -549,6 +549,25 @@ int64_t TrimHistory() {
       elog(ERROR, "could not trim backup_log");
     deleted = SPI_processed;
   });
+  // The WAL archive's announced events go after the same time.
+  bool has_events = false;
+  PgCall([&] { has_events = CatalogRelationExists("pgbak_wal_event"); });
+  if (has_events) {
+    std::string events = "DELETE FROM " + QuotedRelation("pgbak_wal_event") +
+                         " WHERE occurred_at < clock_timestamp() - make_interval(mins => $1) "
+                         "AND coalesce(webhook_status, '') NOT IN ('pending', 'sending') "
+                         // The newest says what was last announced.
+                         "AND id < (SELECT max(id) FROM " +
+                         QuotedRelation("pgbak_wal_event") + ")";
+    PgCall([&] {
+      Oid types[1] = {INT4OID};
+      Datum values[1] = {Int32GetDatum(setting_log_retention_min)};
+      if (SPI_execute_with_args(events.c_str(), 1, types, values, nullptr, false, 0) !=
+          SPI_OK_DELETE)
+        elog(ERROR, "could not trim pgbak_wal_event");
+      deleted += SPI_processed;
+    });
+  }
   return deleted;
 }
 

@@ -657,33 +657,41 @@ void GiveToSetOwner(const ServerFacts& facts, const DatabaseProperties& properti
 }
 
 // SettingsAnyOwnerCouldMake keeps, of an imported set's database settings,
-// those a database owner could have made without a superuser: parameters
-// any user may set (or custom ones), for roles that are not superusers
-// here. An imported manifest is whatever its storage held; a setting only a
-// superuser may make (session_preload_libraries, a superuser's search_path
-// in the database) would let whoever wrote that storage reach this
-// server's superusers. What is left out is logged.
+// those its owner could have made without a superuser: parameters every
+// user may set (one known parameter, matched as PostgreSQL matches names,
+// whatever their case, whose context is 'user'), for the whole database or
+// for the owner itself when the owner is not a superuser here. An imported
+// manifest is whatever its storage held: a setting only a superuser may
+// make (session_preload_libraries, zero_damaged_pages, a custom parameter
+// of a library not loaded yet) or one for another role (a search_path that
+// steers that role into the restored schemas) would let whoever wrote the
+// storage reach this server's superusers or other roles. What is left out
+// is logged.
 std::vector<DatabaseSetting> SettingsAnyOwnerCouldMake(const ServerFacts& facts,
-                                                       const std::vector<DatabaseSetting>& settings,
+                                                       const DatabaseProperties& properties,
                                                        const std::string& database) {
   std::vector<DatabaseSetting> kept;
-  if (settings.empty())
+  if (properties.settings.empty())
     return kept;
   PgConnPtr conn = ConnectLocal(facts, setting_database);
-  for (const DatabaseSetting& setting : settings) {
+  bool owner_is_superuser = true;
+  if (!properties.owner.empty()) {
+    PgResultPtr owner =
+        ExecWithLatch(conn.get(), "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1",
+                      {properties.owner});
+    owner_is_superuser =
+        PQntuples(owner.get()) == 0 || std::string(PQgetvalue(owner.get(), 0, 0)) == "t";
+  }
+  for (const DatabaseSetting& setting : properties.settings) {
     PgResultPtr context = ExecWithLatch(
-        conn.get(), "SELECT context FROM pg_catalog.pg_settings WHERE name = $1", {setting.name});
-    bool user_parameter =
-        PQntuples(context.get()) == 0 || std::string(PQgetvalue(context.get(), 0, 0)) == "user";
-    bool superuser_role = false;
-    if (!setting.role.empty()) {
-      PgResultPtr role =
-          ExecWithLatch(conn.get(), "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1",
-                        {setting.role});
-      superuser_role =
-          PQntuples(role.get()) > 0 && std::string(PQgetvalue(role.get(), 0, 0)) == "t";
-    }
-    if (user_parameter && !superuser_role) {
+        conn.get(),
+        "SELECT count(*) = 1 AND bool_and(context = 'user') FROM pg_catalog.pg_settings "
+        "WHERE lower(name) = lower($1)",
+        {setting.name});
+    bool user_parameter = std::string(PQgetvalue(context.get(), 0, 0)) == "t";
+    bool for_whom =
+        setting.role.empty() || (!owner_is_superuser && setting.role == properties.owner);
+    if (user_parameter && for_whom) {
       kept.push_back(setting);
       continue;
     }
@@ -692,8 +700,8 @@ std::vector<DatabaseSetting> SettingsAnyOwnerCouldMake(const ServerFacts& facts,
       ereport(WARNING,
               (errmsg("pgbak: restored database \"%s\": left out the setting %s of an imported set",
                       database.c_str(), what.c_str()),
-               errdetail("Only a superuser could have made it; the set's manifest came from its "
-                         "storage."),
+               errdetail("Its owner could not have made it without a superuser; the set's "
+                         "manifest came from its storage."),
                errhint("Set it by hand if you trust the storage.")));
     });
   }
@@ -707,7 +715,7 @@ std::vector<DatabaseSetting> SettingsAnyOwnerCouldMake(const ServerFacts& facts,
 void GiveProperties(const ServerFacts& facts, DatabaseProperties properties,
                     const std::string& database, bool imported) {
   if (imported)
-    properties.settings = SettingsAnyOwnerCouldMake(facts, properties.settings, database);
+    properties.settings = SettingsAnyOwnerCouldMake(facts, properties, database);
   for (const std::string& statement : properties.ApplyStatements(database)) {
     try {
       Admin(facts, statement);

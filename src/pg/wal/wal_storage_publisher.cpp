@@ -7,6 +7,8 @@ extern "C" {
 #include "miscadmin.h"
 }
 
+#include <unistd.h>
+
 #include <string>
 
 #include "core/wal/wal_storage_file.h"
@@ -26,8 +28,19 @@ std::string missing_reported;
 
 void PublishWalStorage() {
   std::string name = setting_wal_storage != nullptr ? setting_wal_storage : "";
-  if (name.empty() || name == "local")
+  if (name.empty() || name == "local") {
+    // No storage of its own: a definition published before (with its
+    // secrets) has no business staying on disk.
+    std::string data_dir;
+    PgCall([&] { data_dir = DataDir; });
+    std::string path = data_dir + "/" + kWalStorageFileName;
+    if (unlink(path.c_str()) == 0)
+      PgCall([&] {
+        ereport(LOG, (errmsg("pgbak: removed the archiver's WAL storage file: pgbak.wal_storage "
+                             "names no storage of its own")));
+      });
     return;
+  }
   StorageDefinition definition;
   if (!LoadStorageDefinition(name, definition)) {
     if (missing_reported != name) {

@@ -1,8 +1,8 @@
 // wal_watch.cpp: see wal_watch.h.
 //
 // The state (failing or not) is what was last announced: the newest row of
-// pgbak_wal_event when the launcher starts, then what this launcher
-// recorded. The archiver's counters start again with the server; the
+// pgbak_wal_event when the launcher starts (or the table is new), then what
+// this launcher recorded and committed. The archiver's counters start again with the server; the
 // announced state does not, so a failure that outlives a restart is not
 // announced twice, and its recovery after the restart is announced.
 
@@ -18,6 +18,7 @@ extern "C" {
 }
 
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "pg/boundary/boundary.h"
@@ -30,8 +31,13 @@ namespace pgbak {
 
 namespace {
 
+// kFailingSeconds is how long archiving fails before that is announced.
+constexpr std::time_t kFailingSeconds = 30;
+
 enum class Announced { kUnknown, kArchiving, kFailing };
 Announced announced = Announced::kUnknown;
+Oid announced_in = InvalidOid;  // the pgbak_wal_event it was read from or written to
+std::time_t failing_since = 0;  // when this launcher first saw the failure (0: not failing)
 
 // ArchivingHere says whether this server archives through pgbak_ext.
 bool ArchivingHere() {
@@ -86,13 +92,34 @@ void WatchWalArchive() {
   bool archiving = wal.last_archived_at != 0 && wal.last_archived_at >= wal.last_failed_at;
   if (!failing && !archiving)
     return;  // nothing tried since the server started
+  // A failure is announced once it has lasted kFailingSeconds: PostgreSQL
+  // retries a file three times a second apart, then again a minute later,
+  // and one that goes through on a retry was a blip, not an outage.
+  std::time_t now = std::time(nullptr);
+  if (!failing)
+    failing_since = 0;
+  else if (failing_since == 0)
+    failing_since = now;
+  Announced next = announced;
+  Oid table_oid = InvalidOid;
   RunInTransaction([&] {
     bool installed = false;
     PgCall([&] { installed = CatalogRelationExists("pgbak_wal_event"); });
     if (!installed)
       return;
     std::string relation = QuotedRelation("pgbak_wal_event");
-    if (announced == Announced::kUnknown) {
+    PgCall([&] {
+      std::string sql = "SELECT '" + relation + "'::regclass::oid";
+      if (SPI_execute(sql.c_str(), true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "could not find pgbak_wal_event");
+      bool isnull = false;
+      table_oid =
+          DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    });
+    // A new table (the extension created again) knows nothing announced.
+    if (table_oid != announced_in)
+      next = Announced::kUnknown;
+    if (next == Announced::kUnknown) {
       std::string last;
       PgCall([&] {
         std::string sql = "SELECT event FROM " + relation + " ORDER BY id DESC LIMIT 1";
@@ -103,16 +130,21 @@ void WatchWalArchive() {
           last = value != nullptr ? value : "";
         }
       });
-      announced = last == "wal_archive_failing" ? Announced::kFailing : Announced::kArchiving;
+      next = last == "wal_archive_failing" ? Announced::kFailing : Announced::kArchiving;
     }
-    if (failing && announced != Announced::kFailing) {
+    if (failing && next != Announced::kFailing && now - failing_since >= kFailingSeconds) {
       Record(relation, "wal_archive_failing", wal.last_failed, wal.last_error);
-      announced = Announced::kFailing;
-    } else if (archiving && announced == Announced::kFailing) {
+      next = Announced::kFailing;
+    } else if (archiving && next == Announced::kFailing) {
       Record(relation, "wal_archive_recovered", wal.last_archived, "");
-      announced = Announced::kArchiving;
+      next = Announced::kArchiving;
     }
   });
+  // Only what was committed counts as announced.
+  if (table_oid != InvalidOid) {
+    announced = next;
+    announced_in = table_oid;
+  }
 }
 
 }  // namespace pgbak

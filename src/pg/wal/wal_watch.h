@@ -8,7 +8,8 @@ namespace pgbak {
 
 // WatchWalArchive compares the archiver's status (shared memory) with what
 // was last announced, and when archiving started failing (the last attempt
-// failed, after one that did not) or recovered (a file was archived after a
+// failed, after one that did not, and nothing went through for 30 s since
+// this launcher saw it) or recovered (a file was archived after a
 // failure), records the event in pgbak_wal_event, announces it on NOTIFY
 // pgbak ({"event": "wal_archive_failing" | "wal_archive_recovered", ...})
 // and, with pgbak.webhook_url, leaves a pending webhook. Does nothing unless
