@@ -5,7 +5,7 @@
 # PostgreSQL's own backup_manifest, started with the WAL it needs, and
 # compared with the source table by table. Also: bad input at the call,
 # rights, the bounded wait for WAL archiving, a worker killed with kill -9
-# in the middle of the stream, retention leaving base sets alone, and
+# in the middle of the stream, a base job without keep rules, and
 # archive_mode off.
 
 use strict;
@@ -420,8 +420,8 @@ like($err, qr/ERROR:  22023: a base backup job backs up the whole cluster: its d
 	'a base job naming a database: 22023');
 like($err, qr/HINT:  pgbak_schedule\('base-bad', NULL, '\@daily'/, 'with the call to make instead');
 $err = call_error(
-	q{SELECT pgbak_schedule('base-bad', NULL, '@daily', '{"kind": "base", "keep_last": 2}')});
-like($err, qr/ERROR:  22023: unknown base backup option "keep_last"/,
+	q{SELECT pgbak_schedule('base-bad', NULL, '@daily', '{"kind": "base", "copy_to": ["s3"]}')});
+like($err, qr/ERROR:  22023: unknown base backup option "copy_to"/,
 	'an option base jobs do not take: 22023');
 $err = call_error(q{SELECT pgbak_schedule('base-bad', NULL, '@daily', '{}')});
 like($err, qr/ERROR:  22004: /, 'a logical job without a database: 22004');
@@ -449,7 +449,7 @@ is_deeply([ $row->{kind}, $row->{trigger}, $row->{database_name}, $row->{options
 ok(-f "$row->{location}/manifest.json", 'its set is complete');
 
 # ---------------------------------------------------------------------------
-# Retention leaves base sets alone (and is not upset by a base job).
+# A base job without keep rules keeps every base set (032 tests the rules).
 # ---------------------------------------------------------------------------
 my $before = $node->safe_psql('postgres',
 	q{SELECT string_agg(id::text, ',' ORDER BY id) FROM backup_log

@@ -5,6 +5,7 @@
 
 #include "core/base/error.h"
 #include "core/options/backup_options.h"
+#include "core/schedule/retention.h"
 #include "core/base/no_postgres.h"
 
 namespace pgbak {
@@ -13,7 +14,8 @@ namespace {
 
 constexpr const char* kValidKeysHint =
     "Valid base backup options: zstd_level, fast_checkpoint, verify_checksums, "
-    "wal_archive_timeout; a job with {\"kind\": \"base\"} also takes storage.";
+    "wal_archive_timeout; a job with {\"kind\": \"base\"} also takes storage and the "
+    "retention keys keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age.";
 
 // Refuse is the error for a key whose value is not what it must be.
 [[noreturn]] void Refuse(const std::string& key, const std::string& expected,
@@ -98,6 +100,7 @@ json::Value BaseJobOptions::ToJson() const {
   json::Value root = json::Value::Object();
   root.Set("kind", json::Value::String("base"));
   root.Set("storage", json::Value::String(storage));
+  SetRetentionKeys(root, retention);
   json::Value options = backup.ToJson();
   for (const auto& [key, value] : options.AsObject())
     root.Set(key, value);
@@ -126,11 +129,14 @@ BaseJobOptions ParseBaseJobOptions(std::string_view json_text) {
       if (value.type() != json::Type::kString || value.AsString().empty())
         Refuse(key, "a storage name", value);
       job.storage = value.AsString();
+    } else if (IsRetentionKey(key)) {
+      // Read below, all together, by ParseRetentionOptions.
     } else {
       rest.Set(key, value);
     }
   }
   job.backup = ParseBaseBackupOptions(rest.Serialize(), true);
+  job.retention = ParseRetentionOptions(root);
   return job;
 }
 

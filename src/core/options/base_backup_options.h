@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "core/base/json.h"
+#include "core/schedule/retention.h"
 
 namespace pgbak {
 
@@ -36,10 +37,13 @@ struct BaseBackupOptions {
 BaseBackupOptions ParseBaseBackupOptions(std::string_view json_text, bool allow_kind = false);
 
 // BaseJobOptions are the options of a job with {"kind": "base"}: the
-// storage (default "local") and the base backup options each run gets.
+// storage (default "local"), the base backup options each run gets, and
+// the retention of its sets (the keep rules of logical jobs: keep_last,
+// keep_daily, ..., max_age).
 struct BaseJobOptions {
   std::string storage = "local";
   BaseBackupOptions backup;
+  RetentionPolicy retention;
 
   // ToJson is the normalized form stored with the job ("kind" included).
   json::Value ToJson() const;

@@ -31,9 +31,6 @@ const char* const kBackupKeys[] = {"format",          "schema_only",    "data_on
                                    "tables",          "exclude_tables", "schemas",
                                    "exclude_schemas", "zstd_level",     "lock_wait_timeout"};
 
-const char* const kRetentionKeys[] = {"keep_last",    "keep_daily",  "keep_weekly",
-                                      "keep_monthly", "keep_yearly", "max_age"};
-
 // IsOneOf says whether key is in a list of names.
 template <size_t N>
 bool IsOneOf(const std::string& key, const char* const (&names)[N]) {
@@ -85,28 +82,6 @@ std::vector<std::string> ParseDatabaseList(const json::Value& value) {
 // kMaxCopyTo bounds copy_to: each copy is a worker's run of the whole set.
 constexpr size_t kMaxCopyTo = 8;
 
-// SetRetentionKeys sets a policy's keys that are set (max_age in seconds).
-void SetRetentionKeys(json::Value& object, const RetentionPolicy& retention) {
-  if (retention.keep_last) {
-    object.Set("keep_last", json::Value::Number(*retention.keep_last));
-  }
-  if (retention.keep_daily) {
-    object.Set("keep_daily", json::Value::Number(*retention.keep_daily));
-  }
-  if (retention.keep_weekly) {
-    object.Set("keep_weekly", json::Value::Number(*retention.keep_weekly));
-  }
-  if (retention.keep_monthly) {
-    object.Set("keep_monthly", json::Value::Number(*retention.keep_monthly));
-  }
-  if (retention.keep_yearly) {
-    object.Set("keep_yearly", json::Value::Number(*retention.keep_yearly));
-  }
-  if (retention.max_age_seconds) {
-    object.Set("max_age", json::Value::Number(*retention.max_age_seconds));
-  }
-}
-
 // ParseCopyTo reads copy_to: an array of distinct, non-empty storage names.
 std::vector<std::string> ParseCopyTo(const json::Value& value) {
   if (value.type() != json::Type::kArray) {
@@ -148,7 +123,7 @@ RetentionPolicy ParseCopyRetention(const json::Value& value) {
   }
   for (const auto& [key, item] : value.AsObject()) {
     (void)item;
-    if (!IsOneOf(key, kRetentionKeys)) {
+    if (!IsRetentionKey(key)) {
       throw Error(ErrorKind::kInvalidParameter,
                   "unknown key " + json::Quote(key) + " in job option \"copy_retention\"",
                   std::string(),
@@ -233,7 +208,7 @@ JobOptions ParseJobOptions(std::string_view json_text) {
   for (const auto& [key, value] : root.AsObject()) {
     if (IsOneOf(key, kBackupKeys)) {
       backup_object.Set(key, value);
-    } else if (IsOneOf(key, kRetentionKeys)) {
+    } else if (IsRetentionKey(key)) {
       // Read below, all together, by ParseRetentionOptions.
     } else if (key == "storage") {
       if (value.type() != json::Type::kString) {

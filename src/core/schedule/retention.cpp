@@ -363,4 +363,27 @@ RetentionPolicy ParseRetentionOptions(const json::Value& options) {
   return policy;
 }
 
+bool IsRetentionKey(const std::string& key) {
+  for (const char* known :
+       {"keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "max_age"})
+    if (key == known)
+      return true;
+  return false;
+}
+
+void SetRetentionKeys(json::Value& object, const RetentionPolicy& policy) {
+  if (policy.keep_last)
+    object.Set("keep_last", json::Value::Number(*policy.keep_last));
+  if (policy.keep_daily)
+    object.Set("keep_daily", json::Value::Number(*policy.keep_daily));
+  if (policy.keep_weekly)
+    object.Set("keep_weekly", json::Value::Number(*policy.keep_weekly));
+  if (policy.keep_monthly)
+    object.Set("keep_monthly", json::Value::Number(*policy.keep_monthly));
+  if (policy.keep_yearly)
+    object.Set("keep_yearly", json::Value::Number(*policy.keep_yearly));
+  if (policy.max_age_seconds)
+    object.Set("max_age", json::Value::Number(*policy.max_age_seconds));
+}
+
 }  // namespace pgbak

@@ -77,6 +77,13 @@ std::vector<RetentionDecision> PlanRetention(const std::vector<BackupRecord>& re
 // positive. Throws kInvalidParameter naming the key on a wrong type or value.
 RetentionPolicy ParseRetentionOptions(const json::Value& options);
 
+// IsRetentionKey says whether key is one of the keys above.
+bool IsRetentionKey(const std::string& key);
+
+// SetRetentionKeys sets in object the keys of policy that are set (max_age
+// as seconds): the normalized form a job's options are stored in.
+void SetRetentionKeys(json::Value& object, const RetentionPolicy& policy);
+
 // kMaxDurationSeconds bounds rpo and max_age: 100 years of 365 days.
 constexpr int64_t kMaxDurationSeconds = 100LL * 365 * 86400;
 

@@ -141,7 +141,8 @@ PruneRow* RunPrune(bool dry_run, int* count) {
       PgCall([&] {
         row.id = item.id;
         row.job_name = item.job_name.empty() ? nullptr : pstrdup(item.job_name.c_str());
-        row.database = pstrdup(item.database.c_str());
+        // A base backup has no database: NULL, as in backup_log.
+        row.database = item.database.empty() ? nullptr : pstrdup(item.database.c_str());
         row.finished_at = UnixToTimestamp(item.finished_at);
         row.action = pstrdup(action.c_str());
         row.reason = pstrdup(item.reason.c_str());
@@ -274,11 +275,13 @@ extern "C" Datum pgbak_prune(PG_FUNCTION_ARGS) {
   PruneRow* rows = RunPrune(dry_run, &count);
   for (int i = 0; i < count; i++) {
     Datum values[7];
-    bool nulls[7] = {false, rows[i].job_name == nullptr, false, false, false,
+    bool nulls[7] = {false, rows[i].job_name == nullptr, rows[i].database == nullptr, false, false,
                      false, rows[i].location == nullptr};
     values[0] = Int64GetDatum(rows[i].id);
     values[1] = rows[i].job_name != nullptr ? CStringGetTextDatum(rows[i].job_name) : (Datum)0;
-    values[2] = DirectFunctionCall1(namein, CStringGetDatum(rows[i].database));
+    values[2] = rows[i].database != nullptr
+                    ? DirectFunctionCall1(namein, CStringGetDatum(rows[i].database))
+                    : (Datum)0;
     values[3] = TimestampTzGetDatum(rows[i].finished_at);
     values[4] = CStringGetTextDatum(rows[i].action);
     values[5] = CStringGetTextDatum(rows[i].reason);

@@ -16,6 +16,7 @@ extern "C" {
 #include <string>
 #include <vector>
 
+#include "core/options/base_backup_options.h"
 #include "core/options/job_options.h"
 #include "core/schedule/retention.h"
 #include "core/storage/s3/object_lock.h"
@@ -85,8 +86,9 @@ bool SomethingLeft(const PruneItem& item) {
 
 // RetentionGuards are the sets that no retention deletes now.
 struct RetentionGuards {
-  std::set<int64_t> newest_good;  // the newest succeeded backup of each database
-  std::set<int64_t> in_use;       // sets that a queued or running operation reads
+  // the newest succeeded backup of each database, and the newest base backup
+  std::set<int64_t> newest_good;
+  std::set<int64_t> in_use;  // sets that a queued or running operation reads
 
   bool Protects(int64_t id) const { return newest_good.count(id) > 0 || in_use.count(id) > 0; }
 };
@@ -100,9 +102,11 @@ RetentionGuards ReadRetentionGuards() {
   std::string database =
       has_oid ? "coalesce(database_oid::text, '-' || database_name)" : "database_name";
   std::string log = QuotedRelation("backup_log");
-  std::string newest_sql = "SELECT DISTINCT ON (" + database + ") id::text FROM " + log +
-                           " WHERE kind = 'backup' AND status = 'succeeded' ORDER BY " + database +
-                           ", finished_at DESC, id DESC";
+  // The cluster's base backups are one more group (no database).
+  std::string newest_sql = "SELECT DISTINCT ON (kind, " + database + ") id::text FROM " + log +
+                           " WHERE kind IN ('backup', 'base') AND status = 'succeeded' ORDER BY "
+                           "kind, " +
+                           database + ", finished_at DESC, id DESC";
   std::string in_use_sql = "SELECT DISTINCT source_id::text FROM " + log +
                            " WHERE source_id IS NOT NULL AND status IN ('queued', 'running')";
   RetentionGuards guards;
@@ -119,12 +123,13 @@ RetentionGuards ReadRetentionGuards() {
 // longer defined are left alone: nothing could remove their objects.
 std::vector<PruneItem> PlanManualRetention(const RetentionGuards& guards) {
   std::string sql =
-      "SELECT id::text, database_name, floor(extract(epoch FROM finished_at))::bigint::text, "
-      "coalesce(location, ''), storage_name, keep::text, own::text FROM ("
+      "SELECT id::text, coalesce(database_name, ''), "
+      "floor(extract(epoch FROM finished_at))::bigint::text, "
+      "coalesce(location, ''), storage_name, keep::text, own::text, kind FROM ("
       "SELECT b.*, coalesce(s.options -> 'manual_retention', to_jsonb($1::integer)) AS keep, "
       "coalesce(s.options ? 'manual_retention', false) AS own FROM " +
       QuotedRelation("backup_log") + " b LEFT JOIN " + QuotedRelation("pgbak_storage") +
-      " s ON s.name = b.storage_name WHERE b.kind = 'backup' AND b.trigger = 'manual' "
+      " s ON s.name = b.storage_name WHERE b.kind IN ('backup', 'base') AND b.trigger = 'manual' "
       "AND b.status = 'succeeded' AND b.finished_at IS NOT NULL "
       "AND (b.storage_name = 'local' OR s.name IS NOT NULL)) m "
       "WHERE jsonb_typeof(keep) = 'number' AND keep::numeric >= 1 "
@@ -142,7 +147,8 @@ std::vector<PruneItem> PlanManualRetention(const RetentionGuards& guards) {
     item.storage = row[4];
     item.action = "delete";
     item.reason =
-        "deleted: manual backup older than " +
+        std::string(row[7] == "base" ? "deleted: manual base backup older than "
+                                     : "deleted: manual backup older than ") +
         std::string(row[6] == "true" ? "the manual_retention of storage \"" + item.storage + "\""
                                      : "pgbak.manual_retention") +
         " (" + DurationText(std::stoll(row[5])) + ")";
@@ -155,11 +161,8 @@ std::vector<PruneItem> PlanManualRetention(const RetentionGuards& guards) {
 
 // PlanPrune decides for every job with a retention policy.
 std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string& only_database) {
-  // Base backup jobs ({"kind": "base"}) have no retention yet: their sets
-  // are never planned here.
   std::string jobs_sql = "SELECT job_name, options::text FROM " + QuotedRelation("pgbak_job") +
-                         " WHERE (options ->> 'kind') IS DISTINCT FROM 'base'" +
-                         (only_job.empty() ? "" : " AND job_name = $1") + " ORDER BY job_name";
+                         (only_job.empty() ? "" : " WHERE job_name = $1") + " ORDER BY job_name";
   std::vector<Row> jobs =
       Query(jobs_sql.c_str(), only_job.empty() ? std::vector<std::string>{} : Row{only_job});
 
@@ -190,7 +193,7 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string&
   // backups, or its copies in one storage). For copies, the group's newest
   // good copy is kept as the newest good backup of a database is.
   auto plan_group = [&](const std::string& job_name, const std::vector<const Row*>& rows,
-                        const RetentionPolicy& policy, bool copies) {
+                        const RetentionPolicy& policy, bool copies, bool base = false) {
     std::vector<BackupRecord> records;
     std::map<int64_t, const Row*> by_id;
     int64_t newest_good = 0;
@@ -222,8 +225,11 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string&
         item.action = "delete";
       } else {
         // A failed set normally removed its own objects; list it only if
-        // something is actually left to clean.
-        if (!SomethingLeft(item))
+        // something is actually left to clean. A failed base backup's
+        // leftovers are its worker's or the launcher's to remove
+        // (cleanup_pending): they keep a set that has its manifest.json, the
+        // one a restored cluster finds still running.
+        if (base || !SomethingLeft(item))
           continue;
         item.action = "clean";
       }
@@ -231,6 +237,17 @@ std::vector<PruneItem> PlanPrune(const std::string& only_job, const std::string&
     }
   };
   for (const Row& job : jobs) {
+    if (IsBaseJob(job[1])) {
+      // A base backup job's sets are one group: the cluster's.
+      BaseJobOptions options = ParseBaseJobOptions(job[1]);
+      std::vector<Row> history = Query(history_sql.c_str(), {job[0], "base"});
+      std::vector<const Row*> rows;
+      for (const Row& row : history)
+        rows.push_back(&row);
+      if (only_database.empty() && !rows.empty())
+        plan_group(job[0], rows, options.retention, false, true);
+      continue;
+    }
     JobOptions options = ParseJobOptions(job[1]);
     // A job's policy applies to each database on its own: a job over every
     // database keeps keep_last sets of each, not keep_last in all; its
@@ -317,9 +334,11 @@ bool MarkExpiring(const PruneItem& item) {
                        " r WHERE r.source_id = b.id AND r.status IN ('queued', 'running')) "
                        "AND EXISTS (SELECT FROM " +
                        log +
-                       " n WHERE n.kind = 'backup' AND n.status = 'succeeded' AND n.id <> b.id "
+                       " n WHERE n.kind = CASE b.kind WHEN 'base' THEN 'base' ELSE 'backup' END "
+                       "AND n.status = 'succeeded' AND n.id <> b.id "
                        "AND (n.database_oid = b.database_oid OR (b.database_oid IS NULL AND "
-                       "n.database_oid IS NULL AND n.database_name = b.database_name)) "
+                       "n.database_oid IS NULL AND "
+                       "n.database_name IS NOT DISTINCT FROM b.database_name)) "
                        "AND (n.finished_at, n.id) > (b.finished_at, b.id))",
                    item.id) == 1;
 }
@@ -455,8 +474,10 @@ int ExpireManualBackups(int limit) {
     }
   });
   for (const PruneItem& item : marked) {
-    std::string line = "pgbak: manual backup " + std::to_string(item.id) + " of database \"" +
-                       item.database + "\" is expiring (" + item.reason + ")";
+    std::string line = "pgbak: manual backup " + std::to_string(item.id) +
+                       (item.database.empty() ? std::string(" (a base backup)")
+                                              : " of database \"" + item.database + "\"") +
+                       " is expiring (" + item.reason + ")";
     PgCall([&] { ereport(LOG, (errmsg("%s", line.c_str()))); });
   }
   return static_cast<int>(marked.size());

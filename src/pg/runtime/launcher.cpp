@@ -44,6 +44,7 @@ PGDLLEXPORT void pgbak_launcher_main(Datum main_arg);
 #include "pg/runtime/notifier.h"
 #include "pg/runtime/scheduler.h"
 #include "pg/runtime/settings.h"
+#include "pg/wal/wal_expiry.h"
 #include "pg/wal/wal_storage_publisher.h"
 #include "pg/runtime/shared_state.h"
 
@@ -442,9 +443,15 @@ void LauncherLoop() {
       // Sets a prune marked 'expiring' (pgbak_prune(false), manual
       // retention, or a worker stopped in the middle) lose their objects
       // here, a few per pass.
+      int expired = 0;
       ok = RunStage("finishing expirations",
-                    [&] { FinishExpiringSets(kExpiringPerPass, budget); }) &&
+                    [&] { expired = FinishExpiringSets(kExpiringPerPass, budget); }) &&
            ok;
+      // Archived WAL that no kept base backup needs (every ten minutes, and
+      // after sets expired).
+      ok =
+          RunStage("expiring archived WAL", [&] { MaybeExpireArchivedWal(expired > 0, budget); }) &&
+          ok;
       // What failed operations left and nobody could remove yet (a stopping
       // worker, a crash in the middle of a cleanup, a storage that did not
       // answer).

@@ -32,12 +32,14 @@ PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 #include "pg/jobs/backup_job.h"
 #include "pg/jobs/base_backup_job.h"
 #include "pg/jobs/operation_cleanup.h"
-#include "pg/jobs/prune.h"
 #include "pg/jobs/copy_job.h"
+#include "pg/jobs/dump_tools.h"
+#include "pg/jobs/prune.h"
 #include "pg/jobs/verify_job.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
 #include "pg/runtime/worker_signals.h"
+#include "pg/wal/wal_expiry.h"
 
 namespace pgbak {
 
@@ -179,6 +181,14 @@ void RunOperation(int64_t id) {
       }
       SetPhase(Phase::kPruning);
       PruneJobInWorker(op.job_name, op.database);
+    } else if (op.kind == "base") {
+      // A base job's retention, then the archived WAL that the base
+      // backups still kept no longer need (manual ones' retention is the
+      // launcher's; it trims the WAL too).
+      SetPhase(Phase::kPruning);
+      if (!op.job_name.empty())
+        PruneJobInWorker(op.job_name, "");
+      ExpireArchivedWalInWorker(ThrowIfStopping);
     }
     return;
   }

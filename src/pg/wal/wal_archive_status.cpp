@@ -5,6 +5,7 @@ extern "C" {
 
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 }
 
@@ -101,6 +102,13 @@ bool ReadWalArchiveStatus(WalArchiveSnapshot& snapshot) {
   snapshot = shared->status;
   SpinLockRelease(&shared->mutex);
   return true;
+}
+
+bool ArchivingThroughPgbak() {
+  const char* library = GetConfigOption("archive_library", true, false);
+  const char* mode = GetConfigOption("archive_mode", true, false);
+  return library != nullptr && std::strcmp(library, "pgbak_ext") == 0 && mode != nullptr &&
+         std::strcmp(mode, "off") != 0;
 }
 
 }  // namespace pgbak

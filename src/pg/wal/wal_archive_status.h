@@ -52,4 +52,8 @@ struct WalWaiting {
 };
 WalWaiting ReadWalWaiting();
 
+// ArchivingThroughPgbak says whether this server archives its WAL through
+// pgbak_ext (archive_mode not off, archive_library 'pgbak_ext').
+bool ArchivingThroughPgbak();
+
 }  // namespace pgbak

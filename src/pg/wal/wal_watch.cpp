@@ -39,14 +39,6 @@ Announced announced = Announced::kUnknown;
 Oid announced_in = InvalidOid;  // the pgbak_wal_event it was read from or written to
 std::time_t failing_since = 0;  // when this launcher first saw the failure (0: not failing)
 
-// ArchivingHere says whether this server archives through pgbak_ext.
-bool ArchivingHere() {
-  const char* library = GetConfigOption("archive_library", true, false);
-  const char* mode = GetConfigOption("archive_mode", true, false);
-  return library != nullptr && std::strcmp(library, "pgbak_ext") == 0 && mode != nullptr &&
-         std::strcmp(mode, "off") != 0;
-}
-
 // Record inserts an event, announces it on NOTIFY (while the queue has
 // room, as status changes are) and in the server log.
 void Record(const std::string& relation, const char* event, const std::string& file,
@@ -82,7 +74,7 @@ void Record(const std::string& relation, const char* event, const std::string& f
 
 void WatchWalArchive() {
   bool here = false;
-  PgCall([&] { here = ArchivingHere(); });
+  PgCall([&] { here = ArchivingThroughPgbak(); });
   if (!here)
     return;
   WalArchiveSnapshot wal;

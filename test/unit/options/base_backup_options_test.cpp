@@ -80,8 +80,32 @@ TEST(BaseJobOptionsTest, KindStorageAndOptions) {
   EXPECT_EQ(ParseBaseJobOptions(R"({"kind": "base"})").storage, "local");
   EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "storage": ""})"), Error);
   EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "storage": 1})"), Error);
-  // Retention of base backups is not there yet: refused, not ignored.
-  EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "keep_last": 2})"), Error);
+}
+
+TEST(BaseJobOptionsTest, RetentionKeys) {
+  BaseJobOptions job =
+      ParseBaseJobOptions(R"({"kind": "base", "keep_last": 2, "max_age": "2 weeks"})");
+  EXPECT_EQ(job.retention.keep_last, 2);
+  EXPECT_EQ(job.retention.max_age_seconds, 14 * 86400);
+  EXPECT_FALSE(job.retention.keep_daily.has_value());
+  // Stored with max_age in seconds; reads back as itself.
+  EXPECT_EQ(job.ToJson().Serialize(),
+            "{\"kind\":\"base\",\"storage\":\"local\",\"keep_last\":2,\"max_age\":1209600,"
+            "\"fast_checkpoint\":true,\"verify_checksums\":true,\"wal_archive_timeout\":600}");
+  EXPECT_EQ(ParseBaseJobOptions(job.ToJson().Serialize()).ToJson().Serialize(),
+            job.ToJson().Serialize());
+  EXPECT_TRUE(ParseBaseJobOptions(R"({"kind": "base"})").retention.empty());
+  // Bad values are refused naming the key, as for logical jobs.
+  try {
+    ParseBaseJobOptions(R"({"kind": "base", "keep_last": 0})");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"keep_last\""), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "max_age": "soon"})"), Error);
+  EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "keep_weekly": "2"})"), Error);
+  // A logical job's keys still are not a base job's.
+  EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "copy_to": ["s3"]})"), Error);
 }
 
 }  // namespace
