@@ -154,4 +154,30 @@ SELECT pgbak_base_backup('nosuch');
 SELECT pgbak_base_backup(options => '{"fast": true}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS base_rows FROM backup_log WHERE kind = 'base';
+ALTER EXTENSION pgbak_ext UPDATE TO '1.7';
+-- 1.7, retention and status of base backups (#17): pgbak_storages counts
+-- base sets, and pgbak_wal_status ends with the base backups it serves.
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS wal_status_columns
+FROM pg_attribute WHERE attrelid = 'pgbak_wal_status'::regclass AND attnum > 0;
+SELECT base_backups, newest_base_backup_id, earliest_recovery_time FROM pgbak_wal_status;
+SELECT used_bytes AS used_before, set_count AS sets_before FROM pgbak_storages WHERE name = 'local';
+INSERT INTO backup_log (kind, database_name, storage_name, status, stored_bytes, started_at,
+                        finished_at, wal_archived)
+VALUES ('base', NULL, 'local', 'succeeded', 1000, now() - interval '2 hours',
+        now() - interval '1 hour', true),
+       ('base', NULL, 'local', 'succeeded', 3000, now() - interval '20 minutes',
+        now() - interval '10 minutes', false),
+       ('base', NULL, 'local', 'failed', 5000, now(), now(), NULL);
+SELECT used_bytes, set_count FROM pgbak_storages WHERE name = 'local';
+SELECT base_backups,
+       newest_base_backup_id = (SELECT max(id) FROM backup_log WHERE stored_bytes = 3000)
+         AS newest_is_the_last_succeeded,
+       newest_base_backup_at = (SELECT finished_at FROM backup_log WHERE stored_bytes = 3000)
+         AS newest_at_its_end,
+       earliest_recovery_time = (SELECT finished_at FROM backup_log WHERE stored_bytes = 1000)
+         AS earliest_is_the_oldest_with_archived_wal
+FROM pgbak_wal_status;
+SELECT has_table_privilege('pgbak_monitor', 'pgbak_wal_status', 'select') AS monitor_reads_status,
+       has_table_privilege('public', 'pgbak_wal_status', 'select') AS public_reads_status,
+       has_table_privilege('pgbak_monitor', 'pgbak_storages', 'select') AS monitor_reads_storages;
 DROP EXTENSION pgbak_ext;

@@ -236,5 +236,26 @@ my $newest_row = backup_row($node, $newest);
 $last = write_and_switch(1);
 no_gap($newest_row->{wal_first_segment}, $last, 'with one base backup left');
 
+# ---------------------------------------------------------------------------
+# Status: pgbak_wal_status names the base backups, the metrics count them,
+# and pgbak_storages counts their bytes.
+# ---------------------------------------------------------------------------
+is( $node->safe_psql('postgres',
+		q{SELECT base_backups || ' ' || newest_base_backup_id || ' '
+		  || (earliest_recovery_time = newest_base_backup_at) FROM pgbak_wal_status}),
+	"1 $newest true",
+	'pgbak_wal_status: one base backup, the newest, and recovery reaches back to its end');
+my $metrics = $node->safe_psql('postgres', 'SELECT pgbak_metrics()');
+like($metrics, qr/^pgbak_base_backups 1$/m, 'pgbak_base_backups counts it');
+like($metrics, qr/^pgbak_base_backup_last_success_timestamp_seconds \d+/m,
+	'and says when it finished');
+my $on_disk = 0;
+$on_disk += -s $_ for grep { !/manifest\.json$/ } glob("$newest_row->{location}/*");
+is($newest_row->{stored_bytes}, $on_disk, 'its stored_bytes are its objects on disk');
+is( $node->safe_psql('postgres', q{SELECT used_bytes || ' ' || set_count FROM pgbak_storages
+		WHERE name = 'local'}),
+	($on_disk + $logical_row->{stored_bytes} + ($logical_row->{globals_bytes} // 0)) . ' 2',
+	'pgbak_storages counts the base set beside the logical one');
+
 $node->stop;
 done_testing();

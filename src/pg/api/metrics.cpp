@@ -231,6 +231,22 @@ std::string RenderMetrics() {
 
   WalArchiveMetrics(text);
 
+  // Base backups (version 1.6 on): how many are kept, and the newest.
+  bool has_base = false;
+  PgCall([&] { has_base = BackupLogHasColumn("wal_first_segment"); });
+  if (has_base) {
+    Rows base = Query("SELECT count(*), extract(epoch FROM max(finished_at)) FROM " + log +
+                      " WHERE kind = 'base' AND status = 'succeeded'");
+    text.Family("pgbak_base_backups", MetricType::kGauge,
+                "Succeeded base backups of the cluster (kept by retention).");
+    text.Sample({}, std::strtod(base.values[0][0].c_str(), nullptr));
+    if (!base.nulls[0][1]) {
+      text.Family("pgbak_base_backup_last_success_timestamp_seconds", MetricType::kGauge,
+                  "When the newest succeeded base backup finished.");
+      text.Sample({}, std::strtod(base.values[0][1].c_str(), nullptr));
+    }
+  }
+
   std::vector<ProgressSnapshot> running(std::max(SlotCount(), 1));
   int n = 0;
   PgCall([&] { n = CopyProgress(running.data(), static_cast<int>(running.size())); });
