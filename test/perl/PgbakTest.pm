@@ -29,6 +29,7 @@ our @EXPORT = qw(
   restore_custom restore_plain run_psql_file
   poll_until wait_for_status wait_for_running children_of process_alive
   pgbak_sessions webhook_receiver age_keygen readme_block run_readme_block storage_add
+  wal_segments
 );
 
 # Cluster->init runs "$PG_REGRESS --config-auth"; scripts/run-tests.sh sets
@@ -494,6 +495,24 @@ sub webhook_receiver
 	}
 	close $server;
 	return ($pid, $port);
+}
+
+# wal_segments($first, $last) lists the WAL segment names from $first to
+# $last on $first's timeline (16 MB segments: 256 per "log" number).
+sub wal_segments
+{
+	my ($first, $last) = @_;
+	my ($tli, $log, $seg) = map { hex } unpack('A8 A8 A8', $first);
+	my @names;
+	while (1)
+	{
+		my $name = sprintf('%08X%08X%08X', $tli, $log, $seg);
+		push @names, $name;
+		last if $name ge $last || @names > 100000;
+		$seg++;
+		if ($seg > 0xFF) { $seg = 0; $log++; }
+	}
+	return @names;
 }
 
 1;

@@ -73,24 +73,6 @@ sub base_count
 	return $node->safe_psql('postgres', "SELECT count(*) FROM backup_log WHERE kind = 'base'");
 }
 
-# segments($first, $last) lists the WAL segment names from $first to $last
-# (16 MB segments: 256 per "log" number).
-sub segments
-{
-	my ($first, $last) = @_;
-	my ($tli, $log, $seg) = map { hex } unpack('A8 A8 A8', $first);
-	my @names;
-	while (1)
-	{
-		my $name = sprintf('%08X%08X%08X', $tli, $log, $seg);
-		push @names, $name;
-		last if $name ge $last || @names > 1000;
-		$seg++;
-		if ($seg > 0xFF) { $seg = 0; $log++; }
-	}
-	return @names;
-}
-
 # unpack_object($file, $identity, @sink) streams a stored object through
 # stock age (if it is encrypted) and zstd into @sink (an IPC::Run tail such
 # as ['tar', '-x', '-C', $dir] or '>', $file).
@@ -150,7 +132,7 @@ sub restore_and_check
 	like(slurp_file("$pgdata/tablespace_map"), qr/^$ts_oid \Q$tmp\E\/ts1$/m,
 		"$name: tablespace_map names the tablespace");
 	symlink("$tsroot/$ts_oid", "$pgdata/pg_tblspc/$ts_oid") or die "symlink: $!";
-	for my $segment (segments($row->{wal_first_segment}, $row->{wal_last_segment}))
+	for my $segment (wal_segments($row->{wal_first_segment}, $row->{wal_last_segment}))
 	{
 		copy("$archive/$segment", "$pgdata/pg_wal/$segment") or die "copy $segment: $!";
 	}

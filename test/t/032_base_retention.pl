@@ -69,31 +69,13 @@ sub archived
 	return sort @names;
 }
 
-# segments($first, $last) lists the segment names from $first to $last on
-# $first's timeline (16 MB segments: 256 per "log" number).
-sub segments
-{
-	my ($first, $last) = @_;
-	my ($tli, $log, $seg) = map { hex } unpack('A8 A8 A8', $first);
-	my @names;
-	while (1)
-	{
-		my $name = sprintf('%08X%08X%08X', $tli, $log, $seg);
-		push @names, $name;
-		last if $name ge $last || @names > 10000;
-		$seg++;
-		if ($seg > 0xFF) { $seg = 0; $log++; }
-	}
-	return @names;
-}
-
 # no_gap($first, $last, $what) checks that every segment from $first to
 # $last is in the storage and nothing before $first is.
 sub no_gap
 {
 	my ($first, $last, $what) = @_;
 	my %have = map { $_ => 1 } archived();
-	my @missing = grep { !$have{$_} } segments($first, $last);
+	my @missing = grep { !$have{$_} } wal_segments($first, $last);
 	is_deeply(\@missing, [], "$what: every segment from $first to $last is archived");
 	my @older = grep { $_ lt $first } keys %have;
 	is_deeply(\@older, [], "$what: nothing before $first is left");
