@@ -20,7 +20,10 @@
 # PostgreSQL installation (a private one with this tree's extension):
 #   bash test/bench/bench_base_backup.sh
 # Environment: ROUNDS, BENCH_USER, BENCH_DIR (the bench cluster), BASE_DIR,
-# PORT, PG_BIN.
+# PORT, PG_BIN, and RANDOM_ROWS: if set, the copy gets a table of that many
+# rows of random md5 text (which zstd cannot shrink much, unlike the bench's
+# own rows) before the rounds; use another BASE_DIR for it:
+#   RANDOM_ROWS=3000000 BASE_DIR=/var/tmp/pgbak-bench-base-md5 bash test/bench/bench_base_backup.sh
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -35,7 +38,8 @@ if [[ $(id -u) -eq 0 ]]; then
   mkdir -p "$BASE_DIR"
   chown "$BENCH_USER:" "$BASE_DIR"
   exec runuser -u "$BENCH_USER" -- env ROUNDS="$ROUNDS" BENCH_DIR="$BENCH_DIR" BASE_DIR="$BASE_DIR" \
-    PORT="$PORT" PG_BIN="$PG_BIN" PATH="$PG_BIN:/usr/bin:/bin" bash "$(readlink -f "$0")"
+    PORT="$PORT" PG_BIN="$PG_BIN" RANDOM_ROWS="${RANDOM_ROWS:-}" PATH="$PG_BIN:/usr/bin:/bin" \
+    bash "$(readlink -f "$0")"
 fi
 
 export PGHOST=$BASE_DIR PGPORT=$PORT
@@ -89,6 +93,11 @@ else
   "$PG_BIN/pg_ctl" -D "$DATA" -l "$BASE_DIR/server.log" -w start >/dev/null
 fi
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "ALTER EXTENSION pgbak_ext UPDATE"
+if [[ -n ${RANDOM_ROWS:-} ]]; then
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE TABLE IF NOT EXISTS bench_random AS
+    SELECT g AS id, md5(random()::text) || md5(random()::text) AS a, md5(random()::text) AS b
+    FROM generate_series(1, ${RANDOM_ROWS}) g; CHECKPOINT;"
+fi
 
 cluster_size=$(du -sb "$DATA" --exclude=pg_wal | cut -f1)
 echo "cluster size (without pg_wal): $((cluster_size / 1024 / 1024)) MiB, $(nproc) cores, $ROUNDS rounds"
