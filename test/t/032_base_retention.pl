@@ -159,6 +159,8 @@ for my $run (1 .. 3)
 {
 	write_and_switch(2);
 	push @job_ids, run_job('base-keep2');
+	my $archived_now = write_and_switch(1);
+	no_gap($manual_row->{wal_first_segment}, $archived_now, "after run $run");
 }
 is(status_of($job_ids[0]), 'expired', 'the job\'s first base backup expired');
 my $first_row = backup_row($node, $job_ids[0]);
@@ -169,7 +171,6 @@ is(status_of($manual), 'succeeded', 'the manual one is not the job\'s to expire'
 my $last = write_and_switch(1);
 no_gap($manual_row->{wal_first_segment}, $last, 'with the manual base backup kept');
 
-# A dry run shows nothing more to do, and base sets have no database.
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pgbak_prune()'), '0',
 	'pgbak_prune has nothing more to do');
 
@@ -201,43 +202,93 @@ is(status_of($logical), 'succeeded', 'the logical backup is still succeeded');
 ok(-f "$logical_row->{location}/manifest.json", 'and its set is complete');
 
 # ---------------------------------------------------------------------------
-# The newest base backup is never expired, whatever the rules say: with
-# max_age tiny, the job's run keeps its own backup and removes the rest.
+# max_age: pgbak_prune shows the base sets that go (database NULL), and the
+# job's next run keeps only its own new backup.
 # ---------------------------------------------------------------------------
 $node->safe_psql('postgres', q{ALTER SYSTEM SET pgbak.manual_retention = 0});
 $node->reload;
 $node->safe_psql('postgres',
 	q{SELECT pgbak_schedule('base-keep2', NULL, '@daily', '{"kind": "base", "max_age": 1}')});
 sleep(2);
+is( $node->safe_psql('postgres',
+		q{SELECT string_agg(id || ' ' || coalesce(database_name, 'NULL') || ' ' || action, ',' ORDER BY id)
+		  FROM pgbak_prune()}),
+	"$job_ids[1] NULL would delete",
+	'pgbak_prune: the older of the job\'s two goes (the job keeps its newest), with no database');
 write_and_switch(1);
 my $newest = run_job('base-keep2');
-is(status_of($newest), 'succeeded', 'the newest base backup is kept');
+is(status_of($newest), 'succeeded', 'the job\'s new base backup is kept');
 is_deeply([ map { status_of($_) } @job_ids[ 1, 2 ] ],
 	[ 'expired', 'expired' ], 'the older ones went');
 my $newest_row = backup_row($node, $newest);
 $last = write_and_switch(1);
 no_gap($newest_row->{wal_first_segment}, $last, 'with one base backup left');
 
+# The newest base backup of the cluster is kept whatever its rules say: a
+# manual one, with manual retention shorter than its age.
+my $manual2 = $node->safe_psql('postgres', 'SELECT pgbak_base_backup()');
+is(wait_backup($node, $manual2, 300), 'succeeded', 'a second manual base backup succeeds');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pgbak.manual_retention = '1s'});
+$node->reload;
+sleep(2);
+is($node->safe_psql('postgres', "SELECT count(*) FROM pgbak_prune() WHERE id = $manual2"),
+	'0', 'manual retention leaves the newest base backup out of its plan');
+$node->safe_psql('postgres', 'SELECT count(*) FROM pgbak_prune(false)');
+is(status_of($manual2), 'succeeded', 'and pgbak_prune(false) keeps it');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pgbak.manual_retention = 0});
+$node->reload;
+
 # ---------------------------------------------------------------------------
 # Status: pgbak_wal_status names the base backups, the metrics count them,
 # and pgbak_storages counts their bytes.
 # ---------------------------------------------------------------------------
+my $manual2_row = backup_row($node, $manual2);
 is( $node->safe_psql('postgres',
 		q{SELECT base_backups || ' ' || newest_base_backup_id || ' '
-		  || (earliest_recovery_time = newest_base_backup_at) FROM pgbak_wal_status}),
-	"1 $newest true",
-	'pgbak_wal_status: one base backup, the newest, and recovery reaches back to its end');
+		  || extract(epoch FROM earliest_recovery_time)::numeric(20,3)
+		  FROM pgbak_wal_status}),
+	"2 $manual2 "
+	  . $node->safe_psql('postgres',
+		"SELECT extract(epoch FROM finished_at)::numeric(20,3) FROM backup_log WHERE id = $newest"),
+	'pgbak_wal_status: two base backups, the newest, and recovery reaches back to the older\'s end');
 my $metrics = $node->safe_psql('postgres', 'SELECT pgbak_metrics()');
-like($metrics, qr/^pgbak_base_backups 1$/m, 'pgbak_base_backups counts it');
+like($metrics, qr/^pgbak_base_backups 2$/m, 'pgbak_base_backups counts them');
 like($metrics, qr/^pgbak_base_backup_last_success_timestamp_seconds \d+/m,
 	'and says when it finished');
 my $on_disk = 0;
-$on_disk += -s $_ for grep { !/manifest\.json$/ } glob("$newest_row->{location}/*");
-is($newest_row->{stored_bytes}, $on_disk, 'its stored_bytes are its objects on disk');
+for my $row ($newest_row, $manual2_row)
+{
+	my $size = 0;
+	$size += -s $_ for grep { !/manifest\.json$/ } glob("$row->{location}/*");
+	is($row->{stored_bytes}, $size, "the stored_bytes of $row->{id} are its objects on disk");
+	$on_disk += $size;
+}
 is( $node->safe_psql('postgres', q{SELECT used_bytes || ' ' || set_count FROM pgbak_storages
 		WHERE name = 'local'}),
-	($on_disk + $logical_row->{stored_bytes} + ($logical_row->{globals_bytes} // 0)) . ' 2',
-	'pgbak_storages counts the base set beside the logical one');
+	($on_disk + $logical_row->{stored_bytes} + ($logical_row->{globals_bytes} // 0)) . ' 3',
+	'pgbak_storages counts the base sets beside the logical one');
+
+# ---------------------------------------------------------------------------
+# pgbak.paused (what a copy restored from a base backup starts with): the
+# launcher starts nothing, and once it is off the queued backup runs.
+# ---------------------------------------------------------------------------
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pgbak.paused = on});
+$node->reload;
+ok( poll_until(
+		30,
+		sub {
+			substr(slurp_file($node->logfile), $log_offset)
+			  =~ /LOG:  pgbak: paused \(pgbak.paused = on\)/;
+		}),
+	'the launcher says it is paused');
+my $waiting = queue_backup($node, 'appdb');
+sleep(3);
+is(status_of($waiting), 'queued', 'a backup queued while paused waits');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pgbak.paused = off});
+$node->reload;
+is(wait_backup($node, $waiting, 120), 'succeeded', 'and runs once pgbak.paused is off');
+like(substr(slurp_file($node->logfile), $log_offset), qr/LOG:  pgbak: resumed/, 'which the log says');
 
 $node->stop;
 done_testing();

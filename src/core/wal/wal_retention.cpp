@@ -56,4 +56,27 @@ std::vector<WalObject> WalObjectsToExpire(const std::vector<std::string>& listed
   return expire;
 }
 
+std::string AnotherWriter(const std::vector<std::string>& listed_keys,
+                          const std::string& current_segment) {
+  if (current_segment.size() != 24 || WalSegmentPart(current_segment).empty())
+    throw Error(ErrorKind::kInvalidParameter,
+                "\"" + Printable(current_segment) + "\" is not the name of a WAL segment");
+  std::string timeline = WalTimeline(current_segment);
+  std::string segment = WalSegmentPart(current_segment);
+  for (const std::string& key : listed_keys) {
+    WalObject object;
+    if (!ParseWalObjectKey(key, object))
+      continue;
+    // Timelines are 8 uppercase hex digits: they compare as text.
+    if (WalTimeline(object.name) > timeline)
+      return "the archive holds " + object.name + ", of timeline " + WalTimeline(object.name) +
+             ", above this server's " + timeline;
+    std::string part = WalSegmentPart(object.name);
+    if (WalTimeline(object.name) == timeline && !part.empty() && part > segment)
+      return "the archive holds " + object.name + ", past the segment this server is writing (" +
+             current_segment + ")";
+  }
+  return "";
+}
+
 }  // namespace pgbak

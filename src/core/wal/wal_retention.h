@@ -35,4 +35,16 @@ std::string WalSegmentPart(const std::string& name);
 std::vector<WalObject> WalObjectsToExpire(const std::vector<std::string>& listed_keys,
                                           const std::vector<std::string>& needed_start_segments);
 
+// AnotherWriter says why the listed keys show WAL this server cannot have
+// written, or "" if they show none: a file (or timeline history) of a
+// timeline above current_timeline, or a segment of current_timeline past
+// the segment being written now (current_segment, a segment file name).
+// Such files come from another cluster with the same system identifier (a
+// copy restored from a base backup that archives into the same storage),
+// whose base backups this server's catalog does not know: nothing may be
+// expired then. Throws kInvalidParameter for a current_segment that is not
+// a segment name.
+std::string AnotherWriter(const std::vector<std::string>& listed_keys,
+                          const std::string& current_segment);
+
 }  // namespace pgbak

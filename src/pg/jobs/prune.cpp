@@ -122,6 +122,14 @@ RetentionGuards ReadRetentionGuards() {
 // "off"), else pgbak.manual_retention (0: off). Sets in a storage that is no
 // longer defined are left alone: nothing could remove their objects.
 std::vector<PruneItem> PlanManualRetention(const RetentionGuards& guards) {
+  // Manual base backups follow it from version 1.7's catalog on (an update
+  // of the library alone changes nothing that retention removes).
+  bool with_bases = false;
+  PgCall([&] {
+    with_bases = CatalogRelationExists("pgbak_wal_status") &&
+                 CatalogRelationHasColumn("pgbak_wal_status", "base_backups");
+  });
+  std::string kinds = with_bases ? "('backup', 'base')" : "('backup')";
   std::string sql =
       "SELECT id::text, coalesce(database_name, ''), "
       "floor(extract(epoch FROM finished_at))::bigint::text, "
@@ -129,7 +137,8 @@ std::vector<PruneItem> PlanManualRetention(const RetentionGuards& guards) {
       "SELECT b.*, coalesce(s.options -> 'manual_retention', to_jsonb($1::integer)) AS keep, "
       "coalesce(s.options ? 'manual_retention', false) AS own FROM " +
       QuotedRelation("backup_log") + " b LEFT JOIN " + QuotedRelation("pgbak_storage") +
-      " s ON s.name = b.storage_name WHERE b.kind IN ('backup', 'base') AND b.trigger = 'manual' "
+      " s ON s.name = b.storage_name WHERE b.kind IN " + kinds +
+      " AND b.trigger = 'manual' "
       "AND b.status = 'succeeded' AND b.finished_at IS NOT NULL "
       "AND (b.storage_name = 'local' OR s.name IS NOT NULL)) m "
       "WHERE jsonb_typeof(keep) = 'number' AND keep::numeric >= 1 "
@@ -398,7 +407,7 @@ constexpr std::time_t kExpiringRetrySeconds = 60;
 }  // namespace
 
 // FinishExpiringSets finishes what earlier prunes started.
-int FinishExpiringSets(int limit, const PassBudget& budget) {
+int FinishExpiringSets(int limit, const PassBudget& budget, int* bases) {
   std::vector<Row> rows;
   bool has13 = false;
   RunInTransaction([&] {
@@ -407,7 +416,7 @@ int FinishExpiringSets(int limit, const PassBudget& budget) {
       return;
     // No lock here: FinishExpiring takes it, and passes over rows a worker
     // is finishing right now.
-    std::string sql = "SELECT id::text, storage_name, coalesce(location, '') FROM " +
+    std::string sql = "SELECT id::text, storage_name, coalesce(location, ''), kind FROM " +
                       QuotedRelation("backup_log") +
                       " WHERE status = 'expiring' ORDER BY id LIMIT $1::bigint";
     rows = Query(sql.c_str(), {std::to_string(limit * 4)});
@@ -434,6 +443,8 @@ int FinishExpiringSets(int limit, const PassBudget& budget) {
       if (outcome != ExpiryOutcome::kExpired)
         continue;
       finished++;
+      if (bases != nullptr && row[3] == "base")
+        (*bases)++;
       PgCall([&] {
         ereport(LOG, (errmsg("pgbak: backup " INT64_FORMAT " expired", static_cast<int64>(id))));
       });

@@ -95,8 +95,9 @@ void ExecutePruneItem(PruneItem& item, StorageUse use, std::function<void()> int
 // launcher: those of a cancelled, crashed or SQL-started prune), each in a
 // transaction of its own and within kLauncherItemSeconds, while budget is
 // not spent, skipping those whose last try failed less than a minute ago
-// and those someone else holds. Returns how many it finished.
-int FinishExpiringSets(int limit, const PassBudget& budget);
+// and those someone else holds. Returns how many it finished; of them,
+// base backups are counted in *bases too, if given.
+int FinishExpiringSets(int limit, const PassBudget& budget, int* bases = nullptr);
 
 // ExpireManualBackups applies manual retention from the launcher: it marks
 // up to limit succeeded manual backups older than their storage's

@@ -312,6 +312,9 @@ void StartQueued() {
   }
 }
 
+// announced_paused is the pgbak.paused this launcher last logged.
+bool announced_paused = false;
+
 // next_manual_retention is when MaybeExpireManualBackups looks next.
 std::chrono::steady_clock::time_point next_manual_retention;
 
@@ -404,7 +407,26 @@ void LauncherLoop() {
       return;
 
     bool ready = false;
+    if (setting_paused != announced_paused) {
+      announced_paused = setting_paused;
+      PgCall([&] {
+        if (announced_paused)
+          ereport(LOG, (errmsg("pgbak: paused (pgbak.paused = on): no schedules, operations, "
+                               "retention or cleanup run"),
+                        errhint("ALTER SYSTEM SET pgbak.paused = off; SELECT pg_reload_conf(); "
+                                "once this cluster's catalog is its own.")));
+        else
+          ereport(LOG, (errmsg("pgbak: resumed (pgbak.paused = off)")));
+      });
+    }
     if (!RunStage("checking for the extension", [&] { ready = ExtensionReady(); }) || !ready) {
+      sleep_ms = kNoExtensionSleepMs;
+    } else if (setting_paused) {
+      // Only what archiving needs (the storage's definition for the
+      // archiver, the watch on its status): the catalog may be a copy of
+      // another cluster's, whose sets, rows and WAL are not this one's.
+      RunStage("publishing the WAL storage", [] { RunInTransaction([] { PublishWalStorage(); }); });
+      RunStage("watching the WAL archive", [] { WatchWalArchive(); });
       sleep_ms = kNoExtensionSleepMs;
     } else {
       // What this pass may spend waiting on storages.
@@ -443,15 +465,14 @@ void LauncherLoop() {
       // Sets a prune marked 'expiring' (pgbak_prune(false), manual
       // retention, or a worker stopped in the middle) lose their objects
       // here, a few per pass.
-      int expired = 0;
+      int bases_expired = 0;
       ok = RunStage("finishing expirations",
-                    [&] { expired = FinishExpiringSets(kExpiringPerPass, budget); }) &&
+                    [&] { FinishExpiringSets(kExpiringPerPass, budget, &bases_expired); }) &&
            ok;
-      // Archived WAL that no kept base backup needs (every ten minutes, and
-      // after sets expired).
-      ok =
-          RunStage("expiring archived WAL", [&] { MaybeExpireArchivedWal(expired > 0, budget); }) &&
-          ok;
+      // Archived WAL that no kept base backup needs any more, once base
+      // backups expired here (a job's worker trims it after its own).
+      if (bases_expired > 0)
+        ok = RunStage("expiring archived WAL", [&] { ExpireArchivedWalInLauncher(budget); }) && ok;
       // What failed operations left and nobody could remove yet (a stopping
       // worker, a crash in the middle of a cleanup, a storage that did not
       // answer).

@@ -46,6 +46,7 @@ char* setting_fault_pause = nullptr;
 double setting_notify_queue_limit = 0.5;
 char* setting_wal_storage = nullptr;
 int setting_wal_push_workers = 4;
+bool setting_paused = false;
 
 namespace {
 
@@ -254,6 +255,13 @@ void DefineSettings() {
       "They also push files waiting in pg_wal/archive_status ahead of "
       "PostgreSQL's asking, up to four per thread.",
       &setting_wal_push_workers, 4, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable(
+      "pgbak.paused",
+      "Keeps the launcher from running schedules, operations, retention and cleanup.",
+      "For a cluster restored from a base backup, whose catalog is a copy of its source's: "
+      "until it is turned off, nothing it does can touch the source's sets or WAL archive. "
+      "Operations queued meanwhile wait.",
+      &setting_paused, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("pgbak");
 }
 

@@ -42,6 +42,9 @@ extern double setting_notify_queue_limit;
 // ('' when not configured); pgbak.wal_push_workers: the archiver's threads.
 extern char* setting_wal_storage;
 extern int setting_wal_push_workers;
+// pgbak.paused: the launcher runs no schedules, operations, retention or
+// cleanup (a cluster restored from a base backup starts with it on).
+extern bool setting_paused;
 
 // DefineSettings registers every pgbak.* parameter (from _PG_init).
 void DefineSettings();

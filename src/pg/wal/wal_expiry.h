@@ -23,35 +23,40 @@ namespace pgbak {
 struct WalExpiry {
   int64_t removed = 0;
   std::string kept_from;  // the earliest needed segment ("" if nothing was looked at)
-  std::string skipped;    // why nothing was looked at ("" if it ran)
+  std::string skipped;    // why nothing was removed ("" if it ran)
   bool complete = true;   // false: out_of_time stopped it before every file went
 };
 
 // ExpireArchivedWal removes, from pgbak.wal_storage, the archived WAL files
 // of this cluster (its system identifier) whose segment comes before the
 // first segment of every base backup of this cluster that is succeeded,
-// queued or running. It does nothing (and says why in skipped) unless this
-// server archives through pgbak_ext (archive_mode on, archive_library
-// 'pgbak_ext') into pgbak.wal_storage: a copy restored from a base backup
-// shares the system identifier and must not trim the source's archive;
-// nor while a base backup has started without its first segment recorded
-// yet, nor during recovery, nor without any such base backup. The segment
-// being written now counts as needed too, so a base backup that starts
-// while this runs never loses its WAL. Needs a transaction with SPI
-// connected (it reads backup_log and the storage's definition); no row
-// changes. interrupt_check as for OpenStorage; out_of_time (if given) is
-// asked before each removal.
+// queued or running, and before the segment being written now (so that a
+// base backup starting meanwhile loses nothing). It removes nothing, and
+// says why in skipped:
+//   - unless this server archives through pgbak_ext into pgbak.wal_storage
+//     (archive_mode on, archive_library 'pgbak_ext'), or during recovery;
+//   - while a base backup has started without its first segment recorded
+//     yet, or a succeeded one has none;
+//   - without any kept base backup of this cluster;
+//   - when the listing shows WAL this server cannot have written (a copy
+//     restored from one of its base backups archiving into the same place:
+//     AnotherWriter in wal_retention.h).
+// It reads the catalog and opens the storage in a short transaction of its
+// own, then lists and removes outside it: call it outside a transaction.
+// interrupt_check runs while the storage waits and before each removal;
+// out_of_time (if given) is asked before each removal.
 WalExpiry ExpireArchivedWal(StorageUse use, std::function<void()> interrupt_check,
                             std::function<bool()> out_of_time = {});
 
-// ExpireArchivedWalInWorker runs it after a base backup, in a transaction
-// of its own, with interrupt_check (the worker's stop check); problems are
-// logged, never thrown.
+// ExpireArchivedWalInWorker runs it after a base backup with
+// interrupt_check (the worker's stop check); what it did, and why it did
+// nothing when that changes, is logged; problems are logged, never thrown.
 void ExpireArchivedWalInWorker(std::function<void()> interrupt_check);
 
-// MaybeExpireArchivedWal runs it from the launcher every ten minutes, and
-// at the next pass if now (sets just expired) or if the last run ran out of
-// budget. Opens its own transaction.
-void MaybeExpireArchivedWal(bool now, const PassBudget& budget);
+// ExpireArchivedWalInLauncher runs it from the launcher (after base
+// backups expired there), within budget and kLauncherItemSeconds of waiting
+// on the storage; what it could not finish is left to the next base
+// backup's worker, and logged.
+void ExpireArchivedWalInLauncher(const PassBudget& budget);
 
 }  // namespace pgbak

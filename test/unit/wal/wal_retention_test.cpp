@@ -69,6 +69,28 @@ TEST(WalRetentionTest, ExpiresWhatComesBeforeTheEarliestKeptBaseBackup) {
   EXPECT_EQ(std::count(late.begin(), late.end(), "000000020000000100000000"), 0);
 }
 
+TEST(WalRetentionTest, AnotherWriterShowsInTheListing) {
+  std::vector<std::string> ours = {Key("000000010000000000000001"), Key("00000002.history"),
+                                   Key("000000010000000000000004.partial"),
+                                   Key("000000020000000000000004"),
+                                   Key("000000020000000000000005")};
+  // This server writes segment 5 of timeline 2: everything listed is its own.
+  EXPECT_EQ(AnotherWriter(ours, "000000020000000000000005"), "");
+  EXPECT_EQ(AnotherWriter(ours, "000000020000000100000000"), "");
+  // A copy restored from a base backup and promoted to timeline 3 archives here.
+  std::vector<std::string> promoted = ours;
+  promoted.push_back(Key("00000003.history"));
+  EXPECT_NE(AnotherWriter(promoted, "000000020000000000000005").find("00000003.history"),
+            std::string::npos);
+  // The source goes on on timeline 2 while this copy, restored to an earlier
+  // point, writes segment 4 of it... (its own timeline is then above).
+  EXPECT_NE(AnotherWriter(ours, "000000020000000000000004").find("000000020000000000000005"),
+            std::string::npos);
+  // A lower timeline's later segments are the past of this one's history.
+  EXPECT_EQ(AnotherWriter({Key("000000010000000000000009")}, "000000020000000000000005"), "");
+  EXPECT_THROW(AnotherWriter(ours, "00000002.history"), Error);
+}
+
 TEST(WalRetentionTest, NothingWithoutAKeptBaseBackupAndBadNamesRefused) {
   std::vector<std::string> keys = {Key("000000010000000000000001")};
   EXPECT_TRUE(WalObjectsToExpire(keys, {}).empty());
