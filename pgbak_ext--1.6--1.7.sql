@@ -75,3 +75,10 @@ FROM pgbak_wal_archive_status() s, pg_catalog.pg_stat_archiver a,
              max(finished_at) AS newest_base_backup_at,
              min(finished_at) FILTER (WHERE wal_archived) AS earliest_recovery_time
       FROM backup_log WHERE kind = 'base' AND status = 'succeeded') b;
+
+-- A verify of a base backup (pgbak_verify(base_id): every object read back
+-- and checked) is about the cluster, as the base backup is: its row has no
+-- database either.
+ALTER TABLE backup_log DROP CONSTRAINT backup_log_database_name_check;
+ALTER TABLE backup_log ADD CONSTRAINT backup_log_database_name_check
+  CHECK (database_name IS NOT NULL OR kind IN ('base', 'verify'));

@@ -180,4 +180,16 @@ FROM pgbak_wal_status;
 SELECT has_table_privilege('pgbak_monitor', 'pgbak_wal_status', 'select') AS monitor_reads_status,
        has_table_privilege('public', 'pgbak_wal_status', 'select') AS public_reads_status,
        has_table_privilege('pgbak_monitor', 'pgbak_storages', 'select') AS monitor_reads_storages;
+-- A verify of a base backup has no database either; other kinds still need one.
+SELECT pg_get_constraintdef(oid) AS database_name_check
+  FROM pg_constraint WHERE conrelid = 'backup_log'::regclass
+   AND conname = 'backup_log_database_name_check';
+\set VERBOSITY terse
+INSERT INTO backup_log (kind, database_name) VALUES ('restore', NULL);
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_verify(id, true) FROM backup_log WHERE stored_bytes = 1000;
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgbak_restore(id, 'x') FROM backup_log WHERE stored_bytes = 1000;
+\echo :LAST_ERROR_SQLSTATE
 DROP EXTENSION pgbak_ext;

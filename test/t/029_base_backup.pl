@@ -248,9 +248,11 @@ sub fetch_set
 	return map { my $k = $_->{key}; $k =~ s{^.*/}{}; $k } @objects;
 }
 
+my %base_of = (local => $id);
 for my $storage ('s3', 's3enc')
 {
 	my $sid = $node->safe_psql('postgres', "SELECT pgbak_base_backup('$storage')");
+	$base_of{$storage} = $sid;
 	is(wait_backup($node, $sid, 300), 'succeeded', "a base backup to $storage succeeds");
 	my $srow = backup_row($node, $sid);
 	like($srow->{location}, qr{^s3://.*/base/\d{8}T\d{6}Z-$sid$}, "$storage: its location");
@@ -275,6 +277,45 @@ for my $storage ('s3', 's3enc')
 		is(scalar(@after), scalar(@names), 'every object of the set is still in S3');
 	}
 	$r->stop;
+}
+
+# ---------------------------------------------------------------------------
+# pgbak_verify of a base backup reads every object back and checks it; a
+# damaged object fails it, naming the object; a drill is not there yet.
+# ---------------------------------------------------------------------------
+for my $storage ('local', 's3', 's3enc')
+{
+	my $bid = $base_of{$storage};
+	my $vid = $node->safe_psql('postgres', "SELECT pgbak_verify($bid)");
+	is(wait_backup($node, $vid, 300), 'succeeded', "pgbak_verify of the $storage base backup succeeds");
+	my $vrow = backup_row($node, $vid);
+	ok(!defined $vrow->{database_name}, 'its row has no database');
+	is(backup_row($node, $bid)->{verify_status}, 'passed', 'the base backup is marked verified');
+}
+{
+	my $bid = $base_of{local};
+	my $object = backup_row($node, $bid)->{location} . '/base.tar.zst';
+	copy($object, "$object.good") or die "copy $object: $!";
+	open(my $fh, '+<', $object) or die "open $object: $!";
+	binmode $fh;
+	seek($fh, int((-s $object) / 2), 0);
+	read($fh, my $byte, 1);
+	seek($fh, int((-s $object) / 2), 0);
+	print $fh chr(ord($byte) ^ 0xFF);
+	close($fh);
+	my $vid = $node->safe_psql('postgres', "SELECT pgbak_verify($bid)");
+	is(wait_backup($node, $vid, 300), 'failed', 'a flipped byte in base.tar.zst fails the verify');
+	like(backup_row($node, $bid)->{verify_status}, qr/^failed: .*base\.tar\.zst/,
+		'and the base backup is marked failed, naming the object');
+	rename("$object.good", $object) or die "rename: $!";
+	like(call_error("SELECT pgbak_verify($bid, true)"),
+		qr/ERROR:  0A000: a restore drill of base backup $bid is not available/,
+		'a restore drill of a base backup: 0A000');
+	like(call_error("SELECT pgbak_restore($bid, 'somewhere')"),
+		qr/ERROR:  0A000: backup $bid is a base backup: it cannot be restored or copied/,
+		'pgbak_restore of a base backup: 0A000');
+	my $vid2 = $node->safe_psql('postgres', "SELECT pgbak_verify($bid)");
+	is(wait_backup($node, $vid2, 300), 'succeeded', 'with the object back, it passes again');
 }
 
 # ---------------------------------------------------------------------------

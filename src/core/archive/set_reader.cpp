@@ -19,17 +19,6 @@ namespace {
 
 constexpr size_t kReadChunk = 1 << 20;
 
-// NullSink counts and drops what it is given.
-class NullSink : public Sink {
- public:
-  void Write(const uint8_t*, size_t size) override { bytes_ += size; }
-  void Finish() override {}
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  uint64_t bytes_ = 0;
-};
-
 // GuardSink passes bytes on until the next stage fails; then it keeps the
 // error and swallows the rest, so that the stages before it can finish and
 // the stored bytes are checked against their SHA-256 first: damage to an

@@ -24,6 +24,17 @@ class Sink {
   virtual void Finish() = 0;
 };
 
+// NullSink counts and drops what it is given.
+class NullSink : public Sink {
+ public:
+  void Write(const uint8_t*, size_t size) override { bytes_ += size; }
+  void Finish() override {}
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  uint64_t bytes_ = 0;
+};
+
 // StringSink collects the stream in memory (tests, small objects).
 class StringSink : public Sink {
  public:

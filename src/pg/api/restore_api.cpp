@@ -45,14 +45,16 @@ namespace {
 
 // SourceBackup is what the functions need of the backup they read.
 struct SourceBackup {
-  char* database;
+  char* database;  // nullptr for a base backup
   char* storage;
   char* format;
+  bool base;  // a physical base backup (kind 'base')
 };
 
 // LoadSourceBackup reads backup id and raises unless it is a succeeded
-// backup or copy of one. Needs SPI connected.
-SourceBackup LoadSourceBackup(int64 id) {
+// backup or copy of one, or (with allow_base: a verify) a succeeded base
+// backup. Needs SPI connected.
+SourceBackup LoadSourceBackup(int64 id, bool allow_base = false) {
   const char* sql = psprintf(
       "SELECT kind, status, database_name, storage_name, coalesce(format, 'custom') FROM %s "
       "WHERE id = $1",
@@ -70,7 +72,16 @@ SourceBackup LoadSourceBackup(int64 id) {
   TupleDesc desc = SPI_tuptable->tupdesc;
   char* kind = SPI_getvalue(tuple, desc, 1);
   char* status = SPI_getvalue(tuple, desc, 2);
-  if (strcmp(kind, "backup") != 0 && strcmp(kind, "copy") != 0)
+  bool base = strcmp(kind, "base") == 0;
+  if (base && !allow_base)
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("backup " INT64_FORMAT " is a base backup: it cannot be restored or "
+                           "copied by this function",
+                           id),
+                    errhint("pgbak_verify(" INT64_FORMAT ") checks it; the README's \"Restoring a "
+                            "base backup by hand\" restores it.",
+                            id)));
+  if (!base && strcmp(kind, "backup") != 0 && strcmp(kind, "copy") != 0)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("operation " INT64_FORMAT " is a %s, not a backup", id, kind),
                     errhint("Backups and their copies hold sets; verifications and restores "
@@ -83,6 +94,7 @@ SourceBackup LoadSourceBackup(int64 id) {
   backup.database = SPI_getvalue(tuple, desc, 3);
   backup.storage = SPI_getvalue(tuple, desc, 4);
   backup.format = SPI_getvalue(tuple, desc, 5);
+  backup.base = base;
   return backup;
 }
 
@@ -105,14 +117,17 @@ int64 QueueOperation(const char* kind, int64 source_id, const char* database,
       "requested_by) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id",
       BackupLogName());
   Oid types[7] = {TEXTOID, INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
-  Datum values[7] = {CStringGetTextDatum(kind),
-                     Int64GetDatum(source_id),
-                     DirectFunctionCall1(namein, CStringGetDatum(database)),
-                     CStringGetTextDatum(backup.storage),
-                     CStringGetTextDatum(backup.format),
-                     CStringGetTextDatum(options_json),
-                     DirectFunctionCall1(namein, CStringGetDatum(requested_by))};
-  if (SPI_execute_with_args(sql, 7, types, values, nullptr, false, 1) != SPI_OK_INSERT_RETURNING ||
+  // A base backup's verify is about the cluster: no database.
+  const char nulls[8] = {' ', ' ', database == nullptr ? 'n' : ' ', ' ', ' ', ' ', ' ', '\0'};
+  Datum values[7] = {
+      CStringGetTextDatum(kind),
+      Int64GetDatum(source_id),
+      database == nullptr ? (Datum)0 : DirectFunctionCall1(namein, CStringGetDatum(database)),
+      CStringGetTextDatum(backup.storage),
+      CStringGetTextDatum(backup.format),
+      CStringGetTextDatum(options_json),
+      DirectFunctionCall1(namein, CStringGetDatum(requested_by))};
+  if (SPI_execute_with_args(sql, 7, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
       SPI_processed != 1)
     elog(ERROR, "could not queue the %s", kind);
   bool isnull = false;
@@ -212,8 +227,17 @@ extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
   RequireRole(caller, PgbakRole::kOperator, "verify backups");
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
-  SourceBackup backup = LoadSourceBackup(backup_id);
+  SourceBackup backup = LoadSourceBackup(backup_id, true);
   RequireSourceStorage(backup_id, backup);
+  if (deep && backup.base)
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("a restore drill of base backup " INT64_FORMAT
+                           " is not available in this version",
+                           backup_id),
+                    errhint("pgbak_verify(" INT64_FORMAT
+                            ") checks every object of it; the README's \"Restoring a base "
+                            "backup by hand\" restores it.",
+                            backup_id)));
   if (deep)
     RefusePlainCatalogSet(backup_id, backup, "restore-drill");
   int64 id = QueueOperation("verify", backup_id, backup.database, CallerName(caller), backup,

@@ -260,7 +260,7 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
       "   JOIN up ON s.id = up.source_id WHERE up.kind = 'copy' AND up.depth < 100) "
       " SELECT CASE WHEN up.trigger = 'import' THEN (up.options -> 'import' ->> "
       "'backup_id')::bigint "
-      "        ELSE up.id END FROM up WHERE up.kind = 'backup'), "
+      "        ELSE up.id END FROM up WHERE up.kind IN ('backup', 'base')), "
       "CASE WHEN l.kind = 'backup' AND l.trigger = 'import' "
       "     THEN (l.options -> 'import' ->> 'directory_id')::bigint ELSE l.id END, "
       "(WITH RECURSIVE up(id, kind, source_id, trigger, options, depth) AS ("
@@ -270,8 +270,9 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
       "   JOIN up ON s.id = up.source_id WHERE up.kind = 'copy' AND up.depth < 100) "
       " SELECT coalesce(bool_or(up.trigger = 'import' "
       "                         OR coalesce((up.options ->> 'imported')::boolean, false)), "
-      "                 false) FROM up) "
-      "FROM %s l WHERE id = $1 AND kind IN ('backup', 'copy') AND status = 'succeeded'",
+      "                 false) FROM up), "
+      "l.kind "
+      "FROM %s l WHERE id = $1 AND kind IN ('backup', 'copy', 'base') AND status = 'succeeded'",
       HasTocColumn() ? "toc_sha256" : "NULL::text",
       BackupLogHasColumn("manifest_sha256") ? "manifest_sha256" : "NULL::text", BackupLogName(),
       BackupLogName(), BackupLogName(), BackupLogName(), BackupLogName());
@@ -297,6 +298,7 @@ bool LoadSourceRow(int64 id, SourceRow* row) {
   row->directory_id = isnull ? 0 : DatumGetInt64(directory_id);
   Datum imported = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 11, &isnull);
   row->imported = !isnull && DatumGetBool(imported);
+  row->kind = CopyOut(ColumnText(12));
   return true;
 }
 

@@ -71,6 +71,9 @@ struct SourceRow {
   // backup a copy of it came from): its manifest was taken from its storage
   // as it was, not written by this server.
   bool imported;
+  // kind: "backup", "copy" or "base" (a physical base backup, whose
+  // database is nullptr).
+  const char* kind;
 };
 
 // BackupLogHasColumn says whether backup_log has column (a library can run

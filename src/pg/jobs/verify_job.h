@@ -36,6 +36,9 @@ struct SourceInfo {
   // imported: its manifest came from its storage through pgbak_import (see
   // SourceRow), not from this server.
   bool imported = false;
+  // kind: "backup", "copy" or "base" (a physical base backup: database is
+  // empty, and only a verify reads it).
+  std::string kind;
 };
 
 // OpenSourceStorage opens the storage of a source set and reads its
