@@ -100,6 +100,9 @@ void CopyObject(Storage& source, const std::string& source_key, Storage& target,
 void RunCopy(int64_t id, int64_t source_id, const std::string& storage_name,
              std::string& location) {
   SourceInfo source = LoadSource(source_id);
+  if (source.kind == "base")
+    throw Error(ErrorKind::kInvalidParameter,
+                "backup " + std::to_string(source_id) + " is a base backup: it cannot be copied");
   // Only bytes are copied: the source's identity file is not read.
   StorageHandle from;
   StorageHandle to;

@@ -1382,6 +1382,9 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   ServerFacts facts;
   RunInTransaction([&] { facts = GatherServerFacts(); });
   SourceInfo source = LoadSource(source_id);
+  if (source.kind == "base")
+    throw Error(ErrorKind::kInvalidParameter,
+                "backup " + std::to_string(source_id) + " is a base backup: it cannot be restored");
   if (target == setting_database)
     throw Error(ErrorKind::kInvalidParameter, "cannot restore into the catalog database");
   // Before the target or anything else is created: a staging copy that
