@@ -1,0 +1,251 @@
+# 030_restore_cluster.pl: point-in-time recovery from the command line.
+# A cluster archives its WAL with archive_library = 'pgbak_ext' into a
+# storage that also holds its base backup; pgbench writes, the state of
+# its tables is noted with the time and the LSN, then pgbench_accounts is
+# dropped and a bad UPDATE without WHERE runs, and more rows are written.
+# pgbak restore-cluster --target-time (and --target-lsn) brings a new
+# cluster back to exactly the noted state (tables compared row by row),
+# with its tablespace moved by --tablespace-map and checked by the stock
+# pg_verifybackup; --target latest holds everything, the drop too. Refused
+# with their exit codes: a non-empty directory, a target before the oldest
+# base backup, an LSN past the archive. pgbak wal-get: a missing file
+# exits 1; a damaged object exits above 125 with a clear message, and a
+# recovery that meets it stops (FATAL) instead of opening early.
+
+use strict;
+use warnings;
+
+use File::Copy qw(copy);
+use File::Path qw(make_path);
+use IPC::Run ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgbakTest;
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my $store = "$tmp/store";
+make_path($store);
+
+my $node = new_node(
+	'pitr_source',
+	wal_level => 'replica',
+	max_wal_senders => 2,
+	archive_mode => 'on',
+	archive_library => "'pgbak_ext'",
+	'pgbak.wal_storage' => "'walstore'",
+	autovacuum => 'off');
+$node->safe_psql('postgres', "SELECT pgbak_storage_add('walstore', 'file://$store')");
+my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+make_path("$tmp/ts_source");
+$node->safe_psql('postgres', "CREATE TABLESPACE far LOCATION '$tmp/ts_source'");
+my $ts_oid = $node->safe_psql('postgres', "SELECT oid FROM pg_tablespace WHERE spcname = 'far'");
+$node->safe_psql('postgres', 'CREATE DATABASE bench');
+$node->command_ok([ 'pgbench', '-i', '-q', '-s', '2', '-h', $node->host, '-p', $node->port, 'bench' ],
+	'pgbench -i');
+$node->safe_psql('bench', q{
+  CREATE TABLE far_rows (id int, note text) TABLESPACE far;
+  INSERT INTO far_rows SELECT g, 'far ' || g FROM generate_series(1, 5000) g;
+});
+
+# now_utc is the server's clock, as --target-time takes it.
+sub now_utc
+{
+	return $node->safe_psql('postgres',
+		q{SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'});
+}
+
+# archive_through_now closes the current segment and waits until the
+# archiver stored it.
+sub archive_through_now
+{
+	my $segment = $node->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+	ok( poll_until(
+			120,
+			sub {
+				$node->safe_psql('postgres', 'SELECT last_archived_wal FROM pg_stat_archiver') ge
+				  $segment;
+			}),
+		"the archive holds $segment");
+}
+
+# pgbak($cmd...) runs the pgbak command; returns (exit code, stdout, stderr).
+sub pgbak
+{
+	my @cmd = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'pgbak', @cmd ], '<', \'', '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err);
+}
+
+my @storage = ('--storage', "file://$store", '--cluster', $sysid);
+my $before_base = now_utc();
+
+my $base_id = $node->safe_psql('postgres', "SELECT pgbak_base_backup('walstore')");
+is(wait_backup($node, $base_id, 300), 'succeeded', 'a base backup to the WAL storage succeeds');
+
+$node->command_ok(
+	[ 'pgbench', '-n', '-t', '300', '-c', '2', '-h', $node->host, '-p', $node->port, 'bench' ],
+	'pgbench traffic after the base backup');
+my $noted = table_fingerprints($node, 'bench');
+my $target_time = now_utc();
+my $target_lsn = $node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+ok($noted->{'public.pgbench_accounts'}, 'the noted state holds pgbench_accounts');
+
+# The accident, then more work.
+$node->safe_psql('bench', 'UPDATE pgbench_tellers SET tbalance = 0');
+$node->safe_psql('bench', 'DROP TABLE pgbench_accounts');
+$node->safe_psql('bench',
+	q{INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) SELECT 1, 1, g, g, now() FROM generate_series(1, 2000) g});
+$node->safe_psql('bench', q{INSERT INTO far_rows SELECT g, 'later' FROM generate_series(1, 100) g});
+my $latest = table_fingerprints($node, 'bench');
+archive_through_now();
+
+# restored_node($name, $args...) runs restore-cluster into a new node's
+# data directory and returns the node and pgbak's output.
+sub restored_node
+{
+	my ($name, @args) = @_;
+	my $restored = PostgreSQL::Test::Cluster->new($name);
+	my ($rc, $out, $err) = pgbak('restore-cluster', '--pgdata', $restored->data_dir, @storage, @args);
+	is($rc, 0, "$name: pgbak restore-cluster succeeds") or diag("$out\n$err");
+	$restored->append_conf('postgresql.conf', "port = " . $restored->port . "\n");
+	return ($restored, $out);
+}
+
+# wait_promoted($node) waits until recovery ended and the node opened.
+sub wait_promoted
+{
+	my ($restored) = @_;
+	return poll_until(120,
+		sub { $restored->safe_psql('postgres', 'SELECT NOT pg_is_in_recovery()') eq 't' });
+}
+
+# --- To the noted time, with the tablespace moved ---------------------------
+my ($by_time, $out) = restored_node('by_time', '--target-time', $target_time,
+	'--tablespace-map', "$tmp/ts_source=$tmp/ts_by_time", '--no-archive');
+like($out, qr/base backup $base_id .*ended at LSN/, 'it names the base backup it chose');
+like($out, qr/the archive covers base backup $base_id .* up to segment [0-9A-F]{24}/,
+	'and what the archive covers');
+my $pgdata = $by_time->data_dir;
+ok(-f "$pgdata/recovery.signal", 'recovery.signal is written');
+my $auto = slurp_file("$pgdata/postgresql.auto.conf");
+like($auto, qr/^restore_command = '\S*pgbak wal-get %f %p --storage file:\/\/\Q$store\E --cluster $sysid'$/m,
+	'restore_command runs pgbak wal-get on the same storage');
+like($auto, qr/^recovery_target_time = '\Q$target_time\E'$/m, 'the target time is set');
+like($auto, qr/^recovery_target_action = 'promote'$/m, 'and promotion at the target');
+like($auto, qr/^archive_mode = off$/m, '--no-archive writes archive_mode = off');
+is(slurp_file("$pgdata/tablespace_map"), "$ts_oid $tmp/ts_by_time\n",
+	'tablespace_map names the new place');
+is(readlink("$pgdata/pg_tblspc/$ts_oid"), "$tmp/ts_by_time", 'pg_tblspc links to it');
+ok(-f "$pgdata/backup_manifest", "PostgreSQL's backup_manifest is beside the files");
+$by_time->start;
+ok(wait_promoted($by_time), 'the time-target cluster recovers and opens');
+is_deeply(table_fingerprints($by_time, 'bench'), $noted,
+	'it holds exactly the tables of the noted time (pgbench_accounts, and no bad UPDATE)');
+is($by_time->safe_psql('postgres', "SELECT pg_tablespace_location($ts_oid)"),
+	"$tmp/ts_by_time", 'its tablespace is the restored one');
+$by_time->stop;
+
+# --- To the noted LSN ---------------------------------------------------------
+my ($by_lsn) = restored_node('by_lsn', '--target-lsn', $target_lsn,
+	'--tablespace-map', "$ts_oid=$tmp/ts_by_lsn");
+$by_lsn->append_conf('postgresql.conf', "archive_mode = off\n");
+$by_lsn->start;
+ok(wait_promoted($by_lsn), 'the LSN-target cluster recovers and opens');
+is_deeply(table_fingerprints($by_lsn, 'bench'), $noted, 'it holds the tables of the noted LSN');
+$by_lsn->stop;
+
+# --- To the end of the archive -------------------------------------------------
+my ($by_latest, $latest_out) = restored_node('by_latest', '--target', 'latest',
+	'--tablespace-map', "$tmp/ts_source=$tmp/ts_latest", '--no-archive');
+like($latest_out, qr/pg_verifybackup: the files match PostgreSQL's backup_manifest/,
+	'the stock pg_verifybackup checked the restored files');
+unlike(slurp_file($by_latest->data_dir . '/postgresql.auto.conf'), qr/^recovery_target_(time|lsn|xid|action) =/m,
+	'latest sets no target');
+$by_latest->start;
+ok(wait_promoted($by_latest), 'the latest cluster recovers and opens');
+is_deeply(table_fingerprints($by_latest, 'bench'), $latest,
+	'it holds everything archived: the drop, the bad UPDATE and the rows after them');
+is($by_latest->safe_psql('bench', "SELECT to_regclass('pgbench_accounts') IS NULL"), 't',
+	'pgbench_accounts is gone there');
+$by_latest->stop;
+
+# --- Refusals ----------------------------------------------------------------------
+make_path("$tmp/not_empty");
+open(my $fh, '>', "$tmp/not_empty/file") or die $!;
+close($fh);
+my ($rc, $rout, $rerr) = pgbak('restore-cluster', '--pgdata', "$tmp/not_empty", @storage);
+is($rc, 2, 'a non-empty directory is refused with exit code 2');
+like($rerr, qr/"\Q$tmp\E\/not_empty" is not empty/, 'saying so');
+($rc, $rout, $rerr) =
+  pgbak('restore-cluster', '--pgdata', "$tmp/too_early", @storage, '--target-time', $before_base);
+is($rc, 3, 'a target before the oldest base backup is refused with exit code 3');
+like($rerr, qr/is before the end of the oldest base backup/, 'saying so');
+like($rerr, qr/DETAIL: The oldest is base backup $base_id /, 'naming it');
+ok(!-e "$tmp/too_early", 'nothing was written');
+($rc, $rout, $rerr) =
+  pgbak('restore-cluster', '--pgdata', "$tmp/too_late", @storage, '--target-lsn', 'FF/0');
+is($rc, 3, 'an LSN past the archive is refused with exit code 3');
+like($rerr, qr/--target-lsn FF\/0 is past the end of the WAL archive\nDETAIL: the archive covers base backup $base_id .* up to segment [0-9A-F]{24} \(LSN [0-9A-F]+\/[0-9A-F]+\)/,
+	'saying what the archive covers');
+ok(!-e "$tmp/too_late", 'nothing was written');
+
+# --- wal-get -------------------------------------------------------------------------
+make_path("$tmp/walget");
+($rc, $rout, $rerr) = pgbak('wal-get', '0000000100000000000000FE', "$tmp/walget/RECOVERYXLOG", @storage);
+is($rc, 1, 'wal-get of a file the archive does not hold exits 1 (PostgreSQL: end of archive)');
+like($rerr, qr/is not in the archive/, 'saying so');
+ok(!-e "$tmp/walget/RECOVERYXLOG", 'and writes nothing');
+
+# A copy of the archive with one segment damaged (after the base backup's
+# WAL, so that recovery meets it while it replays).
+my $bad_store = "$tmp/bad_store";
+IPC::Run::run([ 'cp', '-a', $store, $bad_store ]) or die 'cp failed';
+my $manifest = read_manifest((glob("$bad_store/$sysid/base/*"))[0]);
+my $last = $manifest->{base_backup}{wal_last_segment};
+my ($victim_name, $victim_file);
+for my $file (sort glob("$bad_store/$sysid/wal/*/*.zst"))
+{
+	my ($name) = $file =~ m{/([0-9A-F]{24})-[0-9a-f]{64}\.zst$};
+	next unless defined $name && $name gt $last;
+	($victim_name, $victim_file) = ($name, $file);
+	last;
+}
+ok(defined $victim_file, "a segment after the base backup's WAL is archived ($victim_name)");
+my $bytes = slurp_file($victim_file);
+substr($bytes, int(length($bytes) / 2), 8) = 'DAMAGED!';
+open(my $vfh, '>:raw', $victim_file) or die $!;
+print $vfh $bytes;
+close($vfh);
+my @bad_storage = ('--storage', "file://$bad_store", '--cluster', $sysid);
+($rc, $rout, $rerr) = pgbak('wal-get', $victim_name, "$tmp/walget/RECOVERYXLOG", @bad_storage,
+	'--prefetch', '0');
+cmp_ok($rc, '>', 125, "wal-get of a damaged object exits above 125 ($rc): PostgreSQL stops recovery");
+like($rerr, qr/pgbak: WAL file "$victim_name"(?: cannot be read back|: SHA-256 mismatch)/,
+	'with a message naming the file');
+ok(!-e "$tmp/walget/RECOVERYXLOG", 'and leaves no file behind');
+
+# A recovery that meets it stops instead of opening before it.
+my $stopped = PostgreSQL::Test::Cluster->new('stopped');
+($rc, $rout, $rerr) = pgbak('restore-cluster', '--pgdata', $stopped->data_dir, @bad_storage,
+	'--tablespace-map', "$ts_oid=$tmp/ts_stopped", '--no-archive');
+is($rc, 0, 'restore-cluster from the damaged archive unpacks the (intact) base backup')
+  or diag($rerr);
+$stopped->append_conf('postgresql.conf', "port = " . $stopped->port . "\n");
+$stopped->start(fail_ok => 1);
+ok( poll_until(
+		120,
+		sub {
+			my $log = slurp_file($stopped->logfile);
+			return $log =~ /FATAL:  could not restore file "$victim_name" from archive/;
+		}),
+	'recovery stops FATAL at the damaged segment');
+like(slurp_file($stopped->logfile), qr/pgbak: WAL file "$victim_name"/,
+	"the server log holds pgbak's message");
+ok( poll_until(60, sub { !-f $stopped->data_dir . '/postmaster.pid' }),
+	'and the server did not open');
+
+$node->stop;
+done_testing();
