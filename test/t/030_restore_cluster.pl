@@ -10,7 +10,9 @@
 # with their exit codes: a non-empty directory, a target before the oldest
 # base backup, an LSN past the archive. pgbak wal-get: a missing file
 # exits 1; a damaged object exits above 125 with a clear message, and a
-# recovery that meets it stops (FATAL) instead of opening early.
+# recovery that meets it stops (FATAL) instead of opening early. And a
+# restore from an encrypted S3 storage through the signature-checking
+# proxy, with the secret in a file: restore_command holds no secret.
 
 use strict;
 use warnings;
@@ -18,10 +20,12 @@ use warnings;
 use File::Copy qw(copy);
 use File::Path qw(make_path);
 use IPC::Run ();
+use JSON::PP ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use PgbakS3;
 use PgbakTest;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
@@ -246,6 +250,78 @@ like(slurp_file($stopped->logfile), qr/pgbak: WAL file "$victim_name"/,
 	"the server log holds pgbak's message");
 ok( poll_until(60, sub { !-f $stopped->data_dir . '/postmaster.pid' }),
 	'and the server did not open');
+
+# --- Encrypted S3, through the signature-checking proxy ------------------------------
+# Another cluster archives into an S3 storage with age recipients and takes
+# its base backup there; restore-cluster reads both with an options file
+# that names the secret's file and an identity file: restore_command holds
+# their paths, never the secret.
+my $s3 = start_s3(name => 'pitr_s3');
+my $identity = "$tmp/identity.txt";
+my $recipient = age_keygen($identity);
+my %s3_options = (
+	endpoint => $s3->endpoint,
+	access_key_id => $s3->access_key,
+	secret_access_key => $s3->secret);
+my $sealed = new_node(
+	'pitr_sealed',
+	wal_level => 'replica',
+	max_wal_senders => 2,
+	archive_mode => 'on',
+	archive_library => "'pgbak_ext'",
+	'pgbak.wal_storage' => "'s3enc'",
+	autovacuum => 'off');
+storage_add($sealed, 's3enc', 's3://' . $s3->bucket . '/sealed', %s3_options,
+	age_recipients => [$recipient]);
+my $sealed_sysid = $sealed->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+$sealed->safe_psql('postgres', 'CREATE DATABASE bench');
+$sealed->command_ok(
+	[ 'pgbench', '-i', '-q', '-s', '1', '-h', $sealed->host, '-p', $sealed->port, 'bench' ],
+	'sealed: pgbench -i');
+my $sealed_base = $sealed->safe_psql('postgres', "SELECT pgbak_base_backup('s3enc')");
+is(wait_backup($sealed, $sealed_base, 300), 'succeeded', 'sealed: a base backup to encrypted S3');
+$sealed->command_ok(
+	[ 'pgbench', '-n', '-t', '200', '-c', '2', '-h', $sealed->host, '-p', $sealed->port, 'bench' ],
+	'sealed: pgbench traffic');
+my $sealed_noted = table_fingerprints($sealed, 'bench');
+my $sealed_lsn = $sealed->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+$sealed->safe_psql('bench', 'DROP TABLE pgbench_accounts');
+my $sealed_segment = $sealed->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+ok( poll_until(
+		120,
+		sub {
+			$sealed->safe_psql('postgres', 'SELECT last_archived_wal FROM pg_stat_archiver') ge
+			  $sealed_segment;
+		}),
+	"sealed: the archive holds $sealed_segment, after the drop");
+$sealed->stop;
+
+PostgreSQL::Test::Utils::append_to_file("$tmp/s3_secret", $s3->secret);
+chmod 0600, "$tmp/s3_secret";
+my %file_options = %s3_options;
+delete $file_options{secret_access_key};
+$file_options{secret_access_key_file} = "$tmp/s3_secret";
+PostgreSQL::Test::Utils::append_to_file("$tmp/s3.json", JSON::PP->new->canonical->encode(\%file_options));
+my $from_s3 = PostgreSQL::Test::Cluster->new('from_s3');
+($rc, $rout, $rerr) = pgbak(
+	'restore-cluster', '--pgdata', $from_s3->data_dir,
+	'--storage', 's3://' . $s3->bucket . '/sealed',
+	'--storage-options', "$tmp/s3.json", '--identity', $identity,
+	'--target-lsn', $sealed_lsn, '--no-archive');
+is($rc, 0, 'restore-cluster from encrypted S3 succeeds') or diag("$rout\n$rerr");
+like($rout, qr/base backup $sealed_base /, 'from the base backup in S3');
+my $s3_auto = slurp_file($from_s3->data_dir . '/postgresql.auto.conf');
+like($s3_auto,
+	qr/^restore_command = '\S*pgbak wal-get %f %p --storage s3:\/\/\S+\/sealed --storage-options \Q$tmp\E\/s3\.json --identity \Q$identity\E --cluster $sealed_sysid'$/m,
+	'restore_command names the options and identity files');
+unlike($s3_auto, qr/\Q${\ $s3->secret }\E/, 'and holds no secret');
+$from_s3->append_conf('postgresql.conf', "port = " . $from_s3->port . "\n");
+$from_s3->start;
+ok(wait_promoted($from_s3), 'the cluster from encrypted S3 recovers to the LSN and opens');
+is_deeply(table_fingerprints($from_s3, 'bench'), $sealed_noted,
+	'it holds exactly the tables at that LSN (pgbench_accounts too)');
+ok(-d $from_s3->data_dir . '/pg_wal/pgbak_prefetch', 'wal-get prefetched into pg_wal/pgbak_prefetch');
+$from_s3->stop;
 
 $node->stop;
 done_testing();
