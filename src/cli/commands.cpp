@@ -569,6 +569,20 @@ void SyncFile(const std::string& path) {
   close(fd);
 }
 
+// RequireEmpty throws kInvalidParameter ("<what> \"<directory>\" is not
+// empty", with hint) if the existing directory holds anything.
+void RequireEmpty(const std::string& directory, const std::string& what, const std::string& hint) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(directory.c_str()), closedir);
+  if (!dir)
+    ThrowErrno("could not open directory \"" + Printable(directory) + "\"", errno);
+  while (struct dirent* entry = readdir(dir.get())) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..")
+      throw Error(ErrorKind::kInvalidParameter,
+                  what + " \"" + Printable(directory) + "\" is not empty", "", hint);
+  }
+}
+
 // EmptyDirectory creates directory (0700) if missing; an existing one must
 // be empty.
 void EmptyDirectory(const std::string& directory) {
@@ -580,16 +594,7 @@ void EmptyDirectory(const std::string& directory) {
   if (stat(directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw Error(ErrorKind::kInvalidParameter,
                 "\"" + Printable(directory) + "\" is not a directory");
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(directory.c_str()), closedir);
-  if (!dir)
-    ThrowErrno("could not open directory \"" + Printable(directory) + "\"", errno);
-  while (struct dirent* entry = readdir(dir.get())) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..")
-      throw Error(ErrorKind::kInvalidParameter,
-                  "directory \"" + Printable(directory) + "\" is not empty", "",
-                  "Fetch into a new or empty directory.");
-  }
+  RequireEmpty(directory, "directory", "Fetch into a new or empty directory.");
 }
 
 int RunFetch(const Arguments& args) {
@@ -938,7 +943,7 @@ void RemoveTree(const std::string& path) {
       FTW_DEPTH | FTW_PHYS);
 }
 
-// IsEmptyOrMissing says whether directory does not exist (false: it
+// MustBeEmptyOrMissing says whether directory does not exist (false: it
 // exists and is empty); throws kInvalidParameter if it holds anything or
 // is no directory.
 bool MustBeEmptyOrMissing(const std::string& directory, const std::string& what) {
@@ -951,16 +956,7 @@ bool MustBeEmptyOrMissing(const std::string& directory, const std::string& what)
   if (!S_ISDIR(st.st_mode))
     throw Error(ErrorKind::kInvalidParameter,
                 what + " \"" + Printable(directory) + "\" is not a directory");
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(directory.c_str()), closedir);
-  if (!dir)
-    ThrowErrno("could not open directory \"" + Printable(directory) + "\"", errno);
-  while (struct dirent* entry = readdir(dir.get())) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..")
-      throw Error(ErrorKind::kInvalidParameter,
-                  what + " \"" + Printable(directory) + "\" is not empty", "",
-                  "Restore into a new or empty directory; nothing was written.");
-  }
+  RequireEmpty(directory, what, "Restore into a new or empty directory; nothing was written.");
   return false;
 }
 

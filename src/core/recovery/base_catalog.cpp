@@ -72,6 +72,9 @@ std::map<std::string, ClusterArchive> ReadClusterArchives(Storage& storage,
         if (object.size > kMaxManifestBytes)
           throw Error(ErrorKind::kCorrupt, "manifest.json is too large to be a manifest");
         Manifest manifest = Manifest::FromJson(ReadManifestText(storage, object.key));
+        // A logical set of a database named "base" lives here too.
+        if (manifest.kind.empty() && manifest.database == kBaseDirectory)
+          continue;
         BaseBackupInfo info = BaseInfoFromManifest(key, manifest);
         if (info.system_identifier != parts[0])
           throw Error(ErrorKind::kCorrupt,

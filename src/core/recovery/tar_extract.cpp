@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/archive/set_layout.h"
 #include "core/base/error.h"
 #include "core/base/no_postgres.h"
 
@@ -61,16 +62,9 @@ uint64_t Number(const uint8_t* header, size_t offset, size_t length, const std::
 // Split cuts a path at '/', leaving out empty and "." components.
 std::vector<std::string> Split(const std::string& path) {
   std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string::npos)
-      slash = path.size();
-    std::string part = path.substr(start, slash - start);
+  for (std::string& part : SplitKey(path))
     if (!part.empty() && part != ".")
-      parts.push_back(part);
-    start = slash + 1;
-  }
+      parts.push_back(std::move(part));
   return parts;
 }
 
