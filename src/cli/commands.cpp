@@ -907,8 +907,9 @@ int RunWalGet(const Arguments& args) {
   SourceStorage source = OpenSource(args);
   bool segment = name.size() == 24;
   bool prefetch = segment && args.prefetch > 0;
-  std::string cache_dir = args.prefetch_dir.empty() ? DirectoryOf(args.wal_path) + "/pgbak_prefetch"
-                                                    : args.prefetch_dir;
+  std::string cache_dir = args.prefetch_dir.empty()
+                              ? DirectoryOf(args.wal_path) + "/" + kWalPrefetchDirectory
+                              : args.prefetch_dir;
   WalPrefetchCache cache(cache_dir);
   uint64_t size = 0;
   struct stat st;
@@ -1084,6 +1085,11 @@ int RunRestoreCluster(const Arguments& args) {
                                    base_index, NowMicroseconds());
   const BaseBackupInfo& base = cluster.bases[plan.base];
   const Manifest& manifest = cluster.manifests[plan.base];
+  if (!manifest.age_recipients.empty() && source.identities.empty())
+    throw Error(ErrorKind::kInvalidParameter,
+                "base backup " + std::to_string(base.backup_id) +
+                    " is encrypted, and no identity was given to decrypt it",
+                "Nothing was written.", source.identity_hint);
   std::printf("base backup %lld (%s): ended at LSN %s, finished %s\n",
               static_cast<long long>(base.backup_id),
               TerminalText(storage.Location(base.key)).c_str(), FormatLsn(base.end_lsn).c_str(),

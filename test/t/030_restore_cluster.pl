@@ -231,6 +231,36 @@ like($rerr, qr/pgbak: WAL file "$victim_name"(?: cannot be read back|: SHA-256 m
 	'with a message naming the file');
 ok(!-e "$tmp/walget/RECOVERYXLOG", 'and leaves no file behind');
 
+# The prefetch cache: fetching the segment before the damaged one fills it
+# from the good archive; the damaged one is then served from the cache,
+# checked, without reading the damaged archive. A damaged cache entry is
+# dropped, never served: the damaged archive is read and refused.
+my ($good_sha) = (glob("$store/$sysid/wal/*/$victim_name-*.zst"))[0] =~ /-([0-9a-f]{64})\.zst$/;
+my @cache = ('--prefetch-dir', "$tmp/cache", '--prefetch', '4');
+($rc, $rout, $rerr) = pgbak('wal-get', $last, "$tmp/walget/RECOVERYXLOG", @storage, @cache);
+is($rc, 0, "wal-get of $last from the good archive") or diag($rerr);
+ok(-f "$tmp/cache/$victim_name-$good_sha", 'prefetched the next segment into the cache, named by its SHA-256');
+($rc, $rout, $rerr) =
+  pgbak('wal-get', $victim_name, "$tmp/walget/RECOVERYXLOG", @bad_storage, @cache);
+is($rc, 0, 'the next call is served from the cache') or diag($rerr);
+is(sha256_of_file("$tmp/walget/RECOVERYXLOG"), $good_sha, 'with the good content');
+ok(!-e "$tmp/cache/$victim_name-$good_sha", 'and the entry left the cache');
+unlink "$tmp/walget/RECOVERYXLOG";
+($rc, $rout, $rerr) = pgbak('wal-get', $last, "$tmp/walget/RECOVERYXLOG", @storage, @cache);
+unlink "$tmp/walget/RECOVERYXLOG";
+my $entry = "$tmp/cache/$victim_name-$good_sha";
+ok(-f $entry, 'prefetched again');
+my $cached = slurp_file($entry);
+substr($cached, 100, 1) = substr($cached, 100, 1) eq 'x' ? 'y' : 'x';
+open(my $cfh, '>:raw', $entry) or die $!;
+print $cfh $cached;
+close($cfh);
+($rc, $rout, $rerr) =
+  pgbak('wal-get', $victim_name, "$tmp/walget/RECOVERYXLOG", @bad_storage, @cache);
+cmp_ok($rc, '>', 125, 'a damaged cache entry is not served: the damaged archive is read, and refused');
+ok(!-e $entry, 'the damaged entry is gone');
+ok(!-e "$tmp/walget/RECOVERYXLOG", 'and no file was written');
+
 # A recovery that meets it stops instead of opening before it.
 my $stopped = PostgreSQL::Test::Cluster->new('stopped');
 ($rc, $rout, $rerr) = pgbak('restore-cluster', '--pgdata', $stopped->data_dir, @bad_storage,
@@ -320,7 +350,9 @@ $from_s3->start;
 ok(wait_promoted($from_s3), 'the cluster from encrypted S3 recovers to the LSN and opens');
 is_deeply(table_fingerprints($from_s3, 'bench'), $sealed_noted,
 	'it holds exactly the tables at that LSN (pgbench_accounts too)');
-ok(-d $from_s3->data_dir . '/pg_wal/pgbak_prefetch', 'wal-get prefetched into pg_wal/pgbak_prefetch');
+like($s3_auto, qr/^recovery_end_command = 'rm -rf pg_wal\/pgbak_prefetch'$/m,
+	'recovery_end_command removes the prefetch cache');
+ok(!-e $from_s3->data_dir . '/pg_wal/pgbak_prefetch', 'which is gone once recovery ended');
 $from_s3->stop;
 
 $node->stop;

@@ -7,6 +7,7 @@
 
 #include "core/archive/base_layout.h"
 #include "core/base/error.h"
+#include "core/wal/wal_get.h"
 #include "core/base/no_postgres.h"
 
 namespace pgbak {
@@ -393,6 +394,9 @@ std::string RecoverySettings(const std::vector<std::string>& restore_argv,
   }
   std::string out = "\n# " + comment + "\n";
   out += "restore_command = " + ConfQuote(command) + "\n";
+  out +=
+      "recovery_end_command = " + ConfQuote(std::string("rm -rf pg_wal/") + kWalPrefetchDirectory) +
+      "\n";
   switch (target.kind) {
     case RecoveryTargetKind::kTime:
       out += "recovery_target_time = " + ConfQuote(target.text) + "\n";

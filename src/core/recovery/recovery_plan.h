@@ -112,8 +112,10 @@ RecoveryPlan PlanRecovery(const std::vector<BaseBackupInfo>& bases, const Archiv
 
 // RecoverySettings is what restore-cluster appends to postgresql.auto.conf:
 // restore_command (given as argv, quoted for sh and for the configuration
-// file), the target, recovery_target_action = 'promote' and
-// recovery_target_timeline = 'latest'; with archive_off, archive_mode = off.
+// file), recovery_end_command removing wal-get's prefetch cache
+// (pg_wal/pgbak_prefetch, whatever recovery did not use), the target,
+// recovery_target_action = 'promote' and recovery_target_timeline =
+// 'latest'; with archive_off, archive_mode = off.
 std::string RecoverySettings(const std::vector<std::string>& restore_argv,
                              const RecoveryTarget& target, bool archive_off,
                              const std::string& comment);

@@ -59,6 +59,10 @@ std::vector<std::string> NextSegmentNames(const std::string& segment, uint64_t s
 // from 1 MiB to 1 GiB).
 bool IsWalSegmentSize(uint64_t size);
 
+// kWalPrefetchDirectory is where wal-get caches by default: this directory
+// beside the path PostgreSQL asks for (pg_wal/pgbak_prefetch).
+constexpr const char* kWalPrefetchDirectory = "pgbak_prefetch";
+
 // WalPrefetchCache is the cache directory of prefetched WAL files.
 class WalPrefetchCache {
  public:

@@ -211,6 +211,8 @@ TEST(RecoverySettings, QuotedForShellAndConfig) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("recovery_target_time = '2026-12-01 11:00:00+00'\n"), std::string::npos);
+  EXPECT_NE(text.find("recovery_end_command = 'rm -rf pg_wal/pgbak_prefetch'\n"),
+            std::string::npos);
   EXPECT_NE(text.find("recovery_target_action = 'promote'\n"), std::string::npos);
   EXPECT_EQ(text.find("archive_mode"), std::string::npos);
   text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), true, "x");
