@@ -38,7 +38,8 @@ constexpr const char* kMainHelp =
     "\"latest\" (the newest complete set; with --database, of that database).\n"
     "\n"
     "Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 checksum mismatch,\n"
-    "5 storage unreachable.\n";
+    "5 storage unreachable. wal-get has its own, for restore_command (see\n"
+    "pgbak wal-get --help).\n";
 
 constexpr const char* kSetsHelp =
     "pgbak sets: list the backup sets a storage holds, oldest first.\n"
