@@ -899,6 +899,10 @@ std::string DirectoryOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// RunWalGet restores one WAL file for restore_command (see wal_get.h);
+// returns kWalGetNotFound when the archive lacks it. The storage opened
+// here, on the main thread, initializes libcurl before any prefetch
+// thread opens its own.
 int RunWalGet(const Arguments& args) {
   const std::string& name = args.wal_file;
   if (!IsArchivableWalName(name))
@@ -1036,6 +1040,9 @@ std::string SelfPath() {
   return std::string(self, static_cast<size_t>(n));
 }
 
+// RunRestoreCluster makes a new data directory from the base backup that
+// fits the target, set up to recover to it (README, "Point-in-time
+// recovery").
 int RunRestoreCluster(const Arguments& args) {
   RecoveryTarget target = TargetOf(args);
   const std::string pgdata = args.pgdata;

@@ -40,10 +40,17 @@ class TarExtractSink : public Sink {
   uint64_t bytes() const { return bytes_; }
 
  private:
+  // OnHeader acts on a complete header block: checks it and creates what
+  // it describes (or starts gathering a long name or pax header).
   void OnHeader();
+  // OnEntryData writes an entry's data (or gathers an extended header's).
   void OnEntryData(const uint8_t* data, size_t size);
+  // EndEntry closes and fsyncs a file, or applies an extended header.
   void EndEntry();
+  // SafePath is SafeTarPath of an entry's name.
   std::string SafePath(const std::string& name) const;
+  // PrepareParents creates the missing parent directories of relative and
+  // refuses a parent that is a link or no directory.
   void PrepareParents(const std::string& relative);
 
   std::string directory_;
