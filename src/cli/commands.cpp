@@ -1,12 +1,15 @@
 // commands.cpp: pgbak sets, verify, fetch and restore, built on the core
 // the server's workers use (storage drivers, set_listing, set_reader,
-// globals_script, table_selection), without any PostgreSQL server library.
+// globals_script, table_selection), without any PostgreSQL server library;
+// and the dispatch to every command (restore-cluster and wal-get are in
+// recovery_commands.cpp).
 #include "cli/commands.h"
+#include "cli/command_support.h"
+#include "cli/recovery_commands.h"
 #include "cli/terminal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <signal.h>
@@ -19,121 +22,27 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "core/archive/base_layout.h"
 #include "core/archive/globals_script.h"
 #include "core/archive/restore_list.h"
 #include "core/archive/set_layout.h"
 #include "core/archive/set_listing.h"
 #include "core/archive/set_reader.h"
 #include "core/archive/table_selection.h"
-#include "core/base/child_process.h"
 #include "core/base/error.h"
 #include "core/base/json.h"
-#include "core/base/unique_fd.h"
-#include "core/pipeline/child_pump.h"
-#include "core/recovery/base_catalog.h"
-#include "core/recovery/recovery_plan.h"
-#include "core/recovery/tar_extract.h"
 #include "core/storage/local/free_space.h"
 #include "core/storage/local/local_storage.h"
-#include "core/storage/s3/s3_storage.h"
 #include "core/storage/storage_definition.h"
-#include "core/wal/wal_get.h"
-
-extern char** environ;
 
 namespace pgbak::cli {
 
 namespace {
-
-// The signal that asked the command to stop (0: none), and the process
-// group of the tool running now (0: none), which the handler stops.
-volatile sig_atomic_t g_stop_signal = 0;
-volatile sig_atomic_t g_child_group = 0;
-
-void OnStopSignal(int sig) {
-  // A second signal does not wait for the tool to stop.
-  bool again = g_stop_signal != 0;
-  g_stop_signal = sig;
-  if (g_child_group > 0)
-    (void)kill(-static_cast<pid_t>(g_child_group), again ? SIGKILL : SIGTERM);
-}
-
-// ThrowIfStopped ends the command once a stop signal came.
-void ThrowIfStopped() {
-  if (g_stop_signal != 0)
-    throw Error(ErrorKind::kCancelled, "stopped by signal " + std::to_string(g_stop_signal));
-}
-
-// ReadWholeFile reads a small file named on the command line.
-std::string ReadWholeFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw Error(ErrorKind::kUndefinedObject,
-                "could not read " + what + " \"" + Printable(path) + "\"");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// CliDefinition is the storage the command line names, checked as
-// pgbak_storage_add checks a definition.
-StorageDefinition CliDefinition(const Arguments& args) {
-  std::string options = args.storage_options.empty()
-                            ? "{}"
-                            : ReadWholeFile(args.storage_options, "storage options file");
-  return ParseStorageDefinition("cli", args.storage_url, options);
-}
-
-// OpenCliStorage opens the storage the command line names.
-std::unique_ptr<Storage> OpenCliStorage(const Arguments& args) {
-  StorageDefinition definition = CliDefinition(args);
-  if (IsLocalUrl(definition.url)) {
-    std::string root = LocalPathFromUrl(definition.url);
-    struct stat st;
-    if (stat(root.c_str(), &st) != 0)
-      throw Error(ErrorKind::kUndefinedObject, "storage directory \"" + root + "\" does not exist");
-    if (!S_ISDIR(st.st_mode))
-      throw Error(ErrorKind::kUndefinedObject, "\"" + root + "\" is not a directory");
-    return std::make_unique<LocalStorage>(root);
-  }
-  auto environment = [](const std::string& name) {
-    const char* value = std::getenv(name.c_str());
-    return std::string(value != nullptr ? value : "");
-  };
-  return std::make_unique<S3Storage>(SettingsFromDefinition(
-      definition.url, definition.public_options, definition.secret_options, environment));
-}
-
-// OpenSource opens the storage with the identities of --identity.
-SourceStorage OpenSource(const Arguments& args) {
-  SourceStorage source;
-  source.storage = OpenCliStorage(args);
-  source.name = args.storage_url;
-  source.no_identity = "no identity was given";
-  source.identity_hint =
-      "Give pgbak --identity FILE, a file holding the secret key (AGE-SECRET-KEY-1...) of one "
-      "of the set's age_recipients.";
-  // --identity, else the options file's age_identity_file.
-  std::string identity = args.identity;
-  if (identity.empty())
-    identity = EncryptionFromDefinition(CliDefinition(args).public_options).identity_file;
-  if (!identity.empty()) {
-    if (access(identity.c_str(), R_OK) != 0)
-      throw Error(ErrorKind::kUndefinedObject,
-                  "could not read identity file \"" + Printable(identity) + "\"",
-                  std::strerror(errno));
-    source.identities = ReadAgeIdentityFile(identity);
-  }
-  return source;
-}
 
 // IsDigits says whether text is a non-empty run of decimal digits.
 bool IsDigits(const std::string& text) {
@@ -197,70 +106,6 @@ SetSummary ResolveSet(Storage& storage, const Arguments& args) {
   return *found[0];
 }
 
-// Progress is the progress line on a terminal: bytes, rate, time left.
-class Progress {
- public:
-  Progress(bool enabled, uint64_t total, std::string verb)
-      : enabled_(enabled), total_(total), verb_(std::move(verb)) {
-    gettimeofday(&start_, nullptr);
-  }
-  ~Progress() { Clear(); }
-  void Add(size_t bytes) {
-    ThrowIfStopped();
-    done_ += bytes;
-    if (!enabled_)
-      return;
-    double now = Elapsed();
-    if (now - drawn_at_ < 0.25 && done_ < total_)
-      return;
-    drawn_at_ = now;
-    double rate = now > 0 ? done_ / now : 0;
-    std::string eta = "-";
-    if (rate > 0 && total_ > done_) {
-      long seconds = static_cast<long>((total_ - done_) / rate);
-      char text[32];
-      std::snprintf(text, sizeof text, "%ld:%02ld", seconds / 60, seconds % 60);
-      eta = text;
-    }
-    std::fprintf(stderr, "\r%s %s of %s, %s/s, %s left   ", verb_.c_str(), Size(done_).c_str(),
-                 Size(total_).c_str(), Size(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
-    std::fflush(stderr);
-    shown_ = true;
-  }
-  void Clear() {
-    if (shown_)
-      std::fprintf(stderr, "\r%*s\r", 72, "");
-    shown_ = false;
-  }
-  double Elapsed() const {
-    struct timeval now;
-    gettimeofday(&now, nullptr);
-    return (now.tv_sec - start_.tv_sec) + (now.tv_usec - start_.tv_usec) / 1e6;
-  }
-
- private:
-  static std::string Size(uint64_t bytes) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double value = static_cast<double>(bytes);
-    int unit = 0;
-    while (value >= 1024 && unit < 4) {
-      value /= 1024;
-      unit++;
-    }
-    char text[32];
-    std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
-    return text;
-  }
-
-  bool enabled_;
-  uint64_t total_;
-  uint64_t done_ = 0;
-  std::string verb_;
-  struct timeval start_;
-  double drawn_at_ = -1;
-  bool shown_ = false;
-};
-
 // WorkDirectory is where verify and restore stage: --work-dir, $TMPDIR,
 // /var/tmp.
 std::string WorkDirectory(const Arguments& args) {
@@ -279,74 +124,6 @@ void CheckRoom(const std::string& directory, uint64_t bytes) {
                 "not enough room in \"" + Printable(directory) + "\" to stage the set: it needs " +
                     FormatBytes(bytes) + ", " + FormatBytes(space.available) + " is free",
                 "", "Give --work-dir a directory on a file system with more room.");
-}
-
-// ToolPath finds a PostgreSQL client program: beside pgbak (which is
-// installed into PostgreSQL's bin directory), else in PATH.
-std::string ToolPath(const std::string& tool) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    if (access((dir + "/" + tool).c_str(), X_OK) == 0)
-      return dir + "/" + tool;
-  }
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t colon = dirs.find(':', start);
-    if (colon == std::string::npos)
-      colon = dirs.size();
-    std::string candidate = dirs.substr(start, colon - start) + "/" + tool;
-    if (colon > start && candidate[0] == '/' && access(candidate.c_str(), X_OK) == 0)
-      return candidate;
-    start = colon + 1;
-  }
-  throw Error(ErrorKind::kUndefinedObject, tool + " was found neither beside pgbak nor in PATH");
-}
-
-// ToolEnvironment is pgbak's environment without the storage's secrets:
-// what libpq reads (PGHOST, PGPASSWORD, PGPASSFILE...) goes on to the tools.
-std::vector<std::string> ToolEnvironment() {
-  std::vector<std::string> env;
-  for (char** entry = environ; *entry != nullptr; entry++) {
-    std::string text = *entry;
-    if (text.rfind("AWS_", 0) == 0)
-      continue;
-    env.push_back(text);
-  }
-  return env;
-}
-
-// RunTool runs a client tool to completion, its output into output (or
-// nowhere); kChildFailed with its error output if it fails.
-void RunTool(const std::string& tool, std::vector<std::string> args, Sink* output = nullptr) {
-  ChildSpec spec;
-  spec.program = ToolPath(tool);
-  spec.args = std::move(args);
-  spec.env = ToolEnvironment();
-  ThrowIfStopped();
-  ChildProcess child(spec);
-  g_child_group = child.pid();
-  // A signal that came while the tool started found no group to stop.
-  if (g_stop_signal != 0)
-    (void)kill(-child.pid(), SIGTERM);
-  class Discard : public Sink {
-   public:
-    void Write(const uint8_t*, size_t) override {}
-    void Finish() override {}
-  } discard;
-  try {
-    PumpChild(child, output != nullptr ? *output : discard);
-  } catch (...) {
-    g_child_group = 0;
-    ThrowIfStopped();
-    throw;
-  }
-  g_child_group = 0;
-  ThrowIfStopped();
 }
 
 // CountEntries counts the entries of a pg_restore --list listing.
@@ -460,22 +237,6 @@ int RunSets(const Arguments& args) {
   return kExitOk;
 }
 
-// Staging is a directory of the command's own below a local directory.
-// OnThisMachine runs a step that works on local files: its I/O errors are
-// this machine's, not the storage's (exit 1, not 5).
-template <typename Step>
-auto OnThisMachine(Step step) {
-  try {
-    return step();
-  } catch (const CliFailure&) {
-    throw;
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kIo)
-      throw CliFailure(e);
-    throw;
-  }
-}
-
 // NewPrivateDirectory creates a directory of its own (0700, a random name
 // starting with prefix) in directory: no other user can have made it
 // first or swap what it holds. Returns its name.
@@ -555,32 +316,6 @@ int RunVerify(const Arguments& args) {
   if (entries >= 0)
     std::printf("  pg_restore --list reads the archive: %d entries\n", entries);
   return kExitOk;
-}
-
-// SyncFile makes a written file durable.
-void SyncFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) != 0) {
-    int saved = errno;
-    if (fd >= 0)
-      close(fd);
-    ThrowErrno("could not fsync \"" + Printable(path) + "\"", saved);
-  }
-  close(fd);
-}
-
-// RequireEmpty throws kInvalidParameter ("<what> \"<directory>\" is not
-// empty", with hint) if the existing directory holds anything.
-void RequireEmpty(const std::string& directory, const std::string& what, const std::string& hint) {
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(directory.c_str()), closedir);
-  if (!dir)
-    ThrowErrno("could not open directory \"" + Printable(directory) + "\"", errno);
-  while (struct dirent* entry = readdir(dir.get())) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..")
-      throw Error(ErrorKind::kInvalidParameter,
-                  what + " \"" + Printable(directory) + "\" is not empty", "", hint);
-  }
 }
 
 // EmptyDirectory creates directory (0700) if missing; an existing one must
@@ -887,419 +622,7 @@ int RunRestore(const Arguments& args) {
   return kExitOk;
 }
 
-// ---------------------------------------------------------------------------
-// Point-in-time recovery: wal-get and restore-cluster.
-// ---------------------------------------------------------------------------
-
-// DirectoryOf is the directory part of path ("." if none).
-std::string DirectoryOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos)
-    return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-// RunWalGet restores one WAL file for restore_command (see wal_get.h);
-// returns kWalGetNotFound when the archive lacks it. The storage opened
-// here, on the main thread, initializes libcurl before any prefetch
-// thread opens its own.
-int RunWalGet(const Arguments& args) {
-  const std::string& name = args.wal_file;
-  if (!IsArchivableWalName(name))
-    throw Error(ErrorKind::kInvalidParameter,
-                "\"" + Printable(name) + "\" is not the name of a WAL file PostgreSQL archives");
-  SourceStorage source = OpenSource(args);
-  bool segment = name.size() == 24;
-  bool prefetch = segment && args.prefetch > 0;
-  std::string cache_dir = args.prefetch_dir.empty()
-                              ? DirectoryOf(args.wal_path) + "/" + kWalPrefetchDirectory
-                              : args.prefetch_dir;
-  WalPrefetchCache cache(cache_dir);
-  uint64_t size = 0;
-  struct stat st;
-  if (prefetch && cache.Take(name, args.wal_path) && stat(args.wal_path.c_str(), &st) == 0) {
-    size = static_cast<uint64_t>(st.st_size);
-  } else {
-    WalObject object;
-    if (!FindWalObject(*source.storage, args.cluster, name, object)) {
-      std::fprintf(stderr, "pgbak: WAL file \"%s\" is not in the archive of cluster %s\n",
-                   name.c_str(), args.cluster.c_str());
-      return kWalGetNotFound;
-    }
-    size = RestoreWalFile(*source.storage, object, source.identities, args.wal_path);
-  }
-  if (prefetch && IsWalSegmentSize(size)) {
-    std::vector<std::string> next =
-        NextSegmentNames(name, size, static_cast<size_t>(args.prefetch));
-    // Topped up in batches, when half of what lies ahead was used.
-    if (cache.Cached(next) <= next.size() / 2)
-      cache.Fill(
-          next, std::min(args.prefetch, 4), [&] { return OpenCliStorage(args); }, args.cluster,
-          source.identities);
-  }
-  return kExitOk;
-}
-
-// RemoveTree removes path and everything below it, links not followed.
-void RemoveTree(const std::string& path) {
-  nftw(
-      path.c_str(),
-      [](const char* entry, const struct stat*, int, struct FTW*) { return ::remove(entry); }, 16,
-      FTW_DEPTH | FTW_PHYS);
-}
-
-// MustBeEmptyOrMissing says whether directory does not exist (false: it
-// exists and is empty); throws kInvalidParameter if it holds anything or
-// is no directory.
-bool MustBeEmptyOrMissing(const std::string& directory, const std::string& what) {
-  struct stat st;
-  if (lstat(directory.c_str(), &st) != 0) {
-    if (errno == ENOENT)
-      return true;
-    ThrowErrno("could not look at \"" + Printable(directory) + "\"", errno);
-  }
-  if (!S_ISDIR(st.st_mode))
-    throw Error(ErrorKind::kInvalidParameter,
-                what + " \"" + Printable(directory) + "\" is not a directory");
-  RequireEmpty(directory, what, "Restore into a new or empty directory; nothing was written.");
-  return false;
-}
-
-// AbsolutePath makes a path given on the command line absolute (the
-// server runs restore_command in its data directory).
-std::string AbsolutePath(const std::string& path) {
-  char resolved[PATH_MAX];
-  if (realpath(path.c_str(), resolved) == nullptr)
-    throw Error(ErrorKind::kUndefinedObject, "could not find \"" + Printable(path) + "\"",
-                std::strerror(errno));
-  return resolved;
-}
-
-// WriteNewFile writes a small file durably (replacing one there).
-void WriteNewFile(const std::string& path, const std::string& text, bool append) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
-  if (fd < 0)
-    ThrowErrno("could not open \"" + Printable(path) + "\"", errno);
-  UniqueFd owner(fd);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      ThrowErrno("could not write \"" + Printable(path) + "\"", errno);
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0)
-    ThrowErrno("could not fsync \"" + Printable(path) + "\"", errno);
-}
-
-// LocalSink passes bytes on to a sink that writes local files; their I/O
-// errors are this machine's (exit 1), not the storage's.
-class LocalSink : public Sink {
- public:
-  explicit LocalSink(Sink& next) : next_(next) {}
-  void Write(const uint8_t* data, size_t size) override {
-    OnThisMachine([&] { next_.Write(data, size); });
-  }
-  void Finish() override {
-    OnThisMachine([&] { next_.Finish(); });
-  }
-
- private:
-  Sink& next_;
-};
-
-// TargetOf reads the target options (latest if none).
-RecoveryTarget TargetOf(const Arguments& args) {
-  if (args.target_kind.empty() || args.target_kind == "latest")
-    return ParseRecoveryTarget(RecoveryTargetKind::kLatest,
-                               args.target_kind.empty() ? "latest" : args.target);
-  if (args.target_kind == "time")
-    return ParseRecoveryTarget(RecoveryTargetKind::kTime, args.target);
-  if (args.target_kind == "lsn")
-    return ParseRecoveryTarget(RecoveryTargetKind::kLsn, args.target);
-  if (args.target_kind == "xid")
-    return ParseRecoveryTarget(RecoveryTargetKind::kXid, args.target);
-  throw Error(ErrorKind::kInvalidParameter, "unknown target option --target-" + args.target_kind);
-}
-
-// NowMicroseconds is the current time.
-int64_t NowMicroseconds() {
-  struct timeval now;
-  gettimeofday(&now, nullptr);
-  return static_cast<int64_t>(now.tv_sec) * 1000000 + now.tv_usec;
-}
-
-// SelfPath is this program's absolute path, for restore_command.
-std::string SelfPath() {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0)
-    return "pgbak";
-  return std::string(self, static_cast<size_t>(n));
-}
-
-// RunRestoreCluster makes a new data directory from the base backup that
-// fits the target, set up to recover to it (README, "Point-in-time
-// recovery").
-int RunRestoreCluster(const Arguments& args) {
-  RecoveryTarget target = TargetOf(args);
-  const std::string pgdata = args.pgdata;
-  bool create_pgdata = OnThisMachine([&] { return MustBeEmptyOrMissing(pgdata, "--pgdata"); });
-  std::map<std::string, std::string> remap;  // OLD (path or OID) -> NEW
-  for (const std::string& entry : args.tablespace_map) {
-    size_t equals = entry.find('=');
-    std::string to = entry.substr(equals + 1);
-    if (to[0] != '/')
-      throw Error(ErrorKind::kInvalidParameter,
-                  "--tablespace-map: the new place \"" + Printable(to) + "\" must be absolute");
-    remap[entry.substr(0, equals)] = to;
-  }
-  SourceStorage source = OpenSource(args);
-  Storage& storage = *source.storage;
-  std::map<std::string, ClusterArchive> clusters = ReadClusterArchives(storage, args.cluster);
-  std::vector<std::string> with_bases;
-  for (const auto& [sysid, cluster] : clusters)
-    if (!cluster.bases.empty() || !cluster.problems.empty())
-      with_bases.push_back(sysid);
-  if (with_bases.empty())
-    throw Error(ErrorKind::kUndefinedObject,
-                "the storage holds no base backup" +
-                    (args.cluster.empty() ? std::string() : " of cluster " + args.cluster),
-                "", "Take one with pgbak_base_backup() on a server that archives its WAL.");
-  if (with_bases.size() > 1) {
-    std::string list;
-    for (const std::string& sysid : with_bases)
-      list += (list.empty() ? "" : ", ") + sysid;
-    throw Error(ErrorKind::kInvalidParameter,
-                "the storage holds base backups of several clusters: " + list, "",
-                "Name one with --cluster.");
-  }
-  const ClusterArchive& cluster = clusters[with_bases[0]];
-  for (const std::string& problem : cluster.problems)
-    std::fprintf(stderr, "pgbak: left out: %s\n", TerminalText(problem).c_str());
-  int base_index = -1;
-  if (!args.base.empty()) {
-    std::string key = storage.KeyOf(args.base);
-    base_index = FindBase(cluster.bases, key.empty() ? args.base : key);
-    if (base_index < 0)
-      throw Error(ErrorKind::kUndefinedObject,
-                  "the storage holds no base backup \"" + Printable(args.base) + "\"");
-  }
-  uint64_t segment_size = DeduceSegmentSize(cluster.bases);
-  RecoveryPlan plan = PlanRecovery(cluster.bases, cluster.coverage, segment_size, target,
-                                   base_index, NowMicroseconds());
-  const BaseBackupInfo& base = cluster.bases[plan.base];
-  const Manifest& manifest = cluster.manifests[plan.base];
-  if (!manifest.age_recipients.empty() && source.identities.empty())
-    throw Error(ErrorKind::kInvalidParameter,
-                "base backup " + std::to_string(base.backup_id) +
-                    " is encrypted, and no identity was given to decrypt it",
-                "Nothing was written.", source.identity_hint);
-  std::printf("base backup %lld (%s): ended at LSN %s, finished %s\n",
-              static_cast<long long>(base.backup_id),
-              TerminalText(storage.Location(base.key)).c_str(), FormatLsn(base.end_lsn).c_str(),
-              TerminalText(base.finished_at).c_str());
-  std::printf("  %s\n", TerminalText(plan.coverage).c_str());
-  std::fflush(stdout);
-
-  // The tablespaces' new places are known once base.tar gave
-  // tablespace_map; everything written is removed if anything fails.
-  std::vector<std::string> created;  // directories to remove on failure
-  std::vector<std::string> emptied;  // existing empty directories to empty again
-  auto clean_up = [&] {
-    for (const std::string& dir : created)
-      RemoveTree(dir);
-    for (const std::string& dir : emptied) {
-      std::unique_ptr<DIR, int (*)(DIR*)> handle(opendir(dir.c_str()), closedir);
-      while (handle)
-        if (struct dirent* entry = readdir(handle.get())) {
-          std::string name = entry->d_name;
-          if (name != "." && name != "..")
-            RemoveTree(dir + "/" + name);
-        } else {
-          break;
-        }
-    }
-  };
-  uint64_t total = 0;
-  for (const ManifestObject& object : manifest.objects)
-    total += object.size;
-  std::map<std::string, std::string> tablespaces;  // OID -> new place
-  uint64_t files = 0;
-  bool verified = false;
-  try {
-    OnThisMachine([&] {
-      if (create_pgdata) {
-        if (mkdir(pgdata.c_str(), 0700) != 0)
-          ThrowErrno("could not create directory \"" + Printable(pgdata) + "\"", errno);
-        created.push_back(pgdata);
-      } else {
-        emptied.push_back(pgdata);
-        if (chmod(pgdata.c_str(), 0700) != 0)
-          ThrowErrno("could not set the mode of \"" + Printable(pgdata) + "\"", errno);
-      }
-    });
-    Progress progress(isatty(STDERR_FILENO) != 0, total, "restoring");
-    auto read = [&](const ManifestObject& object, Sink& sink) {
-      LocalSink local(sink);
-      ReadBackObject(source, base.key, object, "", local, true,
-                     [&](size_t bytes) { progress.Add(bytes); });
-    };
-    const ManifestObject* base_object = nullptr;
-    for (const ManifestObject& object : manifest.objects)
-      if (object.role == "base")
-        base_object = &object;
-    if (base_object == nullptr)
-      throw Error(ErrorKind::kCorrupt, "the base backup's manifest.json lists no base.tar");
-    TarExtractSink base_tar(pgdata);
-    read(*base_object, base_tar);
-    files += base_tar.files();
-    std::map<std::string, std::string> old_map;
-    std::string map_path = pgdata + "/tablespace_map";
-    if (access(map_path.c_str(), F_OK) == 0)
-      old_map = ParseTablespaceMap(ReadWholeFile(map_path, "the backup's tablespace_map"));
-    std::set<std::string> used;
-    for (const ManifestObject& object : manifest.objects) {
-      if (object.role == "backup_manifest") {
-        OnThisMachine([&] {
-          StagingFile file(pgdata + "/backup_manifest", object.raw_size);
-          read(object, file);
-          SyncFile(pgdata + "/backup_manifest");
-        });
-        continue;
-      }
-      if (object.role != "tablespace")
-        continue;
-      std::string oid = object.name.substr(0, object.name.find('.'));
-      auto old_place = old_map.find(oid);
-      if (oid.empty() || oid.find_first_not_of("0123456789") != std::string::npos ||
-          old_place == old_map.end())
-        throw Error(ErrorKind::kCorrupt, "the base backup holds tablespace object " +
-                                             Printable(object.name) +
-                                             " that its tablespace_map does not name");
-      std::string place = old_place->second;
-      if (remap.count(oid) > 0) {
-        place = remap[oid];
-        used.insert(oid);
-      } else if (remap.count(old_place->second) > 0) {
-        place = remap[old_place->second];
-        used.insert(old_place->second);
-      }
-      OnThisMachine([&] {
-        bool missing = MustBeEmptyOrMissing(place, "tablespace directory");
-        if (missing) {
-          if (mkdir(place.c_str(), 0700) != 0)
-            ThrowErrno("could not create tablespace directory \"" + Printable(place) + "\"", errno);
-          created.push_back(place);
-        } else {
-          emptied.push_back(place);
-        }
-      });
-      TarExtractSink tablespace_tar(place);
-      read(object, tablespace_tar);
-      files += tablespace_tar.files();
-      tablespaces[oid] = place;
-    }
-    for (const auto& [from, to] : remap)
-      if (used.count(from) == 0)
-        throw Error(ErrorKind::kInvalidParameter,
-                    "--tablespace-map " + Printable(from) + "=" + Printable(to) +
-                        ": the base backup has no tablespace " + Printable(from));
-    progress.Clear();
-    // pg_tblspc's links (PostgreSQL makes them again from tablespace_map at
-    // startup) let the stock pg_verifybackup check the whole directory
-    // against PostgreSQL's own backup_manifest, before anything in it is
-    // changed.
-    OnThisMachine([&] {
-      for (const auto& [oid, place] : tablespaces) {
-        std::string link = pgdata + "/pg_tblspc/" + oid;
-        (void)unlink(link.c_str());
-        if (symlink(place.c_str(), link.c_str()) != 0)
-          ThrowErrno("could not link \"" + Printable(link) + "\"", errno);
-      }
-    });
-    std::string verifier;
-    try {
-      verifier = ToolPath("pg_verifybackup");
-    } catch (const Error&) {
-      std::fprintf(stderr,
-                   "pgbak: pg_verifybackup was not found: the restored files were "
-                   "checked against manifest.json only\n");
-    }
-    if (!verifier.empty()) {
-      try {
-        RunTool("pg_verifybackup", {"--no-parse-wal", "--quiet", pgdata});
-      } catch (const Error& e) {
-        throw Error(ErrorKind::kCorrupt, "pg_verifybackup finds the restored directory damaged",
-                    e.detail().empty() ? e.what() : e.detail());
-      }
-      verified = true;
-    }
-    OnThisMachine([&] {
-      // tablespace_map names the new places.
-      if (!tablespaces.empty())
-        WriteNewFile(map_path, FormatTablespaceMap(tablespaces), false);
-      std::vector<std::string> restore_argv = {SelfPath(), "wal-get",   "%f",
-                                               "%p",       "--storage", args.storage_url};
-      if (!args.storage_options.empty()) {
-        restore_argv.push_back("--storage-options");
-        restore_argv.push_back(AbsolutePath(args.storage_options));
-      }
-      if (!args.identity.empty()) {
-        restore_argv.push_back("--identity");
-        restore_argv.push_back(AbsolutePath(args.identity));
-      }
-      restore_argv.push_back("--cluster");
-      restore_argv.push_back(cluster.system_identifier);
-      std::string comment =
-          "pgbak restore-cluster: recovery from base backup " + std::to_string(base.backup_id) +
-          " to " +
-          (target.kind == RecoveryTargetKind::kLatest ? "the end of the archive" : target.text);
-      WriteNewFile(pgdata + "/postgresql.auto.conf",
-                   RecoverySettings(restore_argv, target, args.no_archive, comment), true);
-      WriteNewFile(pgdata + "/recovery.signal", "", false);
-      SyncFile(pgdata);
-    });
-  } catch (...) {
-    clean_up();
-    throw;
-  }
-  std::printf("restored into %s: %llu files", TerminalText(pgdata).c_str(),
-              static_cast<unsigned long long>(files));
-  for (const auto& [oid, place] : tablespaces)
-    std::printf(", tablespace %s at %s", oid.c_str(), TerminalText(place).c_str());
-  std::printf("\n%s",
-              verified ? "pg_verifybackup: the files match PostgreSQL's backup_manifest\n" : "");
-  std::printf("recovery to %s written to %s/postgresql.auto.conf, with recovery.signal\n",
-              target.kind == RecoveryTargetKind::kLatest ? "the end of the archive"
-                                                         : TerminalText(target.text).c_str(),
-              TerminalText(pgdata).c_str());
-  if (!args.no_archive)
-    std::printf(
-        "Before starting it: the restored postgresql.conf may archive to the same storage "
-        "(archive_mode); set archive_mode = off for a copy beside the source.\n");
-  if (!IsLocalUrl(args.storage_url) && args.storage_options.empty())
-    std::printf(
-        "Note: restore_command reads the storage's credentials from the server's AWS_* "
-        "environment or AWS files; give --storage-options FILE to name them.\n");
-  std::printf("Start it with: pg_ctl -D %s start\n", TerminalText(pgdata).c_str());
-  return kExitOk;
-}
 }  // namespace
-
-void InstallSignalHandlers() {
-  struct sigaction action;
-  std::memset(&action, 0, sizeof action);
-  action.sa_handler = OnStopSignal;
-  sigemptyset(&action.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP})
-    sigaction(sig, &action, nullptr);
-  // A reader that goes away (pgbak sets | head) is not an error worth a
-  // signal's death.
-  signal(SIGPIPE, SIG_IGN);
-}
 
 int RunCommand(const Arguments& args) {
   if (args.command == "sets")
