@@ -430,6 +430,9 @@ int RunRestoreCluster(const Arguments& args) {
     std::printf(
         "Before starting it: the restored postgresql.conf may archive to the same storage "
         "(archive_mode); set archive_mode = off for a copy beside the source.\n");
+  std::printf(
+      "pgbak.paused = on: its launcher runs none of the source's schedules, retention or "
+      "cleanup; ALTER SYSTEM SET pgbak.paused = off once it lives on as a cluster of its own.\n");
   if (!IsLocalUrl(args.storage_url) && args.storage_options.empty())
     std::printf(
         "Note: restore_command reads the storage's credentials from the server's AWS_* "

@@ -140,6 +140,7 @@ like($auto, qr/^restore_command = '\S*pgbak wal-get %f %p --storage file:\/\/\Q$
 like($auto, qr/^recovery_target_time = '\Q$target_time\E'$/m, 'the target time is set');
 like($auto, qr/^recovery_target_action = 'promote'$/m, 'and promotion at the target');
 like($auto, qr/^archive_mode = off$/m, '--no-archive writes archive_mode = off');
+like($auto, qr/^pgbak\.paused = on$/m, 'and pgbak.paused = on: the catalog is a copy of the source\'s');
 is(slurp_file("$pgdata/tablespace_map"), "$ts_oid $tmp/ts_by_time\n",
 	'tablespace_map names the new place');
 is(readlink("$pgdata/pg_tblspc/$ts_oid"), "$tmp/ts_by_time", 'pg_tblspc links to it');

@@ -413,6 +413,10 @@ std::string RecoverySettings(const std::vector<std::string>& restore_argv,
   if (target.kind != RecoveryTargetKind::kLatest)
     out += "recovery_target_action = 'promote'\n";
   out += "recovery_target_timeline = 'latest'\n";
+  // The catalog is a copy of the source's: its launcher runs none of the
+  // source's schedules, retention or cleanup until someone decides that
+  // this cluster lives on as its own (ALTER SYSTEM SET pgbak.paused = off).
+  out += "pgbak.paused = on\n";
   if (archive_off)
     out += "archive_mode = off\n";
   return out;

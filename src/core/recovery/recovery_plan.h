@@ -114,8 +114,10 @@ RecoveryPlan PlanRecovery(const std::vector<BaseBackupInfo>& bases, const Archiv
 // restore_command (given as argv, quoted for sh and for the configuration
 // file), recovery_end_command removing wal-get's prefetch cache
 // (pg_wal/pgbak_prefetch, whatever recovery did not use), the target,
-// recovery_target_action = 'promote' and recovery_target_timeline =
-// 'latest'; with archive_off, archive_mode = off.
+// recovery_target_action = 'promote', recovery_target_timeline = 'latest',
+// pgbak.paused = on (the restored catalog is the source's: its launcher
+// must not run the source's schedules, retention and cleanup); with
+// archive_off, archive_mode = off.
 std::string RecoverySettings(const std::vector<std::string>& restore_argv,
                              const RecoveryTarget& target, bool archive_off,
                              const std::string& comment);

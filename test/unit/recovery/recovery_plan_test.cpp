@@ -215,6 +215,7 @@ TEST(RecoverySettings, QuotedForShellAndConfig) {
             std::string::npos);
   EXPECT_NE(text.find("recovery_target_action = 'promote'\n"), std::string::npos);
   EXPECT_EQ(text.find("archive_mode"), std::string::npos);
+  EXPECT_NE(text.find("pgbak.paused = on\n"), std::string::npos);
   text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), true, "x");
   EXPECT_EQ(text.find("recovery_target_"), text.find("recovery_target_timeline"));
   EXPECT_NE(text.find("archive_mode = off\n"), std::string::npos);
