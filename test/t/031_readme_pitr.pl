@@ -80,6 +80,8 @@ ok($ok, 'the README block picks, checks and unpacks the base backup and writes t
   or diag("$failure\n$out\n$err");
 is(slurp_file("$new/tablespace_map"), "$ts_oid $ts/$ts_oid\n", 'tablespace_map names the new place');
 ok(-f "$new/recovery.signal", 'recovery.signal is there');
+like(slurp_file("$new/postgresql.auto.conf"), qr/^pgbak\.paused = on$/m,
+	'the copy\'s launcher is paused');
 
 $recovered->append_conf('postgresql.conf', "port = " . $recovered->port . "\narchive_mode = off\n");
 $recovered->start;
