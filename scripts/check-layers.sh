@@ -26,6 +26,7 @@ declare -A allowed=(
   [notify]="base http"
   [options]="base schedule notify"
   [wal]="base pipeline storage crypto archive"
+  [recovery]="base pipeline storage crypto archive wal"
 )
 
 # PostgreSQL's own headers and libpq, as a core file would name them.

@@ -21,6 +21,9 @@ constexpr const char* kMainHelp =
     "  verify    check every object of a set against its manifest and list the archive\n"
     "  fetch     write a set's archive and globals, decrypted and decompressed, to a directory\n"
     "  restore   restore a set into a running server with pg_restore\n"
+    "  restore-cluster  unpack a base backup into a new data directory, set up to\n"
+    "            recover from the WAL archive to a point in time\n"
+    "  wal-get   restore one archived WAL file (PostgreSQL's restore_command)\n"
     "\n"
     "Storage:\n"
     "  --storage URL             s3://bucket[/prefix] or file:///path (as pgbak_storage_add)\n"
@@ -35,7 +38,8 @@ constexpr const char* kMainHelp =
     "\"latest\" (the newest complete set; with --database, of that database).\n"
     "\n"
     "Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 checksum mismatch,\n"
-    "5 storage unreachable.\n";
+    "5 storage unreachable. wal-get has its own, for restore_command (see\n"
+    "pgbak wal-get --help).\n";
 
 constexpr const char* kSetsHelp =
     "pgbak sets: list the backup sets a storage holds, oldest first.\n"
@@ -122,11 +126,64 @@ constexpr const char* kRestoreHelp =
     "                      schema.table; custom sets\n"
     "  --json              one JSON object, for scripts\n";
 
+constexpr const char* kRestoreClusterHelp =
+    "pgbak restore-cluster: a new data directory from a base backup, recovering\n"
+    "from the WAL archive to a point in time.\n"
+    "\n"
+    "Usage:\n"
+    "  pgbak restore-cluster --pgdata DIR --storage URL [--storage-options FILE]\n"
+    "                [--identity FILE] [--cluster ID]\n"
+    "                [--target-time T | --target-lsn L | --target-xid X | --target latest]\n"
+    "                [--base SET] [--tablespace-map OLD=NEW]... [--no-archive]\n"
+    "\n"
+    "Picks the newest base backup of the storage that ended before the target\n"
+    "(or --base), checks every object against manifest.json while it unpacks it\n"
+    "into DIR (new or empty) and each tablespace into its directory, and writes\n"
+    "recovery.signal and the recovery settings into DIR/postgresql.auto.conf:\n"
+    "restore_command runs pgbak wal-get with this storage's URL and the paths of\n"
+    "--storage-options and --identity (never a secret). Start PostgreSQL on DIR to\n"
+    "recover. A target before the oldest base backup, an LSN past the archive, a\n"
+    "time in the future, a non-empty DIR are refused before anything is written.\n"
+    "\n"
+    "Options:\n"
+    "  --pgdata DIR          the new data directory\n"
+    "  --target-time T       a time with its offset: \"2026-12-02 07:10:00+00\"\n"
+    "  --target-lsn L        an LSN: 0/3000060\n"
+    "  --target-xid X        a transaction id\n"
+    "  --target latest       everything the archive holds (the default)\n"
+    "  --base SET            this base backup (id, directory or location)\n"
+    "  --tablespace-map OLD=NEW  put the tablespace at OLD (its path in the backup,\n"
+    "                        or its OID) at NEW instead; repeatable\n"
+    "  --cluster ID          the cluster (system identifier), when the storage holds\n"
+    "                        several\n"
+    "  --no-archive          also write archive_mode = off (see the README)\n";
+
+constexpr const char* kWalGetHelp =
+    "pgbak wal-get: restore one archived WAL file, as restore_command.\n"
+    "\n"
+    "Usage:\n"
+    "  pgbak wal-get FILE PATH --storage URL [--storage-options FILE]\n"
+    "                [--identity FILE] --cluster ID [--prefetch N] [--prefetch-dir DIR]\n"
+    "\n"
+    "  restore_command = 'pgbak wal-get %f %p --storage ... --cluster ...'\n"
+    "\n"
+    "Finds FILE (a segment or a .history file) in the cluster's WAL archive,\n"
+    "decrypts, decompresses and checks it against the SHA-256 in its key, and\n"
+    "writes it to PATH atomically. Then it fetches the next N segments (default 8)\n"
+    "in parallel into --prefetch-dir (default: pgbak_prefetch beside PATH) for the\n"
+    "next calls, which serve them only once their SHA-256 is checked again.\n"
+    "\n"
+    "Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery\n"
+    "there); 254 the archived object is damaged, 255 any other failure: both\n"
+    "above 125, which stops recovery instead of ending it early.\n";
+
 // TakesValue says whether option name needs a value.
 bool TakesValue(const std::string& name) {
   static const std::set<std::string> kNames = {
-      "--storage",  "--storage-options", "--database", "--cluster", "--identity",
-      "--work-dir", "--dbname",          "--jobs",     "--tables"};
+      "--storage",        "--storage-options", "--database",    "--cluster", "--identity",
+      "--work-dir",       "--dbname",          "--jobs",        "--tables",  "--pgdata",
+      "--target-time",    "--target-lsn",      "--target-xid",  "--target",  "--base",
+      "--tablespace-map", "--prefetch",        "--prefetch-dir"};
   return kNames.count(name) > 0;
 }
 
@@ -143,6 +200,16 @@ const std::set<std::string>& Allowed(const std::string& command) {
   static const std::set<std::string> kRestore = {
       "--storage", "--storage-options", "--identity", "--database", "--cluster", "--work-dir",
       "--json",    "--dbname",          "--jobs",     "--create",   "--globals", "--tables"};
+  static const std::set<std::string> kRestoreCluster = {
+      "--storage",        "--storage-options", "--identity",   "--cluster", "--pgdata",
+      "--target-time",    "--target-lsn",      "--target-xid", "--target",  "--base",
+      "--tablespace-map", "--no-archive"};
+  static const std::set<std::string> kWalGet = {"--storage", "--storage-options", "--identity",
+                                                "--cluster", "--prefetch",        "--prefetch-dir"};
+  if (command == "restore-cluster")
+    return kRestoreCluster;
+  if (command == "wal-get")
+    return kWalGet;
   if (command == "sets")
     return kSets;
   if (command == "verify")
@@ -168,7 +235,8 @@ void SplitTables(const std::string& value, std::vector<std::string>& tables) {
 }
 
 bool KnownCommand(const std::string& command) {
-  return command == "sets" || command == "verify" || command == "fetch" || command == "restore";
+  return command == "sets" || command == "verify" || command == "fetch" || command == "restore" ||
+         command == "restore-cluster" || command == "wal-get";
 }
 
 }  // namespace
@@ -194,14 +262,16 @@ Arguments Parse(const std::vector<std::string>& args) {
       help = true;
     } else if (arg == "--version") {
       parsed.command = "version";
-    } else if (arg == "--json" || arg == "--create" || arg == "--globals" || arg == "--no-sync") {
+    } else if (arg == "--json" || arg == "--create" || arg == "--globals" || arg == "--no-sync" ||
+               arg == "--no-archive") {
       if (has_value)
         throw UsageError("option " + arg + " takes no value");
       given.push_back(arg);
-      (arg == "--json"      ? parsed.json
-       : arg == "--create"  ? parsed.create
-       : arg == "--globals" ? parsed.globals
-                            : parsed.no_sync) = true;
+      (arg == "--json"         ? parsed.json
+       : arg == "--create"     ? parsed.create
+       : arg == "--globals"    ? parsed.globals
+       : arg == "--no-archive" ? parsed.no_archive
+                               : parsed.no_sync) = true;
     } else if (TakesValue(arg)) {
       if (!has_value) {
         if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)
@@ -227,7 +297,31 @@ Arguments Parse(const std::vector<std::string>& args) {
         parsed.dbname = value;
       else if (arg == "--tables")
         SplitTables(value, parsed.tables);
-      else {
+      else if (arg == "--pgdata")
+        parsed.pgdata = value;
+      else if (arg.rfind("--target", 0) == 0) {
+        if (!parsed.target_kind.empty())
+          throw UsageError(
+              "give one target: --target-time, --target-lsn, --target-xid or "
+              "--target latest");
+        parsed.target_kind = arg == "--target" ? "latest" : arg.substr(9);
+        parsed.target = value;
+      } else if (arg == "--base")
+        parsed.base = value;
+      else if (arg == "--tablespace-map") {
+        size_t equals = value.find('=');
+        if (equals == std::string::npos || equals == 0 || equals + 1 == value.size())
+          throw UsageError("--tablespace-map takes OLD=NEW, not \"" + value + "\"");
+        parsed.tablespace_map.push_back(value);
+      } else if (arg == "--prefetch-dir")
+        parsed.prefetch_dir = value;
+      else if (arg == "--prefetch") {
+        if (value.find_first_not_of("0123456789") != std::string::npos || value.size() > 2 ||
+            std::stoi(value) > kMaxPrefetch)
+          throw UsageError("--prefetch takes a number from 0 to " + std::to_string(kMaxPrefetch) +
+                           ", not \"" + value + "\"");
+        parsed.prefetch = std::stoi(value);
+      } else {
         if (value.find_first_not_of("0123456789") != std::string::npos || value.size() > 3 ||
             std::stoi(value) < 1 || std::stoi(value) > kMaxJobs)
           throw UsageError("--jobs takes a number from 1 to " + std::to_string(kMaxJobs) +
@@ -262,9 +356,13 @@ Arguments Parse(const std::vector<std::string>& args) {
     if (Allowed(command).count(option) == 0)
       throw UsageError("pgbak " + command + " takes no option " + option + " (see pgbak " +
                        command + " --help)");
-  size_t wanted = command == "sets" ? 0 : command == "fetch" ? 2 : 1;
+  size_t wanted = command == "sets" || command == "restore-cluster" ? 0
+                  : command == "fetch" || command == "wal-get"      ? 2
+                                                                    : 1;
   if (positional.size() > wanted && wanted == 0)
     throw UsageError("pgbak " + command + " takes no argument, not \"" + positional[0] + "\"");
+  if (command == "wal-get" && positional.size() != 2)
+    throw UsageError("pgbak wal-get takes FILE PATH (restore_command's %f %p)");
   if (positional.size() > wanted)
     throw UsageError("pgbak " + command + " takes " +
                      (wanted == 1 ? "one set" : "a set and a directory") + ", not also \"" +
@@ -273,14 +371,23 @@ Arguments Parse(const std::vector<std::string>& args) {
     throw UsageError(wanted == 2 && positional.size() == 1
                          ? "pgbak fetch needs a directory after the set"
                          : "pgbak " + command + " needs a set (see pgbak " + command + " --help)");
-  if (wanted >= 1)
-    parsed.set = positional[0];
-  if (wanted == 2)
-    parsed.directory = positional[1];
+  if (command == "wal-get") {
+    parsed.wal_file = positional[0];
+    parsed.wal_path = positional[1];
+  } else {
+    if (wanted >= 1)
+      parsed.set = positional[0];
+    if (wanted == 2)
+      parsed.directory = positional[1];
+  }
   if (parsed.storage_url.empty())
     throw UsageError("pgbak " + command + " needs --storage URL");
   if (command == "restore" && parsed.dbname.empty())
     throw UsageError("pgbak restore needs --dbname CONNINFO (the database to restore into)");
+  if (command == "restore-cluster" && parsed.pgdata.empty())
+    throw UsageError("pgbak restore-cluster needs --pgdata DIR (the new data directory)");
+  if (command == "wal-get" && parsed.cluster.empty())
+    throw UsageError("pgbak wal-get needs --cluster ID (the system identifier of the archive)");
   if (!parsed.cluster.empty() &&
       parsed.cluster.find_first_not_of("0123456789") != std::string::npos)
     throw UsageError("--cluster takes a system identifier (digits), not \"" + parsed.cluster +
@@ -297,6 +404,10 @@ std::string HelpText(const std::string& command) {
     return kFetchHelp;
   if (command == "restore")
     return kRestoreHelp;
+  if (command == "restore-cluster")
+    return kRestoreClusterHelp;
+  if (command == "wal-get")
+    return kWalGetHelp;
   return kMainHelp;
 }
 

@@ -26,9 +26,20 @@ enum ExitCode : int {
   kExitUnreachable = 5,  // the storage could not be reached or read
 };
 
+// Exit codes of pgbak wal-get, for PostgreSQL's restore_command, which
+// takes any exit status from 1 to 125 for "not in the archive" (recovery
+// then ends there) and one above 125 for a failure that stops recovery
+// (the startup process exits FATAL).
+enum WalGetExitCode : int {
+  kWalGetNotFound = 1,   // the archive holds no such file
+  kWalGetDamaged = 254,  // the archived object is damaged: recovery must not go past it
+  kWalGetFailure = 255,  // anything else (storage unreachable, no identity, bad command line)
+};
+
 // Arguments is a parsed command line.
 struct Arguments {
-  std::string command;          // "sets", "verify", "fetch", "restore", "help", "version"
+  std::string command;          // "sets", "verify", "fetch", "restore", "restore-cluster",
+                                // "wal-get", "help", "version"
   std::string help_for;         // with "help": the command asked about ("" for all)
   std::string storage_url;      // --storage
   std::string storage_options;  // --storage-options FILE
@@ -47,7 +58,22 @@ struct Arguments {
   // The set (verify, fetch, restore) and fetch's directory.
   std::string set;
   std::string directory;
+  // restore-cluster
+  std::string pgdata;                       // --pgdata DIR
+  std::string target_kind;                  // "time", "lsn", "xid", "latest" ("" none given)
+  std::string target;                       // its value
+  std::string base;                         // --base SET
+  std::vector<std::string> tablespace_map;  // --tablespace-map OLD=NEW, as given
+  bool no_archive = false;                  // --no-archive: archive_mode = off
+  // wal-get FILE PATH
+  std::string wal_file;
+  std::string wal_path;
+  int prefetch = 8;          // --prefetch N (0: none)
+  std::string prefetch_dir;  // --prefetch-dir DIR
 };
+
+// kMaxPrefetch bounds --prefetch.
+constexpr int kMaxPrefetch = 64;
 
 // kMaxJobs bounds --jobs (pg_restore sessions).
 constexpr int kMaxJobs = 64;

@@ -1,7 +1,11 @@
 // commands.cpp: pgbak sets, verify, fetch and restore, built on the core
 // the server's workers use (storage drivers, set_listing, set_reader,
-// globals_script, table_selection), without any PostgreSQL server library.
+// globals_script, table_selection), without any PostgreSQL server library;
+// and the dispatch to every command (restore-cluster and wal-get are in
+// recovery_commands.cpp).
 #include "cli/commands.h"
+#include "cli/command_support.h"
+#include "cli/recovery_commands.h"
 #include "cli/terminal.h"
 
 #include <dirent.h>
@@ -30,102 +34,15 @@
 #include "core/archive/set_listing.h"
 #include "core/archive/set_reader.h"
 #include "core/archive/table_selection.h"
-#include "core/base/child_process.h"
 #include "core/base/error.h"
 #include "core/base/json.h"
-#include "core/pipeline/child_pump.h"
 #include "core/storage/local/free_space.h"
 #include "core/storage/local/local_storage.h"
-#include "core/storage/s3/s3_storage.h"
 #include "core/storage/storage_definition.h"
-
-extern char** environ;
 
 namespace pgbak::cli {
 
 namespace {
-
-// The signal that asked the command to stop (0: none), and the process
-// group of the tool running now (0: none), which the handler stops.
-volatile sig_atomic_t g_stop_signal = 0;
-volatile sig_atomic_t g_child_group = 0;
-
-void OnStopSignal(int sig) {
-  // A second signal does not wait for the tool to stop.
-  bool again = g_stop_signal != 0;
-  g_stop_signal = sig;
-  if (g_child_group > 0)
-    (void)kill(-static_cast<pid_t>(g_child_group), again ? SIGKILL : SIGTERM);
-}
-
-// ThrowIfStopped ends the command once a stop signal came.
-void ThrowIfStopped() {
-  if (g_stop_signal != 0)
-    throw Error(ErrorKind::kCancelled, "stopped by signal " + std::to_string(g_stop_signal));
-}
-
-// ReadWholeFile reads a small file named on the command line.
-std::string ReadWholeFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw Error(ErrorKind::kUndefinedObject,
-                "could not read " + what + " \"" + Printable(path) + "\"");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// CliDefinition is the storage the command line names, checked as
-// pgbak_storage_add checks a definition.
-StorageDefinition CliDefinition(const Arguments& args) {
-  std::string options = args.storage_options.empty()
-                            ? "{}"
-                            : ReadWholeFile(args.storage_options, "storage options file");
-  return ParseStorageDefinition("cli", args.storage_url, options);
-}
-
-// OpenCliStorage opens the storage the command line names.
-std::unique_ptr<Storage> OpenCliStorage(const Arguments& args) {
-  StorageDefinition definition = CliDefinition(args);
-  if (IsLocalUrl(definition.url)) {
-    std::string root = LocalPathFromUrl(definition.url);
-    struct stat st;
-    if (stat(root.c_str(), &st) != 0)
-      throw Error(ErrorKind::kUndefinedObject, "storage directory \"" + root + "\" does not exist");
-    if (!S_ISDIR(st.st_mode))
-      throw Error(ErrorKind::kUndefinedObject, "\"" + root + "\" is not a directory");
-    return std::make_unique<LocalStorage>(root);
-  }
-  auto environment = [](const std::string& name) {
-    const char* value = std::getenv(name.c_str());
-    return std::string(value != nullptr ? value : "");
-  };
-  return std::make_unique<S3Storage>(SettingsFromDefinition(
-      definition.url, definition.public_options, definition.secret_options, environment));
-}
-
-// OpenSource opens the storage with the identities of --identity.
-SourceStorage OpenSource(const Arguments& args) {
-  SourceStorage source;
-  source.storage = OpenCliStorage(args);
-  source.name = args.storage_url;
-  source.no_identity = "no identity was given";
-  source.identity_hint =
-      "Give pgbak --identity FILE, a file holding the secret key (AGE-SECRET-KEY-1...) of one "
-      "of the set's age_recipients.";
-  // --identity, else the options file's age_identity_file.
-  std::string identity = args.identity;
-  if (identity.empty())
-    identity = EncryptionFromDefinition(CliDefinition(args).public_options).identity_file;
-  if (!identity.empty()) {
-    if (access(identity.c_str(), R_OK) != 0)
-      throw Error(ErrorKind::kUndefinedObject,
-                  "could not read identity file \"" + Printable(identity) + "\"",
-                  std::strerror(errno));
-    source.identities = ReadAgeIdentityFile(identity);
-  }
-  return source;
-}
 
 // IsDigits says whether text is a non-empty run of decimal digits.
 bool IsDigits(const std::string& text) {
@@ -189,70 +106,6 @@ SetSummary ResolveSet(Storage& storage, const Arguments& args) {
   return *found[0];
 }
 
-// Progress is the progress line on a terminal: bytes, rate, time left.
-class Progress {
- public:
-  Progress(bool enabled, uint64_t total, std::string verb)
-      : enabled_(enabled), total_(total), verb_(std::move(verb)) {
-    gettimeofday(&start_, nullptr);
-  }
-  ~Progress() { Clear(); }
-  void Add(size_t bytes) {
-    ThrowIfStopped();
-    done_ += bytes;
-    if (!enabled_)
-      return;
-    double now = Elapsed();
-    if (now - drawn_at_ < 0.25 && done_ < total_)
-      return;
-    drawn_at_ = now;
-    double rate = now > 0 ? done_ / now : 0;
-    std::string eta = "-";
-    if (rate > 0 && total_ > done_) {
-      long seconds = static_cast<long>((total_ - done_) / rate);
-      char text[32];
-      std::snprintf(text, sizeof text, "%ld:%02ld", seconds / 60, seconds % 60);
-      eta = text;
-    }
-    std::fprintf(stderr, "\r%s %s of %s, %s/s, %s left   ", verb_.c_str(), Size(done_).c_str(),
-                 Size(total_).c_str(), Size(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
-    std::fflush(stderr);
-    shown_ = true;
-  }
-  void Clear() {
-    if (shown_)
-      std::fprintf(stderr, "\r%*s\r", 72, "");
-    shown_ = false;
-  }
-  double Elapsed() const {
-    struct timeval now;
-    gettimeofday(&now, nullptr);
-    return (now.tv_sec - start_.tv_sec) + (now.tv_usec - start_.tv_usec) / 1e6;
-  }
-
- private:
-  static std::string Size(uint64_t bytes) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double value = static_cast<double>(bytes);
-    int unit = 0;
-    while (value >= 1024 && unit < 4) {
-      value /= 1024;
-      unit++;
-    }
-    char text[32];
-    std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
-    return text;
-  }
-
-  bool enabled_;
-  uint64_t total_;
-  uint64_t done_ = 0;
-  std::string verb_;
-  struct timeval start_;
-  double drawn_at_ = -1;
-  bool shown_ = false;
-};
-
 // WorkDirectory is where verify and restore stage: --work-dir, $TMPDIR,
 // /var/tmp.
 std::string WorkDirectory(const Arguments& args) {
@@ -271,74 +124,6 @@ void CheckRoom(const std::string& directory, uint64_t bytes) {
                 "not enough room in \"" + Printable(directory) + "\" to stage the set: it needs " +
                     FormatBytes(bytes) + ", " + FormatBytes(space.available) + " is free",
                 "", "Give --work-dir a directory on a file system with more room.");
-}
-
-// ToolPath finds a PostgreSQL client program: beside pgbak (which is
-// installed into PostgreSQL's bin directory), else in PATH.
-std::string ToolPath(const std::string& tool) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    if (access((dir + "/" + tool).c_str(), X_OK) == 0)
-      return dir + "/" + tool;
-  }
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t colon = dirs.find(':', start);
-    if (colon == std::string::npos)
-      colon = dirs.size();
-    std::string candidate = dirs.substr(start, colon - start) + "/" + tool;
-    if (colon > start && candidate[0] == '/' && access(candidate.c_str(), X_OK) == 0)
-      return candidate;
-    start = colon + 1;
-  }
-  throw Error(ErrorKind::kUndefinedObject, tool + " was found neither beside pgbak nor in PATH");
-}
-
-// ToolEnvironment is pgbak's environment without the storage's secrets:
-// what libpq reads (PGHOST, PGPASSWORD, PGPASSFILE...) goes on to the tools.
-std::vector<std::string> ToolEnvironment() {
-  std::vector<std::string> env;
-  for (char** entry = environ; *entry != nullptr; entry++) {
-    std::string text = *entry;
-    if (text.rfind("AWS_", 0) == 0)
-      continue;
-    env.push_back(text);
-  }
-  return env;
-}
-
-// RunTool runs a client tool to completion, its output into output (or
-// nowhere); kChildFailed with its error output if it fails.
-void RunTool(const std::string& tool, std::vector<std::string> args, Sink* output = nullptr) {
-  ChildSpec spec;
-  spec.program = ToolPath(tool);
-  spec.args = std::move(args);
-  spec.env = ToolEnvironment();
-  ThrowIfStopped();
-  ChildProcess child(spec);
-  g_child_group = child.pid();
-  // A signal that came while the tool started found no group to stop.
-  if (g_stop_signal != 0)
-    (void)kill(-child.pid(), SIGTERM);
-  class Discard : public Sink {
-   public:
-    void Write(const uint8_t*, size_t) override {}
-    void Finish() override {}
-  } discard;
-  try {
-    PumpChild(child, output != nullptr ? *output : discard);
-  } catch (...) {
-    g_child_group = 0;
-    ThrowIfStopped();
-    throw;
-  }
-  g_child_group = 0;
-  ThrowIfStopped();
 }
 
 // CountEntries counts the entries of a pg_restore --list listing.
@@ -452,22 +237,6 @@ int RunSets(const Arguments& args) {
   return kExitOk;
 }
 
-// Staging is a directory of the command's own below a local directory.
-// OnThisMachine runs a step that works on local files: its I/O errors are
-// this machine's, not the storage's (exit 1, not 5).
-template <typename Step>
-auto OnThisMachine(Step step) {
-  try {
-    return step();
-  } catch (const CliFailure&) {
-    throw;
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kIo)
-      throw CliFailure(e);
-    throw;
-  }
-}
-
 // NewPrivateDirectory creates a directory of its own (0700, a random name
 // starting with prefix) in directory: no other user can have made it
 // first or swap what it holds. Returns its name.
@@ -549,18 +318,6 @@ int RunVerify(const Arguments& args) {
   return kExitOk;
 }
 
-// SyncFile makes a written file durable.
-void SyncFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) != 0) {
-    int saved = errno;
-    if (fd >= 0)
-      close(fd);
-    ThrowErrno("could not fsync \"" + Printable(path) + "\"", saved);
-  }
-  close(fd);
-}
-
 // EmptyDirectory creates directory (0700) if missing; an existing one must
 // be empty.
 void EmptyDirectory(const std::string& directory) {
@@ -572,16 +329,7 @@ void EmptyDirectory(const std::string& directory) {
   if (stat(directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw Error(ErrorKind::kInvalidParameter,
                 "\"" + Printable(directory) + "\" is not a directory");
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(directory.c_str()), closedir);
-  if (!dir)
-    ThrowErrno("could not open directory \"" + Printable(directory) + "\"", errno);
-  while (struct dirent* entry = readdir(dir.get())) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..")
-      throw Error(ErrorKind::kInvalidParameter,
-                  "directory \"" + Printable(directory) + "\" is not empty", "",
-                  "Fetch into a new or empty directory.");
-  }
+  RequireEmpty(directory, "directory", "Fetch into a new or empty directory.");
 }
 
 int RunFetch(const Arguments& args) {
@@ -876,18 +624,6 @@ int RunRestore(const Arguments& args) {
 
 }  // namespace
 
-void InstallSignalHandlers() {
-  struct sigaction action;
-  std::memset(&action, 0, sizeof action);
-  action.sa_handler = OnStopSignal;
-  sigemptyset(&action.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP})
-    sigaction(sig, &action, nullptr);
-  // A reader that goes away (pgbak sets | head) is not an error worth a
-  // signal's death.
-  signal(SIGPIPE, SIG_IGN);
-}
-
 int RunCommand(const Arguments& args) {
   if (args.command == "sets")
     return RunSets(args);
@@ -895,6 +631,10 @@ int RunCommand(const Arguments& args) {
     return RunVerify(args);
   if (args.command == "fetch")
     return RunFetch(args);
+  if (args.command == "wal-get")
+    return RunWalGet(args);
+  if (args.command == "restore-cluster")
+    return RunRestoreCluster(args);
   return RunRestore(args);
 }
 

@@ -62,7 +62,38 @@ int Report(const Arguments& args, int code, const std::string& message,
   return code;
 }
 
+// RunWalGet runs pgbak wal-get, whose exit codes are restore_command's
+// (cli_args.h): 1 only for a file the archive does not hold, above 125 for
+// every failure, so that PostgreSQL stops recovery instead of ending it
+// early. No signal handler: a SIGTERM from PostgreSQL stops it as a signal,
+// which is what PostgreSQL expects of its restore_command.
+int RunWalGet(const std::vector<std::string>& argv) {
+  Arguments args;
+  try {
+    args = Parse(argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "pgbak: %s\n", e.what());
+    return kWalGetFailure;
+  }
+  if (args.command != "wal-get")
+    return kWalGetFailure;
+  try {
+    return RunCommand(args);
+  } catch (const Error& e) {
+    int code = e.kind() == ErrorKind::kCorrupt ? kWalGetDamaged : kWalGetFailure;
+    Report(args, code, e.what(), e.detail(), e.hint());
+    return code;
+  } catch (const std::exception& e) {
+    return Report(args, kWalGetFailure, e.what());
+  }
+}
+
 int Run(const std::vector<std::string>& argv) {
+  bool help = false;
+  for (const std::string& arg : argv)
+    help = help || arg == "--help" || arg == "-h";
+  if (!argv.empty() && argv[0] == "wal-get" && !help)
+    return RunWalGet(argv);
   Arguments args;
   try {
     args = Parse(argv);

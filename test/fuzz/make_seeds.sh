@@ -5,14 +5,14 @@
 # S3 answers as AWS documents them, a complete small pg_dump archive made by
 # make_archive_seed.sh) and the unit tests' fixtures (pg_dump 15 archives in
 # test/unit/archive/data/, the C2SP age test vectors in
-# test/unit/crypto/data/age/).
+# test/unit/crypto/data/age/), and tar archives the stock tar writes.
 set -euo pipefail
 out=${1:?usage: make_seeds.sh OUT}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
 
 rm -rf "$out"
-mkdir -p "$out"/{json,manifest,archive_scanner,age,s3_xml}
+mkdir -p "$out"/{json,manifest,archive_scanner,age,s3_xml,tar}
 cp "$here"/seeds/json/* "$out/json/"
 cp "$here"/seeds/json/* "$out/manifest/"
 cp "$here"/seeds/s3_xml/* "$out/s3_xml/"
@@ -48,5 +48,18 @@ for vector in "$src"/test/unit/crypto/data/age/*; do
   [[ $vector == *.py ]] && continue
   perl -0777 -ne 'print $1 if /\A.*?\n\n(.*)\z/s' "$vector" >"$out/age/$(basename "$vector")"
 done
+
+# Tar archives as the stock tar writes them, in the layouts a base backup
+# has (directories, files, a link within, a long name), ustar, GNU and pax.
+tree="$out/tar_tree"
+mkdir -p "$tree/base/1" "$tree/pg_tblspc" "$tree/global"
+printf 'START WAL LOCATION: 0/2000028\n' >"$tree/backup_label"
+head -c 700 /dev/zero >"$tree/global/pg_control"
+printf 'x' >"$tree/base/1/$(printf 'n%.0s' {1..120})"
+ln -s base/1 "$tree/inside"
+tar --format=ustar -C "$tree" -cf "$out/tar/ustar.tar" backup_label global pg_tblspc inside
+tar --format=gnu -C "$tree" -cf "$out/tar/gnu.tar" .
+tar --format=pax -C "$tree" -cf "$out/tar/pax.tar" .
+rm -rf "$tree"
 
 echo "make_seeds: $(find "$out" -type f | wc -l) seeds in $out"

@@ -12,12 +12,12 @@
 # (default: all processors).
 set -euo pipefail
 
-usage="usage: test/fuzz/run.sh SECONDS [json|manifest|archive_scanner|age|s3_xml ...]"
+usage="usage: test/fuzz/run.sh SECONDS [json|manifest|archive_scanner|age|s3_xml|tar ...]"
 seconds=${1:?$usage}
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "$usage" >&2; exit 2; }
 shift
 harnesses=("$@")
-((${#harnesses[@]} > 0)) || harnesses=(json manifest archive_scanner age s3_xml)
+((${#harnesses[@]} > 0)) || harnesses=(json manifest archive_scanner age s3_xml tar)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -39,7 +39,8 @@ bash "$here/make_seeds.sh" "$build/seeds" >/dev/null
 
 # Inputs larger than these add time, not coverage: the largest seeds are
 # the archive without its big table (26 KB) and age files of one full chunk.
-declare -A max_len=([json]=8192 [manifest]=8192 [archive_scanner]=32768 [age]=70000 [s3_xml]=8192)
+declare -A max_len=([json]=8192 [manifest]=8192 [archive_scanner]=32768 [age]=70000 [s3_xml]=8192
+  [tar]=16384)
 
 failed=()
 mkdir -p "$build/artifacts" "$build/logs"

@@ -132,3 +132,55 @@ TEST(CliArgsTest, VerifyFetchRestore) {
 
 }  // namespace
 }  // namespace pgbak::cli
+
+namespace pgbak::cli {
+namespace {
+
+TEST(CliArgsTest, RestoreClusterAndWalGet) {
+  Arguments a =
+      Parse({"restore-cluster", "--pgdata", "/srv/new", "--storage", "file:///b", "--target-time",
+             "2026-12-02 07:10:00+00", "--base", "42", "--tablespace-map", "/old=/new",
+             "--tablespace-map=16385=/other", "--no-archive", "--cluster", "7301"});
+  EXPECT_EQ(a.command, "restore-cluster");
+  EXPECT_EQ(a.pgdata, "/srv/new");
+  EXPECT_EQ(a.target_kind, "time");
+  EXPECT_EQ(a.target, "2026-12-02 07:10:00+00");
+  EXPECT_EQ(a.base, "42");
+  EXPECT_EQ(a.tablespace_map, (Args{"/old=/new", "16385=/other"}));
+  EXPECT_TRUE(a.no_archive);
+  EXPECT_EQ(Parse({"restore-cluster", "--pgdata=/d", "--storage=file:///b", "--target=latest"})
+                .target_kind,
+            "latest");
+  EXPECT_EQ(Parse({"restore-cluster", "--pgdata=/d", "--storage=file:///b"}).target_kind, "");
+  EXPECT_EQ(UsageMessage({"restore-cluster", "--storage=file:///b"}),
+            "pgbak restore-cluster needs --pgdata DIR (the new data directory)");
+  EXPECT_EQ(UsageMessage({"restore-cluster", "--pgdata=/d", "--storage=file:///b",
+                          "--target-lsn=0/1", "--target-xid=5"}),
+            "give one target: --target-time, --target-lsn, --target-xid or --target latest");
+  EXPECT_EQ(UsageMessage(
+                {"restore-cluster", "--pgdata=/d", "--storage=file:///b", "--tablespace-map=/old"}),
+            "--tablespace-map takes OLD=NEW, not \"/old\"");
+  EXPECT_EQ(UsageMessage({"restore-cluster", "x", "--pgdata=/d", "--storage=file:///b"}),
+            "pgbak restore-cluster takes no argument, not \"x\"");
+  EXPECT_EQ(UsageMessage({"restore-cluster", "--pgdata=/d", "--storage=file:///b", "--jobs=2"}),
+            "pgbak restore-cluster takes no option --jobs (see pgbak restore-cluster --help)");
+
+  Arguments w = Parse({"wal-get", "000000010000000000000003", "pg_wal/RECOVERYXLOG", "--storage",
+                       "file:///b", "--cluster", "7301", "--prefetch", "0"});
+  EXPECT_EQ(w.wal_file, "000000010000000000000003");
+  EXPECT_EQ(w.wal_path, "pg_wal/RECOVERYXLOG");
+  EXPECT_EQ(w.prefetch, 0);
+  EXPECT_EQ(Parse({"wal-get", "f", "p", "--storage=file:///b", "--cluster=1"}).prefetch, 8);
+  EXPECT_EQ(UsageMessage({"wal-get", "f", "p", "--storage=file:///b"}),
+            "pgbak wal-get needs --cluster ID (the system identifier of the archive)");
+  EXPECT_EQ(UsageMessage({"wal-get", "f", "--storage=file:///b", "--cluster=1"}),
+            "pgbak wal-get takes FILE PATH (restore_command's %f %p)");
+  EXPECT_EQ(
+      UsageMessage({"wal-get", "f", "p", "--storage=file:///b", "--cluster=1", "--prefetch=65"}),
+      "--prefetch takes a number from 0 to 64, not \"65\"");
+  EXPECT_NE(HelpText("wal-get").find("254 the archived object is damaged"), std::string::npos);
+  EXPECT_NE(HelpText("").find("restore-cluster"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgbak::cli
