@@ -46,6 +46,13 @@ size_t WalPushQueue::Entries() const {
   return entries_.size();
 }
 
+bool WalPushQueue::Finished(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = entries_.find(name);
+  return it != entries_.end() &&
+         (it->second.state == State::kSucceeded || it->second.state == State::kFailed);
+}
+
 void WalPushQueue::Offer(const std::vector<std::string>& names) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::set<std::string> waiting(names.begin(), names.end());

@@ -75,6 +75,10 @@ class WalPushQueue {
   // Entries is how many files are queued, running or remembered.
   size_t Entries() const;
 
+  // Finished says whether name's push has ended (succeeded or failed) and
+  // is remembered for its Await.
+  bool Finished(const std::string& name) const;
+
  private:
   enum class State { kQueued, kRunning, kSucceeded, kFailed };
   struct Entry {

@@ -93,6 +93,10 @@ TEST(WalPushQueue, AwaitedFilePushedAheadIsAnsweredWithoutAPush) {
   WalPushQueue queue(2, 16, recorder.Function());
   queue.Offer({"A", "B"});
   ASSERT_TRUE(recorder.WaitFor([&] { return recorder.pushed.size() == 2; }));
+  // The push function has returned; the queue records the outcome just after.
+  for (int i = 0; i < 10000 && !queue.Finished("B"); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(queue.Finished("B"));
   WalPushQueue::Outcome outcome;
   ASSERT_TRUE(queue.Await("B", {}, outcome));
   EXPECT_TRUE(outcome.ok);
