@@ -82,6 +82,7 @@ start-fast=y
 archive-check=n
 log-path=$BASE_DIR/log
 lock-path=$BASE_DIR/log
+spool-path=$BASE_DIR/spool
 log-level-console=warn
 
 [bench]
