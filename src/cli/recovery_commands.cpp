@@ -226,7 +226,8 @@ int RunRestoreCluster(const Arguments& args) {
                 "the storage holds base backups of several clusters: " + list, "",
                 "Name one with --cluster.");
   }
-  const ClusterArchive& cluster = clusters[with_bases[0]];
+  ClusterArchive& cluster = clusters[with_bases[0]];
+  ReadTimelineHistories(storage, cluster, source.identities);
   for (const std::string& problem : cluster.problems)
     std::fprintf(stderr, "pgbak: left out: %s\n", TerminalText(problem).c_str());
   int base_index = -1;
@@ -408,7 +409,8 @@ int RunRestoreCluster(const Arguments& args) {
           " to " +
           (target.kind == RecoveryTargetKind::kLatest ? "the end of the archive" : target.text);
       WriteNewFile(pgdata + "/postgresql.auto.conf",
-                   RecoverySettings(restore_argv, target, args.no_archive, comment), true);
+                   RecoverySettings(restore_argv, target, args.no_archive, comment, plan.timeline),
+                   true);
       WriteNewFile(pgdata + "/recovery.signal", "", false);
       SyncFile(pgdata);
     });

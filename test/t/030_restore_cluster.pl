@@ -13,6 +13,8 @@
 # recovery that meets it stops (FATAL) instead of opening early. And a
 # restore from an encrypted S3 storage through the signature-checking
 # proxy, with the secret in a file: restore_command holds no secret.
+# The source's postgresql.auto.conf holds a stale recovery_target_time (as
+# a cluster that was itself restored keeps it): every restore overrides it.
 
 use strict;
 use warnings;
@@ -86,6 +88,13 @@ sub pgbak
 my @storage = ('--storage', "file://$store", '--cluster', $sysid);
 my $before_base = now_utc();
 
+# A cluster that was itself restored to a time keeps its target in
+# postgresql.auto.conf (ALTER SYSTEM writes it there too); its base backup
+# copies it. Every restore below must override it: with it left alone, an
+# LSN target fails FATAL ("multiple recovery targets specified") and
+# latest stops at the old time.
+$node->safe_psql('postgres', "ALTER SYSTEM SET recovery_target_time = '$before_base'");
+
 my $base_id = $node->safe_psql('postgres', "SELECT pgbak_base_backup('walstore')");
 is(wait_backup($node, $base_id, 300), 'succeeded', 'a base backup to the WAL storage succeeds');
 
@@ -105,6 +114,15 @@ $node->safe_psql('bench',
 $node->safe_psql('bench', q{INSERT INTO far_rows SELECT g, 'later' FROM generate_series(1, 100) g});
 my $latest = table_fingerprints($node, 'bench');
 archive_through_now();
+
+# last_setting($text, $name) is the value of the last line setting $name
+# in a configuration file's $text: the one PostgreSQL applies.
+sub last_setting
+{
+	my ($text, $name) = @_;
+	my @values = $text =~ /^\Q$name\E = (.*)$/mg;
+	return $values[-1];
+}
 
 # restored_node($name, $args...) runs restore-cluster into a new node's
 # data directory and returns the node and pgbak's output.
@@ -137,7 +155,10 @@ ok(-f "$pgdata/recovery.signal", 'recovery.signal is written');
 my $auto = slurp_file("$pgdata/postgresql.auto.conf");
 like($auto, qr/^restore_command = '\S*pgbak wal-get %f %p --storage file:\/\/\Q$store\E --cluster $sysid'$/m,
 	'restore_command runs pgbak wal-get on the same storage');
-like($auto, qr/^recovery_target_time = '\Q$target_time\E'$/m, 'the target time is set');
+like($auto, qr/^recovery_target_time = '\Q$before_base\E'$/m,
+	"the copied postgresql.auto.conf holds the source's stale target");
+is(last_setting($auto, 'recovery_target_time'), "'$target_time'", 'the target time is set, last');
+is(last_setting($auto, 'recovery_target_lsn'), "''", 'other target kinds are reset');
 like($auto, qr/^recovery_target_action = 'promote'$/m, 'and promotion at the target');
 like($auto, qr/^archive_mode = off$/m, '--no-archive writes archive_mode = off');
 like($auto, qr/^pgbak\.paused = on$/m, 'and pgbak.paused = on: the catalog is a copy of the source\'s');
@@ -167,8 +188,9 @@ my ($by_latest, $latest_out) = restored_node('by_latest', '--target', 'latest',
 	'--tablespace-map', "$tmp/ts_source=$tmp/ts_latest", '--no-archive');
 like($latest_out, qr/pg_verifybackup: the files match PostgreSQL's backup_manifest/,
 	'the stock pg_verifybackup checked the restored files');
-unlike(slurp_file($by_latest->data_dir . '/postgresql.auto.conf'), qr/^recovery_target_(time|lsn|xid|action) =/m,
-	'latest sets no target');
+my $latest_auto = slurp_file($by_latest->data_dir . '/postgresql.auto.conf');
+is(join(',', map { last_setting($latest_auto, "recovery_target$_") } ('', '_name', '_time', '_xid', '_lsn')),
+	"'','','','',''", 'latest resets every target kind (the stale time too)');
 $by_latest->start;
 ok(wait_promoted($by_latest), 'the latest cluster recovers and opens');
 is_deeply(table_fingerprints($by_latest, 'bench'), $latest,

@@ -86,6 +86,65 @@ std::string HashFile(const std::string& path) {
   return sha.HexDigest();
 }
 
+// DecodeWalObject writes object's content, decrypted and decompressed, to
+// out (finished), checked against the checksum its key carries; returns
+// its size. The errors of RestoreWalFile.
+uint64_t DecodeWalObject(Storage& storage, const WalObject& object,
+                         const std::vector<AgeIdentity>& identities, Sink& out) {
+  if (object.encrypted && identities.empty())
+    throw Error(ErrorKind::kInvalidParameter,
+                "WAL file \"" + object.name +
+                    "\" is archived encrypted, and no age identity was "
+                    "given to decrypt it");
+  MeterSink content(out, true);
+  ZstdDecompressSink decompress(content);
+  std::unique_ptr<AgeDecryptSink> decrypt;
+  if (object.encrypted)
+    decrypt = std::make_unique<AgeDecryptSink>(decompress, identities);
+  Sink& first = object.encrypted ? static_cast<Sink&>(*decrypt) : decompress;
+  try {
+    std::unique_ptr<ObjectReader> reader = storage.Open(object.key);
+    std::vector<uint8_t> chunk(kReadChunk);
+    while (size_t n = reader->Read(chunk.data(), chunk.size()))
+      first.Write(chunk.data(), n);
+    first.Finish();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kCorrupt)
+      throw;
+    throw Error(ErrorKind::kCorrupt,
+                "WAL file \"" + object.name + "\" cannot be read back: " + e.what(),
+                "Object " + storage.Location(object.key) + ".",
+                "The archived object is damaged: recovery must not go past it.");
+  }
+  if (content.sha256_hex() != object.sha256)
+    throw Error(ErrorKind::kCorrupt,
+                "WAL file \"" + object.name + "\": SHA-256 mismatch: its key says " +
+                    object.sha256 + ", its content is " + content.sha256_hex(),
+                "Object " + storage.Location(object.key) + ".",
+                "The archived object is damaged: recovery must not go past it.");
+  return content.bytes();
+}
+
+// BoundedStringSink collects a small file in memory, refusing more than
+// limit bytes.
+class BoundedStringSink : public Sink {
+ public:
+  BoundedStringSink(std::string name, size_t limit) : name_(std::move(name)), limit_(limit) {}
+  void Write(const uint8_t* data, size_t size) override {
+    if (size > limit_ - contents_.size())
+      throw Error(ErrorKind::kCorrupt,
+                  "WAL file \"" + name_ + "\" is larger than " + std::to_string(limit_) + " bytes");
+    contents_.append(reinterpret_cast<const char*>(data), size);
+  }
+  void Finish() override {}
+  const std::string& contents() const { return contents_; }
+
+ private:
+  std::string name_;
+  size_t limit_;
+  std::string contents_;
+};
+
 }  // namespace
 
 bool SelectWalObject(const std::vector<WalObject>& objects, const std::string& name,
@@ -111,6 +170,13 @@ bool FindWalObject(Storage& storage, const std::string& system_identifier, const
   return SelectWalObject(WalObjectsOf(keys, name), name, chosen);
 }
 
+std::string ReadWalFile(Storage& storage, const WalObject& object,
+                        const std::vector<AgeIdentity>& identities, size_t limit) {
+  BoundedStringSink text(object.name, limit);
+  DecodeWalObject(storage, object, identities, text);
+  return text.contents();
+}
+
 uint64_t RestoreWalFile(Storage& storage, const WalObject& object,
                         const std::vector<AgeIdentity>& identities, const std::string& path) {
   if (object.encrypted && identities.empty())
@@ -130,33 +196,7 @@ uint64_t RestoreWalFile(Storage& storage, const WalObject& object,
   uint64_t size = 0;
   try {
     FdSink file(fd.get(), temporary);
-    MeterSink content(file, true);
-    ZstdDecompressSink decompress(content);
-    std::unique_ptr<AgeDecryptSink> decrypt;
-    if (object.encrypted)
-      decrypt = std::make_unique<AgeDecryptSink>(decompress, identities);
-    Sink& first = object.encrypted ? static_cast<Sink&>(*decrypt) : decompress;
-    try {
-      std::unique_ptr<ObjectReader> reader = storage.Open(object.key);
-      std::vector<uint8_t> chunk(kReadChunk);
-      while (size_t n = reader->Read(chunk.data(), chunk.size()))
-        first.Write(chunk.data(), n);
-      first.Finish();
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::kCorrupt)
-        throw;
-      throw Error(ErrorKind::kCorrupt,
-                  "WAL file \"" + object.name + "\" cannot be read back: " + e.what(),
-                  "Object " + storage.Location(object.key) + ".",
-                  "The archived object is damaged: recovery must not go past it.");
-    }
-    if (content.sha256_hex() != object.sha256)
-      throw Error(ErrorKind::kCorrupt,
-                  "WAL file \"" + object.name + "\": SHA-256 mismatch: its key says " +
-                      object.sha256 + ", its content is " + content.sha256_hex(),
-                  "Object " + storage.Location(object.key) + ".",
-                  "The archived object is damaged: recovery must not go past it.");
-    size = content.bytes();
+    size = DecodeWalObject(storage, object, identities, file);
     fd.Reset();
     if (rename(temporary.c_str(), path.c_str()) != 0)
       ThrowErrno("could not rename \"" + temporary + "\" to \"" + path + "\"", errno);

@@ -50,6 +50,12 @@ bool FindWalObject(Storage& storage, const std::string& system_identifier, const
 uint64_t RestoreWalFile(Storage& storage, const WalObject& object,
                         const std::vector<AgeIdentity>& identities, const std::string& path);
 
+// ReadWalFile is object's content (a small file: a timeline history),
+// decrypted, decompressed and checked as RestoreWalFile does; kCorrupt if
+// it is longer than limit bytes.
+std::string ReadWalFile(Storage& storage, const WalObject& object,
+                        const std::vector<AgeIdentity>& identities, size_t limit);
+
 // NextSegmentNames lists the count segments after segment (a 24-hex-digit
 // name) on its timeline, for segments of segment_size bytes.
 std::vector<std::string> NextSegmentNames(const std::string& segment, uint64_t segment_size,

@@ -194,12 +194,126 @@ TEST(PlanRecovery, GapsAndMissingWal) {
   EXPECT_EQ(plan.covered_to_segment, "000000010000000000000007");
   refused = Refusal(f, Target(RecoveryTargetKind::kLsn, "0/8000001"));
   EXPECT_NE(refused.find("past the end"), std::string::npos) << refused;
-  // A later timeline is followed to its newest segment.
+  // A later timeline without a history file is no continuation: the gap
+  // still stops recovery to the latest.
   f.coverage.segments[2].insert("000000020000000000000014");
-  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), 0,
-                      f.now);
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"), 0);
+  EXPECT_NE(refused.find("gap: segment 000000010000000000000008"), std::string::npos) << refused;
+  // Nor is one whose history says it branched off before base 10 ended.
+  f.coverage.histories[2] = ParseTimelineHistory("1\t0/3000000\tno recovery target specified\n");
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"), 0);
+  EXPECT_NE(refused.find("gap: segment 000000010000000000000008"), std::string::npos) << refused;
+  // One that branched off after it is followed, and must hold its WAL
+  // from the switch point on.
+  f.coverage.histories[2] = ParseTimelineHistory("1\t0/4000000\tno recovery target specified\n");
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"), 0);
+  EXPECT_NE(refused.find("gap: segment 000000020000000000000004"), std::string::npos) << refused;
+}
+
+// Timelines is the fixture's archive with timeline 2 branching off
+// timeline 1 at switch_lsn and holding segments first..last.
+Fixture Timelines(const std::string& switch_lsn, uint64_t first, uint64_t last) {
+  Fixture f;
+  f.coverage.histories[2] =
+      ParseTimelineHistory("1\t" + switch_lsn + "\tno recovery target specified\n");
+  for (uint64_t n = first; n <= last; n++)
+    f.coverage.segments[2].insert(WalSegmentName(2, n * kSeg, kSeg));
+  return f;
+}
+
+TEST(PlanRecovery, FollowsATimelineThatBranchedAfterTheBase) {
+  // Timeline 1 holds 2..12; timeline 2 began at 0/A000100 (in segment 10).
+  Fixture f = Timelines("0/A000100", 10, 20);
+  RecoveryPlan plan = PlanRecovery(f.bases, f.coverage, kSeg,
+                                   Target(RecoveryTargetKind::kLatest, "latest"), -1, f.now);
+  EXPECT_EQ(plan.base, 1u);
+  EXPECT_EQ(plan.timeline, 2u);
   EXPECT_EQ(plan.covered_to_segment, "000000020000000000000014");
   EXPECT_EQ(plan.covered_to_lsn, 0x15 * kSeg);
+  EXPECT_NE(plan.coverage.find("following timeline 1 to 2 (at LSN 0/A000100)"), std::string::npos)
+      << plan.coverage;
+  // From the older base too; segments 10..12 of timeline 1 are not needed.
+  f.coverage.segments[1].erase("00000001000000000000000B");
+  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), 0,
+                      f.now);
+  EXPECT_EQ(plan.timeline, 2u);
+  EXPECT_EQ(plan.covered_to_segment, "000000020000000000000014");
+  EXPECT_EQ(Refusal(f, Target(RecoveryTargetKind::kLsn, "0/14000000")), "");
+  // A branch exactly at the base's end is after it.
+  f = Timelines("0/8000200", 8, 9);
+  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), -1,
+                      f.now);
+  EXPECT_EQ(plan.timeline, 2u);
+  EXPECT_EQ(plan.covered_to_segment, "000000020000000000000009");
+}
+
+TEST(PlanRecovery, IgnoresATimelineThatBranchedBeforeTheBaseEnded) {
+  // Timeline 2 began at 0/8000100, before base 20 ended (0/8000200).
+  Fixture f = Timelines("0/8000100", 8, 20);
+  RecoveryPlan plan = PlanRecovery(f.bases, f.coverage, kSeg,
+                                   Target(RecoveryTargetKind::kLatest, "latest"), -1, f.now);
+  EXPECT_EQ(plan.base, 1u);
+  EXPECT_EQ(plan.timeline, 1u) << "pinned to the base's timeline, not 'latest'";
+  EXPECT_EQ(plan.covered_to_segment, "00000001000000000000000C");
+  EXPECT_NE(plan.coverage.find("timeline 2 branched off at LSN 0/8000100"), std::string::npos)
+      << plan.coverage;
+  std::string refused = Refusal(f, Target(RecoveryTargetKind::kLsn, "0/E000000"));
+  EXPECT_NE(refused.find("past the end"), std::string::npos) << refused;
+  // From base 10 it is a valid branch.
+  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), 0,
+                      f.now);
+  EXPECT_EQ(plan.timeline, 2u);
+  EXPECT_EQ(plan.covered_to_segment, "000000020000000000000014");
+  // Without any later timeline, the base's own.
+  f = Fixture();
+  EXPECT_EQ(PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"),
+                         -1, f.now)
+                .timeline,
+            1u);
+}
+
+TEST(PlanRecovery, RefusesAGapBeforeTheSwitchPoint) {
+  Fixture f = Timelines("0/A000100", 10, 20);
+  f.coverage.segments[1].erase("000000010000000000000009");
+  std::string refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"));
+  EXPECT_NE(refused.find("gap: segment 000000010000000000000009 is missing"), std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("up to segment 000000010000000000000008"), std::string::npos) << refused;
+  refused = Refusal(f, Target(RecoveryTargetKind::kLsn, "0/C000000"));
+  EXPECT_NE(refused.find("past the end"), std::string::npos) << refused;
+  EXPECT_EQ(Refusal(f, Target(RecoveryTargetKind::kLsn, "0/8FFFFFF")), "");
+  // A gap on the later timeline, before its newest segment.
+  f = Timelines("0/A000100", 10, 20);
+  f.coverage.segments[2].erase("00000002000000000000000F");
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"));
+  EXPECT_NE(refused.find("gap: segment 00000002000000000000000F"), std::string::npos) << refused;
+  // Timeline 2's first segment is read from timeline 2: timeline 1's is
+  // not enough.
+  f = Timelines("0/A000100", 11, 20);
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"));
+  EXPECT_NE(refused.find("gap: segment 00000002000000000000000A"), std::string::npos) << refused;
+}
+
+TEST(ParseTimelineHistory, AsPostgreSQLWritesIt) {
+  std::vector<TimelineSwitch> history = ParseTimelineHistory(
+      "1\t0/3000158\tno recovery target specified\n\n# comment\n"
+      "2\t1/A0000000\tat restore point \"x\"\n");
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].timeline, 1u);
+  EXPECT_EQ(history[0].switch_lsn, 0x3000158u);
+  EXPECT_EQ(history[1].timeline, 2u);
+  EXPECT_EQ(history[1].switch_lsn, 0x1A0000000u);
+  EXPECT_TRUE(ParseTimelineHistory("").empty());
+  EXPECT_THROW(ParseTimelineHistory("x\t0/1\n"), Error);
+  EXPECT_THROW(ParseTimelineHistory("1\tnot-an-lsn\n"), Error);
+  EXPECT_THROW(ParseTimelineHistory("1\n"), Error);
+  EXPECT_THROW(ParseTimelineHistory("2\t0/1\tx\n1\t0/2\tx\n"), Error);
+}
+
+TEST(RecoverySettings, PinsTheTimeline) {
+  std::string text =
+      RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), false, "x", 3);
+  EXPECT_NE(text.find("recovery_target_timeline = '3'\n"), std::string::npos) << text;
 }
 
 TEST(RecoverySettings, QuotedForShellAndConfig) {
@@ -217,7 +331,54 @@ TEST(RecoverySettings, QuotedForShellAndConfig) {
   EXPECT_EQ(text.find("archive_mode"), std::string::npos);
   EXPECT_NE(text.find("pgbak.paused = on\n"), std::string::npos);
   text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), true, "x");
-  EXPECT_EQ(text.find("recovery_target_"), text.find("recovery_target_timeline"));
+  EXPECT_NE(text.find("archive_mode = off\n"), std::string::npos);
+  EXPECT_THROW(RecoverySettings({"a\nb"}, Target(RecoveryTargetKind::kLatest, "latest"), false, ""),
+               Error);
+}
+
+// Lines of text that set name, in order.
+std::vector<std::string> Settings(const std::string& text, const std::string& name) {
+  std::vector<std::string> values;
+  size_t at = 0;
+  while ((at = text.find("\n" + name + " = ", at)) != std::string::npos) {
+    at += name.size() + 4;
+    values.push_back(text.substr(at, text.find('\n', at) - at));
+  }
+  return values;
+}
+
+TEST(RecoverySettings, ResetsEveryTargetKindBeforeTheChosenOne) {
+  // A copied postgresql.auto.conf may set another recovery's target: every
+  // kind is reset (the last line wins), and the chosen one is set after
+  // all resets (PostgreSQL refuses a reset after another kind was set).
+  const char* kinds[] = {"recovery_target", "recovery_target_name", "recovery_target_time",
+                         "recovery_target_xid", "recovery_target_lsn"};
+  std::string text =
+      RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLsn, "0/3000060"), false, "x");
+  for (const char* kind : kinds) {
+    ASSERT_FALSE(Settings(text, kind).empty()) << kind << " in\n" << text;
+    EXPECT_EQ(Settings(text, kind).front(), "''") << kind << " in\n" << text;
+  }
+  EXPECT_EQ(Settings(text, "recovery_target_lsn"), (std::vector<std::string>{"''", "'0/3000060'"}));
+  EXPECT_GT(text.find("recovery_target_lsn = '0/3000060'"), text.find("recovery_target_xid = ''"));
+  EXPECT_EQ(Settings(text, "recovery_target_inclusive"), (std::vector<std::string>{"on"}));
+  EXPECT_EQ(Settings(text, "recovery_target_action"), (std::vector<std::string>{"'promote'"}));
+  text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), false, "x");
+  for (const char* kind : kinds)
+    EXPECT_EQ(Settings(text, kind), (std::vector<std::string>{"''"})) << kind << " in\n" << text;
+  text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kXid, "900"), false, "x");
+  EXPECT_EQ(Settings(text, "recovery_target_xid"), (std::vector<std::string>{"''", "'900'"}));
+  EXPECT_GT(text.find("recovery_target_xid = '900'"), text.find("recovery_target_lsn = ''"));
+  text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kTime, "2026-12-01 11:00:00+00"),
+                          false, "x");
+  EXPECT_EQ(Settings(text, "recovery_target_time"),
+            (std::vector<std::string>{"''", "'2026-12-01 11:00:00+00'"}));
+  EXPECT_GT(text.find("recovery_target_time = '2026"), text.find("recovery_target_lsn = ''"));
+}
+
+TEST(RecoverySettings, ArchiveOffAndLineBreaks) {
+  std::string text =
+      RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), true, "x");
   EXPECT_NE(text.find("archive_mode = off\n"), std::string::npos);
   EXPECT_THROW(RecoverySettings({"a\nb"}, Target(RecoveryTargetKind::kLatest, "latest"), false, ""),
                Error);
