@@ -475,7 +475,13 @@ std::string RecoverySettings(const std::vector<std::string>& restore_argv,
     if (arg.find_first_of("\n\r") != std::string::npos)
       throw Error(ErrorKind::kInvalidParameter,
                   "restore_command cannot hold a line break (in \"" + Printable(arg) + "\")");
-    command += (command.empty() ? "" : " ") + ShellQuote(arg);
+    // PostgreSQL replaces %f, %p, %r and %% anywhere in restore_command:
+    // a % of a path or URL is doubled, and only the arguments that are
+    // exactly %f and %p are left for it.
+    std::string literal;
+    for (char c : arg)
+      literal += c == '%' && arg != "%f" && arg != "%p" ? "%%" : std::string(1, c);
+    command += (command.empty() ? "" : " ") + ShellQuote(literal);
   }
   std::string out = "\n# " + comment + "\n";
   out += "restore_command = " + ConfQuote(command) + "\n";

@@ -135,8 +135,8 @@ RecoveryPlan PlanRecovery(const std::vector<BaseBackupInfo>& bases, const Archiv
 
 // RecoverySettings is what restore-cluster appends to postgresql.auto.conf:
 // restore_command (given as argv, quoted for sh and for the configuration
-// file), recovery_end_command removing wal-get's prefetch cache
-// (pg_wal/pgbak_prefetch, whatever recovery did not use), every
+// file; every % doubled but in the arguments that are exactly %f and %p), recovery_end_command
+// removing wal-get's prefetch cache (pg_wal/pgbak_prefetch, whatever recovery did not use), every
 // recovery target kind reset to '' (a copied postgresql.auto.conf may hold
 // another recovery's target), recovery_target_inclusive = on,
 // recovery_target_action = 'promote', then the target itself,

@@ -310,6 +310,17 @@ TEST(ParseTimelineHistory, AsPostgreSQLWritesIt) {
   EXPECT_THROW(ParseTimelineHistory("2\t0/1\tx\n1\t0/2\tx\n"), Error);
 }
 
+TEST(RecoverySettings, DoublesPercentSigns) {
+  // PostgreSQL would replace %p in the path and %r in the URL.
+  std::string text = RecoverySettings(
+      {"/opt/100%pg/pgbak", "wal-get", "%f", "%p", "--storage", "s3://b/a%20b%r%%", "--x", "%f%p"},
+      Target(RecoveryTargetKind::kLatest, "latest"), false, "x");
+  EXPECT_NE(text.find("restore_command = '/opt/100%%pg/pgbak wal-get %f %p --storage "
+                      "s3://b/a%%20b%%r%%%% --x %%f%%p'\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST(RecoverySettings, PinsTheTimeline) {
   std::string text =
       RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), false, "x", 3);
