@@ -387,9 +387,11 @@ RecoveryPlan PlanRecovery(const std::vector<BaseBackupInfo>& bases, const Archiv
     throw Error(ErrorKind::kUndefinedObject,
                 "the WAL archive has a gap: segment " + gap + " is missing", plan.coverage + ".",
                 "Restore the missing segment into the archive, or give a target before it "
-                "(--target-lsn " +
-                    FormatLsn(plan.covered_to_lsn) + " at most).");
-  if (target.kind == RecoveryTargetKind::kLsn && target.lsn > plan.covered_to_lsn)
+                "(--target-lsn below " +
+                    FormatLsn(plan.covered_to_lsn) + ").");
+  // A record that starts at the end of the coverage is not in it: the
+  // target must be below (recovery stops once it replayed past the target).
+  if (target.kind == RecoveryTargetKind::kLsn && target.lsn >= plan.covered_to_lsn)
     throw Error(ErrorKind::kUndefinedObject,
                 "--target-lsn " + target.text + " is past the end of the WAL archive",
                 plan.coverage + ".",

@@ -13,8 +13,8 @@
 // segment; recovery_target_timeline names the timeline checked.
 //
 // What is checked, exactly (README, "Point-in-time recovery"):
-//   - an LSN target: after the chosen base's end and at most the end of
-//     the archive's coverage;
+//   - an LSN target: after the chosen base's end and before the end of
+//     the archive's coverage (a record there is not in the archive);
 //   - a time target: after the chosen base's finished_at and not in the
 //     future; WAL holds commit times that only PostgreSQL reads, so
 //     whether the archive reaches it is PostgreSQL's to say (it stops with
