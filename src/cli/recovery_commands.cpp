@@ -311,6 +311,11 @@ int RunRestoreCluster(const Arguments& args) {
     std::string map_path = pgdata + "/tablespace_map";
     if (access(map_path.c_str(), F_OK) == 0)
       old_map = ParseTablespaceMap(ReadWholeFile(map_path, "the backup's tablespace_map"));
+    std::vector<std::string> tablespace_oids;
+    for (const ManifestObject& object : manifest.objects)
+      if (object.role == "tablespace")
+        tablespace_oids.push_back(object.name.substr(0, object.name.find('.')));
+    MatchTablespaceObjects(old_map, tablespace_oids);
     std::set<std::string> used;
     for (const ManifestObject& object : manifest.objects) {
       if (object.role == "backup_manifest") {

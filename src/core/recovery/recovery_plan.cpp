@@ -555,9 +555,28 @@ std::map<std::string, std::string> ParseTablespaceMap(const std::string& text) {
         oid.find_first_not_of("0123456789") != std::string::npos || space + 1 >= line.size())
       throw Error(ErrorKind::kCorrupt,
                   "tablespace_map has a line that is not \"<oid> <path>\": " + Printable(line));
-    map[oid] = line.substr(space + 1);
+    std::string path = line.substr(space + 1);
+    if (path[0] != '/')
+      throw Error(ErrorKind::kCorrupt, "tablespace_map gives tablespace " + oid +
+                                           " a path that is not absolute: " + Printable(path));
+    map[oid] = path;
   }
   return map;
+}
+
+void MatchTablespaceObjects(const std::map<std::string, std::string>& map,
+                            const std::vector<std::string>& object_oids) {
+  std::set<std::string> objects(object_oids.begin(), object_oids.end());
+  for (const std::string& oid : object_oids)
+    if (oid.empty() || oid.find_first_not_of("0123456789") != std::string::npos ||
+        map.count(oid) == 0)
+      throw Error(ErrorKind::kCorrupt, "the base backup holds tablespace object " + Printable(oid) +
+                                           ".tar that its tablespace_map does not name");
+  for (const auto& [oid, path] : map)
+    if (objects.count(oid) == 0)
+      throw Error(ErrorKind::kCorrupt, "the base backup's tablespace_map names tablespace " + oid +
+                                           " (" + Printable(path) +
+                                           "), but the backup holds no files of it");
 }
 
 std::string FormatTablespaceMap(const std::map<std::string, std::string>& map) {

@@ -157,8 +157,18 @@ std::string ConfQuote(const std::string& value);
 
 // ParseTablespaceMap reads a tablespace_map file ("<oid> <path>\n" lines,
 // PostgreSQL 15 escaping \\, \n and \r in paths with a backslash) into
-// oid -> path; throws kCorrupt on a line that is not one.
+// oid -> path; throws kCorrupt on a line that is not one, or whose path is
+// not absolute (the file comes from the backup: a relative path would
+// land wherever restore-cluster runs).
 std::map<std::string, std::string> ParseTablespaceMap(const std::string& text);
+
+// MatchTablespaceObjects checks that the base backup's tablespace objects
+// (their OIDs, from "<oid>.tar" names) and its tablespace_map name the
+// same tablespaces; throws kCorrupt naming the first one without the
+// other (a tablespace without its files would start as an empty
+// directory, or not at all).
+void MatchTablespaceObjects(const std::map<std::string, std::string>& map,
+                            const std::vector<std::string>& object_oids);
 
 // FormatTablespaceMap renders oid -> path as a tablespace_map file.
 std::string FormatTablespaceMap(const std::map<std::string, std::string>& map);

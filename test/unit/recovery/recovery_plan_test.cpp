@@ -408,5 +408,41 @@ TEST(TablespaceMap, RoundTripWithEscapes) {
   EXPECT_TRUE(ParseTablespaceMap("").empty());
 }
 
+TEST(TablespaceMap, PathsMustBeAbsolute) {
+  // From the (untrusted) backup: a relative path would be resolved
+  // wherever restore-cluster runs.
+  for (const char* text : {"16385 srv/ts\n", "16385 ../../etc\n", "16385 pg_tblspc/16385\n"}) {
+    try {
+      ParseTablespaceMap(text);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+      EXPECT_NE(std::string(e.what()).find("not absolute"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(TablespaceMap, EveryEntryHasItsObjectAndEveryObjectItsEntry) {
+  std::map<std::string, std::string> map = {{"16385", "/srv/a"}, {"16386", "/srv/b"}};
+  EXPECT_NO_THROW(MatchTablespaceObjects(map, {"16386", "16385"}));
+  EXPECT_NO_THROW(MatchTablespaceObjects({}, {}));
+  try {
+    MatchTablespaceObjects(map, {"16385"});
+    ADD_FAILURE() << "a map entry without its object was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("tablespace 16386 (/srv/b)"), std::string::npos)
+        << e.what();
+  }
+  try {
+    MatchTablespaceObjects(map, {"16385", "16386", "16387"});
+    ADD_FAILURE() << "an object without its map entry was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("16387.tar"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(MatchTablespaceObjects(map, {"16385", "16386", "x"}), Error);
+}
+
 }  // namespace
 }  // namespace pgbak
