@@ -23,6 +23,7 @@ use File::Copy qw(copy);
 use File::Path qw(make_path);
 use IPC::Run ();
 use JSON::PP ();
+use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -225,6 +226,28 @@ make_path("$tmp/walget");
 is($rc, 1, 'wal-get of a file the archive does not hold exits 1 (PostgreSQL: end of archive)');
 like($rerr, qr/is not in the archive/, 'saying so');
 ok(!-e "$tmp/walget/RECOVERYXLOG", 'and writes nothing');
+
+# With its stderr a pipe nobody reads (the server log went away), saying
+# so must not kill it with SIGPIPE, which PostgreSQL would read as a
+# failure instead of the end of the archive.
+{
+	pipe(my $reader, my $writer) or die "pipe: $!";
+	close($reader);
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0)
+	{
+		$SIG{PIPE} = 'DEFAULT';
+		open(STDERR, '>&', $writer) or POSIX::_exit(126);
+		open(STDOUT, '>', '/dev/null') or POSIX::_exit(126);
+		exec('pgbak', 'wal-get', '0000000100000000000000FE', "$tmp/walget/RECOVERYXLOG", @storage)
+		  or POSIX::_exit(127);
+	}
+	close($writer);
+	waitpid($pid, 0);
+	my $status = $?;
+	is($status & 127, 0, 'wal-get writing to a closed stderr is not killed by a signal');
+	is($status >> 8, 1, 'and still exits 1');
+}
 
 # A copy of the archive with one segment damaged (after the base backup's
 # WAL, so that recovery meets it while it replays).
