@@ -164,7 +164,9 @@ int RunWalGet(const Arguments& args) {
   std::string cache_dir = args.prefetch_dir.empty()
                               ? DirectoryOf(args.wal_path) + "/" + kWalPrefetchDirectory
                               : args.prefetch_dir;
-  WalPrefetchCache cache(cache_dir);
+  WalPrefetchCache cache(cache_dir, args.cluster);
+  // Temporaries of a wal-get killed while writing (PostgreSQL's shutdown).
+  RemoveDeadTemporaries(DirectoryOf(args.wal_path));
   uint64_t size = 0;
   struct stat st;
   if (prefetch && cache.Take(name, args.wal_path) && stat(args.wal_path.c_str(), &st) == 0) {
@@ -184,7 +186,7 @@ int RunWalGet(const Arguments& args) {
     // Topped up in batches, when half of what lies ahead was used.
     if (cache.Cached(next) <= next.size() / 2)
       cache.Fill(
-          next, std::min(args.prefetch, 4), [&] { return OpenCliStorage(args); }, args.cluster,
+          next, std::min(args.prefetch, 4), [&] { return OpenCliStorage(args); },
           source.identities);
   }
   return kExitOk;

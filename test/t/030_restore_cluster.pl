@@ -249,6 +249,22 @@ ok(!-e "$tmp/walget/RECOVERYXLOG", 'and writes nothing');
 	is($status >> 8, 1, 'and still exits 1');
 }
 
+# A wal-get killed while writing (a fast shutdown) leaves its temporary
+# file beside %p; the next call removes it, and not one of a process that
+# still runs.
+{
+	my $dead = fork() // die "fork: $!";
+	POSIX::_exit(0) if $dead == 0;
+	waitpid($dead, 0);
+	my $stale = "$tmp/walget/.pgbak-wal-get-$dead-AbC123";
+	my $alive = "$tmp/walget/.pgbak-wal-get-$$-AbC123";
+	PostgreSQL::Test::Utils::append_to_file($_, 'x') for ($stale, $alive);
+	($rc) = pgbak('wal-get', '0000000100000000000000FE', "$tmp/walget/RECOVERYXLOG", @storage);
+	ok(!-e $stale, "wal-get removes a dead process's temporary file beside %p");
+	ok(-e $alive, "and keeps a running one's");
+	unlink $alive;
+}
+
 # A copy of the archive with one segment damaged (after the base backup's
 # WAL, so that recovery meets it while it replays).
 my $bad_store = "$tmp/bad_store";
@@ -285,16 +301,17 @@ my ($good_sha) = (glob("$store/$sysid/wal/*/$victim_name-*.zst"))[0] =~ /-([0-9a
 my @cache = ('--prefetch-dir', "$tmp/cache", '--prefetch', '4');
 ($rc, $rout, $rerr) = pgbak('wal-get', $last, "$tmp/walget/RECOVERYXLOG", @storage, @cache);
 is($rc, 0, "wal-get of $last from the good archive") or diag($rerr);
-ok(-f "$tmp/cache/$victim_name-$good_sha", 'prefetched the next segment into the cache, named by its SHA-256');
+ok(-f "$tmp/cache/$sysid/$victim_name-$good_sha",
+	'prefetched the next segment into the cache (a directory per cluster), named by its SHA-256');
 ($rc, $rout, $rerr) =
   pgbak('wal-get', $victim_name, "$tmp/walget/RECOVERYXLOG", @bad_storage, @cache);
 is($rc, 0, 'the next call is served from the cache') or diag($rerr);
 is(sha256_of_file("$tmp/walget/RECOVERYXLOG"), $good_sha, 'with the good content');
-ok(!-e "$tmp/cache/$victim_name-$good_sha", 'and the entry left the cache');
+ok(!-e "$tmp/cache/$sysid/$victim_name-$good_sha", 'and the entry left the cache');
 unlink "$tmp/walget/RECOVERYXLOG";
 ($rc, $rout, $rerr) = pgbak('wal-get', $last, "$tmp/walget/RECOVERYXLOG", @storage, @cache);
 unlink "$tmp/walget/RECOVERYXLOG";
-my $entry = "$tmp/cache/$victim_name-$good_sha";
+my $entry = "$tmp/cache/$sysid/$victim_name-$good_sha";
 ok(-f $entry, 'prefetched again');
 my $cached = slurp_file($entry);
 substr($cached, 100, 1) = substr($cached, 100, 1) eq 'x' ? 'y' : 'x';
