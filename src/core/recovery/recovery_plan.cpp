@@ -114,9 +114,15 @@ bool ParseUtcTime(const std::string& text, int64_t& time_us) {
   parts.tm_mday = day;
   parts.tm_hour = hour;
   parts.tm_min = minute;
-  parts.tm_sec = second;
   time_t seconds = timegm(&parts);
-  time_us = (static_cast<int64_t>(seconds) - offset_minutes * 60LL) * 1000000 + micros;
+  // timegm carries a day past the month's end (February 31st) into the
+  // next month: such a date is no date. The seconds (60 for a leap
+  // second) are added afterwards.
+  struct tm back;
+  if (gmtime_r(&seconds, &back) == nullptr || back.tm_year != year - 1900 ||
+      back.tm_mon != month - 1 || back.tm_mday != day)
+    return false;
+  time_us = (static_cast<int64_t>(seconds) + second - offset_minutes * 60LL) * 1000000 + micros;
   return true;
 }
 

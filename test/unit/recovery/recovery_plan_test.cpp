@@ -91,6 +91,18 @@ TEST(ParseRecoveryTarget, Forms) {
   EXPECT_EQ(FormatUtcTime(Time("2026-12-01T10:00:00.25Z")), "2026-12-01 10:00:00.250000+00");
 }
 
+TEST(ParseUtcTime, RefusesDaysPastTheMonthsEnd) {
+  int64_t us = 0;
+  EXPECT_FALSE(ParseUtcTime("2026-02-31 10:00:00+00", us));
+  EXPECT_FALSE(ParseUtcTime("2026-02-29 10:00:00+00", us));
+  EXPECT_FALSE(ParseUtcTime("2026-04-31T10:00:00Z", us));
+  EXPECT_TRUE(ParseUtcTime("2028-02-29 10:00:00+00", us));
+  EXPECT_EQ(FormatUtcTime(us), "2028-02-29 10:00:00.000000+00");
+  EXPECT_TRUE(ParseUtcTime("2026-12-31 23:59:60+00", us)) << "a leap second";
+  EXPECT_EQ(FormatUtcTime(us), "2027-01-01 00:00:00.000000+00");
+  EXPECT_THROW(ParseRecoveryTarget(RecoveryTargetKind::kTime, "2026-02-31 10:00:00+00"), Error);
+}
+
 TEST(DeduceSegmentSize, FromTheBases) {
   Fixture f;
   EXPECT_EQ(DeduceSegmentSize(f.bases), kSeg);
