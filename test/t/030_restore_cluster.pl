@@ -15,6 +15,8 @@
 # proxy, with the secret in a file: restore_command holds no secret.
 # The source's postgresql.auto.conf holds a stale recovery_target_time (as
 # a cluster that was itself restored keeps it): every restore overrides it.
+# A restored cluster that archives timeline 2 into the same storage: a
+# later restore from the same base follows its history there.
 
 use strict;
 use warnings;
@@ -417,6 +419,66 @@ like($s3_auto, qr/^recovery_end_command = 'rm -rf pg_wal\/pgbak_prefetch'$/m,
 	'recovery_end_command removes the prefetch cache');
 ok(!-e $from_s3->data_dir . '/pg_wal/pgbak_prefetch', 'which is gone once recovery ended');
 $from_s3->stop;
+
+# --- A promotion: the restored cluster lives on, on timeline 2 -------------------
+# A cluster restored to the latest without --no-archive replaces a lost
+# server: it archives its new timeline into the same storage. A later
+# restore-cluster from the same base follows timeline 2 (its history file
+# says it branched off after the base ended), pinned to it, and recovers
+# what was written there.
+my ($successor) = restored_node('successor', '--target', 'latest',
+	'--tablespace-map', "$ts_oid=$tmp/ts_successor");
+$successor->start;
+ok(wait_promoted($successor), 'the successor recovers and opens');
+$successor->safe_psql('bench',
+	q{CREATE TABLE after_promotion AS SELECT g FROM generate_series(1, 1000) g});
+my $successor_segment =
+  $successor->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+like($successor_segment, qr/^00000002/, 'the successor writes timeline 2');
+ok( poll_until(
+		120,
+		sub {
+			$successor->safe_psql('postgres', 'SELECT last_archived_wal FROM pg_stat_archiver') ge
+			  $successor_segment;
+		}),
+	"the successor archived $successor_segment");
+ok(scalar(glob("$store/$sysid/wal/00000002/00000002.history-*")),
+	'and the history file of timeline 2');
+my $successor_state = table_fingerprints($successor, 'bench');
+ok($successor_state->{'public.after_promotion'}, 'the successor holds its own table');
+$successor->stop;
+my ($followed, $followed_out) = restored_node('followed', '--target', 'latest',
+	'--tablespace-map', "$ts_oid=$tmp/ts_followed", '--no-archive');
+like($followed_out, qr/up to segment 00000002[0-9A-F]{16} \(LSN [0-9A-F\/]+\), following timeline 1 to 2 \(at LSN /,
+	'restore-cluster follows timeline 2 from the same base');
+is(last_setting(slurp_file($followed->data_dir . '/postgresql.auto.conf'), 'recovery_target_timeline'),
+	"'2'", 'and pins recovery_target_timeline to it');
+$followed->start;
+ok(wait_promoted($followed), 'the cluster recovered along timeline 2 opens');
+is_deeply(table_fingerprints($followed, 'bench'), $successor_state,
+	'it holds what the successor wrote on timeline 2');
+$followed->stop;
+
+# The source went on on timeline 1 (the successor was a copy after all):
+# its next base backup ends after timeline 2 branched off. A restore from
+# it must not follow timeline 2 (PostgreSQL would stop FATAL: "requested
+# timeline 2 is not a child of this server's history"): pinned to 1.
+my $second_base = $node->safe_psql('postgres', "SELECT pgbak_base_backup('walstore')");
+is(wait_backup($node, $second_base, 300), 'succeeded', 'a second base backup of the source');
+$node->safe_psql('bench', q{CREATE TABLE source_went_on AS SELECT 1 AS one});
+my $source_state = table_fingerprints($node, 'bench');
+archive_through_now();
+my ($pinned, $pinned_out) = restored_node('pinned', '--target', 'latest',
+	'--tablespace-map', "$ts_oid=$tmp/ts_pinned", '--no-archive');
+like($pinned_out, qr/base backup $second_base .*timeline 2 branched off at LSN \S+, before the base backup ended, and is not followed/s,
+	'restore-cluster from the newer base leaves timeline 2 alone, and says so');
+is(last_setting(slurp_file($pinned->data_dir . '/postgresql.auto.conf'), 'recovery_target_timeline'),
+	"'1'", "and pins recovery_target_timeline to the base's");
+$pinned->start;
+ok(wait_promoted($pinned), 'the cluster recovered along timeline 1 opens');
+is_deeply(table_fingerprints($pinned, 'bench'), $source_state,
+	'it holds what the source wrote on timeline 1, after the second base backup');
+$pinned->stop;
 
 $node->stop;
 done_testing();
