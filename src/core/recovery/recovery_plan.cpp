@@ -316,9 +316,12 @@ RecoveryPlan PlanRecovery(const std::vector<BaseBackupInfo>& bases, const Archiv
         valid = false;
     if (!valid) {
       if (not_followed.empty())
-        not_followed = "; timeline " + std::to_string(timeline) + " branched off at LSN " +
-                       FormatLsn(history[from].switch_lsn) +
-                       ", before the base backup ended, and is not followed";
+        not_followed = "; timeline " + std::to_string(timeline) +
+                       (history[from].switch_lsn < base.end_lsn
+                            ? " branched off at LSN " + FormatLsn(history[from].switch_lsn) +
+                                  ", before the base backup ended,"
+                            : "'s history file does not fit the base backup's timeline,") +
+                       " and is not followed";
       continue;
     }
     path.assign(history.begin() + static_cast<std::ptrdiff_t>(from), history.end());

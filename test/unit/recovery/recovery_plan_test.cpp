@@ -280,6 +280,15 @@ TEST(PlanRecovery, IgnoresATimelineThatBranchedBeforeTheBaseEnded) {
                       f.now);
   EXPECT_EQ(plan.timeline, 2u);
   EXPECT_EQ(plan.covered_to_segment, "000000020000000000000014");
+  // A history whose switch points go backwards fits nothing.
+  f = Timelines("0/A000100", 10, 20);
+  f.coverage.histories[3] = ParseTimelineHistory("1\t0/A000100\tx\n2\t0/9000000\tx\n");
+  f.coverage.segments[3].insert("000000030000000000000015");
+  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), -1,
+                      f.now);
+  EXPECT_EQ(plan.timeline, 2u);
+  EXPECT_NE(plan.coverage.find("timeline 3's history file does not fit"), std::string::npos)
+      << plan.coverage;
   // Without any later timeline, the base's own.
   f = Fixture();
   EXPECT_EQ(PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"),
