@@ -1,6 +1,7 @@
 // pgbak_main.cpp: the pgbak program (see cli_args.h), built on the core of
 // pgbak_ext: the same storage drivers, SigV4, age, zstd, manifest and set
 // layout as the server's workers, and no PostgreSQL server library.
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -66,8 +67,11 @@ int Report(const Arguments& args, int code, const std::string& message,
 // (cli_args.h): 1 only for a file the archive does not hold, above 125 for
 // every failure, so that PostgreSQL stops recovery instead of ending it
 // early. No signal handler: a SIGTERM from PostgreSQL stops it as a signal,
-// which is what PostgreSQL expects of its restore_command.
+// which is what PostgreSQL expects of its restore_command. SIGPIPE is
+// ignored: a storage connection or a stderr that went away is an error
+// (exit code), not a death by a signal PostgreSQL reads as a failure.
 int RunWalGet(const std::vector<std::string>& argv) {
+  std::signal(SIGPIPE, SIG_IGN);
   Arguments args;
   try {
     args = Parse(argv);

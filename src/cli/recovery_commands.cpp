@@ -164,7 +164,9 @@ int RunWalGet(const Arguments& args) {
   std::string cache_dir = args.prefetch_dir.empty()
                               ? DirectoryOf(args.wal_path) + "/" + kWalPrefetchDirectory
                               : args.prefetch_dir;
-  WalPrefetchCache cache(cache_dir);
+  WalPrefetchCache cache(cache_dir, args.cluster);
+  // Temporaries of a wal-get killed while writing (PostgreSQL's shutdown).
+  RemoveDeadTemporaries(DirectoryOf(args.wal_path));
   uint64_t size = 0;
   struct stat st;
   if (prefetch && cache.Take(name, args.wal_path) && stat(args.wal_path.c_str(), &st) == 0) {
@@ -184,7 +186,7 @@ int RunWalGet(const Arguments& args) {
     // Topped up in batches, when half of what lies ahead was used.
     if (cache.Cached(next) <= next.size() / 2)
       cache.Fill(
-          next, std::min(args.prefetch, 4), [&] { return OpenCliStorage(args); }, args.cluster,
+          next, std::min(args.prefetch, 4), [&] { return OpenCliStorage(args); },
           source.identities);
   }
   return kExitOk;
@@ -226,7 +228,8 @@ int RunRestoreCluster(const Arguments& args) {
                 "the storage holds base backups of several clusters: " + list, "",
                 "Name one with --cluster.");
   }
-  const ClusterArchive& cluster = clusters[with_bases[0]];
+  ClusterArchive& cluster = clusters[with_bases[0]];
+  ReadTimelineHistories(storage, cluster, source.identities);
   for (const std::string& problem : cluster.problems)
     std::fprintf(stderr, "pgbak: left out: %s\n", TerminalText(problem).c_str());
   int base_index = -1;
@@ -310,6 +313,11 @@ int RunRestoreCluster(const Arguments& args) {
     std::string map_path = pgdata + "/tablespace_map";
     if (access(map_path.c_str(), F_OK) == 0)
       old_map = ParseTablespaceMap(ReadWholeFile(map_path, "the backup's tablespace_map"));
+    std::vector<std::string> tablespace_oids;
+    for (const ManifestObject& object : manifest.objects)
+      if (object.role == "tablespace")
+        tablespace_oids.push_back(object.name.substr(0, object.name.find('.')));
+    MatchTablespaceObjects(old_map, tablespace_oids);
     std::set<std::string> used;
     for (const ManifestObject& object : manifest.objects) {
       if (object.role == "backup_manifest") {
@@ -408,7 +416,8 @@ int RunRestoreCluster(const Arguments& args) {
           " to " +
           (target.kind == RecoveryTargetKind::kLatest ? "the end of the archive" : target.text);
       WriteNewFile(pgdata + "/postgresql.auto.conf",
-                   RecoverySettings(restore_argv, target, args.no_archive, comment), true);
+                   RecoverySettings(restore_argv, target, args.no_archive, comment, plan.timeline),
+                   true);
       WriteNewFile(pgdata + "/recovery.signal", "", false);
       SyncFile(pgdata);
     });

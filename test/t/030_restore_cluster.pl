@@ -13,6 +13,10 @@
 # recovery that meets it stops (FATAL) instead of opening early. And a
 # restore from an encrypted S3 storage through the signature-checking
 # proxy, with the secret in a file: restore_command holds no secret.
+# The source's postgresql.auto.conf holds a stale recovery_target_time (as
+# a cluster that was itself restored keeps it): every restore overrides it.
+# A restored cluster that archives timeline 2 into the same storage: a
+# later restore from the same base follows its history there.
 
 use strict;
 use warnings;
@@ -21,6 +25,7 @@ use File::Copy qw(copy);
 use File::Path qw(make_path);
 use IPC::Run ();
 use JSON::PP ();
+use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -86,6 +91,13 @@ sub pgbak
 my @storage = ('--storage', "file://$store", '--cluster', $sysid);
 my $before_base = now_utc();
 
+# A cluster that was itself restored to a time keeps its target in
+# postgresql.auto.conf (ALTER SYSTEM writes it there too); its base backup
+# copies it. Every restore below must override it: with it left alone, an
+# LSN target fails FATAL ("multiple recovery targets specified") and
+# latest stops at the old time.
+$node->safe_psql('postgres', "ALTER SYSTEM SET recovery_target_time = '$before_base'");
+
 my $base_id = $node->safe_psql('postgres', "SELECT pgbak_base_backup('walstore')");
 is(wait_backup($node, $base_id, 300), 'succeeded', 'a base backup to the WAL storage succeeds');
 
@@ -105,6 +117,15 @@ $node->safe_psql('bench',
 $node->safe_psql('bench', q{INSERT INTO far_rows SELECT g, 'later' FROM generate_series(1, 100) g});
 my $latest = table_fingerprints($node, 'bench');
 archive_through_now();
+
+# last_setting($text, $name) is the value of the last line setting $name
+# in a configuration file's $text: the one PostgreSQL applies.
+sub last_setting
+{
+	my ($text, $name) = @_;
+	my @values = $text =~ /^\Q$name\E = (.*)$/mg;
+	return $values[-1];
+}
 
 # restored_node($name, $args...) runs restore-cluster into a new node's
 # data directory and returns the node and pgbak's output.
@@ -137,7 +158,10 @@ ok(-f "$pgdata/recovery.signal", 'recovery.signal is written');
 my $auto = slurp_file("$pgdata/postgresql.auto.conf");
 like($auto, qr/^restore_command = '\S*pgbak wal-get %f %p --storage file:\/\/\Q$store\E --cluster $sysid'$/m,
 	'restore_command runs pgbak wal-get on the same storage');
-like($auto, qr/^recovery_target_time = '\Q$target_time\E'$/m, 'the target time is set');
+like($auto, qr/^recovery_target_time = '\Q$before_base\E'$/m,
+	"the copied postgresql.auto.conf holds the source's stale target");
+is(last_setting($auto, 'recovery_target_time'), "'$target_time'", 'the target time is set, last');
+is(last_setting($auto, 'recovery_target_lsn'), "''", 'other target kinds are reset');
 like($auto, qr/^recovery_target_action = 'promote'$/m, 'and promotion at the target');
 like($auto, qr/^archive_mode = off$/m, '--no-archive writes archive_mode = off');
 like($auto, qr/^pgbak\.paused = on$/m, 'and pgbak.paused = on: the catalog is a copy of the source\'s');
@@ -167,8 +191,9 @@ my ($by_latest, $latest_out) = restored_node('by_latest', '--target', 'latest',
 	'--tablespace-map', "$tmp/ts_source=$tmp/ts_latest", '--no-archive');
 like($latest_out, qr/pg_verifybackup: the files match PostgreSQL's backup_manifest/,
 	'the stock pg_verifybackup checked the restored files');
-unlike(slurp_file($by_latest->data_dir . '/postgresql.auto.conf'), qr/^recovery_target_(time|lsn|xid|action) =/m,
-	'latest sets no target');
+my $latest_auto = slurp_file($by_latest->data_dir . '/postgresql.auto.conf');
+is(join(',', map { last_setting($latest_auto, "recovery_target$_") } ('', '_name', '_time', '_xid', '_lsn')),
+	"'','','','',''", 'latest resets every target kind (the stale time too)');
 $by_latest->start;
 ok(wait_promoted($by_latest), 'the latest cluster recovers and opens');
 is_deeply(table_fingerprints($by_latest, 'bench'), $latest,
@@ -203,6 +228,44 @@ make_path("$tmp/walget");
 is($rc, 1, 'wal-get of a file the archive does not hold exits 1 (PostgreSQL: end of archive)');
 like($rerr, qr/is not in the archive/, 'saying so');
 ok(!-e "$tmp/walget/RECOVERYXLOG", 'and writes nothing');
+
+# With its stderr a pipe nobody reads (the server log went away), saying
+# so must not kill it with SIGPIPE, which PostgreSQL would read as a
+# failure instead of the end of the archive.
+{
+	pipe(my $reader, my $writer) or die "pipe: $!";
+	close($reader);
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0)
+	{
+		$SIG{PIPE} = 'DEFAULT';
+		open(STDERR, '>&', $writer) or POSIX::_exit(126);
+		open(STDOUT, '>', '/dev/null') or POSIX::_exit(126);
+		exec('pgbak', 'wal-get', '0000000100000000000000FE', "$tmp/walget/RECOVERYXLOG", @storage)
+		  or POSIX::_exit(127);
+	}
+	close($writer);
+	waitpid($pid, 0);
+	my $status = $?;
+	is($status & 127, 0, 'wal-get writing to a closed stderr is not killed by a signal');
+	is($status >> 8, 1, 'and still exits 1');
+}
+
+# A wal-get killed while writing (a fast shutdown) leaves its temporary
+# file beside %p; the next call removes it, and not one of a process that
+# still runs.
+{
+	my $dead = fork() // die "fork: $!";
+	POSIX::_exit(0) if $dead == 0;
+	waitpid($dead, 0);
+	my $stale = "$tmp/walget/.pgbak-wal-get-$dead-AbC123";
+	my $alive = "$tmp/walget/.pgbak-wal-get-$$-AbC123";
+	PostgreSQL::Test::Utils::append_to_file($_, 'x') for ($stale, $alive);
+	($rc) = pgbak('wal-get', '0000000100000000000000FE', "$tmp/walget/RECOVERYXLOG", @storage);
+	ok(!-e $stale, "wal-get removes a dead process's temporary file beside %p");
+	ok(-e $alive, "and keeps a running one's");
+	unlink $alive;
+}
 
 # A copy of the archive with one segment damaged (after the base backup's
 # WAL, so that recovery meets it while it replays).
@@ -240,16 +303,17 @@ my ($good_sha) = (glob("$store/$sysid/wal/*/$victim_name-*.zst"))[0] =~ /-([0-9a
 my @cache = ('--prefetch-dir', "$tmp/cache", '--prefetch', '4');
 ($rc, $rout, $rerr) = pgbak('wal-get', $last, "$tmp/walget/RECOVERYXLOG", @storage, @cache);
 is($rc, 0, "wal-get of $last from the good archive") or diag($rerr);
-ok(-f "$tmp/cache/$victim_name-$good_sha", 'prefetched the next segment into the cache, named by its SHA-256');
+ok(-f "$tmp/cache/$sysid/$victim_name-$good_sha",
+	'prefetched the next segment into the cache (a directory per cluster), named by its SHA-256');
 ($rc, $rout, $rerr) =
   pgbak('wal-get', $victim_name, "$tmp/walget/RECOVERYXLOG", @bad_storage, @cache);
 is($rc, 0, 'the next call is served from the cache') or diag($rerr);
 is(sha256_of_file("$tmp/walget/RECOVERYXLOG"), $good_sha, 'with the good content');
-ok(!-e "$tmp/cache/$victim_name-$good_sha", 'and the entry left the cache');
+ok(!-e "$tmp/cache/$sysid/$victim_name-$good_sha", 'and the entry left the cache');
 unlink "$tmp/walget/RECOVERYXLOG";
 ($rc, $rout, $rerr) = pgbak('wal-get', $last, "$tmp/walget/RECOVERYXLOG", @storage, @cache);
 unlink "$tmp/walget/RECOVERYXLOG";
-my $entry = "$tmp/cache/$victim_name-$good_sha";
+my $entry = "$tmp/cache/$sysid/$victim_name-$good_sha";
 ok(-f $entry, 'prefetched again');
 my $cached = slurp_file($entry);
 substr($cached, 100, 1) = substr($cached, 100, 1) eq 'x' ? 'y' : 'x';
@@ -355,6 +419,66 @@ like($s3_auto, qr/^recovery_end_command = 'rm -rf pg_wal\/pgbak_prefetch'$/m,
 	'recovery_end_command removes the prefetch cache');
 ok(!-e $from_s3->data_dir . '/pg_wal/pgbak_prefetch', 'which is gone once recovery ended');
 $from_s3->stop;
+
+# --- A promotion: the restored cluster lives on, on timeline 2 -------------------
+# A cluster restored to the latest without --no-archive replaces a lost
+# server: it archives its new timeline into the same storage. A later
+# restore-cluster from the same base follows timeline 2 (its history file
+# says it branched off after the base ended), pinned to it, and recovers
+# what was written there.
+my ($successor) = restored_node('successor', '--target', 'latest',
+	'--tablespace-map', "$ts_oid=$tmp/ts_successor");
+$successor->start;
+ok(wait_promoted($successor), 'the successor recovers and opens');
+$successor->safe_psql('bench',
+	q{CREATE TABLE after_promotion AS SELECT g FROM generate_series(1, 1000) g});
+my $successor_segment =
+  $successor->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+like($successor_segment, qr/^00000002/, 'the successor writes timeline 2');
+ok( poll_until(
+		120,
+		sub {
+			$successor->safe_psql('postgres', 'SELECT last_archived_wal FROM pg_stat_archiver') ge
+			  $successor_segment;
+		}),
+	"the successor archived $successor_segment");
+ok(scalar(glob("$store/$sysid/wal/00000002/00000002.history-*")),
+	'and the history file of timeline 2');
+my $successor_state = table_fingerprints($successor, 'bench');
+ok($successor_state->{'public.after_promotion'}, 'the successor holds its own table');
+$successor->stop;
+my ($followed, $followed_out) = restored_node('followed', '--target', 'latest',
+	'--tablespace-map', "$ts_oid=$tmp/ts_followed", '--no-archive');
+like($followed_out, qr/up to segment 00000002[0-9A-F]{16} \(LSN [0-9A-F\/]+\), following timeline 1 to 2 \(at LSN /,
+	'restore-cluster follows timeline 2 from the same base');
+is(last_setting(slurp_file($followed->data_dir . '/postgresql.auto.conf'), 'recovery_target_timeline'),
+	"'2'", 'and pins recovery_target_timeline to it');
+$followed->start;
+ok(wait_promoted($followed), 'the cluster recovered along timeline 2 opens');
+is_deeply(table_fingerprints($followed, 'bench'), $successor_state,
+	'it holds what the successor wrote on timeline 2');
+$followed->stop;
+
+# The source went on on timeline 1 (the successor was a copy after all):
+# its next base backup ends after timeline 2 branched off. A restore from
+# it must not follow timeline 2 (PostgreSQL would stop FATAL: "requested
+# timeline 2 is not a child of this server's history"): pinned to 1.
+my $second_base = $node->safe_psql('postgres', "SELECT pgbak_base_backup('walstore')");
+is(wait_backup($node, $second_base, 300), 'succeeded', 'a second base backup of the source');
+$node->safe_psql('bench', q{CREATE TABLE source_went_on AS SELECT 1 AS one});
+my $source_state = table_fingerprints($node, 'bench');
+archive_through_now();
+my ($pinned, $pinned_out) = restored_node('pinned', '--target', 'latest',
+	'--tablespace-map', "$ts_oid=$tmp/ts_pinned", '--no-archive');
+like($pinned_out, qr/base backup $second_base .*timeline 2 branched off at LSN \S+, before the base backup ended, and is not followed/s,
+	'restore-cluster from the newer base leaves timeline 2 alone, and says so');
+is(last_setting(slurp_file($pinned->data_dir . '/postgresql.auto.conf'), 'recovery_target_timeline'),
+	"'1'", "and pins recovery_target_timeline to the base's");
+$pinned->start;
+ok(wait_promoted($pinned), 'the cluster recovered along timeline 1 opens');
+is_deeply(table_fingerprints($pinned, 'bench'), $source_state,
+	'it holds what the source wrote on timeline 1, after the second base backup');
+$pinned->stop;
 
 $node->stop;
 done_testing();

@@ -17,11 +17,12 @@
 
 namespace pgbak::test {
 
-// TempDir creates a private directory and removes it with everything in it.
+// TempDir creates a private directory (in parent) and removes it with
+// everything in it.
 class TempDir {
  public:
-  TempDir() {
-    std::string pattern = "/tmp/pgbak_unit_XXXXXX";
+  explicit TempDir(const std::string& parent = "/tmp") {
+    std::string pattern = parent + "/pgbak_unit_XXXXXX";
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     if (mkdtemp(buffer.data()) == nullptr) {

@@ -7,6 +7,7 @@
 #include "core/archive/set_layout.h"
 #include "core/archive/set_reader.h"
 #include "core/base/error.h"
+#include "core/wal/wal_get.h"
 #include "core/wal/wal_layout.h"
 #include "core/base/no_postgres.h"
 
@@ -117,6 +118,27 @@ std::map<std::string, ClusterArchive> ReadClusterArchives(Storage& storage,
     cluster.manifests = std::move(manifests);
   }
   return clusters;
+}
+
+void ReadTimelineHistories(Storage& storage, ClusterArchive& cluster,
+                           const std::vector<AgeIdentity>& identities) {
+  // A history file holds a line per ancestor timeline: small.
+  constexpr size_t kMaxHistoryBytes = 1 << 20;
+  for (const std::string& name : cluster.history_files) {
+    WalObject object;
+    if (!FindWalObject(storage, cluster.system_identifier, name, object))
+      continue;
+    uint32_t timeline = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16));
+    try {
+      cluster.coverage.histories[timeline] =
+          ParseTimelineHistory(ReadWalFile(storage, object, identities, kMaxHistoryBytes));
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kCorrupt)
+        throw;
+      throw Error(ErrorKind::kCorrupt, "timeline history file " + name + ": " + e.what(),
+                  "Object " + storage.Location(object.key) + ".");
+    }
+  }
 }
 
 }  // namespace pgbak

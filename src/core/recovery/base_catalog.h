@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/archive/manifest.h"
+#include "core/crypto/age.h"
 #include "core/recovery/recovery_plan.h"
 #include "core/storage/storage.h"
 
@@ -38,5 +39,12 @@ BaseBackupInfo BaseInfoFromManifest(const std::string& key, const Manifest& mani
 // manifest. Clusters with neither base sets nor WAL are absent.
 std::map<std::string, ClusterArchive> ReadClusterArchives(Storage& storage,
                                                           const std::string& system_identifier);
+
+// ReadTimelineHistories reads the timeline history files of
+// cluster.history_files from the archive into cluster.coverage.histories,
+// decrypted with identities. Throws kCorrupt for one that does not read
+// back or parse (recovery would follow it), and the storage's errors.
+void ReadTimelineHistories(Storage& storage, ClusterArchive& cluster,
+                           const std::vector<AgeIdentity>& identities);
 
 }  // namespace pgbak

@@ -114,9 +114,15 @@ bool ParseUtcTime(const std::string& text, int64_t& time_us) {
   parts.tm_mday = day;
   parts.tm_hour = hour;
   parts.tm_min = minute;
-  parts.tm_sec = second;
   time_t seconds = timegm(&parts);
-  time_us = (static_cast<int64_t>(seconds) - offset_minutes * 60LL) * 1000000 + micros;
+  // timegm carries a day past the month's end (February 31st) into the
+  // next month: such a date is no date. The seconds (60 for a leap
+  // second) are added afterwards.
+  struct tm back;
+  if (gmtime_r(&seconds, &back) == nullptr || back.tm_year != year - 1900 ||
+      back.tm_mon != month - 1 || back.tm_mday != day)
+    return false;
+  time_us = (static_cast<int64_t>(seconds) + second - offset_minutes * 60LL) * 1000000 + micros;
   return true;
 }
 
@@ -289,6 +295,39 @@ RecoveryPlan PlanRecovery(const std::vector<BaseBackupInfo>& bases, const Archiv
   const BaseBackupInfo& base = bases[chosen];
   RecoveryPlan plan;
   plan.base = chosen;
+  // The path of timelines recovery follows: the newest timeline whose
+  // history descends from the base's timeline at or after its end.
+  std::vector<TimelineSwitch> path;  // switches out of the base's timeline, and on
+  std::string not_followed;
+  plan.timeline = base.timeline;
+  for (auto it = coverage.histories.rbegin(); it != coverage.histories.rend(); ++it) {
+    const auto& [timeline, history] = *it;
+    if (timeline <= base.timeline)
+      break;
+    size_t from = 0;
+    while (from < history.size() && history[from].timeline != base.timeline)
+      from++;
+    if (from == history.size())
+      continue;  // another branch
+    bool valid = history.back().timeline < timeline;
+    for (size_t i = from; i < history.size(); i++)
+      if (history[i].switch_lsn < base.end_lsn ||
+          (i > from && history[i].switch_lsn < history[i - 1].switch_lsn))
+        valid = false;
+    if (!valid) {
+      if (not_followed.empty())
+        not_followed = "; timeline " + std::to_string(timeline) +
+                       (history[from].switch_lsn < base.end_lsn
+                            ? " branched off at LSN " + FormatLsn(history[from].switch_lsn) +
+                                  ", before the base backup ended,"
+                            : "'s history file does not fit the base backup's timeline,") +
+                       " and is not followed";
+      continue;
+    }
+    path.assign(history.begin() + static_cast<std::ptrdiff_t>(from), history.end());
+    plan.timeline = timeline;
+    break;
+  }
   if (segment_size == 0) {
     plan.coverage = "from " + Describe(base) +
                     "; the WAL segment size could not be told from the base backups, so the "
@@ -296,59 +335,116 @@ RecoveryPlan PlanRecovery(const std::vector<BaseBackupInfo>& bases, const Archiv
     return plan;
   }
   // The base's own WAL, every segment of it, then on without a gap.
-  auto timeline_it = coverage.segments.find(base.timeline);
   static const std::set<std::string> kNone;
-  const std::set<std::string>& names =
-      timeline_it == coverage.segments.end() ? kNone : timeline_it->second;
+  auto names_of = [&](uint32_t timeline) -> const std::set<std::string>& {
+    auto found = coverage.segments.find(timeline);
+    return found == coverage.segments.end() ? kNone : found->second;
+  };
   uint64_t first = SegmentNumber(base.wal_first_segment, segment_size);
   uint64_t last = SegmentNumber(base.wal_last_segment, segment_size);
   for (uint64_t n = first; n <= last; n++) {
     std::string name = SegmentName(base.timeline, n, segment_size);
-    if (names.count(name) == 0)
+    if (names_of(base.timeline).count(name) == 0)
       throw Error(ErrorKind::kUndefinedObject,
                   "the WAL archive lacks segment " + name + ", which " + Describe(base) + " needs",
                   "", "Give another --base, or restore the missing segment into the archive.");
   }
-  uint64_t end = last;
-  while (names.count(SegmentName(base.timeline, end + 1, segment_size)) > 0)
-    end++;
-  std::string gap = SegmentName(base.timeline, end + 1, segment_size);
-  bool gap_before_newer = !names.empty() && *names.rbegin() > gap;
-  plan.covered_to_segment = SegmentName(base.timeline, end, segment_size);
-  plan.covered_to_lsn = (end + 1) * segment_size;
-  // A later timeline (a promotion) is followed to its newest segment.
-  std::string later;
-  for (const auto& [timeline, segments] : coverage.segments) {
-    if (timeline <= base.timeline || segments.empty())
-      continue;
-    uint64_t lsn = (SegmentNumber(*segments.rbegin(), segment_size) + 1) * segment_size;
-    if (lsn > plan.covered_to_lsn) {
-      plan.covered_to_lsn = lsn;
-      plan.covered_to_segment = *segments.rbegin();
-      later = " on a later timeline";
+  // Each timeline of the path from its first segment (the one holding the
+  // switch point into it, which recovery reads from the newer timeline) to
+  // the one before the next switch point; the last one as far as it goes.
+  uint64_t n = first;
+  uint32_t timeline = base.timeline;
+  std::string gap;
+  bool gap_before_newer = false;
+  std::string history_text;
+  for (size_t leg = 0; leg <= path.size(); leg++) {
+    if (leg > 0) {
+      timeline = leg < path.size() ? path[leg].timeline : plan.timeline;
+      history_text +=
+          (history_text.empty() ? ", following timeline " + std::to_string(base.timeline)
+                                : std::string()) +
+          " to " + std::to_string(timeline) + " (at LSN " + FormatLsn(path[leg - 1].switch_lsn) +
+          ")";
     }
+    const std::set<std::string>& names = names_of(timeline);
+    bool last_leg = leg == path.size();
+    uint64_t until = last_leg ? UINT64_MAX : path[leg].switch_lsn / segment_size;
+    for (; n < until; n++) {
+      std::string name = SegmentName(timeline, n, segment_size);
+      if (names.count(name) == 0) {
+        if (!last_leg || (!names.empty() && *names.rbegin() > name)) {
+          gap = name;
+          gap_before_newer = true;
+        }
+        break;
+      }
+      plan.covered_to_segment = name;
+    }
+    if (n < until)
+      break;
   }
-  plan.coverage = "the archive covers " + Describe(base) + " up to segment " +
-                  plan.covered_to_segment + later + " (LSN " + FormatLsn(plan.covered_to_lsn) +
-                  ")" +
-                  (gap_before_newer && later.empty()
-                       ? "; segment " + gap + " is missing, and newer ones cannot be reached"
-                       : "");
+  plan.covered_to_lsn = n * segment_size;
+  plan.coverage =
+      "the archive covers " + Describe(base) + " up to segment " + plan.covered_to_segment +
+      " (LSN " + FormatLsn(plan.covered_to_lsn) + ")" + history_text +
+      (gap_before_newer ? "; segment " + gap + " is missing, and newer ones cannot be reached"
+                        : "") +
+      not_followed;
   // Recovery to the latest would stop at the gap and open there, as if
   // nothing came after it.
-  if (target.kind == RecoveryTargetKind::kLatest && gap_before_newer && later.empty())
+  if (target.kind == RecoveryTargetKind::kLatest && gap_before_newer)
     throw Error(ErrorKind::kUndefinedObject,
                 "the WAL archive has a gap: segment " + gap + " is missing", plan.coverage + ".",
                 "Restore the missing segment into the archive, or give a target before it "
-                "(--target-lsn " +
-                    FormatLsn(plan.covered_to_lsn) + " at most).");
-  if (target.kind == RecoveryTargetKind::kLsn && target.lsn > plan.covered_to_lsn)
+                "(--target-lsn below " +
+                    FormatLsn(plan.covered_to_lsn) + ").");
+  // A record that starts at the end of the coverage is not in it: the
+  // target must be below (recovery stops once it replayed past the target).
+  if (target.kind == RecoveryTargetKind::kLsn && target.lsn >= plan.covered_to_lsn)
     throw Error(ErrorKind::kUndefinedObject,
                 "--target-lsn " + target.text + " is past the end of the WAL archive",
                 plan.coverage + ".",
                 "Wait until the server archived that far (pg_switch_wal() closes the current "
                 "segment), or give an earlier target.");
   return plan;
+}
+
+std::vector<TimelineSwitch> ParseTimelineHistory(const std::string& text) {
+  std::vector<TimelineSwitch> history;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    size_t begin = line.find_first_not_of(" \t\r");
+    if (begin == std::string::npos || line[begin] == '#')
+      continue;
+    size_t digits = line.find_first_not_of("0123456789", begin);
+    size_t lsn_at = digits == std::string::npos ? digits : line.find_first_not_of(" \t", digits);
+    size_t lsn_end = lsn_at == std::string::npos ? lsn_at : line.find_first_of(" \t\r", lsn_at);
+    TimelineSwitch entry;
+    try {
+      if (digits == begin || digits - begin > 10 || lsn_at == std::string::npos || lsn_at == digits)
+        throw Error(ErrorKind::kCorrupt, "");
+      uint64_t timeline = std::stoull(line.substr(begin, digits - begin));
+      if (timeline < 1 || timeline > 0xFFFFFFFFULL)
+        throw Error(ErrorKind::kCorrupt, "");
+      entry.timeline = static_cast<uint32_t>(timeline);
+      entry.switch_lsn = ParseLsn(line.substr(lsn_at, lsn_end - lsn_at));
+    } catch (const Error&) {
+      throw Error(
+          ErrorKind::kCorrupt,
+          "a timeline history file has a line that is not \"<timeline>\\t<LSN>\\t<reason>\": " +
+              Printable(line));
+    }
+    if (!history.empty() && entry.timeline <= history.back().timeline)
+      throw Error(ErrorKind::kCorrupt,
+                  "a timeline history file's timelines do not increase: " + Printable(line));
+    history.push_back(entry);
+  }
+  return history;
 }
 
 std::string ShellQuote(const std::string& arg) {
@@ -384,19 +480,37 @@ std::string ConfQuote(const std::string& value) {
 
 std::string RecoverySettings(const std::vector<std::string>& restore_argv,
                              const RecoveryTarget& target, bool archive_off,
-                             const std::string& comment) {
+                             const std::string& comment, uint32_t timeline) {
   std::string command;
   for (const std::string& arg : restore_argv) {
     if (arg.find_first_of("\n\r") != std::string::npos)
       throw Error(ErrorKind::kInvalidParameter,
                   "restore_command cannot hold a line break (in \"" + Printable(arg) + "\")");
-    command += (command.empty() ? "" : " ") + ShellQuote(arg);
+    // PostgreSQL replaces %f, %p, %r and %% anywhere in restore_command:
+    // a % of a path or URL is doubled, and only the arguments that are
+    // exactly %f and %p are left for it.
+    std::string literal;
+    for (char c : arg)
+      literal += c == '%' && arg != "%f" && arg != "%p" ? "%%" : std::string(1, c);
+    command += (command.empty() ? "" : " ") + ShellQuote(literal);
   }
   std::string out = "\n# " + comment + "\n";
   out += "restore_command = " + ConfQuote(command) + "\n";
   out +=
       "recovery_end_command = " + ConfQuote(std::string("rm -rf pg_wal/") + kWalPrefetchDirectory) +
       "\n";
+  // The copied postgresql.auto.conf may hold another recovery's target
+  // (ALTER SYSTEM keeps it in a cluster that was itself restored): every
+  // kind is reset first, because the last line of a setting is the one
+  // PostgreSQL applies, and its assign hooks refuse two non-empty kinds
+  // (and a reset after a set one); the chosen target comes last.
+  out += "recovery_target = ''\n";
+  out += "recovery_target_name = ''\n";
+  out += "recovery_target_time = ''\n";
+  out += "recovery_target_xid = ''\n";
+  out += "recovery_target_lsn = ''\n";
+  out += "recovery_target_inclusive = on\n";
+  out += "recovery_target_action = 'promote'\n";
   switch (target.kind) {
     case RecoveryTargetKind::kTime:
       out += "recovery_target_time = " + ConfQuote(target.text) + "\n";
@@ -410,9 +524,8 @@ std::string RecoverySettings(const std::vector<std::string>& restore_argv,
     case RecoveryTargetKind::kLatest:
       break;
   }
-  if (target.kind != RecoveryTargetKind::kLatest)
-    out += "recovery_target_action = 'promote'\n";
-  out += "recovery_target_timeline = 'latest'\n";
+  out += "recovery_target_timeline = " +
+         (timeline == 0 ? std::string("'latest'") : ConfQuote(std::to_string(timeline))) + "\n";
   // The catalog is a copy of the source's: its launcher runs none of the
   // source's schedules, retention or cleanup until someone decides that
   // this cluster lives on as its own (ALTER SYSTEM SET pgbak.paused = off).
@@ -451,9 +564,28 @@ std::map<std::string, std::string> ParseTablespaceMap(const std::string& text) {
         oid.find_first_not_of("0123456789") != std::string::npos || space + 1 >= line.size())
       throw Error(ErrorKind::kCorrupt,
                   "tablespace_map has a line that is not \"<oid> <path>\": " + Printable(line));
-    map[oid] = line.substr(space + 1);
+    std::string path = line.substr(space + 1);
+    if (path[0] != '/')
+      throw Error(ErrorKind::kCorrupt, "tablespace_map gives tablespace " + oid +
+                                           " a path that is not absolute: " + Printable(path));
+    map[oid] = path;
   }
   return map;
+}
+
+void MatchTablespaceObjects(const std::map<std::string, std::string>& map,
+                            const std::vector<std::string>& object_oids) {
+  std::set<std::string> objects(object_oids.begin(), object_oids.end());
+  for (const std::string& oid : object_oids)
+    if (oid.empty() || oid.find_first_not_of("0123456789") != std::string::npos ||
+        map.count(oid) == 0)
+      throw Error(ErrorKind::kCorrupt, "the base backup holds tablespace object " + Printable(oid) +
+                                           ".tar that its tablespace_map does not name");
+  for (const auto& [oid, path] : map)
+    if (objects.count(oid) == 0)
+      throw Error(ErrorKind::kCorrupt, "the base backup's tablespace_map names tablespace " + oid +
+                                           " (" + Printable(path) +
+                                           "), but the backup holds no files of it");
 }
 
 std::string FormatTablespaceMap(const std::map<std::string, std::string>& map) {

@@ -7,13 +7,14 @@
 // ended before it (time: its manifest's finished_at, which is at or after
 // the backup's real end, so the rule errs on the safe side; LSN: its end
 // LSN). The archive's coverage from a base backup is its own WAL and then
-// every segment after it on its timeline without a gap, or, when later
-// timelines were archived (a promotion), up to their newest segment, which
-// recovery follows (recovery_target_timeline = 'latest').
+// every segment after it without a gap, on its timeline or, when a later
+// timeline's history file says it branched off after the base ended (a
+// promotion), along that history up to the later timeline's newest
+// segment; recovery_target_timeline names the timeline checked.
 //
 // What is checked, exactly (README, "Point-in-time recovery"):
-//   - an LSN target: after the chosen base's end and at most the end of
-//     the archive's coverage;
+//   - an LSN target: after the chosen base's end and before the end of
+//     the archive's coverage (a record there is not in the archive);
 //   - a time target: after the chosen base's finished_at and not in the
 //     future; WAL holds commit times that only PostgreSQL reads, so
 //     whether the archive reaches it is PostgreSQL's to say (it stops with
@@ -72,11 +73,25 @@ struct BaseBackupInfo {
   bool wal_archived = false;
 };
 
+// TimelineSwitch is one line of a timeline history file: timeline ended
+// at switch_lsn, where the next timeline of the history began.
+struct TimelineSwitch {
+  uint32_t timeline = 0;
+  uint64_t switch_lsn = 0;
+};
+
+// ParseTimelineHistory reads a timeline history file as PostgreSQL writes
+// it ("<parent TLI>\t<switch point LSN>\t<reason>" lines; blank lines and
+// # comments skipped), oldest first; throws kCorrupt on a line that is not
+// one or timelines that do not increase.
+std::vector<TimelineSwitch> ParseTimelineHistory(const std::string& text);
+
 // ArchiveCoverage is what the WAL archive of one cluster holds: the
 // segment names (24 hex digits; no .partial, .backup or .history) per
-// timeline.
+// timeline, and the parsed history file of each timeline that has one.
 struct ArchiveCoverage {
   std::map<uint32_t, std::set<std::string>> segments;
+  std::map<uint32_t, std::vector<TimelineSwitch>> histories;
 };
 
 // DeduceSegmentSize finds the WAL segment size from the base backups'
@@ -92,6 +107,7 @@ int FindBase(const std::vector<BaseBackupInfo>& bases, const std::string& name);
 // RecoveryPlan is where a recovery starts and what the archive covers.
 struct RecoveryPlan {
   size_t base = 0;                 // index into the bases given
+  uint32_t timeline = 0;           // recovery_target_timeline: the base's, or a later one
   std::string covered_to_segment;  // the last segment recovery can reach ("" if unknown)
   uint64_t covered_to_lsn = 0;     // its end (0 if unknown)
   std::string coverage;            // one sentence for the user
@@ -99,6 +115,13 @@ struct RecoveryPlan {
 
 // PlanRecovery picks the base for target: the one at base_index if >= 0,
 // else the newest usable one (by end LSN) that ended before the target.
+// The timeline recovered to is the newest whose history file descends
+// from the base's timeline at or after the base's end (a promotion after
+// the base backup), else the base's own: a timeline that branched off
+// before the base ended, or has no history file, is not followed. The
+// archive must then hold, without a gap, each timeline's segments from
+// the base's first one to the next switch point, and on the last
+// timeline up to its newest segment (for --target latest).
 // segment_size 0 means unknown: gaps and LSN targets are then not checked
 // against the archive (the coverage sentence says so). now_us is the
 // current time. Throws kUndefinedObject when no base fits (the target is
@@ -112,15 +135,18 @@ RecoveryPlan PlanRecovery(const std::vector<BaseBackupInfo>& bases, const Archiv
 
 // RecoverySettings is what restore-cluster appends to postgresql.auto.conf:
 // restore_command (given as argv, quoted for sh and for the configuration
-// file), recovery_end_command removing wal-get's prefetch cache
-// (pg_wal/pgbak_prefetch, whatever recovery did not use), the target,
-// recovery_target_action = 'promote', recovery_target_timeline = 'latest',
+// file; every % doubled but in the arguments that are exactly %f and %p), recovery_end_command
+// removing wal-get's prefetch cache (pg_wal/pgbak_prefetch, whatever recovery did not use), every
+// recovery target kind reset to '' (a copied postgresql.auto.conf may hold
+// another recovery's target), recovery_target_inclusive = on,
+// recovery_target_action = 'promote', then the target itself,
+// recovery_target_timeline (timeline, or 'latest' if 0),
 // pgbak.paused = on (the restored catalog is the source's: its launcher
 // must not run the source's schedules, retention and cleanup); with
 // archive_off, archive_mode = off.
 std::string RecoverySettings(const std::vector<std::string>& restore_argv,
                              const RecoveryTarget& target, bool archive_off,
-                             const std::string& comment);
+                             const std::string& comment, uint32_t timeline = 0);
 
 // ShellQuote quotes one argument for sh ('...' with '\'' for quotes).
 std::string ShellQuote(const std::string& arg);
@@ -131,8 +157,18 @@ std::string ConfQuote(const std::string& value);
 
 // ParseTablespaceMap reads a tablespace_map file ("<oid> <path>\n" lines,
 // PostgreSQL 15 escaping \\, \n and \r in paths with a backslash) into
-// oid -> path; throws kCorrupt on a line that is not one.
+// oid -> path; throws kCorrupt on a line that is not one, or whose path is
+// not absolute (the file comes from the backup: a relative path would
+// land wherever restore-cluster runs).
 std::map<std::string, std::string> ParseTablespaceMap(const std::string& text);
+
+// MatchTablespaceObjects checks that the base backup's tablespace objects
+// (their OIDs, from "<oid>.tar" names) and its tablespace_map name the
+// same tablespaces; throws kCorrupt naming the first one without the
+// other (a tablespace without its files would start as an empty
+// directory, or not at all).
+void MatchTablespaceObjects(const std::map<std::string, std::string>& map,
+                            const std::vector<std::string>& object_oids);
 
 // FormatTablespaceMap renders oid -> path as a tablespace_map file.
 std::string FormatTablespaceMap(const std::map<std::string, std::string>& map);

@@ -211,7 +211,9 @@ void TarExtractSink::OnHeader() {
     throw Error(ErrorKind::kCorrupt,
                 "tar header checksum mismatch (entry \"" + Printable(entry_name_) + "\")");
   std::string name = Field(h, 0, 100);
-  if (std::memcmp(h + 257, "ustar", 5) == 0) {
+  // POSIX ustar ("ustar\0") has a name prefix at 345; GNU tar's old
+  // format ("ustar  ") keeps access and change times there.
+  if (std::memcmp(h + 257, "ustar\0", 6) == 0) {
     std::string prefix = Field(h, 345, 155);
     if (!prefix.empty())
       name = prefix + "/" + name;
@@ -247,8 +249,9 @@ void TarExtractSink::OnHeader() {
         throw Error(ErrorKind::kCorrupt, "tar archive has a file without a name");
       PrepareParents(relative);
       std::string path = directory_ + "/" + relative;
+      // At most what PostgreSQL gives its files (0640 with group access).
       int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    static_cast<mode_t>(mode | 0600));
+                    static_cast<mode_t>((mode | 0600) & 0640));
       if (fd < 0) {
         if (errno == EEXIST)
           throw Error(ErrorKind::kCorrupt,
@@ -267,7 +270,8 @@ void TarExtractSink::OnHeader() {
         break;  // the target directory itself
       PrepareParents(relative);
       std::string path = directory_ + "/" + relative;
-      if (mkdir(path.c_str(), static_cast<mode_t>(mode | 0700)) == 0) {
+      // At most what PostgreSQL gives its directories (0750).
+      if (mkdir(path.c_str(), static_cast<mode_t>((mode | 0700) & 0750)) == 0) {
         directories_.push_back(path);
       } else {
         struct stat st;

@@ -25,9 +25,11 @@ namespace pgbak {
 constexpr size_t kTarBlock = 512;
 
 // TarExtractSink unpacks a tar stream written into it below directory,
-// which must exist. Files are created (mode from the archive, at most 0700
-// for directories' owner bits as the archive says; never setuid/setgid),
-// must not exist yet, and are fsynced when complete; Finish checks that
+// which must exist. Files and directories are created with the archive's
+// mode, owner bits always on (0600, 0700) and at most what PostgreSQL
+// itself uses with group access (0640, 0750: never setuid, setgid or
+// sticky, never group-writable, nothing for others). Files must not exist
+// yet, and are fsynced when complete; Finish checks that
 // the archive ended with its end-of-archive blocks and fsyncs the
 // directories it created.
 class TarExtractSink : public Sink {

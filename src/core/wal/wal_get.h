@@ -10,10 +10,15 @@
 //
 // Prefetch: PostgreSQL asks for one file at a time and waits for it. After
 // a segment, the next ones on its timeline are fetched in parallel threads
-// into a cache directory, bounded in entries, named <file>-<sha256>; the
-// next call takes its file from there, after hashing it again against the
-// checksum its name carries (a stale, damaged or half-written entry is
-// removed, never served).
+// into a cache directory (a subdirectory per system identifier, so that
+// no other cluster's entry is served), bounded in entries, named
+// <file>-<sha256>; the next call takes its file from there, after hashing
+// it again against the checksum its name carries (a stale, damaged or
+// half-written entry is removed, never served).
+//
+// Temporary files are named .pgbak-wal-get-<pid>-XXXXXX: one whose
+// process no longer runs (killed while writing) is removed by the next
+// call (RemoveDeadTemporaries), never one another process is writing.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +46,10 @@ bool SelectWalObject(const std::vector<WalObject>& objects, const std::string& n
 bool FindWalObject(Storage& storage, const std::string& system_identifier, const std::string& name,
                    WalObject& chosen);
 
+// RemoveDeadTemporaries removes from directory the temporary files of
+// processes that no longer run.
+void RemoveDeadTemporaries(const std::string& directory);
+
 // RestoreWalFile writes object's content, decrypted with identities and
 // decompressed, to path atomically (a temporary file in path's directory,
 // fsync, rename, fsync of the directory); returns its size. Throws kCorrupt
@@ -49,6 +58,12 @@ bool FindWalObject(Storage& storage, const std::string& system_identifier, const
 // and no identity opens it, and the storage's and the file system's errors.
 uint64_t RestoreWalFile(Storage& storage, const WalObject& object,
                         const std::vector<AgeIdentity>& identities, const std::string& path);
+
+// ReadWalFile is object's content (a small file: a timeline history),
+// decrypted, decompressed and checked as RestoreWalFile does; kCorrupt if
+// it is longer than limit bytes.
+std::string ReadWalFile(Storage& storage, const WalObject& object,
+                        const std::vector<AgeIdentity>& identities, size_t limit);
 
 // NextSegmentNames lists the count segments after segment (a 24-hex-digit
 // name) on its timeline, for segments of segment_size bytes.
@@ -66,26 +81,29 @@ constexpr const char* kWalPrefetchDirectory = "pgbak_prefetch";
 // WalPrefetchCache is the cache directory of prefetched WAL files.
 class WalPrefetchCache {
  public:
-  // directory is created (0700) when first filled.
-  explicit WalPrefetchCache(std::string directory);
-  // Take moves name's entry to path (same file system) if its content
-  // still has the SHA-256 its name carries; a damaged or stale entry is
-  // removed. False if nothing was served.
+  // The entries of system_identifier's archive are in
+  // directory/system_identifier, created (0700) when first filled.
+  WalPrefetchCache(const std::string& directory, const std::string& system_identifier);
+  // Take moves name's entry to path if its content still has the SHA-256
+  // its name carries (on another file system, copies it, checked again);
+  // a damaged or stale entry is removed. False if nothing was served.
   bool Take(const std::string& name, const std::string& path);
   // Cached is how many of names have an entry.
   size_t Cached(const std::vector<std::string>& names) const;
-  // Fill removes every entry not of names, then fetches those of names
-  // without one, in up to threads threads (all signals blocked), each with
-  // a storage of its own from open_storage. Best effort: a file that is
-  // missing or fails is left out (the call that needs it fetches it and
-  // reports why).
+  // Fill removes every entry not of names and dead processes'
+  // temporaries, then fetches those of names without one, in up to threads
+  // threads (all signals blocked), each with a storage of its own from
+  // open_storage. Best effort: a file that is missing or fails is left out
+  // (the call that needs it fetches it and reports why).
   void Fill(const std::vector<std::string>& names, int threads,
             const std::function<std::unique_ptr<Storage>()>& open_storage,
-            const std::string& system_identifier, const std::vector<AgeIdentity>& identities);
+            const std::vector<AgeIdentity>& identities);
 
  private:
   std::vector<std::string> Entries() const;
+  std::string parent_;
   std::string directory_;
+  std::string system_identifier_;
 };
 
 }  // namespace pgbak

@@ -2,7 +2,8 @@
 // from one listing of a real local storage: base sets read from their
 // manifests (oldest end first), the WAL segments and history files per
 // cluster, a logical set of a database named "base" passed over, and a
-// damaged base manifest named as a problem.
+// damaged base manifest named as a problem; timeline history files read
+// back and parsed, a damaged one refused.
 #include "core/recovery/base_catalog.h"
 
 #include <gtest/gtest.h>
@@ -12,7 +13,9 @@
 #include "archive/set_fixture.h"
 #include "core/archive/base_layout.h"
 #include "core/archive/set_layout.h"
+#include "core/base/error.h"
 #include "core/storage/local/local_storage.h"
+#include "core/wal/wal_push.h"
 #include "test_util.h"
 
 namespace pgbak {
@@ -85,6 +88,31 @@ TEST(ReadClusterArchives, BasesAndWalPerCluster) {
   EXPECT_EQ(ReadClusterArchives(storage, "7302").count("7301"), 0u);
   // The bases read back fit the plan's rules.
   EXPECT_EQ(DeduceSegmentSize(cluster.bases), 16u << 20);
+}
+
+TEST(ReadTimelineHistories, ReadBackAndParsed) {
+  test::TempDir dir, wal_dir;
+  LocalStorage storage(dir.path());
+  test::WriteFile(wal_dir.Join("00000002.history"), "1\t0/A000100\tno recovery target specified\n");
+  WalPushSettings settings{"7301", {}, 3};
+  PushWalFile(storage, settings, "00000002.history", wal_dir.Join("00000002.history"));
+  std::map<std::string, ClusterArchive> clusters = ReadClusterArchives(storage, "7301");
+  ClusterArchive& cluster = clusters["7301"];
+  ReadTimelineHistories(storage, cluster, {});
+  ASSERT_EQ(cluster.coverage.histories.count(2), 1u);
+  ASSERT_EQ(cluster.coverage.histories[2].size(), 1u);
+  EXPECT_EQ(cluster.coverage.histories[2][0].timeline, 1u);
+  EXPECT_EQ(cluster.coverage.histories[2][0].switch_lsn, 0xA000100u);
+  // Damaged: recovery would follow it, so it is not passed over.
+  Put(storage, "7301/wal/00000003/00000003.history-" + std::string(64, 'c') + ".zst", "w");
+  clusters = ReadClusterArchives(storage, "7301");
+  try {
+    ReadTimelineHistories(storage, clusters["7301"], {});
+    ADD_FAILURE() << "a damaged history file was read";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("00000003.history"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -91,6 +91,18 @@ TEST(ParseRecoveryTarget, Forms) {
   EXPECT_EQ(FormatUtcTime(Time("2026-12-01T10:00:00.25Z")), "2026-12-01 10:00:00.250000+00");
 }
 
+TEST(ParseUtcTime, RefusesDaysPastTheMonthsEnd) {
+  int64_t us = 0;
+  EXPECT_FALSE(ParseUtcTime("2026-02-31 10:00:00+00", us));
+  EXPECT_FALSE(ParseUtcTime("2026-02-29 10:00:00+00", us));
+  EXPECT_FALSE(ParseUtcTime("2026-04-31T10:00:00Z", us));
+  EXPECT_TRUE(ParseUtcTime("2028-02-29 10:00:00+00", us));
+  EXPECT_EQ(FormatUtcTime(us), "2028-02-29 10:00:00.000000+00");
+  EXPECT_TRUE(ParseUtcTime("2026-12-31 23:59:60+00", us)) << "a leap second";
+  EXPECT_EQ(FormatUtcTime(us), "2027-01-01 00:00:00.000000+00");
+  EXPECT_THROW(ParseRecoveryTarget(RecoveryTargetKind::kTime, "2026-02-31 10:00:00+00"), Error);
+}
+
 TEST(DeduceSegmentSize, FromTheBases) {
   Fixture f;
   EXPECT_EQ(DeduceSegmentSize(f.bases), kSeg);
@@ -176,7 +188,11 @@ TEST(PlanRecovery, RefusesTargetsPastTheArchive) {
   std::string refused = Refusal(f, Target(RecoveryTargetKind::kLsn, "0/D000001"));
   EXPECT_NE(refused.find("past the end of the WAL archive"), std::string::npos) << refused;
   EXPECT_NE(refused.find("up to segment 00000001000000000000000C"), std::string::npos) << refused;
-  EXPECT_EQ(Refusal(f, Target(RecoveryTargetKind::kLsn, "0/D000000")), "");
+  // Exactly the end of the archive: the record there is not in it, and
+  // recovery would end FATAL before reaching the target.
+  refused = Refusal(f, Target(RecoveryTargetKind::kLsn, "0/D000000"));
+  EXPECT_NE(refused.find("past the end of the WAL archive"), std::string::npos) << refused;
+  EXPECT_EQ(Refusal(f, Target(RecoveryTargetKind::kLsn, "0/CFFFFFF")), "");
   refused = Refusal(f, Target(RecoveryTargetKind::kTime, "2026-12-01 15:00:01+00"));
   EXPECT_NE(refused.find("in the future"), std::string::npos) << refused;
 }
@@ -194,12 +210,146 @@ TEST(PlanRecovery, GapsAndMissingWal) {
   EXPECT_EQ(plan.covered_to_segment, "000000010000000000000007");
   refused = Refusal(f, Target(RecoveryTargetKind::kLsn, "0/8000001"));
   EXPECT_NE(refused.find("past the end"), std::string::npos) << refused;
-  // A later timeline is followed to its newest segment.
+  // A later timeline without a history file is no continuation: the gap
+  // still stops recovery to the latest.
   f.coverage.segments[2].insert("000000020000000000000014");
-  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), 0,
-                      f.now);
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"), 0);
+  EXPECT_NE(refused.find("gap: segment 000000010000000000000008"), std::string::npos) << refused;
+  // Nor is one whose history says it branched off before base 10 ended.
+  f.coverage.histories[2] = ParseTimelineHistory("1\t0/3000000\tno recovery target specified\n");
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"), 0);
+  EXPECT_NE(refused.find("gap: segment 000000010000000000000008"), std::string::npos) << refused;
+  // One that branched off after it is followed, and must hold its WAL
+  // from the switch point on.
+  f.coverage.histories[2] = ParseTimelineHistory("1\t0/4000000\tno recovery target specified\n");
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"), 0);
+  EXPECT_NE(refused.find("gap: segment 000000020000000000000004"), std::string::npos) << refused;
+}
+
+// Timelines is the fixture's archive with timeline 2 branching off
+// timeline 1 at switch_lsn and holding segments first..last.
+Fixture Timelines(const std::string& switch_lsn, uint64_t first, uint64_t last) {
+  Fixture f;
+  f.coverage.histories[2] =
+      ParseTimelineHistory("1\t" + switch_lsn + "\tno recovery target specified\n");
+  for (uint64_t n = first; n <= last; n++)
+    f.coverage.segments[2].insert(WalSegmentName(2, n * kSeg, kSeg));
+  return f;
+}
+
+TEST(PlanRecovery, FollowsATimelineThatBranchedAfterTheBase) {
+  // Timeline 1 holds 2..12; timeline 2 began at 0/A000100 (in segment 10).
+  Fixture f = Timelines("0/A000100", 10, 20);
+  RecoveryPlan plan = PlanRecovery(f.bases, f.coverage, kSeg,
+                                   Target(RecoveryTargetKind::kLatest, "latest"), -1, f.now);
+  EXPECT_EQ(plan.base, 1u);
+  EXPECT_EQ(plan.timeline, 2u);
   EXPECT_EQ(plan.covered_to_segment, "000000020000000000000014");
   EXPECT_EQ(plan.covered_to_lsn, 0x15 * kSeg);
+  EXPECT_NE(plan.coverage.find("following timeline 1 to 2 (at LSN 0/A000100)"), std::string::npos)
+      << plan.coverage;
+  // From the older base too; segments 10..12 of timeline 1 are not needed.
+  f.coverage.segments[1].erase("00000001000000000000000B");
+  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), 0,
+                      f.now);
+  EXPECT_EQ(plan.timeline, 2u);
+  EXPECT_EQ(plan.covered_to_segment, "000000020000000000000014");
+  EXPECT_EQ(Refusal(f, Target(RecoveryTargetKind::kLsn, "0/14000000")), "");
+  // A branch exactly at the base's end is after it.
+  f = Timelines("0/8000200", 8, 9);
+  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), -1,
+                      f.now);
+  EXPECT_EQ(plan.timeline, 2u);
+  EXPECT_EQ(plan.covered_to_segment, "000000020000000000000009");
+}
+
+TEST(PlanRecovery, IgnoresATimelineThatBranchedBeforeTheBaseEnded) {
+  // Timeline 2 began at 0/8000100, before base 20 ended (0/8000200).
+  Fixture f = Timelines("0/8000100", 8, 20);
+  RecoveryPlan plan = PlanRecovery(f.bases, f.coverage, kSeg,
+                                   Target(RecoveryTargetKind::kLatest, "latest"), -1, f.now);
+  EXPECT_EQ(plan.base, 1u);
+  EXPECT_EQ(plan.timeline, 1u) << "pinned to the base's timeline, not 'latest'";
+  EXPECT_EQ(plan.covered_to_segment, "00000001000000000000000C");
+  EXPECT_NE(plan.coverage.find("timeline 2 branched off at LSN 0/8000100"), std::string::npos)
+      << plan.coverage;
+  std::string refused = Refusal(f, Target(RecoveryTargetKind::kLsn, "0/E000000"));
+  EXPECT_NE(refused.find("past the end"), std::string::npos) << refused;
+  // From base 10 it is a valid branch.
+  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), 0,
+                      f.now);
+  EXPECT_EQ(plan.timeline, 2u);
+  EXPECT_EQ(plan.covered_to_segment, "000000020000000000000014");
+  // A history whose switch points go backwards fits nothing.
+  f = Timelines("0/A000100", 10, 20);
+  f.coverage.histories[3] = ParseTimelineHistory("1\t0/A000100\tx\n2\t0/9000000\tx\n");
+  f.coverage.segments[3].insert("000000030000000000000015");
+  plan = PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"), -1,
+                      f.now);
+  EXPECT_EQ(plan.timeline, 2u);
+  EXPECT_NE(plan.coverage.find("timeline 3's history file does not fit"), std::string::npos)
+      << plan.coverage;
+  // Without any later timeline, the base's own.
+  f = Fixture();
+  EXPECT_EQ(PlanRecovery(f.bases, f.coverage, kSeg, Target(RecoveryTargetKind::kLatest, "latest"),
+                         -1, f.now)
+                .timeline,
+            1u);
+}
+
+TEST(PlanRecovery, RefusesAGapBeforeTheSwitchPoint) {
+  Fixture f = Timelines("0/A000100", 10, 20);
+  f.coverage.segments[1].erase("000000010000000000000009");
+  std::string refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"));
+  EXPECT_NE(refused.find("gap: segment 000000010000000000000009 is missing"), std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("up to segment 000000010000000000000008"), std::string::npos) << refused;
+  refused = Refusal(f, Target(RecoveryTargetKind::kLsn, "0/C000000"));
+  EXPECT_NE(refused.find("past the end"), std::string::npos) << refused;
+  EXPECT_EQ(Refusal(f, Target(RecoveryTargetKind::kLsn, "0/8FFFFFF")), "");
+  // A gap on the later timeline, before its newest segment.
+  f = Timelines("0/A000100", 10, 20);
+  f.coverage.segments[2].erase("00000002000000000000000F");
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"));
+  EXPECT_NE(refused.find("gap: segment 00000002000000000000000F"), std::string::npos) << refused;
+  // Timeline 2's first segment is read from timeline 2: timeline 1's is
+  // not enough.
+  f = Timelines("0/A000100", 11, 20);
+  refused = Refusal(f, Target(RecoveryTargetKind::kLatest, "latest"));
+  EXPECT_NE(refused.find("gap: segment 00000002000000000000000A"), std::string::npos) << refused;
+}
+
+TEST(ParseTimelineHistory, AsPostgreSQLWritesIt) {
+  std::vector<TimelineSwitch> history = ParseTimelineHistory(
+      "1\t0/3000158\tno recovery target specified\n\n# comment\n"
+      "2\t1/A0000000\tat restore point \"x\"\n");
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].timeline, 1u);
+  EXPECT_EQ(history[0].switch_lsn, 0x3000158u);
+  EXPECT_EQ(history[1].timeline, 2u);
+  EXPECT_EQ(history[1].switch_lsn, 0x1A0000000u);
+  EXPECT_TRUE(ParseTimelineHistory("").empty());
+  EXPECT_THROW(ParseTimelineHistory("x\t0/1\n"), Error);
+  EXPECT_THROW(ParseTimelineHistory("1\tnot-an-lsn\n"), Error);
+  EXPECT_THROW(ParseTimelineHistory("1\n"), Error);
+  EXPECT_THROW(ParseTimelineHistory("2\t0/1\tx\n1\t0/2\tx\n"), Error);
+}
+
+TEST(RecoverySettings, DoublesPercentSigns) {
+  // PostgreSQL would replace %p in the path and %r in the URL.
+  std::string text = RecoverySettings(
+      {"/opt/100%pg/pgbak", "wal-get", "%f", "%p", "--storage", "s3://b/a%20b%r%%", "--x", "%f%p"},
+      Target(RecoveryTargetKind::kLatest, "latest"), false, "x");
+  EXPECT_NE(text.find("restore_command = '/opt/100%%pg/pgbak wal-get %f %p --storage "
+                      "s3://b/a%%20b%%r%%%% --x %%f%%p'\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(RecoverySettings, PinsTheTimeline) {
+  std::string text =
+      RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), false, "x", 3);
+  EXPECT_NE(text.find("recovery_target_timeline = '3'\n"), std::string::npos) << text;
 }
 
 TEST(RecoverySettings, QuotedForShellAndConfig) {
@@ -217,7 +367,54 @@ TEST(RecoverySettings, QuotedForShellAndConfig) {
   EXPECT_EQ(text.find("archive_mode"), std::string::npos);
   EXPECT_NE(text.find("pgbak.paused = on\n"), std::string::npos);
   text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), true, "x");
-  EXPECT_EQ(text.find("recovery_target_"), text.find("recovery_target_timeline"));
+  EXPECT_NE(text.find("archive_mode = off\n"), std::string::npos);
+  EXPECT_THROW(RecoverySettings({"a\nb"}, Target(RecoveryTargetKind::kLatest, "latest"), false, ""),
+               Error);
+}
+
+// Lines of text that set name, in order.
+std::vector<std::string> Settings(const std::string& text, const std::string& name) {
+  std::vector<std::string> values;
+  size_t at = 0;
+  while ((at = text.find("\n" + name + " = ", at)) != std::string::npos) {
+    at += name.size() + 4;
+    values.push_back(text.substr(at, text.find('\n', at) - at));
+  }
+  return values;
+}
+
+TEST(RecoverySettings, ResetsEveryTargetKindBeforeTheChosenOne) {
+  // A copied postgresql.auto.conf may set another recovery's target: every
+  // kind is reset (the last line wins), and the chosen one is set after
+  // all resets (PostgreSQL refuses a reset after another kind was set).
+  const char* kinds[] = {"recovery_target", "recovery_target_name", "recovery_target_time",
+                         "recovery_target_xid", "recovery_target_lsn"};
+  std::string text =
+      RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLsn, "0/3000060"), false, "x");
+  for (const char* kind : kinds) {
+    ASSERT_FALSE(Settings(text, kind).empty()) << kind << " in\n" << text;
+    EXPECT_EQ(Settings(text, kind).front(), "''") << kind << " in\n" << text;
+  }
+  EXPECT_EQ(Settings(text, "recovery_target_lsn"), (std::vector<std::string>{"''", "'0/3000060'"}));
+  EXPECT_GT(text.find("recovery_target_lsn = '0/3000060'"), text.find("recovery_target_xid = ''"));
+  EXPECT_EQ(Settings(text, "recovery_target_inclusive"), (std::vector<std::string>{"on"}));
+  EXPECT_EQ(Settings(text, "recovery_target_action"), (std::vector<std::string>{"'promote'"}));
+  text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), false, "x");
+  for (const char* kind : kinds)
+    EXPECT_EQ(Settings(text, kind), (std::vector<std::string>{"''"})) << kind << " in\n" << text;
+  text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kXid, "900"), false, "x");
+  EXPECT_EQ(Settings(text, "recovery_target_xid"), (std::vector<std::string>{"''", "'900'"}));
+  EXPECT_GT(text.find("recovery_target_xid = '900'"), text.find("recovery_target_lsn = ''"));
+  text = RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kTime, "2026-12-01 11:00:00+00"),
+                          false, "x");
+  EXPECT_EQ(Settings(text, "recovery_target_time"),
+            (std::vector<std::string>{"''", "'2026-12-01 11:00:00+00'"}));
+  EXPECT_GT(text.find("recovery_target_time = '2026"), text.find("recovery_target_lsn = ''"));
+}
+
+TEST(RecoverySettings, ArchiveOffAndLineBreaks) {
+  std::string text =
+      RecoverySettings({"pgbak"}, Target(RecoveryTargetKind::kLatest, "latest"), true, "x");
   EXPECT_NE(text.find("archive_mode = off\n"), std::string::npos);
   EXPECT_THROW(RecoverySettings({"a\nb"}, Target(RecoveryTargetKind::kLatest, "latest"), false, ""),
                Error);
@@ -230,6 +427,42 @@ TEST(TablespaceMap, RoundTripWithEscapes) {
   EXPECT_EQ(ParseTablespaceMap(text), map);
   EXPECT_THROW(ParseTablespaceMap("x /srv\n"), Error);
   EXPECT_TRUE(ParseTablespaceMap("").empty());
+}
+
+TEST(TablespaceMap, PathsMustBeAbsolute) {
+  // From the (untrusted) backup: a relative path would be resolved
+  // wherever restore-cluster runs.
+  for (const char* text : {"16385 srv/ts\n", "16385 ../../etc\n", "16385 pg_tblspc/16385\n"}) {
+    try {
+      ParseTablespaceMap(text);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+      EXPECT_NE(std::string(e.what()).find("not absolute"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(TablespaceMap, EveryEntryHasItsObjectAndEveryObjectItsEntry) {
+  std::map<std::string, std::string> map = {{"16385", "/srv/a"}, {"16386", "/srv/b"}};
+  EXPECT_NO_THROW(MatchTablespaceObjects(map, {"16386", "16385"}));
+  EXPECT_NO_THROW(MatchTablespaceObjects({}, {}));
+  try {
+    MatchTablespaceObjects(map, {"16385"});
+    ADD_FAILURE() << "a map entry without its object was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("tablespace 16386 (/srv/b)"), std::string::npos)
+        << e.what();
+  }
+  try {
+    MatchTablespaceObjects(map, {"16385", "16386", "16387"});
+    ADD_FAILURE() << "an object without its map entry was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("16387.tar"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(MatchTablespaceObjects(map, {"16385", "16386", "x"}), Error);
 }
 
 }  // namespace

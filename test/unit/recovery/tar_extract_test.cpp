@@ -2,7 +2,8 @@
 // the stock tar (files, directories, a link within, a long name) comes out
 // as it went in; every entry that would escape the target (absolute, "..",
 // links outside, paths through links), hard links, devices, a damaged
-// header and a truncated archive are refused.
+// header and a truncated archive are refused; modes capped at PostgreSQL's
+// own (0640, 0750); GNU's old header keeps no name prefix.
 #include "core/recovery/tar_extract.h"
 
 #include <sys/stat.h>
@@ -41,6 +42,17 @@ std::string Header(const std::string& name, char type, uint64_t size, const std:
               "ustar\0"
               "00",
               8);
+  std::memset(&h[148], ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h)
+    sum += c;
+  std::snprintf(&h[148], 8, "%06o", sum);
+  h[155] = ' ';
+  return h;
+}
+
+// Checksummed is header h with its checksum computed again.
+std::string Checksummed(std::string h) {
   std::memset(&h[148], ' ', 8);
   unsigned sum = 0;
   for (unsigned char c : h)
@@ -170,6 +182,51 @@ TEST(TarExtract, RefusesEscapes) {
   EXPECT_NE(Refusal(Entry("fifo", '6') + End()).find("fifo"), std::string::npos);
   EXPECT_NE(Refusal(Entry("f", '0', "1") + Entry("f", '0', "2") + End()).find("twice"),
             std::string::npos);
+}
+
+TEST(TarExtract, ModesAtMostPostgreSQLs) {
+  TempDir dir;
+  mode_t saved = umask(0);
+  std::string archive = Header("open/", '5', 0, "", 07777) + Header("open/f", '0', 1, "", 07777) +
+                        std::string("x") + std::string(kTarBlock - 1, '\0') +
+                        Header("closed/", '5', 0, "", 0) + Header("closed/f", '0', 0, "", 0) +
+                        Header("group/", '5', 0, "", 0750) + Header("group/f", '0', 0, "", 0640) +
+                        End();
+  try {
+    Extract(dir.path(), archive);
+  } catch (...) {
+    umask(saved);
+    throw;
+  }
+  umask(saved);
+  auto mode = [&](const std::string& relative) {
+    struct stat st;
+    EXPECT_EQ(lstat(dir.Join(relative).c_str(), &st), 0) << relative;
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode("open"), 0750u);
+  EXPECT_EQ(mode("open/f"), 0640u);
+  EXPECT_EQ(mode("closed"), 0700u);
+  EXPECT_EQ(mode("closed/f"), 0600u);
+  EXPECT_EQ(mode("group"), 0750u);
+  EXPECT_EQ(mode("group/f"), 0640u);
+}
+
+TEST(TarExtract, GnuHeaderHasNoNamePrefix) {
+  // GNU tar's old format ("ustar  \0") keeps times where ustar has its
+  // name prefix: they are no part of the name.
+  std::string h = Header("backup_label", '0', 2);
+  std::memcpy(&h[257], "ustar  \0", 8);
+  std::memcpy(&h[345], "14712345670", 11);  // an access time
+  TempDir dir;
+  Extract(dir.path(), Checksummed(h) + "ok" + std::string(kTarBlock - 2, '\0') + End());
+  EXPECT_EQ(ReadFile(dir.Join("backup_label")), "ok");
+  // A POSIX ustar header's prefix is part of the name.
+  h = Header("f", '0', 2);
+  std::memcpy(&h[345], "pre", 3);
+  TempDir posix;
+  Extract(posix.path(), Checksummed(h) + "ok" + std::string(kTarBlock - 2, '\0') + End());
+  EXPECT_EQ(ReadFile(posix.Join("pre/f")), "ok");
 }
 
 TEST(TarExtract, RefusesDamage) {

@@ -3,10 +3,12 @@
 // selects (none, one, the same content twice, two contents), a plain and
 // an encrypted segment restored byte for byte, damage refused without a
 // file left behind, and the prefetch cache (filled in parallel, a damaged
-// or stale entry never served).
+// or stale entry never served, nor another cluster's; copied from another
+// file system); temporaries of dead processes removed, live ones kept.
 #include "core/wal/wal_get.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -164,11 +166,11 @@ TEST(WalPrefetchCache, FillsInParallelAndServesOnlyCheckedEntries) {
     if (i != 8)  // a gap: left out of the cache, no error
       Push(storage, dir, name, SegmentBytes(i));
   }
-  std::string cache_dir = dir.Join("pg_wal/pgbak_prefetch");
+  std::string cache_dir = dir.Join("pg_wal/pgbak_prefetch/7301");
   mkdir(dir.Join("pg_wal").c_str(), 0700);
-  WalPrefetchCache cache(cache_dir);
+  WalPrefetchCache cache(dir.Join("pg_wal/pgbak_prefetch"), "7301");
   WriteFile(dir.Join("pg_wal/unrelated"), "x");
-  cache.Fill(names, 3, [&] { return std::make_unique<LocalStorage>(root); }, "7301", {});
+  cache.Fill(names, 3, [&] { return std::make_unique<LocalStorage>(root); }, {});
   EXPECT_EQ(cache.Cached(names), 5u);
   ASSERT_TRUE(cache.Take(names[0], dir.Join("pg_wal/RECOVERYXLOG")));
   EXPECT_EQ(ReadFile(dir.Join("pg_wal/RECOVERYXLOG")), SegmentBytes(4));
@@ -185,9 +187,93 @@ TEST(WalPrefetchCache, FillsInParallelAndServesOnlyCheckedEntries) {
   EXPECT_FALSE(Exists(cache_dir + "/" + entry));
   EXPECT_FALSE(Exists(dir.Join("pg_wal/RECOVERYXLOG2")));
   // Filling for other names drops what is not among them (bounded).
-  cache.Fill({names[3]}, 2, [&] { return std::make_unique<LocalStorage>(root); }, "7301", {});
+  cache.Fill({names[3]}, 2, [&] { return std::make_unique<LocalStorage>(root); }, {});
   EXPECT_EQ(cache.Cached(names), 1u);
   EXPECT_EQ(test::RunShell("ls -A " + cache_dir + " | wc -l | tr -d ' \\n'"), "1");
+}
+
+// Fixture of a storage holding segments 4 and 5 of cluster 7301.
+struct TwoSegments {
+  TempDir dir;
+  std::string root = dir.Join("store");
+  LocalStorage storage{root};
+  std::vector<std::string> names = {"000000010000000000000004", "000000010000000000000005"};
+  TwoSegments() {
+    for (unsigned i = 0; i < names.size(); i++)
+      Push(storage, dir, names[i], SegmentBytes(4 + i));
+    mkdir(dir.Join("pg_wal").c_str(), 0700);
+  }
+  void Fill(WalPrefetchCache& cache) {
+    cache.Fill(names, 2, [&] { return std::make_unique<LocalStorage>(root); }, {});
+  }
+};
+
+TEST(WalPrefetchCache, NeverServesAnotherClustersEntries) {
+  // Two clusters recovering with one --prefetch-dir: same file names,
+  // other contents (each entry matches the SHA-256 its name carries).
+  TwoSegments f;
+  WalPrefetchCache mine(f.dir.Join("cache"), "7301");
+  f.Fill(mine);
+  ASSERT_EQ(mine.Cached(f.names), 2u);
+  WalPrefetchCache other(f.dir.Join("cache"), "7302");
+  EXPECT_EQ(other.Cached(f.names), 0u);
+  EXPECT_FALSE(other.Take(f.names[0], f.dir.Join("pg_wal/RECOVERYXLOG")));
+  EXPECT_FALSE(Exists(f.dir.Join("pg_wal/RECOVERYXLOG")));
+  other.Fill({}, 1, [&] { return std::make_unique<LocalStorage>(f.root); }, {});
+  EXPECT_EQ(mine.Cached(f.names), 2u) << "filling one cluster's cache leaves the other's alone";
+}
+
+TEST(WalPrefetchCache, CopiesFromAnotherFileSystem) {
+  TwoSegments f;
+  struct stat here, shm;
+  if (stat(f.dir.path().c_str(), &here) != 0 || stat("/dev/shm", &shm) != 0 ||
+      here.st_dev == shm.st_dev || access("/dev/shm", W_OK) != 0)
+    GTEST_SKIP() << "needs /dev/shm writable on another file system than the temporary directory";
+  TempDir elsewhere("/dev/shm");
+  WalPrefetchCache cache(elsewhere.Join("cache"), "7301");
+  f.Fill(cache);
+  ASSERT_TRUE(cache.Take(f.names[0], f.dir.Join("pg_wal/RECOVERYXLOG")))
+      << "rename fails with EXDEV: the entry is copied";
+  EXPECT_EQ(ReadFile(f.dir.Join("pg_wal/RECOVERYXLOG")), SegmentBytes(4));
+  EXPECT_EQ(cache.Cached(f.names), 1u) << "and leaves the cache";
+  EXPECT_EQ(test::RunShell("ls -A " + f.dir.Join("pg_wal") + " | grep -c pgbak-wal-get"), "0\n");
+}
+
+// DeadPid is the id of a process that ended.
+pid_t DeadPid() {
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(0);
+  waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+TEST(RemoveDeadTemporaries, OnlyThoseOfProcessesThatEnded) {
+  TempDir dir;
+  std::string dead = dir.Join(".pgbak-wal-get-" + std::to_string(DeadPid()) + "-AbC123");
+  std::string live = dir.Join(".pgbak-wal-get-" + std::to_string(getpid()) + "-AbC123");
+  std::string unknown = dir.Join(".pgbak-wal-get-AbC123");
+  std::string segment = dir.Join("000000010000000000000004");
+  for (const std::string& path : {dead, live, unknown, segment})
+    WriteFile(path, "x");
+  RemoveDeadTemporaries(dir.path());
+  EXPECT_FALSE(Exists(dead));
+  EXPECT_TRUE(Exists(live)) << "another process may be writing it";
+  EXPECT_TRUE(Exists(unknown));
+  EXPECT_TRUE(Exists(segment));
+  // Filling the cache removes dead temporaries in it, and keeps live ones.
+  TwoSegments f;
+  WalPrefetchCache cache(f.dir.Join("cache"), "7301");
+  f.Fill(cache);
+  std::string cache_dir = f.dir.Join("cache/7301");
+  dead = cache_dir + "/.pgbak-wal-get-" + std::to_string(DeadPid()) + "-XyZ789";
+  live = cache_dir + "/.pgbak-wal-get-" + std::to_string(getpid()) + "-XyZ789";
+  WriteFile(dead, "x");
+  WriteFile(live, "x");
+  f.Fill(cache);
+  EXPECT_FALSE(Exists(dead));
+  EXPECT_TRUE(Exists(live));
+  EXPECT_EQ(cache.Cached(f.names), 2u);
 }
 
 }  // namespace
