@@ -127,7 +127,15 @@ struct ReadBackOptions {
   bool stage_required = false;
   // stage_globals puts globals.sql into staging too (pgbak fetch).
   bool stage_globals = false;
+  // stage_tables puts the tables a parallel export stored in objects of
+  // their own (role "table_data") into staging too, decompressed
+  // ("table-0001.copy"); a set that has such objects cannot be staged for
+  // a restore (stage_required) without them (kInvalidParameter).
+  bool stage_tables = false;
   StageObserver* observer = nullptr;  // custom sets only
+  // on_data is told the manifest (with the row counts of an encrypted set,
+  // when they could be read) before the data object is read.
+  std::function<void(const Manifest& manifest)> on_data;
   ReadProgress progress;
   // check_space is called with the data object's decompressed size before
   // it is staged (may throw kDiskFull); on_staging_error is given every
@@ -135,6 +143,14 @@ struct ReadBackOptions {
   // instead (the server names its storage on a full disk).
   std::function<void(uint64_t bytes)> check_space;
   std::function<void(const Error& cause)> on_staging_error;
+};
+
+// StagedTable is a table stored in an object of its own, staged.
+struct StagedTable {
+  std::string schema;
+  std::string table;
+  int64_t rows = 0;
+  std::string path;  // its COPY text
 };
 
 // StagedSet is a set read back and checked.
@@ -150,6 +166,8 @@ struct StagedSet {
   // A custom archive's table of contents, as the scanner read it.
   std::vector<TocEntry> toc;
   bool toc_complete = false;  // the scanner read the whole archive
+  // With stage_tables: the tables in objects of their own, largest first.
+  std::vector<StagedTable> tables;
 };
 
 // ReadBackSet reads back and checks every object of the set at set_key

@@ -20,6 +20,7 @@ extern "C" {
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,7 +119,14 @@ StreamingRestore::~StreamingRestore() {
   StopAll();
   if (read_fd_ >= 0)
     close(read_fd_);
+  for (const TableLoad& table : tables_)
+    if (table.fd >= 0)
+      close(table.fd);
   close(wake_fd_);
+}
+
+void StreamingRestore::SetSeparateTables(std::set<std::pair<std::string, std::string>> tables) {
+  separate_ = std::move(tables);
 }
 
 void StreamingRestore::Attach(StagingFile& file) {
@@ -286,10 +294,11 @@ void StreamingRestore::PollPreData() {
 // StartLoaders opens one session per loader (no more than there are
 // tables) and starts their threads.
 void StreamingRestore::StartLoaders() {
-  size_t count = std::min(static_cast<size_t>(jobs_), loadable_count_);
+  size_t count = std::min(static_cast<size_t>(jobs_), loadable_count_ - loaded_count_);
   if (count == 0)
     return;
-  read_fd_ = open(path_.c_str(), O_RDWR | O_CLOEXEC);
+  if (read_fd_ < 0)
+    read_fd_ = open(path_.c_str(), O_RDWR | O_CLOEXEC);
   if (read_fd_ < 0)
     ThrowErrno("could not open \"" + path_ + "\"", errno);
   // Loaders are added while none runs: the main thread reads loaders_
@@ -359,11 +368,13 @@ int StreamingRestore::ClaimTable(Loader* loader) {
 bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8_t>& buffer) {
   PGconn* conn = loader->conn.get();
   std::string qualified, copy, owner;
+  int fd;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     qualified = tables_[index].qualified;
     copy = tables_[index].copy_statement;
     owner = tables_[index].owner;
+    fd = tables_[index].fd >= 0 ? tables_[index].fd : read_fd_;
   }
   std::string what = "loading table " + qualified;
   auto exec = [&](const std::string& sql, ExecStatusType expected) {
@@ -395,7 +406,7 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
           break;
         if (chunk < table.chunks.size()) {
           uint64_t end = table.chunks[chunk].first + table.chunks[chunk].second;
-          if (end <= staged_)
+          if (table.fd >= 0 || end <= staged_)
             break;
           loader->wants = end;
         } else {
@@ -427,7 +438,7 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
     }
     size_t done = 0;
     while (done < piece.second) {
-      ssize_t n = pread(read_fd_, buffer.data() + done, piece.second - done,
+      ssize_t n = pread(fd, buffer.data() + done, piece.second - done,
                         static_cast<off_t>(piece.first + done));
       if (n < 0 && errno == EINTR)
         continue;
@@ -447,7 +458,7 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
     if (chunk == 0)
       released = AlignUp(piece.first);
     if (piece.first + piece.second - released >= kReleaseStep)
-      released = Release(read_fd_, released, AlignDown(piece.first + piece.second));
+      released = Release(fd, released, AlignDown(piece.first + piece.second));
   }
   if (PQputCopyEnd(conn, nullptr) != 1) {
     Fail(what + " failed", ResultMessage(conn, nullptr));
@@ -555,12 +566,14 @@ std::set<int> StreamingRestore::ReadyPostData() const {
   for (const TocEntry& entry : toc_)
     by_id[entry.dump_id] = &entry;
   std::set<int> loaded;              // TABLE DATA entries loaded
+  std::set<int> separate_loaded;     // TABLE entries of separate tables loaded
   std::map<int, int> data_of_table;  // TABLE entry -> its TABLE DATA entry
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const TableLoad& table : tables_)
       if (table.loaded)
-        loaded.insert(table.dump_id);
+        (table.fd >= 0 ? separate_loaded : loaded)
+            .insert(table.fd >= 0 ? table.table_id : table.dump_id);
   }
   for (const TocEntry& entry : toc_) {
     if (entry.desc != "TABLE DATA")
@@ -589,7 +602,10 @@ std::set<int> StreamingRestore::ReadyPostData() const {
         ok = loaded.count(on.dump_id) != 0;
       } else if (on.desc == "TABLE") {
         auto data = data_of_table.find(on.dump_id);
-        ok = data == data_of_table.end() || loaded.count(data->second) != 0;
+        if (separate_.count({on.namespace_, on.tag}) != 0)
+          ok = separate_loaded.count(on.dump_id) != 0;
+        else
+          ok = data == data_of_table.end() || loaded.count(data->second) != 0;
       } else {
         ok = on.section == kSectionPreData || (on.section == kSectionPostData && ready(on));
       }
@@ -661,8 +677,8 @@ void StreamingRestore::PollEarly() {
 // Finish waits for pre-data (starting it now if the TOC could not be
 // trusted before the whole object was checked) and for the loaders, then
 // restores everything else.
-void StreamingRestore::Finish(const std::string& data_path,
-                              const std::vector<OffsetPatch>& patches) {
+void StreamingRestore::Finish(const std::string& data_path, const std::vector<OffsetPatch>& patches,
+                              const std::vector<StagedTable>& separate) {
   path_ = data_path;
   read_ended_ = Elapsed();
   {
@@ -697,8 +713,79 @@ void StreamingRestore::Finish(const std::string& data_path,
   }
   // Now that no pg_restore reads the TOC, fill in its data offsets.
   ApplyOffsetPatches(path_, patches);
-  // Wait for the loads, building indexes of loaded tables meanwhile, then
-  // for the last such build.
+  WaitForLoads();
+  StopAll();
+  if (!separate.empty()) {
+    // The tables in objects of their own, once the archive's are loaded.
+    AddSeparateTables(separate);
+    StartLoaders();
+    WaitForLoads();
+    StopAll();
+  }
+  loads_ended_ = Elapsed();
+  std::set<int> loaded = early_ids_;  // done already: not again
+  loaded.insert(left_out_.begin(), left_out_.end());
+  for (const TableLoad& table : tables_)
+    if (table.loadable && table.fd < 0)
+      loaded.insert(table.dump_id);
+  std::vector<std::string> args = {
+      "--section=data",
+      "--section=post-data",
+      "--exit-on-error",
+      "--no-password",
+      "--dbname=dbname=" + ConnInfoValue(database_),
+      "--use-list=" + WriteRestoreList(listing_, path_, loaded, ".rest.list")};
+  if (jobs_ > 1)
+    args.push_back("--jobs=" + std::to_string(jobs_));
+  for (const std::string& arg : OwnershipArgs(restore_as_))
+    args.push_back(arg);
+  args.push_back(path_);
+  RunTool(facts_, "pg_restore", args, nullptr, restore_as_);
+  rest_ended_ = Elapsed();
+}
+
+// AddSeparateTables gives the loaders the staged separate tables, each as
+// its owner would load it (its TABLE entry says whose it is).
+void StreamingRestore::AddSeparateTables(const std::vector<StagedTable>& separate) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stop_ = false;
+  for (const StagedTable& staged : separate) {
+    const TocEntry* entry = nullptr;
+    for (const TocEntry& candidate : toc_)
+      if (candidate.desc == "TABLE" && candidate.namespace_ == staged.schema &&
+          candidate.tag == staged.table)
+        entry = &candidate;
+    std::string qualified = QuoteIdentifier(staged.schema) + "." + QuoteIdentifier(staged.table);
+    if (entry == nullptr)
+      throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
+                                           " in an object of its own, "
+                                           "but its archive does not define that table");
+    TableLoad load;
+    load.loadable = true;
+    load.copy_statement = "COPY " + qualified + " FROM stdin;\n";
+    load.qualified = qualified;
+    load.owner = entry->owner;
+    load.table_id = entry->dump_id;
+    load.ended = true;
+    load.fd = open(staged.path.c_str(), O_RDWR | O_CLOEXEC);
+    if (load.fd < 0)
+      ThrowErrno("could not open \"" + staged.path + "\"", errno);
+    struct stat status;
+    uint64_t size = fstat(load.fd, &status) == 0 ? static_cast<uint64_t>(status.st_size) : 0;
+    for (uint64_t offset = 0; offset < size; offset += kRestoreChunkSize)
+      load.chunks.emplace_back(
+          offset, static_cast<size_t>(std::min<uint64_t>(kRestoreChunkSize, size - offset)));
+    tables_.push_back(std::move(load));
+    queue_.Add(tables_.size() - 1);
+    queue_.Grow(tables_.size() - 1, std::max<uint64_t>(size, 1));
+    loadable_count_++;
+  }
+}
+
+// WaitForLoads waits for the loads, building indexes of loaded tables
+// meanwhile, then for the last such build.
+void StreamingRestore::WaitForLoads() {
+  std::vector<int> fds, ready;
   for (bool loads_done = false; !loads_done || early_ != nullptr;) {
     ThrowIfFailed();
     PollEarly();
@@ -720,27 +807,6 @@ void StreamingRestore::Finish(const std::string& data_path,
     (void)!read(wake_fd_, &events, sizeof(events));
     ThrowIfStopping();
   }
-  StopAll();
-  loads_ended_ = Elapsed();
-  std::set<int> loaded = early_ids_;  // done already: not again
-  loaded.insert(left_out_.begin(), left_out_.end());
-  for (const TableLoad& table : tables_)
-    if (table.loadable)
-      loaded.insert(table.dump_id);
-  std::vector<std::string> args = {
-      "--section=data",
-      "--section=post-data",
-      "--exit-on-error",
-      "--no-password",
-      "--dbname=dbname=" + ConnInfoValue(database_),
-      "--use-list=" + WriteRestoreList(listing_, path_, loaded, ".rest.list")};
-  if (jobs_ > 1)
-    args.push_back("--jobs=" + std::to_string(jobs_));
-  for (const std::string& arg : OwnershipArgs(restore_as_))
-    args.push_back(arg);
-  args.push_back(path_);
-  RunTool(facts_, "pg_restore", args, nullptr, restore_as_);
-  rest_ended_ = Elapsed();
 }
 
 double StreamingRestore::Elapsed() const {
