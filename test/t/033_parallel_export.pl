@@ -212,6 +212,21 @@ ok(poll_until(120, sub { set_leftovers($killed_set) eq '' }),
 	'the launcher removed what the killed backup wrote')
   or diag 'left: ' . set_leftovers($killed_set);
 
+# pgbak_cancel while the streams run: cancelled, and nothing of it stays.
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = 'backup_streams'");
+$node->reload;
+my $cancelled = queue_backup($node, 'app', '{"jobs": 2}');
+ok(poll_until(120, sub { slurp_file($node->logfile) =~ /operation $cancelled pauses at backup_streams/ }),
+	'another backup pauses while its streams run');
+my $cancelled_set = backup_row($node, $cancelled)->{location};
+is($node->safe_psql('postgres', "SELECT pgbak_cancel($cancelled)"), 't', 'pgbak_cancel accepts it');
+is(wait_backup($node, $cancelled), 'cancelled', 'the backup is cancelled');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgbak.fault_pause');
+$node->reload;
+ok(!-e "$cancelled_set/manifest.json", 'the cancelled backup has no manifest');
+ok(poll_until(60, sub { set_leftovers($cancelled_set) eq '' }), 'the cancelled backup left no object')
+  or diag 'left: ' . set_leftovers($cancelled_set);
+
 # One stream's worth: jobs = 1 (the default) keeps every table in the archive.
 my ($single, $single_status) = run_backup($node, 'app', '{}');
 is($single_status, 'succeeded', 'a backup without jobs succeeds');

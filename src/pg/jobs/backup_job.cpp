@@ -165,6 +165,17 @@ class SnapshotSession : public SideChannel {
     return tables;
   }
 
+  // LockTables takes ACCESS SHARE locks on tables (schema, name) for the rest
+  // of the snapshot's transaction, as pg_dump does for its own: no DDL can
+  // change them until every stream has read them.
+  void LockTables(const std::vector<ExportTable>& tables) {
+    std::string names;
+    for (const ExportTable& table : tables)
+      names += (names.empty() ? "" : ", ") + Escaped(table.schema, true) + "." +
+               Escaped(table.table, true);
+    Exec("LOCK TABLE ONLY " + names + " IN ACCESS SHARE MODE");
+  }
+
   // ListDataRelations returns the relations whose data pg_dump dumps by
   // default: the tables of ListTables and materialized views.
   std::vector<std::pair<std::string, std::string>> ListDataRelations() {
@@ -709,6 +720,9 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   }
   std::unique_ptr<ParallelExport> streams;
   if (!separate.empty()) {
+    // pg_dump releases its locks when it exits, maybe before a stream has
+    // read its table: the snapshot session holds them until the end.
+    session.LockTables(separate);
     for (const ExportTable& table : separate)
       dump.args.push_back("--exclude-table-data=" + ExactPattern({table.schema, table.table}));
     ExportSettings settings;
@@ -724,8 +738,11 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     std::vector<std::unique_ptr<Storage>> storages;
     size_t stream_count = std::min(separate.size(), static_cast<size_t>(jobs));
     RunInTransaction([&] {
-      for (size_t i = 0; i < stream_count; i++)
+      for (size_t i = 0; i < stream_count; i++) {
         storages.push_back(OpenStorageHandle(storage_name, StorageUse::kWorker, [] {}).storage);
+        // The same floor as the data object's (pgbak.local_reserve).
+        GuardBackupSpace(*storages.back(), storage_name, id, database);
+      }
     });
     streams = std::make_unique<ParallelExport>(facts, database, session.snapshot(), separate,
                                                std::move(storages), std::move(settings));
