@@ -447,6 +447,23 @@ bool BackupOptions::IncludesTableData(const std::string& schema, const std::stri
 
 // ParseBackupOptions checks every key before anything is queued, so a typo
 // fails loudly instead of producing a backup of the wrong thing.
+int ParseJobs(const json::Value& value, const char* what, int max) {
+  int64_t jobs = 0;
+  bool integral = value.type() == json::Type::kNumber;
+  if (integral) {
+    try {
+      jobs = value.AsInt64();
+    } catch (const Error&) {
+      integral = false;
+    }
+  }
+  if (!integral || jobs < 1 || jobs > max)
+    throw Error(ErrorKind::kInvalidParameter,
+                std::string(what) + " option \"jobs\" must be an integer between 1 and " +
+                    std::to_string(max) + ", not " + value.Serialize());
+  return static_cast<int>(jobs);
+}
+
 BackupOptions ParseBackupOptions(std::string_view json_text) {
   CheckOptionsSize(json_text, "backup");
   json::Value root;
@@ -506,20 +523,7 @@ BackupOptions ParseBackupOptions(std::string_view json_text) {
     } else if (key == "lock_wait_timeout") {
       options.lock_wait_timeout_seconds = ParseLockWaitTimeout(value);
     } else if (key == "jobs") {
-      int64_t jobs = 0;
-      bool integral = value.type() == json::Type::kNumber;
-      if (integral) {
-        try {
-          jobs = value.AsInt64();
-        } catch (const Error&) {
-          integral = false;
-        }
-      }
-      if (!integral || jobs < 1 || jobs > kMaxDumpJobs)
-        throw Error(ErrorKind::kInvalidParameter,
-                    "backup option \"jobs\" must be an integer between 1 and " +
-                        std::to_string(kMaxDumpJobs) + ", not " + value.Serialize());
-      options.jobs = static_cast<int>(jobs);
+      options.jobs = ParseJobs(value, "backup", kMaxDumpJobs);
     } else {
       throw Error(ErrorKind::kInvalidParameter, "unknown backup option " + json::Quote(key),
                   std::string(), kValidKeysHint);

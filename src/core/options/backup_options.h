@@ -133,6 +133,10 @@ void CheckSelectedNameCount(size_t count, const char* what, const char* lists);
 // sets it as statement_timeout, in milliseconds of an int).
 constexpr int kMaxLockWaitTimeoutSeconds = 86400;
 
+// ParseJobs reads option "jobs" (of what: "backup", "restore"), an
+// integer 1..max; throws kInvalidParameter naming it otherwise.
+int ParseJobs(const json::Value& value, const char* what, int max);
+
 // kMaxDumpJobs bounds "jobs" (and pgbak.dump_jobs): each stream is a
 // server backend and a thread of the worker.
 constexpr int kMaxDumpJobs = 32;

@@ -11,6 +11,7 @@ extern "C" {
 #include <cstdlib>
 #include <string>
 
+#include "core/archive/database_properties.h"
 #include "core/base/signals_blocked.h"
 #include "core/options/backup_options.h"
 #include "core/pipeline/meter_sink.h"
@@ -49,18 +50,6 @@ PgResultPtr Run(PGconn* conn, const std::string& sql, const std::string& what) {
   return result;
 }
 
-// Literal quotes text as an SQL string literal (standard_conforming_strings
-// is on in every session of ours: PostgreSQL 15's default, and pg_dump's).
-std::string Literal(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) {
-    if (c == '\'')
-      quoted += '\'';
-    quoted += c;
-  }
-  return quoted + "'";
-}
-
 }  // namespace
 
 ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& database,
@@ -86,7 +75,7 @@ ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& data
     Run(stream->conn.get(),
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
         "SET TRANSACTION SNAPSHOT " +
-            Literal(snapshot) +
+            QuoteLiteral(snapshot) +
             "; SELECT pg_catalog.set_config('client_encoding', "
             "pg_catalog.getdatabaseencoding(), false); "
             "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
@@ -173,14 +162,14 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   // Locked, the name leads to the table the snapshot listed, or the backup
   // fails: nothing else (a view put in its place) is read with a
   // superuser's rights.
-  PgResultPtr check =
-      Run(conn,
-          "LOCK TABLE ONLY " + name +
-              " IN ACCESS SHARE MODE; SELECT FROM pg_catalog.pg_class c WHERE c.oid "
-              "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(" +
-              Literal(name) + ") AND c.oid OPERATOR(pg_catalog.=) " + std::to_string(table.oid) +
-              "::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'",
-          "could not lock table " + name + " for its COPY stream");
+  PgResultPtr check = Run(
+      conn,
+      "LOCK TABLE ONLY " + name +
+          " IN ACCESS SHARE MODE; SELECT FROM pg_catalog.pg_class c WHERE c.oid "
+          "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(" +
+          QuoteLiteral(name) + ") AND c.oid OPERATOR(pg_catalog.=) " + std::to_string(table.oid) +
+          "::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'",
+      "could not lock table " + name + " for its COPY stream");
   if (PQntuples(check.get()) != 1)
     throw Error(ErrorKind::kIo,
                 "relation " + name + " is no longer the table the backup's snapshot holds",
