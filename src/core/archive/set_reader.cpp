@@ -342,6 +342,8 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
       HookedSink hooked(*file, options.on_staging_error);
       ReadBackObject(source, set_key, object, "", hooked, true, options.progress);
       staged_tables[object.name] = file->path();
+      if (options.on_table_staged)
+        options.on_table_staged(object, file->path());
     } else if (object.role == "tables") {
       // The row counts of an encrypted set: read them if we can decrypt.
       StringSink text;
@@ -423,7 +425,6 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
         throw Error(ErrorKind::kCorrupt, "table \"" + count.schema + "\".\"" + count.table +
                                              "\" is in object " + count.object +
                                              ", which the manifest does not list (twice)");
-      staged.tables.push_back({count.schema, count.table, count.rows, found->second});
       found->second.clear();
     }
     for (const auto& [name, path] : staged_tables)

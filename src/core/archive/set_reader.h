@@ -136,6 +136,9 @@ struct ReadBackOptions {
   // on_data is told the manifest (with the row counts of an encrypted set,
   // when they could be read) before the data object is read.
   std::function<void(const Manifest& manifest)> on_data;
+  // on_table_staged is told of each table object staged and checked (its
+  // manifest entry and the staged file), as soon as it is.
+  std::function<void(const ManifestObject& object, const std::string& path)> on_table_staged;
   ReadProgress progress;
   // check_space is called with the data object's decompressed size before
   // it is staged (may throw kDiskFull); on_staging_error is given every
@@ -143,14 +146,6 @@ struct ReadBackOptions {
   // instead (the server names its storage on a full disk).
   std::function<void(uint64_t bytes)> check_space;
   std::function<void(const Error& cause)> on_staging_error;
-};
-
-// StagedTable is a table stored in an object of its own, staged.
-struct StagedTable {
-  std::string schema;
-  std::string table;
-  int64_t rows = 0;
-  std::string path;  // its COPY text
 };
 
 // StagedSet is a set read back and checked.
@@ -166,8 +161,6 @@ struct StagedSet {
   // A custom archive's table of contents, as the scanner read it.
   std::vector<TocEntry> toc;
   bool toc_complete = false;  // the scanner read the whole archive
-  // With stage_tables: the tables in objects of their own, largest first.
-  std::vector<StagedTable> tables;
 };
 
 // ReadBackSet reads back and checks every object of the set at set_key

@@ -129,6 +129,44 @@ void StreamingRestore::SetSeparateTables(std::set<std::pair<std::string, std::st
   separate_ = std::move(tables);
 }
 
+void StreamingRestore::OnSeparateTableStaged(const std::string& schema, const std::string& table,
+                                             const std::string& path) {
+  std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(table);
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    ThrowErrno("could not open \"" + path + "\"", errno);
+  struct stat status;
+  if (fstat(fd, &status) != 0) {
+    int error = errno;
+    close(fd);
+    ThrowErrno("could not stat \"" + path + "\"", error);
+  }
+  uint64_t size = static_cast<uint64_t>(status.st_size);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = 0; i < tables_.size(); i++) {
+    TableLoad& load = tables_[i];
+    if (!load.separate || load.qualified != qualified || load.ended)
+      continue;
+    load.fd = fd;
+    for (uint64_t offset = 0; offset < size; offset += kRestoreChunkSize)
+      load.chunks.emplace_back(
+          offset, static_cast<size_t>(std::min<uint64_t>(kRestoreChunkSize, size - offset)));
+    load.ended = true;
+    // Claimable now, largest first among those waiting.
+    if (queue_.Grow(i, std::max<uint64_t>(size, 1))) {
+      if (queue_.waiting() == 0)
+        claimable_.notify_all();
+      else
+        claimable_.notify_one();
+    }
+    return;
+  }
+  close(fd);
+  throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
+                                       " twice, or of a table it does "
+                                       "not list");
+}
+
 void StreamingRestore::Attach(StagingFile& file) {
   file_ = &file;
   path_ = file.path();
@@ -159,6 +197,29 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
         queue_.Add(i);
         loadable_count_++;
       }
+    }
+    // The tables in objects of their own, which loaders wait for as for a
+    // table whose data has not arrived yet.
+    for (const auto& [schema, name] : separate_) {
+      const TocEntry* entry = nullptr;
+      for (const TocEntry& candidate : toc_)
+        if (candidate.desc == "TABLE" && candidate.namespace_ == schema && candidate.tag == name)
+          entry = &candidate;
+      std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(name);
+      if (entry == nullptr)
+        throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
+                                             " in an object of its own, but its archive does "
+                                             "not define that table");
+      TableLoad load;
+      load.loadable = true;
+      load.separate = true;
+      load.copy_statement = "COPY " + qualified + " FROM stdin;\n";
+      load.qualified = qualified;
+      load.owner = entry->owner;
+      load.table_id = entry->dump_id;
+      tables_.push_back(std::move(load));
+      queue_.Add(tables_.size() - 1);
+      loadable_count_++;
     }
   }
   // What pg_restore sets at the start of each of its sessions
@@ -572,8 +633,8 @@ std::set<int> StreamingRestore::ReadyPostData() const {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const TableLoad& table : tables_)
       if (table.loaded)
-        (table.fd >= 0 ? separate_loaded : loaded)
-            .insert(table.fd >= 0 ? table.table_id : table.dump_id);
+        (table.separate ? separate_loaded : loaded)
+            .insert(table.separate ? table.table_id : table.dump_id);
   }
   for (const TocEntry& entry : toc_) {
     if (entry.desc != "TABLE DATA")
@@ -677,12 +738,19 @@ void StreamingRestore::PollEarly() {
 // Finish waits for pre-data (starting it now if the TOC could not be
 // trusted before the whole object was checked) and for the loaders, then
 // restores everything else.
-void StreamingRestore::Finish(const std::string& data_path, const std::vector<OffsetPatch>& patches,
-                              const std::vector<StagedTable>& separate) {
+void StreamingRestore::Finish(const std::string& data_path,
+                              const std::vector<OffsetPatch>& patches) {
   path_ = data_path;
   read_ended_ = Elapsed();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // Every separate table has its rows staged by now: one that has not
+    // would be restored empty.
+    for (const TableLoad& table : tables_)
+      if (table.separate && !table.ended)
+        throw Error(ErrorKind::kCorrupt, "the rows of table " + table.qualified +
+                                             " were not read back: the set lists no object "
+                                             "holding them");
     staging_done_ = true;
     // Tables the scanner never saw the whole of (it gave up on the archive)
     // are pg_restore's.
@@ -713,79 +781,8 @@ void StreamingRestore::Finish(const std::string& data_path, const std::vector<Of
   }
   // Now that no pg_restore reads the TOC, fill in its data offsets.
   ApplyOffsetPatches(path_, patches);
-  WaitForLoads();
-  StopAll();
-  if (!separate.empty()) {
-    // The tables in objects of their own, once the archive's are loaded.
-    AddSeparateTables(separate);
-    StartLoaders();
-    WaitForLoads();
-    StopAll();
-  }
-  loads_ended_ = Elapsed();
-  std::set<int> loaded = early_ids_;  // done already: not again
-  loaded.insert(left_out_.begin(), left_out_.end());
-  for (const TableLoad& table : tables_)
-    if (table.loadable && table.fd < 0)
-      loaded.insert(table.dump_id);
-  std::vector<std::string> args = {
-      "--section=data",
-      "--section=post-data",
-      "--exit-on-error",
-      "--no-password",
-      "--dbname=dbname=" + ConnInfoValue(database_),
-      "--use-list=" + WriteRestoreList(listing_, path_, loaded, ".rest.list")};
-  if (jobs_ > 1)
-    args.push_back("--jobs=" + std::to_string(jobs_));
-  for (const std::string& arg : OwnershipArgs(restore_as_))
-    args.push_back(arg);
-  args.push_back(path_);
-  RunTool(facts_, "pg_restore", args, nullptr, restore_as_);
-  rest_ended_ = Elapsed();
-}
-
-// AddSeparateTables gives the loaders the staged separate tables, each as
-// its owner would load it (its TABLE entry says whose it is).
-void StreamingRestore::AddSeparateTables(const std::vector<StagedTable>& separate) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  stop_ = false;
-  for (const StagedTable& staged : separate) {
-    const TocEntry* entry = nullptr;
-    for (const TocEntry& candidate : toc_)
-      if (candidate.desc == "TABLE" && candidate.namespace_ == staged.schema &&
-          candidate.tag == staged.table)
-        entry = &candidate;
-    std::string qualified = QuoteIdentifier(staged.schema) + "." + QuoteIdentifier(staged.table);
-    if (entry == nullptr)
-      throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
-                                           " in an object of its own, "
-                                           "but its archive does not define that table");
-    TableLoad load;
-    load.loadable = true;
-    load.copy_statement = "COPY " + qualified + " FROM stdin;\n";
-    load.qualified = qualified;
-    load.owner = entry->owner;
-    load.table_id = entry->dump_id;
-    load.ended = true;
-    load.fd = open(staged.path.c_str(), O_RDWR | O_CLOEXEC);
-    if (load.fd < 0)
-      ThrowErrno("could not open \"" + staged.path + "\"", errno);
-    struct stat status;
-    uint64_t size = fstat(load.fd, &status) == 0 ? static_cast<uint64_t>(status.st_size) : 0;
-    for (uint64_t offset = 0; offset < size; offset += kRestoreChunkSize)
-      load.chunks.emplace_back(
-          offset, static_cast<size_t>(std::min<uint64_t>(kRestoreChunkSize, size - offset)));
-    tables_.push_back(std::move(load));
-    queue_.Add(tables_.size() - 1);
-    queue_.Grow(tables_.size() - 1, std::max<uint64_t>(size, 1));
-    loadable_count_++;
-  }
-}
-
-// WaitForLoads waits for the loads, building indexes of loaded tables
-// meanwhile, then for the last such build.
-void StreamingRestore::WaitForLoads() {
-  std::vector<int> fds, ready;
+  // Wait for the loads, building indexes of loaded tables meanwhile, then
+  // for the last such build.
   for (bool loads_done = false; !loads_done || early_ != nullptr;) {
     ThrowIfFailed();
     PollEarly();
@@ -807,6 +804,27 @@ void StreamingRestore::WaitForLoads() {
     (void)!read(wake_fd_, &events, sizeof(events));
     ThrowIfStopping();
   }
+  StopAll();
+  loads_ended_ = Elapsed();
+  std::set<int> loaded = early_ids_;  // done already: not again
+  loaded.insert(left_out_.begin(), left_out_.end());
+  for (const TableLoad& table : tables_)
+    if (table.loadable && !table.separate)
+      loaded.insert(table.dump_id);
+  std::vector<std::string> args = {
+      "--section=data",
+      "--section=post-data",
+      "--exit-on-error",
+      "--no-password",
+      "--dbname=dbname=" + ConnInfoValue(database_),
+      "--use-list=" + WriteRestoreList(listing_, path_, loaded, ".rest.list")};
+  if (jobs_ > 1)
+    args.push_back("--jobs=" + std::to_string(jobs_));
+  for (const std::string& arg : OwnershipArgs(restore_as_))
+    args.push_back(arg);
+  args.push_back(path_);
+  RunTool(facts_, "pg_restore", args, nullptr, restore_as_);
+  rest_ended_ = Elapsed();
 }
 
 double StreamingRestore::Elapsed() const {

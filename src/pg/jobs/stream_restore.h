@@ -107,15 +107,19 @@ class StreamingRestore : public StageObserver {
 
   // SetSeparateTables names the tables whose rows are in objects of their
   // own (a parallel export; see export_plan.h), before the archive is read:
-  // their indexes wait for their rows.
+  // the loaders wait for them as for the archive's tables, and their
+  // indexes wait for their rows.
   void SetSeparateTables(std::set<std::pair<std::string, std::string>> tables);
+  // OnSeparateTableStaged hands the loaders a separate table's COPY text,
+  // staged and checked at path.
+  void OnSeparateTableStaged(const std::string& schema, const std::string& table,
+                             const std::string& path);
 
-  // Finish completes the restore once the data object has been read back
-  // and checked (staged at data_path, patches being the scanner's data
-  // offsets): waits for pre-data and the loaders, then has the loaders
-  // COPY the staged separate tables (largest first), then runs the rest.
-  void Finish(const std::string& data_path, const std::vector<OffsetPatch>& patches,
-              const std::vector<StagedTable>& separate = {});
+  // Finish completes the restore once the data object (and the separate
+  // tables' objects) have been read back and checked (staged at data_path,
+  // patches being the scanner's data offsets): waits for pre-data and the
+  // loaders, then runs the rest.
+  void Finish(const std::string& data_path, const std::vector<OffsetPatch>& patches);
 
   // Timeline says, for the server log, when each step ended, in seconds
   // since the restore was created.
@@ -135,7 +139,8 @@ class StreamingRestore : public StageObserver {
     Loader* loader = nullptr;  // who claimed it
     bool loaded = false;
     // A separate table: its rows are in a staged file of their own (fd,
-    // closed with the restore), table_id is its TABLE entry.
+    // closed with the restore, once staged), table_id is its TABLE entry.
+    bool separate = false;
     int fd = -1;
     int table_id = 0;
   };
@@ -154,8 +159,7 @@ class StreamingRestore : public StageObserver {
   static constexpr uint64_t kWantsNextChunk = UINT64_MAX;
 
   void StartPreData();
-  void WaitForLoads();
-  void AddSeparateTables(const std::vector<StagedTable>& separate);
+
   void PollPreData();
   void StartLoaders();
   void LoaderMain(Loader* loader) noexcept;

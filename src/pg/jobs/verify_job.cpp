@@ -98,10 +98,11 @@ std::string StagingKey(int64_t id) {
 // ReadBackSource is ReadBackSet (set_reader.h) of backup source_id as
 // backup_log knows it, with the worker's progress, a staging copy that must
 // fit (see disk_space.h) and a full disk named as the storage "local".
-StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingArea& staging,
-                         int64_t source_id, const SourceInfo& source, bool stage,
-                         bool stage_required, StageObserver* observer = nullptr,
-                         std::function<void(const Manifest&)> on_data = nullptr) {
+StagedSet ReadBackSource(
+    SourceStorage& storage, LocalStorage& local, StagingArea& staging, int64_t source_id,
+    const SourceInfo& source, bool stage, bool stage_required, StageObserver* observer = nullptr,
+    std::function<void(const Manifest&)> on_data = nullptr,
+    std::function<void(const ManifestObject&, const std::string&)> on_table_staged = nullptr) {
   SetExpectation expected;
   expected.backup_id = source.set_id;
   expected.database = source.database;
@@ -114,6 +115,7 @@ StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingAre
   // A whole restore (the observer's) loads the tables of a parallel export.
   options.stage_tables = observer != nullptr;
   options.on_data = std::move(on_data);
+  options.on_table_staged = std::move(on_table_staged);
   options.progress = WorkerProgress;
   options.check_space = [&](uint64_t bytes) { CheckStagingSpace(local.root(), source_id, bytes); };
   options.on_staging_error = [&](const Error& e) {
@@ -749,15 +751,26 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
     gate.CheckToc(toc);
     return KeysAcrossData(toc, keys_left_out, separate);
   });
-  StagedSet staged = ReadBackSource(storage, local, staging, source_id, source, true, true,
-                                    &restore, [&](const Manifest& set) {
-                                      for (const TableCount& table : set.tables)
-                                        if (!table.object.empty())
-                                          separate.insert({table.schema, table.table});
-                                      restore.SetSeparateTables(separate);
-                                    });
+  std::map<std::string, std::pair<std::string, std::string>> table_of_object;
+  StagedSet staged = ReadBackSource(
+      storage, local, staging, source_id, source, true, true, &restore,
+      [&](const Manifest& set) {
+        for (const TableCount& table : set.tables)
+          if (!table.object.empty()) {
+            separate.insert({table.schema, table.table});
+            table_of_object[table.object] = {table.schema, table.table};
+          }
+        restore.SetSeparateTables(separate);
+      },
+      [&](const ManifestObject& object, const std::string& path) {
+        auto found = table_of_object.find(object.name);
+        if (found == table_of_object.end())
+          throw Error(ErrorKind::kCorrupt,
+                      "object " + object.name + " holds no table the set lists");
+        restore.OnSeparateTableStaged(found->second.first, found->second.second, path);
+      });
   SetPhase(Phase::kRestoring);
-  restore.Finish(staged.data_path, staged.patches, staged.tables);
+  restore.Finish(staged.data_path, staged.patches);
   std::string timeline = restore.Timeline();
   PgCall([&] {
     ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT ": restored backup " INT64_FORMAT
