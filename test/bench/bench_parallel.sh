@@ -44,6 +44,12 @@ DATA=$BENCH_DIR/data
 cleanup() { "$BIN/pg_ctl" -D "$DATA" -m fast stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 "$BIN/pg_ctl" -D "$DATA" -l "$BENCH_DIR/server.log" -w start >/dev/null
+# pg_dump locks every table in one transaction: 20,000 tables need more
+# than the default lock table.
+if (($(psql -X -At -d postgres -c "SHOW max_locks_per_transaction") < 1024)); then
+  psql -X -q -d postgres -c "ALTER SYSTEM SET max_locks_per_transaction = 1024"
+  "$BIN/pg_ctl" -D "$DATA" -l "$BENCH_DIR/server.log" -w restart >/dev/null
+fi
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "ALTER EXTENSION pgbak_ext UPDATE"
 
 source "$(dirname "$(readlink -f "$0")")/common.sh"

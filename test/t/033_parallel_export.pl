@@ -159,13 +159,50 @@ IPC::Run::run([ 'pgbak', 'verify', $set, '--storage', "file://$local" ], '>', \$
 is($? >> 8, 0, 'pgbak verify accepts the set') or diag $err;
 
 # ---------------------------------------------------------------------------
+# Encrypted: the table objects are age-encrypted too, and which table each
+# holds is only in the encrypted row counts, which the manifest lists first.
+# ---------------------------------------------------------------------------
+my $recipient = age_keygen("$tmp/key.txt");
+storage_add($node, 'sealed', "file://$tmp/sealed",
+	age_recipients => [$recipient],
+	age_identity_file => "$tmp/key.txt");
+my $sealed = $node->safe_psql('postgres', q{SELECT pgbak_run('app', 'sealed', '{"jobs": 2}')});
+is(wait_backup($node, $sealed), 'succeeded', 'an encrypted backup with jobs = 2 succeeds');
+my $sealed_set = backup_row($node, $sealed)->{location};
+my $sealed_manifest = read_manifest($sealed_set);
+is($sealed_manifest->{objects}[0]{name}, 'tables.json.age', 'its encrypted row counts come first');
+is(scalar(grep { $_->{name} =~ /^table-\d{4}\.copy\.zst\.age$/ && $_->{encryption} eq 'age' }
+			@{ $sealed_manifest->{objects} }),
+	4, 'its table objects are encrypted');
+unlike(slurp_file("$sealed_set/manifest.json"), qr/Line|events_20|"big"/, 'its manifest names no table');
+my $sealed_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($sealed, 'app_sealed', '{\"jobs\": 2}')");
+is(wait_backup($node, $sealed_restore), 'succeeded', 'pgbak_restore of the encrypted set succeeds');
+is_deeply(table_fingerprints($node, 'app_sealed'), $source, 'the encrypted set restores every table');
+
+# set_pause($point) makes workers pause at $point ('' for none).
+sub set_pause
+{
+	my ($point) = @_;
+	$node->safe_psql('postgres',
+		$point eq '' ? 'ALTER SYSTEM RESET pgbak.fault_pause' : "ALTER SYSTEM SET pgbak.fault_pause = '$point'");
+	$node->reload;
+}
+
+# paused_backup($point, $options, $what) queues a backup of app that pauses
+# at $point and returns its id once it does.
+sub paused_backup
+{
+	my ($point, $options, $what) = @_;
+	set_pause($point);
+	my $id = queue_backup($node, 'app', $options);
+	ok(poll_until(120, sub { slurp_file($node->logfile) =~ /operation $id pauses at $point/ }), $what);
+	return $id;
+}
+
+# ---------------------------------------------------------------------------
 # Rows written after the snapshot are not in the set, in any stream.
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = 'backup_snapshot'");
-$node->reload;
-my $during = queue_backup($node, 'app', '{"jobs": 3}');
-ok(poll_until(120, sub { slurp_file($node->logfile) =~ /operation $during pauses at backup_snapshot/ }),
-	'the backup pauses after taking its snapshot');
+my $during = paused_backup('backup_snapshot', '{"jobs": 3}', 'the backup pauses after taking its snapshot');
 $node->safe_psql(
 	'app', q{
   INSERT INTO big (id, body) SELECT -g, 'written during the backup' FROM generate_series(1, 100) g;
@@ -174,8 +211,7 @@ $node->safe_psql(
   INSERT INTO small (big_id, note) VALUES (1, 'written during the backup');
   DELETE FROM events_2025 WHERE id <= 10;
 });
-$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgbak.fault_pause');
-$node->reload;
+set_pause('');
 is(wait_backup($node, $during), 'succeeded', 'the backup goes on and succeeds');
 my $restore_during = $node->safe_psql('postgres', "SELECT pgbak_restore($during, 'app_during')");
 is(wait_backup($node, $restore_during), 'succeeded', 'its restore succeeds');
@@ -189,11 +225,7 @@ is($during_rows{'public.big'}, $source_rows{big}, 'the manifest counts the snaps
 # kill -9 while the streams run: no manifest, and the launcher removes the
 # objects.
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = 'backup_streams'");
-$node->reload;
-my $killed = queue_backup($node, 'app', '{"jobs": 2}');
-ok(poll_until(120, sub { slurp_file($node->logfile) =~ /operation $killed pauses at backup_streams/ }),
-	'the backup pauses while its streams run');
+my $killed = paused_backup('backup_streams', '{"jobs": 2}', 'the backup pauses while its streams run');
 my $killed_set = backup_row($node, $killed)->{location};
 my $pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgbak worker'");
 ok($pid =~ /^\d+$/, 'the worker is found');
@@ -205,24 +237,18 @@ ok( poll_until(
 			$ret == 0 && $status_now eq 'failed';
 		}),
 	'the killed backup is failed');
-$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgbak.fault_pause');
-$node->reload;
+set_pause('');
 ok(!-e "$killed_set/manifest.json", 'the killed backup has no manifest');
 ok(poll_until(120, sub { set_leftovers($killed_set) eq '' }),
 	'the launcher removed what the killed backup wrote')
   or diag 'left: ' . set_leftovers($killed_set);
 
 # pgbak_cancel while the streams run: cancelled, and nothing of it stays.
-$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = 'backup_streams'");
-$node->reload;
-my $cancelled = queue_backup($node, 'app', '{"jobs": 2}');
-ok(poll_until(120, sub { slurp_file($node->logfile) =~ /operation $cancelled pauses at backup_streams/ }),
-	'another backup pauses while its streams run');
+my $cancelled = paused_backup('backup_streams', '{"jobs": 2}', 'another backup pauses while its streams run');
 my $cancelled_set = backup_row($node, $cancelled)->{location};
 is($node->safe_psql('postgres', "SELECT pgbak_cancel($cancelled)"), 't', 'pgbak_cancel accepts it');
 is(wait_backup($node, $cancelled), 'cancelled', 'the backup is cancelled');
-$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgbak.fault_pause');
-$node->reload;
+set_pause('');
 ok(!-e "$cancelled_set/manifest.json", 'the cancelled backup has no manifest');
 ok(poll_until(60, sub { set_leftovers($cancelled_set) eq '' }), 'the cancelled backup left no object')
   or diag 'left: ' . set_leftovers($cancelled_set);
