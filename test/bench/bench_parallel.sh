@@ -8,7 +8,8 @@
 #                20, 10 %), data that no compressor shrinks much
 #   bench_small  $SMALL_TABLES tables of one row each, where a parallel
 #                export has nothing to split and must not cost anything
-# and measures, $ROUNDS times per database:
+# and measures, $ROUNDS times per database ($SMALL_ROUNDS for bench_small,
+# default 1: its pg_dump runs take minutes):
 #   pg_dump -Fc -f file, pg_dump -Fd -j $JOBS -f dir,
 #   pgbak_run with jobs 1 and with jobs $JOBS (to the 'local' storage),
 #   pgbak_restore of both sets with jobs $JOBS (RESTORE=0 leaves it out),
@@ -18,23 +19,25 @@
 # Run as root after bench_local.sh built the cluster; BIN chooses the
 # PostgreSQL binaries (with pgbak_ext installed) that run it:
 #   bash test/bench/bench_parallel.sh
-# Environment: ROUNDS, JOBS, MD5_ROWS, SMALL_TABLES, RESTORE, BENCH_DIR,
+# Environment: ROUNDS, SMALL_ROUNDS, JOBS, MD5_ROWS, SMALL_TABLES, RESTORE, DATABASES, BENCH_DIR,
 # BENCH_USER, PORT, BIN.
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
+SMALL_ROUNDS=${SMALL_ROUNDS:-1}
 JOBS=${JOBS:-2}
 MD5_ROWS=${MD5_ROWS:-4000000}
 SMALL_TABLES=${SMALL_TABLES:-20000}
 RESTORE=${RESTORE:-1}
+DATABASES=${DATABASES:-bench bench_md5 bench_small}
 BENCH_USER=${BENCH_USER:-pgbak_test}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/pgbak-bench}
 PORT=${PORT:-55499}
 BIN=${BIN:-$(pg_config --bindir)}
 
 if [[ $(id -u) -eq 0 ]]; then
-  exec runuser -u "$BENCH_USER" -- env ROUNDS="$ROUNDS" JOBS="$JOBS" MD5_ROWS="$MD5_ROWS" \
-    SMALL_TABLES="$SMALL_TABLES" RESTORE="$RESTORE" BENCH_DIR="$BENCH_DIR" PORT="$PORT" \
+  exec runuser -u "$BENCH_USER" -- env ROUNDS="$ROUNDS" SMALL_ROUNDS="$SMALL_ROUNDS" JOBS="$JOBS" MD5_ROWS="$MD5_ROWS" \
+    SMALL_TABLES="$SMALL_TABLES" RESTORE="$RESTORE" DATABASES="$DATABASES" BENCH_DIR="$BENCH_DIR" PORT="$PORT" \
     BIN="$BIN" PATH="$BIN:/usr/bin:/bin" bash "$(readlink -f "$0")"
 fi
 
@@ -94,13 +97,15 @@ seconds() {
 
 ratio() { awk "BEGIN {printf \"%.3f\", $1 / $2}"; }
 
-for db in bench bench_md5 bench_small; do
+for db in $DATABASES; do
   size=$(psql -X -At -d postgres -c "SELECT pg_database_size('$db')")
+  rounds=$ROUNDS
+  [[ $db == bench_small ]] && rounds=$SMALL_ROUNDS
   echo
-  echo "== $db: $((size / 1024 / 1024)) MiB, $(nproc) cores, $ROUNDS rounds, jobs $JOBS"
+  echo "== $db: $((size / 1024 / 1024)) MiB, $(nproc) cores, $rounds rounds, jobs $JOBS"
   fc=() fd=() one=() many=() rone=() rmany=()
   fc_size=0 fd_size=0 one_size=0 many_size=0 one_rss=0 many_rss=0
-  for round in $(seq 1 "$ROUNDS"); do
+  for round in $(seq 1 "$rounds"); do
     rm -rf "$BENCH_DIR/p.dump" "$BENCH_DIR/p.dir"
     fc+=("$(seconds pg_dump -Fc -f "$BENCH_DIR/p.dump" "$db")")
     fc_size=$(stat -c %s "$BENCH_DIR/p.dump")

@@ -19,8 +19,8 @@
 
 namespace pgbak {
 
-// kSeparateTableMinBytes: a table smaller than this (heap and TOAST, as
-// pg_table_size gives it) stays in pg_dump's archive. A stream per table
+// kSeparateTableMinBytes: a table smaller than this (the main forks of its
+// heap and TOAST table) stays in pg_dump's archive. A stream per table
 // costs a session, a snapshot import and an object: worth it only where
 // the table's COPY takes long enough to run beside another.
 constexpr uint64_t kSeparateTableMinBytes = 8ull << 20;

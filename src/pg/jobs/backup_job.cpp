@@ -148,11 +148,16 @@ class SnapshotSession : public SideChannel {
   }
 
   // ListTableSizes returns the tables of ListTables with their OIDs and
-  // sizes (heap and TOAST) in the snapshot, for a parallel export's plan.
+  // sizes (the main forks of the heap and of its TOAST table: what COPY
+  // reads) in the snapshot, for a parallel export's plan. Not
+  // pg_table_size, which looks at every fork and the TOAST index: 0.94 s
+  // for 20,000 tables here against 0.2 s for one fork each.
   std::vector<ExportTable> ListTableSizes() {
-    PgResultPtr result =
-        Exec(std::string("SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_table_size(c.oid) ") +
-             kDumpedTables + "ORDER BY 2, 3");
+    PgResultPtr result = Exec(
+        std::string("SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_relation_size(c.oid) "
+                    "OPERATOR(pg_catalog.+) CASE WHEN c.reltoastrelid OPERATOR(pg_catalog.<>) 0 "
+                    "THEN pg_catalog.pg_relation_size(c.reltoastrelid) ELSE 0 END ") +
+        kDumpedTables + "ORDER BY 2, 3");
     std::vector<ExportTable> tables;
     for (int i = 0; i < PQntuples(result.get()); i++) {
       ExportTable table;
