@@ -142,6 +142,26 @@ class ObservedSink : public Sink {
   StageObserver& observer_;
 };
 
+// GrowingSink tells grown(written) each time the staging file behind it
+// has more bytes that other readers see.
+class GrowingSink : public Sink {
+ public:
+  GrowingSink(Sink& next, const StagingFile& file, std::function<void(uint64_t)> grown)
+      : next_(next), file_(file), grown_(std::move(grown)) {}
+  void Write(const uint8_t* data, size_t size) override {
+    next_.Write(data, size);
+    if (file_.written() != reported_ && grown_)
+      grown_(reported_ = file_.written());
+  }
+  void Finish() override { next_.Finish(); }
+
+ private:
+  Sink& next_;
+  const StagingFile& file_;
+  std::function<void(uint64_t)> grown_;
+  uint64_t reported_ = 0;
+};
+
 }  // namespace
 
 std::string SetKey(const Storage& storage, int64_t backup_id, const std::string& location) {
@@ -340,10 +360,14 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
         return std::make_unique<StagingFile>(path, object.raw_size);
       });
       HookedSink hooked(*file, options.on_staging_error);
-      ReadBackObject(source, set_key, object, "", hooked, true, options.progress);
+      GrowingSink growing(hooked, *file, [&](uint64_t written) {
+        if (options.on_table_staged)
+          options.on_table_staged(object, file->path(), written, false);
+      });
+      ReadBackObject(source, set_key, object, "", growing, true, options.progress);
       staged_tables[object.name] = file->path();
       if (options.on_table_staged)
-        options.on_table_staged(object, file->path());
+        options.on_table_staged(object, file->path(), file->written(), true);
     } else if (object.role == "tables") {
       // The row counts of an encrypted set: read them if we can decrypt.
       StringSink text;

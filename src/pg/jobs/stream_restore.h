@@ -110,10 +110,11 @@ class StreamingRestore : public StageObserver {
   // the loaders wait for them as for the archive's tables, and their
   // indexes wait for their rows.
   void SetSeparateTables(std::set<std::pair<std::string, std::string>> tables);
-  // OnSeparateTableStaged hands the loaders a separate table's COPY text,
-  // staged and checked at path.
+  // OnSeparateTableStaged hands the loaders a separate table's COPY text as
+  // it is staged at path: the first written bytes of the file (all of it,
+  // checked, when done).
   void OnSeparateTableStaged(const std::string& schema, const std::string& table,
-                             const std::string& path);
+                             const std::string& path, uint64_t written, bool done);
 
   // Finish completes the restore once the data object (and the separate
   // tables' objects) have been read back and checked (staged at data_path,

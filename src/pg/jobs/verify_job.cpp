@@ -98,11 +98,11 @@ std::string StagingKey(int64_t id) {
 // ReadBackSource is ReadBackSet (set_reader.h) of backup source_id as
 // backup_log knows it, with the worker's progress, a staging copy that must
 // fit (see disk_space.h) and a full disk named as the storage "local".
-StagedSet ReadBackSource(
-    SourceStorage& storage, LocalStorage& local, StagingArea& staging, int64_t source_id,
-    const SourceInfo& source, bool stage, bool stage_required, StageObserver* observer = nullptr,
-    std::function<void(const Manifest&)> on_data = nullptr,
-    std::function<void(const ManifestObject&, const std::string&)> on_table_staged = nullptr) {
+StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingArea& staging,
+                         int64_t source_id, const SourceInfo& source, bool stage,
+                         bool stage_required, StageObserver* observer = nullptr,
+                         std::function<void(const Manifest&)> on_data = nullptr,
+                         TableStaged on_table_staged = nullptr) {
   SetExpectation expected;
   expected.backup_id = source.set_id;
   expected.database = source.database;
@@ -762,12 +762,13 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
           }
         restore.SetSeparateTables(separate);
       },
-      [&](const ManifestObject& object, const std::string& path) {
+      [&](const ManifestObject& object, const std::string& path, uint64_t written, bool done) {
         auto found = table_of_object.find(object.name);
         if (found == table_of_object.end())
           throw Error(ErrorKind::kCorrupt,
                       "object " + object.name + " holds no table the set lists");
-        restore.OnSeparateTableStaged(found->second.first, found->second.second, path);
+        restore.OnSeparateTableStaged(found->second.first, found->second.second, path, written,
+                                      done);
       });
   SetPhase(Phase::kRestoring);
   restore.Finish(staged.data_path, staged.patches);
