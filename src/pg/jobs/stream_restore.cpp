@@ -132,39 +132,46 @@ void StreamingRestore::SetSeparateTables(std::set<std::pair<std::string, std::st
 void StreamingRestore::OnSeparateTableStaged(const std::string& schema, const std::string& table,
                                              const std::string& path, uint64_t written, bool done) {
   std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(table);
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (size_t i = 0; i < tables_.size(); i++) {
-    TableLoad& load = tables_[i];
-    if (!load.separate || load.qualified != qualified || load.ended)
-      continue;
-    if (load.fd < 0) {
-      load.fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-      if (load.fd < 0)
-        ThrowErrno("could not open \"" + path + "\"", errno);
-    }
-    uint64_t end = load.chunks.empty() ? 0 : load.chunks.back().first + load.chunks.back().second;
-    bool first = load.chunks.empty();
-    for (uint64_t offset = end; offset < written; offset += kRestoreChunkSize)
-      load.chunks.emplace_back(
-          offset, static_cast<size_t>(std::min<uint64_t>(kRestoreChunkSize, written - offset)));
-    load.ended = done;
-    // Claimable with its first bytes (or, empty, at its end), as an
-    // archive's table is; a loader already at it may wait for more.
-    if ((first && !load.chunks.empty()) || (done && load.chunks.empty())) {
-      if (queue_.Grow(i, std::max<uint64_t>(written, 1))) {
-        if (queue_.waiting() == 0)
-          claimable_.notify_all();
-        else
-          claimable_.notify_one();
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < tables_.size() && !found; i++) {
+      TableLoad& load = tables_[i];
+      if (!load.separate || load.qualified != qualified || load.ended)
+        continue;
+      if (load.fd < 0) {
+        load.fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+        if (load.fd < 0)
+          ThrowErrno("could not open \"" + path + "\"", errno);
       }
-    } else if (load.loader != nullptr && load.loader->wants == kWantsNextChunk) {
-      load.loader->wake.notify_one();
+      uint64_t end = load.chunks.empty() ? 0 : load.chunks.back().first + load.chunks.back().second;
+      bool first = load.chunks.empty();
+      for (uint64_t offset = end; offset < written; offset += kRestoreChunkSize)
+        load.chunks.emplace_back(
+            offset, static_cast<size_t>(std::min<uint64_t>(kRestoreChunkSize, written - offset)));
+      load.ended = done;
+      // Claimable with its first bytes (or, empty, at its end), as an
+      // archive's table is; a loader already at it may wait for more.
+      if ((first && !load.chunks.empty()) || (done && load.chunks.empty())) {
+        if (queue_.Grow(i, std::max<uint64_t>(written, 1))) {
+          if (queue_.waiting() == 0)
+            claimable_.notify_all();
+          else
+            claimable_.notify_one();
+        }
+      } else if (load.loader != nullptr && load.loader->wants == kWantsNextChunk) {
+        load.loader->wake.notify_one();
+      }
+      found = true;
     }
-    return;
   }
-  throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
-                                       " twice, or of a table it does "
-                                       "not list");
+  if (!found)
+    throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
+                                         " twice, or of a table it does not list");
+  // As OnStaged does for the archive: pre-data may have ended meanwhile,
+  // and the loaders start then.
+  PollPreData();
+  ThrowIfFailed();
 }
 
 void StreamingRestore::Attach(StagingFile& file) {
