@@ -19,7 +19,11 @@
 # Run as root after bench_local.sh built the cluster; BIN chooses the
 # PostgreSQL binaries (with pgbak_ext installed) that run it:
 #   bash test/bench/bench_parallel.sh
-# Environment: ROUNDS, SMALL_ROUNDS, JOBS, MD5_ROWS, SMALL_TABLES, RESTORE, DATABASES, BENCH_DIR,
+# The databases it adds are dropped at the end (KEEP_DATABASES=1 keeps
+# them), so that the shared cluster stays what bench_local.sh built for the
+# other benchmarks, which copy or back up all of it.
+# Environment: ROUNDS, SMALL_ROUNDS, JOBS, MD5_ROWS, SMALL_TABLES, RESTORE, DATABASES,
+# KEEP_DATABASES, BENCH_DIR,
 # BENCH_USER, PORT, BIN.
 set -euo pipefail
 
@@ -30,6 +34,7 @@ MD5_ROWS=${MD5_ROWS:-4000000}
 SMALL_TABLES=${SMALL_TABLES:-20000}
 RESTORE=${RESTORE:-1}
 DATABASES=${DATABASES:-bench bench_md5 bench_small}
+KEEP_DATABASES=${KEEP_DATABASES:-0}
 BENCH_USER=${BENCH_USER:-pgbak_test}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/pgbak-bench}
 PORT=${PORT:-55499}
@@ -37,14 +42,21 @@ BIN=${BIN:-$(pg_config --bindir)}
 
 if [[ $(id -u) -eq 0 ]]; then
   exec runuser -u "$BENCH_USER" -- env ROUNDS="$ROUNDS" SMALL_ROUNDS="$SMALL_ROUNDS" JOBS="$JOBS" MD5_ROWS="$MD5_ROWS" \
-    SMALL_TABLES="$SMALL_TABLES" RESTORE="$RESTORE" DATABASES="$DATABASES" BENCH_DIR="$BENCH_DIR" PORT="$PORT" \
+    SMALL_TABLES="$SMALL_TABLES" RESTORE="$RESTORE" DATABASES="$DATABASES" KEEP_DATABASES="$KEEP_DATABASES" BENCH_DIR="$BENCH_DIR" PORT="$PORT" \
     BIN="$BIN" PATH="$BIN:/usr/bin:/bin" bash "$(readlink -f "$0")"
 fi
 
 export PGHOST=$BENCH_DIR PGPORT=$PORT
 DATA=$BENCH_DIR/data
 [[ -f $DATA/PG_VERSION ]] || { echo "no cluster in $DATA: run bench_local.sh first" >&2; exit 1; }
-cleanup() { "$BIN/pg_ctl" -D "$DATA" -m fast stop >/dev/null 2>&1 || true; }
+cleanup() {
+  if [[ $KEEP_DATABASES != 1 ]]; then
+    dropdb --if-exists bench_md5 >/dev/null 2>&1 || true
+    dropdb --if-exists bench_small >/dev/null 2>&1 || true
+    psql -X -q -d postgres -c "ALTER SYSTEM RESET max_locks_per_transaction" >/dev/null 2>&1 || true
+  fi
+  "$BIN/pg_ctl" -D "$DATA" -m fast stop >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 "$BIN/pg_ctl" -D "$DATA" -l "$BENCH_DIR/server.log" -w start >/dev/null
 # pg_dump locks every table in one transaction: 20,000 tables need more
