@@ -178,7 +178,8 @@ class SnapshotSession : public SideChannel {
     for (const ExportTable& table : tables)
       names += (names.empty() ? "" : ", ") + Escaped(table.schema, true) + "." +
                Escaped(table.table, true);
-    Exec("LOCK TABLE ONLY " + names + " IN ACCESS SHARE MODE");
+    // Waits with the latch: a cancel is seen while a lock is waited for.
+    ExecWithLatch(conn_.get(), "LOCK TABLE ONLY " + names + " IN ACCESS SHARE MODE");
   }
 
   // ListDataRelations returns the relations whose data pg_dump dumps by

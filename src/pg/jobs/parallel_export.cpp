@@ -62,6 +62,10 @@ ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& data
     throw Error(ErrorKind::kIo, "could not create an eventfd");
   results_.resize(tables_.size());
   done_.assign(tables_.size(), false);
+  std::string names;
+  for (const pgbak::ExportTable& table : tables_)
+    names += (names.empty() ? "" : ", ") + QuoteIdentifier(table.schema) + "." +
+             QuoteIdentifier(table.table);
   for (std::unique_ptr<Storage>& storage : storages) {
     auto stream = std::make_unique<Stream>();
     stream->storage = std::move(storage);
@@ -83,6 +87,15 @@ ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& data
             "SET row_security = off; SET lock_timeout = " +
             std::to_string(settings_.lock_timeout_ms),
         "could not import the backup's snapshot in a COPY stream");
+    // Each stream holds every table's lock from the start, so that its
+    // COPY later asks for none: a lock it asked for when its table's turn
+    // came would queue behind any ALTER TABLE waiting for the backup's
+    // locks, and wait for the backup itself. The snapshot session holds
+    // them already; a request that cannot be granted at once means such a
+    // waiter came in between, and fails the backup now (as pg_dump -j
+    // does).
+    Run(stream->conn.get(), "LOCK TABLE ONLY " + names + " IN ACCESS SHARE MODE NOWAIT",
+        "could not lock the tables of a COPY stream");
     stream->cancel = PQgetCancel(stream->conn.get());
     streams_.push_back(std::move(stream));
   }
@@ -159,17 +172,16 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   const ExportTable& table = tables_[index];
   PGconn* conn = stream.conn.get();
   std::string name = QuoteIdentifier(table.schema) + "." + QuoteIdentifier(table.table);
-  // Locked, the name leads to the table the snapshot listed, or the backup
-  // fails: nothing else (a view put in its place) is read with a
-  // superuser's rights.
-  PgResultPtr check = Run(
-      conn,
-      "LOCK TABLE ONLY " + name +
-          " IN ACCESS SHARE MODE; SELECT FROM pg_catalog.pg_class c WHERE c.oid "
-          "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(" +
-          QuoteLiteral(name) + ") AND c.oid OPERATOR(pg_catalog.=) " + std::to_string(table.oid) +
-          "::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'",
-      "could not lock table " + name + " for its COPY stream");
+  // Locked (since the start), the name leads to the table the snapshot
+  // listed, or the backup fails: nothing else (a view put in its place) is
+  // read with a superuser's rights.
+  PgResultPtr check = Run(conn,
+                          "SELECT FROM pg_catalog.pg_class c WHERE c.oid "
+                          "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(" +
+                              QuoteLiteral(name) + ") AND c.oid OPERATOR(pg_catalog.=) " +
+                              std::to_string(table.oid) +
+                              "::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'",
+                          "could not check table " + name + " for its COPY stream");
   if (PQntuples(check.get()) != 1)
     throw Error(ErrorKind::kIo,
                 "relation " + name + " is no longer the table the backup's snapshot holds",
