@@ -84,7 +84,8 @@ bool IsSha256Hex(const std::string& text) {
   return true;
 }
 
-// TableList renders row counts as a JSON array of {schema, table, rows}.
+// TableList renders row counts as a JSON array of {schema, table, rows},
+// with "object" for a table stored in an object of its own.
 json::Value TableList(const std::vector<TableCount>& tables) {
   json::Value table_list = json::Value::Array();
   for (const TableCount& count : tables) {
@@ -92,6 +93,8 @@ json::Value TableList(const std::vector<TableCount>& tables) {
     entry.Set("schema", json::Value::String(count.schema));
     entry.Set("table", json::Value::String(count.table));
     entry.Set("rows", json::Value::Number(count.rows));
+    if (!count.object.empty())
+      entry.Set("object", json::Value::String(count.object));
     table_list.Append(std::move(entry));
   }
   return table_list;
@@ -111,6 +114,8 @@ std::vector<TableCount> ParseTableList(const json::Value& tables) {
     count.schema = StringMember(entry, where, "schema");
     count.table = StringMember(entry, where, "table");
     count.rows = IntegerMember(entry, where, "rows");
+    if (entry.Find("object") != nullptr)
+      count.object = StringMember(entry, where, "object");
     result.push_back(std::move(count));
   }
   return result;

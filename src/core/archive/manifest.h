@@ -16,7 +16,7 @@ namespace pgbak {
 // ManifestObject is one stored object of the set.
 struct ManifestObject {
   std::string name;         // relative to the set, e.g. "data.dump.zst"
-  std::string role;         // "data" or "globals"
+  std::string role;         // "data", "globals", "tables" or "table_data"
   uint64_t size = 0;        // stored bytes
   uint64_t raw_size = 0;    // bytes before compression and encryption
   std::string sha256;       // of the stored bytes, lowercase hex
@@ -29,6 +29,9 @@ struct TableCount {
   std::string schema;
   std::string table;
   int64_t rows = 0;
+  // object names the "table_data" object that holds this table's COPY text
+  // (a backup with jobs > 1); empty: its data is in the data object.
+  std::string object;
 };
 
 // BaseBackupFacts is what the manifest of a physical base backup says

@@ -86,8 +86,15 @@ ImportRecord CheckSetForImport(const SetSummary& set, const Manifest& manifest,
         Refuse("manifest.json: data object " + object.name + " in a " + manifest.dump_format +
                "-format set");
       record.data_sha256 = object.sha256;
-      record.raw_bytes = object.raw_size;
-      record.stored_bytes = object.size;
+      record.raw_bytes += object.raw_size;
+      record.stored_bytes += object.size;
+    } else if (object.role == kTableDataRole) {
+      // A parallel export's tables are part of the data, as the backup
+      // recorded it.
+      if (!IsTableObject(object.name))
+        Refuse("manifest.json: table object " + object.name + " is not named as one");
+      record.raw_bytes += object.raw_size;
+      record.stored_bytes += object.size;
     } else if (object.role == "globals") {
       record.globals_bytes += object.size;
     } else if (object.role == "tables") {

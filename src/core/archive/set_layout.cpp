@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -144,7 +145,23 @@ bool IsSetObject(const std::string& name) {
        {kDataObjectCustom, kDataObjectPlain, kGlobalsObject, kTablesObject, kManifestObject})
     if (name == object || name == std::string(object) + kAgeSuffix)
       return true;
-  return false;
+  return IsTableObject(name);
+}
+
+bool IsTableObject(const std::string& name) {
+  const std::string prefix = "table-", suffix = ".copy.zst";
+  std::string rest = name;
+  if (rest.size() > std::strlen(kAgeSuffix) &&
+      rest.compare(rest.size() - std::strlen(kAgeSuffix), std::string::npos, kAgeSuffix) == 0)
+    rest.resize(rest.size() - std::strlen(kAgeSuffix));
+  if (rest.size() < prefix.size() + 4 + suffix.size() ||
+      rest.compare(0, prefix.size(), prefix) != 0 ||
+      rest.compare(rest.size() - suffix.size(), std::string::npos, suffix) != 0)
+    return false;
+  for (size_t i = prefix.size(); i < rest.size() - suffix.size(); i++)
+    if (rest[i] < '0' || rest[i] > '9')
+      return false;
+  return true;
 }
 
 }  // namespace pgbak

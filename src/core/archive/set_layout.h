@@ -17,6 +17,9 @@ constexpr const char* kGlobalsObject = "globals.sql.zst";
 constexpr const char* kManifestObject = "manifest.json";
 // kTablesObject holds the row counts of an encrypted set (encrypted).
 constexpr const char* kTablesObject = "tables.json";
+// kTableDataRole is the manifest role of a table's COPY text stored as an
+// object of its own (backup option "jobs" > 1; see export_plan.h).
+constexpr const char* kTableDataRole = "table_data";
 // kAgeSuffix ends the name of an object encrypted with age.
 constexpr const char* kAgeSuffix = ".age";
 
@@ -37,8 +40,14 @@ bool IsSetKey(int64_t backup_id, const std::string& key);
 std::vector<std::string> SplitKey(const std::string& key);
 
 // IsSetObject says whether name is one of the objects a set may hold
-// (data, globals, tables, manifest; each also with the age suffix).
+// (data, globals, tables, manifest, the table objects of a parallel export;
+// each also with the age suffix).
 bool IsSetObject(const std::string& name);
+
+// IsTableObject says whether name is a table object's: "table-", at least
+// four digits, ".copy.zst", optionally the age suffix (see TableObjectName
+// in export_plan.h).
+bool IsTableObject(const std::string& name);
 
 // FormatUtcTimestamp renders seconds+microseconds as ISO 8601 UTC with
 // milliseconds ("2026-11-22T01:02:03.456Z").

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <map>
 
 #include "core/archive/set_layout.h"
 #include "core/base/error.h"
@@ -128,6 +129,26 @@ class ObservedSink : public Sink {
  private:
   Sink& file_;
   StageObserver& observer_;
+};
+
+// GrowingSink tells grown(written) each time the staging file behind it
+// has more bytes that other readers see.
+class GrowingSink : public Sink {
+ public:
+  GrowingSink(Sink& next, const StagingFile& file, std::function<void(uint64_t)> grown)
+      : next_(next), file_(file), grown_(std::move(grown)) {}
+  void Write(const uint8_t* data, size_t size) override {
+    next_.Write(data, size);
+    if (file_.written() != reported_ && grown_)
+      grown_(reported_ = file_.written());
+  }
+  void Finish() override { next_.Finish(); }
+
+ private:
+  Sink& next_;
+  const StagingFile& file_;
+  std::function<void(uint64_t)> grown_;
+  uint64_t reported_ = 0;
 };
 
 }  // namespace
@@ -303,11 +324,40 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
     }
   };
   bool saw_data = false;
+  std::map<std::string, std::string> staged_tables;  // object name -> staged path
   for (const ManifestObject& object : manifest.objects) {
     bool is_data = object.role == "data";
     saw_data = saw_data || is_data;
     bool can_read = object.encryption != "age" || !source.identities.empty();
-    if (object.role == "tables") {
+    if (object.role == kTableDataRole && options.stage_required && !options.stage_tables)
+      throw Error(ErrorKind::kInvalidParameter,
+                  "the set holds tables in objects of their own (a backup with jobs > 1), "
+                  "which this restore cannot load",
+                  "Its data object alone would restore those tables empty.",
+                  "pgbak_restore restores such a set whole (not selected tables of it); by hand, "
+                  "README.md's \"Restore by hand\" says how.");
+    if (is_data && options.on_data)
+      options.on_data(staged.manifest);
+    if (object.role == kTableDataRole && options.stage_tables &&
+        (can_read || options.stage_required)) {
+      if (options.check_space)
+        options.check_space(object.raw_size);
+      std::string path =
+          staging.Path("table-" + std::to_string(staged_tables.size() + 1) + ".copy");
+      std::unique_ptr<StagingFile> file = staging_step([&] {
+        staging.Prepare();
+        return std::make_unique<StagingFile>(path, object.raw_size);
+      });
+      HookedSink hooked(*file, options.on_staging_error);
+      GrowingSink growing(hooked, *file, [&](uint64_t written) {
+        if (options.on_table_staged)
+          options.on_table_staged(object, file->path(), written, false);
+      });
+      ReadBackObject(source, set_key, object, "", growing, true, options.progress);
+      staged_tables[object.name] = file->path();
+      if (options.on_table_staged)
+        options.on_table_staged(object, file->path(), file->written(), true);
+    } else if (object.role == "tables") {
       // The row counts of an encrypted set: read them if we can decrypt.
       StringSink text;
       if (ReadBackObject(source, set_key, object, "", text, false, options.progress))
@@ -378,6 +428,22 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
   }
   if (!saw_data)
     throw Error(ErrorKind::kCorrupt, "manifest.json lists no data object");
+  if (!staged_tables.empty()) {
+    // Each object holds one table's rows, as the row counts say.
+    for (const TableCount& count : staged.manifest.tables) {
+      if (count.object.empty())
+        continue;
+      auto found = staged_tables.find(count.object);
+      if (found == staged_tables.end() || found->second.empty())
+        throw Error(ErrorKind::kCorrupt, "table \"" + count.schema + "\".\"" + count.table +
+                                             "\" is in object " + count.object +
+                                             ", which the manifest does not list (twice)");
+      found->second.clear();
+    }
+    for (const auto& [name, path] : staged_tables)
+      if (!path.empty())
+        throw Error(ErrorKind::kCorrupt, "object " + name + " holds no table the set lists");
+  }
   return staged;
 }
 

@@ -118,6 +118,11 @@ struct SetExpectation {
   std::string manifest_sha256;  // of manifest.json (backup_log's)
 };
 
+// TableStaged follows a table object as it is staged (see
+// ReadBackOptions::on_table_staged).
+using TableStaged = std::function<void(const ManifestObject& object, const std::string& path,
+                                       uint64_t written, bool done)>;
+
 // ReadBackOptions says what ReadBackSet does besides checking.
 struct ReadBackOptions {
   // stage puts the data object into staging ("data.dump" or "data.sql"):
@@ -127,7 +132,20 @@ struct ReadBackOptions {
   bool stage_required = false;
   // stage_globals puts globals.sql into staging too (pgbak fetch).
   bool stage_globals = false;
+  // stage_tables puts the tables a parallel export stored in objects of
+  // their own (role "table_data") into staging too, decompressed
+  // ("table-0001.copy"); a set that has such objects cannot be staged for
+  // a restore (stage_required) without them (kInvalidParameter).
+  bool stage_tables = false;
   StageObserver* observer = nullptr;  // custom sets only
+  // on_data is told the manifest (with the row counts of an encrypted set,
+  // when they could be read) before the data object is read.
+  std::function<void(const Manifest& manifest)> on_data;
+  // on_table_staged follows each table object as it is staged: its
+  // manifest entry, the staged file, how many bytes other readers of the
+  // file can see, and done once the object was read whole and checked
+  // (called each time the file grew, and then once with done).
+  TableStaged on_table_staged;
   ReadProgress progress;
   // check_space is called with the data object's decompressed size before
   // it is staged (may throw kDiskFull); on_staging_error is given every

@@ -167,10 +167,11 @@ TableSelection SelectTablesWhole(const std::vector<TocEntry>& toc,
   return result;
 }
 
-std::vector<int> ForeignKeysAcrossData(const std::vector<TocEntry>& toc,
-                                       const std::set<int>& left_out) {
+std::vector<int> ForeignKeysAcrossData(
+    const std::vector<TocEntry>& toc, const std::set<int>& left_out,
+    const std::set<std::pair<std::string, std::string>>& rows_elsewhere) {
   std::map<int, const TocEntry*> by_id;
-  std::set<std::pair<std::string, std::string>> with_data;
+  std::set<std::pair<std::string, std::string>> with_data = rows_elsewhere;
   for (const TocEntry& entry : toc) {
     by_id[entry.dump_id] = &entry;
     if (entry.desc == "TABLE DATA" && left_out.count(entry.dump_id) == 0)

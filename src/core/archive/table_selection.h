@@ -61,8 +61,10 @@ TableSelection SelectTablesWhole(const std::vector<TocEntry>& toc,
 // holds rows if the archive has its TABLE DATA, a partitioned table if one
 // of its partitions does (TABLE ATTACH entries say which). A restore that
 // leaves out entries of the archive (left_out) has the rows of the TABLE
-// DATA entries it keeps.
-std::vector<int> ForeignKeysAcrossData(const std::vector<TocEntry>& toc,
-                                       const std::set<int>& left_out = {});
+// DATA entries it keeps, and a set with tables in objects of their own (a
+// parallel export) has the rows of rows_elsewhere (schema, table) too.
+std::vector<int> ForeignKeysAcrossData(
+    const std::vector<TocEntry>& toc, const std::set<int>& left_out = {},
+    const std::set<std::pair<std::string, std::string>>& rows_elsewhere = {});
 
 }  // namespace pgbak

@@ -23,7 +23,7 @@ constexpr size_t kMaxIdentifierBytes = 63;
 
 constexpr const char* kValidKeysHint =
     "Valid backup options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
-    "exclude_schemas, zstd_level, lock_wait_timeout.";
+    "exclude_schemas, zstd_level, lock_wait_timeout, jobs.";
 
 // InvalidName throws the error for a name that is not valid identifier syntax.
 [[noreturn]] void InvalidName(std::string_view text, const std::string& detail) {
@@ -350,6 +350,9 @@ json::Value BackupOptions::ToJson() const {
   if (lock_wait_timeout_seconds) {
     object.Set("lock_wait_timeout", json::Value::Number(*lock_wait_timeout_seconds));
   }
+  if (jobs) {
+    object.Set("jobs", json::Value::Number(*jobs));
+  }
   return object;
 }
 
@@ -444,6 +447,23 @@ bool BackupOptions::IncludesTableData(const std::string& schema, const std::stri
 
 // ParseBackupOptions checks every key before anything is queued, so a typo
 // fails loudly instead of producing a backup of the wrong thing.
+int ParseJobs(const json::Value& value, const char* what, int max) {
+  int64_t jobs = 0;
+  bool integral = value.type() == json::Type::kNumber;
+  if (integral) {
+    try {
+      jobs = value.AsInt64();
+    } catch (const Error&) {
+      integral = false;
+    }
+  }
+  if (!integral || jobs < 1 || jobs > max)
+    throw Error(ErrorKind::kInvalidParameter,
+                std::string(what) + " option \"jobs\" must be an integer between 1 and " +
+                    std::to_string(max) + ", not " + value.Serialize());
+  return static_cast<int>(jobs);
+}
+
 BackupOptions ParseBackupOptions(std::string_view json_text) {
   CheckOptionsSize(json_text, "backup");
   json::Value root;
@@ -502,6 +522,8 @@ BackupOptions ParseBackupOptions(std::string_view json_text) {
       options.zstd_level = static_cast<int>(level);
     } else if (key == "lock_wait_timeout") {
       options.lock_wait_timeout_seconds = ParseLockWaitTimeout(value);
+    } else if (key == "jobs") {
+      options.jobs = ParseJobs(value, "backup", kMaxDumpJobs);
     } else {
       throw Error(ErrorKind::kInvalidParameter, "unknown backup option " + json::Quote(key),
                   std::string(), kValidKeysHint);
@@ -513,6 +535,14 @@ BackupOptions ParseBackupOptions(std::string_view json_text) {
   if (options.schema_only && options.data_only) {
     throw Error(ErrorKind::kInvalidParameter,
                 "backup options \"schema_only\" and \"data_only\" cannot be used together");
+  }
+  if (options.jobs.value_or(1) > 1 &&
+      (options.format != "custom" || options.schema_only || options.data_only)) {
+    throw Error(ErrorKind::kInvalidParameter,
+                "backup option \"jobs\" above 1 needs a custom-format backup of definitions and "
+                "data",
+                "Several streams export the tables' data beside pg_dump's custom archive.",
+                "Leave out \"jobs\", or \"format\", \"schema_only\" and \"data_only\".");
   }
   if (!options.tables.empty() && !options.schemas.empty()) {
     throw Error(ErrorKind::kInvalidParameter,

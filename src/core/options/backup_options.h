@@ -65,6 +65,10 @@ struct BackupOptions {
   // lock_wait_timeout_seconds: how long pg_dump may wait for each table's
   // lock (0: as long as it takes); default: pgbak.lock_wait_timeout.
   std::optional<int> lock_wait_timeout_seconds;
+  // jobs: how many streams export the data in one snapshot (see
+  // core/archive/export_plan.h); default: pgbak.dump_jobs. More than one
+  // applies to custom-format backups with data only.
+  std::optional<int> jobs;
 
   // ToJson is the normalized form stored in backup_log.options.
   json::Value ToJson() const;
@@ -128,6 +132,14 @@ void CheckSelectedNameCount(size_t count, const char* what, const char* lists);
 // kMaxLockWaitTimeoutSeconds bounds lock_wait_timeout (one day; pg_dump
 // sets it as statement_timeout, in milliseconds of an int).
 constexpr int kMaxLockWaitTimeoutSeconds = 86400;
+
+// ParseJobs reads option "jobs" (of what: "backup", "restore"), an
+// integer 1..max; throws kInvalidParameter naming it otherwise.
+int ParseJobs(const json::Value& value, const char* what, int max);
+
+// kMaxDumpJobs bounds "jobs" (and pgbak.dump_jobs): each stream is a
+// server backend and a thread of the worker.
+constexpr int kMaxDumpJobs = 32;
 
 // kMinZstdLevel..kMaxZstdLevel is the accepted zstd_level range.
 constexpr int kMinZstdLevel = 1;

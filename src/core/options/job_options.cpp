@@ -23,13 +23,14 @@ namespace {
 
 constexpr const char* kValidKeysHint =
     "Valid job options are: format, schema_only, data_only, tables, exclude_tables, schemas, "
-    "exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, verify_every, keep_last, "
+    "exclude_schemas, zstd_level, lock_wait_timeout, jobs, storage, verify, verify_every, "
+    "keep_last, "
     "keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age, rpo, webhook_url, "
     "webhook_events, exclude_databases, copy_to, copy_retention.";
 
-const char* const kBackupKeys[] = {"format",          "schema_only",    "data_only",
-                                   "tables",          "exclude_tables", "schemas",
-                                   "exclude_schemas", "zstd_level",     "lock_wait_timeout"};
+const char* const kBackupKeys[] = {
+    "format",          "schema_only", "data_only",         "tables", "exclude_tables", "schemas",
+    "exclude_schemas", "zstd_level",  "lock_wait_timeout", "jobs"};
 
 // IsOneOf says whether key is in a list of names.
 template <size_t N>

@@ -162,20 +162,7 @@ RestoreOptions ParseRestoreOptions(std::string_view json_text) {
       CheckNotSystem(name, true, "restore option \"into_schema\"");
       options.into_schema = name.name;
     } else if (key == "jobs") {
-      int64_t jobs = 0;
-      bool integral = value.type() == json::Type::kNumber;
-      if (integral) {
-        try {
-          jobs = value.AsInt64();
-        } catch (const Error&) {
-          integral = false;
-        }
-      }
-      if (!integral || jobs < 1 || jobs > kMaxRestoreJobs)
-        throw Error(ErrorKind::kInvalidParameter,
-                    "restore option \"jobs\" must be an integer between 1 and " +
-                        std::to_string(kMaxRestoreJobs) + ", not " + value.Serialize());
-      options.jobs = static_cast<int>(jobs);
+      options.jobs = ParseJobs(value, "restore", kMaxRestoreJobs);
     } else {
       throw Error(ErrorKind::kInvalidParameter, "unknown restore option " + json::Quote(key),
                   std::string(), kValidKeysHint);

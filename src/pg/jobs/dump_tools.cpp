@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -329,6 +330,22 @@ std::string TrimMessage(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
     text.pop_back();
   return text;
+}
+
+// PauseAt pauses while pgbak.fault_pause names point (see dump_tools.h).
+void PauseAt(int64_t id, const char* point) {
+  if (setting_fault_pause == nullptr || strcmp(setting_fault_pause, point) != 0)
+    return;
+  PgCall([&] {
+    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " pauses at %s (pgbak.fault_pause)",
+                         static_cast<int64>(id), point)));
+  });
+  // WaitForInput reloads the configuration on SIGHUP.
+  std::vector<int> none, ready;
+  for (int i = 0; i < 1500 && StopReason().empty() && setting_fault_pause != nullptr &&
+                  strcmp(setting_fault_pause, point) == 0;
+       i++)
+    WaitForInput(none, 200, ready);
 }
 
 }  // namespace pgbak

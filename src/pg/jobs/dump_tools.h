@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,5 +116,11 @@ void RunTool(const ServerFacts& facts, const char* tool, std::vector<std::string
 // until it is done. Throws as soon as the child fails (kChildFailed, with its
 // stderr tail as detail) or the operation must stop (the child is stopped).
 void StreamChild(ChildProcess& child, Sink& sink, const char* what, SideChannel* side);
+
+// PauseAt stops a worker at point for a while when pgbak.fault_pause names
+// it: tests use it to act at a precise moment of an operation (kill its
+// worker, write meanwhile). It ends at a stop request, when the setting
+// names another point (after a reload), or after five minutes.
+void PauseAt(int64_t id, const char* point);
 
 }  // namespace pgbak

@@ -20,6 +20,7 @@ extern "C" {
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,7 +119,59 @@ StreamingRestore::~StreamingRestore() {
   StopAll();
   if (read_fd_ >= 0)
     close(read_fd_);
+  for (const TableLoad& table : tables_)
+    if (table.fd >= 0)
+      close(table.fd);
   close(wake_fd_);
+}
+
+void StreamingRestore::SetSeparateTables(std::set<std::pair<std::string, std::string>> tables) {
+  separate_ = std::move(tables);
+}
+
+void StreamingRestore::OnSeparateTableStaged(const std::string& schema, const std::string& table,
+                                             const std::string& path, uint64_t written, bool done) {
+  std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(table);
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < tables_.size() && !found; i++) {
+      TableLoad& load = tables_[i];
+      if (!load.separate || load.qualified != qualified || load.ended)
+        continue;
+      if (load.fd < 0) {
+        load.fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+        if (load.fd < 0)
+          ThrowErrno("could not open \"" + path + "\"", errno);
+      }
+      uint64_t end = load.chunks.empty() ? 0 : load.chunks.back().first + load.chunks.back().second;
+      bool first = load.chunks.empty();
+      for (uint64_t offset = end; offset < written; offset += kRestoreChunkSize)
+        load.chunks.emplace_back(
+            offset, static_cast<size_t>(std::min<uint64_t>(kRestoreChunkSize, written - offset)));
+      load.ended = done;
+      // Claimable with its first bytes (or, empty, at its end), as an
+      // archive's table is; a loader already at it may wait for more.
+      if ((first && !load.chunks.empty()) || (done && load.chunks.empty())) {
+        if (queue_.Grow(i, std::max<uint64_t>(written, 1))) {
+          if (queue_.waiting() == 0)
+            claimable_.notify_all();
+          else
+            claimable_.notify_one();
+        }
+      } else if (load.loader != nullptr && load.loader->wants == kWantsNextChunk) {
+        load.loader->wake.notify_one();
+      }
+      found = true;
+    }
+  }
+  if (!found)
+    throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
+                                         " twice, or of a table it does not list");
+  // As OnStaged does for the archive: pre-data may have ended meanwhile,
+  // and the loaders start then.
+  PollPreData();
+  ThrowIfFailed();
 }
 
 void StreamingRestore::Attach(StagingFile& file) {
@@ -151,6 +204,29 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
         queue_.Add(i);
         loadable_count_++;
       }
+    }
+    // The tables in objects of their own, which loaders wait for as for a
+    // table whose data has not arrived yet.
+    for (const auto& [schema, name] : separate_) {
+      const TocEntry* entry = nullptr;
+      for (const TocEntry& candidate : toc_)
+        if (candidate.desc == "TABLE" && candidate.namespace_ == schema && candidate.tag == name)
+          entry = &candidate;
+      std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(name);
+      if (entry == nullptr)
+        throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
+                                             " in an object of its own, but its archive does "
+                                             "not define that table");
+      TableLoad load;
+      load.loadable = true;
+      load.separate = true;
+      load.copy_statement = "COPY " + qualified + " FROM stdin;\n";
+      load.qualified = qualified;
+      load.owner = entry->owner;
+      load.table_id = entry->dump_id;
+      tables_.push_back(std::move(load));
+      queue_.Add(tables_.size() - 1);
+      loadable_count_++;
     }
   }
   // What pg_restore sets at the start of each of its sessions
@@ -286,10 +362,11 @@ void StreamingRestore::PollPreData() {
 // StartLoaders opens one session per loader (no more than there are
 // tables) and starts their threads.
 void StreamingRestore::StartLoaders() {
-  size_t count = std::min(static_cast<size_t>(jobs_), loadable_count_);
+  size_t count = std::min(static_cast<size_t>(jobs_), loadable_count_ - loaded_count_);
   if (count == 0)
     return;
-  read_fd_ = open(path_.c_str(), O_RDWR | O_CLOEXEC);
+  if (read_fd_ < 0)
+    read_fd_ = open(path_.c_str(), O_RDWR | O_CLOEXEC);
   if (read_fd_ < 0)
     ThrowErrno("could not open \"" + path_ + "\"", errno);
   // Loaders are added while none runs: the main thread reads loaders_
@@ -359,11 +436,13 @@ int StreamingRestore::ClaimTable(Loader* loader) {
 bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8_t>& buffer) {
   PGconn* conn = loader->conn.get();
   std::string qualified, copy, owner;
+  int fd;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     qualified = tables_[index].qualified;
     copy = tables_[index].copy_statement;
     owner = tables_[index].owner;
+    fd = tables_[index].fd >= 0 ? tables_[index].fd : read_fd_;
   }
   std::string what = "loading table " + qualified;
   auto exec = [&](const std::string& sql, ExecStatusType expected) {
@@ -395,7 +474,7 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
           break;
         if (chunk < table.chunks.size()) {
           uint64_t end = table.chunks[chunk].first + table.chunks[chunk].second;
-          if (end <= staged_)
+          if (table.separate || end <= staged_)
             break;
           loader->wants = end;
         } else {
@@ -427,7 +506,7 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
     }
     size_t done = 0;
     while (done < piece.second) {
-      ssize_t n = pread(read_fd_, buffer.data() + done, piece.second - done,
+      ssize_t n = pread(fd, buffer.data() + done, piece.second - done,
                         static_cast<off_t>(piece.first + done));
       if (n < 0 && errno == EINTR)
         continue;
@@ -447,7 +526,7 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
     if (chunk == 0)
       released = AlignUp(piece.first);
     if (piece.first + piece.second - released >= kReleaseStep)
-      released = Release(read_fd_, released, AlignDown(piece.first + piece.second));
+      released = Release(fd, released, AlignDown(piece.first + piece.second));
   }
   if (PQputCopyEnd(conn, nullptr) != 1) {
     Fail(what + " failed", ResultMessage(conn, nullptr));
@@ -555,12 +634,14 @@ std::set<int> StreamingRestore::ReadyPostData() const {
   for (const TocEntry& entry : toc_)
     by_id[entry.dump_id] = &entry;
   std::set<int> loaded;              // TABLE DATA entries loaded
+  std::set<int> separate_loaded;     // TABLE entries of separate tables loaded
   std::map<int, int> data_of_table;  // TABLE entry -> its TABLE DATA entry
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const TableLoad& table : tables_)
       if (table.loaded)
-        loaded.insert(table.dump_id);
+        (table.separate ? separate_loaded : loaded)
+            .insert(table.separate ? table.table_id : table.dump_id);
   }
   for (const TocEntry& entry : toc_) {
     if (entry.desc != "TABLE DATA")
@@ -589,7 +670,10 @@ std::set<int> StreamingRestore::ReadyPostData() const {
         ok = loaded.count(on.dump_id) != 0;
       } else if (on.desc == "TABLE") {
         auto data = data_of_table.find(on.dump_id);
-        ok = data == data_of_table.end() || loaded.count(data->second) != 0;
+        if (separate_.count({on.namespace_, on.tag}) != 0)
+          ok = separate_loaded.count(on.dump_id) != 0;
+        else
+          ok = data == data_of_table.end() || loaded.count(data->second) != 0;
       } else {
         ok = on.section == kSectionPreData || (on.section == kSectionPostData && ready(on));
       }
@@ -667,6 +751,13 @@ void StreamingRestore::Finish(const std::string& data_path,
   read_ended_ = Elapsed();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // Every separate table has its rows staged by now: one that has not
+    // would be restored empty.
+    for (const TableLoad& table : tables_)
+      if (table.separate && !table.ended)
+        throw Error(ErrorKind::kCorrupt, "the rows of table " + table.qualified +
+                                             " were not read back: the set lists no object "
+                                             "holding them");
     staging_done_ = true;
     // Tables the scanner never saw the whole of (it gave up on the archive)
     // are pg_restore's.
@@ -725,7 +816,7 @@ void StreamingRestore::Finish(const std::string& data_path,
   std::set<int> loaded = early_ids_;  // done already: not again
   loaded.insert(left_out_.begin(), left_out_.end());
   for (const TableLoad& table : tables_)
-    if (table.loadable)
+    if (table.loadable && !table.separate)
       loaded.insert(table.dump_id);
   std::vector<std::string> args = {
       "--section=data",

@@ -105,9 +105,21 @@ class StreamingRestore : public StageObserver {
   void OnTableChunk(size_t table, uint64_t offset, size_t size) override;
   void OnTableEnd(size_t table) override;
 
-  // Finish completes the restore once the data object has been read back
-  // and checked (staged at data_path, patches being the scanner's data
-  // offsets): waits for pre-data and the loaders, then runs the rest.
+  // SetSeparateTables names the tables whose rows are in objects of their
+  // own (a parallel export; see export_plan.h), before the archive is read:
+  // the loaders wait for them as for the archive's tables, and their
+  // indexes wait for their rows.
+  void SetSeparateTables(std::set<std::pair<std::string, std::string>> tables);
+  // OnSeparateTableStaged hands the loaders a separate table's COPY text as
+  // it is staged at path: the first written bytes of the file (all of it,
+  // checked, when done).
+  void OnSeparateTableStaged(const std::string& schema, const std::string& table,
+                             const std::string& path, uint64_t written, bool done);
+
+  // Finish completes the restore once the data object (and the separate
+  // tables' objects) have been read back and checked (staged at data_path,
+  // patches being the scanner's data offsets): waits for pre-data and the
+  // loaders, then runs the rest.
   void Finish(const std::string& data_path, const std::vector<OffsetPatch>& patches);
 
   // Timeline says, for the server log, when each step ended, in seconds
@@ -127,6 +139,11 @@ class StreamingRestore : public StageObserver {
     bool ended = false;
     Loader* loader = nullptr;  // who claimed it
     bool loaded = false;
+    // A separate table: its rows are in a staged file of their own (fd,
+    // closed with the restore, once staged), table_id is its TABLE entry.
+    bool separate = false;
+    int fd = -1;
+    int table_id = 0;
   };
   // Loader is one thread and its session. A loader waiting for data says
   // what it waits for in wants, so that only it is woken when that comes.
@@ -143,6 +160,7 @@ class StreamingRestore : public StageObserver {
   static constexpr uint64_t kWantsNextChunk = UINT64_MAX;
 
   void StartPreData();
+
   void PollPreData();
   void StartLoaders();
   void LoaderMain(Loader* loader) noexcept;
@@ -179,8 +197,9 @@ class StreamingRestore : public StageObserver {
   bool toc_trusted_ = false;
   std::string session_sql_;  // what each loader session runs first
   std::function<std::set<int>(const std::vector<TocEntry>&)> toc_check_;
-  std::set<int> left_out_;  // what toc_check_ returned
-  std::string listing_;     // ListArchive of the staged file, once the TOC is there
+  std::set<int> left_out_;                                  // what toc_check_ returned
+  std::set<std::pair<std::string, std::string>> separate_;  // SetSeparateTables
+  std::string listing_;  // ListArchive of the staged file, once the TOC is there
   std::unique_ptr<ChildProcess> pre_data_;
   std::vector<TocEntry> toc_;
   std::unique_ptr<ChildProcess> early_;  // indexes of loaded tables, while others load

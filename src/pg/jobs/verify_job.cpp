@@ -100,7 +100,9 @@ std::string StagingKey(int64_t id) {
 // fit (see disk_space.h) and a full disk named as the storage "local".
 StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingArea& staging,
                          int64_t source_id, const SourceInfo& source, bool stage,
-                         bool stage_required, StageObserver* observer = nullptr) {
+                         bool stage_required, StageObserver* observer = nullptr,
+                         std::function<void(const Manifest&)> on_data = nullptr,
+                         TableStaged on_table_staged = nullptr) {
   SetExpectation expected;
   expected.backup_id = source.set_id;
   expected.database = source.database;
@@ -110,6 +112,10 @@ StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingAre
   options.stage = stage;
   options.stage_required = stage_required;
   options.observer = observer;
+  // A whole restore (the observer's) loads the tables of a parallel export.
+  options.stage_tables = observer != nullptr;
+  options.on_data = std::move(on_data);
+  options.on_table_staged = std::move(on_table_staged);
   options.progress = WorkerProgress;
   options.check_space = [&](uint64_t bytes) { CheckStagingSpace(local.root(), source_id, bytes); };
   options.on_staging_error = [&](const Error& e) {
@@ -362,9 +368,11 @@ bool RequesterIsAdmin(const std::string& requester) {
 
 // KeysAcrossData is ForeignKeysAcrossData of toc as a set of dump ids to
 // leave out; their names go to names.
-std::set<int> KeysAcrossData(const std::vector<TocEntry>& toc, std::vector<std::string>& names) {
+std::set<int> KeysAcrossData(
+    const std::vector<TocEntry>& toc, std::vector<std::string>& names,
+    const std::set<std::pair<std::string, std::string>>& rows_elsewhere = {}) {
   std::set<int> ids;
-  for (int id : ForeignKeysAcrossData(toc))
+  for (int id : ForeignKeysAcrossData(toc, {}, rows_elsewhere))
     ids.insert(id);
   for (const TocEntry& entry : toc)
     if (ids.count(entry.dump_id) > 0)
@@ -598,21 +606,6 @@ void RenameDatabase(const ServerFacts& facts, const std::string& from, const std
   }
 }
 
-// PauseAt stops a worker at point for a while when pgbak.fault_pause names
-// it: tests use it to kill a worker at a precise moment. It ends at a stop
-// request, or after five minutes.
-void PauseAt(int64_t id, const char* point) {
-  if (setting_fault_pause == nullptr || strcmp(setting_fault_pause, point) != 0)
-    return;
-  PgCall([&] {
-    ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT " pauses at %s (pgbak.fault_pause)",
-                         static_cast<int64>(id), point)));
-  });
-  std::vector<int> none, ready;
-  for (int i = 0; i < 1500 && StopReason().empty(); i++)
-    WaitForInput(none, 200, ready);
-}
-
 // SetProperties are the backed-up database's properties, as its manifest
 // records them, if backup_log holds that manifest's SHA-256 (a set made
 // before 1.3 has none: its manifest could say anything, so the database a
@@ -751,12 +744,32 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
   }
   StreamingRestore restore(facts, database, jobs, source.toc_sha256, OwnersRestoreAs(facts));
   std::vector<std::string> keys_left_out;
+  // The tables a parallel export stored in objects of their own have rows
+  // too, though not in the archive.
+  std::set<std::pair<std::string, std::string>> separate;
   restore.SetTocCheck([&](const std::vector<TocEntry>& toc) {
     gate.CheckToc(toc);
-    return KeysAcrossData(toc, keys_left_out);
+    return KeysAcrossData(toc, keys_left_out, separate);
   });
-  StagedSet staged =
-      ReadBackSource(storage, local, staging, source_id, source, true, true, &restore);
+  std::map<std::string, std::pair<std::string, std::string>> table_of_object;
+  StagedSet staged = ReadBackSource(
+      storage, local, staging, source_id, source, true, true, &restore,
+      [&](const Manifest& set) {
+        for (const TableCount& table : set.tables)
+          if (!table.object.empty()) {
+            separate.insert({table.schema, table.table});
+            table_of_object[table.object] = {table.schema, table.table};
+          }
+        restore.SetSeparateTables(separate);
+      },
+      [&](const ManifestObject& object, const std::string& path, uint64_t written, bool done) {
+        auto found = table_of_object.find(object.name);
+        if (found == table_of_object.end())
+          throw Error(ErrorKind::kCorrupt,
+                      "object " + object.name + " holds no table the set lists");
+        restore.OnSeparateTableStaged(found->second.first, found->second.second, path, written,
+                                      done);
+      });
   SetPhase(Phase::kRestoring);
   restore.Finish(staged.data_path, staged.patches);
   std::string timeline = restore.Timeline();

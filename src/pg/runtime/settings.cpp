@@ -25,6 +25,8 @@ namespace pgbak {
 
 char* setting_database = nullptr;
 int setting_max_workers = 2;
+int setting_dump_jobs = 1;
+int setting_separate_table_min_kb = 8 * 1024;
 char* setting_local_path = nullptr;
 int setting_local_reserve_mb = 1024;
 int setting_zstd_level = 3;
@@ -170,6 +172,18 @@ void DefineSettings() {
   DefineCustomIntVariable("pgbak.zstd_threads", "zstd worker threads per backup (0: none).",
                           nullptr, &setting_zstd_threads, 2, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr,
                           nullptr);
+  DefineCustomIntVariable(
+      "pgbak.dump_jobs", "Default number of streams that export a backup's data in one snapshot.",
+      "With more than one, the largest tables are copied by that many sessions "
+      "into objects of their own while pg_dump writes the rest. The backup "
+      "option jobs overrides it.",
+      &setting_dump_jobs, 1, 1, kMaxDumpJobs, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgbak.separate_table_min_size",
+                          "Smallest table that a backup with jobs > 1 copies into an object of its "
+                          "own.",
+                          "Smaller tables stay in pg_dump's archive.",
+                          &setting_separate_table_min_kb, 8 * 1024, 1, INT_MAX, PGC_SIGHUP,
+                          GUC_UNIT_KB, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("pgbak.dump_role",
                              "Role that pg_dump connects as over the local socket.",
                              "Empty means the bootstrap superuser.", &setting_dump_role, "",

@@ -7,13 +7,15 @@
 
 namespace pgbak {
 
-extern char* setting_database;    // pgbak.database: where the catalog lives
-extern int setting_max_workers;   // pgbak.max_workers: concurrent operations
-extern char* setting_local_path;  // pgbak.local_path: the 'local' storage root
-extern int setting_zstd_level;    // pgbak.zstd_level
-extern int setting_zstd_threads;  // pgbak.zstd_threads
-extern char* setting_dump_role;   // pgbak.dump_role: role pg_dump connects as
-extern char* setting_passfile;    // pgbak.passfile: PGPASSFILE for pg_dump
+extern char* setting_database;             // pgbak.database: where the catalog lives
+extern int setting_max_workers;            // pgbak.max_workers: concurrent operations
+extern char* setting_local_path;           // pgbak.local_path: the 'local' storage root
+extern int setting_zstd_level;             // pgbak.zstd_level
+extern int setting_zstd_threads;           // pgbak.zstd_threads
+extern int setting_dump_jobs;              // pgbak.dump_jobs: default of the backup option jobs
+extern int setting_separate_table_min_kb;  // pgbak.separate_table_min_size
+extern char* setting_dump_role;            // pgbak.dump_role: role pg_dump connects as
+extern char* setting_passfile;             // pgbak.passfile: PGPASSFILE for pg_dump
 extern char* setting_rpo;
 extern char* setting_verify_within;       // pgbak.verify_within: verification is overdue after //
                                           // pgbak.rpo: default recovery point objective

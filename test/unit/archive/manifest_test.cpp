@@ -30,8 +30,8 @@ Manifest Sample() {
                               123456789012345ULL, std::string(64, 'a'), "zstd", "none"});
   manifest.objects.push_back(
       {"globals.sql.zst", "globals", 10, 20, std::string(64, '0'), "zstd", "age"});
-  manifest.tables.push_back({"public", "orders", 1000});
-  manifest.tables.push_back({"Sales", "Line \"Items\"", 0});
+  manifest.tables.push_back({"public", "orders", 1000, ""});
+  manifest.tables.push_back({"Sales", "Line \"Items\"", 0, ""});
   return manifest;
 }
 
@@ -110,6 +110,27 @@ TEST(ManifestTest, RoundTrip) {
   EXPECT_EQ(read.tables[1].table, "Line \"Items\"");
   EXPECT_EQ(read.tables[0].rows, 1000);
   EXPECT_EQ(read.ToJson(), text);
+}
+
+TEST(ManifestTest, TablesInObjectsOfTheirOwnRoundTrip) {
+  Manifest original = Sample();
+  original.objects.insert(
+      original.objects.begin() + 1,
+      {"table-0001.copy.zst", "table_data", 50, 900, std::string(64, 'b'), "zstd", "none"});
+  original.tables.push_back({"public", "Big \"One\"", 12345, "table-0001.copy.zst"});
+  std::string text = original.ToJson();
+  EXPECT_NE(text.find(R"("object": "table-0001.copy.zst")"), std::string::npos) << text;
+  Manifest read = Manifest::FromJson(text);
+  ASSERT_EQ(read.tables.size(), 3u);
+  EXPECT_EQ(read.tables[0].object, "");
+  EXPECT_EQ(read.tables[2].object, "table-0001.copy.zst");
+  EXPECT_EQ(read.tables[2].rows, 12345);
+  EXPECT_EQ(read.objects[1].role, "table_data");
+  EXPECT_EQ(read.ToJson(), text);
+  // The encrypted set's tables.json keeps the object too.
+  EXPECT_EQ(TablesFromJson(TablesToJson(original.tables))[2].object, "table-0001.copy.zst");
+  // A table without its object says nothing about one.
+  EXPECT_EQ(std::string(TablesToJson(Sample().tables)).find("object"), std::string::npos);
 }
 
 TEST(ManifestTest, BaseBackupRoundTrip) {
@@ -247,7 +268,7 @@ TEST(ManifestTest, NamesInADatabaseEncodingRoundTrip) {
   // list; a verify or restore must read them back exactly.
   Manifest original = Sample();
   original.database = "caf\xe9";
-  original.tables.push_back({"Gr\xfcn", "\xe9t\xe9", 7});
+  original.tables.push_back({"Gr\xfcn", "\xe9t\xe9", 7, ""});
   Manifest read = Manifest::FromJson(original.ToJson());
   EXPECT_EQ(read.database, "caf\xe9");
   ASSERT_EQ(read.tables.size(), 3u);

@@ -40,5 +40,15 @@ TEST(SetLayoutTest, FormatUtcTimestamp) {
   EXPECT_EQ(FormatUtcTimestamp(951782400, 0), "2000-02-29T00:00:00.000Z");
 }
 
+TEST(SetLayoutTest, TableObjectsAreSetObjects) {
+  EXPECT_TRUE(IsSetObject("table-0001.copy.zst"));
+  EXPECT_TRUE(IsSetObject("table-0200.copy.zst.age"));
+  EXPECT_TRUE(IsTableObject("table-12345.copy.zst"));
+  for (const char* name :
+       {"table-001.copy.zst", "table-00a1.copy.zst", "table-0001.copy", "table-0001.copy.zst.tmp",
+        "../table-0001.copy.zst", "x/table-0001.copy.zst", "table-.copy.zst"})
+    EXPECT_FALSE(IsSetObject(name)) << name;
+}
+
 }  // namespace
 }  // namespace pgbak

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,7 +68,7 @@ struct SetWriter {
                        identity != nullptr ? "age" : "none"});
   }
 
-  void Finish(const std::string& format = "plain") {
+  void Finish(const std::string& format = "plain", std::vector<TableCount> tables = {}) {
     Manifest manifest;
     manifest.tool = "pgbak_ext test";
     manifest.backup_id = kId;
@@ -80,6 +81,7 @@ struct SetWriter {
     manifest.snapshot_lsn = "0/1000000";
     manifest.options_json = "{}";
     manifest.objects = objects;
+    manifest.tables = std::move(tables);
     if (identity != nullptr)
       manifest.age_recipients = {identity->Recipient().ToString()};
     std::string text = manifest.ToJson();
@@ -144,6 +146,83 @@ TEST_F(SetReaderTest, AGoodSetIsReadAndStaged) {
   struct stat st;
   EXPECT_NE(stat(data_path.c_str(), &st), 0);
   EXPECT_NE(stat((work_root + "/stage-1").c_str(), &st), 0);
+}
+
+// A parallel export's set: tables in objects of their own, which a restore
+// stages and follows as they grow, a verify checks, and a restore that
+// cannot load them refuses.
+TEST_F(SetReaderTest, TableObjectsAreStagedAndFollowed) {
+  const std::string rows_a(300000, 'a'), rows_b = "1\tx\n2\ty\n";
+  SetWriter set(*source.storage, nullptr);
+  set.Add(kDataObjectPlain, "data", kScript);
+  set.Add("table-0001.copy.zst", kTableDataRole, rows_a);
+  set.Add("table-0002.copy.zst", kTableDataRole, rows_b);
+  set.Add(kGlobalsObject, "globals", kGlobals);
+  set.Finish("plain", {{"public", "a", 2, "table-0001.copy.zst"},
+                       {"public", "plain", 5, ""},
+                       {"Sales Co", "b \"q\"", 2, "table-0002.copy.zst"}});
+  LocalStorage work(work_root, Durability::kScratch);
+  auto read_back = [&](ReadBackOptions options) {
+    StagingArea staging(work, "stage");
+    return ReadBackSet(source, set.dir, staging, SetExpectation(), options);
+  };
+  ReadBackOptions options;
+  options.stage = true;
+  options.stage_required = true;
+  options.stage_tables = true;
+  size_t tables_known = 0;
+  std::vector<std::string> events;
+  std::map<std::string, std::string> contents;
+  options.on_data = [&](const Manifest& manifest) { tables_known = manifest.tables.size(); };
+  options.on_table_staged = [&](const ManifestObject& object, const std::string& path,
+                                uint64_t written, bool done) {
+    EXPECT_EQ(tables_known, 3u) << "the tables are known before the first table object";
+    EXPECT_LE(written, object.raw_size);
+    if (done) {
+      events.push_back(object.name);
+      contents[object.name] = test::ReadFile(path);
+    }
+  };
+  EXPECT_TRUE(read_back(options).all_read);
+  EXPECT_EQ(events, (std::vector<std::string>{"table-0001.copy.zst", "table-0002.copy.zst"}));
+  EXPECT_EQ(contents["table-0001.copy.zst"], rows_a);
+  EXPECT_EQ(contents["table-0002.copy.zst"], rows_b);
+
+  // A verify (nothing staged for a restore) reads and checks them too.
+  ReadBackOptions verify;
+  verify.stage = true;
+  EXPECT_TRUE(read_back(verify).all_read);
+  // A restore that cannot load them refuses, rather than restore them empty.
+  ReadBackOptions blind;
+  blind.stage = true;
+  blind.stage_required = true;
+  try {
+    read_back(blind);
+    ADD_FAILURE() << "a restore without the table objects went on";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidParameter);
+    EXPECT_NE(std::string(e.what()).find("tables in objects of their own"), std::string::npos);
+  }
+}
+
+TEST_F(SetReaderTest, ATableObjectNoTableNamesIsCorrupt) {
+  SetWriter set(*source.storage, nullptr);
+  set.Add(kDataObjectPlain, "data", kScript);
+  set.Add("table-0001.copy.zst", kTableDataRole, "1\n");
+  set.Finish("plain", {{"public", "a", 1, ""}});
+  LocalStorage work(work_root, Durability::kScratch);
+  StagingArea staging(work, "stage");
+  ReadBackOptions options;
+  options.stage = true;
+  options.stage_required = true;
+  options.stage_tables = true;
+  try {
+    ReadBackSet(source, set.dir, staging, SetExpectation(), options);
+    ADD_FAILURE() << "read back";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+    EXPECT_EQ(std::string(e.what()), "object table-0001.copy.zst holds no table the set lists");
+  }
 }
 
 TEST_F(SetReaderTest, EveryKindOfDamageIsCorrupt) {

@@ -148,5 +148,24 @@ TEST(ForeignKeysAcrossDataTest, APartitionedTableHasItsPartitionsRows) {
   EXPECT_EQ(ForeignKeysAcrossData(without), std::vector<int>{70});
 }
 
+TEST(ForeignKeysAcrossDataTest, RowsInObjectsOfTheirOwnCount) {
+  // A parallel export left users' data out of the archive for an object of
+  // its own: the key stays.
+  std::vector<TocEntry> toc;
+  for (const TocEntry& entry : Toc())
+    if (entry.dump_id != 14)
+      toc.push_back(entry);
+  EXPECT_TRUE(ForeignKeysAcrossData(toc, {}, {{"app", "users"}}).empty());
+  EXPECT_EQ(ForeignKeysAcrossData(toc, {}, {{"other", "users"}}), std::vector<int>{32});
+  // A partition's rows in an object of its own are its parent's too.
+  std::vector<TocEntry> events = Toc();
+  events.push_back(Entry(70, "FK CONSTRAINT", "app", "orders orders_event_fkey", {30, 50}));
+  std::vector<TocEntry> without;
+  for (const TocEntry& entry : events)
+    if (entry.dump_id != 53)
+      without.push_back(entry);
+  EXPECT_TRUE(ForeignKeysAcrossData(without, {}, {{"app", "events_2026"}}).empty());
+}
+
 }  // namespace
 }  // namespace pgbak

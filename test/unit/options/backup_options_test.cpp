@@ -471,6 +471,28 @@ TEST(BackupOptionsLimitsTest, WorstCaseDumpArgumentsFitTheKernelLimit) {
 
 // These messages are also pinned by the pg_regress output in
 // expected/bad_input.out; change both together.
+TEST(BackupOptionsTest, JobsIsAnIntegerInRange) {
+  EXPECT_FALSE(ParseBackupOptions("{}").jobs.has_value());
+  BackupOptions options = ParseBackupOptions(R"({"jobs": 3})");
+  EXPECT_EQ(options.jobs, 3);
+  EXPECT_EQ(options.ToJson().Serialize(), R"({"format":"custom","jobs":3})");
+  EXPECT_EQ(ParseBackupOptions(R"({"jobs": 32})").jobs, 32);
+  // jobs chooses how the data is exported, not what pg_dump selects.
+  EXPECT_EQ(options.DumpArguments(), Args{"--format=custom"});
+  for (const char* bad : {"0", "33", "-1", "2.5", "\"2\"", "true", "null"})
+    EXPECT_EQ(std::string(OptionsError(std::string(R"({"jobs": )") + bad + "}").what()),
+              std::string("backup option \"jobs\" must be an integer between 1 and 32, not ") +
+                  (std::string(bad) == "\"2\"" ? "\"2\"" : bad))
+        << bad;
+  for (const char* other :
+       {R"("format": "plain")", R"("schema_only": true)", R"("data_only": true)"})
+    EXPECT_EQ(std::string(OptionsError(std::string(R"({"jobs": 2, )") + other + "}").what()),
+              "backup option \"jobs\" above 1 needs a custom-format backup of definitions and "
+              "data")
+        << other;
+  EXPECT_EQ(ParseBackupOptions(R"({"jobs": 1, "format": "plain"})").jobs, 1);
+}
+
 TEST(BackupOptionsTest, MessagesMatchTheRegressionSuite) {
   EXPECT_STREQ(OptionsError(R"({"fromat": "plain"})").what(), "unknown backup option \"fromat\"");
   EXPECT_STREQ(OptionsError(R"({"format": "directory"})").what(),
@@ -483,7 +505,7 @@ TEST(BackupOptionsTest, MessagesMatchTheRegressionSuite) {
   EXPECT_EQ(OptionsError(R"({"schemas": ["a.b"]})").detail(), "A schema name cannot be qualified.");
   EXPECT_EQ(OptionsError("[]").hint(),
             "Valid backup options are: format, schema_only, data_only, tables, exclude_tables, "
-            "schemas, exclude_schemas, zstd_level, lock_wait_timeout.");
+            "schemas, exclude_schemas, zstd_level, lock_wait_timeout, jobs.");
   EXPECT_EQ(OptionsError(R"({"tables": ["t"], "schemas": ["s"]})").hint(),
             "Use one of them: \"tables\" accepts schema-qualified names such as "
             "\"myschema.mytable\".");

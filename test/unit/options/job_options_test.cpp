@@ -92,7 +92,7 @@ TEST(JobOptionsTest, UnknownKeysAreRejectedWithEveryValidKey) {
   EXPECT_EQ(
       error.hint(),
       "Valid job options are: format, schema_only, data_only, tables, exclude_tables, "
-      "schemas, exclude_schemas, zstd_level, lock_wait_timeout, storage, verify, "
+      "schemas, exclude_schemas, zstd_level, lock_wait_timeout, jobs, storage, verify, "
       "verify_every, keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly, "
       "max_age, rpo, webhook_url, webhook_events, exclude_databases, copy_to, copy_retention.");
   // A job option misspelled after a valid backup option is still found.
@@ -117,6 +117,13 @@ TEST(JobOptionsTest, BadValuesAreReported) {
             "backup option \"zstd_level\" must be an integer between 1 and 19, not 30");
   EXPECT_EQ(Message(R"({"tables":["t"],"schemas":["s"]})"),
             "backup options \"tables\" and \"schemas\" cannot be used together");
+  EXPECT_EQ(Message(R"({"jobs":0})"),
+            "backup option \"jobs\" must be an integer between 1 and 32, not 0");
+}
+
+TEST(JobOptionsTest, JobsIsABackupOption) {
+  JobOptions options = ParseJobOptions(R"({"jobs":4,"keep_last":2})");
+  EXPECT_EQ(options.backup.jobs, 4);
 }
 
 TEST(JobOptionsTest, NonObjectsAndBadJson) {

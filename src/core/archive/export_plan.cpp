@@ -1,0 +1,62 @@
+// export_plan.cpp: the tables of a parallel export and their order; see
+// export_plan.h.
+
+#include "core/archive/export_plan.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/base/no_postgres.h"
+
+namespace pgbak {
+
+std::vector<ExportTable> PlanSeparateTables(std::vector<ExportTable> tables, int jobs,
+                                            uint64_t min_bytes, size_t max_tables) {
+  if (jobs < 2)
+    return {};
+  tables.erase(std::remove_if(tables.begin(), tables.end(),
+                              [&](const ExportTable& table) { return table.bytes < min_bytes; }),
+               tables.end());
+  std::sort(tables.begin(), tables.end(), [](const ExportTable& a, const ExportTable& b) {
+    if (a.bytes != b.bytes)
+      return a.bytes > b.bytes;
+    if (a.schema != b.schema)
+      return a.schema < b.schema;
+    return a.table < b.table;
+  });
+  if (tables.size() > max_tables)
+    tables.resize(max_tables);
+  return tables;
+}
+
+std::vector<std::vector<size_t>> AssignToStreams(const std::vector<uint64_t>& sizes, int streams) {
+  std::vector<std::vector<size_t>> assigned(static_cast<size_t>(std::max(streams, 1)));
+  std::vector<uint64_t> busy_until(assigned.size(), 0);
+  for (size_t i = 0; i < sizes.size(); i++) {
+    size_t free_first = static_cast<size_t>(std::min_element(busy_until.begin(), busy_until.end()) -
+                                            busy_until.begin());
+    assigned[free_first].push_back(i);
+    busy_until[free_first] += sizes[i];
+  }
+  return assigned;
+}
+
+std::string TableObjectName(size_t index, const std::string& suffix) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "table-%04zu.copy.zst", index + 1);
+  return name + suffix;
+}
+
+std::optional<size_t> TableQueue::Next() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_ || next_ >= count_)
+    return std::nullopt;
+  return next_++;
+}
+
+void TableQueue::Close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = true;
+}
+
+}  // namespace pgbak

@@ -1,0 +1,81 @@
+// export_plan.h: which tables a parallel logical export (backup option
+// "jobs" > 1) takes out of pg_dump's archive, and in which order.
+//
+// A backup with jobs > 1 runs pg_dump for the definitions and the small
+// tables, as always, with --exclude-table-data for the large ones; `jobs`
+// streams, each its own libpq session in the dump's exported snapshot,
+// COPY the large tables into objects of their own. The streams take the
+// tables from one queue, largest first: a stream that finishes a table takes
+// the next one, so the work balances itself whatever the real speed of each
+// table is (the longest-processing-time-first rule when bytes are time).
+// Nothing here needs a server.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgbak {
+
+// kSeparateTableMinBytes: a table smaller than this (the main forks of its
+// heap and TOAST table) stays in pg_dump's archive. A stream per table
+// costs a session, a snapshot import and an object: worth it only where
+// the table's COPY takes long enough to run beside another.
+constexpr uint64_t kSeparateTableMinBytes = 8ull << 20;
+
+// kMaxSeparateTables bounds the tables that get objects of their own: each
+// is an --exclude-table-data argument of pg_dump (whose command line
+// backup_options.h keeps under 100 KiB) and an object of the set. The
+// largest go first; the rest stay in the archive.
+constexpr size_t kMaxSeparateTables = 200;
+
+// ExportTable is one table whose data the backup holds, with its size in
+// the dump's snapshot.
+struct ExportTable {
+  std::string schema;
+  std::string table;
+  uint32_t oid = 0;  // pg_class.oid in the snapshot
+  uint64_t bytes = 0;
+};
+
+// PlanSeparateTables returns the tables of tables that get objects of their
+// own, largest first (ties by schema, then name, for a stable order): none
+// with jobs < 2, only those of at least min_bytes, at most max_tables.
+std::vector<ExportTable> PlanSeparateTables(std::vector<ExportTable> tables, int jobs,
+                                            uint64_t min_bytes = kSeparateTableMinBytes,
+                                            size_t max_tables = kMaxSeparateTables);
+
+// AssignToStreams is what the shared queue gives each of streams when a
+// table's work is its size: the indexes of sizes (taken in order) per
+// stream, each table going to the stream that is free first (the lowest
+// index among equals). Used for the server log and the tests.
+std::vector<std::vector<size_t>> AssignToStreams(const std::vector<uint64_t>& sizes, int streams);
+
+// TableObjectName is the object name of the index-th separate table (from
+// 0): "table-0001.copy.zst", with suffix (".age") when encrypted. Numbered,
+// not named: table names are data, and an encrypted set's object names are
+// in the clear.
+std::string TableObjectName(size_t index, const std::string& suffix = "");
+
+// TableQueue hands the separate tables to the streams, one at a time, in
+// plan order; safe to use from several threads.
+class TableQueue {
+ public:
+  explicit TableQueue(size_t count) : count_(count) {}
+  // Next is the index of the next table to export, or none when all are
+  // taken or Close() was called.
+  std::optional<size_t> Next();
+  // Close makes every later Next() return none (a stream failed, or the
+  // backup stops).
+  void Close();
+
+ private:
+  std::mutex mutex_;
+  size_t count_;
+  size_t next_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace pgbak

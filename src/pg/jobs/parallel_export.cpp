@@ -1,0 +1,273 @@
+// parallel_export.cpp: the COPY streams of a backup with jobs > 1; see
+// parallel_export.h.
+
+extern "C" {
+#include "postgres.h"
+}
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "core/archive/database_properties.h"
+#include "core/base/signals_blocked.h"
+#include "core/options/backup_options.h"
+#include "core/pipeline/meter_sink.h"
+#include "core/pipeline/zstd_sink.h"
+#include "pg/jobs/parallel_export.h"
+#include "pg/runtime/shared_state.h"
+
+namespace pgbak {
+
+namespace {
+
+// CountingSink passes bytes on and adds their number to a counter the main
+// thread reports (backup_progress is PostgreSQL's shared memory: threads do
+// not touch it).
+class CountingSink : public Sink {
+ public:
+  CountingSink(Sink& next, std::atomic<uint64_t>& counter) : next_(next), counter_(counter) {}
+  void Write(const uint8_t* data, size_t size) override {
+    next_.Write(data, size);
+    counter_ += size;
+  }
+  void Finish() override { next_.Finish(); }
+
+ private:
+  Sink& next_;
+  std::atomic<uint64_t>& counter_;
+};
+
+// Run executes sql on conn and throws kIo with the server's message unless
+// it succeeds.
+PgResultPtr Run(PGconn* conn, const std::string& sql, const std::string& what) {
+  PgResultPtr result(PQexec(conn, sql.c_str()), PQclear);
+  ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    throw Error(ErrorKind::kIo, what, TrimMessage(PQerrorMessage(conn)));
+  return result;
+}
+
+}  // namespace
+
+ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& database,
+                               const std::string& snapshot, std::vector<ExportTable> tables,
+                               std::vector<std::unique_ptr<Storage>> storages,
+                               ExportSettings settings)
+    : settings_(std::move(settings)), tables_(std::move(tables)), queue_(tables_.size()) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0)
+    throw Error(ErrorKind::kIo, "could not create an eventfd");
+  results_.resize(tables_.size());
+  done_.assign(tables_.size(), false);
+  std::string names;
+  for (const pgbak::ExportTable& table : tables_)
+    names += (names.empty() ? "" : ", ") + QuoteIdentifier(table.schema) + "." +
+             QuoteIdentifier(table.table);
+  for (std::unique_ptr<Storage>& storage : storages) {
+    auto stream = std::make_unique<Stream>();
+    stream->storage = std::move(storage);
+    stream->conn = ConnectLocal(facts, database);
+    // The session sees the dump's snapshot and writes COPY text as pg_dump
+    // does (setup_connection in pg_dump.c): the database's encoding, ISO
+    // dates, every float digit, no timeout from role or database settings.
+    // A superuser's COPY bypasses row security; a dump role that is no
+    // superuser gets an error instead of rows filtered by a policy (whose
+    // expressions are user code), as with pg_dump.
+    Run(stream->conn.get(),
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+        "SET TRANSACTION SNAPSHOT " +
+            QuoteLiteral(snapshot) +
+            "; SELECT pg_catalog.set_config('client_encoding', "
+            "pg_catalog.getdatabaseencoding(), false); "
+            "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+            "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
+            "SET row_security = off; SET lock_timeout = " +
+            std::to_string(settings_.lock_timeout_ms),
+        "could not import the backup's snapshot in a COPY stream");
+    // Each stream holds every table's lock from the start, so that its
+    // COPY later asks for none: a lock it asked for when its table's turn
+    // came would queue behind any ALTER TABLE waiting for the backup's
+    // locks, and wait for the backup itself. The snapshot session holds
+    // them already; a request that cannot be granted at once means such a
+    // waiter came in between, and fails the backup now (as pg_dump -j
+    // does).
+    Run(stream->conn.get(), "LOCK TABLE ONLY " + names + " IN ACCESS SHARE MODE NOWAIT",
+        "could not lock the tables of a COPY stream");
+    stream->cancel = PQgetCancel(stream->conn.get());
+    streams_.push_back(std::move(stream));
+  }
+}
+
+ParallelExport::~ParallelExport() {
+  Stop();
+  for (auto& stream : streams_)
+    if (stream->cancel != nullptr)
+      PQfreeCancel(stream->cancel);
+  if (wake_fd_ >= 0)
+    close(wake_fd_);
+}
+
+void ParallelExport::Start() {
+  AllSignalsBlocked blocked;
+  for (auto& stream : streams_) {
+    running_++;
+    stream->thread = std::thread(&ParallelExport::StreamMain, this, stream.get());
+  }
+}
+
+// Stop tells the streams to stop, cancels what their sessions run and waits
+// for them.
+void ParallelExport::Stop() noexcept {
+  stop_ = true;
+  queue_.Close();
+  for (auto& stream : streams_) {
+    if (!stream->thread.joinable())
+      continue;
+    if (stream->cancel != nullptr) {
+      char error[256];
+      (void)PQcancel(stream->cancel, error, sizeof(error));
+    }
+  }
+  for (auto& stream : streams_)
+    if (stream->thread.joinable())
+      stream->thread.join();
+}
+
+void ParallelExport::Notify() noexcept {
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+// StreamMain takes tables until none is left, the backup stops or one
+// fails.
+void ParallelExport::StreamMain(Stream* stream) noexcept {
+  try {
+    while (std::optional<size_t> index = queue_.Next()) {
+      if (stop_)
+        break;
+      ExportOne(*stream, *index);
+      Notify();
+    }
+    Run(stream->conn.get(), "COMMIT", "could not end a COPY stream's transaction");
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!failed_) {
+      failed_ = true;
+      const Error* error = dynamic_cast<const Error*>(&e);
+      error_kind_ = stop_ ? ErrorKind::kCancelled : error ? error->kind() : ErrorKind::kInternal;
+      error_message_ = e.what();
+      error_detail_ = error ? error->detail() : std::string();
+    }
+    queue_.Close();
+  }
+  running_--;
+  Notify();
+}
+
+// ExportOne stores the COPY text of table index as its object.
+void ParallelExport::ExportOne(Stream& stream, size_t index) {
+  const ExportTable& table = tables_[index];
+  PGconn* conn = stream.conn.get();
+  std::string name = QuoteIdentifier(table.schema) + "." + QuoteIdentifier(table.table);
+  // Locked (since the start), the name leads to the table the snapshot
+  // listed, or the backup fails: nothing else (a view put in its place) is
+  // read with a superuser's rights.
+  PgResultPtr check = Run(conn,
+                          "SELECT FROM pg_catalog.pg_class c WHERE c.oid "
+                          "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(" +
+                              QuoteLiteral(name) + ") AND c.oid OPERATOR(pg_catalog.=) " +
+                              std::to_string(table.oid) +
+                              "::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'",
+                          "could not check table " + name + " for its COPY stream");
+  if (PQntuples(check.get()) != 1)
+    throw Error(ErrorKind::kIo,
+                "relation " + name + " is no longer the table the backup's snapshot holds",
+                "It was dropped or replaced while the backup ran.");
+
+  ExportedTable result;
+  result.table = table;
+  result.object.name = TableObjectName(index, settings_.suffix);
+  result.object.role = kTableDataRole;
+  result.object.compression = "zstd";
+  result.object.encryption = settings_.recipients.empty() ? "none" : "age";
+  std::unique_ptr<ObjectWriter> writer =
+      stream.storage->Create(settings_.set_key + "/" + result.object.name);
+  CountingSink progress(*writer, unreported_bytes_);
+  MeterSink stored(progress, true);
+  std::unique_ptr<AgeEncryptSink> encrypt;
+  if (!settings_.recipients.empty())
+    encrypt = std::make_unique<AgeEncryptSink>(stored, settings_.recipients);
+  ZstdCompressSink compress(encrypt ? static_cast<Sink&>(*encrypt) : static_cast<Sink&>(stored),
+                            settings_.zstd_level, settings_.zstd_threads);
+  compress.SetInterruptCheck([this] {
+    if (stop_)
+      throw Error(ErrorKind::kCancelled, "the backup stops");
+  });
+  MeterSink raw(compress, false);
+
+  // Text COPY, as pg_dump writes it: all columns but generated ones, in
+  // their order; no column list, so that COPY ... FROM STDIN takes it back.
+  PgResultPtr copy(PQexec(conn, ("COPY " + name + " TO STDOUT").c_str()), PQclear);
+  if (!copy || PQresultStatus(copy.get()) != PGRES_COPY_OUT)
+    throw Error(ErrorKind::kIo, "could not start the COPY of table " + name,
+                TrimMessage(PQerrorMessage(conn)));
+  for (;;) {
+    char* row = nullptr;
+    int size = PQgetCopyData(conn, &row, 0);
+    if (size < 0)
+      break;
+    std::unique_ptr<char, void (*)(void*)> owned(row, PQfreemem);
+    raw.Write(reinterpret_cast<const uint8_t*>(row), static_cast<size_t>(size));
+    if (stop_)
+      throw Error(ErrorKind::kCancelled, "the backup stops");
+  }
+  PgResultPtr end(PQgetResult(conn), PQclear);
+  if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+    throw Error(ErrorKind::kIo, "the COPY of table " + name + " failed",
+                TrimMessage(PQerrorMessage(conn)));
+  result.rows = std::strtoll(PQcmdTuples(end.get()), nullptr, 10);
+  while (PGresult* rest = PQgetResult(conn))
+    PQclear(rest);
+  raw.Finish();  // ends the zstd frame (and age stream) and commits the object
+  result.object.size = stored.bytes();
+  result.object.raw_size = raw.bytes();
+  result.object.sha256 = stored.sha256_hex();
+  std::lock_guard<std::mutex> lock(mutex_);
+  results_[index] = std::move(result);
+  done_[index] = true;
+}
+
+int ParallelExport::Socket() const {
+  return wake_fd_;
+}
+
+void ParallelExport::OnReadable() {
+  uint64_t events;
+  (void)!read(wake_fd_, &events, sizeof(events));
+  AddBytesStored(unreported_bytes_.exchange(0));
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (failed_)
+    throw Error(error_kind_, error_message_, error_detail_);
+}
+
+bool ParallelExport::Done() const {
+  if (running_ > 0)
+    return false;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (failed_)
+    throw Error(error_kind_, error_message_, error_detail_);
+  return true;
+}
+
+std::vector<ExportedTable> ParallelExport::Results() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (bool done : done_)
+    if (!done)
+      throw Error(ErrorKind::kInternal, "a COPY stream ended with tables left");
+  return results_;
+}
+
+}  // namespace pgbak

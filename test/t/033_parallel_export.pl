@@ -1,0 +1,262 @@
+# 033_parallel_export.pl: backups with jobs > 1 (README "Parallel export").
+#
+# The largest tables leave pg_dump's archive for objects of their own, each
+# COPYed by one of several streams in the backup's one snapshot. The set
+# must restore with the stock tools (the README's recipe, run as written),
+# with pgbak_restore and with the restore drill, every table equal to the
+# source; rows written while the backup runs must not be in it; a backup
+# killed while its streams run leaves no manifest and no objects.
+
+use strict;
+use warnings;
+
+use IPC::Run ();
+use JSON::PP ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgbakTest;
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+
+# Tables of 64 kB and more get objects of their own: small enough that the
+# partitions and the quoted table here do. The test framework turns
+# restart_after_crash off; users run with it on (the kill -9 below).
+my $node = new_node(
+	'parallel',
+	"pgbak.separate_table_min_size" => "'64kB'",
+	restart_after_crash => 'on');
+$node->safe_psql('postgres', 'CREATE ROLE app_owner LOGIN; CREATE DATABASE app OWNER app_owner');
+$node->safe_psql(
+	'app', q{
+  SET ROLE app_owner;
+  CREATE TABLE big (id bigint PRIMARY KEY, body text NOT NULL, doc jsonb, at timestamptz,
+                    f float8, twice bigint GENERATED ALWAYS AS (id * 2) STORED);
+  INSERT INTO big SELECT g, md5(g::text) || repeat('é', g % 7),
+         jsonb_build_object('n', g, 'tag', 'x' || (g % 13)),
+         timestamptz '2026-01-01 00:00+00' + g * interval '1 minute', g / 7.0
+    FROM generate_series(1, 60000) g;
+  UPDATE big SET body = E'tab\there\nnew line \\N \\\\ "q"' WHERE id = 5;
+  UPDATE big SET doc = NULL, at = NULL WHERE id % 1000 = 0;
+  CREATE SCHEMA "Sales Co";
+  CREATE TABLE "Sales Co"."Line ""Items""" (n int, "Mixed Col" text);
+  INSERT INTO "Sales Co"."Line ""Items""" SELECT g, 'item ' || g FROM generate_series(1, 8000) g;
+  CREATE TABLE events (id int, day date, what text) PARTITION BY RANGE (day);
+  CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+  CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+  CREATE INDEX ON events (day);
+  INSERT INTO events SELECT g, date '2025-01-01' + (g % 700), md5(g::text)
+    FROM generate_series(1, 12000) g;
+  CREATE TABLE small (id serial PRIMARY KEY, big_id bigint REFERENCES big, note text);
+  INSERT INTO small (big_id, note) SELECT g, 'n' || g FROM generate_series(1, 50) g;
+  CREATE TABLE empty_one (x int);
+  SELECT lo_from_bytea(4242, 'large object bytes');
+  CREATE VIEW big_view AS SELECT id FROM big;
+});
+my %source_rows = map { $_ => $node->safe_psql('app', "SELECT count(*) FROM $_") }
+  ('big', '"Sales Co"."Line ""Items"""', 'events_2025', 'events_2026', 'small');
+my $source = table_fingerprints($node, 'app');
+
+# ---------------------------------------------------------------------------
+# The backup and its set.
+# ---------------------------------------------------------------------------
+my ($id, $status) = run_backup($node, 'app', '{"jobs": 3}');
+is($status, 'succeeded', 'a backup with jobs = 3 succeeds');
+my $row = backup_row($node, $id);
+my $set = $row->{location};
+my $manifest = read_manifest($set);
+is(JSON::PP->new->canonical->encode($manifest->{options}), '{"format":"custom","jobs":3}',
+	'the manifest keeps the option');
+my @table_objects = grep { $_->{role} eq 'table_data' } @{ $manifest->{objects} };
+my %by_table = map { ("$_->{schema}.$_->{table}" => $_) } @{ $manifest->{tables} };
+my @separate = sort grep { defined $by_table{$_}{object} } keys %by_table;
+is_deeply(\@separate, [ 'Sales Co.Line "Items"', 'public.big', 'public.events_2025', 'public.events_2026' ],
+	'the tables of 64 kB and more are in objects of their own, the small ones are not');
+is(scalar(@table_objects), 4, 'the manifest lists one object per such table');
+is($by_table{'public.big'}{object}, 'table-0001.copy.zst', 'the largest table comes first');
+for my $object (@table_objects)
+{
+	is(sha256_of_file("$set/$object->{name}"), $object->{sha256}, "$object->{name}: SHA-256 as the manifest says");
+	is(-s "$set/$object->{name}", $object->{size}, "$object->{name}: size as the manifest says");
+}
+is($by_table{'public.big'}{rows}, $source_rows{big}, 'row count of big (COPY stream)');
+is($by_table{'Sales Co.Line "Items"'}{rows}, $source_rows{'"Sales Co"."Line ""Items"""'},
+	'row count of the quoted table (COPY stream)');
+is($by_table{'public.events_2025'}{rows}, $source_rows{events_2025}, 'row count of a partition');
+is($by_table{'public.small'}{rows}, $source_rows{small}, 'row count of small (in the archive)');
+ok(!exists $by_table{'public.events'}, 'the partitioned parent holds no rows of its own');
+my $sum = 0;
+$sum += $_->{size} for grep { $_->{role} eq 'data' || $_->{role} eq 'table_data' } @{ $manifest->{objects} };
+is($row->{stored_bytes}, $sum, 'stored_bytes counts the data object and the table objects');
+
+# The archive alone has no rows of the separate tables, and the large object.
+my $dump = "$tmp/archive.dump";
+decompress_file("$set/data.dump.zst", $dump);
+my ($out, $err);
+IPC::Run::run([ 'pg_restore', '--list', $dump ], '>', \$out, '2>', \$err) or die $err;
+unlike($out, qr/TABLE DATA public big /, 'the archive holds no data of big');
+like($out, qr/TABLE DATA public small /, 'the archive holds the data of small');
+like($out, qr/BLOB/, 'the large object is in the archive');
+
+# ---------------------------------------------------------------------------
+# Restored with the stock tools, by the README's recipe, on a fresh cluster.
+# ---------------------------------------------------------------------------
+my ($block, $first_line) = readme_block('### A set made with jobs > 1');
+ok(defined $block, 'README.md has a recipe for a set made with jobs > 1')
+  or do { done_testing(); exit 1; };
+my $replaced = ($block =~ s{/tmp/myapp\.dump}{$tmp/myapp.dump}g) || 0;
+ok($replaced > 0, 'the recipe writes /tmp/myapp.dump (moved to the test directory)');
+my $script_file = "$tmp/restore_parallel.sh";
+PostgreSQL::Test::Utils::append_to_file($script_file, $block);
+my $fresh = plain_node('fresh');
+my ($ok, $stdout, $stderr, $failure) = run_readme_block(
+	$script_file, $first_line,
+	{
+		SET => $set,
+		PGHOST => $fresh->host,
+		PGPORT => $fresh->port,
+		PGUSER => undef,
+	},
+	300);
+ok($ok, 'the README recipe runs without an error') or diag "$failure\n$stderr";
+is_deeply(table_fingerprints($fresh, 'myapp_restored'), $source,
+	'restored with the stock tools: every table equals the source');
+is($fresh->safe_psql('myapp_restored', "SELECT convert_from(lo_get(4242), 'UTF8')"),
+	'large object bytes', 'the large object is restored');
+is($fresh->safe_psql('myapp_restored',
+		q{SELECT count(*) FROM pg_constraint WHERE conrelid = 'small'::regclass AND contype = 'f'}),
+	'1', 'the foreign key from small to big is restored');
+is($fresh->safe_psql('myapp_restored', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),
+	'app_owner', 'big keeps its owner');
+
+# ---------------------------------------------------------------------------
+# pgbak_restore (streamed, loaders in parallel) and the restore drill.
+# ---------------------------------------------------------------------------
+my $restore = $node->safe_psql('postgres', "SELECT pgbak_restore($id, 'app_restored', '{\"jobs\": 2}')");
+is(wait_backup($node, $restore), 'succeeded', 'pgbak_restore of the set succeeds');
+is_deeply(table_fingerprints($node, 'app_restored'), $source,
+	'restored with pgbak_restore: every table equals the source');
+is($node->safe_psql('app_restored',
+		q{SELECT count(*) FROM pg_constraint WHERE conrelid = 'small'::regclass AND contype = 'f'}),
+	'1', 'pgbak_restore keeps the foreign key to a table in an object of its own');
+is($node->safe_psql('app_restored', q{SELECT count(*) FROM pg_indexes WHERE tablename = 'big'}),
+	'1', 'the primary key of big is built');
+is($node->safe_psql('app_restored', "SELECT convert_from(lo_get(4242), 'UTF8')"),
+	'large object bytes', 'pgbak_restore brings the large object back');
+like(slurp_file($node->logfile), qr/restored backup $id into "[^"]+": .* (\d+) of \1 tables loaded/,
+	'the loaders loaded the archive\'s tables and the separate ones');
+
+my $drill = $node->safe_psql('postgres', "SELECT pgbak_verify($id, true)");
+is(wait_backup($node, $drill), 'succeeded', 'the restore drill (deep verify) succeeds, row counts included');
+my $check = $node->safe_psql('postgres', "SELECT pgbak_verify($id)");
+is(wait_backup($node, $check), 'succeeded', 'a verify checks every object');
+
+# The pgbak command checks the set (every object), and refuses to restore
+# it without its tables rather than restore them empty.
+my $local = $node->safe_psql('postgres', 'SELECT pgbak_local_path()');
+IPC::Run::run([ 'pgbak', 'verify', $set, '--storage', "file://$local" ], '>', \$out, '2>', \$err);
+is($? >> 8, 0, 'pgbak verify accepts the set') or diag $err;
+
+# ---------------------------------------------------------------------------
+# Encrypted: the table objects are age-encrypted too, and which table each
+# holds is only in the encrypted row counts, which the manifest lists first.
+# ---------------------------------------------------------------------------
+my $recipient = age_keygen("$tmp/key.txt");
+storage_add($node, 'sealed', "file://$tmp/sealed",
+	age_recipients => [$recipient],
+	age_identity_file => "$tmp/key.txt");
+my $sealed = $node->safe_psql('postgres', q{SELECT pgbak_run('app', 'sealed', '{"jobs": 2}')});
+is(wait_backup($node, $sealed), 'succeeded', 'an encrypted backup with jobs = 2 succeeds');
+my $sealed_set = backup_row($node, $sealed)->{location};
+my $sealed_manifest = read_manifest($sealed_set);
+is($sealed_manifest->{objects}[0]{name}, 'tables.json.age', 'its encrypted row counts come first');
+is(scalar(grep { $_->{name} =~ /^table-\d{4}\.copy\.zst\.age$/ && $_->{encryption} eq 'age' }
+			@{ $sealed_manifest->{objects} }),
+	4, 'its table objects are encrypted');
+unlike(slurp_file("$sealed_set/manifest.json"), qr/Line|events_20|"big"/, 'its manifest names no table');
+my $sealed_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($sealed, 'app_sealed', '{\"jobs\": 2}')");
+is(wait_backup($node, $sealed_restore), 'succeeded', 'pgbak_restore of the encrypted set succeeds');
+is_deeply(table_fingerprints($node, 'app_sealed'), $source, 'the encrypted set restores every table');
+
+# set_pause($point) makes workers pause at $point ('' for none).
+sub set_pause
+{
+	my ($point) = @_;
+	$node->safe_psql('postgres',
+		$point eq '' ? 'ALTER SYSTEM RESET pgbak.fault_pause' : "ALTER SYSTEM SET pgbak.fault_pause = '$point'");
+	$node->reload;
+}
+
+# paused_backup($point, $options, $what) queues a backup of app that pauses
+# at $point and returns its id once it does.
+sub paused_backup
+{
+	my ($point, $options, $what) = @_;
+	set_pause($point);
+	my $id = queue_backup($node, 'app', $options);
+	ok(poll_until(120, sub { slurp_file($node->logfile) =~ /operation $id pauses at $point/ }), $what);
+	return $id;
+}
+
+# ---------------------------------------------------------------------------
+# Rows written after the snapshot are not in the set, in any stream.
+# ---------------------------------------------------------------------------
+my $during = paused_backup('backup_snapshot', '{"jobs": 3}', 'the backup pauses after taking its snapshot');
+$node->safe_psql(
+	'app', q{
+  INSERT INTO big (id, body) SELECT -g, 'written during the backup' FROM generate_series(1, 100) g;
+  INSERT INTO "Sales Co"."Line ""Items""" VALUES (-1, 'written during the backup');
+  INSERT INTO events VALUES (-1, '2026-06-01', 'written during the backup');
+  INSERT INTO small (big_id, note) VALUES (1, 'written during the backup');
+  DELETE FROM events_2025 WHERE id <= 10;
+});
+set_pause('');
+is(wait_backup($node, $during), 'succeeded', 'the backup goes on and succeeds');
+my $restore_during = $node->safe_psql('postgres', "SELECT pgbak_restore($during, 'app_during')");
+is(wait_backup($node, $restore_during), 'succeeded', 'its restore succeeds');
+is_deeply(table_fingerprints($node, 'app_during'), $source,
+	'the set is the database as of its snapshot: no row written or deleted later shows');
+my $during_manifest = read_manifest(backup_row($node, $during)->{location});
+my %during_rows = map { ("$_->{schema}.$_->{table}" => $_->{rows}) } @{ $during_manifest->{tables} };
+is($during_rows{'public.big'}, $source_rows{big}, 'the manifest counts the snapshot\'s rows of big');
+
+# ---------------------------------------------------------------------------
+# kill -9 while the streams run: no manifest, and the launcher removes the
+# objects.
+# ---------------------------------------------------------------------------
+my $killed = paused_backup('backup_streams', '{"jobs": 2}', 'the backup pauses while its streams run');
+my $killed_set = backup_row($node, $killed)->{location};
+my $pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgbak worker'");
+ok($pid =~ /^\d+$/, 'the worker is found');
+kill 'KILL', $pid;
+ok( poll_until(
+		120,
+		sub {
+			my ($ret, $status_now) = $node->psql('postgres', "SELECT status FROM backup_log WHERE id = $killed");
+			$ret == 0 && $status_now eq 'failed';
+		}),
+	'the killed backup is failed');
+set_pause('');
+ok(!-e "$killed_set/manifest.json", 'the killed backup has no manifest');
+ok(poll_until(120, sub { set_leftovers($killed_set) eq '' }),
+	'the launcher removed what the killed backup wrote')
+  or diag 'left: ' . set_leftovers($killed_set);
+
+# pgbak_cancel while the streams run: cancelled, and nothing of it stays.
+my $cancelled = paused_backup('backup_streams', '{"jobs": 2}', 'another backup pauses while its streams run');
+my $cancelled_set = backup_row($node, $cancelled)->{location};
+is($node->safe_psql('postgres', "SELECT pgbak_cancel($cancelled)"), 't', 'pgbak_cancel accepts it');
+is(wait_backup($node, $cancelled), 'cancelled', 'the backup is cancelled');
+set_pause('');
+ok(!-e "$cancelled_set/manifest.json", 'the cancelled backup has no manifest');
+ok(poll_until(60, sub { set_leftovers($cancelled_set) eq '' }), 'the cancelled backup left no object')
+  or diag 'left: ' . set_leftovers($cancelled_set);
+
+# One stream's worth: jobs = 1 (the default) keeps every table in the archive.
+my ($single, $single_status) = run_backup($node, 'app', '{}');
+is($single_status, 'succeeded', 'a backup without jobs succeeds');
+is(scalar(grep { $_->{role} eq 'table_data' } @{ read_manifest(backup_row($node, $single)->{location})->{objects} }),
+	0, 'without jobs no table has an object of its own');
+
+done_testing();

@@ -1,0 +1,110 @@
+// export_plan_test.cpp: which tables a parallel export takes out of the
+// archive, in which order, and how the streams share them.
+#include "core/archive/export_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+namespace pgbak {
+namespace {
+
+ExportTable Table(const std::string& schema, const std::string& name, uint64_t bytes) {
+  ExportTable table;
+  table.schema = schema;
+  table.table = name;
+  table.bytes = bytes;
+  return table;
+}
+
+std::vector<std::string> Names(const std::vector<ExportTable>& tables) {
+  std::vector<std::string> names;
+  for (const ExportTable& table : tables)
+    names.push_back(table.schema + "." + table.table);
+  return names;
+}
+
+TEST(ExportPlanTest, OneJobKeepsEverythingInTheArchive) {
+  EXPECT_TRUE(PlanSeparateTables({Table("public", "big", 1ull << 40)}, 1).empty());
+  EXPECT_TRUE(PlanSeparateTables({Table("public", "big", 1ull << 40)}, 0).empty());
+}
+
+TEST(ExportPlanTest, LargestFirstAboveTheThreshold) {
+  std::vector<ExportTable> plan = PlanSeparateTables(
+      {Table("public", "small", 100), Table("public", "mid", 5000), Table("s", "Big One", 90000),
+       Table("public", "edge", 1000), Table("a", "mid", 5000)},
+      3, 1000);
+  EXPECT_EQ(Names(plan),
+            (std::vector<std::string>{"s.Big One", "a.mid", "public.mid", "public.edge"}));
+}
+
+TEST(ExportPlanTest, AtMostMaxTablesTheLargest) {
+  std::vector<ExportTable> tables;
+  for (int i = 0; i < 10; i++)
+    tables.push_back(Table("public", "t" + std::to_string(i), 100 + i));
+  std::vector<ExportTable> plan = PlanSeparateTables(tables, 2, 1, 3);
+  EXPECT_EQ(Names(plan), (std::vector<std::string>{"public.t9", "public.t8", "public.t7"}));
+}
+
+TEST(ExportPlanTest, TwentyThousandSmallTablesStayInTheArchive) {
+  std::vector<ExportTable> tables;
+  for (int i = 0; i < 20000; i++)
+    tables.push_back(Table("public", "t" + std::to_string(i), 8192));
+  EXPECT_TRUE(PlanSeparateTables(tables, 4).empty());
+}
+
+TEST(ExportPlanTest, StreamsTakeTheNextTableWhenFree) {
+  // Largest first: 10 to stream 0, 6 to 1, 5 to 2; stream 2 is free first
+  // (at 5) and takes 4; stream 1 (at 6) takes 3; streams 1 and 2 are both
+  // free at 9, the first takes 2 and the other 1: 10, 11 and 10.
+  std::vector<std::vector<size_t>> assigned = AssignToStreams({10, 6, 5, 4, 3, 2, 1}, 3);
+  ASSERT_EQ(assigned.size(), 3u);
+  EXPECT_EQ(assigned[0], (std::vector<size_t>{0}));
+  EXPECT_EQ(assigned[1], (std::vector<size_t>{1, 4, 5}));
+  EXPECT_EQ(assigned[2], (std::vector<size_t>{2, 3, 6}));
+}
+
+TEST(ExportPlanTest, OneLargeTableGoesAloneToOneStream) {
+  std::vector<std::vector<size_t>> assigned = AssignToStreams({100, 1, 1, 1}, 2);
+  EXPECT_EQ(assigned[0], (std::vector<size_t>{0}));
+  EXPECT_EQ(assigned[1], (std::vector<size_t>{1, 2, 3}));
+}
+
+TEST(ExportPlanTest, ObjectNamesAreNumbered) {
+  EXPECT_EQ(TableObjectName(0), "table-0001.copy.zst");
+  EXPECT_EQ(TableObjectName(199, ".age"), "table-0200.copy.zst.age");
+}
+
+TEST(ExportPlanTest, QueueGivesEachTableOnceAcrossThreads) {
+  TableQueue queue(1000);
+  std::vector<std::vector<size_t>> taken(4);
+  std::vector<std::thread> threads;
+  for (auto& mine : taken)
+    threads.emplace_back([&queue, &mine] {
+      while (std::optional<size_t> next = queue.Next())
+        mine.push_back(*next);
+    });
+  for (std::thread& thread : threads)
+    thread.join();
+  std::set<size_t> all;
+  size_t count = 0;
+  for (const auto& mine : taken) {
+    for (size_t i = 1; i < mine.size(); i++)
+      EXPECT_LT(mine[i - 1], mine[i]);  // each stream in plan order
+    all.insert(mine.begin(), mine.end());
+    count += mine.size();
+  }
+  EXPECT_EQ(count, 1000u);
+  EXPECT_EQ(all.size(), 1000u);
+}
+
+TEST(ExportPlanTest, ClosedQueueGivesNothing) {
+  TableQueue queue(5);
+  EXPECT_EQ(queue.Next(), std::optional<size_t>(0));
+  queue.Close();
+  EXPECT_FALSE(queue.Next().has_value());
+}
+
+}  // namespace
+}  // namespace pgbak
