@@ -343,13 +343,16 @@ sub user_tables
 }
 
 # table_fingerprints($node, $db) maps "schema.table" of every user table
-# (leaf and partitioned) to "<count>:<md5 of all rows in text form, sorted>".
+# (leaf and partitioned) to "<count>:<md5 of all rows as jsonb text, sorted>"
+# (jsonb orders keys by name: a restored table whose columns come in
+# another order, an inheritance child, prints the same).
 sub table_fingerprints
 {
 	my ($node, $db) = @_;
 	my $list = $node->safe_psql($db,
 		q{SELECT format('SELECT %L, count(*) || '':'' || '
-		         'md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), '''')) '
+		         'md5(coalesce(string_agg(to_jsonb(t)::text, E''\n'' '
+		         'ORDER BY to_jsonb(t)::text), '''')) '
 		         'FROM %I.%I t', n.nspname || '.' || c.relname, n.nspname, c.relname)
 		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		  WHERE c.relkind IN ('r', 'p')

@@ -51,6 +51,14 @@ $node->safe_psql(
   CREATE TABLE small (id serial PRIMARY KEY, big_id bigint REFERENCES big, note text);
   INSERT INTO small (big_id, note) SELECT g, 'n' || g FROM generate_series(1, 50) g;
   CREATE TABLE empty_one (x int);
+  -- An inheritance child whose parent gained a column after it: the source
+  -- orders its columns a, b, x, c; pg_dump's CREATE TABLE ... INHERITS
+  -- gives the restored one a, b, c, x.
+  CREATE TABLE par (a int, b text);
+  CREATE TABLE kid (x text) INHERITS (par);
+  ALTER TABLE par ADD COLUMN c text;
+  INSERT INTO kid (a, b, x, c) SELECT g, 'b' || g, 'x' || g, 'c' || g
+    FROM generate_series(1, 6000) g;
   SELECT lo_from_bytea(4242, 'large object bytes');
   CREATE VIEW big_view AS SELECT id FROM big;
 });
@@ -71,9 +79,10 @@ is(JSON::PP->new->canonical->encode($manifest->{options}), '{"format":"custom","
 my @table_objects = grep { $_->{role} eq 'table_data' } @{ $manifest->{objects} };
 my %by_table = map { ("$_->{schema}.$_->{table}" => $_) } @{ $manifest->{tables} };
 my @separate = sort grep { defined $by_table{$_}{object} } keys %by_table;
-is_deeply(\@separate, [ 'Sales Co.Line "Items"', 'public.big', 'public.events_2025', 'public.events_2026' ],
+is_deeply(\@separate,
+	[ 'Sales Co.Line "Items"', 'public.big', 'public.events_2025', 'public.events_2026', 'public.kid' ],
 	'the tables of 64 kB and more are in objects of their own, the small ones are not');
-is(scalar(@table_objects), 4, 'the manifest lists one object per such table');
+is(scalar(@table_objects), 5, 'the manifest lists one object per such table');
 is($by_table{'public.big'}{object}, 'table-0001.copy.zst', 'the largest table comes first');
 for my $object (@table_objects)
 {
@@ -173,7 +182,7 @@ my $sealed_manifest = read_manifest($sealed_set);
 is($sealed_manifest->{objects}[0]{name}, 'tables.json.age', 'its encrypted row counts come first');
 is(scalar(grep { $_->{name} =~ /^table-\d{4}\.copy\.zst\.age$/ && $_->{encryption} eq 'age' }
 			@{ $sealed_manifest->{objects} }),
-	4, 'its table objects are encrypted');
+	5, 'its table objects are encrypted');
 unlike(slurp_file("$sealed_set/manifest.json"), qr/Line|events_20|"big"/, 'its manifest names no table');
 my $sealed_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($sealed, 'app_sealed', '{\"jobs\": 2}')");
 is(wait_backup($node, $sealed_restore), 'succeeded', 'pgbak_restore of the encrypted set succeeds');

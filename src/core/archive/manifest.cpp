@@ -93,8 +93,13 @@ json::Value TableList(const std::vector<TableCount>& tables) {
     entry.Set("schema", json::Value::String(count.schema));
     entry.Set("table", json::Value::String(count.table));
     entry.Set("rows", json::Value::Number(count.rows));
-    if (!count.object.empty())
+    if (!count.object.empty()) {
       entry.Set("object", json::Value::String(count.object));
+      json::Value columns = json::Value::Array();
+      for (const std::string& column : count.columns)
+        columns.Append(json::Value::String(column));
+      entry.Set("columns", std::move(columns));
+    }
     table_list.Append(std::move(entry));
   }
   return table_list;
@@ -114,8 +119,17 @@ std::vector<TableCount> ParseTableList(const json::Value& tables) {
     count.schema = StringMember(entry, where, "schema");
     count.table = StringMember(entry, where, "table");
     count.rows = IntegerMember(entry, where, "rows");
-    if (entry.Find("object") != nullptr)
+    if (entry.Find("object") != nullptr) {
       count.object = StringMember(entry, where, "object");
+      const json::Value* columns = entry.Find("columns");
+      if (columns == nullptr || columns->type() != json::Type::kArray)
+        Corrupt("\"columns\"" + where + " must be an array of column names");
+      for (const json::Value& column : columns->AsArray()) {
+        if (column.type() != json::Type::kString || column.AsString().empty())
+          Corrupt("\"columns\"" + where + " must hold column names, not " + column.Serialize());
+        count.columns.push_back(column.AsString());
+      }
+    }
     result.push_back(std::move(count));
   }
   return result;

@@ -32,6 +32,11 @@ struct TableCount {
   // object names the "table_data" object that holds this table's COPY text
   // (a backup with jobs > 1); empty: its data is in the data object.
   std::string object;
+  // columns are, for a table with an object, the columns of its COPY text
+  // in their order, as the backup's snapshot had them (not quoted): a
+  // restored table may order its columns otherwise (an inheritance child
+  // whose parent gained a column), so its rows are loaded with this list.
+  std::vector<std::string> columns;
 };
 
 // BaseBackupFacts is what the manifest of a physical base backup says

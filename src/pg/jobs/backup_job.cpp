@@ -809,7 +809,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     streams.reset();
     for (const ExportedTable& table : exported)
       table_counts.push_back(
-          {table.table.schema, table.table.table, table.rows, table.object.name});
+          {table.table.schema, table.table.table, table.rows, table.object.name, table.columns});
   }
   session.Commit();
 

@@ -50,6 +50,22 @@ PgResultPtr Run(PGconn* conn, const std::string& sql, const std::string& what) {
   return result;
 }
 
+// RunWithParams executes sql with text parameters (one statement, never
+// spliced into its text) and throws kIo unless it succeeds.
+PgResultPtr RunWithParams(PGconn* conn, const std::string& sql,
+                          const std::vector<std::string>& params, const std::string& what) {
+  std::vector<const char*> values;
+  for (const std::string& param : params)
+    values.push_back(param.c_str());
+  PgResultPtr result(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                  values.data(), nullptr, nullptr, 0),
+                     PQclear);
+  ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    throw Error(ErrorKind::kIo, what, TrimMessage(PQerrorMessage(conn)));
+  return result;
+}
+
 }  // namespace
 
 ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& database,
@@ -83,6 +99,7 @@ ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& data
             "; SELECT pg_catalog.set_config('client_encoding', "
             "pg_catalog.getdatabaseencoding(), false); "
             "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+            "SET standard_conforming_strings = on; "
             "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
             "SET row_security = off; SET lock_timeout = " +
             std::to_string(settings_.lock_timeout_ms),
@@ -175,13 +192,15 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   // Locked (since the start), the name leads to the table the snapshot
   // listed, or the backup fails: nothing else (a view put in its place) is
   // read with a superuser's rights.
-  PgResultPtr check = Run(conn,
-                          "SELECT FROM pg_catalog.pg_class c WHERE c.oid "
-                          "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(" +
-                              QuoteLiteral(name) + ") AND c.oid OPERATOR(pg_catalog.=) " +
-                              std::to_string(table.oid) +
-                              "::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'",
-                          "could not check table " + name + " for its COPY stream");
+  // The name and the OID go as parameters, never into the statement's text.
+  std::string oid = std::to_string(table.oid);
+  PgResultPtr check =
+      RunWithParams(conn,
+                    "SELECT FROM pg_catalog.pg_class c WHERE c.oid "
+                    "OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) "
+                    "AND c.oid OPERATOR(pg_catalog.=) $2::pg_catalog.oid "
+                    "AND c.relkind OPERATOR(pg_catalog.=) 'r'",
+                    {name, oid}, "could not check table " + name + " for its COPY stream");
   if (PQntuples(check.get()) != 1)
     throw Error(ErrorKind::kIo,
                 "relation " + name + " is no longer the table the backup's snapshot holds",
@@ -208,9 +227,24 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   });
   MeterSink raw(compress, false);
 
-  // Text COPY, as pg_dump writes it: all columns but generated ones, in
-  // their order; no column list, so that COPY ... FROM STDIN takes it back.
-  PgResultPtr copy(PQexec(conn, ("COPY " + name + " TO STDOUT").c_str()), PQclear);
+  // Text COPY, as pg_dump writes it: the columns the snapshot has (not the
+  // generated ones), in their order, named, so that a column added or
+  // dropped since is not read (or fails the backup) and the restore loads
+  // each value into its column whatever order the restored table has.
+  PgResultPtr columns = RunWithParams(
+      conn,
+      "SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid "
+      "OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 "
+      "AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '' ORDER BY a.attnum",
+      {oid}, "could not read the columns of table " + name);
+  std::string column_list;
+  for (int r = 0; r < PQntuples(columns.get()); r++) {
+    result.columns.emplace_back(PQgetvalue(columns.get(), r, 0));
+    column_list += (r == 0 ? "" : ", ") + QuoteIdentifier(result.columns.back());
+  }
+  std::string copy_sql =
+      "COPY " + name + (column_list.empty() ? "" : " (" + column_list + ")") + " TO STDOUT";
+  PgResultPtr copy(PQexec(conn, copy_sql.c_str()), PQclear);
   if (!copy || PQresultStatus(copy.get()) != PGRES_COPY_OUT)
     throw Error(ErrorKind::kIo, "could not start the COPY of table " + name,
                 TrimMessage(PQerrorMessage(conn)));

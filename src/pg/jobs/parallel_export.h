@@ -35,6 +35,8 @@ struct ExportedTable {
   ExportTable table;
   ManifestObject object;  // role "table_data"
   int64_t rows = 0;       // COPY's own count
+  // The columns of its COPY text, in order, as the snapshot has them.
+  std::vector<std::string> columns;
 };
 
 // ExportSettings are what every stream writes with.

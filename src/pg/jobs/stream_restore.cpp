@@ -125,7 +125,8 @@ StreamingRestore::~StreamingRestore() {
   close(wake_fd_);
 }
 
-void StreamingRestore::SetSeparateTables(std::set<std::pair<std::string, std::string>> tables) {
+void StreamingRestore::SetSeparateTables(
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> tables) {
   separate_ = std::move(tables);
 }
 
@@ -207,7 +208,8 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
     }
     // The tables in objects of their own, which loaders wait for as for a
     // table whose data has not arrived yet.
-    for (const auto& [schema, name] : separate_) {
+    for (const auto& [table_name, columns] : separate_) {
+      const auto& [schema, name] = table_name;
       const TocEntry* entry = nullptr;
       for (const TocEntry& candidate : toc_)
         if (candidate.desc == "TABLE" && candidate.namespace_ == schema && candidate.tag == name)
@@ -220,7 +222,12 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
       TableLoad load;
       load.loadable = true;
       load.separate = true;
-      load.copy_statement = "COPY " + qualified + " FROM stdin;\n";
+      std::string column_list;
+      for (const std::string& column : columns)
+        column_list += (column_list.empty() ? "" : ", ") + QuoteIdentifier(column);
+      load.copy_statement = "COPY " + qualified +
+                            (column_list.empty() ? "" : " (" + column_list + ")") +
+                            " FROM stdin;\n";
       load.qualified = qualified;
       load.owner = entry->owner;
       load.table_id = entry->dump_id;

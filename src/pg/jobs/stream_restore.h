@@ -46,6 +46,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -109,7 +110,9 @@ class StreamingRestore : public StageObserver {
   // own (a parallel export; see export_plan.h), before the archive is read:
   // the loaders wait for them as for the archive's tables, and their
   // indexes wait for their rows.
-  void SetSeparateTables(std::set<std::pair<std::string, std::string>> tables);
+  // Each maps to the columns of its COPY text (TableCount.columns).
+  void SetSeparateTables(
+      std::map<std::pair<std::string, std::string>, std::vector<std::string>> tables);
   // OnSeparateTableStaged hands the loaders a separate table's COPY text as
   // it is staged at path: the first written bytes of the file (all of it,
   // checked, when done).
@@ -197,8 +200,9 @@ class StreamingRestore : public StageObserver {
   bool toc_trusted_ = false;
   std::string session_sql_;  // what each loader session runs first
   std::function<std::set<int>(const std::vector<TocEntry>&)> toc_check_;
-  std::set<int> left_out_;                                  // what toc_check_ returned
-  std::set<std::pair<std::string, std::string>> separate_;  // SetSeparateTables
+  std::set<int> left_out_;  // what toc_check_ returned
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>>
+      separate_;         // SetSeparateTables
   std::string listing_;  // ListArchive of the staged file, once the TOC is there
   std::unique_ptr<ChildProcess> pre_data_;
   std::vector<TocEntry> toc_;

@@ -755,12 +755,14 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
   StagedSet staged = ReadBackSource(
       storage, local, staging, source_id, source, true, true, &restore,
       [&](const Manifest& set) {
+        std::map<std::pair<std::string, std::string>, std::vector<std::string>> columns;
         for (const TableCount& table : set.tables)
           if (!table.object.empty()) {
             separate.insert({table.schema, table.table});
             table_of_object[table.object] = {table.schema, table.table};
+            columns[{table.schema, table.table}] = table.columns;
           }
-        restore.SetSeparateTables(separate);
+        restore.SetSeparateTables(std::move(columns));
       },
       [&](const ManifestObject& object, const std::string& path, uint64_t written, bool done) {
         auto found = table_of_object.find(object.name);

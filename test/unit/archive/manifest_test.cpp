@@ -30,8 +30,8 @@ Manifest Sample() {
                               123456789012345ULL, std::string(64, 'a'), "zstd", "none"});
   manifest.objects.push_back(
       {"globals.sql.zst", "globals", 10, 20, std::string(64, '0'), "zstd", "age"});
-  manifest.tables.push_back({"public", "orders", 1000, ""});
-  manifest.tables.push_back({"Sales", "Line \"Items\"", 0, ""});
+  manifest.tables.push_back({"public", "orders", 1000, "", {}});
+  manifest.tables.push_back({"Sales", "Line \"Items\"", 0, "", {}});
   return manifest;
 }
 
@@ -117,7 +117,8 @@ TEST(ManifestTest, TablesInObjectsOfTheirOwnRoundTrip) {
   original.objects.insert(
       original.objects.begin() + 1,
       {"table-0001.copy.zst", "table_data", 50, 900, std::string(64, 'b'), "zstd", "none"});
-  original.tables.push_back({"public", "Big \"One\"", 12345, "table-0001.copy.zst"});
+  original.tables.push_back(
+      {"public", "Big \"One\"", 12345, "table-0001.copy.zst", {"id", "Note \"N\"", "c"}});
   std::string text = original.ToJson();
   EXPECT_NE(text.find(R"("object": "table-0001.copy.zst")"), std::string::npos) << text;
   Manifest read = Manifest::FromJson(text);
@@ -125,12 +126,22 @@ TEST(ManifestTest, TablesInObjectsOfTheirOwnRoundTrip) {
   EXPECT_EQ(read.tables[0].object, "");
   EXPECT_EQ(read.tables[2].object, "table-0001.copy.zst");
   EXPECT_EQ(read.tables[2].rows, 12345);
+  EXPECT_EQ(read.tables[2].columns, (std::vector<std::string>{"id", "Note \"N\"", "c"}));
+  EXPECT_TRUE(read.tables[0].columns.empty());
   EXPECT_EQ(read.objects[1].role, "table_data");
   EXPECT_EQ(read.ToJson(), text);
   // The encrypted set's tables.json keeps the object too.
   EXPECT_EQ(TablesFromJson(TablesToJson(original.tables))[2].object, "table-0001.copy.zst");
+  EXPECT_EQ(TablesFromJson(TablesToJson(original.tables))[2].columns, read.tables[2].columns);
   // A table without its object says nothing about one.
   EXPECT_EQ(std::string(TablesToJson(Sample().tables)).find("object"), std::string::npos);
+  // A table with an object and no column list is damage: its rows could
+  // not be loaded into the right columns.
+  std::string no_columns = text;
+  size_t at = no_columns.find(R"("columns")");
+  ASSERT_NE(at, std::string::npos);
+  no_columns.replace(at, std::string(R"("columns")").size(), R"("kolumns")");
+  EXPECT_THROW(Manifest::FromJson(no_columns), Error);
 }
 
 TEST(ManifestTest, BaseBackupRoundTrip) {
@@ -268,7 +279,7 @@ TEST(ManifestTest, NamesInADatabaseEncodingRoundTrip) {
   // list; a verify or restore must read them back exactly.
   Manifest original = Sample();
   original.database = "caf\xe9";
-  original.tables.push_back({"Gr\xfcn", "\xe9t\xe9", 7, ""});
+  original.tables.push_back({"Gr\xfcn", "\xe9t\xe9", 7, "", {}});
   Manifest read = Manifest::FromJson(original.ToJson());
   EXPECT_EQ(read.database, "caf\xe9");
   ASSERT_EQ(read.tables.size(), 3u);

@@ -158,9 +158,9 @@ TEST_F(SetReaderTest, TableObjectsAreStagedAndFollowed) {
   set.Add("table-0001.copy.zst", kTableDataRole, rows_a);
   set.Add("table-0002.copy.zst", kTableDataRole, rows_b);
   set.Add(kGlobalsObject, "globals", kGlobals);
-  set.Finish("plain", {{"public", "a", 2, "table-0001.copy.zst"},
-                       {"public", "plain", 5, ""},
-                       {"Sales Co", "b \"q\"", 2, "table-0002.copy.zst"}});
+  set.Finish("plain", {{"public", "a", 2, "table-0001.copy.zst", {"v"}},
+                       {"public", "plain", 5, "", {}},
+                       {"Sales Co", "b \"q\"", 2, "table-0002.copy.zst", {"id", "x"}}});
   LocalStorage work(work_root, Durability::kScratch);
   auto read_back = [&](ReadBackOptions options) {
     StagingArea staging(work, "stage");
@@ -209,7 +209,7 @@ TEST_F(SetReaderTest, ATableObjectNoTableNamesIsCorrupt) {
   SetWriter set(*source.storage, nullptr);
   set.Add(kDataObjectPlain, "data", kScript);
   set.Add("table-0001.copy.zst", kTableDataRole, "1\n");
-  set.Finish("plain", {{"public", "a", 1, ""}});
+  set.Finish("plain", {{"public", "a", 1, "", {}}});
   LocalStorage work(work_root, Durability::kScratch);
   StagingArea staging(work, "stage");
   ReadBackOptions options;
