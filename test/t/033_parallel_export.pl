@@ -188,7 +188,8 @@ my $sealed_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($sealed,
 is(wait_backup($node, $sealed_restore), 'succeeded', 'pgbak_restore of the encrypted set succeeds');
 is_deeply(table_fingerprints($node, 'app_sealed'), $source, 'the encrypted set restores every table');
 
-# set_pause($point) makes workers pause at $point ('' for none).
+# set_pause($point) makes workers pause at $point ('none' for none: it also
+# ends a pause, which a reset would not).
 sub set_pause
 {
 	my ($point) = @_;
@@ -220,7 +221,7 @@ $node->safe_psql(
   INSERT INTO small (big_id, note) VALUES (1, 'written during the backup');
   DELETE FROM events_2025 WHERE id <= 10;
 });
-set_pause('');
+set_pause('none');
 is(wait_backup($node, $during), 'succeeded', 'the backup goes on and succeeds');
 my $restore_during = $node->safe_psql('postgres', "SELECT pgbak_restore($during, 'app_during')");
 is(wait_backup($node, $restore_during), 'succeeded', 'its restore succeeds');
@@ -246,7 +247,7 @@ ok( poll_until(
 			$ret == 0 && $status_now eq 'failed';
 		}),
 	'the killed backup is failed');
-set_pause('');
+set_pause('none');
 ok(!-e "$killed_set/manifest.json", 'the killed backup has no manifest');
 ok(poll_until(120, sub { set_leftovers($killed_set) eq '' }),
 	'the launcher removed what the killed backup wrote')
@@ -257,7 +258,7 @@ my $cancelled = paused_backup('backup_streams', '{"jobs": 2}', 'another backup p
 my $cancelled_set = backup_row($node, $cancelled)->{location};
 is($node->safe_psql('postgres', "SELECT pgbak_cancel($cancelled)"), 't', 'pgbak_cancel accepts it');
 is(wait_backup($node, $cancelled), 'cancelled', 'the backup is cancelled');
-set_pause('');
+set_pause('none');
 ok(!-e "$cancelled_set/manifest.json", 'the cancelled backup has no manifest');
 ok(poll_until(60, sub { set_leftovers($cancelled_set) eq '' }), 'the cancelled backup left no object')
   or diag 'left: ' . set_leftovers($cancelled_set);

@@ -342,9 +342,11 @@ void PauseAt(int64_t id, const char* point) {
   });
   // WaitForInput reloads the configuration on SIGHUP.
   std::vector<int> none, ready;
-  for (int i = 0; i < 1500 && StopReason().empty() && setting_fault_pause != nullptr &&
-                  strcmp(setting_fault_pause, point) == 0;
-       i++)
+  auto names_another = [point] {
+    return setting_fault_pause != nullptr && setting_fault_pause[0] != '\0' &&
+           strcmp(setting_fault_pause, point) != 0;
+  };
+  for (int i = 0; i < 1500 && StopReason().empty() && !names_another(); i++)
     WaitForInput(none, 200, ready);
 }
 

@@ -120,7 +120,10 @@ void StreamChild(ChildProcess& child, Sink& sink, const char* what, SideChannel*
 // PauseAt stops a worker at point for a while when pgbak.fault_pause names
 // it: tests use it to act at a precise moment of an operation (kill its
 // worker, write meanwhile). It ends at a stop request, when the setting
-// names another point (after a reload), or after five minutes.
+// names another point (after a reload; 'none' names no point), or after
+// five minutes. A reset (empty) setting does not end it: tests reset the
+// setting so that no later operation pauses, and then act on the paused
+// one.
 void PauseAt(int64_t id, const char* point);
 
 }  // namespace pgbak
