@@ -106,14 +106,6 @@ sub reload_with
 	}
 }
 
-# storage_add($node, $name, $url) defines a storage.
-sub storage_add
-{
-	my ($node, $name, $url) = @_;
-	$node->safe_psql('postgres',
-		'SELECT pgbak_storage_add(' . quote_literal($name) . ', ' . quote_literal($url) . ')');
-}
-
 my ($small_avail, $small_size, $small_dev) = fs_stat($ENV{PGBAK_TEST_SMALL_FS});
 my ($data_avail, $data_size, $data_dev) = fs_stat($ENV{PGBAK_TEST_DATA_FS});
 my $tmp_dev = (stat($PostgreSQL::Test::Utils::tmp_check))[0];
