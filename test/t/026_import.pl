@@ -18,7 +18,6 @@ use warnings;
 
 use File::Copy qw(copy);
 use IPC::Run ();
-use Time::HiRes qw(time);
 use File::Path qw(make_path remove_tree);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -293,15 +292,15 @@ is($node_b->safe_psql('postgres',
 	'1', 'offsite\'s good set is registered once');
 
 # A storage that does not answer holds nothing up: statement_timeout ends
-# a listing waiting on S3, and the session goes on.
+# a listing waiting on S3, and the session goes on. S3 would answer after
+# ten minutes, past psql's own timeout in the test harness: a listing that
+# waited for it would end without the statement timeout's message.
 $s3->set_faults(
-	[ { name => 'slow', method => 'GET', path => 'manifest\.json$', delay_ms => 120000, times => -1 } ]);
-my $started = time;
+	[ { name => 'slow', method => 'GET', path => 'manifest\.json$', delay_ms => 600000, times => -1 } ]);
 ($rc, $out, $err) = $node_b->psql('postgres',
 	q{SET statement_timeout = '2s'; SELECT count(*) FROM pgbak_storage_sets('offsite')});
 like($err, qr/canceling statement due to statement timeout/,
-	'statement_timeout ends a listing that waits on S3');
-cmp_ok(time - $started, '<', 8, 'at once: not when S3 answers, nor when a retry gives up');
+	'statement_timeout ends a listing that waits on S3, not S3\'s answer');
 $s3->clear_faults;
 is($node_b->safe_psql('postgres', q{SELECT count(*) FROM pgbak_storage_sets('offsite')}), '2',
 	'once S3 answers, the listing works');
