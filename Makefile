@@ -5,7 +5,7 @@
 # `make check-version`). Unit tests of src/core/ build with CMake instead.
 
 EXTENSION = pgbak_ext
-EXTVERSION = 1.7
+EXTVERSION = 1.8
 MODULE_big = pgbak_ext
 
 # One folder per subsystem (README, "Layout of the source"); every .cpp under

@@ -188,8 +188,15 @@ SELECT pg_get_constraintdef(oid) AS database_name_check
 INSERT INTO backup_log (kind, database_name) VALUES ('restore', NULL);
 \set VERBOSITY default
 \echo :LAST_ERROR_SQLSTATE
-SELECT pgbak_verify(id, true) FROM backup_log WHERE stored_bytes = 1000;
-\echo :LAST_ERROR_SQLSTATE
 SELECT pgbak_restore(id, 'x') FROM backup_log WHERE stored_bytes = 1000;
+\echo :LAST_ERROR_SQLSTATE
+ALTER EXTENSION pgbak_ext UPDATE TO '1.8';
+-- 1.8, restore drills of base backups (#18): backup_log records the time
+-- a drill recovered to.
+SELECT format_type(atttypid, atttypmod) AS recovered_to_type,
+       col_description(attrelid, attnum) IS NOT NULL AS commented
+  FROM pg_attribute WHERE attrelid = 'backup_log'::regclass AND attname = 'recovered_to';
+-- A drill of a base backup whose WAL was not archived is refused at the call.
+SELECT pgbak_verify(id, true) FROM backup_log WHERE stored_bytes = 3000;
 \echo :LAST_ERROR_SQLSTATE
 DROP EXTENSION pgbak_ext;

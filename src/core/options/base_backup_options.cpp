@@ -14,8 +14,9 @@ namespace {
 
 constexpr const char* kValidKeysHint =
     "Valid base backup options: zstd_level, fast_checkpoint, verify_checksums, "
-    "wal_archive_timeout; a job with {\"kind\": \"base\"} also takes storage and the "
-    "retention keys keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age.";
+    "wal_archive_timeout; a job with {\"kind\": \"base\"} also takes storage, verify "
+    "(\"none\", \"checksum\" or \"restore\"), verify_every and the retention keys keep_last, "
+    "keep_daily, keep_weekly, keep_monthly, keep_yearly, max_age.";
 
 // Refuse is the error for a key whose value is not what it must be.
 [[noreturn]] void Refuse(const std::string& key, const std::string& expected,
@@ -101,6 +102,10 @@ json::Value BaseJobOptions::ToJson() const {
   root.Set("kind", json::Value::String("base"));
   root.Set("storage", json::Value::String(storage));
   SetRetentionKeys(root, retention);
+  if (verify != "none")
+    root.Set("verify", json::Value::String(verify));
+  if (verify_every != 1)
+    root.Set("verify_every", json::Value::Number(verify_every));
   json::Value options = backup.ToJson();
   for (const auto& [key, value] : options.AsObject())
     root.Set(key, value);
@@ -131,6 +136,14 @@ BaseJobOptions ParseBaseJobOptions(std::string_view json_text) {
       job.storage = value.AsString();
     } else if (IsRetentionKey(key)) {
       // Read below, all together, by ParseRetentionOptions.
+    } else if (key == "verify") {
+      if (value.type() != json::Type::kString ||
+          (value.AsString() != "none" && value.AsString() != "checksum" &&
+           value.AsString() != "restore"))
+        Refuse(key, "\"none\", \"checksum\" or \"restore\"", value);
+      job.verify = value.AsString();
+    } else if (key == "verify_every") {
+      job.verify_every = IntegerIn(key, value, 1, 1000000);
     } else {
       rest.Set(key, value);
     }

@@ -44,8 +44,14 @@ struct BaseJobOptions {
   std::string storage = "local";
   BaseBackupOptions backup;
   RetentionPolicy retention;
+  // verify: "none" (default), "checksum" (pgbak_verify(id) of each base
+  // backup the job takes) or "restore" (a restore drill, pgbak_verify(id,
+  // true), of every verify_every-th one, a checksum verify of the others).
+  std::string verify = "none";
+  int verify_every = 1;
 
-  // ToJson is the normalized form stored with the job ("kind" included).
+  // ToJson is the normalized form stored with the job ("kind" included;
+  // verify and verify_every only when they are not the defaults).
   json::Value ToJson() const;
 };
 

@@ -217,6 +217,30 @@ void RefuseUnusableTarget(const char* target) {
 
 using namespace pgbak;
 
+// RequireArchivedWal refuses the restore drill of base backup id unless
+// its WAL was archived: without it the restored cluster cannot reach
+// consistency. Needs SPI connected.
+static void RequireArchivedWal(int64 id) {
+  const char* sql =
+      psprintf("SELECT coalesce(wal_archived, false) FROM %s WHERE id = $1", BackupLogName());
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(id)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT ||
+      SPI_processed != 1)
+    elog(ERROR, "could not read backup_log");
+  bool isnull = false;
+  if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("base backup " INT64_FORMAT " cannot be drilled: its WAL was not archived", id),
+             errdetail("A restore of it cannot reach a consistent state without the WAL written "
+                       "while it was taken."),
+             errhint("pgbak_verify(" INT64_FORMAT
+                     ", false) checks its objects; take base backups while archive_library = "
+                     "'pgbak_ext' archives to pgbak.wal_storage.",
+                     id)));
+}
+
 // pgbak_verify queues a verification of a backup; returns its operation id.
 extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
   RequireArgument(fcinfo, 0, "backup_id");
@@ -230,14 +254,7 @@ extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
   SourceBackup backup = LoadSourceBackup(backup_id, true);
   RequireSourceStorage(backup_id, backup);
   if (deep && backup.base)
-    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                    errmsg("a restore drill of base backup " INT64_FORMAT
-                           " is not available in this version",
-                           backup_id),
-                    errhint("pgbak_verify(" INT64_FORMAT
-                            ") checks every object of it; the README's \"Restoring a base "
-                            "backup by hand\" restores it.",
-                            backup_id)));
+    RequireArchivedWal(backup_id);
   if (deep)
     RefusePlainCatalogSet(backup_id, backup, "restore-drill");
   int64 id = QueueOperation("verify", backup_id, backup.database, CallerName(caller), backup,

@@ -52,6 +52,7 @@ extern "C" {
 #include "core/archive/table_selection.h"
 #include "core/crypto/age.h"
 #include "core/options/backup_options.h"
+#include "core/options/base_backup_options.h"
 #include "core/options/job_options.h"
 #include "core/options/restore_options.h"
 #include "core/pipeline/meter_sink.h"
@@ -65,6 +66,7 @@ extern "C" {
 #include "pg/jobs/disk_space.h"
 #include "pg/jobs/dump_tools.h"
 #include "pg/jobs/operation_cleanup.h"
+#include "pg/jobs/physical_drill.h"
 #include "pg/jobs/stream_restore.h"
 #include "pg/jobs/verify_job.h"
 #include "pg/runtime/restore_session.h"
@@ -73,6 +75,11 @@ extern "C" {
 #include "pg/runtime/worker_signals.h"
 
 namespace pgbak {
+
+// StagingKey is operation id's staging directory below the local storage.
+std::string StagingKey(int64_t id) {
+  return ".staging/" + std::to_string(id);
+}
 
 namespace {
 
@@ -88,11 +95,6 @@ double Seconds(const struct timeval& start) {
 void WorkerProgress(size_t bytes) {
   ThrowIfStopping();
   AddBytesRead(bytes);
-}
-
-// StagingKey is operation id's staging directory below the local storage.
-std::string StagingKey(int64_t id) {
-  return ".staging/" + std::to_string(id);
 }
 
 // ReadBackSource is ReadBackSet (set_reader.h) of backup source_id as
@@ -1235,10 +1237,9 @@ void RunVerify(int64_t id, int64_t source_id, bool deep) {
   source = LoadSource(source_id);
   if (source.kind == "base") {
     if (deep)
-      throw Error(ErrorKind::kInvalidParameter, "a restore drill of base backup " +
-                                                    std::to_string(source_id) +
-                                                    " is not available in this version");
-    VerifyBaseSet(id, source_id, source);
+      RunPhysicalDrill(id, source_id, source);
+    else
+      VerifyBaseSet(id, source_id, source);
     return;
   }
   LocalStorage local(LocalStorageRoot());
@@ -1564,11 +1565,13 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     // raise an error.
     // verify_every counts the job's backups of this backup's database: a
     // job over every database drills each database in its turn.
+    // A base backup job counts its base backups (no database).
     std::string read_sql = "SELECT options::text, (SELECT count(*) FROM " + log +
-                           " WHERE job_name = $1 AND kind = 'backup' AND status IN "
-                           "('succeeded', 'expiring', 'expired') AND database_name = "
-                           "(SELECT b.database_name FROM " +
-                           log + " b WHERE b.id = $2)) FROM " + jobs + " WHERE job_name = $1";
+                           " l, (SELECT kind, database_name FROM " + log +
+                           " WHERE id = $2) b WHERE l.job_name = $1 AND l.kind = b.kind AND "
+                           "l.status IN ('succeeded', 'expiring', 'expired') AND "
+                           "l.database_name IS NOT DISTINCT FROM b.database_name) FROM " +
+                           jobs + " WHERE job_name = $1";
     PgCall([&] {
       Oid types[2] = {TEXTOID, INT8OID};
       Datum values[2] = {CStringGetTextDatum(job_name.c_str()), Int64GetDatum(backup_id)};
@@ -1584,10 +1587,20 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     });
     if (options_text == nullptr)
       return;  // unscheduled meanwhile
-    JobOptions options = ParseJobOptions(options_text);
-    if (options.verify == "none")
+    std::string verify;
+    int verify_every = 1;
+    if (IsBaseJob(options_text)) {
+      BaseJobOptions options = ParseBaseJobOptions(options_text);
+      verify = options.verify;
+      verify_every = options.verify_every;
+    } else {
+      JobOptions options = ParseJobOptions(options_text);
+      verify = options.verify;
+      verify_every = options.verify_every;
+    }
+    if (verify == "none")
       return;
-    bool deep = options.verify == "restore" && backups % options.verify_every == 0;
+    bool deep = verify == "restore" && backups % verify_every == 0;
     std::string sql =
         "INSERT INTO " + log +
         " (kind, source_id, database_name, storage_name, format, options, trigger, job_name, "
@@ -1693,6 +1706,9 @@ void CleanUpAbandoned(int64_t id, const std::string& kind) {
   std::string done;
   CatchCore(failure, [&] {
     LocalStorage local(LocalStorageRoot());
+    // A physical drill's scratch server is stopped before its files go.
+    if (kind == "verify")
+      done = CleanUpScratchCluster(id);
     { StagingArea staging(local, StagingKey(id)); }  // its destructor removes the files
     if (kind != "verify" && kind != "restore")
       return;
@@ -1700,7 +1716,8 @@ void CleanUpAbandoned(int64_t id, const std::string& kind) {
     RunInTransaction([&] { facts = GatherServerFacts(); });
     AbandonedDatabases known = ReadAbandonedDatabases(id);
     if (known.known) {
-      done = CleanUpDatabases(facts, id, known);
+      std::string databases = CleanUpDatabases(facts, id, known);
+      done += (done.empty() || databases.empty() ? "" : "; ") + databases;
       return;
     }
     // A schema before 1.3 records no OIDs: the database of this operation's

@@ -41,6 +41,11 @@ struct SourceInfo {
   std::string kind;
 };
 
+// StagingKey is operation id's staging directory below the local storage
+// (".staging/<id>"): the staged copy of a set, or a physical drill's
+// scratch cluster.
+std::string StagingKey(int64_t id);
+
 // OpenSourceStorage opens the storage of a source set and reads its
 // identity file, if it has one.
 SourceStorage OpenSourceStorage(const SourceInfo& source);

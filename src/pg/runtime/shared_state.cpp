@@ -107,6 +107,10 @@ const char* PhaseName(Phase phase) {
       return "counting rows";
     case Phase::kCopying:
       return "copying";
+    case Phase::kRecovering:
+      return "recovering";
+    case Phase::kChecking:
+      return "checking";
   }
   return "unknown";
 }

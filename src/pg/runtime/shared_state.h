@@ -27,7 +27,9 @@ enum class Phase : int {
   kVerifying,
   kRestoring,
   kCounting,
-  kCopying
+  kCopying,
+  kRecovering,
+  kChecking
 };
 
 // PhaseName is the text backup_progress shows for a phase.

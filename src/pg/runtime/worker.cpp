@@ -182,9 +182,21 @@ void RunOperation(int64_t id) {
       SetPhase(Phase::kPruning);
       PruneJobInWorker(op.job_name, op.database);
     } else if (op.kind == "base") {
-      // A base job's retention, then the archived WAL that the base
-      // backups still kept no longer need (manual ones' retention is the
-      // launcher's; it trims the WAL too).
+      // The job's verification, its retention, then the archived WAL that
+      // the base backups still kept no longer need (manual ones' retention
+      // is the launcher's; it trims the WAL too).
+      if (!op.job_name.empty()) {
+        Failure verify_failure;
+        CatchCore(verify_failure, [&] { QueueScheduledVerification(id, op.job_name); });
+        if (verify_failure.failed) {
+          PgCall([&] {
+            ereport(WARNING,
+                    (errmsg("pgbak: could not queue the verification of base backup " INT64_FORMAT
+                            ": %s",
+                            static_cast<int64>(id), verify_failure.message)));
+          });
+        }
+      }
       SetPhase(Phase::kPruning);
       if (!op.job_name.empty())
         PruneJobInWorker(op.job_name, "");

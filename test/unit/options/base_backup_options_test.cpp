@@ -82,6 +82,30 @@ TEST(BaseJobOptionsTest, KindStorageAndOptions) {
   EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "storage": 1})"), Error);
 }
 
+TEST(BaseJobOptionsTest, Verification) {
+  BaseJobOptions job = ParseBaseJobOptions(R"({"kind": "base"})");
+  EXPECT_EQ(job.verify, "none");
+  EXPECT_EQ(job.verify_every, 1);
+  job = ParseBaseJobOptions(R"({"kind": "base", "verify": "restore", "verify_every": 7})");
+  EXPECT_EQ(job.verify, "restore");
+  EXPECT_EQ(job.verify_every, 7);
+  EXPECT_EQ(job.ToJson().Serialize(),
+            "{\"kind\":\"base\",\"storage\":\"local\",\"verify\":\"restore\",\"verify_every\":7,"
+            "\"fast_checkpoint\":true,\"verify_checksums\":true,\"wal_archive_timeout\":600}");
+  EXPECT_EQ(ParseBaseJobOptions(job.ToJson().Serialize()).ToJson().Serialize(),
+            job.ToJson().Serialize());
+  EXPECT_EQ(ParseBaseJobOptions(R"({"kind": "base", "verify": "checksum"})").verify, "checksum");
+  try {
+    ParseBaseJobOptions(R"({"kind": "base", "verify": "deep"})");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"verify\""), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "verify": true})"), Error);
+  EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "verify_every": 0})"), Error);
+  EXPECT_THROW(ParseBaseJobOptions(R"({"kind": "base", "verify_every": 1.5})"), Error);
+}
+
 TEST(BaseJobOptionsTest, RetentionKeys) {
   BaseJobOptions job =
       ParseBaseJobOptions(R"({"kind": "base", "keep_last": 2, "max_age": "2 weeks"})");

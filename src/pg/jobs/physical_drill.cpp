@@ -1,0 +1,557 @@
+// physical_drill.cpp: see physical_drill.h.
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+}
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/archive/manifest.h"
+#include "core/archive/set_reader.h"
+#include "core/base/child_process.h"
+#include "core/base/error.h"
+#include "core/base/unique_fd.h"
+#include "core/recovery/scratch_server.h"
+#include "core/storage/local/local_storage.h"
+#include "core/storage/storage_definition.h"
+#include "pg/boundary/boundary.h"
+#include "pg/boundary/transaction.h"
+#include "pg/catalog/catalog.h"
+#include "pg/catalog/storage_registry.h"
+#include "pg/jobs/disk_space.h"
+#include "pg/jobs/dump_tools.h"
+#include "pg/jobs/physical_drill.h"
+#include "pg/runtime/settings.h"
+#include "pg/runtime/shared_state.h"
+#include "pg/runtime/worker_signals.h"
+
+extern char** environ;
+
+namespace pgbak {
+
+namespace {
+
+// kWalAllowance is the room the scratch server's pg_wal needs besides the
+// unpacked base backup (its max_wal_size).
+constexpr uint64_t kWalAllowance = 1024ull * 1024 * 1024;
+
+// kOpenWaitMs is how often the drill looks whether the scratch server has
+// opened.
+constexpr long kOpenWaitMs = 200;
+
+// kStopGraceMs is how long a scratch server gets to shut down.
+constexpr int kStopGraceMs = 10000;
+
+// SecondsSince is the time since start, in seconds.
+double SecondsSince(const struct timeval& start) {
+  struct timeval now;
+  gettimeofday(&now, nullptr);
+  return static_cast<double>(now.tv_sec - start.tv_sec) +
+         static_cast<double>(now.tv_usec - start.tv_usec) / 1e6;
+}
+
+// WritePrivateFile writes a small file, mode 0600, that must not exist.
+void WritePrivateFile(const std::string& path, const std::string& text) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    ThrowErrno("could not create \"" + path + "\"", errno);
+  UniqueFd owner(fd);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      ThrowErrno("could not write \"" + path + "\"", errno);
+    done += static_cast<size_t>(n);
+  }
+}
+
+// FileTail is the last bytes of a file ("" if it cannot be read).
+std::string FileTail(const std::string& path, size_t bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return "";
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  std::streamoff from = size > static_cast<std::streamoff>(bytes) ? size - bytes : 0;
+  in.seekg(from);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text;
+}
+
+// LastLineWith is the last line of text that contains one of the marks
+// ("" if none).
+std::string LastLineWith(const std::string& text, const std::vector<std::string>& marks) {
+  std::string found;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = text.substr(start, end - start);
+    for (const std::string& mark : marks)
+      if (line.find(mark) != std::string::npos)
+        found = line;
+    start = end + 1;
+  }
+  return found;
+}
+
+// DrillEnvironment is what the restore and the scratch server run with: a
+// plain PATH, the C locale, UTC, HOME, and the server's AWS_* variables (a
+// storage whose credentials come from the environment); nothing that
+// points at the live server.
+std::vector<std::string> DrillEnvironment() {
+  std::vector<std::string> env = {"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"};
+  std::string home = ServerEnvironment("HOME");
+  if (!home.empty())
+    env.push_back("HOME=" + home);
+  for (char** entry = environ; *entry != nullptr; entry++)
+    if (std::strncmp(*entry, "AWS_", 4) == 0)
+      env.push_back(*entry);
+  return env;
+}
+
+// ScratchCluster owns operation id's scratch directory and the server
+// running in it: both are gone when it goes out of scope, whatever
+// happened.
+class ScratchCluster {
+ public:
+  explicit ScratchCluster(std::string directory) : directory_(std::move(directory)) {
+    size_t slash = directory_.rfind('/');
+    std::string parent = directory_.substr(0, slash);
+    if (mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
+      ThrowErrno("could not create directory \"" + parent + "\"", errno);
+    if (mkdir(directory_.c_str(), 0700) != 0) {
+      if (errno != EEXIST)
+        ThrowErrno("could not create directory \"" + directory_ + "\"", errno);
+      // A dead attempt's leftovers (the launcher cleans up before a retry).
+      StopLeftoverServer(DataDir(), kStopGraceMs);
+      RemoveDirectoryTree(directory_);
+      if (mkdir(directory_.c_str(), 0700) != 0)
+        ThrowErrno("could not create directory \"" + directory_ + "\"", errno);
+    }
+    if (mkdir(LogDir().c_str(), 0700) != 0)
+      ThrowErrno("could not create directory \"" + LogDir() + "\"", errno);
+  }
+  ~ScratchCluster() {
+    try {
+      StopServer();
+    } catch (...) {
+    }
+    StopLeftoverServer(DataDir(), kStopGraceMs);
+    RemoveDirectoryTree(directory_);
+    (void)rmdir(directory_.substr(0, directory_.rfind('/')).c_str());  // .staging, if empty
+  }
+  ScratchCluster(const ScratchCluster&) = delete;
+  ScratchCluster& operator=(const ScratchCluster&) = delete;
+
+  const std::string& directory() const { return directory_; }
+  std::string DataDir() const { return directory_ + "/data"; }
+  std::string LogDir() const { return directory_ + "/log"; }
+  std::string LogFile() const { return LogDir() + "/postgresql.log"; }
+
+  // Start starts the scratch server.
+  void Start(const ChildSpec& spec) { server_ = std::make_unique<ChildProcess>(spec); }
+  ChildProcess* server() { return server_.get(); }
+
+  // StopServer shuts the server down (fast: a checkpoint is not worth
+  // waiting for, the directory goes), immediately if that takes too long,
+  // SIGKILL as the last resort; waits for it.
+  void StopServer() {
+    if (!server_)
+      return;
+    std::vector<int> ready;
+    auto wait_for_exit = [&](int grace_ms) {
+      for (int waited = 0; waited < grace_ms; waited += 50) {
+        server_->DrainStderr();
+        if (server_->TryReap())
+          return true;
+        WaitForInput({}, 50, ready);
+      }
+      return server_->TryReap();
+    };
+    if (!server_->TryReap()) {
+      server_->Signal(SIGINT);
+      if (!wait_for_exit(kStopGraceMs)) {
+        server_->Signal(SIGQUIT);
+        if (!wait_for_exit(kStopGraceMs))
+          server_->Stop(0);
+      }
+    }
+    server_.reset();
+  }
+
+  // ServerFailure is why the server stopped or did not open: the last
+  // FATAL or PANIC of its log or of its output.
+  std::string ServerFailure() {
+    if (server_)
+      server_->DrainStderr();
+    std::string log = FileTail(LogFile(), 16384);
+    std::string line = LastLineWith(log, {"FATAL:", "PANIC:"});
+    if (line.empty() && server_)
+      line = LastLineWith(server_->stderr_tail(), {"FATAL:", "PANIC:", "ERROR:"});
+    if (line.empty())
+      line = LastLineWith(log, {"ERROR:", "LOG:"});
+    return line;
+  }
+
+ private:
+  std::string directory_;
+  std::unique_ptr<ChildProcess> server_;
+};
+
+// BoundedText keeps the first bytes written into it.
+class BoundedText : public Sink {
+ public:
+  void Write(const uint8_t* data, size_t size) override {
+    size_t room = kLimit > text_.size() ? kLimit - text_.size() : 0;
+    text_.append(reinterpret_cast<const char*>(data), size < room ? size : room);
+  }
+  void Finish() override {}
+  const std::string& text() const { return text_; }
+
+ private:
+  static constexpr size_t kLimit = 16384;
+  std::string text_;
+};
+
+// RunDrillChild runs program to completion with the drill's environment;
+// its stdout goes to output. Throws as StreamChild.
+void RunDrillChild(const std::string& program, std::vector<std::string> args, const char* what,
+                   Sink& output) {
+  ChildSpec spec;
+  spec.program = program;
+  spec.args = std::move(args);
+  spec.env = DrillEnvironment();
+  ChildProcess child(spec);
+  StreamChild(child, output, what, nullptr);
+}
+
+// CliFailure is the error a failed pgbak command reported (its "pgbak: "
+// line, else its last line).
+std::string CliFailure(const std::string& stderr_text) {
+  std::string line = LastLineWith(stderr_text, {"pgbak: "});
+  if (line.rfind("pgbak: ", 0) == 0)
+    return line.substr(7);
+  std::string tail = stderr_text;
+  while (!tail.empty() && tail.back() == '\n')
+    tail.pop_back();
+  return tail.substr(tail.rfind('\n') == std::string::npos ? 0 : tail.rfind('\n') + 1);
+}
+
+// DrillStorage is how the restore reaches the base backup's storage: its
+// URL and, for a defined storage, an options file with its options and
+// secrets (0600, in the scratch directory).
+struct DrillStorage {
+  std::string url;
+  std::string options_file;  // "" for none
+};
+
+DrillStorage PrepareStorage(const std::string& storage_name, const std::string& directory) {
+  DrillStorage drill;
+  if (storage_name == "local") {
+    drill.url = "file://" + LocalStorageRoot();
+    return drill;
+  }
+  StorageDefinition definition;
+  bool found = false;
+  RunInTransaction([&] { found = LoadStorageDefinition(storage_name, definition); });
+  if (!found)
+    throw Error(ErrorKind::kUndefinedObject,
+                "storage \"" + storage_name + "\" is no longer defined");
+  drill.url = definition.url;
+  drill.options_file = directory + "/storage.json";
+  WritePrivateFile(drill.options_file,
+                   MergeJsonObjects(definition.public_options, definition.secret_options));
+  return drill;
+}
+
+// BootstrapSuperuser is the name of the role with OID 10, the cluster's
+// first superuser: the restored copy has it too.
+std::string BootstrapSuperuser() {
+  std::string name;
+  RunInTransaction([&] {
+    PgCall([&] {
+      if (SPI_execute("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10", true, 1) ==
+              SPI_OK_SELECT &&
+          SPI_processed == 1) {
+        const char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        name = value != nullptr ? value : "";
+      }
+    });
+  });
+  if (name.empty())
+    throw Error(ErrorKind::kUndefinedObject, "could not read the name of the bootstrap superuser");
+  return name;
+}
+
+// ScratchConnInfo connects to database of the scratch server as user.
+std::string ScratchConnInfo(const ScratchServerLayout& layout, const std::string& user,
+                            const std::string& database) {
+  return "host=" + ConnInfoValue(layout.socket_dir) + " port=" + std::to_string(layout.port) +
+         " user=" + ConnInfoValue(user) + " dbname=" + ConnInfoValue(database) +
+         " connect_timeout=10 application_name=pgbak_drill";
+}
+
+// WaitUntilOpen waits until the scratch server accepts connections;
+// throws kCorrupt with the server's last FATAL if it stops first.
+void WaitUntilOpen(ScratchCluster& cluster, const std::string& conninfo) {
+  std::vector<int> fds, ready;
+  for (;;) {
+    ThrowIfStopping();
+    ChildProcess* server = cluster.server();
+    if (server->TryReap())
+      throw Error(ErrorKind::kCorrupt,
+                  "the restored cluster did not recover: its server " + server->DescribeExit(),
+                  cluster.ServerFailure());
+    if (PQping(conninfo.c_str()) == PQPING_OK)
+      return;
+    fds.clear();
+    if (server->stderr_fd() >= 0)
+      fds.push_back(server->stderr_fd());
+    WaitForInput(fds, kOpenWaitMs, ready);
+    server->DrainStderr();
+  }
+}
+
+// OpenFacts is what the opened scratch server says of its recovery.
+struct OpenFacts {
+  std::string recovered_to;  // the last replayed transaction's time ("" if none)
+  std::string timeline;
+  std::vector<std::string> databases;
+};
+
+OpenFacts ReadOpenFacts(const std::string& conninfo) {
+  PgConnPtr conn(PQconnectdb(conninfo.c_str()), PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK)
+    throw Error(ErrorKind::kCorrupt, "could not connect to the restored cluster",
+                TrimMessage(PQerrorMessage(conn.get())));
+  PgResultPtr result = ExecWithLatch(
+      conn.get(),
+      "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_last_xact_replay_timestamp()::text, "
+      "(SELECT timeline_id::text FROM pg_catalog.pg_control_checkpoint())");
+  if (PQntuples(result.get()) != 1)
+    throw Error(ErrorKind::kCorrupt, "the restored cluster did not say how it recovered");
+  if (std::strcmp(PQgetvalue(result.get(), 0, 0), "t") == 0)
+    throw Error(ErrorKind::kCorrupt,
+                "the restored cluster accepts connections but is still in recovery");
+  OpenFacts facts;
+  if (!PQgetisnull(result.get(), 0, 1))
+    facts.recovered_to = PQgetvalue(result.get(), 0, 1);
+  facts.timeline = PQgetvalue(result.get(), 0, 2);
+  PgResultPtr databases = ExecWithLatch(
+      conn.get(), "SELECT datname::text FROM pg_catalog.pg_database WHERE datallowconn ORDER BY 1");
+  for (int row = 0; row < PQntuples(databases.get()); row++)
+    facts.databases.push_back(PQgetvalue(databases.get(), row, 0));
+  return facts;
+}
+
+// RecordRecoveredTo writes recovered_to onto the operation's and the
+// backup's rows (a schema before 1.8 has no such column).
+void RecordRecoveredTo(int64_t id, int64_t source_id, const std::string& recovered_to) {
+  if (recovered_to.empty())
+    return;
+  RunInTransaction([&] {
+    PgCall([&] {
+      if (!BackupLogHasColumn("recovered_to"))
+        return;
+      const char* sql = psprintf(
+          "UPDATE %s SET recovered_to = $2::timestamptz WHERE id IN ($1, $3)", BackupLogName());
+      Oid types[3] = {INT8OID, TEXTOID, INT8OID};
+      Datum values[3] = {Int64GetDatum(static_cast<int64>(id)),
+                         CStringGetTextDatum(recovered_to.c_str()),
+                         Int64GetDatum(static_cast<int64>(source_id))};
+      if (SPI_execute_with_args(sql, 3, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not record recovered_to of operation " INT64_FORMAT,
+             static_cast<int64>(id));
+    });
+  });
+}
+
+}  // namespace
+
+void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source) {
+  ServerFacts facts;
+  RunInTransaction([&] { facts = GatherServerFacts(); });
+  std::string superuser = BootstrapSuperuser();
+  LocalStorage local(LocalStorageRoot());
+  double restore_seconds = -1;
+  OpenFacts opened;
+  std::string base_finished_at;
+  bool amchecked = false;
+  try {
+    PauseAt(id, "verify_start");
+    SourceStorage storage = OpenSourceStorage(source);
+    SetPhase(Phase::kVerifying);
+    std::string key = SetKey(*storage.storage, source.directory_id, source.location);
+    Manifest manifest = ReadManifest(*storage.storage, key, source.manifest_sha256);
+    if (manifest.kind != "base" || manifest.backup_id != source_id ||
+        manifest.system_identifier.empty())
+      throw Error(ErrorKind::kCorrupt, "the manifest at " + source.location +
+                                           " is not that of base backup " +
+                                           std::to_string(source_id));
+    base_finished_at = manifest.finished_at;
+    if (!manifest.age_recipients.empty() && storage.identities.empty())
+      throw Error(ErrorKind::kInvalidParameter,
+                  "a restore drill of base backup " + std::to_string(source_id) +
+                      " needs to decrypt it, and " + storage.no_identity,
+                  "", storage.identity_hint);
+    uint64_t unpacked = 0;
+    for (const ManifestObject& object : manifest.objects)
+      unpacked += object.raw_size > 0 ? object.raw_size : object.size;
+    CheckStagingSpace(local.root(), id, unpacked + kWalAllowance);
+
+    ScratchCluster cluster(local.Location(StagingKey(id)));
+    ScratchServerLayout layout;
+    layout.data_dir = cluster.DataDir();
+    layout.socket_dir = cluster.directory();
+    layout.config_file = cluster.directory() + "/postgresql.conf";
+    layout.hba_file = cluster.directory() + "/pg_hba.conf";
+    layout.ident_file = cluster.directory() + "/pg_ident.conf";
+    layout.log_dir = cluster.LogDir();
+    layout.port = 50000 + static_cast<int>(id % 10000);
+    layout.cluster_name = "pgbak drill " + std::to_string(id);
+    WritePrivateFile(layout.config_file, ScratchConfigFile());
+    WritePrivateFile(layout.hba_file, ScratchHbaFile());
+    WritePrivateFile(layout.ident_file, "");
+    DrillStorage drill_storage = PrepareStorage(source.storage, cluster.directory());
+
+    struct timeval started;
+    gettimeofday(&started, nullptr);
+    SetPhase(Phase::kRestoring);
+    std::vector<std::string> restore_args = {"restore-cluster", "--pgdata", layout.data_dir,
+                                             "--storage", drill_storage.url};
+    if (!drill_storage.options_file.empty()) {
+      restore_args.push_back("--storage-options");
+      restore_args.push_back(drill_storage.options_file);
+    }
+    for (const std::string& arg :
+         {std::string("--base"), key, std::string("--cluster"), manifest.system_identifier,
+          std::string("--target"), std::string("latest"), std::string("--no-archive")})
+      restore_args.push_back(arg);
+    BoundedText restore_output;
+    try {
+      RunDrillChild(facts.bin_dir + "/pgbak", restore_args, "pgbak restore-cluster",
+                    restore_output);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kChildFailed)
+        throw;
+      // The command's exit code says whose fault it was: the storage
+      // could not be reached (5), or the backup or its WAL do not hold (3:
+      // missing, 4: damaged); anything else happened on this machine.
+      std::string reason = CliFailure(e.detail());
+      std::string message = "the restore of base backup " + std::to_string(source_id) +
+                            " failed: " + (reason.empty() ? e.what() : reason);
+      std::string how = e.what();
+      ErrorKind kind = ErrorKind::kIo;
+      if (how.find("status 3") != std::string::npos || how.find("status 4") != std::string::npos)
+        kind = ErrorKind::kCorrupt;
+      throw Error(kind, message, e.detail());
+    }
+
+    SetPhase(Phase::kRecovering);
+    ChildSpec server;
+    server.program = facts.bin_dir + "/postgres";
+    server.args = ScratchServerArguments(layout);
+    server.env = DrillEnvironment();
+    cluster.Start(server);
+    std::string conninfo = ScratchConnInfo(layout, superuser, setting_database);
+    WaitUntilOpen(cluster, conninfo);
+    restore_seconds = SecondsSince(started);
+    PauseAt(id, "drill_open");
+    opened = ReadOpenFacts(conninfo);
+
+    // Every database's tables and B-tree indexes, with the stock tool.
+    SetPhase(Phase::kChecking);
+    std::string amcheck = facts.bin_dir + "/pg_amcheck";
+    if (access(amcheck.c_str(), X_OK) == 0 && !opened.databases.empty()) {
+      BoundedText report;
+      try {
+        RunDrillChild(amcheck,
+                      {"--host", layout.socket_dir, "--port", std::to_string(layout.port),
+                       "--username", superuser, "--all", "--install-missing", "--jobs", "2"},
+                      "pg_amcheck", report);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::kChildFailed)
+          throw;
+        std::string found = report.text();
+        while (!found.empty() && found.back() == '\n')
+          found.pop_back();
+        throw Error(ErrorKind::kCorrupt, "pg_amcheck finds damage in the restored cluster",
+                    found.empty() ? e.detail() : found);
+      }
+      amchecked = true;
+    }
+    SetPhase(Phase::kFinishing);
+    cluster.StopServer();
+  } catch (const Error& e) {
+    // As for a logical drill: what says something about the backup (damage,
+    // WAL missing, a cluster that did not recover) is recorded on it.
+    if (e.kind() == ErrorKind::kCorrupt || e.kind() == ErrorKind::kChildFailed) {
+      std::string detail = e.detail();
+      while (!detail.empty() && detail.back() == '\n')
+        detail.pop_back();
+      std::string last_line =
+          detail.substr(detail.rfind('\n') == std::string::npos ? 0 : detail.rfind('\n') + 1);
+      std::string status =
+          std::string("failed: ") + e.what() +
+          (last_line.empty() || e.kind() != ErrorKind::kCorrupt ? "" : " (" + last_line + ")");
+      RunInTransaction([&] { PgCall([&] { RecordVerification(source_id, status.c_str(), -1); }); });
+    }
+    throw;
+  }
+  // Recovery that replayed no transaction after the base backup brought the
+  // cluster back to the backup's end.
+  bool replayed = !opened.recovered_to.empty();
+  if (!replayed)
+    opened.recovered_to = base_finished_at;
+  RecordRecoveredTo(id, source_id, opened.recovered_to);
+  std::string status = amchecked ? "passed (restore drill, pg_amcheck)"
+                                 : "passed (restore drill; pg_amcheck is not installed)";
+  RunInTransaction([&] {
+    PgCall([&] {
+      RecordVerification(source_id, status.c_str(), restore_seconds);
+      FinishWithSeconds(id, restore_seconds);
+      ereport(LOG, (errmsg("pgbak: restore drill of base backup " INT64_FORMAT
+                           " recovered to %s%s on timeline %s in %.1f s",
+                           static_cast<int64>(source_id), opened.recovered_to.c_str(),
+                           replayed ? "" : " (the backup's end: no transaction replayed)",
+                           opened.timeline.c_str(), restore_seconds)));
+    });
+  });
+}
+
+std::string CleanUpScratchCluster(int64_t id) {
+  LocalStorage local(LocalStorageRoot());
+  std::string directory = local.Location(StagingKey(id));
+  // A drill's directory holds the scratch server's own pg_hba.conf (written
+  // first) and its data directory; a logical verify's staging area neither.
+  struct stat st;
+  if (lstat((directory + "/pg_hba.conf").c_str(), &st) != 0 &&
+      lstat((directory + "/data").c_str(), &st) != 0)
+    return "";
+  std::string done = StopLeftoverServer(directory + "/data", kStopGraceMs);
+  if (!RemoveDirectoryTree(directory))
+    return done + (done.empty() ? "" : ", ") + "could not remove all of " + directory;
+  return done + (done.empty() ? "" : ", ") + "removed its scratch cluster";
+}
+
+}  // namespace pgbak
