@@ -11,3 +11,22 @@
 ALTER TABLE backup_log ADD COLUMN recovered_to timestamptz;
 COMMENT ON COLUMN backup_log.recovered_to IS
   'pgbak_ext: restore drills of base backups: commit time of the last transaction its recovery replayed';
+
+-- #18 (pgbak_recover) ---------------------------------------------------------
+-- A recovery of tables as they were at a moment: the newest base backup
+-- that ended before it is restored into a scratch cluster beside this one,
+-- recovered from the WAL archive to that moment, and the tables are copied
+-- from it into a new schema of the live database. Its row has kind
+-- 'recover', the database, the base backup as source_id, and the options
+-- with the target time.
+ALTER TABLE backup_log DROP CONSTRAINT backup_log_kind_check;
+ALTER TABLE backup_log ADD CONSTRAINT backup_log_kind_check
+  CHECK (kind IN ('backup', 'verify', 'restore', 'copy', 'base', 'recover'));
+
+CREATE FUNCTION pgbak_recover(database text, target_time timestamptz, options jsonb DEFAULT '{}')
+  RETURNS bigint AS 'MODULE_PATHNAME', 'pgbak_recover' LANGUAGE C VOLATILE
+  SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION pgbak_recover(text, timestamptz, jsonb) IS
+  'Queue a point-in-time recovery of tables into a new schema of the database; returns its id';
+REVOKE ALL ON FUNCTION pgbak_recover(text, timestamptz, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbak_recover(text, timestamptz, jsonb) TO pgbak_operator;

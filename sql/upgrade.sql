@@ -196,6 +196,13 @@ ALTER EXTENSION pgbak_ext UPDATE TO '1.8';
 SELECT format_type(atttypid, atttypmod) AS recovered_to_type,
        col_description(attrelid, attnum) IS NOT NULL AS commented
   FROM pg_attribute WHERE attrelid = 'backup_log'::regclass AND attname = 'recovered_to';
+-- pgbak_recover queues kind 'recover' (pgbak_operator's to call).
+SELECT pg_get_constraintdef(oid) AS kind_check
+  FROM pg_constraint WHERE conrelid = 'backup_log'::regclass AND conname = 'backup_log_kind_check';
+SELECT has_function_privilege('pgbak_operator', 'pgbak_recover(text, timestamptz, jsonb)',
+                              'execute') AS operator_recovers,
+       has_function_privilege('public', 'pgbak_recover(text, timestamptz, jsonb)',
+                              'execute') AS public_recovers;
 -- A drill of a base backup whose WAL was not archived is refused at the call.
 SELECT pgbak_verify(id, true) FROM backup_log WHERE stored_bytes = 3000;
 \echo :LAST_ERROR_SQLSTATE

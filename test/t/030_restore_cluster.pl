@@ -202,6 +202,59 @@ is($by_latest->safe_psql('bench', "SELECT to_regclass('pgbench_accounts') IS NUL
 	'pgbench_accounts is gone there');
 $by_latest->stop;
 
+# ---------------------------------------------------------------------------
+# pgbak_recover: the dropped table and the ones the bad UPDATE hit, as they
+# were at the noted time, in one SQL call, into a new schema of the live
+# database (the cluster recovered in a scratch directory, its tablespace
+# moved there too, and removed).
+# ---------------------------------------------------------------------------
+my $recover = $node->safe_psql('postgres',
+	"SELECT pgbak_recover('bench', '$target_time', "
+	  . q{'{"tables": ["public.pgbench_accounts", "public.pgbench_branches", "pgbench_tellers"]}')});
+is(wait_backup($node, $recover, 600), 'succeeded', 'pgbak_recover succeeds')
+  or diag(join("\n", map { "$_: " . ($node->safe_psql('postgres',
+		"SELECT $_ FROM backup_log WHERE id = $recover") // '') } qw(error_message error_detail)));
+my $recovered = table_fingerprints($node, 'bench');
+for my $table (qw(pgbench_accounts pgbench_branches pgbench_tellers))
+{
+	is($recovered->{"pgbak_recovered_$recover.$table"},
+		$noted->{"public.$table"}, "$table is back in pgbak_recovered_$recover as it was at the noted time");
+}
+is($recovered->{'public.pgbench_tellers'}, $latest->{'public.pgbench_tellers'},
+	'the live pgbench_tellers is left as it is');
+ok(!exists $recovered->{'public.pgbench_accounts'}, 'nothing is recreated in the live schema');
+is( $node->safe_psql('bench',
+		"SELECT count(*) FROM pg_indexes WHERE schemaname = 'pgbak_recovered_$recover'"),
+	'3', 'with their primary keys');
+my $recover_row = backup_row($node, $recover);
+is($recover_row->{kind}, 'recover', 'the operation is a recover');
+is($recover_row->{source_id}, $base_id, 'from the base backup that ended before the target');
+ok($recover_row->{restore_seconds} > 0, "it took $recover_row->{restore_seconds} s");
+ok(defined $recover_row->{recovered_to}, "it recovered to $recover_row->{recovered_to}");
+ok(!-e $node->data_dir . "/../pgbak_backups/.staging/$recover", 'the scratch cluster is gone');
+# Asking again into the same schema is refused by the worker, changing
+# nothing; a schema of the caller's choice works.
+my $again = $node->safe_psql('postgres',
+	"SELECT pgbak_recover('bench', '$target_time', "
+	  . qq{'{"tables": ["pgbench_branches"], "into_schema": "pgbak_recovered_$recover"}')});
+is(wait_backup($node, $again, 600), 'failed', 'a recovery into an existing schema fails');
+like($node->safe_psql('postgres', "SELECT error_message FROM backup_log WHERE id = $again"),
+	qr/schema "pgbak_recovered_$recover" already exists/, 'saying so');
+# Refused at the call: a time before every base backup, in the future,
+# bad options, the catalog database.
+my ($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SELECT pgbak_recover('bench', '$before_base', '{\"tables\": [\"t\"]}')");
+like($stderr, qr/no base backup ended at or before/, 'a time before the base backup is refused');
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	q{SELECT pgbak_recover('bench', now() + interval '1 hour', '{"tables": ["t"]}')});
+like($stderr, qr/target_time must be a moment in the past/, 'a future time is refused');
+($ret, $stdout, $stderr) =
+  $node->psql('postgres', qq{SELECT pgbak_recover('bench', '$target_time', '{}')});
+like($stderr, qr/recover option "tables" must name at least one table/, 'no tables is refused');
+($ret, $stdout, $stderr) =
+  $node->psql('postgres', qq{SELECT pgbak_recover('postgres', '$target_time', '{"tables": ["t"]}')});
+like($stderr, qr/holds the catalog of pgbak_ext/, 'the catalog database is refused');
+
 # --- Refusals ----------------------------------------------------------------------
 make_path("$tmp/not_empty");
 open(my $fh, '>', "$tmp/not_empty/file") or die $!;

@@ -24,11 +24,13 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(pgbak_verify);
 PG_FUNCTION_INFO_V1(pgbak_restore);
+PG_FUNCTION_INFO_V1(pgbak_recover);
 PG_FUNCTION_INFO_V1(pgbak_copy);
 }
 
 #include <string>
 
+#include "core/options/recover_options.h"
 #include "core/options/restore_options.h"
 #include "pg/api/privileges.h"
 #include "pg/api/storage_grant.h"
@@ -427,6 +429,118 @@ extern "C" Datum pgbak_copy(PG_FUNCTION_ARGS) {
                     errmsg("backup " INT64_FORMAT " already has a copy in storage \"%s\"",
                            backup_id, storage),
                     errdetail("A copy of the same set is queued, running or there.")));
+  SPI_finish();
+  WakeLauncherAtCommit();
+  LeaveAsOwner(caller);
+  PG_RETURN_INT64(id);
+}
+
+// pgbak_recover queues a point-in-time recovery of tables of a database
+// into a new schema of it; returns its operation id.
+extern "C" Datum pgbak_recover(PG_FUNCTION_ARGS) {
+  RequireArgument(fcinfo, 0, "database");
+  RequireArgument(fcinfo, 1, "target_time");
+  RequireArgument(fcinfo, 2, "options");
+  Name database = DatabaseNameArgument(fcinfo, 0, "database");
+  TimestampTz target_time = PG_GETARG_TIMESTAMPTZ(1);
+  Jsonb* options = PG_GETARG_JSONB_P(2);
+  if (RecoveryInProgress())
+    ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                    errmsg("cannot queue a recovery on a standby"),
+                    errhint("Recover on the primary; the launcher sleeps on a standby.")));
+  Caller caller = EnterAsOwner();
+  RequireRole(caller, PgbakRole::kOperator, "recover tables");
+  if (strcmp(NameStr(*database), setting_database) == 0)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("cannot recover tables into \"%s\": it holds the catalog of pgbak_ext",
+                           setting_database),
+                    errhint("Recover the cluster with pgbak restore-cluster instead.")));
+  if (TIMESTAMP_NOT_FINITE(target_time) || target_time > GetCurrentTimestamp())
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("target_time must be a moment in the past")));
+  // The options, checked as the worker will read them.
+  char* options_json = nullptr;
+  std::vector<QualifiedName> tables;
+  Failure failure;
+  CatchCore(failure, [&] {
+    RecoverOptions parsed =
+        ParseRecoverOptions(JsonbToCString(nullptr, &options->root, VARSIZE(options)));
+    RefuseCatalogNames(parsed.tables, "recover option \"tables\"");
+    std::string normalized = parsed.ToJson().Serialize();
+    PgCall([&] { options_json = pstrdup(normalized.c_str()); });
+  });
+  ReportFailure(failure);
+  Oid oid = get_database_oid(NameStr(*database), true);
+  if (!OidIsValid(oid))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
+                    errmsg("database \"%s\" does not exist", NameStr(*database)),
+                    errhint("The tables are recovered into a new schema of the live database.")));
+  RefuseUnusableTarget(NameStr(*database));
+  if (!CallerHas(caller, PgbakRole::kAdmin) && !CallerOwnsDatabase(caller, NameStr(*database)))
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("permission denied to recover tables into database \"%s\"", NameStr(*database)),
+             errdetail("Recovered tables are added to the live database: that takes pgbak_admin "
+                       "or ownership of the database.")));
+  if (SPI_connect() != SPI_OK_CONNECT)
+    elog(ERROR, "SPI_connect failed");
+  // The base backup recovery starts from: the newest succeeded one, with
+  // its WAL archived, that ended at or before the target.
+  const char* sql = psprintf(
+      "SELECT id, storage_name, to_char($1 AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD HH24:MI:SS.US') || '+00', "
+      "(SELECT min(finished_at)::text FROM %s WHERE kind = 'base' AND status = 'succeeded' "
+      "AND wal_archived) FROM %s WHERE kind = 'base' AND status = 'succeeded' AND wal_archived "
+      "AND finished_at <= $1 ORDER BY finished_at DESC, id DESC LIMIT 1",
+      BackupLogName(), BackupLogName());
+  Oid types[1] = {TIMESTAMPTZOID};
+  Datum values[1] = {TimestampTzGetDatum(target_time)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+    elog(ERROR, "could not read backup_log");
+  if (SPI_processed == 0) {
+    const char* earliest_sql = psprintf(
+        "SELECT min(finished_at)::text FROM %s WHERE kind = 'base' AND status = 'succeeded' "
+        "AND wal_archived",
+        BackupLogName());
+    if (SPI_execute(earliest_sql, true, 1) != SPI_OK_SELECT)
+      elog(ERROR, "could not read backup_log");
+    char* earliest = SPI_processed == 1
+                         ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)
+                         : nullptr;
+    if (earliest == nullptr)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("there is no base backup to recover from"),
+                      errhint("Take one with pgbak_base_backup() while archive_library = "
+                              "'pgbak_ext' archives the WAL.")));
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("no base backup ended at or before %s", timestamptz_to_str(target_time)),
+                    errdetail("The earliest moment recovery reaches is %s, when the oldest base "
+                              "backup with archived WAL finished.",
+                              earliest)));
+  }
+  HeapTuple tuple = SPI_tuptable->vals[0];
+  TupleDesc desc = SPI_tuptable->tupdesc;
+  bool isnull = false;
+  int64 base_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+  SourceBackup backup;
+  backup.database = NameStr(*database);
+  backup.storage = SPI_getvalue(tuple, desc, 2);
+  backup.format = pstrdup("custom");
+  backup.base = true;
+  char* target_text = SPI_getvalue(tuple, desc, 3);
+  RequireSourceStorage(base_id, backup);
+  // The target time is stored with the options, in UTC with its offset.
+  int64 id = QueueOperation("recover", base_id, NameStr(*database), CallerName(caller), backup,
+                            options_json);
+  const char* time_sql = psprintf(
+      "UPDATE %s SET options = options || jsonb_build_object('target_time', $2::text) "
+      "WHERE id = $1",
+      BackupLogName());
+  Oid time_types[2] = {INT8OID, TEXTOID};
+  Datum time_values[2] = {Int64GetDatum(id), CStringGetTextDatum(target_text)};
+  if (SPI_execute_with_args(time_sql, 2, time_types, time_values, nullptr, false, 0) !=
+      SPI_OK_UPDATE)
+    elog(ERROR, "could not queue the recovery");
   SPI_finish();
   WakeLauncherAtCommit();
   LeaveAsOwner(caller);

@@ -26,6 +26,9 @@ extern "C" {
 #include "core/archive/set_reader.h"
 #include "core/base/child_process.h"
 #include "core/base/error.h"
+#include "core/base/json.h"
+#include "core/options/recover_options.h"
+#include "core/options/restore_options.h"
 #include "core/base/unique_fd.h"
 #include "core/recovery/scratch_server.h"
 #include "core/storage/local/local_storage.h"
@@ -135,10 +138,15 @@ std::vector<std::string> DrillEnvironment() {
 class ScratchCluster {
  public:
   explicit ScratchCluster(std::string directory) : directory_(std::move(directory)) {
-    size_t slash = directory_.rfind('/');
-    std::string parent = directory_.substr(0, slash);
-    if (mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
-      ThrowErrno("could not create directory \"" + parent + "\"", errno);
+    // The local storage's root may not exist yet (nothing was stored there).
+    std::string parent = directory_.substr(0, directory_.rfind('/'));
+    for (size_t slash = parent.find('/', 1);; slash = parent.find('/', slash + 1)) {
+      std::string step = slash == std::string::npos ? parent : parent.substr(0, slash);
+      if (mkdir(step.c_str(), 0700) != 0 && errno != EEXIST)
+        ThrowErrno("could not create directory \"" + step + "\"", errno);
+      if (slash == std::string::npos)
+        break;
+    }
     if (mkdir(directory_.c_str(), 0700) != 0) {
       if (errno != EEXIST)
         ThrowErrno("could not create directory \"" + directory_ + "\"", errno);
@@ -303,12 +311,17 @@ std::string BootstrapSuperuser() {
   return name;
 }
 
+// ScratchServerConnInfo reaches the scratch server as user (libpq
+// keywords, no database).
+std::string ScratchServerConnInfo(const ScratchServerLayout& layout, const std::string& user) {
+  return "host=" + ConnInfoValue(layout.socket_dir) + " port=" + std::to_string(layout.port) +
+         " user=" + ConnInfoValue(user) + " connect_timeout=10 application_name=pgbak_drill";
+}
+
 // ScratchConnInfo connects to database of the scratch server as user.
 std::string ScratchConnInfo(const ScratchServerLayout& layout, const std::string& user,
                             const std::string& database) {
-  return "host=" + ConnInfoValue(layout.socket_dir) + " port=" + std::to_string(layout.port) +
-         " user=" + ConnInfoValue(user) + " dbname=" + ConnInfoValue(database) +
-         " connect_timeout=10 application_name=pgbak_drill";
+  return ScratchServerConnInfo(layout, user) + " dbname=" + ConnInfoValue(database);
 }
 
 // WaitUntilOpen waits until the scratch server accepts connections;
@@ -386,96 +399,150 @@ void RecordRecoveredTo(int64_t id, int64_t source_id, const std::string& recover
   });
 }
 
+// ScratchRecovery is a base backup restored into operation id's scratch
+// directory and recovered there to a target, open: what a drill checks and
+// what pgbak_recover copies tables from.
+struct ScratchRecovery {
+  std::unique_ptr<ScratchCluster> cluster;
+  ScratchServerLayout layout;
+  std::string superuser;
+  std::string base_finished_at;
+  std::string key;  // the base set's directory in its storage
+  double restore_seconds = -1;
+
+  // Conninfo is how to reach database of the scratch server.
+  std::string Conninfo(const std::string& database) const {
+    return ScratchConnInfo(layout, superuser, database);
+  }
+};
+
+// RecoverInScratch checks base backup source_id's manifest and the free
+// space, restores it with pgbak restore-cluster (target_args: "--target
+// latest" or "--target-time T") into operation id's scratch directory,
+// starts the scratch server there and waits until it has recovered and
+// opened; restore_seconds runs from the start of the restore. what names
+// the operation in messages ("a restore drill").
+void RecoverInScratch(ScratchRecovery& recovery, const ServerFacts& facts, int64_t id,
+                      int64_t source_id, const SourceInfo& source,
+                      const std::vector<std::string>& target_args, const std::string& what,
+                      const std::string& cluster_name) {
+  LocalStorage local(LocalStorageRoot());
+  SourceStorage storage = OpenSourceStorage(source);
+  SetPhase(Phase::kVerifying);
+  recovery.key = SetKey(*storage.storage, source.directory_id, source.location);
+  Manifest manifest = ReadManifest(*storage.storage, recovery.key, source.manifest_sha256);
+  if (manifest.kind != "base" || manifest.backup_id != source_id ||
+      manifest.system_identifier.empty())
+    throw Error(ErrorKind::kCorrupt, "the manifest at " + source.location +
+                                         " is not that of base backup " +
+                                         std::to_string(source_id));
+  recovery.base_finished_at = manifest.finished_at;
+  if (!manifest.age_recipients.empty() && storage.identities.empty())
+    throw Error(ErrorKind::kInvalidParameter,
+                what + " of base backup " + std::to_string(source_id) +
+                    " needs to decrypt it, and " + storage.no_identity,
+                "", storage.identity_hint);
+  uint64_t unpacked = 0;
+  for (const ManifestObject& object : manifest.objects)
+    unpacked += object.raw_size > 0 ? object.raw_size : object.size;
+  CheckStagingSpace(local.root(), id, unpacked + kWalAllowance);
+
+  recovery.cluster = std::make_unique<ScratchCluster>(local.Location(StagingKey(id)));
+  ScratchCluster& cluster = *recovery.cluster;
+  ScratchServerLayout& layout = recovery.layout;
+  layout.data_dir = cluster.DataDir();
+  layout.socket_dir = cluster.directory();
+  layout.config_file = cluster.directory() + "/postgresql.conf";
+  layout.hba_file = cluster.directory() + "/pg_hba.conf";
+  layout.ident_file = cluster.directory() + "/pg_ident.conf";
+  layout.log_dir = cluster.LogDir();
+  layout.port = 50000 + static_cast<int>(id % 10000);
+  layout.cluster_name = cluster_name;
+  WritePrivateFile(layout.hba_file, ScratchHbaFile());
+  WritePrivateFile(layout.config_file, ScratchConfigFile());
+  WritePrivateFile(layout.ident_file, "");
+  DrillStorage drill_storage = PrepareStorage(source.storage, cluster.directory());
+
+  struct timeval started;
+  gettimeofday(&started, nullptr);
+  SetPhase(Phase::kRestoring);
+  std::vector<std::string> restore_args = {"restore-cluster", "--pgdata", layout.data_dir,
+                                           "--storage", drill_storage.url};
+  if (!drill_storage.options_file.empty()) {
+    restore_args.push_back("--storage-options");
+    restore_args.push_back(drill_storage.options_file);
+  }
+  for (const std::string& arg : {std::string("--base"), recovery.key, std::string("--cluster"),
+                                 manifest.system_identifier, std::string("--no-archive")})
+    restore_args.push_back(arg);
+  for (const std::string& arg : target_args)
+    restore_args.push_back(arg);
+  // Tablespaces go into the scratch directory too: their own places are
+  // the live cluster's.
+  std::string tablespaces = cluster.directory() + "/tablespaces";
+  for (const ManifestObject& object : manifest.objects) {
+    if (object.role != "tablespace")
+      continue;
+    std::string oid = object.name.substr(0, object.name.find('.'));
+    if (oid.empty() || oid.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(ErrorKind::kCorrupt, "base backup " + std::to_string(source_id) +
+                                           " holds tablespace object " + object.name +
+                                           " whose name is no OID");
+    if (mkdir(tablespaces.c_str(), 0700) != 0 && errno != EEXIST)
+      ThrowErrno("could not create directory \"" + tablespaces + "\"", errno);
+    restore_args.push_back("--tablespace-map");
+    restore_args.push_back(oid + "=" + tablespaces + "/" + oid);
+  }
+  BoundedText restore_output;
+  try {
+    RunDrillChild(facts.bin_dir + "/pgbak", restore_args, "pgbak restore-cluster", restore_output);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kChildFailed)
+      throw;
+    // The command's exit code says whose fault it was: the storage could
+    // not be reached (5), or the backup or its WAL do not hold (3:
+    // missing, 4: damaged); anything else happened on this machine, or
+    // was asked wrong (2).
+    std::string reason = CliFailure(e.detail());
+    std::string message = "the restore of base backup " + std::to_string(source_id) +
+                          " failed: " + (reason.empty() ? e.what() : reason);
+    std::string how = e.what();
+    ErrorKind kind = ErrorKind::kIo;
+    if (how.find("status 3") != std::string::npos || how.find("status 4") != std::string::npos)
+      kind = ErrorKind::kCorrupt;
+    else if (how.find("status 2") != std::string::npos)
+      kind = ErrorKind::kInvalidParameter;
+    throw Error(kind, message, e.detail());
+  }
+
+  SetPhase(Phase::kRecovering);
+  ChildSpec server;
+  server.program = facts.bin_dir + "/postgres";
+  server.args = ScratchServerArguments(layout);
+  server.env = DrillEnvironment();
+  cluster.Start(server);
+  WaitUntilOpen(cluster, recovery.Conninfo(setting_database));
+  recovery.restore_seconds = SecondsSince(started);
+}
+
 }  // namespace
 
 void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source) {
   ServerFacts facts;
   RunInTransaction([&] { facts = GatherServerFacts(); });
-  std::string superuser = BootstrapSuperuser();
-  LocalStorage local(LocalStorageRoot());
+  ScratchRecovery recovery;
+  recovery.superuser = BootstrapSuperuser();
   double restore_seconds = -1;
   OpenFacts opened;
-  std::string base_finished_at;
   bool amchecked = false;
   try {
     PauseAt(id, "verify_start");
-    SourceStorage storage = OpenSourceStorage(source);
-    SetPhase(Phase::kVerifying);
-    std::string key = SetKey(*storage.storage, source.directory_id, source.location);
-    Manifest manifest = ReadManifest(*storage.storage, key, source.manifest_sha256);
-    if (manifest.kind != "base" || manifest.backup_id != source_id ||
-        manifest.system_identifier.empty())
-      throw Error(ErrorKind::kCorrupt, "the manifest at " + source.location +
-                                           " is not that of base backup " +
-                                           std::to_string(source_id));
-    base_finished_at = manifest.finished_at;
-    if (!manifest.age_recipients.empty() && storage.identities.empty())
-      throw Error(ErrorKind::kInvalidParameter,
-                  "a restore drill of base backup " + std::to_string(source_id) +
-                      " needs to decrypt it, and " + storage.no_identity,
-                  "", storage.identity_hint);
-    uint64_t unpacked = 0;
-    for (const ManifestObject& object : manifest.objects)
-      unpacked += object.raw_size > 0 ? object.raw_size : object.size;
-    CheckStagingSpace(local.root(), id, unpacked + kWalAllowance);
-
-    ScratchCluster cluster(local.Location(StagingKey(id)));
-    ScratchServerLayout layout;
-    layout.data_dir = cluster.DataDir();
-    layout.socket_dir = cluster.directory();
-    layout.config_file = cluster.directory() + "/postgresql.conf";
-    layout.hba_file = cluster.directory() + "/pg_hba.conf";
-    layout.ident_file = cluster.directory() + "/pg_ident.conf";
-    layout.log_dir = cluster.LogDir();
-    layout.port = 50000 + static_cast<int>(id % 10000);
-    layout.cluster_name = "pgbak drill " + std::to_string(id);
-    WritePrivateFile(layout.config_file, ScratchConfigFile());
-    WritePrivateFile(layout.hba_file, ScratchHbaFile());
-    WritePrivateFile(layout.ident_file, "");
-    DrillStorage drill_storage = PrepareStorage(source.storage, cluster.directory());
-
-    struct timeval started;
-    gettimeofday(&started, nullptr);
-    SetPhase(Phase::kRestoring);
-    std::vector<std::string> restore_args = {"restore-cluster", "--pgdata", layout.data_dir,
-                                             "--storage", drill_storage.url};
-    if (!drill_storage.options_file.empty()) {
-      restore_args.push_back("--storage-options");
-      restore_args.push_back(drill_storage.options_file);
-    }
-    for (const std::string& arg :
-         {std::string("--base"), key, std::string("--cluster"), manifest.system_identifier,
-          std::string("--target"), std::string("latest"), std::string("--no-archive")})
-      restore_args.push_back(arg);
-    BoundedText restore_output;
-    try {
-      RunDrillChild(facts.bin_dir + "/pgbak", restore_args, "pgbak restore-cluster",
-                    restore_output);
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::kChildFailed)
-        throw;
-      // The command's exit code says whose fault it was: the storage
-      // could not be reached (5), or the backup or its WAL do not hold (3:
-      // missing, 4: damaged); anything else happened on this machine.
-      std::string reason = CliFailure(e.detail());
-      std::string message = "the restore of base backup " + std::to_string(source_id) +
-                            " failed: " + (reason.empty() ? e.what() : reason);
-      std::string how = e.what();
-      ErrorKind kind = ErrorKind::kIo;
-      if (how.find("status 3") != std::string::npos || how.find("status 4") != std::string::npos)
-        kind = ErrorKind::kCorrupt;
-      throw Error(kind, message, e.detail());
-    }
-
-    SetPhase(Phase::kRecovering);
-    ChildSpec server;
-    server.program = facts.bin_dir + "/postgres";
-    server.args = ScratchServerArguments(layout);
-    server.env = DrillEnvironment();
-    cluster.Start(server);
-    std::string conninfo = ScratchConnInfo(layout, superuser, setting_database);
-    WaitUntilOpen(cluster, conninfo);
-    restore_seconds = SecondsSince(started);
+    RecoverInScratch(recovery, facts, id, source_id, source, {"--target", "latest"},
+                     "a restore drill", "pgbak drill " + std::to_string(id));
+    restore_seconds = recovery.restore_seconds;
+    const ScratchServerLayout& layout = recovery.layout;
+    const std::string& superuser = recovery.superuser;
+    std::string conninfo = recovery.Conninfo(setting_database);
     PauseAt(id, "drill_open");
     opened = ReadOpenFacts(conninfo);
 
@@ -501,7 +568,7 @@ void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source) {
       amchecked = true;
     }
     SetPhase(Phase::kFinishing);
-    cluster.StopServer();
+    recovery.cluster->StopServer();
   } catch (const Error& e) {
     // As for a logical drill: what says something about the backup (damage,
     // WAL missing, a cluster that did not recover) is recorded on it.
@@ -522,7 +589,7 @@ void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source) {
   // cluster back to the backup's end.
   bool replayed = !opened.recovered_to.empty();
   if (!replayed)
-    opened.recovered_to = base_finished_at;
+    opened.recovered_to = recovery.base_finished_at;
   RecordRecoveredTo(id, source_id, opened.recovered_to);
   std::string status = amchecked ? "passed (restore drill, pg_amcheck)"
                                  : "passed (restore drill; pg_amcheck is not installed)";
@@ -535,6 +602,64 @@ void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source) {
                            static_cast<int64>(source_id), opened.recovered_to.c_str(),
                            replayed ? "" : " (the backup's end: no transaction replayed)",
                            opened.timeline.c_str(), restore_seconds)));
+    });
+  });
+}
+
+void RunRecover(int64_t id, int64_t base_id, const std::string& database,
+                const std::string& options_json, const std::string& requested_by) {
+  // The stored options: the recover options and the target time.
+  std::string target_time;
+  json::Value stored = json::Parse(options_json);
+  json::Value rest = json::Value::Object();
+  for (const auto& [key, value] : stored.AsObject()) {
+    if (key == "target_time")
+      target_time = value.AsString();
+    else
+      rest.Set(key, value);
+  }
+  if (target_time.empty())
+    throw Error(ErrorKind::kInvalidParameter, "the recovery has no target time");
+  RecoverOptions parsed = ParseRecoverOptions(rest.Serialize());
+  RestoreOptions options;
+  options.tables = parsed.tables;
+  options.into_schema = parsed.into_schema.empty() ? DefaultRecoverSchema(id) : parsed.into_schema;
+
+  ServerFacts facts;
+  RunInTransaction([&] { facts = GatherServerFacts(); });
+  SourceInfo source = LoadSource(base_id);
+  if (source.kind != "base")
+    throw Error(ErrorKind::kInvalidParameter,
+                "backup " + std::to_string(base_id) + " is not a base backup");
+  ScratchRecovery recovery;
+  recovery.superuser = BootstrapSuperuser();
+  struct timeval started;
+  gettimeofday(&started, nullptr);
+  PauseAt(id, "recover_start");
+  RecoverInScratch(recovery, facts, id, base_id, source, {"--target-time", target_time},
+                   "a recovery", "pgbak recover " + std::to_string(id));
+  PauseAt(id, "recover_open");
+  OpenFacts opened = ReadOpenFacts(recovery.Conninfo(setting_database));
+  SetPhase(Phase::kCopying);
+  std::string recovered = RecoverTablesIntoSchema(
+      facts, id, base_id, ScratchServerConnInfo(recovery.layout, recovery.superuser), database,
+      options, requested_by, recovery.cluster->directory());
+  SetPhase(Phase::kFinishing);
+  recovery.cluster->StopServer();
+  double seconds = SecondsSince(started);
+  if (opened.recovered_to.empty())
+    opened.recovered_to = recovery.base_finished_at;
+  RecordRecoveredTo(id, id, opened.recovered_to);
+  RunInTransaction([&] {
+    PgCall([&] {
+      FinishWithSeconds(id, seconds);
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
+                           ": recovered %s as of %s from base backup " INT64_FORMAT
+                           " into schema \"%s\" of database \"%s\" in %.1f s (cluster restored "
+                           "and recovered in %.1f s)",
+                           static_cast<int64>(id), recovered.c_str(), target_time.c_str(),
+                           static_cast<int64>(base_id), options.into_schema.c_str(),
+                           database.c_str(), seconds, recovery.restore_seconds)));
     });
   });
 }

@@ -37,6 +37,16 @@ namespace pgbak {
 // hold).
 void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source);
 
+// RunRecover is pgbak_recover's operation id: base backup base_id
+// restored and recovered, in a scratch cluster as a drill's, to the
+// target_time of options_json (UTC, with its offset), then the recover
+// options' tables copied from it into a new schema of the live database
+// (RecoverTablesIntoSchema); the scratch cluster is removed whatever
+// happens. Marks the operation succeeded with its time and recovered_to,
+// or throws.
+void RunRecover(int64_t id, int64_t base_id, const std::string& database,
+                const std::string& options_json, const std::string& requested_by);
+
 // CleanUpScratchCluster stops the scratch server of operation id if one
 // still runs and removes its scratch cluster; returns what it did ("" if
 // nothing was there).

@@ -37,6 +37,7 @@ extern "C" {
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <set>
@@ -894,10 +895,12 @@ struct SelectedInScratch {
 // too. Runs no user code: these commands call no function of the objects,
 // and the scratch database has no event triggers (RestoreIntoSchema leaves
 // them out).
-std::vector<std::string> MoveSelectionAside(const ServerFacts& facts, const std::string& scratch,
-                                            const RestoreOptions& options,
+std::vector<std::string> MoveSelectionAside(PGconn* scratch, const RestoreOptions& options,
                                             const std::string& owner) {
-  PgConnPtr conn = ConnectLocal(facts, scratch);
+  struct Borrowed {
+    PGconn* conn;
+    PGconn* get() const { return conn; }
+  } conn{scratch};
   const std::string into = QuoteIdentifier(options.into_schema);
   PgResultPtr taken =
       ExecWithLatch(conn.get(), "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
@@ -1006,6 +1009,12 @@ std::vector<std::string> MoveSelectionAside(const ServerFacts& facts, const std:
   return roles;
 }
 
+std::string SchemaOwner(PGconn* conn, const std::string& name, const std::string& fallback);
+void LoadIntoSchema(const ServerFacts& facts, int64_t id, const std::string& copy,
+                    const std::string& into_schema, const std::string& target,
+                    const std::string& schema_owner, const std::vector<std::string>& roles,
+                    const std::string& restore_as);
+
 // RestoreIntoSchema restores the selection of options from a staged
 // custom archive into new schema options.into_schema of target (owned by
 // target_owner; the scratch database is built as a whole restore builds a
@@ -1091,22 +1100,40 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
     args.push_back(arg);
   args.push_back(staged.data_path);
   RunTool(facts, "pg_restore", args, nullptr, owners);
-  std::vector<std::string> roles = MoveSelectionAside(facts, scratch.name(), options, target_owner);
+  std::vector<std::string> roles;
   std::string schema_owner = target_owner;
   {
     PgConnPtr conn = ConnectLocal(facts, scratch.name());
-    PgResultPtr found =
-        ExecWithLatch(conn.get(),
-                      "SELECT pg_catalog.pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace "
-                      "WHERE nspname = $1",
-                      {options.into_schema});
-    if (PQntuples(found.get()) > 0)
-      schema_owner = PQgetvalue(found.get(), 0, 0);
+    roles = MoveSelectionAside(conn.get(), options, target_owner);
+    schema_owner = SchemaOwner(conn.get(), options.into_schema, target_owner);
   }
   std::string copy = staged.data_path + ".into.dump";
   RunTool(facts, "pg_dump",
           {"--format=custom", "--compress=0", "--no-password",
            "--schema=" + QuoteIdentifier(options.into_schema), "--file=" + copy, conninfo});
+  LoadIntoSchema(facts, id, copy, options.into_schema, target, schema_owner, roles, restore_as);
+}
+
+// SchemaOwner is the owner of schema name in the database of conn
+// (fallback if there is no such schema).
+std::string SchemaOwner(PGconn* conn, const std::string& name, const std::string& fallback) {
+  PgResultPtr found = ExecWithLatch(conn,
+                                    "SELECT pg_catalog.pg_get_userbyid(nspowner) FROM "
+                                    "pg_catalog.pg_namespace WHERE nspname = $1",
+                                    {name});
+  return PQntuples(found.get()) > 0 ? PQgetvalue(found.get(), 0, 0) : fallback;
+}
+
+// LoadIntoSchema restores the custom archive at copy, which holds schema
+// into_schema (owned by schema_owner, with objects owned by roles), into
+// target as a new schema, in one transaction, in sessions of restore_as;
+// the schema is dropped again if the restore fails.
+void LoadIntoSchema(const ServerFacts& facts, int64_t id, const std::string& copy,
+                    const std::string& into_schema, const std::string& target,
+                    const std::string& schema_owner, const std::vector<std::string>& roles,
+                    const std::string& restore_as) {
+  RestoreOptions options;
+  options.into_schema = into_schema;
   std::vector<std::string> into = {"--exit-on-error", "--no-password", "--single-transaction",
                                    "--dbname=dbname=" + ConnInfoValue(target)};
   for (const std::string& arg : OwnershipArgs(restore_as))
@@ -1706,8 +1733,9 @@ void CleanUpAbandoned(int64_t id, const std::string& kind) {
   std::string done;
   CatchCore(failure, [&] {
     LocalStorage local(LocalStorageRoot());
-    // A physical drill's scratch server is stopped before its files go.
-    if (kind == "verify")
+    // A physical drill's or recovery's scratch server is stopped before
+    // its files go.
+    if (kind == "verify" || kind == "recover")
       done = CleanUpScratchCluster(id);
     { StagingArea staging(local, StagingKey(id)); }  // its destructor removes the files
     if (kind != "verify" && kind != "restore")
@@ -1767,6 +1795,108 @@ SourceInfo LoadSource(int64_t source_id) {
                 "backup " + std::to_string(source_id) + " is no longer a succeeded backup",
                 "It was expired or removed after this operation was queued.");
   return source;
+}
+
+}  // namespace pgbak
+
+namespace pgbak {
+
+// RecoverTablesIntoSchema: see verify_job.h.
+std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_t base_id,
+                                    const std::string& scratch_conninfo,
+                                    const std::string& database, const RestoreOptions& options,
+                                    const std::string& requested_by, const std::string& work_dir) {
+  // The live database as it is now: the requester's rights may have
+  // changed since the call.
+  TargetState state = ReadTargetState(database, requested_by);
+  if (!state.exists)
+    throw Error(ErrorKind::kUndefinedObject, "database \"" + database + "\" does not exist",
+                "The recovered tables go into a new schema of the live database.");
+  RequireUsableTarget(state, database);
+  RequireWriteRight(state, database, requested_by);
+  {
+    PgConnPtr conn = ConnectLocal(facts, database);
+    PgResultPtr taken =
+        ExecWithLatch(conn.get(), "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+                      {options.into_schema});
+    if (PQntuples(taken.get()) > 0)
+      throw Error(
+          ErrorKind::kInvalidParameter,
+          "schema \"" + options.into_schema + "\" already exists in database \"" + database + "\"",
+          "Recover option \"into_schema\" names a new schema. Nothing was changed.",
+          "Choose another name, or drop that schema first.");
+  }
+  std::string restore_as = !facts.dump_role_is_superuser ? ""
+                           : state.owner_is_superuser    ? kRestoreAsOwners
+                                                         : state.owner;
+  SuperuserGate gate(facts, base_id, false, false);
+
+  // In the recovered copy, which nobody else uses and which is thrown
+  // away: its event triggers off (nothing below may run code of the
+  // copy's), the selection moved into the new schema as a restore
+  // into_schema moves it.
+  std::string conninfo = scratch_conninfo + " dbname=" + ConnInfoValue(database);
+  std::vector<std::string> roles;
+  std::string schema_owner;
+  {
+    PgConnPtr conn(PQconnectdb(conninfo.c_str()), PQfinish);
+    if (PQstatus(conn.get()) != CONNECTION_OK)
+      throw Error(ErrorKind::kUndefinedObject,
+                  "database \"" + database + "\" could not be opened in the recovered cluster",
+                  TrimMessage(PQerrorMessage(conn.get())),
+                  "It may not have existed at the target time.");
+    PgResultPtr triggers = ExecWithLatch(
+        conn.get(), "SELECT evtname FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'");
+    for (int i = 0; i < PQntuples(triggers.get()); i++)
+      (void)ExecWithLatch(
+          conn.get(),
+          "ALTER EVENT TRIGGER " + QuoteIdentifier(PQgetvalue(triggers.get(), i, 0)) + " DISABLE");
+    for (const QualifiedName& table : options.tables) {
+      PgResultPtr found = ExecWithLatch(
+          conn.get(),
+          "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+          "ON n.oid = c.relnamespace WHERE c.relname = $2 AND ($1 = '' OR n.nspname = $1) "
+          "AND c.relkind IN ('r', 'p', 'm', 'v', 'S', 'f')",
+          {table.schema, table.name});
+      if (PQntuples(found.get()) == 0)
+        throw Error(ErrorKind::kUndefinedObject,
+                    "table " + (table.schema.empty() ? "" : table.schema + ".") + table.name +
+                        " did not exist in database \"" + database + "\" at the target time",
+                    "Nothing was changed.");
+    }
+    roles = MoveSelectionAside(conn.get(), options, state.owner);
+    schema_owner = SchemaOwner(conn.get(), options.into_schema, state.owner);
+  }
+  std::string copy = work_dir + "/recovered.dump";
+  RunTool(facts, "pg_dump",
+          {"--format=custom", "--compress=0", "--no-password",
+           "--schema=" + QuoteIdentifier(options.into_schema), "--file=" + copy,
+           "--dbname=" + conninfo});
+  // What will be loaded as whom, checked as for any restore.
+  NullSink discard;
+  ArchiveScanner scanner(discard);
+  {
+    std::ifstream in(copy, std::ios::binary);
+    std::vector<char> buffer(1 << 16);
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      if (in.gcount() > 0)
+        scanner.Write(reinterpret_cast<const uint8_t*>(buffer.data()),
+                      static_cast<size_t>(in.gcount()));
+    }
+    scanner.Finish();
+  }
+  if (!scanner.ok())
+    throw Error(ErrorKind::kIo, "pg_dump's copy of the recovered tables could not be read",
+                scanner.problem());
+  gate.CheckToc(scanner.toc(), nullptr, database);
+  SetPhase(Phase::kRestoring);
+  LoadIntoSchema(facts, id, copy, options.into_schema, database, schema_owner, roles, restore_as);
+  std::string summary;
+  for (const ArchiveTable& table : scanner.tables())
+    summary += (summary.empty() ? "" : ", ") + table.schema + "." + table.table + " (" +
+               std::to_string(table.rows) + " rows)";
+  return summary;
 }
 
 }  // namespace pgbak

@@ -11,6 +11,7 @@
 #include "core/archive/manifest.h"
 #include "core/archive/set_reader.h"
 #include "core/crypto/age.h"
+#include "core/options/restore_options.h"
 #include "core/storage/storage.h"
 
 namespace pgbak {
@@ -72,6 +73,24 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
 // its backup backup_id succeeded ("verify": "checksum" or "restore", with a
 // restore drill every "verify_every"-th backup). Opens its own transaction.
 void QueueScheduledVerification(int64_t backup_id, const std::string& job_name);
+
+struct ServerFacts;
+
+// RecoverTablesIntoSchema is the logical half of pgbak_recover: in the
+// recovered scratch cluster that scratch_conninfo reaches (libpq keywords
+// without dbname), it disables the event triggers of database and moves
+// options.tables into the new schema options.into_schema (as a restore
+// into_schema does), dumps that schema with pg_dump into work_dir, checks
+// what it would load as whom (as any restore), and restores it into the
+// live database of the same name as a new schema, in one transaction, in
+// sessions of the database's owner (or each object's owner). The
+// requester's right to write into the live database and the schema name
+// are checked first. base_id names the base backup in refusals. Returns
+// the tables and their row counts, for the log.
+std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_t base_id,
+                                    const std::string& scratch_conninfo,
+                                    const std::string& database, const RestoreOptions& options,
+                                    const std::string& requested_by, const std::string& work_dir);
 
 // CleanUpAbandoned removes what a verify or restore whose worker died left
 // behind: its staging files, and the databases it created (known by the

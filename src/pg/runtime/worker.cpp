@@ -35,6 +35,7 @@ PGDLLEXPORT void pgbak_worker_main(Datum main_arg);
 #include "pg/jobs/copy_job.h"
 #include "pg/jobs/dump_tools.h"
 #include "pg/jobs/prune.h"
+#include "pg/jobs/physical_drill.h"
 #include "pg/jobs/verify_job.h"
 #include "pg/runtime/settings.h"
 #include "pg/runtime/shared_state.h"
@@ -147,6 +148,8 @@ void RunOperation(int64_t id) {
       RunVerify(id, op.source_id, op.options_json.find("\"deep\": true") != std::string::npos);
     } else if (op.kind == "restore") {
       RunRestore(id, op.source_id, op.database, op.options_json, op.requested_by);
+    } else if (op.kind == "recover") {
+      RunRecover(id, op.source_id, op.database, op.options_json, op.requested_by);
     } else if (op.kind == "copy") {
       RunCopy(id, op.source_id, op.storage, location);
     } else if (op.kind == "base") {
