@@ -83,6 +83,28 @@ sub scratch_processes
 	return @found;
 }
 
+# A database owner who is no superuser sets traps for the drill's
+# superuser sessions in the copy: an overload of amcheck's bt_index_check
+# in a schema of hers where amcheck is installed (pg_amcheck would run it
+# as the superuser it connects as, and it writes a file only a superuser
+# may), an event trigger's worth of settings: read-only transactions and
+# a search_path into her schema.
+my $marker = "$tmp/superuser_code_ran";
+$node->safe_psql('postgres', q{CREATE ROLE alice LOGIN; CREATE DATABASE alicedb OWNER alice});
+$node->safe_psql('alicedb', 'CREATE EXTENSION amcheck SCHEMA public');
+$node->safe_psql('alicedb', qq{
+  SET ROLE alice;
+  CREATE TABLE notes (id int PRIMARY KEY, body text);
+  INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 100) g;
+  CREATE FUNCTION public.bt_index_check(index oid, heapallindexed boolean) RETURNS void
+    LANGUAGE plpgsql AS \$\$
+    BEGIN
+      EXECUTE format('COPY (SELECT current_user) TO %L', '$marker');
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END \$\$;
+  ALTER DATABASE alicedb SET default_transaction_read_only = on;
+  ALTER DATABASE alicedb SET search_path = public, pg_catalog;});
+
 my $base = $node->safe_psql('postgres', 'SELECT pgbak_base_backup()');
 is(wait_backup($node, $base, 300), 'succeeded', 'a base backup succeeds');
 
@@ -110,6 +132,10 @@ is($base_row->{verify_status}, 'passed (restore drill, pg_amcheck)',
 	'the base backup is marked drilled, pg_amcheck clean');
 is($base_row->{restore_seconds}, $row->{restore_seconds}, 'its RTO is on the base backup too');
 is($base_row->{recovered_to}, $row->{recovered_to}, 'and the time it recovered to');
+ok(!-e $marker, "the owner's overload of bt_index_check never ran as a superuser");
+is( $node->safe_psql('postgres',
+		"SELECT recovered_to <= started_at FROM backup_log WHERE id = $drill"),
+	't', 'it recovered to a time before the drill started');
 ok(!-e "$root/.staging/$drill", 'the scratch directory is gone');
 is_deeply([ scratch_processes("$root/.staging") ], [], 'no process of the drill is left');
 like(
@@ -138,7 +164,9 @@ ok( poll_until(
 my @pid_file = split /\n/, slurp_file("$scratch/data/postmaster.pid");
 my $scratch_pid = $pid_file[0];
 ok(process_alive($scratch_pid), "the scratch postmaster runs (PID $scratch_pid)");
-is($pid_file[4], $scratch, 'its socket is in the scratch directory');
+my $socket_dir = $pid_file[4];
+like($socket_dir, qr{^/tmp/pgbak-drill-\w{6}$}, "its socket is in a directory of its own ($socket_dir)");
+is(sprintf('%o', (stat($socket_dir))[2] & 07777), '700', 'which only this OS user reaches');
 is($pid_file[5] // '', '', 'it listens on no TCP address');
 is(sprintf('%o', (stat($scratch))[2] & 07777), '700', 'the scratch directory is private');
 my $ps = slurp_file("/proc/$scratch_pid/cmdline");
@@ -154,6 +182,7 @@ $node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = ''");
 $node->reload;
 ok(poll_until(120, sub { !-e $scratch }), 'the launcher removed the scratch directory');
 ok(poll_until(30, sub { !process_alive($scratch_pid) }), 'the scratch postmaster is stopped');
+ok(!-e $socket_dir, 'and its socket directory');
 is_deeply([ scratch_processes("$root/.staging") ], [], 'no process of the drill is left');
 is($node->safe_psql('postgres', "SELECT verify_status FROM backup_log WHERE id = $base"),
 	'passed (restore drill, pg_amcheck)',

@@ -101,6 +101,20 @@ std::vector<std::string> ScratchServerArguments(const ScratchServerLayout& layou
   Setting(args, "log_disconnections", "off");
   Setting(args, "log_statement", "none");
   Setting(args, "cluster_name", layout.cluster_name);
+  // What the copy's own postgresql.auto.conf may say that would reach
+  // beyond the scratch directory or stop the drill: commits waiting for a
+  // standby, commands run at restartpoints, the live server's pid file,
+  // subscriptions applying from (and advancing the slots of) the real
+  // publishers, a replay delay.
+  Setting(args, "synchronous_standby_names", "");
+  Setting(args, "archive_cleanup_command", "");
+  Setting(args, "external_pid_file", "");
+  Setting(args, "max_logical_replication_workers", "0");
+  Setting(args, "max_sync_workers_per_subscription", "0");
+  Setting(args, "recovery_min_apply_delay", "0");
+  Setting(args, "bonjour", "off");
+  Setting(args, "max_prepared_transactions", layout.max_prepared_transactions);
+  Setting(args, "max_locks_per_transaction", layout.max_locks_per_transaction);
   return args;
 }
 
@@ -131,6 +145,12 @@ bool ParsePostmasterPid(const std::string& text, PostmasterPidFile& pid_file) {
   pid_file = PostmasterPidFile();
   pid_file.pid = static_cast<pid_t>(pid);
   pid_file.data_dir = line[1];
+  if (line.size() >= 8) {
+    std::string status = line[7];
+    while (!status.empty() && status.back() == ' ')
+      status.pop_back();
+    pid_file.status = status;
+  }
   if (line.size() >= 7) {
     long key = -1, id = -1;
     if (std::sscanf(line[6].c_str(), "%ld %ld", &key, &id) == 2 && key > 0 && id >= 0) {
@@ -177,6 +197,21 @@ std::string StopLeftoverServer(const std::string& data_dir, int grace_ms) {
       done += std::string(done.empty() ? "" : ", ") + "removed its shared memory segment";
   }
   return done;
+}
+
+std::string MakeScratchSocketDirectory() {
+  std::string pattern = std::string(kScratchSocketPrefix) + "XXXXXX";
+  std::vector<char> name(pattern.begin(), pattern.end());
+  name.push_back('\0');
+  if (mkdtemp(name.data()) == nullptr)
+    ThrowErrno("could not create a socket directory below /tmp", errno);
+  return name.data();
+}
+
+bool IsScratchSocketDirectory(const std::string& path) {
+  std::string prefix = kScratchSocketPrefix;
+  return path.size() == prefix.size() + 6 && path.compare(0, prefix.size(), prefix) == 0 &&
+         path.find('/', prefix.size()) == std::string::npos;
 }
 
 bool RemoveDirectoryTree(const std::string& path) {

@@ -40,6 +40,10 @@ struct ScratchServerLayout {
   std::string log_dir;  // the logging collector's directory
   int port = 5432;      // only names the socket file: there is no TCP
   std::string cluster_name;
+  // The live cluster's values: recovery replays prepared transactions
+  // (and their locks) into slots of these sizes.
+  std::string max_prepared_transactions = "0";
+  std::string max_locks_per_transaction = "64";
 };
 
 // ScratchServerArguments is the postgres command line (without the program)
@@ -60,7 +64,8 @@ std::string ScratchHbaFile();
 struct PostmasterPidFile {
   pid_t pid = 0;
   std::string data_dir;
-  long shm_key = -1;  // the System V segment PostgreSQL keeps (-1: none)
+  std::string status;  // "starting", "ready", "stopping", "standby" ("" before it says)
+  long shm_key = -1;   // the System V segment PostgreSQL keeps (-1: none)
   long shm_id = -1;
 };
 
@@ -74,6 +79,29 @@ bool ParsePostmasterPid(const std::string& text, PostmasterPidFile& pid_file);
 // SIGKILL after grace_ms), and removes its System V segment once nothing
 // is attached. Returns what it did ("" if nothing ran there).
 std::string StopLeftoverServer(const std::string& data_dir, int grace_ms);
+
+// kScratchSocketPrefix starts the name of a scratch server's socket
+// directory: a Unix socket path is at most 107 bytes, which a data
+// directory's path may pass, so the socket lives in a private directory
+// made with mkdtemp below /tmp, whose path the scratch directory records.
+constexpr const char* kScratchSocketPrefix = "/tmp/pgbak-drill-";
+
+// MakeScratchSocketDirectory creates one (mode 0700); throws kIo.
+std::string MakeScratchSocketDirectory();
+
+// IsScratchSocketDirectory says whether path is one such directory
+// (nothing else is ever removed as one).
+bool IsScratchSocketDirectory(const std::string& path);
+
+// kScratchSessionOptions are the startup options of every session the
+// drill opens in the copy: settings its database owners may have made
+// with ALTER DATABASE or ALTER ROLE that would steer what a superuser's
+// session runs (search_path) or make the checks fail (read-only
+// transactions, timeouts) are overridden, as client options are applied
+// after them.
+constexpr const char* kScratchSessionOptions =
+    "-csearch_path= -cdefault_transaction_read_only=off -cstatement_timeout=0 -clock_timeout=0 "
+    "-cidle_in_transaction_session_timeout=0 -csession_replication_role=replica";
 
 // RemoveDirectoryTree removes path and everything below it, links not
 // followed; a missing path is no error. Returns false if something could

@@ -27,6 +27,7 @@ extern "C" {
 #include "core/base/child_process.h"
 #include "core/base/error.h"
 #include "core/base/json.h"
+#include "core/options/backup_options.h"
 #include "core/options/recover_options.h"
 #include "core/options/restore_options.h"
 #include "core/base/unique_fd.h"
@@ -84,6 +85,12 @@ void WritePrivateFile(const std::string& path, const std::string& text) {
       ThrowErrno("could not write \"" + path + "\"", errno);
     done += static_cast<size_t>(n);
   }
+}
+
+// WriteSmallFile is WritePrivateFile under the name the scratch cluster
+// uses for its records.
+void WriteSmallFile(const std::string& path, const std::string& text) {
+  WritePrivateFile(path, text);
 }
 
 // FileTail is the last bytes of a file ("" if it cannot be read).
@@ -158,6 +165,10 @@ class ScratchCluster {
     }
     if (mkdir(LogDir().c_str(), 0700) != 0)
       ThrowErrno("could not create directory \"" + LogDir() + "\"", errno);
+    // The socket's directory, recorded first: a cleanup after a crash
+    // finds it there.
+    socket_dir_ = MakeScratchSocketDirectory();
+    WriteSmallFile(SocketRecord(), socket_dir_);
   }
   ~ScratchCluster() {
     try {
@@ -165,6 +176,8 @@ class ScratchCluster {
     } catch (...) {
     }
     StopLeftoverServer(DataDir(), kStopGraceMs);
+    if (IsScratchSocketDirectory(socket_dir_))
+      RemoveDirectoryTree(socket_dir_);
     RemoveDirectoryTree(directory_);
     (void)rmdir(directory_.substr(0, directory_.rfind('/')).c_str());  // .staging, if empty
   }
@@ -172,6 +185,8 @@ class ScratchCluster {
   ScratchCluster& operator=(const ScratchCluster&) = delete;
 
   const std::string& directory() const { return directory_; }
+  const std::string& socket_dir() const { return socket_dir_; }
+  std::string SocketRecord() const { return directory_ + "/socket_directory"; }
   std::string DataDir() const { return directory_ + "/data"; }
   std::string LogDir() const { return directory_ + "/log"; }
   std::string LogFile() const { return LogDir() + "/postgresql.log"; }
@@ -223,6 +238,7 @@ class ScratchCluster {
 
  private:
   std::string directory_;
+  std::string socket_dir_;
   std::unique_ptr<ChildProcess> server_;
 };
 
@@ -292,30 +308,47 @@ DrillStorage PrepareStorage(const std::string& storage_name, const std::string& 
   return drill;
 }
 
-// BootstrapSuperuser is the name of the role with OID 10, the cluster's
-// first superuser: the restored copy has it too.
-std::string BootstrapSuperuser() {
-  std::string name;
+// LiveFacts is what the scratch server takes from the live cluster.
+struct LiveFacts {
+  std::string superuser;  // the role with OID 10: the copy has it too
+  std::string max_prepared_transactions;
+  std::string max_locks_per_transaction;
+  bool amcheck_available = false;  // the amcheck extension is installed on this machine
+};
+
+LiveFacts ReadLiveFacts() {
+  LiveFacts facts;
   RunInTransaction([&] {
     PgCall([&] {
-      if (SPI_execute("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10", true, 1) ==
-              SPI_OK_SELECT &&
+      if (SPI_execute("SELECT (SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10), "
+                      "pg_catalog.current_setting('max_prepared_transactions'), "
+                      "pg_catalog.current_setting('max_locks_per_transaction'), "
+                      "EXISTS (SELECT FROM pg_catalog.pg_available_extensions "
+                      "WHERE name = 'amcheck')",
+                      true, 1) == SPI_OK_SELECT &&
           SPI_processed == 1) {
-        const char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-        name = value != nullptr ? value : "";
+        auto text = [](int column) {
+          const char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column);
+          return std::string(value != nullptr ? value : "");
+        };
+        facts.superuser = text(1);
+        facts.max_prepared_transactions = text(2);
+        facts.max_locks_per_transaction = text(3);
+        facts.amcheck_available = text(4) == "t";
       }
     });
   });
-  if (name.empty())
+  if (facts.superuser.empty())
     throw Error(ErrorKind::kUndefinedObject, "could not read the name of the bootstrap superuser");
-  return name;
+  return facts;
 }
 
 // ScratchServerConnInfo reaches the scratch server as user (libpq
 // keywords, no database).
 std::string ScratchServerConnInfo(const ScratchServerLayout& layout, const std::string& user) {
   return "host=" + ConnInfoValue(layout.socket_dir) + " port=" + std::to_string(layout.port) +
-         " user=" + ConnInfoValue(user) + " connect_timeout=10 application_name=pgbak_drill";
+         " user=" + ConnInfoValue(user) + " connect_timeout=10 application_name=pgbak_drill" +
+         " options=" + ConnInfoValue(kScratchSessionOptions);
 }
 
 // ScratchConnInfo connects to database of the scratch server as user.
@@ -326,16 +359,34 @@ std::string ScratchConnInfo(const ScratchServerLayout& layout, const std::string
 
 // WaitUntilOpen waits until the scratch server accepts connections;
 // throws kCorrupt with the server's last FATAL if it stops first.
-void WaitUntilOpen(ScratchCluster& cluster, const std::string& conninfo) {
+void WaitUntilOpen(ScratchCluster& cluster) {
   std::vector<int> fds, ready;
   for (;;) {
     ThrowIfStopping();
     ChildProcess* server = cluster.server();
-    if (server->TryReap())
-      throw Error(ErrorKind::kCorrupt,
+    if (server->TryReap()) {
+      // Whose fault: what a server on this machine lacked (disk, memory,
+      // a socket) fails the drill only; anything else (WAL that does not
+      // replay, a timeline, damaged pages) says the backup does not hold.
+      std::string failure = cluster.ServerFailure();
+      bool local = failure.find("No space left") != std::string::npos ||
+                   failure.find("could not create shared memory") != std::string::npos ||
+                   failure.find("could not map anonymous shared memory") != std::string::npos ||
+                   failure.find("socket") != std::string::npos ||
+                   failure.find("Cannot allocate memory") != std::string::npos ||
+                   failure.find("out of memory") != std::string::npos;
+      throw Error(local ? ErrorKind::kIo : ErrorKind::kCorrupt,
                   "the restored cluster did not recover: its server " + server->DescribeExit(),
-                  cluster.ServerFailure());
-    if (PQping(conninfo.c_str()) == PQPING_OK)
+                  failure);
+    }
+    // As pg_ctl waits: the status line of postmaster.pid says "ready" once
+    // recovery ended and connections are accepted (no connection attempt
+    // is made before: each would be refused and logged).
+    std::ifstream in(cluster.DataDir() + "/postmaster.pid");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    PostmasterPidFile pid_file;
+    if (ParsePostmasterPid(text, pid_file) && pid_file.pid == server->pid() &&
+        pid_file.status == "ready")
       return;
     fds.clear();
     if (server->stderr_fd() >= 0)
@@ -377,6 +428,27 @@ OpenFacts ReadOpenFacts(const std::string& conninfo) {
   return facts;
 }
 
+// SecureForChecks prepares database of the copy for pg_amcheck: event
+// triggers disabled, amcheck (if installed) moved into pg_catalog.
+void SecureForChecks(const std::string& conninfo) {
+  PgConnPtr conn(PQconnectdb(conninfo.c_str()), PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK)
+    throw Error(ErrorKind::kCorrupt, "could not connect to a database of the restored cluster",
+                TrimMessage(PQerrorMessage(conn.get())));
+  PgResultPtr triggers = ExecWithLatch(
+      conn.get(), "SELECT evtname FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'");
+  for (int i = 0; i < PQntuples(triggers.get()); i++)
+    (void)ExecWithLatch(
+        conn.get(),
+        "ALTER EVENT TRIGGER " + QuoteIdentifier(PQgetvalue(triggers.get(), i, 0)) + " DISABLE");
+  PgResultPtr placed = ExecWithLatch(
+      conn.get(),
+      "SELECT n.nspname <> 'pg_catalog' FROM pg_catalog.pg_extension e "
+      "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'");
+  if (PQntuples(placed.get()) > 0 && std::strcmp(PQgetvalue(placed.get(), 0, 0), "t") == 0)
+    (void)ExecWithLatch(conn.get(), "ALTER EXTENSION amcheck SET SCHEMA pg_catalog");
+}
+
 // RecordRecoveredTo writes recovered_to onto the operation's and the
 // backup's rows (a schema before 1.8 has no such column).
 void RecordRecoveredTo(int64_t id, int64_t source_id, const std::string& recovered_to) {
@@ -409,6 +481,9 @@ struct ScratchRecovery {
   std::string base_finished_at;
   std::string key;  // the base set's directory in its storage
   double restore_seconds = -1;
+  std::string max_prepared_transactions = "0";
+  std::string max_locks_per_transaction = "64";
+  bool amcheck_available = false;
 
   // Conninfo is how to reach database of the scratch server.
   std::string Conninfo(const std::string& database) const {
@@ -451,7 +526,9 @@ void RecoverInScratch(ScratchRecovery& recovery, const ServerFacts& facts, int64
   ScratchCluster& cluster = *recovery.cluster;
   ScratchServerLayout& layout = recovery.layout;
   layout.data_dir = cluster.DataDir();
-  layout.socket_dir = cluster.directory();
+  layout.socket_dir = cluster.socket_dir();
+  layout.max_prepared_transactions = recovery.max_prepared_transactions;
+  layout.max_locks_per_transaction = recovery.max_locks_per_transaction;
   layout.config_file = cluster.directory() + "/postgresql.conf";
   layout.hba_file = cluster.directory() + "/pg_hba.conf";
   layout.ident_file = cluster.directory() + "/pg_ident.conf";
@@ -521,7 +598,7 @@ void RecoverInScratch(ScratchRecovery& recovery, const ServerFacts& facts, int64
   server.args = ScratchServerArguments(layout);
   server.env = DrillEnvironment();
   cluster.Start(server);
-  WaitUntilOpen(cluster, recovery.Conninfo(setting_database));
+  WaitUntilOpen(cluster);
   recovery.restore_seconds = SecondsSince(started);
 }
 
@@ -531,7 +608,11 @@ void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source) {
   ServerFacts facts;
   RunInTransaction([&] { facts = GatherServerFacts(); });
   ScratchRecovery recovery;
-  recovery.superuser = BootstrapSuperuser();
+  LiveFacts live = ReadLiveFacts();
+  recovery.superuser = live.superuser;
+  recovery.max_prepared_transactions = live.max_prepared_transactions;
+  recovery.max_locks_per_transaction = live.max_locks_per_transaction;
+  recovery.amcheck_available = live.amcheck_available;
   double restore_seconds = -1;
   OpenFacts opened;
   bool amchecked = false;
@@ -549,26 +630,47 @@ void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source) {
     // Every database's tables and B-tree indexes, with the stock tool.
     SetPhase(Phase::kChecking);
     std::string amcheck = facts.bin_dir + "/pg_amcheck";
-    if (access(amcheck.c_str(), X_OK) == 0 && !opened.databases.empty()) {
+    if (recovery.amcheck_available && access(amcheck.c_str(), X_OK) == 0 &&
+        !opened.databases.empty()) {
+      // pg_amcheck calls amcheck's functions in the schema the extension
+      // is in; in one its database owner can write to, an overload of
+      // theirs would run as the superuser it connects as. Every copy's
+      // amcheck goes to pg_catalog (where pg_amcheck --install-missing
+      // puts a missing one), with its event triggers off first.
+      for (const std::string& database : opened.databases)
+        SecureForChecks(recovery.Conninfo(database));
       BoundedText report;
       try {
-        RunDrillChild(amcheck,
-                      {"--host", layout.socket_dir, "--port", std::to_string(layout.port),
-                       "--username", superuser, "--all", "--install-missing", "--jobs", "2"},
-                      "pg_amcheck", report);
+        ChildSpec spec;
+        spec.program = amcheck;
+        spec.args = {"--host",     layout.socket_dir,
+                     "--port",     std::to_string(layout.port),
+                     "--username", superuser,
+                     "--all",      "--install-missing",
+                     "--jobs",     "2"};
+        spec.env = DrillEnvironment();
+        spec.env.push_back(std::string("PGOPTIONS=") + kScratchSessionOptions);
+        ChildProcess child(spec);
+        StreamChild(child, report, "pg_amcheck", nullptr);
       } catch (const Error& e) {
         if (e.kind() != ErrorKind::kChildFailed)
           throw;
+        // Exit status 2 is pg_amcheck's "corruption found"; anything else
+        // is a failure to check (fails the drill only).
+        std::string how = e.what();
         std::string found = report.text();
         while (!found.empty() && found.back() == '\n')
           found.pop_back();
+        if (how.find("exited with status 2") == std::string::npos)
+          throw Error(ErrorKind::kIo, "pg_amcheck could not check the restored cluster: " + how,
+                      found.empty() ? e.detail() : found);
         throw Error(ErrorKind::kCorrupt, "pg_amcheck finds damage in the restored cluster",
                     found.empty() ? e.detail() : found);
       }
       amchecked = true;
     }
     SetPhase(Phase::kFinishing);
-    recovery.cluster->StopServer();
+    recovery.cluster.reset();  // stopped and removed before the outcome is told
   } catch (const Error& e) {
     // As for a logical drill: what says something about the backup (damage,
     // WAL missing, a cluster that did not recover) is recorded on it.
@@ -632,7 +734,11 @@ void RunRecover(int64_t id, int64_t base_id, const std::string& database,
     throw Error(ErrorKind::kInvalidParameter,
                 "backup " + std::to_string(base_id) + " is not a base backup");
   ScratchRecovery recovery;
-  recovery.superuser = BootstrapSuperuser();
+  LiveFacts live = ReadLiveFacts();
+  recovery.superuser = live.superuser;
+  recovery.max_prepared_transactions = live.max_prepared_transactions;
+  recovery.max_locks_per_transaction = live.max_locks_per_transaction;
+  recovery.amcheck_available = live.amcheck_available;
   struct timeval started;
   gettimeofday(&started, nullptr);
   PauseAt(id, "recover_start");
@@ -645,7 +751,7 @@ void RunRecover(int64_t id, int64_t base_id, const std::string& database,
       facts, id, base_id, ScratchServerConnInfo(recovery.layout, recovery.superuser), database,
       options, requested_by, recovery.cluster->directory());
   SetPhase(Phase::kFinishing);
-  recovery.cluster->StopServer();
+  recovery.cluster.reset();  // stopped and removed before the outcome is told
   double seconds = SecondsSince(started);
   if (opened.recovered_to.empty())
     opened.recovered_to = recovery.base_finished_at;
@@ -674,6 +780,9 @@ std::string CleanUpScratchCluster(int64_t id) {
       lstat((directory + "/data").c_str(), &st) != 0)
     return "";
   std::string done = StopLeftoverServer(directory + "/data", kStopGraceMs);
+  std::string socket_dir = FileTail(directory + "/socket_directory", 256);
+  if (IsScratchSocketDirectory(socket_dir) && !RemoveDirectoryTree(socket_dir))
+    done += std::string(done.empty() ? "" : ", ") + "could not remove " + socket_dir;
   if (!RemoveDirectoryTree(directory))
     return done + (done.empty() ? "" : ", ") + "could not remove all of " + directory;
   return done + (done.empty() ? "" : ", ") + "removed its scratch cluster";

@@ -1588,6 +1588,7 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     std::string log = QuotedRelation("backup_log");
     const char* options_text = nullptr;
     int64 backups = 0;
+    bool wal_archived = true;
     // Built before PgCall: no C++ object may be alive where PostgreSQL can
     // raise an error.
     // verify_every counts the job's backups of this backup's database: a
@@ -1597,8 +1598,9 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
                            " l, (SELECT kind, database_name FROM " + log +
                            " WHERE id = $2) b WHERE l.job_name = $1 AND l.kind = b.kind AND "
                            "l.status IN ('succeeded', 'expiring', 'expired') AND "
-                           "l.database_name IS NOT DISTINCT FROM b.database_name) FROM " +
-                           jobs + " WHERE job_name = $1";
+                           "l.database_name IS NOT DISTINCT FROM b.database_name), "
+                           "(SELECT coalesce(wal_archived, true) FROM " +
+                           log + " WHERE id = $2) FROM " + jobs + " WHERE job_name = $1";
     PgCall([&] {
       Oid types[2] = {TEXTOID, INT8OID};
       Datum values[2] = {CStringGetTextDatum(job_name.c_str()), Int64GetDatum(backup_id)};
@@ -1610,6 +1612,11 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
         bool isnull = false;
         backups =
             DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+        // A base backup whose WAL was not archived cannot be drilled
+        // (pgbak_verify refuses it): it gets the checksum verify.
+        wal_archived =
+            DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)) ||
+            isnull;
       }
     });
     if (options_text == nullptr)
@@ -1627,7 +1634,7 @@ void QueueScheduledVerification(int64_t backup_id, const std::string& job_name) 
     }
     if (verify == "none")
       return;
-    bool deep = verify == "restore" && backups % verify_every == 0;
+    bool deep = verify == "restore" && backups % verify_every == 0 && wal_archived;
     std::string sql =
         "INSERT INTO " + log +
         " (kind, source_id, database_name, storage_name, format, options, trigger, job_name, "

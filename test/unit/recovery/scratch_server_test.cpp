@@ -65,6 +65,37 @@ TEST(ScratchServerArguments, NothingOfTheLiveClusterIsShared) {
   EXPECT_EQ(ValueOf(args, "ssl"), "off");
   EXPECT_EQ(ValueOf(args, "shared_buffers"), "64MB");
   EXPECT_EQ(ScratchHbaFile().find("host"), std::string::npos);
+  // What the copy's postgresql.auto.conf could say that reaches outside
+  // the scratch directory or stops the drill.
+  EXPECT_EQ(ValueOf(args, "synchronous_standby_names"), "");
+  EXPECT_EQ(ValueOf(args, "archive_cleanup_command"), "");
+  EXPECT_EQ(ValueOf(args, "external_pid_file"), "");
+  EXPECT_EQ(ValueOf(args, "max_logical_replication_workers"), "0");
+  EXPECT_EQ(ValueOf(args, "recovery_min_apply_delay"), "0");
+  // Prepared transactions in the replayed WAL fit as on the live cluster.
+  EXPECT_EQ(ValueOf(args, "max_prepared_transactions"), "0");
+  layout.max_prepared_transactions = "20";
+  layout.max_locks_per_transaction = "128";
+  args = ScratchServerArguments(layout);
+  EXPECT_EQ(ValueOf(args, "max_prepared_transactions"), "20");
+  EXPECT_EQ(ValueOf(args, "max_locks_per_transaction"), "128");
+  // No setting is given twice (the last would silently win).
+  for (const char* name : {"port", "archive_mode", "shared_preload_libraries", "hot_standby"})
+    EXPECT_NE(ValueOf(args, name), "<twice>") << name;
+}
+
+TEST(ScratchSocketDirectory, PrivateAndRecognised) {
+  std::string dir = MakeScratchSocketDirectory();
+  struct stat st;
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_TRUE(IsScratchSocketDirectory(dir));
+  EXPECT_LT(dir.size() + std::string("/.s.PGSQL.59999").size(), 108u);
+  EXPECT_FALSE(IsScratchSocketDirectory("/tmp"));
+  EXPECT_FALSE(IsScratchSocketDirectory("/tmp/pgbak-drill-"));
+  EXPECT_FALSE(IsScratchSocketDirectory("/tmp/pgbak-drill-abcdef/x"));
+  EXPECT_FALSE(IsScratchSocketDirectory("/var/pgbak-drill-abcdef"));
+  EXPECT_TRUE(RemoveDirectoryTree(dir));
 }
 
 TEST(ParsePostmasterPid, AsPostgres15WritesIt) {
@@ -72,6 +103,7 @@ TEST(ParsePostmasterPid, AsPostgres15WritesIt) {
   ASSERT_TRUE(ParsePostmasterPid(
       "4242\n/var/tmp/d/data\n1764600000\n50007\n/var/tmp/d\n\n 50007001     32769\nready   \n",
       pid_file));
+  EXPECT_EQ(pid_file.status, "ready");
   EXPECT_EQ(pid_file.pid, 4242);
   EXPECT_EQ(pid_file.data_dir, "/var/tmp/d/data");
   EXPECT_EQ(pid_file.shm_key, 50007001);
