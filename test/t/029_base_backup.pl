@@ -309,8 +309,8 @@ for my $storage ('local', 's3', 's3enc')
 		'and the base backup is marked failed, naming the object');
 	rename("$object.good", $object) or die "rename: $!";
 	like(call_error("SELECT pgbak_verify($bid, true)"),
-		qr/ERROR:  0A000: a restore drill of base backup $bid is not available/,
-		'a restore drill of a base backup: 0A000');
+		qr/ERROR:  55000: a restore drill of a base backup needs the WAL archive in storage "local"/,
+		'a restore drill of a base backup whose WAL an archive_command keeps elsewhere: 55000');
 	like(call_error("SELECT pgbak_restore($bid, 'somewhere')"),
 		qr/ERROR:  0A000: backup $bid is a base backup: it cannot be restored or copied/,
 		'pgbak_restore of a base backup: 0A000');

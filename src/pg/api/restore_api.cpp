@@ -18,6 +18,7 @@ extern "C" {
 #include "fmgr.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -219,6 +220,28 @@ void RefuseUnusableTarget(const char* target) {
 
 using namespace pgbak;
 
+// RequireWalInStorage refuses what needs the WAL archive next to base
+// backups in storage (a drill, a recovery) unless this server archives
+// its WAL there: pgbak restore-cluster reads the WAL from the base
+// backup's own storage, and an archive_command's copies elsewhere are
+// not found there.
+static void RequireWalInStorage(const char* storage, const char* what) {
+  const char* library = GetConfigOption("archive_library", true, false);
+  const char* mode = GetConfigOption("archive_mode", true, false);
+  bool archiving = library != nullptr && strcmp(library, "pgbak_ext") == 0 && mode != nullptr &&
+                   strcmp(mode, "off") != 0;
+  if (!archiving || setting_wal_storage == nullptr || strcmp(setting_wal_storage, storage) != 0)
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("%s needs the WAL archive in storage \"%s\"", what, storage),
+             errdetail("This server archives its WAL %s.",
+                       !archiving ? "without pgbak_ext (archive_library is not 'pgbak_ext')"
+                                  : psprintf("to storage \"%s\"", setting_wal_storage)),
+             errhint("Set archive_library = 'pgbak_ext' and pgbak.wal_storage to the storage of "
+                     "the base backups; the README's \"Restoring a base backup by hand\" "
+                     "recovers from another archive.")));
+}
+
 // RequireArchivedWal refuses the restore drill of base backup id unless
 // its WAL was archived: without it the restored cluster cannot reach
 // consistency. Needs SPI connected.
@@ -255,8 +278,10 @@ extern "C" Datum pgbak_verify(PG_FUNCTION_ARGS) {
     elog(ERROR, "SPI_connect failed");
   SourceBackup backup = LoadSourceBackup(backup_id, true);
   RequireSourceStorage(backup_id, backup);
-  if (deep && backup.base)
+  if (deep && backup.base) {
     RequireArchivedWal(backup_id);
+    RequireWalInStorage(backup.storage, "a restore drill of a base backup");
+  }
   if (deep)
     RefusePlainCatalogSet(backup_id, backup, "restore-drill");
   int64 id = QueueOperation("verify", backup_id, backup.database, CallerName(caller), backup,
@@ -482,27 +507,31 @@ extern "C" Datum pgbak_recover(PG_FUNCTION_ARGS) {
              errmsg("permission denied to recover tables into database \"%s\"", NameStr(*database)),
              errdetail("Recovered tables are added to the live database: that takes pgbak_admin "
                        "or ownership of the database.")));
+  RequireWalInStorage(setting_wal_storage != nullptr ? setting_wal_storage : "",
+                      "a recovery of tables");
   if (SPI_connect() != SPI_OK_CONNECT)
     elog(ERROR, "SPI_connect failed");
-  // The base backup recovery starts from: the newest succeeded one, with
-  // its WAL archived, that ended at or before the target.
+  // The base backup recovery starts from: the newest succeeded one in the
+  // WAL storage, with its WAL archived, that ended at or before the target.
   const char* sql = psprintf(
       "SELECT id, storage_name, to_char($1 AT TIME ZONE 'UTC', "
       "'YYYY-MM-DD HH24:MI:SS.US') || '+00', "
-      "(SELECT min(finished_at)::text FROM %s WHERE kind = 'base' AND status = 'succeeded' "
-      "AND wal_archived) FROM %s WHERE kind = 'base' AND status = 'succeeded' AND wal_archived "
-      "AND finished_at <= $1 ORDER BY finished_at DESC, id DESC LIMIT 1",
-      BackupLogName(), BackupLogName());
-  Oid types[1] = {TIMESTAMPTZOID};
-  Datum values[1] = {TimestampTzGetDatum(target_time)};
-  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+      "NULL FROM %s WHERE kind = 'base' AND status = 'succeeded' AND wal_archived "
+      "AND storage_name = $2 AND finished_at <= $1 ORDER BY finished_at DESC, id DESC LIMIT 1",
+      BackupLogName());
+  Oid types[2] = {TIMESTAMPTZOID, TEXTOID};
+  Datum values[2] = {TimestampTzGetDatum(target_time), CStringGetTextDatum(setting_wal_storage)};
+  if (SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
     elog(ERROR, "could not read backup_log");
   if (SPI_processed == 0) {
     const char* earliest_sql = psprintf(
         "SELECT min(finished_at)::text FROM %s WHERE kind = 'base' AND status = 'succeeded' "
-        "AND wal_archived",
+        "AND wal_archived AND storage_name = $1",
         BackupLogName());
-    if (SPI_execute(earliest_sql, true, 1) != SPI_OK_SELECT)
+    Oid earliest_types[1] = {TEXTOID};
+    Datum earliest_values[1] = {CStringGetTextDatum(setting_wal_storage)};
+    if (SPI_execute_with_args(earliest_sql, 1, earliest_types, earliest_values, nullptr, true, 1) !=
+        SPI_OK_SELECT)
       elog(ERROR, "could not read backup_log");
     char* earliest = SPI_processed == 1
                          ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)
