@@ -156,6 +156,62 @@ is($node->safe_psql('app_restored', "SELECT convert_from(lo_get(4242), 'UTF8')")
 like(slurp_file($node->logfile), qr/restored backup $id into "[^"]+": .* (\d+) of \1 tables loaded/,
 	'the loaders loaded the archive\'s tables and the separate ones');
 
+# ---------------------------------------------------------------------------
+# Selected tables and schemas: those in objects of their own get their rows.
+# ---------------------------------------------------------------------------
+# pick($target, $options) restores a selection of the set into $target and
+# returns its final status.
+sub pick
+{
+	my ($target, $options) = @_;
+	my $op = $node->safe_psql('postgres', "SELECT pgbak_restore($id, '$target', '$options')");
+	return wait_backup($node, $op);
+}
+$node->safe_psql('postgres', 'CREATE DATABASE app_pick OWNER app_owner');
+is(pick('app_pick', '{"tables": ["public.big", "public.small", "public.events", "public.events_2025", "public.events_2026"]}'),
+	'succeeded', 'a restore of selected tables, some in objects of their own, succeeds');
+my $picked = table_fingerprints($node, 'app_pick');
+for my $table ('public.big', 'public.small', 'public.events_2025', 'public.events_2026')
+{
+	is($picked->{$table}, $source->{$table}, "selected table $table equals the source");
+}
+ok(defined $source->{'public.big'} && $picked->{'public.big'} !~ /^0:/, 'big came back with rows');
+is($node->safe_psql('app_pick',
+		q{SELECT count(*) FROM pg_constraint WHERE conrelid = 'small'::regclass AND contype = 'f'}),
+	'1', 'the foreign key from small to big (checked against big\'s loaded rows) is restored');
+is($node->safe_psql('app_pick', q{SELECT count(*) FROM events}),
+	$source_rows{events_2025} + $source_rows{events_2026},
+	'the selected partitions are attached to their parent, with their rows');
+is($node->safe_psql('app_pick', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),
+	'app_owner', 'the selected table belongs to the target\'s owner');
+
+# A schema holding a table in an object of its own (pg_restore -n needs
+# the schema there).
+$node->safe_psql('app_pick', q{SET ROLE app_owner; CREATE SCHEMA "Sales Co"});
+is(pick('app_pick', '{"schemas": ["\\"Sales Co\\""]}'), 'succeeded', 'a restore of a schema succeeds');
+is(table_fingerprints($node, 'app_pick')->{'Sales Co.Line "Items"'},
+	$source->{'Sales Co.Line "Items"'}, 'its table in an object of its own equals the source');
+
+# Beside the live table: the inheritance child whose columns the restored
+# definition orders otherwise, and big.
+is(pick('app', '{"tables": ["public.kid", "public.big"], "into_schema": "recovered"}'), 'succeeded',
+	'a restore into_schema of tables in objects of their own succeeds');
+my $recovered = table_fingerprints($node, 'app');
+is($recovered->{'recovered.kid'}, $source->{'public.kid'}, 'recovered.kid equals the source\'s kid');
+is($recovered->{'recovered.big'}, $source->{'public.big'}, 'recovered.big equals the source\'s big');
+$node->safe_psql('app', 'DROP SCHEMA recovered CASCADE');
+
+# A selection that fails after its rows were loaded leaves nothing: the
+# index big_pkey's name is taken in the target, so big's primary key fails
+# after big was created and filled.
+$node->safe_psql('postgres', 'CREATE DATABASE app_taken OWNER app_owner');
+$node->safe_psql('app_taken', 'SET ROLE app_owner; CREATE TABLE other (x int); CREATE INDEX big_pkey ON other (x)');
+is(pick('app_taken', '{"tables": ["public.big"]}'), 'failed',
+	'a selection whose index cannot be created fails');
+like(slurp_file($node->logfile), qr/ERROR:  relation "big_pkey" already exists/, 'the server log says why');
+is($node->safe_psql('app_taken', q{SELECT count(*) FROM pg_class WHERE relname = 'big'}), '0',
+	'and leaves no part of it behind: not the table, not its rows');
+
 my $drill = $node->safe_psql('postgres', "SELECT pgbak_verify($id, true)");
 is(wait_backup($node, $drill), 'succeeded', 'the restore drill (deep verify) succeeds, row counts included');
 my $check = $node->safe_psql('postgres', "SELECT pgbak_verify($id)");

@@ -410,8 +410,10 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
                      custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(hooked), true,
                      options.progress);
       staged.data_path = file.path();
-      if (custom && scanner.ok())
+      if (custom && scanner.ok()) {
         staged.toc = scanner.toc();
+        staged.client_encoding = scanner.client_encoding();
+      }
       if (custom && scanner.ok() && scanner.complete()) {
         staged.toc_complete = true;
         if (options.observer != nullptr)
@@ -428,6 +430,7 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
   }
   if (!saw_data)
     throw Error(ErrorKind::kCorrupt, "manifest.json lists no data object");
+  staged.table_paths = staged_tables;
   if (!staged_tables.empty()) {
     // Each object holds one table's rows, as the row counts say.
     for (const TableCount& count : staged.manifest.tables) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -167,7 +168,11 @@ struct StagedSet {
   std::vector<OffsetPatch> patches;
   // A custom archive's table of contents, as the scanner read it.
   std::vector<TocEntry> toc;
-  bool toc_complete = false;  // the scanner read the whole archive
+  bool toc_complete = false;    // the scanner read the whole archive
+  std::string client_encoding;  // the archive's ENCODING (its COPY text's)
+  // With stage_tables: the staged file of each table object (decompressed
+  // COPY text), by object name.
+  std::map<std::string, std::string> table_paths;
 };
 
 // ReadBackSet reads back and checks every object of the set at set_key
