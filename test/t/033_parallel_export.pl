@@ -217,11 +217,71 @@ is(wait_backup($node, $drill), 'succeeded', 'the restore drill (deep verify) suc
 my $check = $node->safe_psql('postgres', "SELECT pgbak_verify($id)");
 is(wait_backup($node, $check), 'succeeded', 'a verify checks every object');
 
-# The pgbak command checks the set (every object), and refuses to restore
-# it without its tables rather than restore them empty.
+# ---------------------------------------------------------------------------
+# The pgbak command: verify, fetch (the table objects too) and restore.
+# ---------------------------------------------------------------------------
 my $local = $node->safe_psql('postgres', 'SELECT pgbak_local_path()');
-IPC::Run::run([ 'pgbak', 'verify', $set, '--storage', "file://$local" ], '>', \$out, '2>', \$err);
-is($? >> 8, 0, 'pgbak verify accepts the set') or diag $err;
+sub pgbak
+{
+	my (@args) = @_;
+	my ($stdout_of, $stderr_of);
+	IPC::Run::run([ 'pgbak', @args ], '<', \undef, '>', \$stdout_of, '2>', \$stderr_of);
+	return ($? >> 8, $stdout_of, $stderr_of);
+}
+my @local = ('--storage', "file://$local");
+my $rc;
+($rc, $out, $err) = pgbak('verify', $set, @local);
+is($rc, 0, 'pgbak verify accepts the set') or diag $err;
+
+# fetch: the archive, each table object's COPY text, and tables.sql, which
+# loads them; restored with the three commands it prints.
+($rc, $out, $err) = pgbak('fetch', $set, "$tmp/fetched", @local);
+is($rc, 0, 'pgbak fetch of the set succeeds') or diag $err;
+ok(-f "$tmp/fetched/table-$_.copy", "fetch writes table-$_.copy") for ('0001' .. '0005');
+ok(-f "$tmp/fetched/tables.sql" && -f "$tmp/fetched/manifest.json", 'and tables.sql and the manifest');
+like($out, qr/tables\.sql/, 'it says how to restore with tables.sql');
+$fresh->safe_psql('postgres', 'CREATE DATABASE fetched');
+my @on_fresh = ('-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', $fresh->host, '-p', $fresh->port);
+for my $step (
+	[ 'pg_restore', '--section=pre-data', '-h', $fresh->host, '-p', $fresh->port, '-d', 'fetched', "$tmp/fetched/data.dump" ],
+	[ 'psql', @on_fresh, '-1', '-d', 'fetched', '-f', "$tmp/fetched/tables.sql" ],
+	[ 'pg_restore', '--section=data', '--section=post-data', '-j', '2', '-h', $fresh->host, '-p', $fresh->port,
+		'-d', 'fetched', "$tmp/fetched/data.dump" ])
+{
+	IPC::Run::run($step, '<', \undef, '>', \$out, '2>', \$err);
+	is($? >> 8, 0, "fetched set: $step->[0] $step->[1] succeeds") or diag $err;
+}
+is_deeply(table_fingerprints($fresh, 'fetched'), $source, 'the fetched set restores every table equal to the source');
+
+# restore: one session, one transaction; --jobs with --create; --tables.
+$fresh->safe_psql('postgres', 'CREATE DATABASE cli_one');
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('cli_one'));
+is($rc, 0, 'pgbak restore of the set succeeds') or diag $err;
+is_deeply(table_fingerprints($fresh, 'cli_one'), $source, 'pgbak restore: every table equals the source');
+is($fresh->safe_psql('cli_one', q{SELECT count(*) FROM pg_indexes WHERE tablename = 'big'}), '1',
+	'pgbak restore builds the primary key of big');
+
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('postgres'), '--create', '--jobs', '2');
+is($rc, 0, 'pgbak restore --create --jobs 2 of the set succeeds') or diag $err;
+is_deeply(table_fingerprints($fresh, 'app'), $source, 'pgbak restore --create --jobs 2: every table equals the source');
+
+$fresh->safe_psql('postgres', 'CREATE DATABASE cli_pick');
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('cli_pick'),
+	'--tables', 'public.big,public.small,kid,par');
+is($rc, 0, 'pgbak restore --tables of tables in objects of their own succeeds') or diag $err;
+my $cli_picked = table_fingerprints($fresh, 'cli_pick');
+is($cli_picked->{$_}, $source->{$_}, "pgbak restore --tables: $_ equals the source")
+  for ('public.big', 'public.small', 'public.kid', 'public.par');
+
+# A failure after the rows were loaded (big_pkey's name is taken) leaves
+# nothing in one session.
+$fresh->safe_psql('postgres', 'CREATE DATABASE cli_taken');
+$fresh->safe_psql('cli_taken', 'CREATE TABLE other (x int); CREATE INDEX big_pkey ON other (x)');
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('cli_taken'), '--tables', 'public.big');
+isnt($rc, 0, 'pgbak restore --tables fails where big_pkey cannot be created');
+like($err, qr/big_pkey/, 'it says why');
+is($fresh->safe_psql('cli_taken', q{SELECT count(*) FROM pg_class WHERE relname = 'big'}), '0',
+	'and leaves neither big nor its rows');
 
 # ---------------------------------------------------------------------------
 # Encrypted: the table objects are age-encrypted too, and which table each
@@ -243,6 +303,11 @@ unlike(slurp_file("$sealed_set/manifest.json"), qr/Line|events_20|"big"/, 'its m
 my $sealed_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($sealed, 'app_sealed', '{\"jobs\": 2}')");
 is(wait_backup($node, $sealed_restore), 'succeeded', 'pgbak_restore of the encrypted set succeeds');
 is_deeply(table_fingerprints($node, 'app_sealed'), $source, 'the encrypted set restores every table');
+$fresh->safe_psql('postgres', 'CREATE DATABASE sealed_cli');
+($rc, $out, $err) = pgbak('restore', $sealed_set, '--storage', "file://$tmp/sealed", '--identity', "$tmp/key.txt",
+	'--dbname', $fresh->connstr('sealed_cli'));
+is($rc, 0, 'pgbak restore of the encrypted set succeeds') or diag $err;
+is_deeply(table_fingerprints($fresh, 'sealed_cli'), $source, 'pgbak restore of the encrypted set: every table equals the source');
 
 # set_pause($point) makes workers pause at $point ('none' for none: it also
 # ends a pause, which a reset would not).

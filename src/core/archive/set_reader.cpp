@@ -334,8 +334,8 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
                   "the set holds tables in objects of their own (a backup with jobs > 1), "
                   "which this restore cannot load",
                   "Its data object alone would restore those tables empty.",
-                  "pgbak_restore restores such a set whole (not selected tables of it); by hand, "
-                  "README.md's \"Restore by hand\" says how.");
+                  "pgbak_restore and pgbak restore load them; by hand, README.md's \"Restore by "
+                  "hand\" says how.");
     if (is_data && options.on_data)
       options.on_data(staged.manifest);
     if (object.role == kTableDataRole && options.stage_tables &&

@@ -3,6 +3,8 @@
 
 #include "core/archive/table_loads.h"
 
+#include <cstring>
+
 #include "core/archive/database_properties.h"
 #include "core/base/error.h"
 #include "core/options/backup_options.h"
@@ -34,10 +36,25 @@ std::vector<SeparateTableLoad> SeparateTableLoads(
     if (staged == table_paths.end())
       throw Error(ErrorKind::kCorrupt,
                   "the rows of table " + name + " (object " + table.object + ") were not staged");
-    loads.push_back(
-        {table.schema, table.table, entry->owner, table.columns, staged->second, entry->dump_id});
+    loads.push_back({table.schema, table.table, entry->owner, table.columns, staged->second,
+                     table.object, entry->dump_id});
   }
   return loads;
+}
+
+std::string FetchedTableName(const std::string& object) {
+  std::string name = object;
+  for (const char* suffix : {".age", ".zst"})
+    if (name.size() > std::strlen(suffix) &&
+        name.compare(name.size() - std::strlen(suffix), std::strlen(suffix), suffix) == 0)
+      name.resize(name.size() - std::strlen(suffix));
+  // table-NNNN.copy: digits only between the dash and the dot.
+  bool ours = name.size() > 11 && name.compare(0, 6, "table-") == 0 &&
+              name.compare(name.size() - 5, 5, ".copy") == 0 &&
+              name.find_first_not_of("0123456789", 6) == name.size() - 5;
+  if (!ours)
+    throw Error(ErrorKind::kCorrupt, "object \"" + object + "\" is not named as a table object");
+  return name;
 }
 
 std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,

@@ -32,6 +32,7 @@ struct SeparateTableLoad {
   std::string owner;                 // the TABLE entry's owner ("" if none)
   std::vector<std::string> columns;  // of the COPY text, in order ("" list: all)
   std::string path;                  // the staged, decompressed COPY text
+  std::string object;                // the table object's name in the set
   int table_id = 0;                  // the TABLE entry's dump id
 };
 
@@ -45,13 +46,20 @@ std::vector<SeparateTableLoad> SeparateTableLoads(
     const std::map<std::string, std::string>& table_paths,
     const std::function<bool(const TocEntry&)>& restored = nullptr);
 
+// FetchedTableName is the name of table object's decompressed (and
+// decrypted) COPY text in a fetched set: "table-0001.copy" for
+// "table-0001.copy.zst[.age]"; an object not named that way is damage
+// (kCorrupt).
+std::string FetchedTableName(const std::string& object);
+
 // TableLoadScript is the psql script that loads tables: the session
 // settings pg_restore gives its own sessions (client_encoding is the
 // archive's, that of the COPY text), then per table a \copy of its file
 // with its column list, as its owner (SET SESSION AUTHORIZATION) when
 // as_owners, and RESET SESSION AUTHORIZATION at the end. into_schema, if
 // not empty, replaces every table's schema. A path psql could not read
-// back as written (a newline) is refused (kInvalidParameter).
+// back as written (a line break in a name or a path) is refused
+// (kInvalidParameter).
 std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,
                             const std::string& client_encoding, bool as_owners,
                             const std::string& into_schema = "");

@@ -98,5 +98,14 @@ TEST(TableLoadsTest, ALineBreakInANameIsRefused) {
   EXPECT_THROW(TableLoadScript({}, "", false), Error);
 }
 
+TEST(TableLoadsTest, FetchedTableNamesAreTheObjectsWithoutTheirSuffixes) {
+  EXPECT_EQ(FetchedTableName("table-0001.copy.zst"), "table-0001.copy");
+  EXPECT_EQ(FetchedTableName("table-0042.copy.zst.age"), "table-0042.copy");
+  EXPECT_THROW(FetchedTableName("../table-0001.copy.zst"), Error);
+  EXPECT_THROW(FetchedTableName("table-00x1.copy.zst"), Error);
+  EXPECT_THROW(FetchedTableName("table-.copy.zst"), Error);
+  EXPECT_THROW(FetchedTableName("data.dump.zst"), Error);
+}
+
 }  // namespace
 }  // namespace pgbak
