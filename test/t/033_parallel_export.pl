@@ -98,6 +98,8 @@ ok(!exists $by_table{'public.events'}, 'the partitioned parent holds no rows of 
 my $sum = 0;
 $sum += $_->{size} for grep { $_->{role} eq 'data' || $_->{role} eq 'table_data' } @{ $manifest->{objects} };
 is($row->{stored_bytes}, $sum, 'stored_bytes counts the data object and the table objects');
+is($row->{table_count}, scalar(@{ $manifest->{tables} }),
+	'table_count counts every table, those in objects of their own too');
 
 # The archive alone has no rows of the separate tables, and the large object.
 my $dump = "$tmp/archive.dump";
@@ -300,6 +302,8 @@ is(scalar(grep { $_->{name} =~ /^table-\d{4}\.copy\.zst\.age$/ && $_->{encryptio
 			@{ $sealed_manifest->{objects} }),
 	5, 'its table objects are encrypted');
 unlike(slurp_file("$sealed_set/manifest.json"), qr/Line|events_20|"big"/, 'its manifest names no table');
+is(backup_row($node, $sealed)->{table_count}, scalar(@{ $manifest->{tables} }),
+	'its table_count counts every table, as the unencrypted set\'s does');
 my $sealed_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($sealed, 'app_sealed', '{\"jobs\": 2}')");
 is(wait_backup($node, $sealed_restore), 'succeeded', 'pgbak_restore of the encrypted set succeeds');
 is_deeply(table_fingerprints($node, 'app_sealed'), $source, 'the encrypted set restores every table');

@@ -875,6 +875,9 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   manifest.objects.push_back({globals_name, "globals", globals_result.stored_bytes,
                               globals_result.raw_bytes, globals_result.sha256, "zstd", encryption});
   manifest.age_recipients = handle.encryption.recipients;
+  // Every table counted, those of a parallel export's objects too, whether
+  // the manifest lists them or (encrypted) tables.json.age does.
+  size_t tables_counted = table_counts.size();
   if (recipients.empty()) {
     manifest.tables = std::move(table_counts);
   } else {
@@ -923,7 +926,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     outcome.toc_sha256 = scan.toc_sha256.empty() ? nullptr : scan.toc_sha256.c_str();
     outcome.manifest_sha256 = manifest_sha256.c_str();
     outcome.snapshot_lsn = lsn.c_str();
-    outcome.table_count = static_cast<int>(manifest.tables.size());
+    outcome.table_count = static_cast<int>(tables_counted);
     PgCall([&] { FinishSucceeded(id, outcome); });
   });
   // One concise line per backup in the server log, with what a DBA scans for.
@@ -937,7 +940,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
            static_cast<long long>(id), database.c_str(), seconds,
            static_cast<unsigned long long>(data.raw_bytes),
            static_cast<unsigned long long>(data_stored + globals_result.stored_bytes), zstd_level,
-           manifest.tables.size(), exported.size());
+           tables_counted, exported.size());
   PgCall([&] { ereport(LOG, (errmsg("%s", line))); });
 }
 
