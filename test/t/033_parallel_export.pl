@@ -378,6 +378,36 @@ ok(poll_until(120, sub { set_leftovers($killed_set) eq '' }),
 	'the launcher removed what the killed backup wrote')
   or diag 'left: ' . set_leftovers($killed_set);
 
+# ---------------------------------------------------------------------------
+# A COPY stream whose backend is terminated in the middle of a table: the
+# backup fails, says which table, and leaves no manifest and no object.
+# ---------------------------------------------------------------------------
+set_pause('backup_copy');
+my $cut = queue_backup($node, 'app', '{"jobs": 2}');
+my $copy_backend;
+ok( poll_until(
+		120,
+		sub {
+			($copy_backend) = slurp_file($node->logfile)
+			  =~ /operation $cut pauses at backup_copy \(pgbak\.fault_pause\): COPY stream backend (\d+)/;
+			defined $copy_backend;
+		}),
+	'a COPY stream stops in the middle of a table');
+my $cut_set = backup_row($node, $cut)->{location};
+like($node->safe_psql('postgres', "SELECT query FROM pg_stat_activity WHERE pid = $copy_backend"),
+	qr/^COPY .* TO STDOUT$/, 'its backend is running the table\'s COPY');
+is($node->safe_psql('postgres', "SELECT pg_terminate_backend($copy_backend)"), 't',
+	'the COPY backend is terminated mid-stream');
+is(wait_backup($node, $cut), 'failed', 'the backup fails');
+set_pause('none');
+my $cut_row = backup_row($node, $cut);
+like($cut_row->{error_message}, qr/the COPY of table .* failed/, 'it says which COPY failed');
+ok(!-e "$cut_set/manifest.json", 'the backup has no manifest');
+ok(!defined $cut_row->{checksum_sha256} && !defined $cut_row->{manifest_sha256},
+	'and its row records no checksum or manifest');
+ok(poll_until(60, sub { set_leftovers($cut_set) eq '' }), 'no object of it is left, complete or not')
+  or diag 'left: ' . set_leftovers($cut_set);
+
 # pgbak_cancel while the streams run: cancelled, and nothing of it stays.
 my $cancelled = paused_backup('backup_streams', '{"jobs": 2}', 'another backup pauses while its streams run');
 my $cancelled_set = backup_row($node, $cancelled)->{location};

@@ -738,6 +738,9 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     settings.zstd_threads = setting_zstd_threads > 0 ? 1 : 0;
     settings.recipients = recipients;
     settings.lock_timeout_ms = lock_wait_ms;
+    settings.pause_in_copy =
+        setting_fault_pause != nullptr && strcmp(setting_fault_pause, "backup_copy") == 0;
+    settings.operation_id = id;
     // One storage handle per stream: a handle is not shared between
     // threads, and its waits must not call into PostgreSQL (a stream that
     // must stop is told by its cancelled COPY).
