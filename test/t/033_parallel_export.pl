@@ -203,6 +203,17 @@ is($recovered->{'recovered.kid'}, $source->{'public.kid'}, 'recovered.kid equals
 is($recovered->{'recovered.big'}, $source->{'public.big'}, 'recovered.big equals the source\'s big');
 $node->safe_psql('app', 'DROP SCHEMA recovered CASCADE');
 
+# Into a database a superuser owns, each object is loaded by its archived
+# owner: big's rows too (its \copy runs as app_owner).
+$node->safe_psql('postgres', 'CREATE DATABASE su_pick');
+$node->safe_psql('su_pick', 'GRANT CREATE ON SCHEMA public TO app_owner');
+is(pick('su_pick', '{"tables": ["public.big"]}'), 'succeeded',
+	'a selection into a database a superuser owns succeeds');
+is(table_fingerprints($node, 'su_pick')->{'public.big'}, $source->{'public.big'},
+	'its table in an object of its own equals the source');
+is($node->safe_psql('su_pick', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),
+	'app_owner', 'and belongs to its archived owner');
+
 # A selection that fails after its rows were loaded leaves nothing: the
 # index big_pkey's name is taken in the target, so big's primary key fails
 # after big was created and filled.
@@ -304,6 +315,12 @@ is(scalar(grep { $_->{name} =~ /^table-\d{4}\.copy\.zst\.age$/ && $_->{encryptio
 unlike(slurp_file("$sealed_set/manifest.json"), qr/Line|events_20|"big"/, 'its manifest names no table');
 is(backup_row($node, $sealed)->{table_count}, scalar(@{ $manifest->{tables} }),
 	'its table_count counts every table, as the unencrypted set\'s does');
+$node->safe_psql('postgres', 'CREATE DATABASE sealed_pick OWNER app_owner');
+my $sealed_pick = $node->safe_psql('postgres',
+	"SELECT pgbak_restore($sealed, 'sealed_pick', '{\"tables\": [\"public.big\"]}')");
+is(wait_backup($node, $sealed_pick), 'succeeded', 'a selective restore of the encrypted set succeeds');
+is(table_fingerprints($node, 'sealed_pick')->{'public.big'}, $source->{'public.big'},
+	'its table in an encrypted object of its own equals the source');
 my $sealed_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($sealed, 'app_sealed', '{\"jobs\": 2}')");
 is(wait_backup($node, $sealed_restore), 'succeeded', 'pgbak_restore of the encrypted set succeeds');
 is_deeply(table_fingerprints($node, 'app_sealed'), $source, 'the encrypted set restores every table');
