@@ -677,6 +677,16 @@ int RunRestore(const Arguments& args) {
   options.stage_required = true;
   options.stage_globals = args.globals;
   options.stage_tables = true;
+  if (!wanted.empty()) {
+    // Only the tables --tables restores (a table brings its partitions).
+    options.stage_table = [&wanted](const TableCount& table, const std::vector<TocEntry>& toc) {
+      std::set<int> restored = SelectTablesWhole(toc, wanted).dump_ids;
+      for (const TocEntry& entry : toc)
+        if (entry.desc == "TABLE" && entry.namespace_ == table.schema && entry.tag == table.table)
+          return restored.count(entry.dump_id) > 0;
+      return true;  // damage, which SeparateTableLoads reports
+    };
+  }
   StagedSet staged = ReadBack(source, set, staging.area, options, args, "reading", work);
   // What to restore is settled before anything reaches the server.
   std::string left_out;

@@ -106,7 +106,8 @@ StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingAre
                          int64_t source_id, const SourceInfo& source, bool stage,
                          bool stage_required, StageObserver* observer = nullptr,
                          std::function<void(const Manifest&)> on_data = nullptr,
-                         TableStaged on_table_staged = nullptr, bool stage_tables = false) {
+                         TableStaged on_table_staged = nullptr, bool stage_tables = false,
+                         decltype(ReadBackOptions::stage_table) stage_table = nullptr) {
   SetExpectation expected;
   expected.backup_id = source.set_id;
   expected.database = source.database;
@@ -119,6 +120,7 @@ StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingAre
   // A whole restore (the observer's) loads the tables of a parallel export,
   // and so does a restore of selected tables or schemas.
   options.stage_tables = observer != nullptr || stage_tables;
+  options.stage_table = std::move(stage_table);
   options.on_data = std::move(on_data);
   options.on_table_staged = std::move(on_table_staged);
   options.progress = WorkerProgress;
@@ -489,6 +491,34 @@ bool SelectedByArguments(const TocEntry& entry, const std::vector<std::string>& 
     }
   }
   return (!schema_given || schema_ok) && (!table_given || table_ok);
+}
+
+// SelectionMayRestore says whether a partial restore with options may
+// restore table (a table in an object of its own), by the archive's table
+// of contents toc: a superset of what ApplyTables, the schemas' groups and
+// RestoreIntoSchema then restore (each picks its tables again).
+bool SelectionMayRestore(const RestoreOptions& options, const std::vector<TocEntry>& toc,
+                         const TableCount& table) {
+  const TocEntry* entry = nullptr;
+  for (const TocEntry& candidate : toc)
+    if (candidate.desc == "TABLE" && candidate.namespace_ == table.schema &&
+        candidate.tag == table.table)
+      entry = &candidate;
+  if (entry == nullptr)
+    return true;  // damage, which SeparateTableLoads reports
+  for (const QualifiedName& schema : options.schemas)
+    if (entry->namespace_ == schema.name)
+      return true;
+  for (const QualifiedName& name : options.tables)
+    if (entry->tag == name.name && (name.schema.empty() || entry->namespace_ == name.schema))
+      return true;
+  if (options.tables.empty())
+    return false;
+  // A whole table brings its partitions (SelectTablesWhole).
+  std::vector<SelectedTable> wanted;
+  for (const QualifiedName& name : options.tables)
+    wanted.push_back({name.schema, name.name});
+  return SelectTablesWhole(toc, wanted).dump_ids.count(entry->dump_id) > 0;
 }
 
 // ApplyTables restores selected tables whole (see table_selection.h) from
@@ -1549,9 +1579,13 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
   SuperuserGate gate(facts, source_id, false, options.allow_superuser_code);
   if (options.partial()) {
     // With the tables a parallel export stored in objects of their own:
-    // a selection that holds one loads its rows from there.
-    StagedSet staged = ReadBackSource(storage, local, staging, source_id, source, true, true,
-                                      nullptr, nullptr, nullptr, true);
+    // a selection that holds one loads its rows from there. Only those the
+    // selection may restore are staged.
+    StagedSet staged = ReadBackSource(
+        storage, local, staging, source_id, source, true, true, nullptr, nullptr, nullptr, true,
+        [&](const TableCount& table, const std::vector<TocEntry>& toc) {
+          return SelectionMayRestore(options, toc, table);
+        });
     SetPhase(Phase::kRestoring);
     // Checked again after the read-back: the owner may have changed. The
     // objects go into the database with its owner's rights, whoever asked:
