@@ -277,6 +277,12 @@ is($fresh->safe_psql('cli_one', q{SELECT count(*) FROM pg_indexes WHERE tablenam
 ($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('postgres'), '--create', '--jobs', '2');
 is($rc, 0, 'pgbak restore --create --jobs 2 of the set succeeds') or diag $err;
 is_deeply(table_fingerprints($fresh, 'app'), $source, 'pgbak restore --create --jobs 2: every table equals the source');
+# Again with a postgresql:// URI: the loads reach the database --create made.
+$fresh->safe_psql('postgres', 'DROP DATABASE app');
+my $uri = 'postgresql:///postgres?host=' . $fresh->host . '&port=' . $fresh->port;
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $uri, '--create');
+is($rc, 0, 'pgbak restore --create with a URI succeeds') or diag $err;
+is_deeply(table_fingerprints($fresh, 'app'), $source, 'pgbak restore --create with a URI: every table equals the source');
 
 $fresh->safe_psql('postgres', 'CREATE DATABASE cli_pick');
 ($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('cli_pick'),
