@@ -4,8 +4,11 @@
 # COPYed by one of several streams in the backup's one snapshot. The set
 # must restore with the stock tools (the README's recipe, run as written),
 # with pgbak_restore and with the restore drill, every table equal to the
-# source; rows written while the backup runs must not be in it; a backup
-# killed while its streams run leaves no manifest and no objects.
+# source, and so must selections of it (tables, schemas, into_schema) and
+# the pgbak command (fetch, restore, restore --tables/--create/--jobs);
+# rows written while the backup runs must not be in it; a backup killed
+# while its streams run, or whose COPY backend is terminated mid-table,
+# leaves no manifest and no objects.
 
 use strict;
 use warnings;
