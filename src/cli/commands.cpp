@@ -33,6 +33,7 @@
 #include "core/archive/set_layout.h"
 #include "core/archive/set_listing.h"
 #include "core/archive/set_reader.h"
+#include "core/archive/table_loads.h"
 #include "core/archive/table_selection.h"
 #include "core/base/error.h"
 #include "core/base/json.h"
@@ -343,8 +344,26 @@ int RunFetch(const Arguments& args) {
   options.stage = true;
   options.stage_required = true;
   options.stage_globals = true;
+  options.stage_tables = true;
   Stopwatch watch;
   StagedSet staged = ReadBack(source, set, staging.area, options, args, "fetching", args.directory);
+  // The tables a parallel export stored in objects of their own: each one's
+  // COPY text, and a psql script that loads them all from where they are.
+  std::vector<SeparateTableLoad> loads;
+  std::string load_script;
+  if (!staged.table_paths.empty()) {
+    loads = SeparateTableLoads(staged.manifest, staged.toc, staged.table_paths);
+    std::string absolute = OnThisMachine([&] {
+      char resolved[PATH_MAX];
+      if (realpath(args.directory.c_str(), resolved) == nullptr)
+        ThrowErrno("could not resolve \"" + Printable(args.directory) + "\"", errno);
+      return std::string(resolved);
+    });
+    std::vector<SeparateTableLoad> fetched = loads;
+    for (SeparateTableLoad& table : fetched)
+      table.path = absolute + "/" + FetchedTableName(table.object);
+    load_script = TableLoadScript(fetched, staged.client_encoding, false);
+  }
   // The manifest written is the one the objects were checked against.
   const std::string& manifest_text = staged.manifest_text;
   std::vector<std::string> files;
@@ -361,6 +380,15 @@ int RunFetch(const Arguments& args) {
     place(staged.data_path, staged.data_path.substr(staged.data_path.rfind('/') + 1));
     if (!staged.globals_path.empty())
       place(staged.globals_path, "globals.sql");
+    for (const SeparateTableLoad& table : loads)
+      place(table.path, FetchedTableName(table.object));
+    if (!load_script.empty()) {
+      std::string script = staging.area.Path("tables.sql");
+      StagingFile file(script, load_script.size());
+      file.Write(reinterpret_cast<const uint8_t*>(load_script.data()), load_script.size());
+      file.Finish();
+      place(script, "tables.sql");
+    }
     std::string path = staging.area.Path("manifest.json");
     StagingFile file(path, manifest_text.size());
     file.Write(reinterpret_cast<const uint8_t*>(manifest_text.data()), manifest_text.size());
@@ -381,12 +409,18 @@ int RunFetch(const Arguments& args) {
   std::printf("%s: fetched and checked\n", SetName(set, *source.storage).c_str());
   for (const std::string& file : files)
     std::printf("  %s\n", Printable(file).c_str());
-  if (set.dump_format == "custom")
-    std::printf("Restore with: pg_restore -j 4 -d DBNAME %s/data.dump\n",
-                Printable(args.directory).c_str());
+  std::string dir = Printable(args.directory);
+  if (!loads.empty())
+    std::printf(
+        "Restore with (%zu tables in files of their own, loaded by tables.sql):\n"
+        "  pg_restore --section=pre-data -d DBNAME %s/data.dump\n"
+        "  psql -X -v ON_ERROR_STOP=1 -1 -d DBNAME -f %s/tables.sql\n"
+        "  pg_restore --section=data --section=post-data -j 4 -d DBNAME %s/data.dump\n",
+        loads.size(), dir.c_str(), dir.c_str(), dir.c_str());
+  else if (set.dump_format == "custom")
+    std::printf("Restore with: pg_restore -j 4 -d DBNAME %s/data.dump\n", dir.c_str());
   else
-    std::printf("Restore with: psql -v ON_ERROR_STOP=1 -d DBNAME -f %s/data.sql\n",
-                Printable(args.directory).c_str());
+    std::printf("Restore with: psql -v ON_ERROR_STOP=1 -d DBNAME -f %s/data.sql\n", dir.c_str());
   return kExitOk;
 }
 
@@ -514,6 +548,111 @@ SelectedTable SplitTableName(const std::string& name) {
   return {name.substr(0, dot), name.substr(dot + 1)};
 }
 
+// ConnInfoWithDatabase is conninfo (a --dbname) with its database replaced
+// by database, as key=value pairs (the database pg_restore --create made).
+std::string ConnInfoWithDatabase(const std::string& conninfo, const std::string& database) {
+  auto quoted = [](const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+      if (c == '\'' || c == '\\')
+        out.push_back('\\');
+      out.push_back(c);
+    }
+    return out + "'";
+  };
+  std::string result;
+  bool structured = conninfo.find('=') != std::string::npos ||
+                    conninfo.rfind("postgresql://", 0) == 0 ||
+                    conninfo.rfind("postgres://", 0) == 0;
+  if (structured) {
+    char* message = nullptr;
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &message);
+    if (options == nullptr) {
+      PQfreemem(message);
+      throw Error(ErrorKind::kInvalidParameter, "--dbname is not a valid connection string");
+    }
+    for (PQconninfoOption* option = options; option->keyword != nullptr; option++)
+      if (option->val != nullptr && option->val[0] != '\0' &&
+          std::strcmp(option->keyword, "dbname") != 0)
+        result += std::string(option->keyword) + "=" + quoted(option->val) + " ";
+    PQconninfoFree(options);
+  }
+  return result + "dbname=" + quoted(database);
+}
+
+// StepsWithTableRows are the tools that restore a custom set (pg_restore
+// with restore, its arguments, the archive last) together with loads, the
+// rows of tables in objects of their own, between the definitions and the
+// rest. In one session without --create, all in one transaction:
+// pg_restore writes the sections as scripts, and psql runs them around the
+// loads. Otherwise pre-data (and --create), the loads, and the rest with
+// --jobs, each a step of its own.
+std::vector<std::pair<std::string, std::vector<std::string>>> StepsWithTableRows(
+    const Arguments& args, const StagedSet& staged, const std::vector<std::string>& restore,
+    const std::vector<SeparateTableLoad>& loads, StagingArea& staging) {
+  std::string rows = staging.Path("tables.sql");
+  OnThisMachine([&] {
+    std::string script = TableLoadScript(loads, staged.client_encoding, false);
+    StagingFile file(rows, script.size());
+    file.Write(reinterpret_cast<const uint8_t*>(script.data()), script.size());
+    file.Finish();
+  });
+  // restore without the archive, --jobs, --single-transaction and --create.
+  std::vector<std::string> common;
+  for (size_t i = 0; i + 1 < restore.size(); i++)
+    if (restore[i].rfind("--jobs=", 0) != 0 && restore[i] != "--single-transaction" &&
+        restore[i] != "--create")
+      common.push_back(restore[i]);
+  auto with = [&](std::vector<std::string> base, const std::vector<std::string>& more) {
+    base.insert(base.end(), more.begin(), more.end());
+    base.push_back(staged.data_path);
+    return base;
+  };
+  std::vector<std::string> psql = {
+      "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction"};
+  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
+  if (args.jobs == 1 && !args.create) {
+    std::vector<std::string> script_args;
+    for (const std::string& arg : common)
+      if (arg.rfind("--dbname=", 0) != 0 && arg != "--exit-on-error" && arg != "--no-password")
+        script_args.push_back(arg);
+    std::string before = staging.Path("pre-data.sql");
+    std::string after = staging.Path("data.sql");
+    steps.push_back({"pg_restore", with(script_args, {"--section=pre-data", "--file=" + before})});
+    steps.push_back({"pg_restore", with(script_args, {"--section=data", "--section=post-data",
+                                                      "--file=" + after})});
+    psql.insert(psql.end(), {"--dbname=" + args.dbname, "--file=" + before, "--file=" + rows,
+                             "--file=" + after});
+    steps.push_back({"psql", psql});
+    return steps;
+  }
+  std::string target = args.dbname;
+  std::vector<std::string> into = common;
+  if (args.create) {
+    std::string database;
+    for (const TocEntry& entry : staged.toc)
+      if (entry.desc == "DATABASE")
+        database = entry.tag;
+    if (database.empty())
+      throw Error(ErrorKind::kCorrupt, "the archive has no DATABASE entry for --create");
+    target = ConnInfoWithDatabase(args.dbname, database);
+    for (std::string& arg : into)
+      if (arg.rfind("--dbname=", 0) == 0)
+        arg = "--dbname=" + target;
+  }
+  std::vector<std::string> first = {"--section=pre-data"};
+  if (args.create)
+    first.push_back("--create");
+  steps.push_back({"pg_restore", with(common, first)});
+  psql.insert(psql.end(), {"--dbname=" + target, "--file=" + rows});
+  steps.push_back({"psql", psql});
+  std::vector<std::string> rest = {"--section=data", "--section=post-data"};
+  if (args.jobs > 1)
+    rest.push_back("--jobs=" + std::to_string(args.jobs));
+  steps.push_back({"pg_restore", with(into, rest)});
+  return steps;
+}
+
 int RunRestore(const Arguments& args) {
   if (ConnInfoHasPassword(args.dbname))
     throw Error(ErrorKind::kInvalidParameter,
@@ -537,13 +676,29 @@ int RunRestore(const Arguments& args) {
   options.stage = true;
   options.stage_required = true;
   options.stage_globals = args.globals;
+  options.stage_tables = true;
+  if (!wanted.empty()) {
+    // Only the tables --tables restores (a table brings its partitions).
+    options.stage_table = [&wanted](const TableCount& table, const std::vector<TocEntry>& toc) {
+      std::set<int> restored = SelectTablesWhole(toc, wanted).dump_ids;
+      for (const TocEntry& entry : toc)
+        if (entry.desc == "TABLE" && entry.namespace_ == table.schema && entry.tag == table.table)
+          return restored.count(entry.dump_id) > 0;
+      return true;  // damage, which SeparateTableLoads reports
+    };
+  }
   StagedSet staged = ReadBack(source, set, staging.area, options, args, "reading", work);
   // What to restore is settled before anything reaches the server.
   std::string left_out;
   std::vector<std::string> tool_args;
+  // The tools to run, in order (one, unless tables in objects of their own
+  // are to be loaded).
+  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
+  std::vector<SeparateTableLoad> loads;
   if (custom) {
     std::string listing = ListArchive(staged.data_path);
     std::set<int> skip;
+    std::set<int> selected;
     if (!wanted.empty()) {
       if (!staged.toc_complete)
         throw Error(ErrorKind::kCorrupt, "the archive's table of contents could not be read");
@@ -561,7 +716,14 @@ int RunRestore(const Arguments& args) {
       for (const TocEntry& entry : staged.toc)
         if (selection.dump_ids.count(entry.dump_id) == 0)
           skip.insert(entry.dump_id);
+      selected = selection.dump_ids;
     }
+    // The restored tables that a parallel export stored in objects of their
+    // own: their rows are loaded from their files, after the definitions
+    // and before the indexes and keys.
+    loads = SeparateTableLoads(
+        staged.manifest, staged.toc, staged.table_paths,
+        [&](const TocEntry& entry) { return wanted.empty() || selected.count(entry.dump_id) > 0; });
     tool_args = {"--exit-on-error", "--no-password", "--dbname=" + args.dbname,
                  "--use-list=" + OnThisMachine([&] {
                    return WriteRestoreList(listing, staged.data_path, skip);
@@ -575,6 +737,10 @@ int RunRestore(const Arguments& args) {
     if (args.create)
       tool_args.push_back("--create");
     tool_args.push_back(staged.data_path);
+    if (!loads.empty())
+      steps = StepsWithTableRows(args, staged, tool_args, loads, staging.area);
+    else
+      steps.push_back({"pg_restore", tool_args});
   } else {
     tool_args = {"-X",
                  "-q",
@@ -584,6 +750,7 @@ int RunRestore(const Arguments& args) {
                  "--single-transaction",
                  "--dbname=" + args.dbname,
                  "--file=" + staged.data_path};
+    steps.push_back({"psql", tool_args});
   }
   // Everything was checked: now the server is touched. The roles are
   // committed before the restore runs (its objects need them) and stay if
@@ -597,7 +764,8 @@ int RunRestore(const Arguments& args) {
   if (!args.json && isatty(STDERR_FILENO) != 0)
     std::fprintf(stderr, "restoring with %s...\n",
                  custom ? ("pg_restore -j " + std::to_string(args.jobs)).c_str() : "psql");
-  RunTool(custom ? "pg_restore" : "psql", tool_args);
+  for (const auto& [tool, tool_arguments] : steps)
+    RunTool(tool, tool_arguments);
   if (args.json) {
     json::Value out = ResultJson(set, *source.storage);
     out.Set("restored", json::Value::Bool(true));

@@ -4,8 +4,11 @@
 # COPYed by one of several streams in the backup's one snapshot. The set
 # must restore with the stock tools (the README's recipe, run as written),
 # with pgbak_restore and with the restore drill, every table equal to the
-# source; rows written while the backup runs must not be in it; a backup
-# killed while its streams run leaves no manifest and no objects.
+# source, and so must selections of it (tables, schemas, into_schema) and
+# the pgbak command (fetch, restore, restore --tables/--create/--jobs);
+# rows written while the backup runs must not be in it; a backup killed
+# while its streams run, or whose COPY backend is terminated mid-table,
+# leaves no manifest and no objects.
 
 use strict;
 use warnings;
@@ -98,6 +101,8 @@ ok(!exists $by_table{'public.events'}, 'the partitioned parent holds no rows of 
 my $sum = 0;
 $sum += $_->{size} for grep { $_->{role} eq 'data' || $_->{role} eq 'table_data' } @{ $manifest->{objects} };
 is($row->{stored_bytes}, $sum, 'stored_bytes counts the data object and the table objects');
+is($row->{table_count}, scalar(@{ $manifest->{tables} }),
+	'table_count counts every table, those in objects of their own too');
 
 # The archive alone has no rows of the separate tables, and the large object.
 my $dump = "$tmp/archive.dump";
@@ -156,16 +161,149 @@ is($node->safe_psql('app_restored', "SELECT convert_from(lo_get(4242), 'UTF8')")
 like(slurp_file($node->logfile), qr/restored backup $id into "[^"]+": .* (\d+) of \1 tables loaded/,
 	'the loaders loaded the archive\'s tables and the separate ones');
 
+# ---------------------------------------------------------------------------
+# Selected tables and schemas: those in objects of their own get their rows.
+# ---------------------------------------------------------------------------
+# pick($target, $options) restores a selection of the set into $target and
+# returns its final status.
+sub pick
+{
+	my ($target, $options) = @_;
+	my $op = $node->safe_psql('postgres', "SELECT pgbak_restore($id, '$target', '$options')");
+	return wait_backup($node, $op);
+}
+$node->safe_psql('postgres', 'CREATE DATABASE app_pick OWNER app_owner');
+is(pick('app_pick', '{"tables": ["public.big", "public.small", "public.events", "public.events_2025", "public.events_2026"]}'),
+	'succeeded', 'a restore of selected tables, some in objects of their own, succeeds');
+my $picked = table_fingerprints($node, 'app_pick');
+for my $table ('public.big', 'public.small', 'public.events_2025', 'public.events_2026')
+{
+	is($picked->{$table}, $source->{$table}, "selected table $table equals the source");
+}
+ok(defined $source->{'public.big'} && $picked->{'public.big'} !~ /^0:/, 'big came back with rows');
+is($node->safe_psql('app_pick',
+		q{SELECT count(*) FROM pg_constraint WHERE conrelid = 'small'::regclass AND contype = 'f'}),
+	'1', 'the foreign key from small to big (checked against big\'s loaded rows) is restored');
+is($node->safe_psql('app_pick', q{SELECT count(*) FROM events}),
+	$source_rows{events_2025} + $source_rows{events_2026},
+	'the selected partitions are attached to their parent, with their rows');
+is($node->safe_psql('app_pick', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),
+	'app_owner', 'the selected table belongs to the target\'s owner');
+
+# A schema holding a table in an object of its own (pg_restore -n needs
+# the schema there).
+$node->safe_psql('app_pick', q{SET ROLE app_owner; CREATE SCHEMA "Sales Co"});
+is(pick('app_pick', '{"schemas": ["\\"Sales Co\\""]}'), 'succeeded', 'a restore of a schema succeeds');
+is(table_fingerprints($node, 'app_pick')->{'Sales Co.Line "Items"'},
+	$source->{'Sales Co.Line "Items"'}, 'its table in an object of its own equals the source');
+
+# Beside the live table: the inheritance child whose columns the restored
+# definition orders otherwise, and big.
+is(pick('app', '{"tables": ["public.kid", "public.big"], "into_schema": "recovered"}'), 'succeeded',
+	'a restore into_schema of tables in objects of their own succeeds');
+my $recovered = table_fingerprints($node, 'app');
+is($recovered->{'recovered.kid'}, $source->{'public.kid'}, 'recovered.kid equals the source\'s kid');
+is($recovered->{'recovered.big'}, $source->{'public.big'}, 'recovered.big equals the source\'s big');
+$node->safe_psql('app', 'DROP SCHEMA recovered CASCADE');
+
+# Into a database a superuser owns, each object is loaded by its archived
+# owner: big's rows too (its \copy runs as app_owner).
+$node->safe_psql('postgres', 'CREATE DATABASE su_pick');
+$node->safe_psql('su_pick', 'GRANT CREATE ON SCHEMA public TO app_owner');
+is(pick('su_pick', '{"tables": ["public.big"]}'), 'succeeded',
+	'a selection into a database a superuser owns succeeds');
+is(table_fingerprints($node, 'su_pick')->{'public.big'}, $source->{'public.big'},
+	'its table in an object of its own equals the source');
+is($node->safe_psql('su_pick', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),
+	'app_owner', 'and belongs to its archived owner');
+
+# A selection that fails after its rows were loaded leaves nothing: the
+# index big_pkey's name is taken in the target, so big's primary key fails
+# after big was created and filled.
+$node->safe_psql('postgres', 'CREATE DATABASE app_taken OWNER app_owner');
+$node->safe_psql('app_taken', 'SET ROLE app_owner; CREATE TABLE other (x int); CREATE INDEX big_pkey ON other (x)');
+is(pick('app_taken', '{"tables": ["public.big"]}'), 'failed',
+	'a selection whose index cannot be created fails');
+like(slurp_file($node->logfile), qr/ERROR:  relation "big_pkey" already exists/, 'the server log says why');
+is($node->safe_psql('app_taken', q{SELECT count(*) FROM pg_class WHERE relname = 'big'}), '0',
+	'and leaves no part of it behind: not the table, not its rows');
+
 my $drill = $node->safe_psql('postgres', "SELECT pgbak_verify($id, true)");
 is(wait_backup($node, $drill), 'succeeded', 'the restore drill (deep verify) succeeds, row counts included');
 my $check = $node->safe_psql('postgres', "SELECT pgbak_verify($id)");
 is(wait_backup($node, $check), 'succeeded', 'a verify checks every object');
 
-# The pgbak command checks the set (every object), and refuses to restore
-# it without its tables rather than restore them empty.
+# ---------------------------------------------------------------------------
+# The pgbak command: verify, fetch (the table objects too) and restore.
+# ---------------------------------------------------------------------------
 my $local = $node->safe_psql('postgres', 'SELECT pgbak_local_path()');
-IPC::Run::run([ 'pgbak', 'verify', $set, '--storage', "file://$local" ], '>', \$out, '2>', \$err);
-is($? >> 8, 0, 'pgbak verify accepts the set') or diag $err;
+sub pgbak
+{
+	my (@args) = @_;
+	my ($stdout_of, $stderr_of);
+	IPC::Run::run([ 'pgbak', @args ], '<', \undef, '>', \$stdout_of, '2>', \$stderr_of);
+	return ($? >> 8, $stdout_of, $stderr_of);
+}
+my @local = ('--storage', "file://$local");
+my $rc;
+($rc, $out, $err) = pgbak('verify', $set, @local);
+is($rc, 0, 'pgbak verify accepts the set') or diag $err;
+
+# fetch: the archive, each table object's COPY text, and tables.sql, which
+# loads them; restored with the three commands it prints.
+($rc, $out, $err) = pgbak('fetch', $set, "$tmp/fetched", @local);
+is($rc, 0, 'pgbak fetch of the set succeeds') or diag $err;
+ok(-f "$tmp/fetched/table-$_.copy", "fetch writes table-$_.copy") for ('0001' .. '0005');
+ok(-f "$tmp/fetched/tables.sql" && -f "$tmp/fetched/manifest.json", 'and tables.sql and the manifest');
+like($out, qr/tables\.sql/, 'it says how to restore with tables.sql');
+$fresh->safe_psql('postgres', 'CREATE DATABASE fetched');
+my @on_fresh = ('-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', $fresh->host, '-p', $fresh->port);
+for my $step (
+	[ 'pg_restore', '--section=pre-data', '-h', $fresh->host, '-p', $fresh->port, '-d', 'fetched', "$tmp/fetched/data.dump" ],
+	[ 'psql', @on_fresh, '-1', '-d', 'fetched', '-f', "$tmp/fetched/tables.sql" ],
+	[ 'pg_restore', '--section=data', '--section=post-data', '-j', '2', '-h', $fresh->host, '-p', $fresh->port,
+		'-d', 'fetched', "$tmp/fetched/data.dump" ])
+{
+	IPC::Run::run($step, '<', \undef, '>', \$out, '2>', \$err);
+	is($? >> 8, 0, "fetched set: $step->[0] $step->[1] succeeds") or diag $err;
+}
+is_deeply(table_fingerprints($fresh, 'fetched'), $source, 'the fetched set restores every table equal to the source');
+
+# restore: one session, one transaction; --jobs with --create; --tables.
+$fresh->safe_psql('postgres', 'CREATE DATABASE cli_one');
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('cli_one'));
+is($rc, 0, 'pgbak restore of the set succeeds') or diag $err;
+is_deeply(table_fingerprints($fresh, 'cli_one'), $source, 'pgbak restore: every table equals the source');
+is($fresh->safe_psql('cli_one', q{SELECT count(*) FROM pg_indexes WHERE tablename = 'big'}), '1',
+	'pgbak restore builds the primary key of big');
+
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('postgres'), '--create', '--jobs', '2');
+is($rc, 0, 'pgbak restore --create --jobs 2 of the set succeeds') or diag $err;
+is_deeply(table_fingerprints($fresh, 'app'), $source, 'pgbak restore --create --jobs 2: every table equals the source');
+# Again with a postgresql:// URI: the loads reach the database --create made.
+$fresh->safe_psql('postgres', 'DROP DATABASE app');
+my $uri = 'postgresql:///postgres?host=' . $fresh->host . '&port=' . $fresh->port;
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $uri, '--create');
+is($rc, 0, 'pgbak restore --create with a URI succeeds') or diag $err;
+is_deeply(table_fingerprints($fresh, 'app'), $source, 'pgbak restore --create with a URI: every table equals the source');
+
+$fresh->safe_psql('postgres', 'CREATE DATABASE cli_pick');
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('cli_pick'),
+	'--tables', 'public.big,public.small,kid,par');
+is($rc, 0, 'pgbak restore --tables of tables in objects of their own succeeds') or diag $err;
+my $cli_picked = table_fingerprints($fresh, 'cli_pick');
+is($cli_picked->{$_}, $source->{$_}, "pgbak restore --tables: $_ equals the source")
+  for ('public.big', 'public.small', 'public.kid', 'public.par');
+
+# A failure after the rows were loaded (big_pkey's name is taken) leaves
+# nothing in one session.
+$fresh->safe_psql('postgres', 'CREATE DATABASE cli_taken');
+$fresh->safe_psql('cli_taken', 'CREATE TABLE other (x int); CREATE INDEX big_pkey ON other (x)');
+($rc, $out, $err) = pgbak('restore', $set, @local, '--dbname', $fresh->connstr('cli_taken'), '--tables', 'public.big');
+isnt($rc, 0, 'pgbak restore --tables fails where big_pkey cannot be created');
+like($err, qr/big_pkey/, 'it says why');
+is($fresh->safe_psql('cli_taken', q{SELECT count(*) FROM pg_class WHERE relname = 'big'}), '0',
+	'and leaves neither big nor its rows');
 
 # ---------------------------------------------------------------------------
 # Encrypted: the table objects are age-encrypted too, and which table each
@@ -184,9 +322,22 @@ is(scalar(grep { $_->{name} =~ /^table-\d{4}\.copy\.zst\.age$/ && $_->{encryptio
 			@{ $sealed_manifest->{objects} }),
 	5, 'its table objects are encrypted');
 unlike(slurp_file("$sealed_set/manifest.json"), qr/Line|events_20|"big"/, 'its manifest names no table');
+is(backup_row($node, $sealed)->{table_count}, scalar(@{ $manifest->{tables} }),
+	'its table_count counts every table, as the unencrypted set\'s does');
+$node->safe_psql('postgres', 'CREATE DATABASE sealed_pick OWNER app_owner');
+my $sealed_pick = $node->safe_psql('postgres',
+	"SELECT pgbak_restore($sealed, 'sealed_pick', '{\"tables\": [\"public.big\"]}')");
+is(wait_backup($node, $sealed_pick), 'succeeded', 'a selective restore of the encrypted set succeeds');
+is(table_fingerprints($node, 'sealed_pick')->{'public.big'}, $source->{'public.big'},
+	'its table in an encrypted object of its own equals the source');
 my $sealed_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($sealed, 'app_sealed', '{\"jobs\": 2}')");
 is(wait_backup($node, $sealed_restore), 'succeeded', 'pgbak_restore of the encrypted set succeeds');
 is_deeply(table_fingerprints($node, 'app_sealed'), $source, 'the encrypted set restores every table');
+$fresh->safe_psql('postgres', 'CREATE DATABASE sealed_cli');
+($rc, $out, $err) = pgbak('restore', $sealed_set, '--storage', "file://$tmp/sealed", '--identity', "$tmp/key.txt",
+	'--dbname', $fresh->connstr('sealed_cli'));
+is($rc, 0, 'pgbak restore of the encrypted set succeeds') or diag $err;
+is_deeply(table_fingerprints($fresh, 'sealed_cli'), $source, 'pgbak restore of the encrypted set: every table equals the source');
 
 # set_pause($point) makes workers pause at $point ('none' for none: it also
 # ends a pause, which a reset would not).
@@ -252,6 +403,36 @@ ok(!-e "$killed_set/manifest.json", 'the killed backup has no manifest');
 ok(poll_until(120, sub { set_leftovers($killed_set) eq '' }),
 	'the launcher removed what the killed backup wrote')
   or diag 'left: ' . set_leftovers($killed_set);
+
+# ---------------------------------------------------------------------------
+# A COPY stream whose backend is terminated in the middle of a table: the
+# backup fails, says which table, and leaves no manifest and no object.
+# ---------------------------------------------------------------------------
+set_pause('backup_copy');
+my $cut = queue_backup($node, 'app', '{"jobs": 2}');
+my $copy_backend;
+ok( poll_until(
+		120,
+		sub {
+			($copy_backend) = slurp_file($node->logfile)
+			  =~ /operation $cut pauses at backup_copy \(pgbak\.fault_pause\): COPY stream backend (\d+)/;
+			defined $copy_backend;
+		}),
+	'a COPY stream stops in the middle of a table');
+my $cut_set = backup_row($node, $cut)->{location};
+like($node->safe_psql('postgres', "SELECT query FROM pg_stat_activity WHERE pid = $copy_backend"),
+	qr/^COPY .* TO STDOUT$/, 'its backend is running the table\'s COPY');
+is($node->safe_psql('postgres', "SELECT pg_terminate_backend($copy_backend)"), 't',
+	'the COPY backend is terminated mid-stream');
+is(wait_backup($node, $cut), 'failed', 'the backup fails');
+set_pause('none');
+my $cut_row = backup_row($node, $cut);
+like($cut_row->{error_message}, qr/the COPY of table .* failed/, 'it says which COPY failed');
+ok(!-e "$cut_set/manifest.json", 'the backup has no manifest');
+ok(!defined $cut_row->{checksum_sha256} && !defined $cut_row->{manifest_sha256},
+	'and its row records no checksum or manifest');
+ok(poll_until(60, sub { set_leftovers($cut_set) eq '' }), 'no object of it is left, complete or not')
+  or diag 'left: ' . set_leftovers($cut_set);
 
 # pgbak_cancel while the streams run: cancelled, and nothing of it stays.
 my $cancelled = paused_backup('backup_streams', '{"jobs": 2}', 'another backup pauses while its streams run');

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cerrno>
 #include <map>
+#include <set>
 
 #include "core/archive/set_layout.h"
 #include "core/base/error.h"
@@ -325,6 +326,7 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
   };
   bool saw_data = false;
   std::map<std::string, std::string> staged_tables;  // object name -> staged path
+  std::set<std::string> checked_tables;              // read back, not staged (stage_table)
   for (const ManifestObject& object : manifest.objects) {
     bool is_data = object.role == "data";
     saw_data = saw_data || is_data;
@@ -334,12 +336,23 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
                   "the set holds tables in objects of their own (a backup with jobs > 1), "
                   "which this restore cannot load",
                   "Its data object alone would restore those tables empty.",
-                  "pgbak_restore restores such a set whole (not selected tables of it); by hand, "
-                  "README.md's \"Restore by hand\" says how.");
+                  "pgbak_restore and pgbak restore load them; by hand, README.md's \"Restore by "
+                  "hand\" says how.");
     if (is_data && options.on_data)
       options.on_data(staged.manifest);
-    if (object.role == kTableDataRole && options.stage_tables &&
-        (can_read || options.stage_required)) {
+    bool stage_this_table = object.role == kTableDataRole && options.stage_tables &&
+                            (can_read || options.stage_required);
+    if (stage_this_table && options.stage_table && !staged.toc.empty()) {
+      for (const TableCount& table : staged.manifest.tables)
+        if (table.object == object.name && !options.stage_table(table, staged.toc)) {
+          stage_this_table = false;
+          checked_tables.insert(object.name);
+        }
+    }
+    if (checked_tables.count(object.name) != 0) {
+      NullSink sink;
+      ReadBackObject(source, set_key, object, "", sink, true, options.progress);
+    } else if (stage_this_table) {
       if (options.check_space)
         options.check_space(object.raw_size);
       std::string path =
@@ -410,8 +423,10 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
                      custom ? static_cast<Sink&>(scanner) : static_cast<Sink&>(hooked), true,
                      options.progress);
       staged.data_path = file.path();
-      if (custom && scanner.ok())
+      if (custom && scanner.ok()) {
         staged.toc = scanner.toc();
+        staged.client_encoding = scanner.client_encoding();
+      }
       if (custom && scanner.ok() && scanner.complete()) {
         staged.toc_complete = true;
         if (options.observer != nullptr)
@@ -428,6 +443,9 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
   }
   if (!saw_data)
     throw Error(ErrorKind::kCorrupt, "manifest.json lists no data object");
+  staged.table_paths = staged_tables;
+  for (const std::string& name : checked_tables)
+    staged_tables[name] = "(checked)";
   if (!staged_tables.empty()) {
     // Each object holds one table's rows, as the row counts say.
     for (const TableCount& count : staged.manifest.tables) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -137,6 +138,12 @@ struct ReadBackOptions {
   // ("table-0001.copy"); a set that has such objects cannot be staged for
   // a restore (stage_required) without them (kInvalidParameter).
   bool stage_tables = false;
+  // stage_table, if set, chooses which of those tables are staged, given
+  // the table's entry in the row counts and the archive's table of contents
+  // (read by then: the data object comes first); the others are read back
+  // and checked (decrypted, decompressed) but not staged, so that a restore
+  // of a few tables needs no room for the others.
+  std::function<bool(const TableCount& table, const std::vector<TocEntry>& toc)> stage_table;
   StageObserver* observer = nullptr;  // custom sets only
   // on_data is told the manifest (with the row counts of an encrypted set,
   // when they could be read) before the data object is read.
@@ -167,7 +174,11 @@ struct StagedSet {
   std::vector<OffsetPatch> patches;
   // A custom archive's table of contents, as the scanner read it.
   std::vector<TocEntry> toc;
-  bool toc_complete = false;  // the scanner read the whole archive
+  bool toc_complete = false;    // the scanner read the whole archive
+  std::string client_encoding;  // the archive's ENCODING (its COPY text's)
+  // With stage_tables: the staged file of each table object (decompressed
+  // COPY text), by object name.
+  std::map<std::string, std::string> table_paths;
 };
 
 // ReadBackSet reads back and checks every object of the set at set_key

@@ -738,6 +738,9 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     settings.zstd_threads = setting_zstd_threads > 0 ? 1 : 0;
     settings.recipients = recipients;
     settings.lock_timeout_ms = lock_wait_ms;
+    settings.pause_in_copy =
+        setting_fault_pause != nullptr && strcmp(setting_fault_pause, "backup_copy") == 0;
+    settings.operation_id = id;
     // One storage handle per stream: a handle is not shared between
     // threads, and its waits must not call into PostgreSQL (a stream that
     // must stop is told by its cancelled COPY).
@@ -875,6 +878,9 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   manifest.objects.push_back({globals_name, "globals", globals_result.stored_bytes,
                               globals_result.raw_bytes, globals_result.sha256, "zstd", encryption});
   manifest.age_recipients = handle.encryption.recipients;
+  // Every table counted, those of a parallel export's objects too, whether
+  // the manifest lists them or (encrypted) tables.json.age does.
+  size_t tables_counted = table_counts.size();
   if (recipients.empty()) {
     manifest.tables = std::move(table_counts);
   } else {
@@ -923,7 +929,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     outcome.toc_sha256 = scan.toc_sha256.empty() ? nullptr : scan.toc_sha256.c_str();
     outcome.manifest_sha256 = manifest_sha256.c_str();
     outcome.snapshot_lsn = lsn.c_str();
-    outcome.table_count = static_cast<int>(manifest.tables.size());
+    outcome.table_count = static_cast<int>(tables_counted);
     PgCall([&] { FinishSucceeded(id, outcome); });
   });
   // One concise line per backup in the server log, with what a DBA scans for.
@@ -937,7 +943,7 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
            static_cast<long long>(id), database.c_str(), seconds,
            static_cast<unsigned long long>(data.raw_bytes),
            static_cast<unsigned long long>(data_stored + globals_result.stored_bytes), zstd_level,
-           manifest.tables.size(), exported.size());
+           tables_counted, exported.size());
   PgCall([&] { ereport(LOG, (errmsg("%s", line))); });
 }
 

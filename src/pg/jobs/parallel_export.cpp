@@ -5,17 +5,22 @@ extern "C" {
 #include "postgres.h"
 }
 
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "core/archive/database_properties.h"
 #include "core/base/signals_blocked.h"
 #include "core/options/backup_options.h"
 #include "core/pipeline/meter_sink.h"
 #include "core/pipeline/zstd_sink.h"
+#include "pg/boundary/boundary.h"
 #include "pg/jobs/parallel_export.h"
 #include "pg/runtime/shared_state.h"
 
@@ -257,6 +262,8 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
     raw.Write(reinterpret_cast<const uint8_t*>(row), static_cast<size_t>(size));
     if (stop_)
       throw Error(ErrorKind::kCancelled, "the backup stops");
+    if (settings_.pause_in_copy && !copy_paused_.exchange(true))
+      PauseInCopy(conn);
   }
   PgResultPtr end(PQgetResult(conn), PQclear);
   if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
@@ -274,6 +281,20 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   done_[index] = true;
 }
 
+// PauseInCopy holds a stream in the middle of its COPY (fault point
+// backup_copy, see ExportSettings) until the backend serving it is gone or
+// the backup stops; the main thread logs the pause (OnReadable).
+void ParallelExport::PauseInCopy(PGconn* conn) noexcept {
+  int backend = PQbackendPID(conn);
+  paused_backend_ = backend;
+  Notify();
+  for (int i = 0; i < 15000 && !stop_; i++) {
+    if (backend <= 0 || (kill(backend, 0) != 0 && errno == ESRCH))
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 int ParallelExport::Socket() const {
   return wake_fd_;
 }
@@ -282,6 +303,14 @@ void ParallelExport::OnReadable() {
   uint64_t events;
   (void)!read(wake_fd_, &events, sizeof(events));
   AddBytesStored(unreported_bytes_.exchange(0));
+  if (int backend = paused_backend_.exchange(0)) {
+    int64_t id = settings_.operation_id;
+    PgCall([&] {
+      ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
+                           " pauses at backup_copy (pgbak.fault_pause): COPY stream backend %d",
+                           static_cast<int64>(id), backend)));
+    });
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   if (failed_)
     throw Error(error_kind_, error_message_, error_detail_);

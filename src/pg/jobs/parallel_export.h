@@ -47,6 +47,13 @@ struct ExportSettings {
   int zstd_threads = 1;  // per stream
   std::vector<AgeRecipient> recipients;
   int64_t lock_timeout_ms = 0;  // each table's lock wait (0: none)
+  // Tests (pgbak.fault_pause = 'backup_copy'): the first stream to have
+  // read a row of a table stops reading there, its COPY unfinished, until
+  // its session's backend is gone (pg_terminate_backend) or the backup
+  // stops, at most five minutes; the main thread logs where (operation_id,
+  // the backend's pid).
+  bool pause_in_copy = false;
+  int64_t operation_id = 0;
 };
 
 // ParallelExport runs the streams. Construct it on the main thread (it
@@ -93,6 +100,9 @@ class ParallelExport : public SideChannel {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> unreported_bytes_{0};
   std::atomic<int> running_{0};
+  std::atomic<bool> copy_paused_{false};  // pause_in_copy: a stream took it
+  std::atomic<int> paused_backend_{0};    // its backend, until logged
+  void PauseInCopy(PGconn* conn) noexcept;
 
   mutable std::mutex mutex_;            // guards what follows
   std::vector<ExportedTable> results_;  // by plan index; rows < 0 until done

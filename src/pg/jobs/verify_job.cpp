@@ -50,6 +50,7 @@ extern "C" {
 #include "core/archive/manifest.h"
 #include "core/archive/set_layout.h"
 #include "core/archive/superuser_code.h"
+#include "core/archive/table_loads.h"
 #include "core/archive/table_selection.h"
 #include "core/crypto/age.h"
 #include "core/options/backup_options.h"
@@ -105,7 +106,8 @@ StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingAre
                          int64_t source_id, const SourceInfo& source, bool stage,
                          bool stage_required, StageObserver* observer = nullptr,
                          std::function<void(const Manifest&)> on_data = nullptr,
-                         TableStaged on_table_staged = nullptr) {
+                         TableStaged on_table_staged = nullptr, bool stage_tables = false,
+                         decltype(ReadBackOptions::stage_table) stage_table = nullptr) {
   SetExpectation expected;
   expected.backup_id = source.set_id;
   expected.database = source.database;
@@ -115,8 +117,10 @@ StagedSet ReadBackSource(SourceStorage& storage, LocalStorage& local, StagingAre
   options.stage = stage;
   options.stage_required = stage_required;
   options.observer = observer;
-  // A whole restore (the observer's) loads the tables of a parallel export.
-  options.stage_tables = observer != nullptr;
+  // A whole restore (the observer's) loads the tables of a parallel export,
+  // and so does a restore of selected tables or schemas.
+  options.stage_tables = observer != nullptr || stage_tables;
+  options.stage_table = std::move(stage_table);
   options.on_data = std::move(on_data);
   options.on_table_staged = std::move(on_table_staged);
   options.progress = WorkerProgress;
@@ -426,6 +430,97 @@ void ApplyDump(const ServerFacts& facts, const std::string& data_path, const std
   RunTool(facts, "pg_restore", args, nullptr, restore_as);
 }
 
+// WriteScratchText writes text into the staging file at path (thrown away
+// after use: no fsync).
+void WriteScratchText(const std::string& path, const std::string& text) {
+  LocalStorage files(path.substr(0, path.rfind('/')), Durability::kScratch);
+  std::unique_ptr<ObjectWriter> writer = files.Create(path.substr(path.rfind('/') + 1));
+  WriteString(*writer, text);
+  writer->Finish();
+}
+
+// ApplyWithTableRows restores into database, in one transaction and in
+// restore sessions of restore_as, the entries of the staged custom archive
+// that list (a --use-list file) and selection (pg_restore options) keep,
+// together with the rows of loads, tables a parallel export stored in
+// objects of their own: pg_restore writes the definitions (pre-data) and
+// the rest (data, post-data) as scripts, and one psql session runs them
+// with the tables' \copy between them (see table_loads.h), so that those
+// rows are in before any index, key or trigger of the selection.
+void ApplyWithTableRows(const ServerFacts& facts, const StagedSet& staged, const std::string& list,
+                        const std::vector<std::string>& selection, const std::string& database,
+                        const std::string& restore_as,
+                        const std::vector<SeparateTableLoad>& loads) {
+  const std::string& data_path = staged.data_path;
+  auto script = [&](const std::string& path, std::vector<std::string> args) {
+    args.push_back("--file=" + path);
+    args.push_back("--use-list=" + list);
+    for (const std::string& arg : OwnershipArgs(restore_as))
+      args.push_back(arg);
+    args.insert(args.end(), selection.begin(), selection.end());
+    args.push_back(data_path);
+    RunTool(facts, "pg_restore", args);
+  };
+  std::string before = data_path + ".pre-data.sql";
+  std::string after = data_path + ".data.sql";
+  std::string rows = data_path + ".rows.sql";
+  script(before, {"--section=pre-data"});
+  script(after, {"--section=data", "--section=post-data"});
+  WriteScratchText(rows,
+                   TableLoadScript(loads, staged.client_encoding, restore_as == kRestoreAsOwners));
+  RunTool(facts, "psql",
+          {"--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1",
+           "--single-transaction", "--dbname=dbname=" + ConnInfoValue(database), "--file=" + before,
+           "--file=" + rows, "--file=" + after},
+          nullptr, restore_as);
+}
+
+// SelectedByArguments says whether pg_restore's --schema and --table
+// options in args (RestoreOptions::SelectionArgumentGroups) select the
+// TABLE entry entry: its schema among the --schema ones if any, its name
+// among the --table ones if any.
+bool SelectedByArguments(const TocEntry& entry, const std::vector<std::string>& args) {
+  bool schema_given = false, schema_ok = false, table_given = false, table_ok = false;
+  for (const std::string& arg : args) {
+    if (arg.rfind("--schema=", 0) == 0) {
+      schema_given = true;
+      schema_ok = schema_ok || entry.namespace_ == arg.substr(9);
+    } else if (arg.rfind("--table=", 0) == 0) {
+      table_given = true;
+      table_ok = table_ok || entry.tag == arg.substr(8);
+    }
+  }
+  return (!schema_given || schema_ok) && (!table_given || table_ok);
+}
+
+// SelectionMayRestore says whether a partial restore with options may
+// restore table (a table in an object of its own), by the archive's table
+// of contents toc: a superset of what ApplyTables, the schemas' groups and
+// RestoreIntoSchema then restore (each picks its tables again).
+bool SelectionMayRestore(const RestoreOptions& options, const std::vector<TocEntry>& toc,
+                         const TableCount& table) {
+  const TocEntry* entry = nullptr;
+  for (const TocEntry& candidate : toc)
+    if (candidate.desc == "TABLE" && candidate.namespace_ == table.schema &&
+        candidate.tag == table.table)
+      entry = &candidate;
+  if (entry == nullptr)
+    return true;  // damage, which SeparateTableLoads reports
+  for (const QualifiedName& schema : options.schemas)
+    if (entry->namespace_ == schema.name)
+      return true;
+  for (const QualifiedName& name : options.tables)
+    if (entry->tag == name.name && (name.schema.empty() || entry->namespace_ == name.schema))
+      return true;
+  if (options.tables.empty())
+    return false;
+  // A whole table brings its partitions (SelectTablesWhole).
+  std::vector<SelectedTable> wanted;
+  for (const QualifiedName& name : options.tables)
+    wanted.push_back({name.schema, name.name});
+  return SelectTablesWhole(toc, wanted).dump_ids.count(entry->dump_id) > 0;
+}
+
 // ApplyTables restores selected tables whole (see table_selection.h) from
 // a staged custom archive into database, in one transaction, in restore
 // sessions of restore_as; other tables' foreign keys to them are logged.
@@ -474,13 +569,21 @@ void ApplyTables(const ServerFacts& facts, int64_t id, const StagedSet& staged,
       skip.insert(entry.dump_id);
   std::string list = WriteRestoreList(ListArchive(facts, staged.data_path), staged.data_path, skip,
                                       ".tables.list");
-  std::vector<std::string> args = {"--exit-on-error", "--no-password", "--single-transaction",
-                                   "--dbname=dbname=" + ConnInfoValue(database),
-                                   "--use-list=" + list};
-  for (const std::string& arg : OwnershipArgs(restore_as))
-    args.push_back(arg);
-  args.push_back(staged.data_path);
-  RunTool(facts, "pg_restore", args, nullptr, restore_as);
+  // The selected tables a parallel export stored in objects of their own.
+  std::vector<SeparateTableLoad> loads = SeparateTableLoads(
+      staged.manifest, staged.toc, staged.table_paths,
+      [&](const TocEntry& entry) { return selection.dump_ids.count(entry.dump_id) > 0; });
+  if (!loads.empty()) {
+    ApplyWithTableRows(facts, staged, list, {}, database, restore_as, loads);
+  } else {
+    std::vector<std::string> args = {"--exit-on-error", "--no-password", "--single-transaction",
+                                     "--dbname=dbname=" + ConnInfoValue(database),
+                                     "--use-list=" + list};
+    for (const std::string& arg : OwnershipArgs(restore_as))
+      args.push_back(arg);
+    args.push_back(staged.data_path);
+    RunTool(facts, "pg_restore", args, nullptr, restore_as);
+  }
   if (!not_restored.empty()) {
     PgCall([&] {
       ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
@@ -1091,11 +1194,25 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
   RunTool(facts, "pg_restore",
           {"--exit-on-error", "--no-password", "--section=pre-data", conninfo, "--use-list=" + list,
            staged.data_path});
+  std::string owners = OwnersRestoreAs(facts);
+  // The selected tables a parallel export stored in objects of their own
+  // get their rows before their indexes and keys, each loaded by its owner.
+  std::vector<SeparateTableLoad> loads =
+      SeparateTableLoads(staged.manifest, staged.toc, staged.table_paths,
+                         [&](const TocEntry& entry) { return selected(entry); });
+  if (!loads.empty()) {
+    std::string rows = staged.data_path + ".scratch-rows.sql";
+    WriteScratchText(rows,
+                     TableLoadScript(loads, staged.client_encoding, owners == kRestoreAsOwners));
+    RunTool(facts, "psql",
+            {"--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1",
+             "--single-transaction", conninfo, "--file=" + rows},
+            nullptr, owners);
+  }
   std::vector<std::string> args = {"--exit-on-error",     "--no-password", "--section=data",
                                    "--section=post-data", conninfo,        "--use-list=" + list};
   if (options.jobs > 1)
     args.push_back("--jobs=" + std::to_string(options.jobs));
-  std::string owners = OwnersRestoreAs(facts);
   for (const std::string& arg : OwnershipArgs(owners))
     args.push_back(arg);
   args.push_back(staged.data_path);
@@ -1461,7 +1578,14 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     ApplyGlobals(facts, storage, id, source_id, source);
   SuperuserGate gate(facts, source_id, false, options.allow_superuser_code);
   if (options.partial()) {
-    StagedSet staged = ReadBackSource(storage, local, staging, source_id, source, true, true);
+    // With the tables a parallel export stored in objects of their own:
+    // a selection that holds one loads its rows from there. Only those the
+    // selection may restore are staged.
+    StagedSet staged = ReadBackSource(
+        storage, local, staging, source_id, source, true, true, nullptr, nullptr, nullptr, true,
+        [&](const TableCount& table, const std::vector<TocEntry>& toc) {
+          return SelectionMayRestore(options, toc, table);
+        });
     SetPhase(Phase::kRestoring);
     // Checked again after the read-back: the owner may have changed. The
     // objects go into the database with its owner's rights, whoever asked:
@@ -1503,6 +1627,19 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
       std::set<int> skip = KeysAcrossData(staged.toc, keys_left_out);
       for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
         // All or nothing in the user's database: one transaction per group.
+        std::vector<SeparateTableLoad> loads;
+        if (source.format == "custom")
+          loads = SeparateTableLoads(
+              staged.manifest, staged.toc, staged.table_paths, [&](const TocEntry& entry) {
+                return SelectedByArguments(entry, group) && skip.count(entry.dump_id) == 0;
+              });
+        if (!loads.empty()) {
+          ApplyWithTableRows(
+              facts, staged,
+              WriteRestoreList(ListArchive(facts, staged.data_path), staged.data_path, skip), group,
+              target, restore_as, loads);
+          continue;
+        }
         std::vector<std::string> args = group;
         args.push_back("--single-transaction");
         ApplyDump(facts, staged.data_path, source.format, target, 1, args, restore_as, skip);

@@ -1,0 +1,67 @@
+// table_loads.h: loading the tables that a parallel export (backup option
+// "jobs" > 1) stored in objects of their own, for restores that apply the
+// archive with pg_restore and psql: selected tables and schemas in the
+// server, and the pgbak command.
+//
+// Such a table's definition is in the archive, its rows are not: they are
+// the COPY text of a "table_data" object, which the manifest's tables name
+// (with the columns of that text, in order). A restore that restores the
+// table must load that text into it after the definitions (pre-data) and
+// before the indexes and constraints (post-data), or it restores the table
+// empty. TableLoadScript writes that step as a psql script of \copy
+// commands, which psql runs between the two scripts pg_restore writes for
+// the sections before and after it, in the same session: with
+// --single-transaction, all of it or nothing. Nothing here needs a server.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/archive/archive_scanner.h"
+#include "core/archive/manifest.h"
+
+namespace pgbak {
+
+// SeparateTableLoad is one table whose rows a restore loads from a staged
+// table object.
+struct SeparateTableLoad {
+  std::string schema;
+  std::string table;
+  std::string owner;                 // the TABLE entry's owner ("" if none)
+  std::vector<std::string> columns;  // of the COPY text, in order ("" list: all)
+  std::string path;                  // the staged, decompressed COPY text
+  std::string object;                // the table object's name in the set
+  int table_id = 0;                  // the TABLE entry's dump id
+};
+
+// SeparateTableLoads are the tables of manifest stored in objects of their
+// own whose TABLE entry in toc passes restored (all when null), in the
+// manifest's order, with their staged files from table_paths (object name
+// -> path, StagedSet::table_paths). A table whose TABLE entry is not in toc,
+// or whose object was not staged, is damage (kCorrupt).
+std::vector<SeparateTableLoad> SeparateTableLoads(
+    const Manifest& manifest, const std::vector<TocEntry>& toc,
+    const std::map<std::string, std::string>& table_paths,
+    const std::function<bool(const TocEntry&)>& restored = nullptr);
+
+// FetchedTableName is the name of table object's decompressed (and
+// decrypted) COPY text in a fetched set: "table-0001.copy" for
+// "table-0001.copy.zst[.age]"; an object not named that way is damage
+// (kCorrupt).
+std::string FetchedTableName(const std::string& object);
+
+// TableLoadScript is the psql script that loads tables: the session
+// settings pg_restore gives its own sessions (client_encoding is the
+// archive's, that of the COPY text), then per table a \copy of its file
+// with its column list, as its owner (SET SESSION AUTHORIZATION) when
+// as_owners, and RESET SESSION AUTHORIZATION at the end. into_schema, if
+// not empty, replaces every table's schema. A path psql could not read
+// back as written (a line break in a name or a path) is refused
+// (kInvalidParameter).
+std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,
+                            const std::string& client_encoding, bool as_owners,
+                            const std::string& into_schema = "");
+
+}  // namespace pgbak

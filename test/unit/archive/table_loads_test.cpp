@@ -1,0 +1,111 @@
+// table_loads_test.cpp: which tables in objects of their own a selective
+// restore loads, and the psql script that loads them.
+#include "core/archive/table_loads.h"
+
+#include <gtest/gtest.h>
+
+#include "core/base/error.h"
+
+namespace pgbak {
+namespace {
+
+TocEntry Entry(int id, const std::string& desc, const std::string& schema, const std::string& tag,
+               const std::string& owner = "app") {
+  TocEntry entry;
+  entry.dump_id = id;
+  entry.desc = desc;
+  entry.namespace_ = schema;
+  entry.tag = tag;
+  entry.owner = owner;
+  return entry;
+}
+
+Manifest TwoSeparateTables() {
+  Manifest manifest;
+  TableCount big;
+  big.schema = "public";
+  big.table = "big";
+  big.rows = 10;
+  big.object = "table-0001.copy.zst";
+  big.columns = {"id", "Body"};
+  TableCount small;
+  small.schema = "public";
+  small.table = "small";
+  small.rows = 1;
+  TableCount quoted;
+  quoted.schema = "Sales Co";
+  quoted.table = "Line \"Items\"";
+  quoted.object = "table-0002.copy.zst";
+  manifest.tables = {big, small, quoted};
+  return manifest;
+}
+
+const std::vector<TocEntry> kToc = {Entry(10, "TABLE", "public", "big"),
+                                    Entry(11, "TABLE", "public", "small"),
+                                    Entry(12, "TABLE DATA", "public", "small"),
+                                    Entry(13, "TABLE", "Sales Co", "Line \"Items\"", "bob")};
+
+const std::map<std::string, std::string> kPaths = {{"table-0001.copy.zst", "/s/table-1.copy"},
+                                                   {"table-0002.copy.zst", "/s/it's/table-2.copy"}};
+
+TEST(TableLoadsTest, OnlyTheRestoredTablesWithObjects) {
+  std::vector<SeparateTableLoad> all = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].table, "big");
+  EXPECT_EQ(all[0].table_id, 10);
+  EXPECT_EQ(all[0].path, "/s/table-1.copy");
+  EXPECT_EQ(all[1].owner, "bob");
+  std::vector<SeparateTableLoad> some =
+      SeparateTableLoads(TwoSeparateTables(), kToc, kPaths,
+                         [](const TocEntry& entry) { return entry.namespace_ == "Sales Co"; });
+  ASSERT_EQ(some.size(), 1u);
+  EXPECT_EQ(some[0].schema, "Sales Co");
+  EXPECT_TRUE(SeparateTableLoads(TwoSeparateTables(), kToc, kPaths, [](const TocEntry&) {
+                return false;
+              }).empty());
+}
+
+TEST(TableLoadsTest, ATableNotDefinedOrNotStagedIsDamage) {
+  std::vector<TocEntry> toc = {kToc[1], kToc[3]};
+  EXPECT_THROW(SeparateTableLoads(TwoSeparateTables(), toc, kPaths), Error);
+  EXPECT_THROW(SeparateTableLoads(TwoSeparateTables(), kToc, {}), Error);
+}
+
+TEST(TableLoadsTest, ScriptCopiesEachTableWithItsColumnsAsItsOwner) {
+  std::vector<SeparateTableLoad> loads = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+  std::string script = TableLoadScript(loads, "UTF8", true);
+  EXPECT_NE(script.find("SET client_encoding = 'UTF8';\n"), std::string::npos);
+  EXPECT_NE(script.find("SET SESSION AUTHORIZATION \"app\";\n"
+                        "\\copy \"public\".\"big\" (\"id\", \"Body\") FROM '/s/table-1.copy'\n"),
+            std::string::npos);
+  EXPECT_NE(script.find("SET SESSION AUTHORIZATION \"bob\";\n"
+                        "\\copy \"Sales Co\".\"Line \"\"Items\"\"\" FROM '/s/it''s/table-2.copy'\n"
+                        "RESET SESSION AUTHORIZATION;\n"),
+            std::string::npos);
+  std::string plain = TableLoadScript(loads, "LATIN1", false, "recovered");
+  EXPECT_EQ(plain.find("SESSION AUTHORIZATION"), std::string::npos);
+  EXPECT_NE(plain.find("\\copy \"recovered\".\"big\""), std::string::npos);
+  EXPECT_NE(plain.find("'LATIN1'"), std::string::npos);
+}
+
+TEST(TableLoadsTest, ALineBreakInANameIsRefused) {
+  std::vector<SeparateTableLoad> loads = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+  loads[1].table = "x\n\\! touch /tmp/owned";
+  EXPECT_THROW(TableLoadScript(loads, "UTF8", false), Error);
+  loads = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+  loads[0].columns.push_back("a\rb");
+  EXPECT_THROW(TableLoadScript(loads, "UTF8", false), Error);
+  EXPECT_THROW(TableLoadScript({}, "", false), Error);
+}
+
+TEST(TableLoadsTest, FetchedTableNamesAreTheObjectsWithoutTheirSuffixes) {
+  EXPECT_EQ(FetchedTableName("table-0001.copy.zst"), "table-0001.copy");
+  EXPECT_EQ(FetchedTableName("table-0042.copy.zst.age"), "table-0042.copy");
+  EXPECT_THROW(FetchedTableName("../table-0001.copy.zst"), Error);
+  EXPECT_THROW(FetchedTableName("table-00x1.copy.zst"), Error);
+  EXPECT_THROW(FetchedTableName("table-.copy.zst"), Error);
+  EXPECT_THROW(FetchedTableName("data.dump.zst"), Error);
+}
+
+}  // namespace
+}  // namespace pgbak
