@@ -230,7 +230,11 @@ my $recover_row = backup_row($node, $recover);
 is($recover_row->{kind}, 'recover', 'the operation is a recover');
 is($recover_row->{source_id}, $base_id, 'from the base backup that ended before the target');
 ok($recover_row->{restore_seconds} > 0, "it took $recover_row->{restore_seconds} s");
-ok(defined $recover_row->{recovered_to}, "it recovered to $recover_row->{recovered_to}");
+is( $node->safe_psql('postgres',
+		"SELECT recovered_to <= '$target_time'::timestamptz AND recovered_to > "
+		  . "(SELECT finished_at FROM backup_log WHERE id = $base_id) FROM backup_log WHERE id = $recover"),
+	't', "it recovered to $recover_row->{recovered_to}: after the base backup, at or before the target");
+is_deeply([ glob('/tmp/pgbak-drill-*') ], [], 'no socket directory of a scratch server is left');
 ok(!-e $node->data_dir . "/../pgbak_backups/.staging/$recover", 'the scratch cluster is gone');
 # Asking again into the same schema is refused by the worker, changing
 # nothing; a schema of the caller's choice works.
@@ -240,6 +244,27 @@ my $again = $node->safe_psql('postgres',
 is(wait_backup($node, $again, 600), 'failed', 'a recovery into an existing schema fails');
 like($node->safe_psql('postgres', "SELECT error_message FROM backup_log WHERE id = $again"),
 	qr/schema "pgbak_recovered_$recover" already exists/, 'saying so');
+# A superuser-owned table whose CHECK calls a function another role owns
+# (in another schema than the table's): loading it as its owner would run
+# that role's code with superuser rights. The recovery refuses, before
+# anything reaches the live database.
+$node->safe_psql('postgres', q{CREATE ROLE mallory; CREATE DATABASE trapdb});
+$node->safe_psql('trapdb', q{
+  CREATE SCHEMA tools AUTHORIZATION mallory;
+  SET ROLE mallory;
+  CREATE FUNCTION tools.ok(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true';
+  RESET ROLE;
+  CREATE TABLE guarded (x int CHECK (tools.ok(x)));
+  INSERT INTO guarded VALUES (1);});
+my $trap_time = now_utc();
+archive_through_now();
+my $trapped = $node->safe_psql('postgres',
+	qq{SELECT pgbak_recover('trapdb', '$trap_time', '{"tables": ["public.guarded"]}')});
+is(wait_backup($node, $trapped, 600), 'failed', 'a table that would run another role\'s code as superuser is refused');
+like($node->safe_psql('postgres', "SELECT error_message FROM backup_log WHERE id = $trapped"),
+	qr/would run code of role "mallory" with superuser rights/, 'naming the role');
+is($node->safe_psql('trapdb', "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbak_recovered_$trapped'"),
+	'0', 'and nothing reached the live database');
 # Refused at the call: a time before every base backup, in the future,
 # bad options, the catalog database.
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
@@ -364,6 +389,9 @@ is($rc, 0, 'the next call is served from the cache') or diag($rerr);
 is(sha256_of_file("$tmp/walget/RECOVERYXLOG"), $good_sha, 'with the good content');
 ok(!-e "$tmp/cache/$sysid/$victim_name-$good_sha", 'and the entry left the cache');
 unlink "$tmp/walget/RECOVERYXLOG";
+# An empty cache again (the segments prefetched after the damaged one are
+# still there, and the cache is topped up only when half of it was used).
+File::Path::remove_tree("$tmp/cache/$sysid");
 ($rc, $rout, $rerr) = pgbak('wal-get', $last, "$tmp/walget/RECOVERYXLOG", @storage, @cache);
 unlink "$tmp/walget/RECOVERYXLOG";
 my $entry = "$tmp/cache/$sysid/$victim_name-$good_sha";

@@ -101,7 +101,8 @@ bool IsScratchSocketDirectory(const std::string& path);
 // after them.
 constexpr const char* kScratchSessionOptions =
     "-csearch_path= -cdefault_transaction_read_only=off -cstatement_timeout=0 -clock_timeout=0 "
-    "-cidle_in_transaction_session_timeout=0 -csession_replication_role=replica";
+    "-cidle_in_transaction_session_timeout=0 -csession_replication_role=replica "
+    "-csession_preload_libraries= -clocal_preload_libraries=";
 
 // RemoveDirectoryTree removes path and everything below it, links not
 // followed; a missing path is no error. Returns false if something could

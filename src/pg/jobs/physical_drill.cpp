@@ -708,6 +708,75 @@ void RunPhysicalDrill(int64_t id, int64_t source_id, const SourceInfo& source) {
   });
 }
 
+// RecoverDatabaseOid is the database OID recorded on operation id's row
+// (InvalidOid if none).
+Oid RecoverDatabaseOid(int64_t id) {
+  Oid oid = InvalidOid;
+  RunInTransaction([&] {
+    PgCall([&] {
+      const char* sql = psprintf("SELECT database_oid FROM %s WHERE id = $1", BackupLogName());
+      Oid types[1] = {INT8OID};
+      Datum values[1] = {Int64GetDatum(static_cast<int64>(id))};
+      if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) == SPI_OK_SELECT &&
+          SPI_processed == 1) {
+        bool isnull = true;
+        Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        if (!isnull)
+          oid = DatumGetObjectId(value);
+      }
+    });
+  });
+  return oid;
+}
+
+// ArchiveThrough makes sure the archive holds what recovery to
+// target_time needs. PostgreSQL stops a recovery to a time at the first
+// commit after it, and fails one that meets none before the archive ends
+// ("recovery ended before configured recovery target was reached"); on a
+// quiet server the archive may hold none yet. So a transaction is
+// committed now (after the target), its segment switched and waited for
+// (at most a minute): one segment switch per recovery.
+void ArchiveThrough() {
+  // A transaction id makes the commit write a commit record.
+  RunInTransaction([&] {
+    PgCall([&] {
+      if (SPI_execute("SELECT pg_catalog.txid_current()", false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not start a transaction");
+    });
+  });
+  std::string segment;
+  RunInTransaction([&] {
+    PgCall([&] {
+      if (SPI_execute("SELECT pg_catalog.pg_walfile_name(pg_catalog.pg_switch_wal())", false, 1) ==
+              SPI_OK_SELECT &&
+          SPI_processed == 1) {
+        const char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        segment = value != nullptr ? value : "";
+      }
+    });
+  });
+  if (segment.empty())
+    return;
+  std::vector<int> none, ready;
+  for (int waited = 0; waited < 60000; waited += 500) {
+    std::string last;
+    RunInTransaction([&] {
+      PgCall([&] {
+        if (SPI_execute("SELECT last_archived_wal FROM pg_catalog.pg_stat_archiver", true, 1) ==
+                SPI_OK_SELECT &&
+            SPI_processed == 1) {
+          const char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+          last = value != nullptr ? value : "";
+        }
+      });
+    });
+    if (last.size() >= 24 && last.substr(0, 24) >= segment)
+      return;
+    ThrowIfStopping();
+    WaitForInput(none, 500, ready);
+  }
+}
+
 void RunRecover(int64_t id, int64_t base_id, const std::string& database,
                 const std::string& options_json, const std::string& requested_by) {
   // The stored options: the recover options and the target time.
@@ -742,14 +811,31 @@ void RunRecover(int64_t id, int64_t base_id, const std::string& database,
   struct timeval started;
   gettimeofday(&started, nullptr);
   PauseAt(id, "recover_start");
-  RecoverInScratch(recovery, facts, id, base_id, source, {"--target-time", target_time},
-                   "a recovery", "pgbak recover " + std::to_string(id));
+  // What is cheap to check is checked before the cluster is restored.
+  CheckRecoverTarget(facts, database, options.into_schema, requested_by);
+  Oid database_oid = RecoverDatabaseOid(id);
+  ArchiveThrough();
+  try {
+    RecoverInScratch(recovery, facts, id, base_id, source, {"--target-time", target_time},
+                     "a recovery", "pgbak recover " + std::to_string(id));
+  } catch (const Error& e) {
+    // Recovery that ran out of archive before the target: the archive
+    // does not reach it (yet), which is no damage.
+    if (std::string(e.detail())
+            .find("recovery ended before configured recovery target was "
+                  "reached") != std::string::npos)
+      throw Error(ErrorKind::kInvalidParameter,
+                  "the WAL archive does not reach " + target_time + " yet", e.detail(),
+                  "Wait until the WAL of that moment is archived (pg_stat_archiver), or give an "
+                  "earlier target_time.");
+    throw;
+  }
   PauseAt(id, "recover_open");
   OpenFacts opened = ReadOpenFacts(recovery.Conninfo(setting_database));
   SetPhase(Phase::kCopying);
   std::string recovered = RecoverTablesIntoSchema(
       facts, id, base_id, ScratchServerConnInfo(recovery.layout, recovery.superuser), database,
-      options, requested_by, recovery.cluster->directory());
+      database_oid, options, requested_by, recovery.cluster->directory());
   SetPhase(Phase::kFinishing);
   recovery.cluster.reset();  // stopped and removed before the outcome is told
   double seconds = SecondsSince(started);

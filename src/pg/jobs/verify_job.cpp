@@ -1945,35 +1945,69 @@ SourceInfo LoadSource(int64_t source_id) {
 
 namespace pgbak {
 
-// RecoverTablesIntoSchema: see verify_job.h.
-std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_t base_id,
-                                    const std::string& scratch_conninfo,
-                                    const std::string& database, const RestoreOptions& options,
-                                    const std::string& requested_by, const std::string& work_dir) {
-  // The live database as it is now: the requester's rights may have
-  // changed since the call.
+// ReadArchiveToc reads the table of contents (and, if tables is given,
+// the tables' row counts) of the custom archive at path.
+std::vector<TocEntry> ReadArchiveToc(const std::string& path,
+                                     std::vector<ArchiveTable>* tables = nullptr) {
+  NullSink discard;
+  ArchiveScanner scanner(discard);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> buffer(1 << 16);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() > 0)
+      scanner.Write(reinterpret_cast<const uint8_t*>(buffer.data()),
+                    static_cast<size_t>(in.gcount()));
+  }
+  scanner.Finish();
+  if (!scanner.ok())
+    throw Error(ErrorKind::kIo, "pg_dump's archive of the recovered cluster could not be read",
+                scanner.problem());
+  if (tables != nullptr)
+    *tables = scanner.tables();
+  return scanner.toc();
+}
+
+// RecoverTargetState checks the live database a recovery adds a schema
+// to, as it is now (the requester's rights may have changed since the
+// call), and that the schema is new; returns the database's state.
+TargetState RecoverTargetState(const ServerFacts& facts, const std::string& database,
+                               const std::string& into_schema, const std::string& requested_by) {
   TargetState state = ReadTargetState(database, requested_by);
   if (!state.exists)
     throw Error(ErrorKind::kUndefinedObject, "database \"" + database + "\" does not exist",
                 "The recovered tables go into a new schema of the live database.");
   RequireUsableTarget(state, database);
   RequireWriteRight(state, database, requested_by);
-  {
-    PgConnPtr conn = ConnectLocal(facts, database);
-    PgResultPtr taken =
-        ExecWithLatch(conn.get(), "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
-                      {options.into_schema});
-    if (PQntuples(taken.get()) > 0)
-      throw Error(
-          ErrorKind::kInvalidParameter,
-          "schema \"" + options.into_schema + "\" already exists in database \"" + database + "\"",
-          "Recover option \"into_schema\" names a new schema. Nothing was changed.",
-          "Choose another name, or drop that schema first.");
-  }
+  PgConnPtr conn = ConnectLocal(facts, database);
+  PgResultPtr taken = ExecWithLatch(
+      conn.get(), "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", {into_schema});
+  if (PQntuples(taken.get()) > 0)
+    throw Error(ErrorKind::kInvalidParameter,
+                "schema \"" + into_schema + "\" already exists in database \"" + database + "\"",
+                "Recover option \"into_schema\" names a new schema. Nothing was changed.",
+                "Choose another name, or drop that schema first.");
+  return state;
+}
+
+// CheckRecoverTarget: see verify_job.h.
+void CheckRecoverTarget(const ServerFacts& facts, const std::string& database,
+                        const std::string& into_schema, const std::string& requested_by) {
+  (void)RecoverTargetState(facts, database, into_schema, requested_by);
+}
+
+// RecoverTablesIntoSchema: see verify_job.h.
+std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_t base_id,
+                                    const std::string& scratch_conninfo,
+                                    const std::string& database, Oid database_oid,
+                                    const RestoreOptions& options, const std::string& requested_by,
+                                    const std::string& work_dir) {
+  TargetState state = RecoverTargetState(facts, database, options.into_schema, requested_by);
   std::string restore_as = !facts.dump_role_is_superuser ? ""
                            : state.owner_is_superuser    ? kRestoreAsOwners
                                                          : state.owner;
   SuperuserGate gate(facts, base_id, false, false);
+  bool admin = RequesterIsAdmin(requested_by);
 
   // In the recovered copy, which nobody else uses and which is thrown
   // away: its event triggers off (nothing below may run code of the
@@ -1989,6 +2023,20 @@ std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_
                   "database \"" + database + "\" could not be opened in the recovered cluster",
                   TrimMessage(PQerrorMessage(conn.get())),
                   "It may not have existed at the target time.");
+    // Rights follow the database's OID, not its name: a database of that
+    // name at the target time that was another one (dropped and made
+    // again, renamed) is not this one's past.
+    PgResultPtr which = ExecWithLatch(
+        conn.get(), "SELECT oid::text FROM pg_catalog.pg_database WHERE datname = $1", {database});
+    if (database_oid != InvalidOid &&
+        (PQntuples(which.get()) != 1 ||
+         std::strtoul(PQgetvalue(which.get(), 0, 0), nullptr, 10) != database_oid))
+      throw Error(
+          ErrorKind::kUndefinedObject,
+          "database \"" + database + "\" did not exist at the target time",
+          "A database of that name then was another one (OID " +
+              std::string(PQntuples(which.get()) == 1 ? PQgetvalue(which.get(), 0, 0) : "none") +
+              ", not " + std::to_string(database_oid) + "). Nothing was changed.");
     PgResultPtr triggers = ExecWithLatch(
         conn.get(), "SELECT evtname FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'");
     for (int i = 0; i < PQntuples(triggers.get()); i++)
@@ -1996,18 +2044,56 @@ std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_
           conn.get(),
           "ALTER EVENT TRIGGER " + QuoteIdentifier(PQgetvalue(triggers.get(), i, 0)) + " DISABLE");
     for (const QualifiedName& table : options.tables) {
+      // Found as MoveSelectionAside finds them; one the requester could
+      // not read then is not handed to them now (admins excepted).
       PgResultPtr found = ExecWithLatch(
           conn.get(),
-          "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+          "SELECT c.oid::pg_catalog.regclass::text, "
+          "CASE WHEN $3 = '' THEN true "
+          "ELSE pg_catalog.has_table_privilege($3, c.oid, 'SELECT') END "
+          "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
           "ON n.oid = c.relnamespace WHERE c.relname = $2 AND ($1 = '' OR n.nspname = $1) "
-          "AND c.relkind IN ('r', 'p', 'm', 'v', 'S', 'f')",
-          {table.schema, table.name});
+          "AND c.relkind IN ('r', 'p', 'm', 'v', 'S', 'f') "
+          "AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'",
+          {table.schema, table.name, admin ? "" : requested_by});
       if (PQntuples(found.get()) == 0)
         throw Error(ErrorKind::kUndefinedObject,
                     "table " + (table.schema.empty() ? "" : table.schema + ".") + table.name +
                         " did not exist in database \"" + database + "\" at the target time",
                     "Nothing was changed.");
+      for (int i = 0; i < PQntuples(found.get()) && !admin; i++)
+        if (std::strcmp(PQgetvalue(found.get(), i, 1), "t") != 0)
+          throw Error(
+              ErrorKind::kPermissionDenied,
+              "permission denied to recover table " + std::string(PQgetvalue(found.get(), i, 0)),
+              "\"" + requested_by +
+                  "\" could not read it at the target time. Nothing was changed.");
     }
+  }
+  // What the copy's database holds, checked as a restore into_schema
+  // checks a backup's: the moved tables' constraints, defaults and indexes
+  // may use code in other schemas, which a dump of their schema alone
+  // does not show.
+  {
+    std::string definitions = work_dir + "/definitions.dump";
+    RunTool(facts, "pg_dump",
+            {"--format=custom", "--compress=0", "--schema-only", "--no-password",
+             "--file=" + definitions, "--dbname=" + conninfo});
+    std::vector<TocEntry> toc = ReadArchiveToc(definitions);
+    gate.CheckToc(
+        toc,
+        [](const TocEntry& entry) {
+          return entry.desc != "EVENT TRIGGER" && entry.desc.rfind("BLOB", 0) != 0 &&
+                 entry.desc != "LARGE OBJECT";
+        },
+        database);
+    (void)unlink(definitions.c_str());
+  }
+  {
+    PgConnPtr conn(PQconnectdb(conninfo.c_str()), PQfinish);
+    if (PQstatus(conn.get()) != CONNECTION_OK)
+      throw Error(ErrorKind::kIo, "could not connect to the recovered cluster",
+                  TrimMessage(PQerrorMessage(conn.get())));
     roles = MoveSelectionAside(conn.get(), options, state.owner);
     schema_owner = SchemaOwner(conn.get(), options.into_schema, state.owner);
   }
@@ -2017,27 +2103,13 @@ std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_
            "--schema=" + QuoteIdentifier(options.into_schema), "--file=" + copy,
            "--dbname=" + conninfo});
   // What will be loaded as whom, checked as for any restore.
-  NullSink discard;
-  ArchiveScanner scanner(discard);
-  {
-    std::ifstream in(copy, std::ios::binary);
-    std::vector<char> buffer(1 << 16);
-    while (in) {
-      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-      if (in.gcount() > 0)
-        scanner.Write(reinterpret_cast<const uint8_t*>(buffer.data()),
-                      static_cast<size_t>(in.gcount()));
-    }
-    scanner.Finish();
-  }
-  if (!scanner.ok())
-    throw Error(ErrorKind::kIo, "pg_dump's copy of the recovered tables could not be read",
-                scanner.problem());
-  gate.CheckToc(scanner.toc(), nullptr, database);
+  std::vector<ArchiveTable> tables;
+  std::vector<TocEntry> toc = ReadArchiveToc(copy, &tables);
+  gate.CheckToc(toc, nullptr, database);
   SetPhase(Phase::kRestoring);
   LoadIntoSchema(facts, id, copy, options.into_schema, database, schema_owner, roles, restore_as);
   std::string summary;
-  for (const ArchiveTable& table : scanner.tables())
+  for (const ArchiveTable& table : tables)
     summary += (summary.empty() ? "" : ", ") + table.schema + "." + table.table + " (" +
                std::to_string(table.rows) + " rows)";
   return summary;

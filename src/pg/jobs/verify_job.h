@@ -87,10 +87,24 @@ struct ServerFacts;
 // requester's right to write into the live database and the schema name
 // are checked first. base_id names the base backup in refusals. Returns
 // the tables and their row counts, for the log.
+// The database of the copy must be the live one's past (its OID is
+// database_oid; InvalidOid: not checked), every table must exist then
+// (not in a system schema), and, unless the requester is an admin, be one
+// the requester could read then; every definition of the copy's database
+// is checked for code a superuser-owned object would run, as a restore
+// into_schema checks a backup's.
 std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_t base_id,
                                     const std::string& scratch_conninfo,
-                                    const std::string& database, const RestoreOptions& options,
-                                    const std::string& requested_by, const std::string& work_dir);
+                                    const std::string& database, Oid database_oid,
+                                    const RestoreOptions& options, const std::string& requested_by,
+                                    const std::string& work_dir);
+
+// CheckRecoverTarget fails unless requested_by may add schema into_schema
+// to the live database now (it exists, accepts connections, is no
+// template, the requester may write into it, the schema is new): checked
+// before a recovery's cluster is restored, and again before loading.
+void CheckRecoverTarget(const ServerFacts& facts, const std::string& database,
+                        const std::string& into_schema, const std::string& requested_by);
 
 // CleanUpAbandoned removes what a verify or restore whose worker died left
 // behind: its staging files, and the databases it created (known by the
