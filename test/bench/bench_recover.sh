@@ -84,7 +84,7 @@ if ((RANDOM_ROWS > 0)); then
   psql -X -q -d other -c "CREATE TABLE noise AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS a FROM generate_series(1, $RANDOM_ROWS) g"
 fi
 psql -X -q -d postgres -c CHECKPOINT
-cluster_mib=$(psql -X -At -d postgres -c "SELECT sum(pg_database_size(oid)) / 1048576 FROM pg_database")
+cluster_mib=$(psql -X -At -d postgres -c "SELECT (sum(pg_database_size(oid)) / 1048576)::bigint FROM pg_database")
 accounts_mib=$(psql -X -At -d bench -c "SELECT pg_total_relation_size('pgbench_accounts') / 1048576")
 timed_operation "SELECT pgbak_base_backup()"
 echo "base backup: ${BACKUP_SECONDS} s"

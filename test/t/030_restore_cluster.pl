@@ -244,6 +244,24 @@ my $again = $node->safe_psql('postgres',
 is(wait_backup($node, $again, 600), 'failed', 'a recovery into an existing schema fails');
 like($node->safe_psql('postgres', "SELECT error_message FROM backup_log WHERE id = $again"),
 	qr/schema "pgbak_recovered_$recover" already exists/, 'saying so');
+# The whole database as it was, as a new database.
+my $whole = $node->safe_psql('postgres',
+	qq{SELECT pgbak_recover('bench', '$target_time', '{"target_database": "bench_at_noted"}')});
+is(wait_backup($node, $whole, 600), 'succeeded', 'pgbak_recover of the whole database succeeds')
+  or diag($node->safe_psql('postgres', "SELECT error_message || ' ' || coalesce(error_detail, '') FROM backup_log WHERE id = $whole"));
+is_deeply(table_fingerprints($node, 'bench_at_noted'), $noted,
+	'the new database holds every table exactly as it was at the noted time');
+is( $node->safe_psql('postgres',
+		q{SELECT pg_get_userbyid(datdba) = (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'bench')
+		  AND datconnlimit = -1 FROM pg_database WHERE datname = 'bench_at_noted'}),
+	't', 'owned by the database\'s owner, open to connections');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbak_recover_%'"),
+	'0', 'no database under construction is left');
+my ($wret, $wout, $werr) = $node->psql('postgres',
+	qq{SELECT pgbak_recover('bench', '$target_time', '{"target_database": "bench_at_noted"}')});
+like($werr, qr/database "bench_at_noted" already exists/, 'a target_database that exists is refused at the call');
+$node->safe_psql('postgres', 'DROP DATABASE bench_at_noted');
+
 # A superuser-owned table whose CHECK calls a function another role owns
 # (in another schema than the table's): loading it as its owner would run
 # that role's code with superuser rights. The recovery refuses, before

@@ -485,23 +485,43 @@ extern "C" Datum pgbak_recover(PG_FUNCTION_ARGS) {
                     errmsg("target_time must be a moment in the past")));
   // The options, checked as the worker will read them.
   char* options_json = nullptr;
-  std::vector<QualifiedName> tables;
+  char* target_database = nullptr;
   Failure failure;
   CatchCore(failure, [&] {
     RecoverOptions parsed =
         ParseRecoverOptions(JsonbToCString(nullptr, &options->root, VARSIZE(options)));
     RefuseCatalogNames(parsed.tables, "recover option \"tables\"");
     std::string normalized = parsed.ToJson().Serialize();
-    PgCall([&] { options_json = pstrdup(normalized.c_str()); });
+    PgCall([&] {
+      options_json = pstrdup(normalized.c_str());
+      if (!parsed.target_database.empty())
+        target_database = pstrdup(parsed.target_database.c_str());
+    });
   });
   ReportFailure(failure);
+  if (target_database != nullptr) {
+    // The whole database as a new one: as pgbak_restore into a new
+    // database, pgbak_operator's; the database may be gone from the live
+    // cluster (a dropped database comes back this way).
+    if (strcmp(target_database, setting_database) == 0)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("cannot recover into \"%s\": it holds the catalog of pgbak_ext",
+                             setting_database)));
+    if (OidIsValid(get_database_oid(target_database, true)))
+      ereport(ERROR, (errcode(ERRCODE_DUPLICATE_DATABASE),
+                      errmsg("database \"%s\" already exists", target_database),
+                      errhint("Recover option \"target_database\" names a new database.")));
+  }
   Oid oid = get_database_oid(NameStr(*database), true);
-  if (!OidIsValid(oid))
+  if (target_database == nullptr && !OidIsValid(oid))
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
                     errmsg("database \"%s\" does not exist", NameStr(*database)),
-                    errhint("The tables are recovered into a new schema of the live database.")));
-  RefuseUnusableTarget(NameStr(*database));
-  if (!CallerHas(caller, PgbakRole::kAdmin) && !CallerOwnsDatabase(caller, NameStr(*database)))
+                    errhint("The tables are recovered into a new schema of the live database; "
+                            "{\"target_database\": ...} brings back a database that is gone.")));
+  if (target_database == nullptr)
+    RefuseUnusableTarget(NameStr(*database));
+  if (target_database == nullptr && !CallerHas(caller, PgbakRole::kAdmin) &&
+      !CallerOwnsDatabase(caller, NameStr(*database)))
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
              errmsg("permission denied to recover tables into database \"%s\"", NameStr(*database)),

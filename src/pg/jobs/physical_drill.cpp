@@ -795,6 +795,7 @@ void RunRecover(int64_t id, int64_t base_id, const std::string& database,
   RestoreOptions options;
   options.tables = parsed.tables;
   options.into_schema = parsed.into_schema.empty() ? DefaultRecoverSchema(id) : parsed.into_schema;
+  bool whole = !parsed.target_database.empty();
 
   ServerFacts facts;
   RunInTransaction([&] { facts = GatherServerFacts(); });
@@ -812,7 +813,10 @@ void RunRecover(int64_t id, int64_t base_id, const std::string& database,
   gettimeofday(&started, nullptr);
   PauseAt(id, "recover_start");
   // What is cheap to check is checked before the cluster is restored.
-  CheckRecoverTarget(facts, database, options.into_schema, requested_by);
+  if (whole)
+    CheckNewDatabaseName(facts, parsed.target_database);
+  else
+    CheckRecoverTarget(facts, database, options.into_schema, requested_by);
   Oid database_oid = RecoverDatabaseOid(id);
   ArchiveThrough();
   try {
@@ -833,25 +837,30 @@ void RunRecover(int64_t id, int64_t base_id, const std::string& database,
   PauseAt(id, "recover_open");
   OpenFacts opened = ReadOpenFacts(recovery.Conninfo(setting_database));
   SetPhase(Phase::kCopying);
-  std::string recovered = RecoverTablesIntoSchema(
-      facts, id, base_id, ScratchServerConnInfo(recovery.layout, recovery.superuser), database,
-      database_oid, options, requested_by, recovery.cluster->directory());
+  std::string scratch_conninfo = ScratchServerConnInfo(recovery.layout, recovery.superuser);
+  std::string recovered =
+      whole ? RecoverDatabaseAsNew(facts, id, base_id, scratch_conninfo, database, database_oid,
+                                   parsed.target_database, recovery.cluster->directory())
+            : RecoverTablesIntoSchema(facts, id, base_id, scratch_conninfo, database, database_oid,
+                                      options, requested_by, recovery.cluster->directory());
   SetPhase(Phase::kFinishing);
   recovery.cluster.reset();  // stopped and removed before the outcome is told
   double seconds = SecondsSince(started);
   if (opened.recovered_to.empty())
     opened.recovered_to = recovery.base_finished_at;
   RecordRecoveredTo(id, id, opened.recovered_to);
+  std::string into =
+      whole ? "new database \"" + parsed.target_database + "\""
+            : "schema \"" + options.into_schema + "\" of database \"" + database + "\"";
   RunInTransaction([&] {
     PgCall([&] {
       FinishWithSeconds(id, seconds);
       ereport(LOG, (errmsg("pgbak: operation " INT64_FORMAT
-                           ": recovered %s as of %s from base backup " INT64_FORMAT
-                           " into schema \"%s\" of database \"%s\" in %.1f s (cluster restored "
-                           "and recovered in %.1f s)",
+                           ": recovered %s as of %s from base backup " INT64_FORMAT " into %s "
+                           "in %.1f s (cluster restored and recovered in %.1f s)",
                            static_cast<int64>(id), recovered.c_str(), target_time.c_str(),
-                           static_cast<int64>(base_id), options.into_schema.c_str(),
-                           database.c_str(), seconds, recovery.restore_seconds)));
+                           static_cast<int64>(base_id), into.c_str(), seconds,
+                           recovery.restore_seconds)));
     });
   });
 }

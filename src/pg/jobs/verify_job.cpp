@@ -1882,7 +1882,7 @@ void CleanUpAbandoned(int64_t id, const std::string& kind) {
     if (kind == "verify" || kind == "recover")
       done = CleanUpScratchCluster(id);
     { StagingArea staging(local, StagingKey(id)); }  // its destructor removes the files
-    if (kind != "verify" && kind != "restore")
+    if (kind != "verify" && kind != "restore" && kind != "recover")
       return;
     ServerFacts facts;
     RunInTransaction([&] { facts = GatherServerFacts(); });
@@ -1945,27 +1945,71 @@ SourceInfo LoadSource(int64_t source_id) {
 
 namespace pgbak {
 
-// ReadArchiveToc reads the table of contents (and, if tables is given,
-// the tables' row counts) of the custom archive at path.
-std::vector<TocEntry> ReadArchiveToc(const std::string& path,
-                                     std::vector<ArchiveTable>* tables = nullptr) {
+// ReadArchiveToc reads the table of contents of the custom archive at
+// path: its header and TOC only, not the data after them.
+std::vector<TocEntry> ReadArchiveToc(const std::string& path) {
   NullSink discard;
   ArchiveScanner scanner(discard);
   std::ifstream in(path, std::ios::binary);
   std::vector<char> buffer(1 << 16);
-  while (in) {
+  while (in && scanner.ok() && scanner.toc_sha256().empty()) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     if (in.gcount() > 0)
       scanner.Write(reinterpret_cast<const uint8_t*>(buffer.data()),
                     static_cast<size_t>(in.gcount()));
   }
-  scanner.Finish();
-  if (!scanner.ok())
+  // An archive without data (--schema-only) ends with its TOC.
+  if (scanner.ok() && scanner.toc_sha256().empty() && !in)
+    scanner.Finish();
+  if (!scanner.ok() || scanner.toc_sha256().empty())
     throw Error(ErrorKind::kIo, "pg_dump's archive of the recovered cluster could not be read",
-                scanner.problem());
-  if (tables != nullptr)
-    *tables = scanner.tables();
+                scanner.ok() ? "it ends before its table of contents" : scanner.problem());
   return scanner.toc();
+}
+
+// TablesOf names the tables whose data toc holds ("schema.table, ...").
+std::string TablesOf(const std::vector<TocEntry>& toc) {
+  std::string names;
+  for (const TocEntry& entry : toc)
+    if (entry.desc == "TABLE DATA")
+      names += (names.empty() ? "" : ", ") + entry.namespace_ + "." + entry.tag;
+  return names;
+}
+
+// OpenCopyDatabase connects to database of the recovered copy at conninfo
+// (with dbname), checks that it is the live database's past (its OID is
+// database_oid, unless that is InvalidOid), and disables its event
+// triggers: nothing the drill's superuser sessions do there may run code
+// of the copy's.
+PgConnPtr OpenCopyDatabase(const std::string& conninfo, const std::string& database,
+                           Oid database_oid) {
+  PgConnPtr conn(PQconnectdb(conninfo.c_str()), PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK)
+    throw Error(ErrorKind::kUndefinedObject,
+                "database \"" + database + "\" could not be opened in the recovered cluster",
+                TrimMessage(PQerrorMessage(conn.get())),
+                "It may not have existed at the target time.");
+  // Rights follow the database's OID, not its name: a database of that
+  // name at the target time that was another one (dropped and made
+  // again, renamed) is not this one's past.
+  PgResultPtr which = ExecWithLatch(
+      conn.get(), "SELECT oid::text FROM pg_catalog.pg_database WHERE datname = $1", {database});
+  if (database_oid != InvalidOid &&
+      (PQntuples(which.get()) != 1 ||
+       std::strtoul(PQgetvalue(which.get(), 0, 0), nullptr, 10) != database_oid))
+    throw Error(
+        ErrorKind::kUndefinedObject,
+        "database \"" + database + "\" did not exist at the target time",
+        "A database of that name then was another one (OID " +
+            std::string(PQntuples(which.get()) == 1 ? PQgetvalue(which.get(), 0, 0) : "none") +
+            ", not " + std::to_string(database_oid) + "). Nothing was changed.");
+  PgResultPtr triggers = ExecWithLatch(
+      conn.get(), "SELECT evtname FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'");
+  for (int i = 0; i < PQntuples(triggers.get()); i++)
+    (void)ExecWithLatch(
+        conn.get(),
+        "ALTER EVENT TRIGGER " + QuoteIdentifier(PQgetvalue(triggers.get(), i, 0)) + " DISABLE");
+  return conn;
 }
 
 // RecoverTargetState checks the live database a recovery adds a schema
@@ -2017,32 +2061,7 @@ std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_
   std::vector<std::string> roles;
   std::string schema_owner;
   {
-    PgConnPtr conn(PQconnectdb(conninfo.c_str()), PQfinish);
-    if (PQstatus(conn.get()) != CONNECTION_OK)
-      throw Error(ErrorKind::kUndefinedObject,
-                  "database \"" + database + "\" could not be opened in the recovered cluster",
-                  TrimMessage(PQerrorMessage(conn.get())),
-                  "It may not have existed at the target time.");
-    // Rights follow the database's OID, not its name: a database of that
-    // name at the target time that was another one (dropped and made
-    // again, renamed) is not this one's past.
-    PgResultPtr which = ExecWithLatch(
-        conn.get(), "SELECT oid::text FROM pg_catalog.pg_database WHERE datname = $1", {database});
-    if (database_oid != InvalidOid &&
-        (PQntuples(which.get()) != 1 ||
-         std::strtoul(PQgetvalue(which.get(), 0, 0), nullptr, 10) != database_oid))
-      throw Error(
-          ErrorKind::kUndefinedObject,
-          "database \"" + database + "\" did not exist at the target time",
-          "A database of that name then was another one (OID " +
-              std::string(PQntuples(which.get()) == 1 ? PQgetvalue(which.get(), 0, 0) : "none") +
-              ", not " + std::to_string(database_oid) + "). Nothing was changed.");
-    PgResultPtr triggers = ExecWithLatch(
-        conn.get(), "SELECT evtname FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'");
-    for (int i = 0; i < PQntuples(triggers.get()); i++)
-      (void)ExecWithLatch(
-          conn.get(),
-          "ALTER EVENT TRIGGER " + QuoteIdentifier(PQgetvalue(triggers.get(), i, 0)) + " DISABLE");
+    PgConnPtr conn = OpenCopyDatabase(conninfo, database, database_oid);
     for (const QualifiedName& table : options.tables) {
       // Found as MoveSelectionAside finds them; one the requester could
       // not read then is not handed to them now (admins excepted).
@@ -2103,16 +2122,116 @@ std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_
            "--schema=" + QuoteIdentifier(options.into_schema), "--file=" + copy,
            "--dbname=" + conninfo});
   // What will be loaded as whom, checked as for any restore.
-  std::vector<ArchiveTable> tables;
-  std::vector<TocEntry> toc = ReadArchiveToc(copy, &tables);
+  std::vector<TocEntry> toc = ReadArchiveToc(copy);
   gate.CheckToc(toc, nullptr, database);
   SetPhase(Phase::kRestoring);
   LoadIntoSchema(facts, id, copy, options.into_schema, database, schema_owner, roles, restore_as);
-  std::string summary;
-  for (const ArchiveTable& table : tables)
-    summary += (summary.empty() ? "" : ", ") + table.schema + "." + table.table + " (" +
-               std::to_string(table.rows) + " rows)";
-  return summary;
+  return TablesOf(toc);
+}
+
+// CheckNewDatabaseName fails if a database called target exists now.
+void CheckNewDatabaseName(const ServerFacts& facts, const std::string& target) {
+  if (target == setting_database)
+    throw Error(ErrorKind::kInvalidParameter,
+                "cannot recover into \"" + target + "\": it holds the catalog of pgbak_ext");
+  if (DatabaseExists(facts, target))
+    throw Error(ErrorKind::kInvalidParameter, "database \"" + target + "\" already exists",
+                "Recover option \"target_database\" names a new database. Nothing was changed.",
+                "Choose another name, or drop that database first.");
+}
+
+// RecoverDatabaseAsNew: see verify_job.h.
+std::string RecoverDatabaseAsNew(const ServerFacts& facts, int64_t id, int64_t base_id,
+                                 const std::string& scratch_conninfo, const std::string& database,
+                                 Oid database_oid, const std::string& target,
+                                 const std::string& work_dir) {
+  CheckNewDatabaseName(facts, target);
+  SuperuserGate gate(facts, base_id, false, false);
+  std::string conninfo = scratch_conninfo + " dbname=" + ConnInfoValue(database);
+  DatabaseProperties properties;
+  {
+    PgConnPtr conn = OpenCopyDatabase(conninfo, database, database_oid);
+    PgResultPtr facts_there = ExecWithLatch(
+        conn.get(),
+        "SELECT pg_catalog.pg_get_userbyid(datdba), pg_catalog.pg_encoding_to_char(encoding), "
+        "datcollate, datctype, datlocprovider::text, coalesce(daticulocale, '') "
+        "FROM pg_catalog.pg_database WHERE datname = $1",
+        {database});
+    if (PQntuples(facts_there.get()) != 1)
+      throw Error(ErrorKind::kUndefinedObject,
+                  "database \"" + database + "\" did not exist at the target time");
+    properties.owner = PQgetvalue(facts_there.get(), 0, 0);
+    properties.encoding = PQgetvalue(facts_there.get(), 0, 1);
+    properties.lc_collate = PQgetvalue(facts_there.get(), 0, 2);
+    properties.lc_ctype = PQgetvalue(facts_there.get(), 0, 3);
+    properties.locale_provider = PQgetvalue(facts_there.get(), 0, 4);
+    properties.icu_locale = PQgetvalue(facts_there.get(), 0, 5);
+  }
+  // The database whole, as pg_dump sees it in the copy, checked as a
+  // restore checks a backup before anything is loaded.
+  std::string dump = work_dir + "/database.dump";
+  RunTool(facts, "pg_dump",
+          {"--format=custom", "--compress=0", "--no-password", "--file=" + dump,
+           "--dbname=" + conninfo});
+  std::vector<TocEntry> toc = ReadArchiveToc(dump);
+  std::set<int> skip;
+  for (const TocEntry& entry : toc)
+    if (entry.desc == "EVENT TRIGGER")
+      skip.insert(entry.dump_id);
+  gate.CheckToc(toc, [&](const TocEntry& entry) { return skip.count(entry.dump_id) == 0; });
+  SetPhase(Phase::kRestoring);
+  // Built under a name of its own (its OID recorded for a crash's cleanup),
+  // owned by the database's owner then, loaded as a whole restore loads:
+  // definitions as pg_restore makes them, data and indexes by each
+  // object's owner; renamed when whole.
+  std::string name = CreateOwnDatabase(facts, id, "pgbak_recover_" + std::to_string(id),
+                                       properties.CreateOptions());
+  try {
+    SourceInfo source;
+    source.database = database;
+    GiveToSetOwner(facts, properties, source, name);
+    std::string list = WriteRestoreList(ListArchive(facts, dump), dump, skip, ".list");
+    std::string into = "--dbname=dbname=" + ConnInfoValue(name);
+    RunTool(facts, "pg_restore",
+            {"--exit-on-error", "--no-password", "--section=pre-data", into, "--use-list=" + list,
+             dump});
+    std::vector<std::string> args = {
+        "--exit-on-error",   "--no-password", "--section=data", "--section=post-data", into,
+        "--use-list=" + list};
+    std::string owners = OwnersRestoreAs(facts);
+    for (const std::string& arg : OwnershipArgs(owners))
+      args.push_back(arg);
+    args.push_back(dump);
+    RunTool(facts, "pg_restore", args, nullptr, owners);
+    Admin(facts, "ALTER DATABASE " + QuoteIdentifier(name) + " CONNECTION LIMIT -1");
+    CheckNewDatabaseName(facts, target);
+    RenameDatabase(facts, name, target);
+    // Renamed: no longer a scratch database a cleanup would drop.
+    RunInTransaction([&] {
+      PgCall([&] {
+        if (!BackupLogHasColumn("scratch_database"))
+          return;
+        const char* sql =
+            psprintf("UPDATE %s SET scratch_database = NULL WHERE id = $1", BackupLogName());
+        Oid types[1] = {INT8OID};
+        Datum values[1] = {Int64GetDatum(static_cast<int64>(id))};
+        if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+          elog(ERROR, "could not update operation " INT64_FORMAT, static_cast<int64>(id));
+      });
+    });
+  } catch (...) {
+    try {
+      Admin(facts, "DROP DATABASE IF EXISTS " + QuoteIdentifier(name) + " WITH (FORCE)", false);
+    } catch (...) {
+      // The launcher drops it: its OID is on the row.
+    }
+    throw;
+  }
+  (void)unlink(dump.c_str());
+  size_t tables = 0;
+  for (const TocEntry& entry : toc)
+    tables += entry.desc == "TABLE DATA" ? 1 : 0;
+  return "database \"" + database + "\" (" + std::to_string(tables) + " tables)";
 }
 
 }  // namespace pgbak

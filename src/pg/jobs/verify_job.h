@@ -99,6 +99,22 @@ std::string RecoverTablesIntoSchema(const ServerFacts& facts, int64_t id, int64_
                                     const RestoreOptions& options, const std::string& requested_by,
                                     const std::string& work_dir);
 
+// RecoverDatabaseAsNew is pgbak_recover with target_database: database of
+// the recovered copy (its OID database_oid) dumped whole with pg_dump into
+// work_dir, checked as a restore checks a backup, and restored as a new
+// database, built under a name of its own (recorded for a crash's
+// cleanup), owned by the copy's database owner, every object loaded as
+// its owner, then renamed to target. Returns what it restored, for the
+// log.
+std::string RecoverDatabaseAsNew(const ServerFacts& facts, int64_t id, int64_t base_id,
+                                 const std::string& scratch_conninfo, const std::string& database,
+                                 Oid database_oid, const std::string& target,
+                                 const std::string& work_dir);
+
+// CheckNewDatabaseName fails if target exists now or is the catalog
+// database.
+void CheckNewDatabaseName(const ServerFacts& facts, const std::string& target);
+
 // CheckRecoverTarget fails unless requested_by may add schema into_schema
 // to the live database now (it exists, accepts connections, is no
 // template, the requester may write into it, the schema is new): checked

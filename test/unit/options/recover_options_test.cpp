@@ -37,6 +37,21 @@ TEST(RecoverOptionsTest, TablesAndSchema) {
   EXPECT_EQ(DefaultRecoverSchema(42), "pgbak_recovered_42");
 }
 
+TEST(RecoverOptionsTest, WholeDatabase) {
+  RecoverOptions options = ParseRecoverOptions(R"({"target_database": "myapp_at_1430"})");
+  EXPECT_EQ(options.target_database, "myapp_at_1430");
+  EXPECT_TRUE(options.tables.empty());
+  std::string stored = options.ToJson().Serialize();
+  EXPECT_EQ(stored, R"({"target_database":"myapp_at_1430"})");
+  EXPECT_EQ(ParseRecoverOptions(stored).target_database, "myapp_at_1430");
+  try {
+    ParseRecoverOptions("{\"target_database\": \"" + std::string(64, 'x') + "\"}");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kNameTooLong);
+  }
+}
+
 TEST(RecoverOptionsTest, Refused) {
   EXPECT_EQ(MessageOf("{}"), "recover option \"tables\" must name at least one table");
   EXPECT_EQ(MessageOf(R"({"tables": []})"),
@@ -45,7 +60,11 @@ TEST(RecoverOptionsTest, Refused) {
             "recover option \"tables\" must name at least one table");
   EXPECT_EQ(MessageOf(R"({"tables": ["t"], "clean": true})"), "unknown recover option \"clean\"");
   EXPECT_EQ(MessageOf(R"({"tables": ["t"], "target_database": "x"})"),
-            "recover option \"target_database\" is not available in this version");
+            "recover option \"target_database\" excludes \"tables\" and \"into_schema\"");
+  EXPECT_EQ(MessageOf(R"({"target_database": ""})"),
+            "recover option \"target_database\" must be a database name, not \"\"");
+  EXPECT_EQ(MessageOf(R"({"target_database": 5})"),
+            "recover option \"target_database\" must be a database name, not 5");
   EXPECT_EQ(MessageOf(R"({"tables": ["t"], "target_time": "now"})"),
             "\"target_time\" is pgbak_recover's second argument, not an option");
   EXPECT_NE(MessageOf(R"({"tables": ["a.b.c"]})").find("recover option"), std::string::npos);
