@@ -30,3 +30,22 @@ COMMENT ON FUNCTION pgbak_recover(text, timestamptz, jsonb) IS
   'Queue a point-in-time recovery of tables into a new schema of the database; returns its id';
 REVOKE ALL ON FUNCTION pgbak_recover(text, timestamptz, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbak_recover(text, timestamptz, jsonb) TO pgbak_operator;
+
+-- A database pgbak_recover is building (pgbak_recover_<id>, its OID in
+-- scratch_database) is a working database like a drill's or a restore's:
+-- no '*' job covers it (same definition as 1.5 otherwise).
+CREATE OR REPLACE FUNCTION pgbak_job_covers(job_database name, job_options jsonb, database oid)
+  RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN $1 <> '*' THEN d.datname = $1
+              ELSE d.datallowconn AND NOT d.datistemplate
+                   AND NOT coalesce(($2 -> 'exclude_databases') ? d.datname::text, false)
+                   AND d.datname <> ALL (SELECT btrim(x) FROM unnest(string_to_array(
+                         current_setting('pgbak.exclude_databases'), ',')) x)
+                   AND d.oid NOT IN (SELECT l.scratch_database FROM @extschema@.backup_log l
+                                     WHERE l.kind IN ('verify', 'restore', 'recover')
+                                       AND l.status = 'running'
+                                       AND l.scratch_database IS NOT NULL)
+         END
+  FROM pg_catalog.pg_database d WHERE d.oid = $3
+$$;

@@ -101,6 +101,13 @@ $node->safe_psql('postgres', "ALTER SYSTEM SET recovery_target_time = '$before_b
 my $base_id = $node->safe_psql('postgres', "SELECT pgbak_base_backup('walstore')");
 is(wait_backup($node, $base_id, 300), 'succeeded', 'a base backup to the WAL storage succeeds');
 
+# A database a role that is no superuser owns, closed to PUBLIC, made
+# after the base backup (recovery replays its creation).
+$node->safe_psql('postgres', q{CREATE ROLE olga LOGIN; CREATE DATABASE olgadb OWNER olga;
+  REVOKE CONNECT, TEMPORARY ON DATABASE olgadb FROM PUBLIC;
+  ALTER DATABASE olgadb SET work_mem = '7MB'});
+$node->safe_psql('olgadb', q{SET ROLE olga; CREATE TABLE notes (id int PRIMARY KEY, body text);
+  INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 500) g});
 $node->command_ok(
 	[ 'pgbench', '-n', '-t', '300', '-c', '2', '-h', $node->host, '-p', $node->port, 'bench' ],
 	'pgbench traffic after the base backup');
@@ -261,6 +268,24 @@ my ($wret, $wout, $werr) = $node->psql('postgres',
 	qq{SELECT pgbak_recover('bench', '$target_time', '{"target_database": "bench_at_noted"}')});
 like($werr, qr/database "bench_at_noted" already exists/, 'a target_database that exists is refused at the call');
 $node->safe_psql('postgres', 'DROP DATABASE bench_at_noted');
+
+# A database that was dropped comes back under its name, as it was: its
+# owner, its grants (closed to PUBLIC), its settings, its objects' owners.
+my $olga_notes = table_fingerprints($node, 'olgadb');
+$node->safe_psql('postgres', 'DROP DATABASE olgadb');
+my $olga = $node->safe_psql('postgres',
+	qq{SELECT pgbak_recover('olgadb', '$target_time', '{"target_database": "olgadb"}')});
+is(wait_backup($node, $olga, 600), 'succeeded', 'a dropped database is recovered whole')
+  or diag($node->safe_psql('postgres', "SELECT error_message || ' ' || coalesce(error_detail, '') FROM backup_log WHERE id = $olga"));
+is_deeply(table_fingerprints($node, 'olgadb'), $olga_notes, 'with its table as it was');
+is( $node->safe_psql('postgres',
+		q{SELECT pg_get_userbyid(datdba) || ' ' || has_database_privilege('public', 'olgadb', 'CONNECT')
+		  || ' ' || (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s
+		             WHERE s.setdatabase = d.oid AND s.setrole = 0)
+		  FROM pg_database d WHERE datname = 'olgadb'}),
+	'olga false work_mem=7MB', 'owned by its owner, closed to PUBLIC, with its settings');
+is($node->safe_psql('olgadb', q{SELECT tableowner FROM pg_tables WHERE tablename = 'notes'}),
+	'olga', 'its table owned by its owner');
 
 # A superuser-owned table whose CHECK calls a function another role owns
 # (in another schema than the table's): loading it as its owner would run

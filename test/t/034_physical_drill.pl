@@ -255,5 +255,35 @@ is( $node->safe_psql('postgres', "SELECT trigger || ' ' || (options ->> 'deep') 
 is(wait_backup($node, $job_drill, 300), 'succeeded', 'and it passes');
 ok(defined backup_row($node, $job_base)->{recovered_to}, 'recording where it recovered to');
 
+# ---------------------------------------------------------------------------
+# pgbak_recover cancelled while its scratch cluster is open: the
+# operation ends cancelled, its scratch server is stopped and its
+# directories removed, nothing reaches the live database.
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = 'recover_open'");
+$node->reload;
+my $recover = $node->safe_psql('postgres',
+	q{SELECT pgbak_recover('appdb', clock_timestamp(), '{"tables": ["accounts"], "into_schema": "back"}')});
+my $recover_dir = "$root/.staging/$recover";
+ok( poll_until(
+		120,
+		sub {
+			-e "$recover_dir/data/postmaster.pid"
+			  && slurp_file("$recover_dir/data/postmaster.pid") =~ /\nready\s*\n?$/;
+		}),
+	'the recovery has opened its scratch cluster and pauses');
+my ($recover_pid, undef, undef, undef, $recover_socket) =
+  split /\n/, slurp_file("$recover_dir/data/postmaster.pid");
+is($node->safe_psql('postgres', "SELECT pgbak_cancel($recover)"), 't', 'pgbak_cancel stops it');
+is(wait_backup($node, $recover, 120), 'cancelled', 'it ends cancelled');
+ok(!-e $recover_dir, 'its scratch directory is gone');
+ok(!process_alive($recover_pid), 'its scratch postmaster is stopped');
+is_deeply([ scratch_processes("$root/.staging") ], [], 'no process of it is left');
+ok(!-e $recover_socket, "nor its socket directory ($recover_socket)");
+is($node->safe_psql('appdb', q{SELECT count(*) FROM pg_namespace WHERE nspname = 'back'}),
+	'0', 'nothing reached the live database');
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbak.fault_pause = ''");
+$node->reload;
+
 $node->stop;
 done_testing();

@@ -55,6 +55,28 @@ extern "C" {
 
 namespace pgbak {
 
+// kDatabasePropertiesQuery: see backup_job.h.
+const char* const kDatabasePropertiesQuery =
+    "SELECT pg_catalog.json_build_object("
+    " 'owner', pg_catalog.pg_get_userbyid(d.datdba),"
+    " 'encoding', pg_catalog.pg_encoding_to_char(d.encoding),"
+    " 'lc_collate', d.datcollate, 'lc_ctype', d.datctype,"
+    " 'locale_provider', d.datlocprovider::text, 'icu_locale', d.daticulocale,"
+    " 'connection_limit', d.datconnlimit,"
+    " 'acl', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
+    "   'grantee', CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
+    "              ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,"
+    "   'privilege', a.privilege_type, 'grantable', a.is_grantable))"
+    "   FROM pg_catalog.aclexplode(d.datacl) a),"
+    " 'settings', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
+    "   'role', CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN NULL "
+    "           ELSE pg_catalog.pg_get_userbyid(s.setrole)::text END, 'setting', c))"
+    "   FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c"
+    "   WHERE s.setdatabase OPERATOR(pg_catalog.=) d.oid),"
+    " 'comment', pg_catalog.shobj_description(d.oid, 'pg_database'))::text "
+    "FROM pg_catalog.pg_database d "
+    "WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()";
+
 namespace {
 
 constexpr int kPipeSize = 1 << 20;
@@ -95,26 +117,7 @@ class SnapshotSession : public SideChannel {
     lsn_ = PQgetvalue(result.get(), 0, 1);
     owner_ = PQgetvalue(result.get(), 0, 2);
     // What pg_dump leaves out without --create: the database itself.
-    PgResultPtr properties = Exec(
-        "SELECT pg_catalog.json_build_object("
-        " 'owner', pg_catalog.pg_get_userbyid(d.datdba),"
-        " 'encoding', pg_catalog.pg_encoding_to_char(d.encoding),"
-        " 'lc_collate', d.datcollate, 'lc_ctype', d.datctype,"
-        " 'locale_provider', d.datlocprovider::text, 'icu_locale', d.daticulocale,"
-        " 'connection_limit', d.datconnlimit,"
-        " 'acl', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
-        "   'grantee', CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
-        "              ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,"
-        "   'privilege', a.privilege_type, 'grantable', a.is_grantable))"
-        "   FROM pg_catalog.aclexplode(d.datacl) a),"
-        " 'settings', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
-        "   'role', CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN NULL "
-        "           ELSE pg_catalog.pg_get_userbyid(s.setrole)::text END, 'setting', c))"
-        "   FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c"
-        "   WHERE s.setdatabase OPERATOR(pg_catalog.=) d.oid),"
-        " 'comment', pg_catalog.shobj_description(d.oid, 'pg_database'))::text "
-        "FROM pg_catalog.pg_database d "
-        "WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()");
+    PgResultPtr properties = Exec(kDatabasePropertiesQuery);
     properties_ = PQgetvalue(properties.get(), 0, 0);
   }
 

@@ -8,6 +8,12 @@
 
 namespace pgbak {
 
+// kDatabasePropertiesQuery reads, in a session of a database, what pg_dump
+// leaves out without --create: the database itself (owner, encoding,
+// locale, connection limit, grants, settings, comment), as one JSON object
+// DatabaseProperties::FromJson reads.
+extern const char* const kDatabasePropertiesQuery;
+
 // RunBackup dumps database into a new set in storage_name and marks
 // backup_log row id succeeded. location is set (and recorded in the row) as
 // soon as it is known, so that the caller can remove the partial set if

@@ -171,9 +171,12 @@ bool LeftoversSettled(int64_t id) {
     std::string sql =
         "SELECT (SELECT datname::text FROM pg_catalog.pg_database WHERE oid = l.scratch_database), "
         "(SELECT datname::text FROM pg_catalog.pg_database WHERE oid = l.replaced_database), "
-        "l.database_name::text, EXISTS (SELECT 1 FROM pg_catalog.pg_database d "
-        "WHERE d.datname = l.database_name) FROM " +
-        QuotedRelation("backup_log") + " l WHERE l.id = $1";
+        "t.name, EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = t.name) "
+        "FROM " +
+        QuotedRelation("backup_log") +
+        " l, LATERAL (SELECT CASE WHEN l.kind = 'recover' "
+        "THEN coalesce(l.options ->> 'target_database', '') ELSE l.database_name::text END) "
+        "t(name) WHERE l.id = $1";
     PgCall([&] {
       if (!BackupLogHasColumn("scratch_database"))
         return;

@@ -65,6 +65,7 @@ extern "C" {
 #include "pg/boundary/transaction.h"
 #include "pg/catalog/catalog.h"
 #include "pg/catalog/storage_registry.h"
+#include "pg/jobs/backup_job.h"
 #include "pg/jobs/disk_space.h"
 #include "pg/jobs/dump_tools.h"
 #include "pg/jobs/operation_cleanup.h"
@@ -1810,9 +1811,12 @@ AbandonedDatabases ReadAbandonedDatabases(int64_t id) {
     if (!known)
       return;
     found.known = true;
+    // A recovery's database is built for options' target_database, not
+    // for database_name (the database of the past it copies).
     std::string sql =
         "SELECT coalesce(scratch_database, 0), coalesce(replaced_database, 0), "
-        "database_name::text FROM " +
+        "CASE WHEN kind = 'recover' THEN coalesce(options ->> 'target_database', '') "
+        "ELSE database_name::text END FROM " +
         QuotedRelation("backup_log") + " WHERE id = $1";
     Oid scratch = InvalidOid, replaced = InvalidOid;
     const char* target = nullptr;
@@ -2151,21 +2155,13 @@ std::string RecoverDatabaseAsNew(const ServerFacts& facts, int64_t id, int64_t b
   DatabaseProperties properties;
   {
     PgConnPtr conn = OpenCopyDatabase(conninfo, database, database_oid);
-    PgResultPtr facts_there = ExecWithLatch(
-        conn.get(),
-        "SELECT pg_catalog.pg_get_userbyid(datdba), pg_catalog.pg_encoding_to_char(encoding), "
-        "datcollate, datctype, datlocprovider::text, coalesce(daticulocale, '') "
-        "FROM pg_catalog.pg_database WHERE datname = $1",
-        {database});
-    if (PQntuples(facts_there.get()) != 1)
+    // What pg_dump leaves out without --create, as a backup records it:
+    // owner, encoding, locale, grants, settings, comment.
+    PgResultPtr read = ExecWithLatch(conn.get(), kDatabasePropertiesQuery);
+    if (PQntuples(read.get()) != 1)
       throw Error(ErrorKind::kUndefinedObject,
                   "database \"" + database + "\" did not exist at the target time");
-    properties.owner = PQgetvalue(facts_there.get(), 0, 0);
-    properties.encoding = PQgetvalue(facts_there.get(), 0, 1);
-    properties.lc_collate = PQgetvalue(facts_there.get(), 0, 2);
-    properties.lc_ctype = PQgetvalue(facts_there.get(), 0, 3);
-    properties.locale_provider = PQgetvalue(facts_there.get(), 0, 4);
-    properties.icu_locale = PQgetvalue(facts_there.get(), 0, 5);
+    properties = DatabaseProperties::FromJson(PQgetvalue(read.get(), 0, 0));
   }
   // The database whole, as pg_dump sees it in the copy, checked as a
   // restore checks a backup before anything is loaded.
@@ -2203,7 +2199,9 @@ std::string RecoverDatabaseAsNew(const ServerFacts& facts, int64_t id, int64_t b
       args.push_back(arg);
     args.push_back(dump);
     RunTool(facts, "pg_restore", args, nullptr, owners);
-    Admin(facts, "ALTER DATABASE " + QuoteIdentifier(name) + " CONNECTION LIMIT -1");
+    // The database's own grants, settings, connection limit and comment
+    // (one that cannot be applied is logged and skipped).
+    GiveProperties(facts, properties, name, false);
     CheckNewDatabaseName(facts, target);
     RenameDatabase(facts, name, target);
     // Renamed: no longer a scratch database a cleanup would drop.
