@@ -57,7 +57,7 @@ trap cleanup EXIT
 source "$(dirname "$(readlink -f "$0")")/common.sh"
 
 cleanup
-rm -rf "$DATA" "$STORE" "$BYHAND"
+rm -rf "$DATA" "$STORE" "$BYHAND" "$BENCH_DIR/server.log" "$BENCH_DIR/byhand.log"
 mkdir -p "$STORE"
 "$PG_BIN/initdb" -D "$DATA" -A trust >/dev/null
 cat >>"$DATA/postgresql.conf" <<EOF
@@ -107,7 +107,7 @@ for round in $(seq 1 "$ROUNDS"); do
   timed_operation "SELECT pgbak_recover('bench', '$noted', '{\"tables\": [\"public.pgbench_accounts\"], \"into_schema\": \"back\"}')"
   got=$(psql -X -At -d bench -c 'SELECT count(*) FROM back.pgbench_accounts')
   [[ $got == "$accounts_rows" ]] || { echo "pgbak_recover brought $got rows, not $accounts_rows" >&2; exit 1; }
-  cluster=$(grep "operation $BACKUP_ID: recovered" "$BENCH_DIR/server.log" | sed -E 's/.*cluster restored and recovered in ([0-9.]+) s.*/\1/')
+  cluster=$(grep "pgbak: operation $BACKUP_ID: recovered" "$BENCH_DIR/server.log" | sed -E 's/.*cluster restored and recovered in ([0-9.]+) s.*/\1/')
   pgbak_times+=("$BACKUP_SECONDS")
   cluster_times+=("$cluster")
   psql -X -q -d bench -c 'DROP SCHEMA back CASCADE'
