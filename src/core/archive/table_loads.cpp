@@ -57,6 +57,39 @@ std::string FetchedTableName(const std::string& object) {
   return name;
 }
 
+namespace {
+
+// SafeOnPsqlLine says whether text may stand, quoted, in a psql
+// backslash command line. psql splits such a line by characters of the
+// client encoding, taking a multibyte character's length from its first
+// byte: a lead byte before a quote would swallow the quote and let the rest
+// of the line (FROM PROGRAM '...') be psql's. So: printable ASCII, or, with
+// UTF8, well-formed UTF-8 without control characters; nothing else (a NUL
+// would end the line early, a line break would end the command).
+bool SafeOnPsqlLine(const std::string& text, bool utf8) {
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      i++;
+      continue;
+    }
+    if (!utf8 || c < 0xC2 || c > 0xF4)
+      return false;
+    size_t length = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (i + length > text.size())
+      return false;
+    for (size_t k = 1; k < length; k++) {
+      unsigned char next = static_cast<unsigned char>(text[i + k]);
+      if (next < 0x80 || next > 0xBF)
+        return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,
                             const std::string& client_encoding, bool as_owners,
                             const std::string& into_schema) {
@@ -73,25 +106,32 @@ std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,
       "SELECT pg_catalog.set_config('search_path', '', false);\n"
       "SET row_security = off;\n";
   for (const SeparateTableLoad& table : tables) {
-    // A \copy command is one line, taken as it is: a line break in a name
-    // would end it and make the rest a command of psql's own.
-    bool line_break = false;
-    for (const std::string* part : {&table.schema, &table.table, &table.path, &into_schema})
-      line_break = line_break || part->find_first_of("\n\r") != std::string::npos;
+    // A \copy command is one line, split by psql as it is; the names come
+    // from the set's manifest, which a storage may have written: see
+    // SafeOnPsqlLine.
+    bool utf8 = client_encoding == "UTF8";
+    bool safe = true;
+    for (const std::string* part :
+         {&table.schema, &table.table, &table.path, &into_schema, &table.owner})
+      safe = safe && SafeOnPsqlLine(*part, utf8);
     for (const std::string& column : table.columns)
-      line_break = line_break || column.find_first_of("\n\r") != std::string::npos;
-    if (line_break)
+      safe = safe && SafeOnPsqlLine(column, utf8);
+    if (!safe)
       throw Error(ErrorKind::kInvalidParameter,
-                  "table \"" + table.schema + "\".\"" + table.table +
-                      "\", stored in an object of its own, cannot be loaded by psql: its "
-                      "name, a column's or its staging path holds a line break",
+                  "a table stored in an object of its own cannot be loaded by psql: its name, a "
+                  "column's, its owner's or its staging path holds a line break, a control "
+                  "character, or bytes that are not printable ASCII or (in a UTF8 archive) "
+                  "well-formed UTF-8",
                   "Nothing was restored.",
                   "Restore the set whole (pgbak_restore without \"tables\" or \"schemas\"), "
                   "which loads it without psql.");
+    // Loaded as its owner: a table without one would be loaded as the
+    // superuser the session is.
+    if (as_owners && table.owner.empty())
+      throw Error(ErrorKind::kCorrupt, "table \"" + table.schema + "\".\"" + table.table +
+                                           "\" has no owner in the set's archive");
     if (as_owners)
-      script += table.owner.empty()
-                    ? "RESET SESSION AUTHORIZATION;\n"
-                    : "SET SESSION AUTHORIZATION " + QuoteIdentifier(table.owner) + ";\n";
+      script += "SET SESSION AUTHORIZATION " + QuoteIdentifier(table.owner) + ";\n";
     std::string columns;
     for (const std::string& column : table.columns)
       columns += (columns.empty() ? "" : ", ") + QuoteIdentifier(column);

@@ -98,6 +98,38 @@ TEST(TableLoadsTest, ALineBreakInANameIsRefused) {
   EXPECT_THROW(TableLoadScript({}, "", false), Error);
 }
 
+TEST(TableLoadsTest, NamesThatPsqlWouldSplitElsewhereAreRefused) {
+  // A lone UTF-8 lead byte before a closing quote: psql would take the
+  // quote as part of the character and run FROM PROGRAM.
+  std::vector<SeparateTableLoad> loads = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+  loads[0].columns = {"\xC3", ") FROM PROGRAM 'touch /tmp/owned' --"};
+  EXPECT_THROW(TableLoadScript(loads, "UTF8", false), Error);
+  // A NUL would end psql's line early.
+  loads = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+  loads[0].table = std::string("big\0x", 5);
+  EXPECT_THROW(TableLoadScript(loads, "UTF8", false), Error);
+  // Control characters, DEL, a truncated or overlong sequence.
+  for (const char* bad : {"a\tb", "a\x7f", "a\xE2\x82", "\xC0\xAF", "\xF5\x80\x80\x80"}) {
+    loads = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+    loads[0].table = bad;
+    EXPECT_THROW(TableLoadScript(loads, "UTF8", false), Error) << bad;
+  }
+  // Non-ASCII in an encoding whose characters psql cannot be trusted to
+  // split as the server does (EUC_JP: any high byte starts two bytes).
+  loads = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+  loads[0].table = "caf\xC3\xA9";
+  EXPECT_NO_THROW(TableLoadScript(loads, "UTF8", false));
+  EXPECT_THROW(TableLoadScript(loads, "EUC_JP", false), Error);
+  // The owner is checked too, and a table without one is not loaded as
+  // the session's superuser.
+  loads = SeparateTableLoads(TwoSeparateTables(), kToc, kPaths);
+  loads[0].owner = "\xC3";
+  EXPECT_THROW(TableLoadScript(loads, "UTF8", true), Error);
+  loads[0].owner = "";
+  EXPECT_THROW(TableLoadScript(loads, "UTF8", true), Error);
+  EXPECT_NO_THROW(TableLoadScript(loads, "UTF8", false));
+}
+
 TEST(TableLoadsTest, FetchedTableNamesAreTheObjectsWithoutTheirSuffixes) {
   EXPECT_EQ(FetchedTableName("table-0001.copy.zst"), "table-0001.copy");
   EXPECT_EQ(FetchedTableName("table-0042.copy.zst.age"), "table-0042.copy");
