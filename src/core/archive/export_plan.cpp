@@ -3,12 +3,25 @@
 
 #include "core/archive/export_plan.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 
 #include "core/base/no_postgres.h"
 
 namespace pgbak {
+
+uint64_t RelationFileBytes(const std::string& path) {
+  uint64_t bytes = 0;
+  for (int segment = 0;; segment++) {
+    std::string file = segment == 0 ? path : path + "." + std::to_string(segment);
+    struct stat status;
+    if (stat(file.c_str(), &status) != 0 || !S_ISREG(status.st_mode))
+      return bytes;
+    bytes += static_cast<uint64_t>(status.st_size);
+  }
+}
 
 std::vector<ExportTable> PlanSeparateTables(std::vector<ExportTable> tables, int jobs,
                                             uint64_t min_bytes, size_t max_tables) {

@@ -40,6 +40,16 @@ struct ExportTable {
   uint64_t bytes = 0;
 };
 
+// RelationFileBytes is the size on disk of one fork of a relation whose
+// first segment file is path (data directory + pg_relation_filepath): the
+// sum of path, path.1, path.2, ... up to the first that does not exist
+// (PostgreSQL cuts a fork into 1 GB segments). 0 if there is none (a
+// relation rewritten since its path was read). A plan's estimate: reading
+// sizes from the files costs a stat each, where pg_relation_size opens
+// every relation in the server (1.8 to 2.5 s for 20,000 tables and their
+// TOAST tables here against 0.3 s for their paths).
+uint64_t RelationFileBytes(const std::string& path);
+
 // PlanSeparateTables returns the tables of tables that get objects of their
 // own, largest first (ties by schema, then name, for a stable order): none
 // with jobs < 2, only those of at least min_bytes, at most max_tables.

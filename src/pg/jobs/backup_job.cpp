@@ -152,22 +152,33 @@ class SnapshotSession : public SideChannel {
 
   // ListTableSizes returns the tables of ListTables with their OIDs and
   // sizes (the main forks of the heap and of its TOAST table: what COPY
-  // reads) in the snapshot, for a parallel export's plan. Not
-  // pg_table_size, which looks at every fork and the TOAST index: 0.94 s
-  // for 20,000 tables here against 0.2 s for one fork each.
+  // reads), for a parallel export's plan. The sizes are the files' in the
+  // data directory (RelationFileBytes at the paths the snapshot's catalog
+  // gives), not pg_relation_size, which opens every relation in the
+  // session's backend: 1.8 to 2.5 s for 20,000 tables on a busy machine,
+  // against 0.3 s for their paths, a cost a database with nothing to split
+  // would pay for nothing. A file rewritten since the snapshot (a TRUNCATE
+  // or VACUUM FULL meanwhile) counts as empty: the size only orders the
+  // plan, and the stream COPYs what the snapshot sees.
   std::vector<ExportTable> ListTableSizes() {
     PgResultPtr result = Exec(
-        std::string("SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_relation_size(c.oid) "
-                    "OPERATOR(pg_catalog.+) CASE WHEN c.reltoastrelid OPERATOR(pg_catalog.<>) 0 "
-                    "THEN pg_catalog.pg_relation_size(c.reltoastrelid) ELSE 0 END ") +
+        std::string("SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_relation_filepath(c.oid), "
+                    "CASE WHEN c.reltoastrelid OPERATOR(pg_catalog.<>) 0 "
+                    "THEN pg_catalog.pg_relation_filepath(c.reltoastrelid) END ") +
         kDumpedTables + "ORDER BY 2, 3");
+    std::string data_directory = DataDir;
+    auto bytes_at = [&](int row, int column) -> uint64_t {
+      if (PQgetisnull(result.get(), row, column))
+        return 0;
+      return RelationFileBytes(data_directory + "/" + PQgetvalue(result.get(), row, column));
+    };
     std::vector<ExportTable> tables;
     for (int i = 0; i < PQntuples(result.get()); i++) {
       ExportTable table;
       table.oid = static_cast<uint32_t>(std::stoul(PQgetvalue(result.get(), i, 0)));
       table.schema = PQgetvalue(result.get(), i, 1);
       table.table = PQgetvalue(result.get(), i, 2);
-      table.bytes = std::stoull(PQgetvalue(result.get(), i, 3));
+      table.bytes = bytes_at(i, 3) + bytes_at(i, 4);
       tables.push_back(std::move(table));
     }
     return tables;

@@ -7,6 +7,8 @@
 #include <set>
 #include <thread>
 
+#include "test_util.h"
+
 namespace pgbak {
 namespace {
 
@@ -23,6 +25,19 @@ std::vector<std::string> Names(const std::vector<ExportTable>& tables) {
   for (const ExportTable& table : tables)
     names.push_back(table.schema + "." + table.table);
   return names;
+}
+
+TEST(ExportPlanTest, RelationFileBytesAddsTheSegmentsUpToTheFirstGap) {
+  test::TempDir dir;
+  EXPECT_EQ(RelationFileBytes(dir.Join("16385")), 0u);  // rewritten since: no file
+  test::WriteFile(dir.Join("16385"), std::string(1000, 'a'));
+  EXPECT_EQ(RelationFileBytes(dir.Join("16385")), 1000u);
+  test::WriteFile(dir.Join("16385.1"), std::string(300, 'b'));
+  test::WriteFile(dir.Join("16385.2"), std::string(20, 'c'));
+  test::WriteFile(dir.Join("16385.4"), std::string(7, 'd'));     // after a gap: not counted
+  test::WriteFile(dir.Join("16385_fsm"), std::string(50, 'e'));  // another fork
+  EXPECT_EQ(RelationFileBytes(dir.Join("16385")), 1320u);
+  EXPECT_EQ(RelationFileBytes(dir.path()), 0u);  // a directory is no relation
 }
 
 TEST(ExportPlanTest, OneJobKeepsEverythingInTheArchive) {
