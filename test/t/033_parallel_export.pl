@@ -80,19 +80,34 @@ my $manifest = read_manifest($set);
 is(JSON::PP->new->canonical->encode($manifest->{options}), '{"format":"custom","jobs":3}',
 	'the manifest keeps the option');
 my @table_objects = grep { $_->{role} eq 'table_data' } @{ $manifest->{objects} };
-my %by_table = map { ("$_->{schema}.$_->{table}" => $_) } @{ $manifest->{tables} };
+# A table cut into pieces is listed once per piece: rows summed here.
+my (%by_table, %objects_of);
+for my $entry (@{ $manifest->{tables} })
+{
+	my $name = "$entry->{schema}.$entry->{table}";
+	$by_table{$name} //= { %$entry, rows => 0 };
+	$by_table{$name}{rows} += $entry->{rows};
+	push @{ $objects_of{$name} }, $entry->{object} if defined $entry->{object};
+}
 my @separate = sort grep { defined $by_table{$_}{object} } keys %by_table;
 is_deeply(\@separate,
 	[ 'Sales Co.Line "Items"', 'public.big', 'public.events_2025', 'public.events_2026', 'public.kid' ],
 	'the tables of 64 kB and more are in objects of their own, the small ones are not');
-is(scalar(@table_objects), 5, 'the manifest lists one object per such table');
-is($by_table{'public.big'}{object}, 'table-0001.copy.zst', 'the largest table comes first');
+# big (about 7 MB) is more than 2 x 4 x 64 kB: one piece per stream, ranges
+# of its blocks, largest first; the others are one object each.
+is_deeply($objects_of{'public.big'}, [ 'table-0001.copy.zst', 'table-0002.copy.zst', 'table-0003.copy.zst' ],
+	'the largest table is cut into three pieces, one per stream, first in the plan');
+is(scalar(@table_objects), 7, 'the manifest lists one object per piece or table');
+is(scalar(@{ $objects_of{$_} }), 1, "$_ is one object") for grep { $_ ne 'public.big' } @separate;
+is($manifest->{format_version}, 2, 'a set with pieces has manifest format 2 (format 1 readers refuse it)');
 for my $object (@table_objects)
 {
 	is(sha256_of_file("$set/$object->{name}"), $object->{sha256}, "$object->{name}: SHA-256 as the manifest says");
 	is(-s "$set/$object->{name}", $object->{size}, "$object->{name}: size as the manifest says");
 }
-is($by_table{'public.big'}{rows}, $source_rows{big}, 'row count of big (COPY stream)');
+is($by_table{'public.big'}{rows}, $source_rows{big}, 'row count of big: its pieces add up (COPY streams)');
+cmp_ok($_->{rows}, '>', 0, "$_->{object} holds rows of big")
+  for grep { $_->{table} eq 'big' } @{ $manifest->{tables} };
 is($by_table{'Sales Co.Line "Items"'}{rows}, $source_rows{'"Sales Co"."Line ""Items"""'},
 	'row count of the quoted table (COPY stream)');
 is($by_table{'public.events_2025'}{rows}, $source_rows{events_2025}, 'row count of a partition');
@@ -101,8 +116,8 @@ ok(!exists $by_table{'public.events'}, 'the partitioned parent holds no rows of 
 my $sum = 0;
 $sum += $_->{size} for grep { $_->{role} eq 'data' || $_->{role} eq 'table_data' } @{ $manifest->{objects} };
 is($row->{stored_bytes}, $sum, 'stored_bytes counts the data object and the table objects');
-is($row->{table_count}, scalar(@{ $manifest->{tables} }),
-	'table_count counts every table, those in objects of their own too');
+is($row->{table_count}, scalar(keys %by_table),
+	'table_count counts every table once, those in objects of their own too');
 
 # The archive alone has no rows of the separate tables, and the large object.
 my $dump = "$tmp/archive.dump";
@@ -253,7 +268,7 @@ is($rc, 0, 'pgbak verify accepts the set') or diag $err;
 # loads them; restored with the three commands it prints.
 ($rc, $out, $err) = pgbak('fetch', $set, "$tmp/fetched", @local);
 is($rc, 0, 'pgbak fetch of the set succeeds') or diag $err;
-ok(-f "$tmp/fetched/table-$_.copy", "fetch writes table-$_.copy") for ('0001' .. '0005');
+ok(-f "$tmp/fetched/table-$_.copy", "fetch writes table-$_.copy") for ('0001' .. '0007');
 ok(-f "$tmp/fetched/tables.sql" && -f "$tmp/fetched/manifest.json", 'and tables.sql and the manifest');
 like($out, qr/tables\.sql/, 'it says how to restore with tables.sql');
 $fresh->safe_psql('postgres', 'CREATE DATABASE fetched');
@@ -320,9 +335,9 @@ my $sealed_manifest = read_manifest($sealed_set);
 is($sealed_manifest->{objects}[0]{name}, 'tables.json.age', 'its encrypted row counts come first');
 is(scalar(grep { $_->{name} =~ /^table-\d{4}\.copy\.zst\.age$/ && $_->{encryption} eq 'age' }
 			@{ $sealed_manifest->{objects} }),
-	5, 'its table objects are encrypted');
+	6, 'its table objects are encrypted (big in two pieces with jobs = 2)');
 unlike(slurp_file("$sealed_set/manifest.json"), qr/Line|events_20|"big"/, 'its manifest names no table');
-is(backup_row($node, $sealed)->{table_count}, scalar(@{ $manifest->{tables} }),
+is(backup_row($node, $sealed)->{table_count}, scalar(keys %by_table),
 	'its table_count counts every table, as the unencrypted set\'s does');
 $node->safe_psql('postgres', 'CREATE DATABASE sealed_pick OWNER app_owner');
 my $sealed_pick = $node->safe_psql('postgres',
@@ -379,7 +394,8 @@ is(wait_backup($node, $restore_during), 'succeeded', 'its restore succeeds');
 is_deeply(table_fingerprints($node, 'app_during'), $source,
 	'the set is the database as of its snapshot: no row written or deleted later shows');
 my $during_manifest = read_manifest(backup_row($node, $during)->{location});
-my %during_rows = map { ("$_->{schema}.$_->{table}" => $_->{rows}) } @{ $during_manifest->{tables} };
+my %during_rows;
+$during_rows{"$_->{schema}.$_->{table}"} += $_->{rows} for @{ $during_manifest->{tables} };
 is($during_rows{'public.big'}, $source_rows{big}, 'the manifest counts the snapshot\'s rows of big');
 
 # ---------------------------------------------------------------------------

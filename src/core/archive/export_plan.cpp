@@ -42,6 +42,47 @@ std::vector<ExportTable> PlanSeparateTables(std::vector<ExportTable> tables, int
   return tables;
 }
 
+std::vector<ExportTable> SplitIntoPieces(std::vector<ExportTable> plan, int jobs,
+                                         uint64_t piece_min_bytes) {
+  if (jobs < 2 || piece_min_bytes == 0)
+    return plan;
+  std::vector<ExportTable> units;
+  for (ExportTable& table : plan) {
+    uint64_t blocks = table.heap_bytes / kPageBytes;
+    uint64_t count =
+        std::min<uint64_t>({static_cast<uint64_t>(jobs), table.bytes / piece_min_bytes, blocks});
+    if (count < 2) {
+      units.push_back(std::move(table));
+      continue;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+      ExportTable piece = table;
+      piece.piece = static_cast<int>(i);
+      piece.pieces = static_cast<int>(count);
+      piece.bytes = table.bytes / count;
+      piece.first_block = blocks * i / count;
+      piece.end_block = i + 1 == count ? 0 : blocks * (i + 1) / count;
+      units.push_back(std::move(piece));
+    }
+  }
+  std::stable_sort(units.begin(), units.end(),
+                   [](const ExportTable& a, const ExportTable& b) { return a.bytes > b.bytes; });
+  return units;
+}
+
+std::string PieceCondition(const ExportTable& piece) {
+  if (piece.pieces < 2)
+    return "";
+  std::string condition;
+  if (piece.first_block > 0)
+    condition = "ctid OPERATOR(pg_catalog.>=) '(" + std::to_string(piece.first_block) +
+                ",0)'::pg_catalog.tid";
+  if (piece.end_block > 0)
+    condition += std::string(condition.empty() ? "" : " AND ") + "ctid OPERATOR(pg_catalog.<) '(" +
+                 std::to_string(piece.end_block) + ",0)'::pg_catalog.tid";
+  return condition;
+}
+
 std::vector<std::vector<size_t>> AssignToStreams(const std::vector<uint64_t>& sizes, int streams) {
   std::vector<std::vector<size_t>> assigned(static_cast<size_t>(std::max(streams, 1)));
   std::vector<uint64_t> busy_until(assigned.size(), 0);

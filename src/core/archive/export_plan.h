@@ -31,13 +31,22 @@ constexpr uint64_t kSeparateTableMinBytes = 8ull << 20;
 // largest go first; the rest stay in the archive.
 constexpr size_t kMaxSeparateTables = 200;
 
+// kPageBytes is PostgreSQL's block size (BLCKSZ of the Debian build).
+constexpr uint64_t kPageBytes = 8192;
+
 // ExportTable is one table whose data the backup holds, with its size in
-// the dump's snapshot.
+// the dump's snapshot; or, once SplitIntoPieces cut it, one piece of it: a
+// range of its heap's blocks, which a stream COPYs on its own.
 struct ExportTable {
   std::string schema;
   std::string table;
-  uint32_t oid = 0;  // pg_class.oid in the snapshot
-  uint64_t bytes = 0;
+  uint32_t oid = 0;          // pg_class.oid in the snapshot
+  uint64_t bytes = 0;        // heap and TOAST main forks (a piece: its share)
+  uint64_t heap_bytes = 0;   // the heap's main fork alone
+  int piece = 0;             // from 0
+  int pieces = 1;            // 1: the whole table
+  uint64_t first_block = 0;  // a piece's rows are those at blocks >= first_block
+  uint64_t end_block = 0;    // and < end_block (0: no end, the last piece)
 };
 
 // RelationFileBytes is the size on disk of one fork of a relation whose
@@ -56,6 +65,22 @@ uint64_t RelationFileBytes(const std::string& path);
 std::vector<ExportTable> PlanSeparateTables(std::vector<ExportTable> tables, int jobs,
                                             uint64_t min_bytes = kSeparateTableMinBytes,
                                             size_t max_tables = kMaxSeparateTables);
+
+// SplitIntoPieces cuts each table of plan (PlanSeparateTables' tables) of
+// at least 2 x piece_min_bytes into min(jobs, bytes / piece_min_bytes)
+// pieces (and no more than its heap has blocks): ranges of equal numbers of
+// its heap's blocks, the last one open-ended (rows the snapshot sees in
+// blocks added since are the last piece's), so that one table much larger
+// than the others runs on every stream, not on one while the others idle.
+// Returns the pieces and the uncut tables, largest first (a table's pieces
+// in block order). jobs < 2 or piece_min_bytes 0: plan unchanged.
+std::vector<ExportTable> SplitIntoPieces(std::vector<ExportTable> plan, int jobs,
+                                         uint64_t piece_min_bytes);
+
+// PieceCondition is the WHERE condition of a piece's rows, by ctid (a TID
+// range scan reads only its blocks): "" for a whole table; pg_catalog's
+// operators and type, whatever a session's search_path.
+std::string PieceCondition(const ExportTable& piece);
 
 // AssignToStreams is what the shared queue gives each of streams when a
 // table's work is its size: the indexes of sizes (taken in order) per

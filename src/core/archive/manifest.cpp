@@ -8,6 +8,8 @@
 #include "core/archive/manifest.h"
 
 #include <charconv>
+#include <map>
+#include <set>
 #include <string>
 
 #include "core/base/error.h"
@@ -199,6 +201,46 @@ std::string Manifest::ToJson() const {
   return root.Serialize(2) + "\n";
 }
 
+int FormatVersionFor(const std::vector<TableCount>& tables) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const TableCount& table : tables)
+    if (!seen.insert({table.schema, table.table}).second)
+      return Manifest::kPiecesFormatVersion;
+  return Manifest::kFormatVersion;
+}
+
+void CheckTablePieces(const std::vector<TableCount>& tables, int format_version) {
+  std::map<std::pair<std::string, std::string>, int> listed;
+  for (const TableCount& table : tables)
+    listed[{table.schema, table.table}]++;
+  std::set<std::string> objects;
+  for (const TableCount& table : tables) {
+    if (listed[{table.schema, table.table}] < 2)
+      continue;
+    std::string name = "\"" + table.schema + "\".\"" + table.table + "\"";
+    if (format_version < Manifest::kPiecesFormatVersion)
+      Corrupt("table " + name + " is listed more than once in a set of format version " +
+              std::to_string(format_version));
+    if (table.object.empty())
+      Corrupt("table " + name + " is listed more than once, once with its rows in the archive");
+    if (!objects.insert(table.object).second)
+      Corrupt("object " + table.object + " is listed twice");
+  }
+}
+
+std::vector<TableCount> RowsPerTable(const std::vector<TableCount>& tables) {
+  std::vector<TableCount> result;
+  std::map<std::pair<std::string, std::string>, size_t> index;
+  for (const TableCount& table : tables) {
+    auto [found, added] = index.insert({{table.schema, table.table}, result.size()});
+    if (added)
+      result.push_back(table);
+    else
+      result[found->second].rows += table.rows;
+  }
+  return result;
+}
+
 std::string TablesToJson(const std::vector<TableCount>& tables) {
   return TableList(tables).Serialize(2) + "\n";
 }
@@ -229,7 +271,7 @@ Manifest Manifest::FromJson(std::string_view text) {
   Manifest manifest;
   const std::string top;
   int64_t version = IntegerMember(root, top, "format_version");
-  if (version != kFormatVersion) {
+  if (version != kFormatVersion && version != kPiecesFormatVersion) {
     Corrupt("unsupported format version " + std::to_string(version));
   }
   manifest.format_version = static_cast<int>(version);
@@ -276,6 +318,7 @@ Manifest Manifest::FromJson(std::string_view text) {
   }
 
   manifest.tables = ParseTableList(Member(root, top, "tables", json::Type::kArray, "an array"));
+  CheckTablePieces(manifest.tables, manifest.format_version);
   // Optional: only sets whose objects are encrypted have it.
   if (const json::Value* recipients = root.Find("age_recipients")) {
     if (recipients->type() != json::Type::kArray)

@@ -54,6 +54,11 @@ struct BaseBackupFacts {
 // Manifest is the whole document.
 struct Manifest {
   static constexpr int kFormatVersion = 1;
+  // kPiecesFormatVersion is the format of a set in which one table's rows
+  // are in several objects (a parallel export's pieces, see
+  // export_plan.h): a reader that knows only format 1 would load one piece
+  // and call the table restored, so it refuses the set instead.
+  static constexpr int kPiecesFormatVersion = 2;
   int format_version = kFormatVersion;
   std::string tool;  // "pgbak_ext 1.0"
   int64_t backup_id = 0;
@@ -86,6 +91,21 @@ struct Manifest {
   // FromJson parses and validates; throws kCorrupt naming what is wrong.
   static Manifest FromJson(std::string_view text);
 };
+
+// FormatVersionFor is the format_version of a manifest whose tables (in
+// the manifest or in tables.json.age) are these: kPiecesFormatVersion if a
+// table is listed more than once, else kFormatVersion.
+int FormatVersionFor(const std::vector<TableCount>& tables);
+
+// CheckTablePieces throws kCorrupt unless every table listed more than once
+// has its rows in an object each time (pieces, never rows in the archive
+// as well), the objects differ, and format_version allows pieces.
+void CheckTablePieces(const std::vector<TableCount>& tables, int format_version);
+
+// RowsPerTable is tables with a table's pieces summed into one entry (in
+// the order of first appearance; object and columns are the first
+// piece's): what a restored table must hold.
+std::vector<TableCount> RowsPerTable(const std::vector<TableCount>& tables);
 
 // TablesToJson and TablesFromJson are the row counts as a document of their
 // own: an encrypted set stores them encrypted (tables.json.age), since

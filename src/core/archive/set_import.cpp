@@ -107,7 +107,8 @@ ImportRecord CheckSetForImport(const SetSummary& set, const Manifest& manifest,
       record.stored_bytes > static_cast<uint64_t>(INT64_MAX) ||
       record.globals_bytes > static_cast<uint64_t>(INT64_MAX))
     Refuse("manifest.json: object sizes beyond what backup_log can hold");
-  record.table_count = tables_encrypted ? -1 : static_cast<int64_t>(manifest.tables.size());
+  record.table_count =
+      tables_encrypted ? -1 : static_cast<int64_t>(RowsPerTable(manifest.tables).size());
   record.backup_id = manifest.backup_id;
   record.system_identifier = manifest.system_identifier;
   record.database = manifest.database;

@@ -373,9 +373,10 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
     } else if (object.role == "tables") {
       // The row counts of an encrypted set: read them if we can decrypt.
       StringSink text;
-      if (ReadBackObject(source, set_key, object, "", text, false, options.progress))
+      if (ReadBackObject(source, set_key, object, "", text, false, options.progress)) {
         staged.manifest.tables = TablesFromJson(text.contents());
-      else
+        CheckTablePieces(staged.manifest.tables, staged.manifest.format_version);
+      } else
         staged.all_read = false;
     } else if (object.role == "globals" && options.stage_globals) {
       std::unique_ptr<StagingFile> file = staging_step([&] {

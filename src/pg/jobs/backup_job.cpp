@@ -178,7 +178,8 @@ class SnapshotSession : public SideChannel {
       table.oid = static_cast<uint32_t>(std::stoul(PQgetvalue(result.get(), i, 0)));
       table.schema = PQgetvalue(result.get(), i, 1);
       table.table = PQgetvalue(result.get(), i, 2);
-      table.bytes = bytes_at(i, 3) + bytes_at(i, 4);
+      table.heap_bytes = bytes_at(i, 3);
+      table.bytes = table.heap_bytes + bytes_at(i, 4);
       tables.push_back(std::move(table));
     }
     return tables;
@@ -190,8 +191,9 @@ class SnapshotSession : public SideChannel {
   void LockTables(const std::vector<ExportTable>& tables) {
     std::string names;
     for (const ExportTable& table : tables)
-      names += (names.empty() ? "" : ", ") + Escaped(table.schema, true) + "." +
-               Escaped(table.table, true);
+      if (table.piece == 0)  // a table cut into pieces once
+        names += (names.empty() ? "" : ", ") + Escaped(table.schema, true) + "." +
+                 Escaped(table.table, true);
     // Waits with the latch: a cancel is seen while a lock is waited for.
     ExecWithLatch(conn_.get(), "LOCK TABLE ONLY " + names + " IN ACCESS SHARE MODE");
   }
@@ -735,8 +737,12 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     for (ExportTable& table : session.ListTableSizes())
       if (options.IncludesTableData(table.schema, table.table))
         candidates.push_back(std::move(table));
-    separate = PlanSeparateTables(std::move(candidates), jobs,
-                                  static_cast<uint64_t>(setting_separate_table_min_kb) * 1024);
+    uint64_t min_bytes = static_cast<uint64_t>(setting_separate_table_min_kb) * 1024;
+    // A table much larger than the others is cut into pieces (ranges of
+    // its blocks), so that it runs on every stream: at least 4 x the
+    // separate table minimum each (32MB by default).
+    separate = SplitIntoPieces(PlanSeparateTables(std::move(candidates), jobs, min_bytes), jobs,
+                               4 * min_bytes);
   }
   std::unique_ptr<ParallelExport> streams;
   if (!separate.empty()) {
@@ -744,7 +750,8 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
     // read its table: the snapshot session holds them until the end.
     session.LockTables(separate);
     for (const ExportTable& table : separate)
-      dump.args.push_back("--exclude-table-data=" + ExactPattern({table.schema, table.table}));
+      if (table.piece == 0)
+        dump.args.push_back("--exclude-table-data=" + ExactPattern({table.schema, table.table}));
     ExportSettings settings;
     settings.set_key = set_key;
     settings.suffix = suffix;
@@ -894,7 +901,8 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   manifest.age_recipients = handle.encryption.recipients;
   // Every table counted, those of a parallel export's objects too, whether
   // the manifest lists them or (encrypted) tables.json.age does.
-  size_t tables_counted = table_counts.size();
+  size_t tables_counted = RowsPerTable(table_counts).size();
+  manifest.format_version = FormatVersionFor(table_counts);
   if (recipients.empty()) {
     manifest.tables = std::move(table_counts);
   } else {

@@ -85,8 +85,9 @@ ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& data
   done_.assign(tables_.size(), false);
   std::string names;
   for (const pgbak::ExportTable& table : tables_)
-    names += (names.empty() ? "" : ", ") + QuoteIdentifier(table.schema) + "." +
-             QuoteIdentifier(table.table);
+    if (table.piece == 0)  // a table cut into pieces is locked once
+      names += (names.empty() ? "" : ", ") + QuoteIdentifier(table.schema) + "." +
+               QuoteIdentifier(table.table);
   for (std::unique_ptr<Storage>& storage : storages) {
     auto stream = std::make_unique<Stream>();
     stream->storage = std::move(storage);
@@ -247,8 +248,15 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
     result.columns.emplace_back(PQgetvalue(columns.get(), r, 0));
     column_list += (r == 0 ? "" : ", ") + QuoteIdentifier(result.columns.back());
   }
+  // A piece of a table (SplitIntoPieces) is the rows of its range of
+  // blocks: a TID range scan of the table alone (ONLY, as COPY of a table
+  // reads no child), its columns in the same order, the same text.
+  std::string condition = PieceCondition(table);
   std::string copy_sql =
-      "COPY " + name + (column_list.empty() ? "" : " (" + column_list + ")") + " TO STDOUT";
+      condition.empty()
+          ? "COPY " + name + (column_list.empty() ? "" : " (" + column_list + ")") + " TO STDOUT"
+          : "COPY (SELECT " + column_list + " FROM ONLY " + name + " WHERE " + condition +
+                ") TO STDOUT";
   PgResultPtr copy(PQexec(conn, copy_sql.c_str()), PQclear);
   if (!copy || PQresultStatus(copy.get()) != PGRES_COPY_OUT)
     throw Error(ErrorKind::kIo, "could not start the COPY of table " + name,

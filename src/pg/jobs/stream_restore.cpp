@@ -125,20 +125,18 @@ StreamingRestore::~StreamingRestore() {
   close(wake_fd_);
 }
 
-void StreamingRestore::SetSeparateTables(
-    std::map<std::pair<std::string, std::string>, std::vector<std::string>> tables) {
+void StreamingRestore::SetSeparateTables(std::vector<TableCount> tables) {
   separate_ = std::move(tables);
 }
 
-void StreamingRestore::OnSeparateTableStaged(const std::string& schema, const std::string& table,
-                                             const std::string& path, uint64_t written, bool done) {
-  std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(table);
+void StreamingRestore::OnSeparateTableStaged(const std::string& object, const std::string& path,
+                                             uint64_t written, bool done) {
   bool found = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (size_t i = 0; i < tables_.size() && !found; i++) {
       TableLoad& load = tables_[i];
-      if (!load.separate || load.qualified != qualified || load.ended)
+      if (!load.separate || load.object != object || load.ended)
         continue;
       if (load.fd < 0) {
         load.fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -167,8 +165,8 @@ void StreamingRestore::OnSeparateTableStaged(const std::string& schema, const st
     }
   }
   if (!found)
-    throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
-                                         " twice, or of a table it does not list");
+    throw Error(ErrorKind::kCorrupt,
+                "the set holds object " + object + " twice, or one that holds no table it lists");
   // As OnStaged does for the archive: pre-data may have ended meanwhile,
   // and the loaders start then.
   PollPreData();
@@ -208,13 +206,16 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
     }
     // The tables in objects of their own, which loaders wait for as for a
     // table whose data has not arrived yet.
-    for (const auto& [table_name, columns] : separate_) {
-      const auto& [schema, name] = table_name;
+    std::map<std::pair<std::string, std::string>, int> pieces;
+    for (const TableCount& table : separate_)
+      pieces[{table.schema, table.table}]++;
+    for (const TableCount& table : separate_) {
       const TocEntry* entry = nullptr;
       for (const TocEntry& candidate : toc_)
-        if (candidate.desc == "TABLE" && candidate.namespace_ == schema && candidate.tag == name)
+        if (candidate.desc == "TABLE" && candidate.namespace_ == table.schema &&
+            candidate.tag == table.table)
           entry = &candidate;
-      std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(name);
+      std::string qualified = QuoteIdentifier(table.schema) + "." + QuoteIdentifier(table.table);
       if (entry == nullptr)
         throw Error(ErrorKind::kCorrupt, "the set holds the rows of table " + qualified +
                                              " in an object of its own, but its archive does "
@@ -222,8 +223,10 @@ void StreamingRestore::OnTocEnd(const ArchiveScanner& scanner) {
       TableLoad load;
       load.loadable = true;
       load.separate = true;
+      load.object = table.object;
+      load.piece = pieces[{table.schema, table.table}] > 1;
       std::string column_list;
-      for (const std::string& column : columns)
+      for (const std::string& column : table.columns)
         column_list += (column_list.empty() ? "" : ", ") + QuoteIdentifier(column);
       load.copy_statement = "COPY " + qualified +
                             (column_list.empty() ? "" : " (" + column_list + ")") +
@@ -444,12 +447,14 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
   PGconn* conn = loader->conn.get();
   std::string qualified, copy, owner;
   int fd;
+  bool piece;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     qualified = tables_[index].qualified;
     copy = tables_[index].copy_statement;
     owner = tables_[index].owner;
     fd = tables_[index].fd >= 0 ? tables_[index].fd : read_fd_;
+    piece = tables_[index].piece;
   }
   std::string what = "loading table " + qualified;
   auto exec = [&](const std::string& sql, ExecStatusType expected) {
@@ -469,7 +474,8 @@ bool StreamingRestore::LoadTable(Loader* loader, size_t index, std::vector<uint8
             PGRES_COMMAND_OK))
     return false;
   if (!exec("BEGIN", PGRES_COMMAND_OK) ||
-      !exec("TRUNCATE TABLE ONLY " + qualified, PGRES_COMMAND_OK) || !exec(copy, PGRES_COPY_IN))
+      (!piece && !exec("TRUNCATE TABLE ONLY " + qualified, PGRES_COMMAND_OK)) ||
+      !exec(copy, PGRES_COPY_IN))
     return false;
   for (size_t chunk = 0;; chunk++) {
     std::pair<uint64_t, size_t> piece;
@@ -641,14 +647,19 @@ std::set<int> StreamingRestore::ReadyPostData() const {
   for (const TocEntry& entry : toc_)
     by_id[entry.dump_id] = &entry;
   std::set<int> loaded;              // TABLE DATA entries loaded
-  std::set<int> separate_loaded;     // TABLE entries of separate tables loaded
+  std::set<int> separate_waiting;    // TABLE entries of separate tables (a piece) not loaded
+  std::set<int> separate_tables;     // TABLE entries of separate tables
   std::map<int, int> data_of_table;  // TABLE entry -> its TABLE DATA entry
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (const TableLoad& table : tables_)
-      if (table.loaded)
-        (table.separate ? separate_loaded : loaded)
-            .insert(table.separate ? table.table_id : table.dump_id);
+    for (const TableLoad& table : tables_) {
+      if (table.separate)
+        separate_tables.insert(table.table_id);
+      if (table.separate && !table.loaded)
+        separate_waiting.insert(table.table_id);
+      else if (!table.separate && table.loaded)
+        loaded.insert(table.dump_id);
+    }
   }
   for (const TocEntry& entry : toc_) {
     if (entry.desc != "TABLE DATA")
@@ -677,8 +688,8 @@ std::set<int> StreamingRestore::ReadyPostData() const {
         ok = loaded.count(on.dump_id) != 0;
       } else if (on.desc == "TABLE") {
         auto data = data_of_table.find(on.dump_id);
-        if (separate_.count({on.namespace_, on.tag}) != 0)
-          ok = separate_loaded.count(on.dump_id) != 0;
+        if (separate_tables.count(on.dump_id) != 0)
+          ok = separate_waiting.count(on.dump_id) == 0;
         else
           ok = data == data_of_table.end() || loaded.count(data->second) != 0;
       } else {

@@ -110,14 +110,15 @@ class StreamingRestore : public StageObserver {
   // own (a parallel export; see export_plan.h), before the archive is read:
   // the loaders wait for them as for the archive's tables, and their
   // indexes wait for their rows.
-  // Each maps to the columns of its COPY text (TableCount.columns).
-  void SetSeparateTables(
-      std::map<std::pair<std::string, std::string>, std::vector<std::string>> tables);
-  // OnSeparateTableStaged hands the loaders a separate table's COPY text as
-  // it is staged at path: the first written bytes of the file (all of it,
-  // checked, when done).
-  void OnSeparateTableStaged(const std::string& schema, const std::string& table,
-                             const std::string& path, uint64_t written, bool done);
+  // tables are the manifest's entries with an object (TableCount.object;
+  // columns: those of its COPY text); a table cut into pieces has one per
+  // piece, each loaded by its own loader, side by side.
+  void SetSeparateTables(std::vector<TableCount> tables);
+  // OnSeparateTableStaged hands the loaders the COPY text of table object
+  // object as it is staged at path: the first written bytes of the file
+  // (all of it, checked, when done).
+  void OnSeparateTableStaged(const std::string& object, const std::string& path, uint64_t written,
+                             bool done);
 
   // Finish completes the restore once the data object (and the separate
   // tables' objects) have been read back and checked (staged at data_path,
@@ -147,6 +148,10 @@ class StreamingRestore : public StageObserver {
     bool separate = false;
     int fd = -1;
     int table_id = 0;
+    std::string object;  // a separate table's object
+    // One of several pieces of a table: loaded beside the others, so not
+    // truncated first (that would wait for, then remove, another piece).
+    bool piece = false;
   };
   // Loader is one thread and its session. A loader waiting for data says
   // what it waits for in wants, so that only it is woken when that comes.
@@ -200,10 +205,9 @@ class StreamingRestore : public StageObserver {
   bool toc_trusted_ = false;
   std::string session_sql_;  // what each loader session runs first
   std::function<std::set<int>(const std::vector<TocEntry>&)> toc_check_;
-  std::set<int> left_out_;  // what toc_check_ returned
-  std::map<std::pair<std::string, std::string>, std::vector<std::string>>
-      separate_;         // SetSeparateTables
-  std::string listing_;  // ListArchive of the staged file, once the TOC is there
+  std::set<int> left_out_;            // what toc_check_ returned
+  std::vector<TableCount> separate_;  // SetSeparateTables
+  std::string listing_;               // ListArchive of the staged file, once the TOC is there
   std::unique_ptr<ChildProcess> pre_data_;
   std::vector<TocEntry> toc_;
   std::unique_ptr<ChildProcess> early_;  // indexes of loaded tables, while others load

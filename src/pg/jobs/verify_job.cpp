@@ -858,26 +858,24 @@ StagedSet RestoreWholeSet(const ServerFacts& facts, SourceStorage& storage, Loca
     gate.CheckToc(toc);
     return KeysAcrossData(toc, keys_left_out, separate);
   });
-  std::map<std::string, std::pair<std::string, std::string>> table_of_object;
+  std::set<std::string> table_objects;
   StagedSet staged = ReadBackSource(
       storage, local, staging, source_id, source, true, true, &restore,
       [&](const Manifest& set) {
-        std::map<std::pair<std::string, std::string>, std::vector<std::string>> columns;
+        std::vector<TableCount> pieces;
         for (const TableCount& table : set.tables)
           if (!table.object.empty()) {
             separate.insert({table.schema, table.table});
-            table_of_object[table.object] = {table.schema, table.table};
-            columns[{table.schema, table.table}] = table.columns;
+            table_objects.insert(table.object);
+            pieces.push_back(table);
           }
-        restore.SetSeparateTables(std::move(columns));
+        restore.SetSeparateTables(std::move(pieces));
       },
       [&](const ManifestObject& object, const std::string& path, uint64_t written, bool done) {
-        auto found = table_of_object.find(object.name);
-        if (found == table_of_object.end())
+        if (table_objects.count(object.name) == 0)
           throw Error(ErrorKind::kCorrupt,
                       "object " + object.name + " holds no table the set lists");
-        restore.OnSeparateTableStaged(found->second.first, found->second.second, path, written,
-                                      done);
+        restore.OnSeparateTableStaged(object.name, path, written, done);
       });
   SetPhase(Phase::kRestoring);
   restore.Finish(staged.data_path, staged.patches);
@@ -942,7 +940,7 @@ std::string CompareRowCounts(const ServerFacts& facts, const std::string& databa
   PgConnPtr conn = ConnectLocal(facts, database);
   std::string mismatches;
   int shown = 0;
-  for (const TableCount& table : manifest.tables) {
+  for (const TableCount& table : RowsPerTable(manifest.tables)) {  // pieces summed
     ThrowIfStopping();
     std::string name = QuoteIdentifier(table.schema) + "." + QuoteIdentifier(table.table);
     std::string found;

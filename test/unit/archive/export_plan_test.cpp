@@ -69,6 +69,63 @@ TEST(ExportPlanTest, TwentyThousandSmallTablesStayInTheArchive) {
   EXPECT_TRUE(PlanSeparateTables(tables, 4).empty());
 }
 
+ExportTable Heap(const std::string& name, uint64_t bytes, uint64_t heap_bytes) {
+  ExportTable table = Table("public", name, bytes);
+  table.heap_bytes = heap_bytes;
+  return table;
+}
+
+TEST(ExportPlanTest, ALargeTableIsCutIntoBlockRangesOnePerStream) {
+  // 800 MiB (700 in the heap: 89600 blocks) with 3 jobs and 32 MiB pieces:
+  // three pieces of a third of the blocks each, the last open-ended; the
+  // 40 MiB table is one piece (two of 32 MiB do not fit), the 64 MiB one
+  // two; largest first, a table's pieces in block order.
+  std::vector<ExportTable> units = SplitIntoPieces(
+      {Heap("big", 800ull << 20, 700ull << 20), Heap("mid", 64ull << 20, 64ull << 20),
+       Heap("small", 40ull << 20, 40ull << 20)},
+      3, 32ull << 20);
+  ASSERT_EQ(units.size(), 6u);
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(units[i].table, "big");
+    EXPECT_EQ(units[i].piece, i);
+    EXPECT_EQ(units[i].pieces, 3);
+  }
+  EXPECT_EQ(units[0].first_block, 0u);
+  EXPECT_EQ(units[0].end_block, 29866u);
+  EXPECT_EQ(units[1].first_block, 29866u);
+  EXPECT_EQ(units[1].end_block, 59733u);
+  EXPECT_EQ(units[2].first_block, 59733u);
+  EXPECT_EQ(units[2].end_block, 0u);
+  EXPECT_EQ(units[3].table, "small");  // 40 MiB whole before 32 MiB pieces
+  EXPECT_EQ(units[3].pieces, 1);
+  EXPECT_EQ(units[4].table, "mid");
+  EXPECT_EQ(units[4].piece, 0);
+  EXPECT_EQ(units[5].table, "mid");
+  EXPECT_EQ(units[5].piece, 1);
+  EXPECT_EQ(units[5].pieces, 2);
+}
+
+TEST(ExportPlanTest, NoCutsWithOneJobOrATinyHeap) {
+  EXPECT_EQ(SplitIntoPieces({Heap("big", 1ull << 30, 1ull << 30)}, 1, 1 << 20)[0].pieces, 1);
+  // TOAST holds nearly all: the heap's one block cannot be cut.
+  EXPECT_EQ(SplitIntoPieces({Heap("toasty", 1ull << 30, kPageBytes)}, 4, 1 << 20)[0].pieces, 1);
+  std::vector<ExportTable> two = SplitIntoPieces({Heap("t", 1ull << 30, 2 * kPageBytes)}, 4, 1);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].end_block, 1u);
+  EXPECT_EQ(two[1].first_block, 1u);
+}
+
+TEST(ExportPlanTest, PieceConditionsCoverEveryBlockOnce) {
+  std::vector<ExportTable> units = SplitIntoPieces({Heap("t", 3ull << 20, 3ull << 20)}, 3, 1 << 20);
+  ASSERT_EQ(units.size(), 3u);
+  EXPECT_EQ(PieceCondition(units[0]), "ctid OPERATOR(pg_catalog.<) '(128,0)'::pg_catalog.tid");
+  EXPECT_EQ(PieceCondition(units[1]),
+            "ctid OPERATOR(pg_catalog.>=) '(128,0)'::pg_catalog.tid AND ctid "
+            "OPERATOR(pg_catalog.<) '(256,0)'::pg_catalog.tid");
+  EXPECT_EQ(PieceCondition(units[2]), "ctid OPERATOR(pg_catalog.>=) '(256,0)'::pg_catalog.tid");
+  EXPECT_EQ(PieceCondition(Heap("whole", 1, 1)), "");
+}
+
 TEST(ExportPlanTest, StreamsTakeTheNextTableWhenFree) {
   // Largest first: 10 to stream 0, 6 to 1, 5 to 2; stream 2 is free first
   // (at 5) and takes 4; stream 1 (at 6) takes 3; streams 1 and 2 are both

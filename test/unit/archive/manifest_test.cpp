@@ -144,6 +144,34 @@ TEST(ManifestTest, TablesInObjectsOfTheirOwnRoundTrip) {
   EXPECT_THROW(Manifest::FromJson(no_columns), Error);
 }
 
+TEST(ManifestTest, PiecesOfATableNeedFormatTwoAndObjectsOfTheirOwn) {
+  Manifest original = Sample();
+  const std::string table = original.tables[0].table;
+  original.tables.push_back({"public", "big", 10, "table-0001.copy.zst", {"id"}});
+  EXPECT_EQ(FormatVersionFor(original.tables), 1);
+  original.tables.push_back({"public", "big", 7, "table-0002.copy.zst", {"id"}});
+  EXPECT_EQ(FormatVersionFor(original.tables), 2);
+  // Written as format 1, a reader of format 1 would load one piece: damage.
+  ExpectCorrupt(original.ToJson(), "listed more than once in a set of format version 1");
+  original.format_version = FormatVersionFor(original.tables);
+  Manifest read = Manifest::FromJson(original.ToJson());
+  EXPECT_EQ(read.format_version, 2);
+  std::vector<TableCount> per_table = RowsPerTable(read.tables);
+  ASSERT_EQ(per_table.size(), read.tables.size() - 1);
+  EXPECT_EQ(per_table.back().table, "big");
+  EXPECT_EQ(per_table.back().rows, 17);
+  EXPECT_EQ(per_table.back().object, "table-0001.copy.zst");
+  // A piece whose rows are in the archive as well, or one object twice.
+  Manifest twice = original;
+  twice.tables.push_back({"public", table, 3, "table-0003.copy.zst", {"id"}});
+  ExpectCorrupt(twice.ToJson(), "once with its rows in the archive");
+  Manifest same = original;
+  same.tables.back().object = "table-0001.copy.zst";
+  ExpectCorrupt(same.ToJson(), "object table-0001.copy.zst is listed twice");
+  EXPECT_THROW(CheckTablePieces(twice.tables, 2), Error);
+  EXPECT_NO_THROW(CheckTablePieces(original.tables, 2));
+}
+
 TEST(ManifestTest, BaseBackupRoundTrip) {
   Manifest original = Sample();
   original.kind = "base";
@@ -257,8 +285,8 @@ TEST(ManifestTest, WrongTypesAndValuesAreCorrupt) {
   ExpectCorrupt(Replace(text, "options", json::Value::String("{}")),
                 "\"options\" must be an object");
   ExpectCorrupt(Replace(text, "objects", json::Value::Object()), "\"objects\" must be an array");
-  ExpectCorrupt(Replace(text, "format_version", json::Value::Number(2)),
-                "unsupported format version 2");
+  ExpectCorrupt(Replace(text, "format_version", json::Value::Number(3)),
+                "unsupported format version 3");
   ExpectCorrupt(Replace(text, "backup_id", json::Value::NumberLexeme("4.5")), "must be an integer");
   json::Value bad_objects = json::Value::Array();
   bad_objects.Append(json::Value::String("data.dump.zst"));
