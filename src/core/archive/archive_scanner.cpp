@@ -113,6 +113,7 @@ void ArchiveScanner::Write(const uint8_t* data, size_t size) {
     ThrowIfRewritten();
     Emit(data + used, size - used);
   }
+  FlushEmitted();
 }
 
 // Finish checks that the archive ended between data blocks and that the
@@ -137,6 +138,7 @@ void ArchiveScanner::Finish() {
   if (coalesce_to_ > 0 && !ok_) {
     ThrowIfRewritten();
   }
+  FlushEmitted();
   next_.Finish();
 }
 
@@ -235,13 +237,28 @@ bool ArchiveScanner::Coalescing() const {
          (step_ == Step::kChunkLength || step_ == Step::kChunkBody);
 }
 
-// Emit passes bytes on to the next stage.
+// Emit passes bytes on to the next stage: small ones are gathered (see
+// emitted_), large ones go at once, after what was gathered before them.
 void ArchiveScanner::Emit(const uint8_t* data, size_t size) {
   if (size == 0) {
     return;
   }
-  next_.Write(data, size);
+  constexpr size_t kGatherBelow = 4096;
+  if (size < kGatherBelow) {
+    emitted_.insert(emitted_.end(), data, data + size);
+  } else {
+    FlushEmitted();
+    next_.Write(data, size);
+  }
   out_offset_ += size;
+}
+
+void ArchiveScanner::FlushEmitted() {
+  if (emitted_.empty()) {
+    return;
+  }
+  next_.Write(emitted_.data(), emitted_.size());
+  emitted_.clear();
 }
 
 // EmitInt passes on a non-negative Int as pg_dump's WriteInt writes it.
@@ -277,6 +294,7 @@ void ArchiveScanner::FlushCoalesced() {
   size_t size = pending_.size();
   pending_.clear();
   if (listener_ != nullptr && current_table_ != kNoTable) {
+    FlushEmitted();  // a listener hears of bytes the next stage has
     listener_->OnTableChunk(current_table_, offset, size);
   }
 }
@@ -702,6 +720,7 @@ void ArchiveScanner::EndToc() {
   toc_sha256_ = toc_hash_->HexDigest();
   toc_hash_.reset();
   if (listener_ != nullptr) {
+    FlushEmitted();  // a listener hears of bytes the next stage has
     listener_->OnTocEnd(*this);
   }
 }
@@ -779,6 +798,7 @@ void ArchiveScanner::EndChunks() {
     tables_[ended].data_seen = true;
     current_table_ = kNoTable;
     if (listener_ != nullptr) {
+      FlushEmitted();  // a listener hears of bytes the next stage has
       listener_->OnTableEnd(ended);
     }
   }

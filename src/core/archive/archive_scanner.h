@@ -223,6 +223,7 @@ class ArchiveScanner : public Sink {
   size_t Consume(const uint8_t* data, size_t size);
   bool Coalescing() const;
   void Emit(const uint8_t* data, size_t size);
+  void FlushEmitted();
   void EmitInt(uint64_t value);
   void Coalesce(const uint8_t* data, size_t size);
   void FlushCoalesced();
@@ -257,6 +258,11 @@ class ArchiveScanner : public Sink {
   uint64_t out_offset_ = 0;       // bytes passed on so far
   bool rewriting_ = false;        // a BLK_DATA block has started: output differs
   std::vector<uint8_t> pending_;  // COPY text of the chunk being gathered
+  // Small pieces passed on (fields of the TOC, chunk lengths), gathered and
+  // handed to the next stage together at the end of each Write: a TOC of
+  // 20,000 tables is millions of fields, and one call of the next stage
+  // (a zstd step that blocks signals) per field cost more than pg_dump.
+  std::vector<uint8_t> emitted_;
 
   // Parser state: see archive_scanner.cpp.
   Step step_ = Step::kMagic;
