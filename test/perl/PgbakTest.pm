@@ -348,7 +348,9 @@ sub user_tables
 # another order, an inheritance child, prints the same).
 sub table_fingerprints
 {
-	my ($node, $db) = @_;
+	my ($node, $db, $role) = @_;
+	# As $role if given (a table whose index predicates run its owner's code).
+	my $as = defined $role ? "SET ROLE \"$role\";\n" : '';
 	my $list = $node->safe_psql($db,
 		q{SELECT format('SELECT %L, count(*) || '':'' || '
 		         'md5(coalesce(string_agg(to_jsonb(t)::text, E''\n'' '
@@ -361,7 +363,7 @@ sub table_fingerprints
 	my %prints;
 	return \%prints if $list eq '';
 	my $sql = join("\nUNION ALL\n", split(/\n/, $list));
-	my $out = $node->safe_psql($db, $sql, extra_params => [ '-F', "\t" ]);
+	my $out = $node->safe_psql($db, $as . $sql, extra_params => [ '-F', "\t" ]);
 	for my $line (split /\n/, $out)
 	{
 		my ($name, $print) = split /\t/, $line;

@@ -466,4 +466,45 @@ is($single_status, 'succeeded', 'a backup without jobs succeeds');
 is(scalar(grep { $_->{role} eq 'table_data' } @{ read_manifest(backup_row($node, $single)->{location})->{objects} }),
 	0, 'without jobs no table has an object of its own');
 
+# ---------------------------------------------------------------------------
+# A piece is read by a query, and planning it evaluates the table's index
+# predicates and expressions: its owner's code. It runs as the owner, never
+# as the worker's superuser, and cannot switch back (README "Parallel
+# export"). The trap raises an error when it runs as a superuser, so the
+# backup fails if it ever does; a table whose owner cannot read all of it
+# (forced row security) is not cut at all.
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', 'CREATE ROLE trapper LOGIN; CREATE DATABASE trapdb OWNER trapper');
+$node->safe_psql(
+	'trapdb', q{
+  SET ROLE trapper;
+  CREATE FUNCTION trap() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+  BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+      RAISE EXCEPTION 'trap ran as superuser %', current_user;
+    END IF;
+    RETURN 0;
+  END $$;
+  CREATE TABLE trapped (id int, v text);
+  INSERT INTO trapped SELECT g, md5(g::text) FROM generate_series(1, 40000) g;
+  CREATE INDEX trapped_partial ON trapped (id) WHERE id > trap();
+  CREATE INDEX trapped_expr ON trapped ((id + trap()));
+  CREATE TABLE guarded (id int, v text);
+  INSERT INTO guarded SELECT g, md5(g::text) FROM generate_series(1, 40000) g;
+  ALTER TABLE guarded ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+  CREATE POLICY all_rows ON guarded USING (true);
+});
+my $trap_source = table_fingerprints($node, 'trapdb', 'trapper');
+my ($trap_id, $trap_status) = run_backup($node, 'trapdb', '{"jobs": 2}');
+is($trap_status, 'succeeded', 'a backup cutting a table with its owner\'s code in index predicates succeeds')
+  or diag backup_row($node, $trap_id)->{error_message};
+my $trap_manifest = read_manifest(backup_row($node, $trap_id)->{location});
+is(scalar(grep { $_->{table} eq 'trapped' && defined $_->{object} } @{ $trap_manifest->{tables} }),
+	2, 'trapped is cut into two pieces (read as trapper: the trap stayed quiet)');
+is(scalar(grep { $_->{table} eq 'guarded' && defined $_->{object} } @{ $trap_manifest->{tables} }),
+	1, 'guarded, whose owner is subject to forced row security, stays whole');
+my $trap_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($trap_id, 'trapdb_restored')");
+is(wait_backup($node, $trap_restore), 'succeeded', 'its restore succeeds');
+is_deeply(table_fingerprints($node, 'trapdb_restored', 'trapper'), $trap_source, 'and equals the source');
+
 done_testing();

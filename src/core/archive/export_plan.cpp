@@ -43,12 +43,12 @@ std::vector<ExportTable> PlanSeparateTables(std::vector<ExportTable> tables, int
 }
 
 std::vector<ExportTable> SplitIntoPieces(std::vector<ExportTable> plan, int jobs,
-                                         uint64_t piece_min_bytes) {
-  if (jobs < 2 || piece_min_bytes == 0)
+                                         uint64_t piece_min_bytes, uint64_t page_bytes) {
+  if (jobs < 2 || piece_min_bytes == 0 || page_bytes == 0)
     return plan;
   std::vector<ExportTable> units;
   for (ExportTable& table : plan) {
-    uint64_t blocks = table.heap_bytes / kPageBytes;
+    uint64_t blocks = table.splittable ? table.heap_bytes / page_bytes : 0;
     uint64_t count =
         std::min<uint64_t>({static_cast<uint64_t>(jobs), table.bytes / piece_min_bytes, blocks});
     if (count < 2) {

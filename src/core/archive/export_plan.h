@@ -31,7 +31,8 @@ constexpr uint64_t kSeparateTableMinBytes = 8ull << 20;
 // largest go first; the rest stay in the archive.
 constexpr size_t kMaxSeparateTables = 200;
 
-// kPageBytes is PostgreSQL's block size (BLCKSZ of the Debian build).
+// kPageBytes is PostgreSQL's usual block size (BLCKSZ); a server built with
+// another one says so in its block_size setting.
 constexpr uint64_t kPageBytes = 8192;
 
 // ExportTable is one table whose data the backup holds, with its size in
@@ -47,6 +48,14 @@ struct ExportTable {
   int pieces = 1;            // 1: the whole table
   uint64_t first_block = 0;  // a piece's rows are those at blocks >= first_block
   uint64_t end_block = 0;    // and < end_block (0: no end, the last piece)
+  // A piece is read by a query (COPY (SELECT ...)), which PostgreSQL plans:
+  // planning evaluates the table's index expressions and predicates and
+  // its statistics' expressions, its owner's code. So a piece is read as
+  // the owner (a restore session's SET SESSION AUTHORIZATION), and only a
+  // table whose owner can read all of it is cut: SplitIntoPieces leaves a
+  // table whole unless splittable.
+  std::string owner;
+  bool splittable = false;
 };
 
 // RelationFileBytes is the size on disk of one fork of a relation whose
@@ -73,9 +82,11 @@ std::vector<ExportTable> PlanSeparateTables(std::vector<ExportTable> tables, int
 // blocks added since are the last piece's), so that one table much larger
 // than the others runs on every stream, not on one while the others idle.
 // Returns the pieces and the uncut tables, largest first (a table's pieces
-// in block order). jobs < 2 or piece_min_bytes 0: plan unchanged.
+// in block order). jobs < 2 or piece_min_bytes 0: plan unchanged; a table
+// that is not splittable stays whole.
 std::vector<ExportTable> SplitIntoPieces(std::vector<ExportTable> plan, int jobs,
-                                         uint64_t piece_min_bytes);
+                                         uint64_t piece_min_bytes,
+                                         uint64_t page_bytes = kPageBytes);
 
 // PieceCondition is the WHERE condition of a piece's rows, by ctid (a TID
 // range scan reads only its blocks): "" for a whole table; pg_catalog's

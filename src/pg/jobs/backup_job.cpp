@@ -160,11 +160,17 @@ class SnapshotSession : public SideChannel {
   // would pay for nothing. A file rewritten since the snapshot (a TRUNCATE
   // or VACUUM FULL meanwhile) counts as empty: the size only orders the
   // plan, and the stream COPYs what the snapshot sees.
+  // Also each table's owner, and whether the owner can read all of it (no
+  // forced row security, SELECT on it), which a table cut into pieces
+  // needs (see ExportTable::splittable).
   std::vector<ExportTable> ListTableSizes() {
     PgResultPtr result = Exec(
         std::string("SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_relation_filepath(c.oid), "
                     "CASE WHEN c.reltoastrelid OPERATOR(pg_catalog.<>) 0 "
-                    "THEN pg_catalog.pg_relation_filepath(c.reltoastrelid) END ") +
+                    "THEN pg_catalog.pg_relation_filepath(c.reltoastrelid) END, "
+                    "pg_catalog.pg_get_userbyid(c.relowner), "
+                    "NOT c.relforcerowsecurity AND "
+                    "pg_catalog.has_table_privilege(c.relowner, c.oid, 'SELECT') ") +
         kDumpedTables + "ORDER BY 2, 3");
     std::string data_directory = DataDir;
     auto bytes_at = [&](int row, int column) -> uint64_t {
@@ -180,9 +186,17 @@ class SnapshotSession : public SideChannel {
       table.table = PQgetvalue(result.get(), i, 2);
       table.heap_bytes = bytes_at(i, 3);
       table.bytes = table.heap_bytes + bytes_at(i, 4);
+      table.owner = PQgetvalue(result.get(), i, 5);
+      table.splittable = strcmp(PQgetvalue(result.get(), i, 6), "t") == 0;
       tables.push_back(std::move(table));
     }
     return tables;
+  }
+
+  // BlockSize is the server's block size in bytes.
+  uint64_t BlockSize() {
+    PgResultPtr result = Exec("SELECT pg_catalog.current_setting('block_size')");
+    return std::stoull(PQgetvalue(result.get(), 0, 0));
   }
 
   // LockTables takes ACCESS SHARE locks on tables (schema, name) for the rest
@@ -738,11 +752,13 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
       if (options.IncludesTableData(table.schema, table.table))
         candidates.push_back(std::move(table));
     uint64_t min_bytes = static_cast<uint64_t>(setting_separate_table_min_kb) * 1024;
+    separate = PlanSeparateTables(std::move(candidates), jobs, min_bytes);
     // A table much larger than the others is cut into pieces (ranges of
     // its blocks), so that it runs on every stream: at least 4 x the
-    // separate table minimum each (32MB by default).
-    separate = SplitIntoPieces(PlanSeparateTables(std::move(candidates), jobs, min_bytes), jobs,
-                               4 * min_bytes);
+    // separate table minimum each (32MB by default). Its pieces are read
+    // as its owner, which only a superuser's session can become.
+    if (facts.dump_role_is_superuser)
+      separate = SplitIntoPieces(std::move(separate), jobs, 4 * min_bytes, session.BlockSize());
   }
   std::unique_ptr<ParallelExport> streams;
   if (!separate.empty()) {
@@ -903,6 +919,8 @@ void RunBackup(int64_t id, const std::string& database, const std::string& stora
   // the manifest lists them or (encrypted) tables.json.age does.
   size_t tables_counted = RowsPerTable(table_counts).size();
   manifest.format_version = FormatVersionFor(table_counts);
+  // What every reader will check: a set it would refuse is no success.
+  CheckTablePieces(table_counts, manifest.format_version);
   if (recipients.empty()) {
     manifest.tables = std::move(table_counts);
   } else {

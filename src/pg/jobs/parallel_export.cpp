@@ -22,6 +22,7 @@ extern "C" {
 #include "core/pipeline/zstd_sink.h"
 #include "pg/boundary/boundary.h"
 #include "pg/jobs/parallel_export.h"
+#include "pg/runtime/restore_session.h"
 #include "pg/runtime/shared_state.h"
 
 namespace pgbak {
@@ -88,10 +89,17 @@ ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& data
     if (table.piece == 0)  // a table cut into pieces is locked once
       names += (names.empty() ? "" : ", ") + QuoteIdentifier(table.schema) + "." +
                QuoteIdentifier(table.table);
+  // Pieces are read as their tables' owners (see ExportTable::splittable):
+  // the streams are then restore sessions in owners mode, whose client
+  // alone switches between owners, and code that runs while a piece's
+  // query is planned cannot switch back.
+  bool pieces = false;
+  for (const pgbak::ExportTable& table : tables_)
+    pieces = pieces || table.pieces > 1;
   for (std::unique_ptr<Storage>& storage : storages) {
     auto stream = std::make_unique<Stream>();
     stream->storage = std::move(storage);
-    stream->conn = ConnectLocal(facts, database);
+    stream->conn = ConnectLocal(facts, database, pieces ? kRestoreAsOwners : "");
     // The session sees the dump's snapshot and writes COPY text as pg_dump
     // does (setup_connection in pg_dump.c): the database's encoding, ISO
     // dates, every float digit, no timeout from role or database settings.
@@ -107,6 +115,7 @@ ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& data
             "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
             "SET standard_conforming_strings = on; "
             "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
+            "SET enable_tidscan = on; SET max_parallel_workers_per_gather = 0; "
             "SET row_security = off; SET lock_timeout = " +
             std::to_string(settings_.lock_timeout_ms),
         "could not import the backup's snapshot in a COPY stream");
@@ -252,6 +261,9 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   // blocks: a TID range scan of the table alone (ONLY, as COPY of a table
   // reads no child), its columns in the same order, the same text.
   std::string condition = PieceCondition(table);
+  if (!condition.empty())
+    Run(conn, "SET SESSION AUTHORIZATION " + QuoteIdentifier(table.owner),
+        "could not become the owner of table " + name + " to read a piece of it");
   std::string copy_sql =
       condition.empty()
           ? "COPY " + name + (column_list.empty() ? "" : " (" + column_list + ")") + " TO STDOUT"
@@ -280,6 +292,8 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   result.rows = std::strtoll(PQcmdTuples(end.get()), nullptr, 10);
   while (PGresult* rest = PQgetResult(conn))
     PQclear(rest);
+  if (!condition.empty())
+    Run(conn, "RESET SESSION AUTHORIZATION", "could not end the read of a piece of table " + name);
   raw.Finish();  // ends the zstd frame (and age stream) and commits the object
   result.object.size = stored.bytes();
   result.object.raw_size = raw.bytes();

@@ -72,7 +72,22 @@ TEST(ExportPlanTest, TwentyThousandSmallTablesStayInTheArchive) {
 ExportTable Heap(const std::string& name, uint64_t bytes, uint64_t heap_bytes) {
   ExportTable table = Table("public", name, bytes);
   table.heap_bytes = heap_bytes;
+  table.splittable = true;
   return table;
+}
+
+TEST(ExportPlanTest, OnlySplittableTablesAreCutAndBlocksAreTheServers) {
+  ExportTable forced = Heap("forced_rls", 1ull << 30, 1ull << 30);
+  forced.splittable = false;  // its owner cannot read all of it
+  std::vector<ExportTable> units = SplitIntoPieces({forced}, 4, 1 << 20);
+  ASSERT_EQ(units.size(), 1u);
+  EXPECT_EQ(units[0].pieces, 1);
+  EXPECT_EQ(PieceCondition(units[0]), "");
+  // 32 kB blocks: 4 MiB are 128 of them, cut in two at block 64.
+  units = SplitIntoPieces({Heap("t", 4ull << 20, 4ull << 20)}, 2, 1 << 20, 32768);
+  ASSERT_EQ(units.size(), 2u);
+  EXPECT_EQ(units[0].end_block, 64u);
+  EXPECT_EQ(units[1].first_block, 64u);
 }
 
 TEST(ExportPlanTest, ALargeTableIsCutIntoBlockRangesOnePerStream) {
