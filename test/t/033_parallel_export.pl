@@ -43,8 +43,8 @@ $node->safe_psql(
   UPDATE big SET body = E'tab\there\nnew line \\N \\\\ "q"' WHERE id = 5;
   UPDATE big SET doc = NULL, at = NULL WHERE id % 1000 = 0;
   CREATE SCHEMA "Sales Co";
-  CREATE TABLE "Sales Co"."Line ""Items""" (n int, "Mixed Col" text);
-  INSERT INTO "Sales Co"."Line ""Items""" SELECT g, 'item ' || g FROM generate_series(1, 8000) g;
+  CREATE TABLE "Sales Co"."Line ""Items""" (n int, "Mixed Col" text, small_id int);
+  INSERT INTO "Sales Co"."Line ""Items""" SELECT g, 'item ' || g, g % 50 + 1 FROM generate_series(1, 8000) g;
   CREATE TABLE events (id int, day date, what text) PARTITION BY RANGE (day);
   CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
   CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
@@ -53,6 +53,11 @@ $node->safe_psql(
     FROM generate_series(1, 12000) g;
   CREATE TABLE small (id serial PRIMARY KEY, big_id bigint REFERENCES big, note text);
   INSERT INTO small (big_id, note) SELECT g, 'n' || g FROM generate_series(1, 50) g;
+  -- Foreign keys held by a table in an object of its own ("Line Items") and
+  -- pointing at one (notes to big), for the selective restores.
+  ALTER TABLE "Sales Co"."Line ""Items""" ADD FOREIGN KEY (small_id) REFERENCES small;
+  CREATE TABLE "Sales Co".notes (big_id bigint REFERENCES big, note text);
+  INSERT INTO "Sales Co".notes SELECT g * 100, 'note ' || g FROM generate_series(1, 20) g;
   CREATE TABLE empty_one (x int);
   -- An inheritance child whose parent gained a column after it: the source
   -- orders its columns a, b, x, c; pg_dump's CREATE TABLE ... INHERITS
@@ -68,6 +73,19 @@ $node->safe_psql(
 my %source_rows = map { $_ => $node->safe_psql('app', "SELECT count(*) FROM $_") }
   ('big', '"Sales Co"."Line ""Items"""', 'events_2025', 'events_2026', 'small');
 my $source = table_fingerprints($node, 'app');
+
+# foreign_keys($node, $db, $schema) lists the foreign keys of the tables in
+# $schema: holder -> referenced table, and whether the key was validated
+# (every row checked when it was made).
+sub foreign_keys
+{
+	my ($on, $db, $schema) = @_;
+	return $on->safe_psql($db,
+		"SELECT string_agg(format('%s -> %s %s', conrelid::regclass, confrelid::regclass, convalidated), ', '"
+		  . ' ORDER BY conrelid::regclass::text, confrelid::regclass::text) FROM pg_constraint'
+		  . " WHERE contype = 'f' AND connamespace = " . quote_literal($schema) . '::regnamespace');
+}
+my $source_keys = foreign_keys($node, 'app', 'public') . '; ' . foreign_keys($node, 'app', '"Sales Co"');
 
 # ---------------------------------------------------------------------------
 # The backup and its set.
@@ -154,6 +172,8 @@ is_deeply(table_fingerprints($node, 'app_restored'), $source,
 is($node->safe_psql('app_restored',
 		q{SELECT count(*) FROM pg_constraint WHERE conrelid = 'small'::regclass AND contype = 'f'}),
 	'1', 'pgbak_restore keeps the foreign key to a table in an object of its own');
+is(foreign_keys($node, 'app_restored', 'public') . '; ' . foreign_keys($node, 'app_restored', '"Sales Co"'),
+	$source_keys, 'pgbak_restore keeps every foreign key, those held by such a table too');
 is($node->safe_psql('app_restored', q{SELECT count(*) FROM pg_indexes WHERE tablename = 'big'}),
 	'1', 'the primary key of big is built');
 is($node->safe_psql('app_restored', "SELECT convert_from(lo_get(4242), 'UTF8')"),
@@ -196,14 +216,28 @@ $node->safe_psql('app_pick', q{SET ROLE app_owner; CREATE SCHEMA "Sales Co"});
 is(pick('app_pick', '{"schemas": ["\\"Sales Co\\""]}'), 'succeeded', 'a restore of a schema succeeds');
 is(table_fingerprints($node, 'app_pick')->{'Sales Co.Line "Items"'},
 	$source->{'Sales Co.Line "Items"'}, 'its table in an object of its own equals the source');
+is(foreign_keys($node, 'app_pick', '"Sales Co"'),
+	'"Sales Co"."Line ""Items""" -> small t, "Sales Co".notes -> big t',
+	'the schema\'s foreign keys held by and pointing at tables in objects of their own are made '
+	  . 'and validated');
 
 # Beside the live table: the inheritance child whose columns the restored
-# definition orders otherwise, and big.
-is(pick('app', '{"tables": ["public.kid", "public.big"], "into_schema": "recovered"}'), 'succeeded',
+# definition orders otherwise, big, and the keys between small and two
+# tables in objects of their own.
+is( pick(
+		'app',
+		'{"tables": ["public.kid", "public.big", "public.small", "\"Sales Co\".\"Line \"\"Items\"\"\""], '
+		  . '"into_schema": "recovered"}'),
+	'succeeded',
 	'a restore into_schema of tables in objects of their own succeeds');
 my $recovered = table_fingerprints($node, 'app');
 is($recovered->{'recovered.kid'}, $source->{'public.kid'}, 'recovered.kid equals the source\'s kid');
 is($recovered->{'recovered.big'}, $source->{'public.big'}, 'recovered.big equals the source\'s big');
+is($recovered->{'recovered.Line "Items"'}, $source->{'Sales Co.Line "Items"'},
+	'recovered."Line ""Items""" equals the source\'s');
+is(foreign_keys($node, 'app', 'recovered'),
+	'recovered."Line ""Items""" -> recovered.small t, recovered.small -> recovered.big t',
+	'the copies keep the keys between them, to and from tables in objects of their own, validated');
 $node->safe_psql('app', 'DROP SCHEMA recovered CASCADE');
 
 # Into a database a superuser owns, each object is loaded by its archived
