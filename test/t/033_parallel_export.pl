@@ -51,6 +51,7 @@ $node->safe_psql(
   CREATE INDEX ON events (day);
   INSERT INTO events SELECT g, date '2025-01-01' + (g % 700), md5(g::text)
     FROM generate_series(1, 12000) g;
+  ALTER TABLE events ADD PRIMARY KEY (id, day);
   CREATE TABLE small (id serial PRIMARY KEY, big_id bigint REFERENCES big, note text);
   INSERT INTO small (big_id, note) SELECT g, 'n' || g FROM generate_series(1, 50) g;
   -- Foreign keys held by a table in an object of its own ("Line Items") and
@@ -209,6 +210,36 @@ is($node->safe_psql('app_pick', q{SELECT count(*) FROM events}),
 	'the selected partitions are attached to their parent, with their rows');
 is($node->safe_psql('app_pick', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),
 	'app_owner', 'the selected table belongs to the target\'s owner');
+
+# A partitioned table named alone comes back with every partition (here
+# each in an object of its own), its primary key and index valid; a
+# partition named alone is attached to its parent in the target, which
+# makes its copies of the parent's key and index.
+my $tree_indexes = q{SELECT string_agg(format('%s %s', indexrelid::regclass, indisvalid), ', '
+  ORDER BY indexrelid::regclass::text) FROM pg_index
+  WHERE indrelid IN ('events'::regclass, 'events_2025'::regclass, 'events_2026'::regclass)};
+$node->safe_psql('postgres', 'CREATE DATABASE app_tree OWNER app_owner');
+is(pick('app_tree', '{"tables": ["public.events"]}'), 'succeeded',
+	'a restore of a partitioned table named alone succeeds');
+my $tree = table_fingerprints($node, 'app_tree');
+is($tree->{"public.$_"}, $source->{"public.$_"}, "its partition $_ comes with it, equal to the source")
+  for ('events_2025', 'events_2026');
+is($node->safe_psql('app_tree', $tree_indexes), $node->safe_psql('app', $tree_indexes),
+	'the tree has the source\'s indexes and key, every one valid');
+$node->safe_psql('postgres', 'CREATE DATABASE app_tree_some OWNER app_owner');
+is(pick('app_tree_some', '{"tables": ["public.events", "public.events_2025"]}'), 'succeeded',
+	'a restore of a partitioned table and some of its partitions succeeds');
+is($node->safe_psql('app_tree_some', 'SELECT count(*) FROM events_2026'), $source_rows{events_2026},
+	'and brings the others too, with their rows');
+is($node->safe_psql('app_tree_some', $tree_indexes), $node->safe_psql('app', $tree_indexes),
+	'every index of the tree valid');
+$node->safe_psql('app_tree', 'DROP TABLE events_2025');
+is(pick('app_tree', '{"tables": ["public.events_2025"]}'), 'succeeded',
+	'a partition named alone is restored into the tree it was dropped from');
+is(table_fingerprints($node, 'app_tree')->{'public.events_2025'}, $source->{'public.events_2025'},
+	'with its rows from its object');
+is($node->safe_psql('app_tree', $tree_indexes), $node->safe_psql('app', $tree_indexes),
+	'attached: its key and index are the parent\'s copies, and the parent\'s stay valid');
 
 # A schema holding a table in an object of its own (pg_restore -n needs
 # the schema there).
