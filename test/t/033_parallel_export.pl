@@ -185,12 +185,13 @@ like(slurp_file($node->logfile), qr/restored backup $id into "[^"]+": .* (\d+) o
 # ---------------------------------------------------------------------------
 # Selected tables and schemas: those in objects of their own get their rows.
 # ---------------------------------------------------------------------------
-# pick($target, $options) restores a selection of the set into $target and
-# returns its final status.
+# pick($target, $options, $from) restores a selection of backup $from (the
+# set by default) into $target and returns its final status.
 sub pick
 {
-	my ($target, $options) = @_;
-	my $op = $node->safe_psql('postgres', "SELECT pgbak_restore($id, '$target', '$options')");
+	my ($target, $options, $from) = @_;
+	$from = $id unless defined $from;
+	my $op = $node->safe_psql('postgres', "SELECT pgbak_restore($from, '$target', '$options')");
 	return wait_backup($node, $op);
 }
 $node->safe_psql('postgres', 'CREATE DATABASE app_pick OWNER app_owner');
@@ -272,11 +273,23 @@ is(foreign_keys($node, 'app', 'recovered'),
 $node->safe_psql('app', 'DROP SCHEMA recovered CASCADE');
 
 # Into a database a superuser owns, each object is loaded by its archived
-# owner: big's rows too (its \copy runs as app_owner).
+# owner: big's rows too (its \copy runs as app_owner). A set of a big that
+# checks who loads each row (a CHECK on current_user, which COPY evaluates)
+# shows it: loaded by a superuser, its rows would be refused.
+$node->safe_psql('app',
+	q{SET ROLE app_owner; ALTER TABLE big ADD CONSTRAINT loaded_by_owner CHECK (current_user = 'app_owner')});
+my ($owned, $owned_status) = run_backup($node, 'app', '{"jobs": 3}');
+$node->safe_psql('app', 'ALTER TABLE big DROP CONSTRAINT loaded_by_owner');
+is($owned_status, 'succeeded', 'a backup of a big that checks who loads it succeeds');
+is( scalar(grep { $_->{table} eq 'big' && defined $_->{object} }
+			@{ read_manifest(backup_row($node, $owned)->{location})->{tables} }),
+	1, 'big is in an object of its own');
 $node->safe_psql('postgres', 'CREATE DATABASE su_pick');
 $node->safe_psql('su_pick', 'GRANT CREATE ON SCHEMA public TO app_owner');
-is(pick('su_pick', '{"tables": ["public.big"]}'), 'succeeded',
+is(pick('su_pick', '{"tables": ["public.big"]}', $owned), 'succeeded',
 	'a selection into a database a superuser owns succeeds');
+is($node->safe_psql('su_pick', q{SELECT count(*) FROM pg_constraint WHERE conname = 'loaded_by_owner'}),
+	'1', 'with the check on who loads the rows: they were loaded as app_owner');
 is(table_fingerprints($node, 'su_pick')->{'public.big'}, $source->{'public.big'},
 	'its table in an object of its own equals the source');
 is($node->safe_psql('su_pick', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),
