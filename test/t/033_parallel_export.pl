@@ -43,16 +43,22 @@ $node->safe_psql(
   UPDATE big SET body = E'tab\there\nnew line \\N \\\\ "q"' WHERE id = 5;
   UPDATE big SET doc = NULL, at = NULL WHERE id % 1000 = 0;
   CREATE SCHEMA "Sales Co";
-  CREATE TABLE "Sales Co"."Line ""Items""" (n int, "Mixed Col" text);
-  INSERT INTO "Sales Co"."Line ""Items""" SELECT g, 'item ' || g FROM generate_series(1, 8000) g;
+  CREATE TABLE "Sales Co"."Line ""Items""" (n int, "Mixed Col" text, small_id int);
+  INSERT INTO "Sales Co"."Line ""Items""" SELECT g, 'item ' || g, g % 50 + 1 FROM generate_series(1, 8000) g;
   CREATE TABLE events (id int, day date, what text) PARTITION BY RANGE (day);
   CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
   CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
   CREATE INDEX ON events (day);
   INSERT INTO events SELECT g, date '2025-01-01' + (g % 700), md5(g::text)
     FROM generate_series(1, 12000) g;
+  ALTER TABLE events ADD PRIMARY KEY (id, day);
   CREATE TABLE small (id serial PRIMARY KEY, big_id bigint REFERENCES big, note text);
   INSERT INTO small (big_id, note) SELECT g, 'n' || g FROM generate_series(1, 50) g;
+  -- Foreign keys held by a table in an object of its own ("Line Items") and
+  -- pointing at one (notes to big), for the selective restores.
+  ALTER TABLE "Sales Co"."Line ""Items""" ADD FOREIGN KEY (small_id) REFERENCES small;
+  CREATE TABLE "Sales Co".notes (big_id bigint REFERENCES big, note text);
+  INSERT INTO "Sales Co".notes SELECT g * 100, 'note ' || g FROM generate_series(1, 20) g;
   CREATE TABLE empty_one (x int);
   -- An inheritance child whose parent gained a column after it: the source
   -- orders its columns a, b, x, c; pg_dump's CREATE TABLE ... INHERITS
@@ -68,6 +74,19 @@ $node->safe_psql(
 my %source_rows = map { $_ => $node->safe_psql('app', "SELECT count(*) FROM $_") }
   ('big', '"Sales Co"."Line ""Items"""', 'events_2025', 'events_2026', 'small');
 my $source = table_fingerprints($node, 'app');
+
+# foreign_keys($node, $db, $schema) lists the foreign keys of the tables in
+# $schema: holder -> referenced table, and whether the key was validated
+# (every row checked when it was made).
+sub foreign_keys
+{
+	my ($on, $db, $schema) = @_;
+	return $on->safe_psql($db,
+		"SELECT string_agg(format('%s -> %s %s', conrelid::regclass, confrelid::regclass, convalidated), ', '"
+		  . ' ORDER BY conrelid::regclass::text, confrelid::regclass::text) FROM pg_constraint'
+		  . " WHERE contype = 'f' AND connamespace = " . quote_literal($schema) . '::regnamespace');
+}
+my $source_keys = foreign_keys($node, 'app', 'public') . '; ' . foreign_keys($node, 'app', '"Sales Co"');
 
 # ---------------------------------------------------------------------------
 # The backup and its set.
@@ -169,6 +188,8 @@ is_deeply(table_fingerprints($node, 'app_restored'), $source,
 is($node->safe_psql('app_restored',
 		q{SELECT count(*) FROM pg_constraint WHERE conrelid = 'small'::regclass AND contype = 'f'}),
 	'1', 'pgbak_restore keeps the foreign key to a table in an object of its own');
+is(foreign_keys($node, 'app_restored', 'public') . '; ' . foreign_keys($node, 'app_restored', '"Sales Co"'),
+	$source_keys, 'pgbak_restore keeps every foreign key, those held by such a table too');
 is($node->safe_psql('app_restored', q{SELECT count(*) FROM pg_indexes WHERE tablename = 'big'}),
 	'1', 'the primary key of big is built');
 is($node->safe_psql('app_restored', "SELECT convert_from(lo_get(4242), 'UTF8')"),
@@ -179,12 +200,13 @@ like(slurp_file($node->logfile), qr/restored backup $id into "[^"]+": .* (\d+) o
 # ---------------------------------------------------------------------------
 # Selected tables and schemas: those in objects of their own get their rows.
 # ---------------------------------------------------------------------------
-# pick($target, $options) restores a selection of the set into $target and
-# returns its final status.
+# pick($target, $options, $from) restores a selection of backup $from (the
+# set by default) into $target and returns its final status.
 sub pick
 {
-	my ($target, $options) = @_;
-	my $op = $node->safe_psql('postgres', "SELECT pgbak_restore($id, '$target', '$options')");
+	my ($target, $options, $from) = @_;
+	$from = $id unless defined $from;
+	my $op = $node->safe_psql('postgres', "SELECT pgbak_restore($from, '$target', '$options')");
 	return wait_backup($node, $op);
 }
 $node->safe_psql('postgres', 'CREATE DATABASE app_pick OWNER app_owner');
@@ -205,28 +227,84 @@ is($node->safe_psql('app_pick', q{SELECT count(*) FROM events}),
 is($node->safe_psql('app_pick', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),
 	'app_owner', 'the selected table belongs to the target\'s owner');
 
+# A partitioned table named alone comes back with every partition (here
+# each in an object of its own), its primary key and index valid; a
+# partition named alone is attached to its parent in the target, which
+# makes its copies of the parent's key and index.
+my $tree_indexes = q{SELECT string_agg(format('%s %s', indexrelid::regclass, indisvalid), ', '
+  ORDER BY indexrelid::regclass::text) FROM pg_index
+  WHERE indrelid IN ('events'::regclass, 'events_2025'::regclass, 'events_2026'::regclass)};
+$node->safe_psql('postgres', 'CREATE DATABASE app_tree OWNER app_owner');
+is(pick('app_tree', '{"tables": ["public.events"]}'), 'succeeded',
+	'a restore of a partitioned table named alone succeeds');
+my $tree = table_fingerprints($node, 'app_tree');
+is($tree->{"public.$_"}, $source->{"public.$_"}, "its partition $_ comes with it, equal to the source")
+  for ('events_2025', 'events_2026');
+is($node->safe_psql('app_tree', $tree_indexes), $node->safe_psql('app', $tree_indexes),
+	'the tree has the source\'s indexes and key, every one valid');
+$node->safe_psql('postgres', 'CREATE DATABASE app_tree_some OWNER app_owner');
+is(pick('app_tree_some', '{"tables": ["public.events", "public.events_2025"]}'), 'succeeded',
+	'a restore of a partitioned table and some of its partitions succeeds');
+is($node->safe_psql('app_tree_some', 'SELECT count(*) FROM events_2026'), $source_rows{events_2026},
+	'and brings the others too, with their rows');
+is($node->safe_psql('app_tree_some', $tree_indexes), $node->safe_psql('app', $tree_indexes),
+	'every index of the tree valid');
+$node->safe_psql('app_tree', 'DROP TABLE events_2025');
+is(pick('app_tree', '{"tables": ["public.events_2025"]}'), 'succeeded',
+	'a partition named alone is restored into the tree it was dropped from');
+is(table_fingerprints($node, 'app_tree')->{'public.events_2025'}, $source->{'public.events_2025'},
+	'with its rows from its object');
+is($node->safe_psql('app_tree', $tree_indexes), $node->safe_psql('app', $tree_indexes),
+	'attached: its key and index are the parent\'s copies, and the parent\'s stay valid');
+
 # A schema holding a table in an object of its own (pg_restore -n needs
 # the schema there).
 $node->safe_psql('app_pick', q{SET ROLE app_owner; CREATE SCHEMA "Sales Co"});
 is(pick('app_pick', '{"schemas": ["\\"Sales Co\\""]}'), 'succeeded', 'a restore of a schema succeeds');
 is(table_fingerprints($node, 'app_pick')->{'Sales Co.Line "Items"'},
 	$source->{'Sales Co.Line "Items"'}, 'its table in an object of its own equals the source');
+is(foreign_keys($node, 'app_pick', '"Sales Co"'),
+	'"Sales Co"."Line ""Items""" -> small t, "Sales Co".notes -> big t',
+	'the schema\'s foreign keys held by and pointing at tables in objects of their own are made '
+	  . 'and validated');
 
 # Beside the live table: the inheritance child whose columns the restored
-# definition orders otherwise, and big.
-is(pick('app', '{"tables": ["public.kid", "public.big"], "into_schema": "recovered"}'), 'succeeded',
+# definition orders otherwise, big, and the keys between small and two
+# tables in objects of their own.
+is( pick(
+		'app',
+		'{"tables": ["public.kid", "public.big", "public.small", "\"Sales Co\".\"Line \"\"Items\"\"\""], '
+		  . '"into_schema": "recovered"}'),
+	'succeeded',
 	'a restore into_schema of tables in objects of their own succeeds');
 my $recovered = table_fingerprints($node, 'app');
 is($recovered->{'recovered.kid'}, $source->{'public.kid'}, 'recovered.kid equals the source\'s kid');
 is($recovered->{'recovered.big'}, $source->{'public.big'}, 'recovered.big equals the source\'s big');
+is($recovered->{'recovered.Line "Items"'}, $source->{'Sales Co.Line "Items"'},
+	'recovered."Line ""Items""" equals the source\'s');
+is(foreign_keys($node, 'app', 'recovered'),
+	'recovered."Line ""Items""" -> recovered.small t, recovered.small -> recovered.big t',
+	'the copies keep the keys between them, to and from tables in objects of their own, validated');
 $node->safe_psql('app', 'DROP SCHEMA recovered CASCADE');
 
 # Into a database a superuser owns, each object is loaded by its archived
-# owner: big's rows too (its \copy runs as app_owner).
+# owner: big's rows too (its \copy runs as app_owner). A set of a big that
+# checks who loads each row (a CHECK on current_user, which COPY evaluates)
+# shows it: loaded by a superuser, its rows would be refused.
+$node->safe_psql('app',
+	q{SET ROLE app_owner; ALTER TABLE big ADD CONSTRAINT loaded_by_owner CHECK (current_user = 'app_owner')});
+my ($owned, $owned_status) = run_backup($node, 'app', '{"jobs": 3}');
+$node->safe_psql('app', 'ALTER TABLE big DROP CONSTRAINT loaded_by_owner');
+is($owned_status, 'succeeded', 'a backup of a big that checks who loads it succeeds');
+is( scalar(grep { $_->{table} eq 'big' && defined $_->{object} }
+			@{ read_manifest(backup_row($node, $owned)->{location})->{tables} }),
+	1, 'big is in an object of its own');
 $node->safe_psql('postgres', 'CREATE DATABASE su_pick');
 $node->safe_psql('su_pick', 'GRANT CREATE ON SCHEMA public TO app_owner');
-is(pick('su_pick', '{"tables": ["public.big"]}'), 'succeeded',
+is(pick('su_pick', '{"tables": ["public.big"]}', $owned), 'succeeded',
 	'a selection into a database a superuser owns succeeds');
+is($node->safe_psql('su_pick', q{SELECT count(*) FROM pg_constraint WHERE conname = 'loaded_by_owner'}),
+	'1', 'with the check on who loads the rows: they were loaded as app_owner');
 is(table_fingerprints($node, 'su_pick')->{'public.big'}, $source->{'public.big'},
 	'its table in an object of its own equals the source');
 is($node->safe_psql('su_pick', q{SELECT tableowner FROM pg_tables WHERE tablename = 'big'}),

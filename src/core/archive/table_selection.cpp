@@ -28,8 +28,53 @@ bool IsSystemSchema(const std::string& schema) {
   return schema == "information_schema" || schema.rfind("pg_", 0) == 0;
 }
 
-std::string Qualified(const TocEntry& entry) {
-  return entry.namespace_.empty() ? entry.tag : entry.namespace_ + "." + entry.tag;
+// PartitionsOf pairs each partition's TABLE entry with its parent's, from
+// the TABLE ATTACH entries: named after the partition, they depend on it and
+// on its parent.
+std::vector<std::pair<int, int>> PartitionsOf(const std::vector<TocEntry>& toc,
+                                              const std::map<int, const TocEntry*>& by_id) {
+  std::vector<std::pair<int, int>> child_parent;
+  for (const TocEntry& entry : toc) {
+    if (entry.desc != "TABLE ATTACH")
+      continue;
+    int child = 0;
+    std::vector<int> parents;
+    for (int id : entry.dependencies) {
+      auto it = by_id.find(id);
+      if (it == by_id.end() || it->second->desc != "TABLE")
+        continue;
+      if (it->second->tag == entry.tag && it->second->namespace_ == entry.namespace_)
+        child = id;
+      else
+        parents.push_back(id);
+    }
+    if (child == 0)
+      continue;
+    for (int parent : parents)
+      if (parent != child)
+        child_parent.emplace_back(child, parent);
+  }
+  return child_parent;
+}
+
+// IsIndexEntry says whether entry makes an index: an INDEX, or a
+// constraint that has one (primary key, unique, exclusion).
+bool IsIndexEntry(const TocEntry& entry) {
+  return entry.desc == "INDEX" || entry.desc == "CONSTRAINT";
+}
+
+// AttachedIndex says whether index is the entry whose index attach attaches
+// to its parent's: the one named as attach is (a constraint's tag is its
+// table's name, a space, and its own).
+bool AttachedIndex(const TocEntry& attach, const TocEntry& index) {
+  if (!IsIndexEntry(index) || index.namespace_ != attach.namespace_)
+    return false;
+  if (index.desc == "INDEX")
+    return index.tag == attach.tag;
+  return index.tag.size() > attach.tag.size() &&
+         index.tag.compare(index.tag.size() - attach.tag.size(), attach.tag.size(), attach.tag) ==
+             0 &&
+         index.tag[index.tag.size() - attach.tag.size() - 1] == ' ';
 }
 
 }  // namespace
@@ -59,6 +104,19 @@ TableSelection SelectTablesWhole(const std::vector<TocEntry>& toc,
       result.missing.push_back(wanted.schema.empty() ? wanted.name
                                                      : wanted.schema + "." + wanted.name);
   }
+  // A partitioned table comes back whole with its partitions, and theirs:
+  // without them it would hold no rows, and its indexes would stay invalid
+  // (pg_dump creates them ON ONLY the parent, and attaches each
+  // partition's).
+  std::vector<std::pair<int, int>> child_parent = PartitionsOf(toc, by_id);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const auto& [child, parent] : child_parent)
+      if (table_ids.count(parent) > 0 && table_ids.insert(child).second) {
+        selected.insert(child);
+        changed = true;
+      }
+  }
 
   // depends_on says whether entry depends on one of ids.
   auto depends_on = [](const TocEntry& entry, const std::set<int>& ids) {
@@ -67,9 +125,6 @@ TableSelection SelectTablesWhole(const std::vector<TocEntry>& toc,
         return true;
     return false;
   };
-  std::set<std::string> selected_tables;
-  for (int id : table_ids)
-    selected_tables.insert(Qualified(*by_id[id]));
   std::set<int> referrers;
 
   for (bool changed = true; changed;) {
@@ -89,15 +144,22 @@ TableSelection SelectTablesWhole(const std::vector<TocEntry>& toc,
                           entry.tag.rfind(by_id[id]->tag + " ", 0) == 0);
         if (!take)
           referrers.insert(entry.dump_id);
-      } else if (entry.desc == "TABLE ATTACH" || entry.desc == "INDEX ATTACH") {
-        // Named after the partition (or its index): attaching a partition
-        // that is not restored would fail.
+      } else if (entry.desc == "TABLE ATTACH") {
+        // Named after the partition: attaching a partition that is not
+        // restored would fail.
         take = false;
         for (int dependency : entry.dependencies) {
           auto on = by_id.find(dependency);
           take = take || (selected.count(dependency) != 0 && on != by_id.end() &&
                           on->second->tag == entry.tag);
         }
+      } else if (entry.desc == "INDEX ATTACH") {
+        take = false;  // settled below, once the indexes are
+      } else if (entry.desc == "INDEX" || entry.desc == "CONSTRAINT" ||
+                 entry.desc == "CHECK CONSTRAINT") {
+        // A partition's index depends on its parent's too: it belongs to
+        // the partition only.
+        take = depends_on(entry, table_ids);
       } else if (entry.desc == "SEQUENCE") {
         // An identity column's sequence depends on its table; any other
         // sequence comes in through SEQUENCE OWNED BY.
@@ -119,32 +181,47 @@ TableSelection SelectTablesWhole(const std::vector<TocEntry>& toc,
       }
     }
   }
-  // A partition attached to a parent that has partitioned indexes gets its
-  // copies of them from ATTACH PARTITION itself (the parent exists in the
-  // target): its own CREATE INDEX and ALTER INDEX ... ATTACH would collide.
-  std::set<int> attached_tables;
-  for (int id : selected)
-    if (by_id[id]->desc == "TABLE ATTACH")
-      for (int dependency : by_id[id]->dependencies)
-        if (by_id.count(dependency) != 0 && by_id[dependency]->tag == by_id[id]->tag)
-          attached_tables.insert(dependency);
-  std::set<int> made_by_attach;
-  for (int id : selected) {
-    const TocEntry& attach = *by_id[id];
-    if (attach.desc != "INDEX ATTACH")
-      continue;
-    for (int dependency : attach.dependencies) {
-      auto index = by_id.find(dependency);
-      if (index == by_id.end() || index->second->tag != attach.tag)
+  // A partition restored without its parent is attached to the parent in
+  // the target, and ATTACH PARTITION itself gives it (and its own
+  // partitions) its copies of the parent's indexes and of their
+  // constraints: its own CREATE INDEX or ADD CONSTRAINT would collide with
+  // them. Such an index is one attached to an index that is not restored,
+  // or to one that is left out for that reason in turn.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const TocEntry& attach : toc) {
+      if (attach.desc != "INDEX ATTACH")
         continue;
-      if (depends_on(*index->second, attached_tables)) {
-        made_by_attach.insert(id);
-        made_by_attach.insert(dependency);
+      int index = 0;
+      bool parent_restored = true;
+      for (int dependency : attach.dependencies) {
+        auto on = by_id.find(dependency);
+        if (on == by_id.end() || !IsIndexEntry(*on->second))
+          continue;
+        if (AttachedIndex(attach, *on->second))
+          index = dependency;
+        else if (selected.count(dependency) == 0)
+          parent_restored = false;
       }
+      if (index != 0 && !parent_restored && selected.erase(index) > 0)
+        changed = true;
     }
   }
-  for (int id : made_by_attach)
-    selected.erase(id);
+  // An index attaches to its parent's when both are restored.
+  for (const TocEntry& attach : toc) {
+    if (attach.desc != "INDEX ATTACH")
+      continue;
+    bool both = false, all = true;
+    for (int dependency : attach.dependencies) {
+      auto on = by_id.find(dependency);
+      if (on == by_id.end() || !IsIndexEntry(*on->second))
+        continue;
+      both = both || AttachedIndex(attach, *on->second);
+      all = all && selected.count(dependency) > 0;
+    }
+    if (both && all)
+      selected.insert(attach.dump_id);
+  }
   for (int id : referrers) {
     const TocEntry& key = *by_id[id];
     ForeignKeyTo to;
@@ -182,24 +259,7 @@ std::vector<int> ForeignKeysAcrossData(
     if (entry.desc == "TABLE" && with_data.count({entry.namespace_, entry.tag}) > 0)
       has_rows.insert(entry.dump_id);
   // A partition's rows are its parent's too, up the tree.
-  std::vector<std::pair<int, int>> child_parent;
-  for (const TocEntry& entry : toc) {
-    if (entry.desc != "TABLE ATTACH")
-      continue;
-    int child = 0;
-    std::vector<int> parents;
-    for (int id : entry.dependencies) {
-      auto it = by_id.find(id);
-      if (it == by_id.end() || it->second->desc != "TABLE")
-        continue;
-      if (it->second->tag == entry.tag && it->second->namespace_ == entry.namespace_)
-        child = id;
-      else
-        parents.push_back(id);
-    }
-    for (int parent : parents)
-      child_parent.emplace_back(child, parent);
-  }
+  std::vector<std::pair<int, int>> child_parent = PartitionsOf(toc, by_id);
   for (bool changed = true; changed;) {
     changed = false;
     for (const auto& [child, parent] : child_parent)

@@ -11,7 +11,13 @@
 // comments, grants, security labels), what depends on those in turn
 // (comments and grants of an index or a constraint, attached partition
 // indexes), and the sequences it owns (SEQUENCE OWNED BY) with their values
-// and grants. Other tables, views and functions are never pulled in, and
+// and grants. A partitioned table brings its partitions, down the tree, each
+// whole (its indexes attached to the parent's). A partition selected without
+// its parent is attached to the parent in the target, and ATTACH PARTITION
+// makes its copies of the parent's indexes and index constraints there: its
+// own entries for those (and their INDEX ATTACH) are left out, its other
+// indexes and constraints kept. Other tables, views and functions are
+// never pulled in, and
 // foreign keys that other tables hold and that point at a selected table are
 // listed apart (their tables may not exist in the target). A foreign key's
 // entry depends on both tables; it is held by the one it is named after

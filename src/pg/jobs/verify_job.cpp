@@ -374,6 +374,17 @@ bool RequesterIsAdmin(const std::string& requester) {
   return admin;
 }
 
+// RowsElsewhere are the tables of manifest that a parallel export stored in
+// objects of their own (schema, table): they have rows, though not in the
+// archive, and keys to or from them are not across data.
+std::set<std::pair<std::string, std::string>> RowsElsewhere(const Manifest& manifest) {
+  std::set<std::pair<std::string, std::string>> tables;
+  for (const TableCount& table : manifest.tables)
+    if (!table.object.empty())
+      tables.insert({table.schema, table.table});
+  return tables;
+}
+
 // KeysAcrossData is ForeignKeysAcrossData of toc as a set of dump ids to
 // leave out; their names go to names.
 std::set<int> KeysAcrossData(
@@ -1170,14 +1181,23 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
         entry.desc == "LARGE OBJECT" || entry.desc == "EVENT TRIGGER")
       skip.insert(entry.dump_id);
   }
-  for (int key : ForeignKeysAcrossData(staged.toc, skip))
-    skip.insert(key);
   if (!found)
     throw Error(ErrorKind::kUndefinedObject,
                 std::string("the backup holds no ") +
                     (options.schemas.empty() ? "table of restore option \"tables\""
                                              : "schema \"" + options.schemas[0].name + "\""),
                 "Nothing was restored.");
+  // The selected tables a parallel export stored in objects of their own
+  // get their rows before their indexes and keys, each loaded by its owner:
+  // keys to and from them are not across data.
+  std::vector<SeparateTableLoad> loads =
+      SeparateTableLoads(staged.manifest, staged.toc, staged.table_paths,
+                         [&](const TocEntry& entry) { return selected(entry); });
+  std::set<std::pair<std::string, std::string>> loaded;
+  for (const SeparateTableLoad& load : loads)
+    loaded.insert({load.schema, load.table});
+  for (int key : ForeignKeysAcrossData(staged.toc, skip, loaded))
+    skip.insert(key);
   gate.CheckToc(staged.toc, [&](const TocEntry& entry) { return skip.count(entry.dump_id) == 0; });
   ScratchDatabase scratch(facts, id, "pgbak_restore_" + std::to_string(id),
                           properties.CreateOptions());
@@ -1194,11 +1214,6 @@ void RestoreIntoSchema(const ServerFacts& facts, int64_t id, const StagedSet& st
           {"--exit-on-error", "--no-password", "--section=pre-data", conninfo, "--use-list=" + list,
            staged.data_path});
   std::string owners = OwnersRestoreAs(facts);
-  // The selected tables a parallel export stored in objects of their own
-  // get their rows before their indexes and keys, each loaded by its owner.
-  std::vector<SeparateTableLoad> loads =
-      SeparateTableLoads(staged.manifest, staged.toc, staged.table_paths,
-                         [&](const TocEntry& entry) { return selected(entry); });
   if (!loads.empty()) {
     std::string rows = staged.data_path + ".scratch-rows.sql";
     WriteScratchText(rows,
@@ -1622,8 +1637,12 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
               return false;
             },
             target);
+      // Keys to and from the tables in objects of their own stay: their
+      // rows are loaded before the keys are made (ApplyWithTableRows), or
+      // they are in the target already.
       std::vector<std::string> keys_left_out;
-      std::set<int> skip = KeysAcrossData(staged.toc, keys_left_out);
+      std::set<int> skip =
+          KeysAcrossData(staged.toc, keys_left_out, RowsElsewhere(staged.manifest));
       for (const std::vector<std::string>& group : options.SelectionArgumentGroups()) {
         // All or nothing in the user's database: one transaction per group.
         std::vector<SeparateTableLoad> loads;

@@ -25,7 +25,9 @@ TocEntry Entry(int id, const char* desc, const char* schema, const char* tag,
 
 // Toc is a database with users (serial id, index, check, RLS, policy,
 // trigger, grant, comment), orders (a foreign key to users), a partitioned
-// events table with one partition, and a view on users.
+// events table with one partition, and a view on users. As pg_dump 15
+// writes them, a partition's TABLE entry depends on its parent's, and a
+// partition's index on the parent's index it is attached to.
 std::vector<TocEntry> Toc() {
   return {
       Entry(1, "SCHEMA", "", "app", {}),
@@ -51,12 +53,12 @@ std::vector<TocEntry> Toc() {
       Entry(33, "INDEX", "app", "orders_user", {30}),
       Entry(40, "VIEW", "app", "active_users", {10}),
       Entry(50, "TABLE", "app", "events", {1}),
-      Entry(51, "TABLE", "app", "events_2026", {1}),
+      Entry(51, "TABLE", "app", "events_2026", {1, 50}),
       Entry(52, "TABLE ATTACH", "app", "events_2026", {50, 51}),
       Entry(53, "TABLE DATA", "app", "events_2026", {51}),
       Entry(54, "INDEX", "app", "events_at", {50}),
-      Entry(55, "INDEX", "app", "events_2026_at", {51}),
-      Entry(56, "INDEX ATTACH", "app", "events_2026_at", {54, 55}),
+      Entry(55, "INDEX", "app", "events_2026_at", {51, 54}),
+      Entry(56, "INDEX ATTACH", "app", "events_2026_at", {55, 54, 51, 50}),
       Entry(60, "TABLE", "other", "users", {}),
       Entry(61, "TABLE", "pg_catalog", "users", {}),
   };
@@ -91,13 +93,90 @@ TEST(TableSelectionTest, APartitionIsAttachedAndGetsItsParentsIndexesFromThat) {
 }
 
 TEST(TableSelectionTest, ATreeRestoredTogetherKeepsItsIndexes) {
+  // The parent's index is created ON ONLY the parent: the partition's own
+  // index, attached to it, makes it valid.
   TableSelection got = SelectTablesWhole(Toc(), {{"app", "events"}, {"app", "events_2026"}});
-  EXPECT_EQ(got.dump_ids, Ids({50, 51, 52, 53, 54}));
+  EXPECT_EQ(got.dump_ids, Ids({50, 51, 52, 53, 54, 55, 56}));
 }
 
-TEST(TableSelectionTest, AParentDoesNotPullItsPartitionsIn) {
+TEST(TableSelectionTest, AParentBringsItsPartitions) {
   TableSelection got = SelectTablesWhole(Toc(), {{"app", "events"}});
-  EXPECT_EQ(got.dump_ids, Ids({50, 54}));
+  EXPECT_EQ(got.dump_ids, Ids({50, 51, 52, 53, 54, 55, 56}));
+  EXPECT_TRUE(got.missing.empty());
+}
+
+// PartitionToc is a partitioned table with a primary key, a plain index
+// and two partitions (one with an index of its own), and a tree of two
+// levels (sub, sub_a partitioned in turn, sub_a1), with the dependencies
+// pg_dump 15 wrote for them.
+std::vector<TocEntry> PartitionToc() {
+  return {
+      Entry(1, "SCHEMA", "", "app", {}),
+      Entry(10, "TABLE", "app", "events", {1}),
+      Entry(11, "TABLE", "app", "events_2025", {1, 10}),
+      Entry(12, "TABLE", "app", "events_2026", {1, 10}),
+      Entry(13, "TABLE ATTACH", "app", "events_2025", {11, 10}),
+      Entry(14, "TABLE ATTACH", "app", "events_2026", {12, 10}),
+      Entry(15, "TABLE DATA", "app", "events_2025", {11}),
+      Entry(16, "TABLE DATA", "app", "events_2026", {12}),
+      Entry(20, "CONSTRAINT", "app", "events events_pkey", {10, 10}),
+      Entry(21, "CONSTRAINT", "app", "events_2025 events_2025_pkey", {11, 20, 11, 11}),
+      Entry(22, "CONSTRAINT", "app", "events_2026 events_2026_pkey", {12, 20, 12, 12}),
+      Entry(23, "INDEX", "app", "events_day_idx", {10}),
+      Entry(24, "INDEX", "app", "events_2025_day_idx", {11, 11, 23}),
+      Entry(25, "INDEX", "app", "events_2026_day_idx", {12, 23, 12}),
+      Entry(26, "INDEX", "app", "events_2026_own", {12}),
+      Entry(27, "INDEX ATTACH", "app", "events_2025_day_idx", {24, 23, 11, 10}),
+      Entry(28, "INDEX ATTACH", "app", "events_2025_pkey", {21, 20, 11, 20, 11, 10}),
+      Entry(29, "INDEX ATTACH", "app", "events_2026_day_idx", {25, 23, 12, 10}),
+      Entry(30, "INDEX ATTACH", "app", "events_2026_pkey", {20, 12, 22, 20, 12, 10}),
+      Entry(31, "COMMENT", "app", "INDEX events_2026_own", {26}),
+      Entry(40, "TABLE", "app", "sub", {1}),
+      Entry(41, "TABLE", "app", "sub_a", {40}),
+      Entry(42, "TABLE", "app", "sub_a1", {41}),
+      Entry(43, "TABLE ATTACH", "app", "sub_a", {41, 40}),
+      Entry(44, "TABLE ATTACH", "app", "sub_a1", {42, 41}),
+      Entry(45, "TABLE DATA", "app", "sub_a1", {42}),
+      Entry(46, "INDEX", "app", "sub_id_idx", {40}),
+      Entry(47, "INDEX", "app", "sub_a_id_idx", {46, 41, 41}),
+      Entry(48, "INDEX", "app", "sub_a1_id_idx", {42, 47, 42}),
+      Entry(49, "INDEX ATTACH", "app", "sub_a1_id_idx", {48, 47, 42, 41}),
+      Entry(50, "INDEX ATTACH", "app", "sub_a_id_idx", {47, 46, 41, 40}),
+  };
+}
+
+TEST(TableSelectionTest, APartitionedTableComesWithEveryPartition) {
+  // Named alone or with some of its partitions: all of them, each with its
+  // indexes and key attached to the parent's (which stay invalid without).
+  std::set<int> tree =
+      Ids({10, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31});
+  EXPECT_EQ(SelectTablesWhole(PartitionToc(), {{"app", "events"}}).dump_ids, tree);
+  EXPECT_EQ(SelectTablesWhole(PartitionToc(), {{"app", "events"}, {"app", "events_2025"}}).dump_ids,
+            tree);
+  EXPECT_EQ(SelectTablesWhole(PartitionToc(), {{"app", "events_2026"}, {"", "events"}}).dump_ids,
+            tree);
+}
+
+TEST(TableSelectionTest, APartitionAloneLeavesWhatAttachingMakesOut) {
+  // Its primary key and index come from the parent's when it is attached;
+  // an index of its own stays, with its comment.
+  EXPECT_EQ(SelectTablesWhole(PartitionToc(), {{"app", "events_2025"}}).dump_ids,
+            Ids({11, 13, 15}));
+  EXPECT_EQ(SelectTablesWhole(PartitionToc(), {{"app", "events_2026"}}).dump_ids,
+            Ids({12, 14, 16, 26, 31}));
+  EXPECT_EQ(
+      SelectTablesWhole(PartitionToc(), {{"app", "events_2025"}, {"app", "events_2026"}}).dump_ids,
+      Ids({11, 12, 13, 14, 15, 16, 26, 31}));
+}
+
+TEST(TableSelectionTest, ATreeOfTwoLevels) {
+  EXPECT_EQ(SelectTablesWhole(PartitionToc(), {{"app", "sub"}}).dump_ids,
+            Ids({40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50}));
+  // A middle partition brings its own partitions; attaching it to sub
+  // makes its index, and attaching sub_a1 to it then makes sub_a1's.
+  EXPECT_EQ(SelectTablesWhole(PartitionToc(), {{"app", "sub_a"}}).dump_ids,
+            Ids({41, 42, 43, 44, 45}));
+  EXPECT_EQ(SelectTablesWhole(PartitionToc(), {{"app", "sub_a1"}}).dump_ids, Ids({42, 44, 45}));
 }
 
 TEST(TableSelectionTest, UnqualifiedNamesMatchUserSchemasOnly) {
