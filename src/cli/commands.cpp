@@ -580,16 +580,26 @@ std::string ConnInfoWithDatabase(const std::string& conninfo, const std::string&
   return result + "dbname=" + quoted(database);
 }
 
+// ToolStep is one tool a restore runs, with the scripts pg_restore wrote
+// that it hands to psql: each is checked (CheckRestrictedScript) first.
+struct ToolStep {
+  std::string tool;
+  std::vector<std::string> args;
+  std::vector<std::string> scripts;
+};
+
 // StepsWithTableRows are the tools that restore a custom set (pg_restore
 // with restore, its arguments, the archive last) together with loads, the
 // rows of tables in objects of their own, between the definitions and the
 // rest. In one session without --create, all in one transaction:
 // pg_restore writes the sections as scripts, and psql runs them around the
-// loads. Otherwise pre-data (and --create), the loads, and the rest with
-// --jobs, each a step of its own.
-std::vector<std::pair<std::string, std::vector<std::string>>> StepsWithTableRows(
-    const Arguments& args, const StagedSet& staged, const std::vector<std::string>& restore,
-    const std::vector<SeparateTableLoad>& loads, StagingArea& staging) {
+// loads, once they were found restricted (CheckRestrictedScript).
+// Otherwise pre-data (and --create), the loads, and the rest with --jobs,
+// each a step of its own.
+std::vector<ToolStep> StepsWithTableRows(const Arguments& args, const StagedSet& staged,
+                                         const std::vector<std::string>& restore,
+                                         const std::vector<SeparateTableLoad>& loads,
+                                         StagingArea& staging) {
   std::string rows = staging.Path("tables.sql");
   OnThisMachine([&] {
     std::string script = TableLoadScript(loads, staged.client_encoding, false);
@@ -610,7 +620,7 @@ std::vector<std::pair<std::string, std::vector<std::string>>> StepsWithTableRows
   };
   std::vector<std::string> psql = {
       "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction"};
-  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
+  std::vector<ToolStep> steps;
   if (args.jobs == 1 && !args.create) {
     std::vector<std::string> script_args;
     for (const std::string& arg : common)
@@ -618,12 +628,15 @@ std::vector<std::pair<std::string, std::vector<std::string>>> StepsWithTableRows
         script_args.push_back(arg);
     std::string before = staging.Path("pre-data.sql");
     std::string after = staging.Path("data.sql");
-    steps.push_back({"pg_restore", with(script_args, {"--section=pre-data", "--file=" + before})});
-    steps.push_back({"pg_restore", with(script_args, {"--section=data", "--section=post-data",
-                                                      "--file=" + after})});
+    steps.push_back(
+        {"pg_restore", with(script_args, {"--section=pre-data", "--file=" + before}), {}});
+    steps.push_back(
+        {"pg_restore",
+         with(script_args, {"--section=data", "--section=post-data", "--file=" + after}),
+         {}});
     psql.insert(psql.end(), {"--dbname=" + args.dbname, "--file=" + before, "--file=" + rows,
                              "--file=" + after});
-    steps.push_back({"psql", psql});
+    steps.push_back({"psql", psql, {before, after}});
     return steps;
   }
   std::string target = args.dbname;
@@ -643,13 +656,13 @@ std::vector<std::pair<std::string, std::vector<std::string>>> StepsWithTableRows
   std::vector<std::string> first = {"--section=pre-data"};
   if (args.create)
     first.push_back("--create");
-  steps.push_back({"pg_restore", with(common, first)});
+  steps.push_back({"pg_restore", with(common, first), {}});
   psql.insert(psql.end(), {"--dbname=" + target, "--file=" + rows});
-  steps.push_back({"psql", psql});
+  steps.push_back({"psql", psql, {}});
   std::vector<std::string> rest = {"--section=data", "--section=post-data"};
   if (args.jobs > 1)
     rest.push_back("--jobs=" + std::to_string(args.jobs));
-  steps.push_back({"pg_restore", with(into, rest)});
+  steps.push_back({"pg_restore", with(into, rest), {}});
   return steps;
 }
 
@@ -693,7 +706,7 @@ int RunRestore(const Arguments& args) {
   std::vector<std::string> tool_args;
   // The tools to run, in order (one, unless tables in objects of their own
   // are to be loaded).
-  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
+  std::vector<ToolStep> steps;
   std::vector<SeparateTableLoad> loads;
   if (custom) {
     std::string listing = ListArchive(staged.data_path);
@@ -740,7 +753,7 @@ int RunRestore(const Arguments& args) {
     if (!loads.empty())
       steps = StepsWithTableRows(args, staged, tool_args, loads, staging.area);
     else
-      steps.push_back({"pg_restore", tool_args});
+      steps.push_back({"pg_restore", tool_args, {}});
   } else {
     tool_args = {"-X",
                  "-q",
@@ -750,7 +763,7 @@ int RunRestore(const Arguments& args) {
                  "--single-transaction",
                  "--dbname=" + args.dbname,
                  "--file=" + staged.data_path};
-    steps.push_back({"psql", tool_args});
+    steps.push_back({"psql", tool_args, {}});
   }
   // Everything was checked: now the server is touched. The roles are
   // committed before the restore runs (its objects need them) and stay if
@@ -764,8 +777,11 @@ int RunRestore(const Arguments& args) {
   if (!args.json && isatty(STDERR_FILENO) != 0)
     std::fprintf(stderr, "restoring with %s...\n",
                  custom ? ("pg_restore -j " + std::to_string(args.jobs)).c_str() : "psql");
-  for (const auto& [tool, tool_arguments] : steps)
-    RunTool(tool, tool_arguments);
+  for (const ToolStep& step : steps) {
+    for (const std::string& script : step.scripts)
+      OnThisMachine([&] { CheckRestrictedScript(script); });
+    RunTool(step.tool, step.args);
+  }
   if (args.json) {
     json::Value out = ResultJson(set, *source.storage);
     out.Set("restored", json::Value::Bool(true));

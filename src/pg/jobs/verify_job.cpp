@@ -467,6 +467,10 @@ void ApplyWithTableRows(const ServerFacts& facts, const StagedSet& staged, const
   std::string rows = data_path + ".rows.sql";
   script(before, {"--section=pre-data"});
   script(after, {"--section=data", "--section=post-data"});
+  // Names from the archive are in these scripts: psql runs them only in its
+  // restricted mode (see table_loads.h).
+  CheckRestrictedScript(before);
+  CheckRestrictedScript(after);
   WriteScratchText(rows,
                    TableLoadScript(loads, staged.client_encoding, restore_as == kRestoreAsOwners));
   RunTool(facts, "psql",
