@@ -350,9 +350,11 @@ int RunFetch(const Arguments& args) {
   // The tables a parallel export stored in objects of their own: each one's
   // COPY text, and a psql script that loads them all from where they are.
   std::vector<SeparateTableLoad> loads;
+  std::vector<std::string> load_names;  // each one's file in DIR
   std::string load_script;
   if (!staged.table_paths.empty()) {
     loads = SeparateTableLoads(staged.manifest, staged.toc, staged.table_paths);
+    load_names = FetchedTableNames(loads);
     std::string absolute = OnThisMachine([&] {
       char resolved[PATH_MAX];
       if (realpath(args.directory.c_str(), resolved) == nullptr)
@@ -360,8 +362,8 @@ int RunFetch(const Arguments& args) {
       return std::string(resolved);
     });
     std::vector<SeparateTableLoad> fetched = loads;
-    for (SeparateTableLoad& table : fetched)
-      table.path = absolute + "/" + FetchedTableName(table.object);
+    for (size_t i = 0; i < fetched.size(); i++)
+      fetched[i].path = absolute + "/" + load_names[i];
     load_script = TableLoadScript(fetched, staged.client_encoding, false);
   }
   // The manifest written is the one the objects were checked against.
@@ -380,8 +382,8 @@ int RunFetch(const Arguments& args) {
     place(staged.data_path, staged.data_path.substr(staged.data_path.rfind('/') + 1));
     if (!staged.globals_path.empty())
       place(staged.globals_path, "globals.sql");
-    for (const SeparateTableLoad& table : loads)
-      place(table.path, FetchedTableName(table.object));
+    for (size_t i = 0; i < loads.size(); i++)
+      place(loads[i].path, load_names[i]);
     if (!load_script.empty()) {
       std::string script = staging.area.Path("tables.sql");
       StagingFile file(script, load_script.size());

@@ -63,6 +63,24 @@ std::string FetchedTableName(const std::string& object) {
   return name;
 }
 
+std::vector<std::string> FetchedTableNames(const std::vector<SeparateTableLoad>& tables) {
+  std::vector<std::string> names;
+  std::map<std::string, const SeparateTableLoad*> taken;
+  for (const SeparateTableLoad& table : tables) {
+    std::string name = FetchedTableName(table.object);
+    auto [other, fresh] = taken.emplace(name, &table);
+    if (!fresh)
+      throw Error(ErrorKind::kCorrupt,
+                  "the set's manifest puts the rows of two tables in one file \"" + name +
+                      "\": object \"" + other->second->object + "\" (table \"" +
+                      other->second->schema + "\".\"" + other->second->table + "\") and object \"" +
+                      table.object + "\" (table \"" + table.schema + "\".\"" + table.table + "\")",
+                  "Nothing was fetched.");
+    names.push_back(name);
+  }
+  return names;
+}
+
 namespace {
 
 // SafeOnPsqlLine says whether text may stand, quoted, in a psql

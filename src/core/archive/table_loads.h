@@ -61,6 +61,13 @@ std::vector<SeparateTableLoad> SeparateTableLoads(
 // (kCorrupt).
 std::string FetchedTableName(const std::string& object);
 
+// FetchedTableNames are the FetchedTableName of each of tables, in order.
+// Two tables whose COPY text would land in one file ("table-0001.copy.zst"
+// and "table-0001.copy.zst.age", or one object named by two tables: a
+// manifest no backup writes) are damage (kCorrupt): one would overwrite the
+// other.
+std::vector<std::string> FetchedTableNames(const std::vector<SeparateTableLoad>& tables);
+
 // TableLoadScript is the psql script that loads tables: the session
 // settings pg_restore gives its own sessions (client_encoding is the
 // archive's, that of the COPY text), then per table a \copy of its file

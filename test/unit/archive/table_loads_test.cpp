@@ -140,6 +140,33 @@ TEST(TableLoadsTest, FetchedTableNamesAreTheObjectsWithoutTheirSuffixes) {
   EXPECT_THROW(FetchedTableName("data.dump.zst"), Error);
 }
 
+TEST(TableLoadsTest, FetchedTableNamesRefuseTwoTablesInOneFile) {
+  SeparateTableLoad one;
+  one.schema = "public";
+  one.table = "a";
+  one.object = "table-0001.copy.zst";
+  SeparateTableLoad two = one;
+  two.table = "b";
+  two.object = "table-0002.copy.zst.age";
+  EXPECT_EQ(FetchedTableNames({one, two}),
+            (std::vector<std::string>{"table-0001.copy", "table-0002.copy"}));
+  EXPECT_TRUE(FetchedTableNames({}).empty());
+  // The same number encrypted and not, or one object twice: one file.
+  two.object = "table-0001.copy.zst.age";
+  try {
+    FetchedTableNames({one, two});
+    ADD_FAILURE() << "two tables fetched into one file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("table-0001.copy"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("table-0001.copy.zst.age"), std::string::npos) << e.what();
+  }
+  two.object = one.object;
+  EXPECT_THROW(FetchedTableNames({one, two}), Error);
+  two.object = "table-0001.copy";
+  EXPECT_THROW(FetchedTableNames({one, two}), Error);
+}
+
 // kScriptHead and kScriptTail are how pg_restore 15.20 begins and ends a
 // script it writes with --file (--section=pre-data of a one-table dump).
 const std::string kKey = "m8jM3b6oueyUCxHHU49JhgbAYpKCBepteTck4ckwCdF3Mzh36EIILU6QQOcX252";
