@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -116,14 +117,15 @@ std::string WorkDirectory(const Arguments& args) {
   return tmp != nullptr && tmp[0] == '/' ? tmp : "/var/tmp";
 }
 
-// CheckRoom refuses to stage bytes in directory unless they fit with a
-// tenth to spare.
-void CheckRoom(const std::string& directory, uint64_t bytes) {
+// CheckRoom refuses to stage bytes of what in directory unless they fit
+// with a tenth to spare.
+void CheckRoom(const std::string& directory, uint64_t bytes, const std::string& what = "the set") {
   FileSystemSpace space = SpaceAt(directory);
   if (space.available < bytes + bytes / 10)
     throw Error(ErrorKind::kDiskFull,
-                "not enough room in \"" + Printable(directory) + "\" to stage the set: it needs " +
-                    FormatBytes(bytes) + ", " + FormatBytes(space.available) + " is free",
+                "not enough room in \"" + Printable(directory) + "\" to stage " + what +
+                    ": it needs " + FormatBytes(bytes) + ", " + FormatBytes(space.available) +
+                    " is free",
                 "", "Give --work-dir a directory on a file system with more room.");
 }
 
@@ -595,13 +597,15 @@ struct ToolStep {
 // rows of tables in objects of their own, between the definitions and the
 // rest. In one session without --create, all in one transaction:
 // pg_restore writes the sections as scripts, and psql runs them around the
-// loads, once they were found restricted (CheckRestrictedScript).
-// Otherwise pre-data (and --create), the loads, and the rest with --jobs,
-// each a step of its own.
+// loads, once they were found restricted (CheckRestrictedScript); the
+// scripts are staged in work (RestoreScriptBytes of the entries restored
+// keeps must fit there first). Otherwise pre-data (and --create), the
+// loads, and the rest with --jobs, each a step of its own.
 std::vector<ToolStep> StepsWithTableRows(const Arguments& args, const StagedSet& staged,
                                          const std::vector<std::string>& restore,
                                          const std::vector<SeparateTableLoad>& loads,
-                                         StagingArea& staging) {
+                                         StagingArea& staging, const std::string& work,
+                                         const std::function<bool(const TocEntry&)>& restored) {
   std::string rows = staging.Path("tables.sql");
   OnThisMachine([&] {
     std::string script = TableLoadScript(loads, staged.client_encoding, false);
@@ -628,6 +632,10 @@ std::vector<ToolStep> StepsWithTableRows(const Arguments& args, const StagedSet&
     for (const std::string& arg : common)
       if (arg.rfind("--dbname=", 0) != 0 && arg != "--exit-on-error" && arg != "--no-password")
         script_args.push_back(arg);
+    OnThisMachine([&] {
+      CheckRoom(work, RestoreScriptBytes(staged, restored),
+                "the SQL scripts pg_restore writes for psql");
+    });
     std::string before = staging.Path("pre-data.sql");
     std::string after = staging.Path("data.sql");
     steps.push_back(
@@ -753,7 +761,9 @@ int RunRestore(const Arguments& args) {
       tool_args.push_back("--create");
     tool_args.push_back(staged.data_path);
     if (!loads.empty())
-      steps = StepsWithTableRows(args, staged, tool_args, loads, staging.area);
+      steps =
+          StepsWithTableRows(args, staged, tool_args, loads, staging.area, work,
+                             [&](const TocEntry& entry) { return skip.count(entry.dump_id) == 0; });
     else
       steps.push_back({"pg_restore", tool_args, {}});
   } else {

@@ -173,6 +173,25 @@ std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,
   return script;
 }
 
+uint64_t RestoreScriptBytes(const StagedSet& staged,
+                            const std::function<bool(const TocEntry&)>& restored) {
+  constexpr uint64_t kPerEntry = 256;
+  uint64_t bytes = staged.toc_bytes + kPerEntry * staged.toc.size();
+  if (staged.data_bytes.empty() && staged.toc_bytes == 0) {
+    struct stat st;
+    if (!staged.data_path.empty() && stat(staged.data_path.c_str(), &st) == 0)
+      bytes += static_cast<uint64_t>(st.st_size);
+    return bytes;
+  }
+  for (const TocEntry& entry : staged.toc) {
+    auto block = staged.data_bytes.find(entry.dump_id);
+    if (block == staged.data_bytes.end() || (restored && !restored(entry)))
+      continue;
+    bytes += entry.desc == "TABLE DATA" ? block->second : 3 * block->second;
+  }
+  return bytes;
+}
+
 namespace {
 
 // kRestrictNeeded is what a script without psql's restricted mode is

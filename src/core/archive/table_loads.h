@@ -30,6 +30,7 @@
 
 #include "core/archive/archive_scanner.h"
 #include "core/archive/manifest.h"
+#include "core/archive/set_reader.h"
 
 namespace pgbak {
 
@@ -79,6 +80,17 @@ std::vector<std::string> FetchedTableNames(const std::vector<SeparateTableLoad>&
 std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,
                             const std::string& client_encoding, bool as_owners,
                             const std::string& into_schema = "");
+
+// RestoreScriptBytes estimates the bytes of the scripts pg_restore writes
+// (--file) of the entries of staged's archive that restored keeps (all
+// when null), which are staged beside the archive and must fit as it did:
+// the archive's table of contents bounds every definition (with 256 bytes
+// for the comment and settings pg_restore writes around each entry), each
+// kept entry's data block bounds its COPY text, and large objects (BLOBS)
+// are written as hex, so thrice theirs. An archive whose blocks are not
+// known (its table of contents was not read whole) counts whole, once.
+uint64_t RestoreScriptBytes(const StagedSet& staged,
+                            const std::function<bool(const TocEntry&)>& restored = nullptr);
 
 // RestrictedScriptKey checks the text of a script pg_restore wrote
 // (--file): head, its beginning, must have as its first line other than

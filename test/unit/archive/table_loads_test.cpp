@@ -167,6 +167,28 @@ TEST(TableLoadsTest, FetchedTableNamesRefuseTwoTablesInOneFile) {
   EXPECT_THROW(FetchedTableNames({one, two}), Error);
 }
 
+TEST(TableLoadsTest, RestoreScriptBytesCountTheTocAndTheRestoredData) {
+  StagedSet staged;
+  staged.toc = {Entry(1, "TABLE", "public", "a"), Entry(2, "TABLE DATA", "public", "a"),
+                Entry(3, "TABLE DATA", "public", "b"), Entry(4, "BLOBS", "", "BLOBS"),
+                Entry(5, "INDEX", "public", "a_pkey")};
+  staged.toc_bytes = 1000;
+  staged.data_bytes = {{2, 5000}, {3, 7000}, {4, 100}};
+  uint64_t definitions = 1000 + 5 * 256;
+  // All of it: large objects are written as hex.
+  EXPECT_EQ(RestoreScriptBytes(staged), definitions + 5000 + 7000 + 3 * 100);
+  // A selection: only its rows (the definitions are bounded by the TOC).
+  EXPECT_EQ(RestoreScriptBytes(staged, [](const TocEntry& entry) { return entry.tag == "a"; }),
+            definitions + 5000);
+  // Blocks not known: the staged archive, whole.
+  test::TempDir dir;
+  staged.data_path = dir.Join("data.dump");
+  test::WriteFile(staged.data_path, std::string(12345, 'x'));
+  staged.toc_bytes = 0;
+  staged.data_bytes.clear();
+  EXPECT_EQ(RestoreScriptBytes(staged), 5 * 256 + 12345u);
+}
+
 // kScriptHead and kScriptTail are how pg_restore 15.20 begins and ends a
 // script it writes with --file (--section=pre-data of a one-table dump).
 const std::string kKey = "m8jM3b6oueyUCxHHU49JhgbAYpKCBepteTck4ckwCdF3Mzh36EIILU6QQOcX252";
