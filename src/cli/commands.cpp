@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -116,14 +117,15 @@ std::string WorkDirectory(const Arguments& args) {
   return tmp != nullptr && tmp[0] == '/' ? tmp : "/var/tmp";
 }
 
-// CheckRoom refuses to stage bytes in directory unless they fit with a
-// tenth to spare.
-void CheckRoom(const std::string& directory, uint64_t bytes) {
+// CheckRoom refuses to stage bytes of what in directory unless they fit
+// with a tenth to spare.
+void CheckRoom(const std::string& directory, uint64_t bytes, const std::string& what = "the set") {
   FileSystemSpace space = SpaceAt(directory);
   if (space.available < bytes + bytes / 10)
     throw Error(ErrorKind::kDiskFull,
-                "not enough room in \"" + Printable(directory) + "\" to stage the set: it needs " +
-                    FormatBytes(bytes) + ", " + FormatBytes(space.available) + " is free",
+                "not enough room in \"" + Printable(directory) + "\" to stage " + what +
+                    ": it needs " + FormatBytes(bytes) + ", " + FormatBytes(space.available) +
+                    " is free",
                 "", "Give --work-dir a directory on a file system with more room.");
 }
 
@@ -350,9 +352,11 @@ int RunFetch(const Arguments& args) {
   // The tables a parallel export stored in objects of their own: each one's
   // COPY text, and a psql script that loads them all from where they are.
   std::vector<SeparateTableLoad> loads;
+  std::vector<std::string> load_names;  // each one's file in DIR
   std::string load_script;
   if (!staged.table_paths.empty()) {
     loads = SeparateTableLoads(staged.manifest, staged.toc, staged.table_paths);
+    load_names = FetchedTableNames(loads);
     std::string absolute = OnThisMachine([&] {
       char resolved[PATH_MAX];
       if (realpath(args.directory.c_str(), resolved) == nullptr)
@@ -360,8 +364,8 @@ int RunFetch(const Arguments& args) {
       return std::string(resolved);
     });
     std::vector<SeparateTableLoad> fetched = loads;
-    for (SeparateTableLoad& table : fetched)
-      table.path = absolute + "/" + FetchedTableName(table.object);
+    for (size_t i = 0; i < fetched.size(); i++)
+      fetched[i].path = absolute + "/" + load_names[i];
     load_script = TableLoadScript(fetched, staged.client_encoding, false);
   }
   // The manifest written is the one the objects were checked against.
@@ -380,8 +384,8 @@ int RunFetch(const Arguments& args) {
     place(staged.data_path, staged.data_path.substr(staged.data_path.rfind('/') + 1));
     if (!staged.globals_path.empty())
       place(staged.globals_path, "globals.sql");
-    for (const SeparateTableLoad& table : loads)
-      place(table.path, FetchedTableName(table.object));
+    for (size_t i = 0; i < loads.size(); i++)
+      place(loads[i].path, load_names[i]);
     if (!load_script.empty()) {
       std::string script = staging.area.Path("tables.sql");
       StagingFile file(script, load_script.size());
@@ -580,16 +584,28 @@ std::string ConnInfoWithDatabase(const std::string& conninfo, const std::string&
   return result + "dbname=" + quoted(database);
 }
 
+// ToolStep is one tool a restore runs, with the scripts pg_restore wrote
+// that it hands to psql: each is checked (CheckRestrictedScript) first.
+struct ToolStep {
+  std::string tool;
+  std::vector<std::string> args;
+  std::vector<std::string> scripts;
+};
+
 // StepsWithTableRows are the tools that restore a custom set (pg_restore
 // with restore, its arguments, the archive last) together with loads, the
 // rows of tables in objects of their own, between the definitions and the
 // rest. In one session without --create, all in one transaction:
 // pg_restore writes the sections as scripts, and psql runs them around the
-// loads. Otherwise pre-data (and --create), the loads, and the rest with
-// --jobs, each a step of its own.
-std::vector<std::pair<std::string, std::vector<std::string>>> StepsWithTableRows(
-    const Arguments& args, const StagedSet& staged, const std::vector<std::string>& restore,
-    const std::vector<SeparateTableLoad>& loads, StagingArea& staging) {
+// loads, once they were found restricted (CheckRestrictedScript); the
+// scripts are staged in work (RestoreScriptBytes of the entries restored
+// keeps must fit there first). Otherwise pre-data (and --create), the
+// loads, and the rest with --jobs, each a step of its own.
+std::vector<ToolStep> StepsWithTableRows(const Arguments& args, const StagedSet& staged,
+                                         const std::vector<std::string>& restore,
+                                         const std::vector<SeparateTableLoad>& loads,
+                                         StagingArea& staging, const std::string& work,
+                                         const std::function<bool(const TocEntry&)>& restored) {
   std::string rows = staging.Path("tables.sql");
   OnThisMachine([&] {
     std::string script = TableLoadScript(loads, staged.client_encoding, false);
@@ -610,20 +626,27 @@ std::vector<std::pair<std::string, std::vector<std::string>>> StepsWithTableRows
   };
   std::vector<std::string> psql = {
       "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction"};
-  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
+  std::vector<ToolStep> steps;
   if (args.jobs == 1 && !args.create) {
     std::vector<std::string> script_args;
     for (const std::string& arg : common)
       if (arg.rfind("--dbname=", 0) != 0 && arg != "--exit-on-error" && arg != "--no-password")
         script_args.push_back(arg);
+    OnThisMachine([&] {
+      CheckRoom(work, RestoreScriptBytes(staged, restored),
+                "the SQL scripts pg_restore writes for psql");
+    });
     std::string before = staging.Path("pre-data.sql");
     std::string after = staging.Path("data.sql");
-    steps.push_back({"pg_restore", with(script_args, {"--section=pre-data", "--file=" + before})});
-    steps.push_back({"pg_restore", with(script_args, {"--section=data", "--section=post-data",
-                                                      "--file=" + after})});
+    steps.push_back(
+        {"pg_restore", with(script_args, {"--section=pre-data", "--file=" + before}), {}});
+    steps.push_back(
+        {"pg_restore",
+         with(script_args, {"--section=data", "--section=post-data", "--file=" + after}),
+         {}});
     psql.insert(psql.end(), {"--dbname=" + args.dbname, "--file=" + before, "--file=" + rows,
                              "--file=" + after});
-    steps.push_back({"psql", psql});
+    steps.push_back({"psql", psql, {before, after}});
     return steps;
   }
   std::string target = args.dbname;
@@ -643,13 +666,13 @@ std::vector<std::pair<std::string, std::vector<std::string>>> StepsWithTableRows
   std::vector<std::string> first = {"--section=pre-data"};
   if (args.create)
     first.push_back("--create");
-  steps.push_back({"pg_restore", with(common, first)});
+  steps.push_back({"pg_restore", with(common, first), {}});
   psql.insert(psql.end(), {"--dbname=" + target, "--file=" + rows});
-  steps.push_back({"psql", psql});
+  steps.push_back({"psql", psql, {}});
   std::vector<std::string> rest = {"--section=data", "--section=post-data"};
   if (args.jobs > 1)
     rest.push_back("--jobs=" + std::to_string(args.jobs));
-  steps.push_back({"pg_restore", with(into, rest)});
+  steps.push_back({"pg_restore", with(into, rest), {}});
   return steps;
 }
 
@@ -693,7 +716,7 @@ int RunRestore(const Arguments& args) {
   std::vector<std::string> tool_args;
   // The tools to run, in order (one, unless tables in objects of their own
   // are to be loaded).
-  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
+  std::vector<ToolStep> steps;
   std::vector<SeparateTableLoad> loads;
   if (custom) {
     std::string listing = ListArchive(staged.data_path);
@@ -738,9 +761,11 @@ int RunRestore(const Arguments& args) {
       tool_args.push_back("--create");
     tool_args.push_back(staged.data_path);
     if (!loads.empty())
-      steps = StepsWithTableRows(args, staged, tool_args, loads, staging.area);
+      steps =
+          StepsWithTableRows(args, staged, tool_args, loads, staging.area, work,
+                             [&](const TocEntry& entry) { return skip.count(entry.dump_id) == 0; });
     else
-      steps.push_back({"pg_restore", tool_args});
+      steps.push_back({"pg_restore", tool_args, {}});
   } else {
     tool_args = {"-X",
                  "-q",
@@ -750,7 +775,7 @@ int RunRestore(const Arguments& args) {
                  "--single-transaction",
                  "--dbname=" + args.dbname,
                  "--file=" + staged.data_path};
-    steps.push_back({"psql", tool_args});
+    steps.push_back({"psql", tool_args, {}});
   }
   // Everything was checked: now the server is touched. The roles are
   // committed before the restore runs (its objects need them) and stay if
@@ -764,8 +789,11 @@ int RunRestore(const Arguments& args) {
   if (!args.json && isatty(STDERR_FILENO) != 0)
     std::fprintf(stderr, "restoring with %s...\n",
                  custom ? ("pg_restore -j " + std::to_string(args.jobs)).c_str() : "psql");
-  for (const auto& [tool, tool_arguments] : steps)
-    RunTool(tool, tool_arguments);
+  for (const ToolStep& step : steps) {
+    for (const std::string& script : step.scripts)
+      OnThisMachine([&] { CheckRestrictedScript(script); });
+    RunTool(step.tool, step.args);
+  }
   if (args.json) {
     json::Value out = ResultJson(set, *source.storage);
     out.Set("restored", json::Value::Bool(true));

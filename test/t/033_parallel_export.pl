@@ -13,6 +13,7 @@
 use strict;
 use warnings;
 
+use File::Copy ();
 use IPC::Run ();
 use JSON::PP ();
 use PostgreSQL::Test::Cluster;
@@ -397,6 +398,42 @@ isnt($rc, 0, 'pgbak restore --tables fails where big_pkey cannot be created');
 like($err, qr/big_pkey/, 'it says why');
 is($fresh->safe_psql('cli_taken', q{SELECT count(*) FROM pg_class WHERE relname = 'big'}), '0',
 	'and leaves neither big nor its rows');
+
+# A pg_restore older than 15.14 (CVE-2025-8714) writes its scripts without
+# \restrict, and a name in a hostile archive could then end a line and run
+# a psql meta-command: pgbak refuses such scripts before psql runs them.
+# pg_restore 15.14 and later always write \restrict with --file, so an old
+# one is played by a wrapper that removes it and adds a meta-command; pgbak
+# finds its tools beside itself, so a copy of pgbak sits beside the wrapper.
+my $bindir = $node->config_data('--bindir');
+my $old_tools = "$tmp/old_tools";
+mkdir $old_tools or die "mkdir $old_tools: $!";
+File::Copy::copy("$bindir/pgbak", "$old_tools/pgbak") or die "copy pgbak: $!";
+chmod 0755, "$old_tools/pgbak";
+symlink("$bindir/psql", "$old_tools/psql") or die "symlink psql: $!";
+my $fake = q{#!/bin/sh
+"BINDIR/pg_restore" "$@" || exit $?
+for arg in "$@"; do
+  case $arg in
+    --file=*) sed -i -e '/^\\\\restrict /d' -e '/^\\\\unrestrict /d' "${arg#--file=}"
+              echo '\! touch MARKER' >>"${arg#--file=}" ;;
+  esac
+done
+};
+$fake =~ s/BINDIR/$bindir/;
+$fake =~ s/MARKER/$tmp\/old_tools_ran/;
+PostgreSQL::Test::Utils::append_to_file("$old_tools/pg_restore", $fake);
+chmod 0755, "$old_tools/pg_restore";
+$fresh->safe_psql('postgres', 'CREATE DATABASE cli_old');
+my ($old_out, $old_err);
+IPC::Run::run([ "$old_tools/pgbak", 'restore', $set, @local, '--dbname', $fresh->connstr('cli_old') ],
+	'<', \undef, '>', \$old_out, '2>', \$old_err);
+is($? >> 8, 1, 'pgbak restore with a pg_restore that writes no \restrict fails (exit 1)');
+like($old_err, qr/does not begin with \\restrict/, 'it says the script lacks \restrict');
+like($old_err, qr/15\.14 or later/, 'and which pg_restore is needed');
+ok(!-e "$tmp/old_tools_ran", 'psql ran none of the script\'s meta-commands');
+is($fresh->safe_psql('cli_old', q{SELECT count(*) FROM pg_class WHERE relname = 'big'}), '0',
+	'and nothing was restored');
 
 # ---------------------------------------------------------------------------
 # Encrypted: the table objects are age-encrypted too, and which table each

@@ -178,6 +178,14 @@ std::vector<OffsetPatch> ArchiveScanner::OffsetPatches() const {
   return patches;
 }
 
+std::map<int, uint64_t> ArchiveScanner::DataBlockOffsets() const {
+  std::map<int, uint64_t> offsets;
+  for (const auto& [dump_id, entry] : by_dump_id_)
+    if (entry.started)
+      offsets[dump_id] = entry.block_offset;
+  return offsets;
+}
+
 // Consume feeds bytes to the parser: fixed-size fields are collected in
 // field_, bodies (strings, chunks, offsets) are passed over or kept. When
 // coalescing, each piece is passed on (or gathered) before it is acted on,

@@ -168,6 +168,10 @@ class ArchiveScanner : public Sink {
   // offset that does not fit in the archive's offSize (only possible when
   // offSize < 8) is left unset, which pg_restore accepts.
   std::vector<OffsetPatch> OffsetPatches() const;
+  // DataBlockOffsets gives the output offset of every entry's data block
+  // (TABLE DATA, BLOBS) the scanner saw, by dump id: each block runs to the
+  // next one's offset, the last one to the end of the archive.
+  std::map<int, uint64_t> DataBlockOffsets() const;
 
  private:
   // Step names the archive field the parser reads next.

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -430,6 +431,16 @@ StagedSet ReadBackSet(SourceStorage& source, const std::string& set_key, Staging
       }
       if (custom && scanner.ok() && scanner.complete()) {
         staged.toc_complete = true;
+        // Each block runs to the next one (in file order), the last to the end.
+        std::map<uint64_t, int> by_offset;
+        for (const auto& [dump_id, offset] : scanner.DataBlockOffsets())
+          by_offset[offset] = dump_id;
+        staged.toc_bytes = by_offset.empty() ? file.written() : by_offset.begin()->first;
+        for (auto block = by_offset.begin(); block != by_offset.end(); ++block) {
+          auto next = std::next(block);
+          uint64_t end = next == by_offset.end() ? file.written() : next->first;
+          staged.data_bytes[block->second] = end > block->first ? end - block->first : 0;
+        }
         if (options.observer != nullptr)
           staged.patches = scanner.OffsetPatches();
         else

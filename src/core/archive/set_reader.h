@@ -176,6 +176,11 @@ struct StagedSet {
   std::vector<TocEntry> toc;
   bool toc_complete = false;    // the scanner read the whole archive
   std::string client_encoding;  // the archive's ENCODING (its COPY text's)
+  // With toc_complete: the staged archive's bytes before its first data
+  // block (header and TOC, every definition), and the bytes of each data
+  // block, by dump id (what a restore of a selection writes as a script).
+  uint64_t toc_bytes = 0;
+  std::map<int, uint64_t> data_bytes;
   // With stage_tables: the staged file of each table object (decompressed
   // COPY text), by object name.
   std::map<std::string, std::string> table_paths;

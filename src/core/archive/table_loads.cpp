@@ -3,6 +3,12 @@
 
 #include "core/archive/table_loads.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "core/archive/database_properties.h"
@@ -55,6 +61,24 @@ std::string FetchedTableName(const std::string& object) {
   if (!ours)
     throw Error(ErrorKind::kCorrupt, "object \"" + object + "\" is not named as a table object");
   return name;
+}
+
+std::vector<std::string> FetchedTableNames(const std::vector<SeparateTableLoad>& tables) {
+  std::vector<std::string> names;
+  std::map<std::string, const SeparateTableLoad*> taken;
+  for (const SeparateTableLoad& table : tables) {
+    std::string name = FetchedTableName(table.object);
+    auto [other, fresh] = taken.emplace(name, &table);
+    if (!fresh)
+      throw Error(ErrorKind::kCorrupt,
+                  "the set's manifest puts the rows of two tables in one file \"" + name +
+                      "\": object \"" + other->second->object + "\" (table \"" +
+                      other->second->schema + "\".\"" + other->second->table + "\") and object \"" +
+                      table.object + "\" (table \"" + table.schema + "\".\"" + table.table + "\")",
+                  "Nothing was fetched.");
+    names.push_back(name);
+  }
+  return names;
 }
 
 namespace {
@@ -147,6 +171,139 @@ std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,
   if (as_owners)
     script += "RESET SESSION AUTHORIZATION;\n";
   return script;
+}
+
+uint64_t RestoreScriptBytes(const StagedSet& staged,
+                            const std::function<bool(const TocEntry&)>& restored) {
+  constexpr uint64_t kPerEntry = 256;
+  uint64_t bytes = staged.toc_bytes + kPerEntry * staged.toc.size();
+  if (staged.data_bytes.empty() && staged.toc_bytes == 0) {
+    struct stat st;
+    if (!staged.data_path.empty() && stat(staged.data_path.c_str(), &st) == 0)
+      bytes += static_cast<uint64_t>(st.st_size);
+    return bytes;
+  }
+  for (const TocEntry& entry : staged.toc) {
+    auto block = staged.data_bytes.find(entry.dump_id);
+    if (block == staged.data_bytes.end() || (restored && !restored(entry)))
+      continue;
+    bytes += entry.desc == "TABLE DATA" ? block->second : 3 * block->second;
+  }
+  return bytes;
+}
+
+namespace {
+
+// kRestrictNeeded is what a script without psql's restricted mode is
+// refused with: the version of pg_restore that writes it.
+constexpr const char* kRestrictNeeded =
+    "pg_restore from PostgreSQL 15.14 or later (or 16.10, 17.6, 18 and later) is needed: it "
+    "writes \\restrict at the start of its scripts, so that names in an archive cannot run "
+    "psql meta-commands (CVE-2025-8714)";
+
+// ScriptLines splits text into lines (without their line break).
+std::vector<std::string> ScriptLines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+// IsScriptComment says whether line is empty or a "--" comment, which
+// pg_restore writes before \restrict and after \unrestrict.
+bool IsScriptComment(const std::string& line) {
+  return line.empty() || line.compare(0, 2, "--") == 0;
+}
+
+// KeyAfter is the key of a "<command> KEY" line (KEY: letters and digits,
+// as pg_dump requires of one), "" if line is not one.
+std::string KeyAfter(const std::string& line, const std::string& command) {
+  if (line.compare(0, command.size() + 1, command + " ") != 0)
+    return "";
+  std::string key = line.substr(command.size() + 1);
+  for (char c : key)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+      return "";
+  return key;
+}
+
+}  // namespace
+
+std::string RestrictedScriptKey(const std::string& head, const std::string& tail,
+                                const std::string& script) {
+  std::string key;
+  for (const std::string& line : ScriptLines(head)) {
+    if (IsScriptComment(line))
+      continue;
+    key = KeyAfter(line, "\\restrict");
+    break;
+  }
+  if (key.empty())
+    throw Error(ErrorKind::kChildFailed,
+                "pg_restore wrote a script that does not begin with \\restrict, which pgbak does "
+                "not run through psql",
+                std::string(kRestrictNeeded) + ". Nothing was restored. Script: " + script + ".",
+                "Install the current minor release of the PostgreSQL client tools (pg_restore "
+                "and psql) next to the server.");
+  std::vector<std::string> lines = ScriptLines(tail);
+  auto last = lines.rbegin();
+  while (last != lines.rend() && IsScriptComment(*last))
+    ++last;
+  if (last == lines.rend() || KeyAfter(*last, "\\unrestrict") != key)
+    throw Error(ErrorKind::kChildFailed,
+                "pg_restore wrote a script that does not end with \\unrestrict and its "
+                "\\restrict key, which pgbak does not run through psql",
+                std::string(kRestrictNeeded) + ". Nothing was restored. Script: " + script + ".");
+  return key;
+}
+
+void CheckRestrictedScript(const std::string& path) {
+  constexpr size_t kPiece = 64 << 10;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    ThrowErrno("could not open \"" + path + "\"", errno);
+  auto read_at = [&](off_t offset, size_t size) {
+    std::string text(size, '\0');
+    size_t done = 0;
+    while (done < size) {
+      ssize_t n = pread(fd, &text[done], size - done, offset + static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0) {
+        int saved = errno;
+        close(fd);
+        ThrowErrno("could not read \"" + path + "\"", saved);
+      }
+      if (n == 0)
+        break;
+      done += static_cast<size_t>(n);
+    }
+    text.resize(done);
+    return text;
+  };
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int saved = errno;
+    close(fd);
+    ThrowErrno("could not stat \"" + path + "\"", saved);
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  std::string head = read_at(0, std::min(size, kPiece));
+  std::string tail = size <= kPiece ? head : read_at(static_cast<off_t>(size - kPiece), kPiece);
+  close(fd);
+  // A piece cut inside a line: the head's last line and the tail's first
+  // one may be partial, which neither check reads as a whole line.
+  if (size > kPiece) {
+    head.resize(head.rfind('\n') == std::string::npos ? 0 : head.rfind('\n') + 1);
+    tail = tail.find('\n') == std::string::npos ? "" : tail.substr(tail.find('\n') + 1);
+  }
+  (void)RestrictedScriptKey(head, tail, path);
 }
 
 }  // namespace pgbak

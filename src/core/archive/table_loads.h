@@ -12,6 +12,15 @@
 // commands, which psql runs between the two scripts pg_restore writes for
 // the sections before and after it, in the same session: with
 // --single-transaction, all of it or nothing. Nothing here needs a server.
+//
+// psql runs those scripts, and names in an archive end up in them: before
+// PostgreSQL 15.14 (CVE-2025-8714) a name could end a line and start a psql
+// meta-command (\! runs a shell). pg_restore 15.14 and later put the script
+// in psql's restricted mode (\restrict KEY ... \unrestrict KEY, KEY random
+// per script), where psql runs no meta-command; CheckRestrictedScript
+// refuses a script without it before psql sees any. The \copy script runs
+// between two restricted scripts, after one's \unrestrict and before the
+// next one's \restrict.
 #pragma once
 
 #include <functional>
@@ -21,6 +30,7 @@
 
 #include "core/archive/archive_scanner.h"
 #include "core/archive/manifest.h"
+#include "core/archive/set_reader.h"
 
 namespace pgbak {
 
@@ -52,6 +62,13 @@ std::vector<SeparateTableLoad> SeparateTableLoads(
 // (kCorrupt).
 std::string FetchedTableName(const std::string& object);
 
+// FetchedTableNames are the FetchedTableName of each of tables, in order.
+// Two tables whose COPY text would land in one file ("table-0001.copy.zst"
+// and "table-0001.copy.zst.age", or one object named by two tables: a
+// manifest no backup writes) are damage (kCorrupt): one would overwrite the
+// other.
+std::vector<std::string> FetchedTableNames(const std::vector<SeparateTableLoad>& tables);
+
 // TableLoadScript is the psql script that loads tables: the session
 // settings pg_restore gives its own sessions (client_encoding is the
 // archive's, that of the COPY text), then per table a \copy of its file
@@ -63,5 +80,31 @@ std::string FetchedTableName(const std::string& object);
 std::string TableLoadScript(const std::vector<SeparateTableLoad>& tables,
                             const std::string& client_encoding, bool as_owners,
                             const std::string& into_schema = "");
+
+// RestoreScriptBytes estimates the bytes of the scripts pg_restore writes
+// (--file) of the entries of staged's archive that restored keeps (all
+// when null), which are staged beside the archive and must fit as it did:
+// the archive's table of contents bounds every definition (with 256 bytes
+// for the comment and settings pg_restore writes around each entry), each
+// kept entry's data block bounds its COPY text, and large objects (BLOBS)
+// are written as hex, so thrice theirs. An archive whose blocks are not
+// known (its table of contents was not read whole) counts whole, once.
+uint64_t RestoreScriptBytes(const StagedSet& staged,
+                            const std::function<bool(const TocEntry&)>& restored = nullptr);
+
+// RestrictedScriptKey checks the text of a script pg_restore wrote
+// (--file): head, its beginning, must have as its first line other than
+// empty lines and "--" comments "\restrict KEY" (KEY: letters and digits),
+// and tail, its end, "\unrestrict KEY" with the same key as its last such
+// line, so that psql runs all of it restricted and leaves it unrestricted
+// (for the \copy script that may follow). Returns KEY; throws kChildFailed,
+// naming script (the file) and the pg_restore version needed, otherwise.
+std::string RestrictedScriptKey(const std::string& head, const std::string& tail,
+                                const std::string& script);
+
+// CheckRestrictedScript is RestrictedScriptKey on the file at path (its
+// first and last 64 KiB), to be called on every script pg_restore wrote
+// before psql runs it; kIo if the file cannot be read.
+void CheckRestrictedScript(const std::string& path);
 
 }  // namespace pgbak

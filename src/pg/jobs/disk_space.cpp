@@ -147,7 +147,8 @@ void GuardBaseBackupSpace(Storage& storage, const std::string& storage_name, int
   GuardSpace(storage, storage_name, id, "", &cluster_bytes, "base backup");
 }
 
-void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes) {
+void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes,
+                       const std::string& what) {
   FileSystemSpace space = SpaceAt(root);
   PostgresPlace place;
   bool shared = setting_local_reserve_mb >= 0 && PostgresPlaceOn(space.device, place);
@@ -155,9 +156,8 @@ void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes) {
   uint64_t needed = bytes + bytes / 10 + keep;
   if (space.available >= needed)
     return;
-  std::string detail = "The restore stages the backup's data object decompressed, " +
-                       FormatBytes(bytes) + ", below pgbak.local_path (" + root +
-                       "), with a tenth to spare";
+  std::string detail = "The restore stages " + what + ", " + FormatBytes(bytes) +
+                       ", below pgbak.local_path (" + root + "), with a tenth to spare";
   if (shared)
     detail += "; that is the file system of " + place.what + " (" + place.path +
               "), where pgbak.local_reserve keeps " + FormatBytes(keep) + " free for PostgreSQL";

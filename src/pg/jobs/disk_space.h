@@ -41,10 +41,11 @@ void GuardBaseBackupSpace(Storage& storage, const std::string& storage_name, int
                           uint64_t cluster_bytes);
 
 // CheckStagingSpace refuses (kDiskFull, naming the storage "local") to stage
-// bytes below root (pgbak.local_path) for operation id unless they fit with
-// a tenth to spare, and, on one of PostgreSQL's file systems, with
-// pgbak.local_reserve to spare.
-void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes);
+// bytes of what (for the detail) below root (pgbak.local_path) for backup
+// id unless they fit with a tenth to spare, and, on one of PostgreSQL's file
+// systems, with pgbak.local_reserve to spare.
+void CheckStagingSpace(const std::string& root, int64_t id, uint64_t bytes,
+                       const std::string& what = "the backup's data object decompressed");
 
 // ThrowNamingStorage throws cause, a kDiskFull error of writes to
 // storage_name, as one that names the storage ("no space left in storage

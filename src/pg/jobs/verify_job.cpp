@@ -451,6 +451,11 @@ void WriteScratchText(const std::string& path, const std::string& text) {
   writer->Finish();
 }
 
+// kScriptsStaged is what CheckStagingSpace says ApplyWithTableRows stages.
+constexpr const char* kScriptsStaged =
+    "the SQL scripts pg_restore writes of the selection for psql (its definitions and the rows "
+    "of its tables in the backup's data object)";
+
 // ApplyWithTableRows restores into database, in one transaction and in
 // restore sessions of restore_as, the entries of the staged custom archive
 // that list (a --use-list file) and selection (pg_restore options) keep,
@@ -458,12 +463,17 @@ void WriteScratchText(const std::string& path, const std::string& text) {
 // objects of their own: pg_restore writes the definitions (pre-data) and
 // the rest (data, post-data) as scripts, and one psql session runs them
 // with the tables' \copy between them (see table_loads.h), so that those
-// rows are in before any index, key or trigger of the selection.
+// rows are in before any index, key or trigger of the selection. The
+// scripts are staged beside the archive: check_space is given their size
+// (RestoreScriptBytes of the entries restored keeps) before they are
+// written, and they are removed once psql ran them.
 void ApplyWithTableRows(const ServerFacts& facts, const StagedSet& staged, const std::string& list,
                         const std::vector<std::string>& selection, const std::string& database,
-                        const std::string& restore_as,
-                        const std::vector<SeparateTableLoad>& loads) {
+                        const std::string& restore_as, const std::vector<SeparateTableLoad>& loads,
+                        const std::function<bool(const TocEntry&)>& restored,
+                        const std::function<void(uint64_t bytes)>& check_space) {
   const std::string& data_path = staged.data_path;
+  check_space(RestoreScriptBytes(staged, restored));
   auto script = [&](const std::string& path, std::vector<std::string> args) {
     args.push_back("--file=" + path);
     args.push_back("--use-list=" + list);
@@ -478,6 +488,10 @@ void ApplyWithTableRows(const ServerFacts& facts, const StagedSet& staged, const
   std::string rows = data_path + ".rows.sql";
   script(before, {"--section=pre-data"});
   script(after, {"--section=data", "--section=post-data"});
+  // Names from the archive are in these scripts: psql runs them only in its
+  // restricted mode (see table_loads.h).
+  CheckRestrictedScript(before);
+  CheckRestrictedScript(after);
   WriteScratchText(rows,
                    TableLoadScript(loads, staged.client_encoding, restore_as == kRestoreAsOwners));
   RunTool(facts, "psql",
@@ -485,6 +499,8 @@ void ApplyWithTableRows(const ServerFacts& facts, const StagedSet& staged, const
            "--single-transaction", "--dbname=dbname=" + ConnInfoValue(database), "--file=" + before,
            "--file=" + rows, "--file=" + after},
           nullptr, restore_as);
+  for (const std::string& path : {before, after, rows})
+    (void)unlink(path.c_str());
 }
 
 // SelectedByArguments says whether pg_restore's --schema and --table
@@ -538,7 +554,8 @@ bool SelectionMayRestore(const RestoreOptions& options, const std::vector<TocEnt
 // sessions of restore_as; other tables' foreign keys to them are logged.
 void ApplyTables(const ServerFacts& facts, int64_t id, const StagedSet& staged,
                  const std::vector<QualifiedName>& tables, const std::string& database,
-                 const std::string& restore_as, const SuperuserGate& gate) {
+                 const std::string& restore_as, const SuperuserGate& gate,
+                 const std::function<void(uint64_t bytes)>& check_space) {
   if (staged.toc.empty())
     throw Error(ErrorKind::kCorrupt, "the archive's table of contents could not be read");
   std::vector<SelectedTable> wanted;
@@ -586,7 +603,10 @@ void ApplyTables(const ServerFacts& facts, int64_t id, const StagedSet& staged,
       staged.manifest, staged.toc, staged.table_paths,
       [&](const TocEntry& entry) { return selection.dump_ids.count(entry.dump_id) > 0; });
   if (!loads.empty()) {
-    ApplyWithTableRows(facts, staged, list, {}, database, restore_as, loads);
+    ApplyWithTableRows(
+        facts, staged, list, {}, database, restore_as, loads,
+        [&](const TocEntry& entry) { return selection.dump_ids.count(entry.dump_id) > 0; },
+        check_space);
   } else {
     std::vector<std::string> args = {"--exit-on-error", "--no-password", "--single-transaction",
                                      "--dbname=dbname=" + ConnInfoValue(database),
@@ -1601,6 +1621,10 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
           return SelectionMayRestore(options, toc, table);
         });
     SetPhase(Phase::kRestoring);
+    // The scripts a restore through psql stages (see ApplyWithTableRows).
+    auto check_scripts = [&](uint64_t bytes) {
+      CheckStagingSpace(local.root(), source_id, bytes, kScriptsStaged);
+    };
     // Checked again after the read-back: the owner may have changed. The
     // objects go into the database with its owner's rights, whoever asked:
     // code already in the database (a domain's CHECK, a trigger) runs as
@@ -1624,7 +1648,7 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
     } else if (source.format == "custom" && options.schemas.empty()) {
       // Tables come back whole: indexes, constraints, triggers, policies,
       // grants, owned sequences, partition attachment.
-      ApplyTables(facts, id, staged, options.tables, target, restore_as, gate);
+      ApplyTables(facts, id, staged, options.tables, target, restore_as, gate, check_scripts);
     } else {
       if (restore_as == kRestoreAsOwners)
         gate.CheckToc(
@@ -1655,7 +1679,11 @@ void RunRestore(int64_t id, int64_t source_id, const std::string& target,
           ApplyWithTableRows(
               facts, staged,
               WriteRestoreList(ListArchive(facts, staged.data_path), staged.data_path, skip), group,
-              target, restore_as, loads);
+              target, restore_as, loads,
+              [&](const TocEntry& entry) {
+                return SelectedByArguments(entry, group) && skip.count(entry.dump_id) == 0;
+              },
+              check_scripts);
           continue;
         }
         std::vector<std::string> args = group;

@@ -357,6 +357,18 @@ TEST_F(SetReaderTest, ACustomArchiveIsStagedReadyForPgRestore) {
   std::string staged_bytes = test::ReadFile(staged.data_path);
   EXPECT_EQ(staged_bytes.substr(0, 5), "PGDMP");
   EXPECT_NE(staged_bytes, dump);
+  // Where each entry's data lies in it (RestoreScriptBytes): the header and
+  // TOC, then the data blocks end to end, the last to the end of the file.
+  EXPECT_GT(staged.toc_bytes, 0u);
+  uint64_t blocks = 0;
+  for (const auto& [dump_id, bytes] : staged.data_bytes)
+    blocks += bytes;
+  EXPECT_EQ(staged.toc_bytes + blocks, staged_bytes.size());
+  for (const TocEntry& entry : staged.toc) {
+    if (entry.desc == "TABLE DATA") {
+      EXPECT_GT(staged.data_bytes.count(entry.dump_id), 0u) << entry.tag;
+    }
+  }
   EXPECT_EQ(staged.manifest_text, test::ReadFile(storage_root + "/" + set.dir + "/manifest.json"));
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/base/error.h"
+#include "test_util.h"
 
 namespace pgbak {
 namespace {
@@ -137,6 +138,144 @@ TEST(TableLoadsTest, FetchedTableNamesAreTheObjectsWithoutTheirSuffixes) {
   EXPECT_THROW(FetchedTableName("table-00x1.copy.zst"), Error);
   EXPECT_THROW(FetchedTableName("table-.copy.zst"), Error);
   EXPECT_THROW(FetchedTableName("data.dump.zst"), Error);
+}
+
+TEST(TableLoadsTest, FetchedTableNamesRefuseTwoTablesInOneFile) {
+  SeparateTableLoad one;
+  one.schema = "public";
+  one.table = "a";
+  one.object = "table-0001.copy.zst";
+  SeparateTableLoad two = one;
+  two.table = "b";
+  two.object = "table-0002.copy.zst.age";
+  EXPECT_EQ(FetchedTableNames({one, two}),
+            (std::vector<std::string>{"table-0001.copy", "table-0002.copy"}));
+  EXPECT_TRUE(FetchedTableNames({}).empty());
+  // The same number encrypted and not, or one object twice: one file.
+  two.object = "table-0001.copy.zst.age";
+  try {
+    FetchedTableNames({one, two});
+    ADD_FAILURE() << "two tables fetched into one file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("table-0001.copy"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("table-0001.copy.zst.age"), std::string::npos) << e.what();
+  }
+  two.object = one.object;
+  EXPECT_THROW(FetchedTableNames({one, two}), Error);
+  two.object = "table-0001.copy";
+  EXPECT_THROW(FetchedTableNames({one, two}), Error);
+}
+
+TEST(TableLoadsTest, RestoreScriptBytesCountTheTocAndTheRestoredData) {
+  StagedSet staged;
+  staged.toc = {Entry(1, "TABLE", "public", "a"), Entry(2, "TABLE DATA", "public", "a"),
+                Entry(3, "TABLE DATA", "public", "b"), Entry(4, "BLOBS", "", "BLOBS"),
+                Entry(5, "INDEX", "public", "a_pkey")};
+  staged.toc_bytes = 1000;
+  staged.data_bytes = {{2, 5000}, {3, 7000}, {4, 100}};
+  uint64_t definitions = 1000 + 5 * 256;
+  // All of it: large objects are written as hex.
+  EXPECT_EQ(RestoreScriptBytes(staged), definitions + 5000 + 7000 + 3 * 100);
+  // A selection: only its rows (the definitions are bounded by the TOC).
+  EXPECT_EQ(RestoreScriptBytes(staged, [](const TocEntry& entry) { return entry.tag == "a"; }),
+            definitions + 5000);
+  // Blocks not known: the staged archive, whole.
+  test::TempDir dir;
+  staged.data_path = dir.Join("data.dump");
+  test::WriteFile(staged.data_path, std::string(12345, 'x'));
+  staged.toc_bytes = 0;
+  staged.data_bytes.clear();
+  EXPECT_EQ(RestoreScriptBytes(staged), 5 * 256 + 12345u);
+}
+
+// kScriptHead and kScriptTail are how pg_restore 15.20 begins and ends a
+// script it writes with --file (--section=pre-data of a one-table dump).
+const std::string kKey = "m8jM3b6oueyUCxHHU49JhgbAYpKCBepteTck4ckwCdF3Mzh36EIILU6QQOcX252";
+const std::string kScriptHead =
+    "--\n-- PostgreSQL database dump\n--\n\n\\restrict " + kKey +
+    "\n\n-- Dumped from database version 15.20 (Debian 15.20-0+deb12u1)\n"
+    "-- Dumped by pg_dump version 15.20 (Debian 15.20-0+deb12u1)\n\n"
+    "SET statement_timeout = 0;\nSET lock_timeout = 0;\n";
+const std::string kScriptTail =
+    "ALTER TABLE public.t OWNER TO app;\n\n--\n-- PostgreSQL database dump complete\n--\n\n"
+    "\\unrestrict " +
+    kKey + "\n\n";
+
+TEST(TableLoadsTest, RestrictedScriptsPass) {
+  EXPECT_EQ(RestrictedScriptKey(kScriptHead, kScriptTail, "s.sql"), kKey);
+  std::string whole = kScriptHead + "CREATE TABLE public.t (a integer);\n" + kScriptTail;
+  EXPECT_EQ(RestrictedScriptKey(whole, whole, "s.sql"), kKey);
+}
+
+TEST(TableLoadsTest, ScriptsWithoutRestrictAreRefused) {
+  // What pg_restore before 15.14 wrote: no \restrict at all.
+  std::string old =
+      "--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.13\n\n"
+      "SET statement_timeout = 0;\n\n--\n-- PostgreSQL database dump complete\n--\n\n";
+  try {
+    RestrictedScriptKey(old, old, "/staging/pre-data.sql");
+    ADD_FAILURE() << "a script without \\restrict passed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kChildFailed);
+    EXPECT_NE(std::string(e.what()).find("\\restrict"), std::string::npos) << e.what();
+    EXPECT_NE(e.detail().find("15.14"), std::string::npos) << e.detail();
+    EXPECT_NE(e.detail().find("/staging/pre-data.sql"), std::string::npos) << e.detail();
+  }
+  const std::vector<std::string> bad_heads = {
+      "",
+      "--\n-- only comments\n--\n",
+      // A statement (or a meta-command) before \restrict runs unrestricted.
+      "SET a = 1;\n\\restrict " + kKey + "\n",
+      "\\! id\n\\restrict " + kKey + "\n",
+      // Not a key pg_dump makes: letters and digits only, at least one.
+      "\\restrict\n",
+      "\\restrict \n",
+      "\\restrict abc \\! id\n",
+      "\\restrict abc;\n",
+      " \\restrict " + kKey + "\n",
+      "\\restrictx " + kKey + "\n",
+  };
+  for (const std::string& head : bad_heads)
+    EXPECT_THROW(RestrictedScriptKey(head, kScriptTail, "s.sql"), Error) << head;
+  // Restricted to its end, so that a \copy script after it runs: the
+  // \unrestrict of the same key is its last line but comments.
+  const std::vector<std::string> bad_tails = {
+      "",
+      "SELECT 1;\n",
+      "\\unrestrict " + kKey + "\nSELECT 1;\n",
+      "\\unrestrict abc\n",
+      "\\unrestrict " + kKey + "x\n",
+      "\\restrict " + kKey + "\n",
+  };
+  for (const std::string& tail : bad_tails)
+    EXPECT_THROW(RestrictedScriptKey(kScriptHead, tail, "s.sql"), Error) << tail;
+}
+
+TEST(TableLoadsTest, CheckRestrictedScriptReadsBothEndsOfTheFile) {
+  test::TempDir dir;
+  std::string path = dir.Join("data.sql");
+  // Larger than what is read of each end, lines cut at the pieces' edges.
+  std::string body;
+  while (body.size() < (200 << 10))
+    body += "1\tsome row text that is long enough\n";
+  test::WriteFile(path, kScriptHead + body + kScriptTail);
+  EXPECT_NO_THROW(CheckRestrictedScript(path));
+  test::WriteFile(path, kScriptHead + body);
+  EXPECT_THROW(CheckRestrictedScript(path), Error);
+  test::WriteFile(path, "SET a = 1;\n" + body + kScriptTail);
+  EXPECT_THROW(CheckRestrictedScript(path), Error);
+  // \restrict far from the start is not where psql must meet it first.
+  test::WriteFile(path, body + kScriptHead + kScriptTail);
+  EXPECT_THROW(CheckRestrictedScript(path), Error);
+  test::WriteFile(path, kScriptHead + kScriptTail);
+  EXPECT_NO_THROW(CheckRestrictedScript(path));
+  try {
+    CheckRestrictedScript(dir.Join("missing.sql"));
+    ADD_FAILURE() << "a missing script passed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+  }
 }
 
 }  // namespace
