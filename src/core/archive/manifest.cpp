@@ -215,6 +215,10 @@ void CheckTablePieces(const std::vector<TableCount>& tables, int format_version)
     listed[{table.schema, table.table}]++;
   std::set<std::string> objects;
   for (const TableCount& table : tables) {
+    // One object holds the rows of one table (or piece), whatever the
+    // format: named twice, it would be loaded twice.
+    if (!table.object.empty() && !objects.insert(table.object).second)
+      Corrupt("object " + table.object + " is listed twice");
     if (listed[{table.schema, table.table}] < 2)
       continue;
     std::string name = "\"" + table.schema + "\".\"" + table.table + "\"";
@@ -223,8 +227,6 @@ void CheckTablePieces(const std::vector<TableCount>& tables, int format_version)
               std::to_string(format_version));
     if (table.object.empty())
       Corrupt("table " + name + " is listed more than once, once with its rows in the archive");
-    if (!objects.insert(table.object).second)
-      Corrupt("object " + table.object + " is listed twice");
   }
 }
 

@@ -99,7 +99,8 @@ int FormatVersionFor(const std::vector<TableCount>& tables);
 
 // CheckTablePieces throws kCorrupt unless every table listed more than once
 // has its rows in an object each time (pieces, never rows in the archive
-// as well), the objects differ, and format_version allows pieces.
+// as well) and format_version allows pieces, and no object is named by two
+// entries.
 void CheckTablePieces(const std::vector<TableCount>& tables, int format_version);
 
 // RowsPerTable is tables with a table's pieces summed into one entry (in

@@ -169,6 +169,10 @@ TEST(ManifestTest, PiecesOfATableNeedFormatTwoAndObjectsOfTheirOwn) {
   same.tables.back().object = "table-0001.copy.zst";
   ExpectCorrupt(same.ToJson(), "object table-0001.copy.zst is listed twice");
   EXPECT_THROW(CheckTablePieces(twice.tables, 2), Error);
+  // Two tables naming one object, in any format.
+  std::vector<TableCount> shared = {{"public", "a", 1, "table-0001.copy.zst", {"x"}},
+                                    {"public", "b", 1, "table-0001.copy.zst", {"x"}}};
+  EXPECT_THROW(CheckTablePieces(shared, 1), Error);
   EXPECT_NO_THROW(CheckTablePieces(original.tables, 2));
 }
 
