@@ -416,7 +416,7 @@ int RunFetch(const Arguments& args) {
   std::string dir = Printable(args.directory);
   if (!loads.empty())
     std::printf(
-        "Restore with (%zu tables in files of their own, loaded by tables.sql):\n"
+        "Restore with (%zu files of table rows, loaded by tables.sql):\n"
         "  pg_restore --section=pre-data -d DBNAME %s/data.dump\n"
         "  psql -X -v ON_ERROR_STOP=1 -1 -d DBNAME -f %s/tables.sql\n"
         "  pg_restore --section=data --section=post-data -j 4 -d DBNAME %s/data.dump\n",

@@ -195,7 +195,7 @@ is($node->safe_psql('app_restored', q{SELECT count(*) FROM pg_indexes WHERE tabl
 	'1', 'the primary key of big is built');
 is($node->safe_psql('app_restored', "SELECT convert_from(lo_get(4242), 'UTF8')"),
 	'large object bytes', 'pgbak_restore brings the large object back');
-like(slurp_file($node->logfile), qr/restored backup $id into "[^"]+": .* (\d+) of \1 tables loaded/,
+like(slurp_file($node->logfile), qr/restored backup $id into "[^"]+": .* (\d+) of \1 tables \(or pieces\) loaded/,
 	'the loaders loaded the archive\'s tables and the separate ones');
 
 # ---------------------------------------------------------------------------

@@ -859,7 +859,8 @@ double StreamingRestore::Elapsed() const {
 std::string StreamingRestore::Timeline() const {
   char line[256];
   snprintf(line, sizeof(line),
-           "pre-data %.2f to %.2f s, read back by %.2f s, %zu of %zu tables loaded by %.2f s "
+           "pre-data %.2f to %.2f s, read back by %.2f s, %zu of %zu tables (or pieces) loaded by "
+           "%.2f s "
            "(%zu indexes and constraints built meanwhile), the rest by %.2f s",
            pre_data_started_, pre_data_ended_, read_ended_, loaded_count_, tables_.size(),
            loads_ended_, early_ids_.size(), rest_ended_);
