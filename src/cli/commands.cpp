@@ -589,7 +589,9 @@ std::string ConnInfoWithDatabase(const std::string& conninfo, const std::string&
 struct ToolStep {
   std::string tool;
   std::vector<std::string> args;
-  std::vector<std::string> scripts;
+  std::vector<std::string> scripts;  // pg_restore's, which psql runs: checked first
+  std::string restrict_key;          // the key those scripts must use
+  bool offline = false;              // writes a file, touches no server
 };
 
 // StepsWithTableRows are the tools that restore a custom set (pg_restore
@@ -638,15 +640,28 @@ std::vector<ToolStep> StepsWithTableRows(const Arguments& args, const StagedSet&
     });
     std::string before = staging.Path("pre-data.sql");
     std::string after = staging.Path("data.sql");
-    steps.push_back(
-        {"pg_restore", with(script_args, {"--section=pre-data", "--file=" + before}), {}});
+    std::string key = NewRestrictKey();
     steps.push_back(
         {"pg_restore",
-         with(script_args, {"--section=data", "--section=post-data", "--file=" + after}),
-         {}});
+         with(script_args, {"--section=pre-data", "--file=" + before, "--restrict-key=" + key}),
+         {},
+         "",
+         true});
+    // The last script in one transaction of its own (BEGIN ... COMMIT
+    // around all of it): without, pg_restore puts a BEGIN/COMMIT of its own
+    // around large objects, whose COMMIT would end psql's one transaction
+    // there and leave the rest (post-data) to autocommit. Its COMMIT is the
+    // end of the run: psql's own then has nothing left to commit.
+    steps.push_back(
+        {"pg_restore",
+         with(script_args, {"--section=data", "--section=post-data", "--single-transaction",
+                            "--file=" + after, "--restrict-key=" + key}),
+         {},
+         "",
+         true});
     psql.insert(psql.end(), {"--dbname=" + args.dbname, "--file=" + before, "--file=" + rows,
                              "--file=" + after});
-    steps.push_back({"psql", psql, {before, after}});
+    steps.push_back({"psql", psql, {before, after}, key, false});
     return steps;
   }
   std::string target = args.dbname;
@@ -777,6 +792,14 @@ int RunRestore(const Arguments& args) {
                  "--file=" + staged.data_path};
     steps.push_back({"psql", tool_args, {}});
   }
+  // Steps that only write files run first, and every script pg_restore
+  // wrote is checked: a refused one leaves the server untouched.
+  size_t first_online = 0;
+  for (; first_online < steps.size() && steps[first_online].offline; first_online++)
+    RunTool(steps[first_online].tool, steps[first_online].args);
+  for (const ToolStep& step : steps)
+    for (const std::string& script : step.scripts)
+      OnThisMachine([&] { CheckRestrictedScript(script, step.restrict_key); });
   // Everything was checked: now the server is touched. The roles are
   // committed before the restore runs (its objects need them) and stay if
   // it fails.
@@ -789,11 +812,8 @@ int RunRestore(const Arguments& args) {
   if (!args.json && isatty(STDERR_FILENO) != 0)
     std::fprintf(stderr, "restoring with %s...\n",
                  custom ? ("pg_restore -j " + std::to_string(args.jobs)).c_str() : "psql");
-  for (const ToolStep& step : steps) {
-    for (const std::string& script : step.scripts)
-      OnThisMachine([&] { CheckRestrictedScript(script); });
-    RunTool(step.tool, step.args);
-  }
+  for (size_t i = first_online; i < steps.size(); i++)
+    RunTool(steps[i].tool, steps[i].args);
   if (args.json) {
     json::Value out = ResultJson(set, *source.storage);
     out.Set("restored", json::Value::Bool(true));

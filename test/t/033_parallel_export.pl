@@ -497,6 +497,10 @@ my $during = paused_backup('backup_snapshot', '{"jobs": 3}', 'the backup pauses 
 $node->safe_psql(
 	'app', q{
   INSERT INTO big (id, body) SELECT -g, 'written during the backup' FROM generate_series(1, 100) g;
+  -- New versions of rows in every piece's blocks, many in blocks added
+  -- since (a full page has no room): each piece reads the old ones only.
+  UPDATE big SET body = body || ' updated during the backup' WHERE id % 50 = 0;
+  DELETE FROM big WHERE id % 997 = 0;
   INSERT INTO "Sales Co"."Line ""Items""" VALUES (-1, 'written during the backup');
   INSERT INTO events VALUES (-1, '2026-06-01', 'written during the backup');
   INSERT INTO small (big_id, note) VALUES (1, 'written during the backup');

@@ -4,6 +4,7 @@
 #include "core/archive/table_loads.h"
 
 #include <fcntl.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -263,7 +264,21 @@ std::string RestrictedScriptKey(const std::string& head, const std::string& tail
   return key;
 }
 
-void CheckRestrictedScript(const std::string& path) {
+std::string NewRestrictKey() {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string key;
+  while (key.size() < 32) {
+    unsigned char bytes[64];
+    if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+      throw Error(ErrorKind::kInternal, "the system's random number generator failed");
+    for (unsigned char byte : bytes)
+      if (byte < 248 && key.size() < 32)  // 248 = 4 x 62: no letter more likely
+        key.push_back(kAlphabet[byte % 62]);
+  }
+  return key;
+}
+
+void CheckRestrictedScript(const std::string& path, const std::string& key) {
   constexpr size_t kPiece = 64 << 10;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -303,7 +318,11 @@ void CheckRestrictedScript(const std::string& path) {
     head.resize(head.rfind('\n') == std::string::npos ? 0 : head.rfind('\n') + 1);
     tail = tail.find('\n') == std::string::npos ? "" : tail.substr(tail.find('\n') + 1);
   }
-  (void)RestrictedScriptKey(head, tail, path);
+  if (RestrictedScriptKey(head, tail, path) != key)
+    throw Error(ErrorKind::kChildFailed,
+                "pg_restore wrote a script restricted with another key than the one pgbak gave "
+                "it, which pgbak does not run through psql",
+                std::string(kRestrictNeeded) + ". Nothing was restored. Script: " + path + ".");
 }
 
 }  // namespace pgbak

@@ -102,9 +102,18 @@ uint64_t RestoreScriptBytes(const StagedSet& staged,
 std::string RestrictedScriptKey(const std::string& head, const std::string& tail,
                                 const std::string& script);
 
+// NewRestrictKey is a key for pg_restore --restrict-key: 32 random letters
+// and digits from the system's CSPRNG. A key of our own, not one pg_restore
+// chose: a pg_restore older than 15.14 would print an archive's version
+// strings, which its maker chose, above its first statement (where a
+// "\restrict KEY" of theirs would pass a check of the first line), and it
+// does not know the option, so it fails instead of writing a script.
+std::string NewRestrictKey();
+
 // CheckRestrictedScript is RestrictedScriptKey on the file at path (its
-// first and last 64 KiB), to be called on every script pg_restore wrote
+// first and last 64 KiB), which must find key (NewRestrictKey, given to the
+// pg_restore that wrote it), to be called on every script pg_restore wrote
 // before psql runs it; kIo if the file cannot be read.
-void CheckRestrictedScript(const std::string& path);
+void CheckRestrictedScript(const std::string& path, const std::string& key);
 
 }  // namespace pgbak

@@ -474,8 +474,10 @@ void ApplyWithTableRows(const ServerFacts& facts, const StagedSet& staged, const
                         const std::function<void(uint64_t bytes)>& check_space) {
   const std::string& data_path = staged.data_path;
   check_space(RestoreScriptBytes(staged, restored));
+  std::string key = NewRestrictKey();
   auto script = [&](const std::string& path, std::vector<std::string> args) {
     args.push_back("--file=" + path);
+    args.push_back("--restrict-key=" + key);
     args.push_back("--use-list=" + list);
     for (const std::string& arg : OwnershipArgs(restore_as))
       args.push_back(arg);
@@ -490,8 +492,8 @@ void ApplyWithTableRows(const ServerFacts& facts, const StagedSet& staged, const
   script(after, {"--section=data", "--section=post-data"});
   // Names from the archive are in these scripts: psql runs them only in its
   // restricted mode (see table_loads.h).
-  CheckRestrictedScript(before);
-  CheckRestrictedScript(after);
+  CheckRestrictedScript(before, key);
+  CheckRestrictedScript(after, key);
   WriteScratchText(rows,
                    TableLoadScript(loads, staged.client_encoding, restore_as == kRestoreAsOwners));
   RunTool(facts, "psql",

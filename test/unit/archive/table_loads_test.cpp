@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "core/base/error.h"
 #include "test_util.h"
 
@@ -252,6 +254,22 @@ TEST(TableLoadsTest, ScriptsWithoutRestrictAreRefused) {
     EXPECT_THROW(RestrictedScriptKey(kScriptHead, tail, "s.sql"), Error) << tail;
 }
 
+TEST(TableLoadsTest, OnlyOurOwnKeyPasses) {
+  test::TempDir dir;
+  std::string path = dir.Join("pre-data.sql");
+  test::WriteFile(path, kScriptHead + kScriptTail);
+  EXPECT_NO_THROW(CheckRestrictedScript(path, kKey));
+  // A script restricted with a key we did not give (an old pg_restore
+  // printing an archive's forged version string, which reads as a
+  // \restrict line) is refused.
+  EXPECT_THROW(CheckRestrictedScript(path, NewRestrictKey()), Error);
+  std::string a = NewRestrictKey(), b = NewRestrictKey();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  for (char c : a + b)
+    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c))) << c;
+}
+
 TEST(TableLoadsTest, CheckRestrictedScriptReadsBothEndsOfTheFile) {
   test::TempDir dir;
   std::string path = dir.Join("data.sql");
@@ -260,18 +278,18 @@ TEST(TableLoadsTest, CheckRestrictedScriptReadsBothEndsOfTheFile) {
   while (body.size() < (200 << 10))
     body += "1\tsome row text that is long enough\n";
   test::WriteFile(path, kScriptHead + body + kScriptTail);
-  EXPECT_NO_THROW(CheckRestrictedScript(path));
+  EXPECT_NO_THROW(CheckRestrictedScript(path, kKey));
   test::WriteFile(path, kScriptHead + body);
-  EXPECT_THROW(CheckRestrictedScript(path), Error);
+  EXPECT_THROW(CheckRestrictedScript(path, kKey), Error);
   test::WriteFile(path, "SET a = 1;\n" + body + kScriptTail);
-  EXPECT_THROW(CheckRestrictedScript(path), Error);
+  EXPECT_THROW(CheckRestrictedScript(path, kKey), Error);
   // \restrict far from the start is not where psql must meet it first.
   test::WriteFile(path, body + kScriptHead + kScriptTail);
-  EXPECT_THROW(CheckRestrictedScript(path), Error);
+  EXPECT_THROW(CheckRestrictedScript(path, kKey), Error);
   test::WriteFile(path, kScriptHead + kScriptTail);
-  EXPECT_NO_THROW(CheckRestrictedScript(path));
+  EXPECT_NO_THROW(CheckRestrictedScript(path, kKey));
   try {
-    CheckRestrictedScript(dir.Join("missing.sql"));
+    CheckRestrictedScript(dir.Join("missing.sql"), kKey);
     ADD_FAILURE() << "a missing script passed";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
