@@ -626,4 +626,25 @@ my $trap_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($trap_id, 
 is(wait_backup($node, $trap_restore), 'succeeded', 'its restore succeeds');
 is_deeply(table_fingerprints($node, 'trapdb_restored', 'trapper'), $trap_source, 'and equals the source');
 
+# The owner's code may change the session's settings instead (set_config(),
+# which RESET SESSION AUTHORIZATION does not undo): the stream would write
+# the next tables in DateStyle SQL, DMY. The backup fails instead.
+$node->safe_psql(
+	'trapdb', q{
+  SET ROLE trapper;
+  CREATE FUNCTION sneak() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM pg_catalog.set_config('datestyle', 'SQL, DMY', false);
+    RETURN 0;
+  END $$;
+  CREATE TABLE sneaky (id int, at date);
+  INSERT INTO sneaky SELECT g, date '2024-05-03' + g % 30 FROM generate_series(1, 40000) g;
+  CREATE INDEX sneaky_partial ON sneaky (id) WHERE id > sneak();
+});
+my ($sneak_id, $sneak_status) = run_backup($node, 'trapdb', '{"jobs": 2}');
+is($sneak_status, 'failed', 'a backup whose table\'s code changes the session\'s settings fails');
+like(backup_row($node, $sneak_id)->{error_message}, qr/the code of table "public"."sneaky" changed the settings/,
+	'it names the table whose code did it');
+ok(!-e backup_row($node, $sneak_id)->{location} . '/manifest.json', 'and leaves no manifest');
+
 done_testing();

@@ -55,6 +55,7 @@ struct ExportTable {
   // table whose owner can read all of it is cut: SplitIntoPieces leaves a
   // table whole unless splittable.
   std::string owner;
+  uint32_t owner_oid = 0;
   bool splittable = false;
 };
 

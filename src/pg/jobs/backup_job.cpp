@@ -161,8 +161,8 @@ class SnapshotSession : public SideChannel {
   // or VACUUM FULL meanwhile) counts as empty: the size only orders the
   // plan, and the stream COPYs what the snapshot sees.
   // Also each table's owner, and whether the owner can read all of it (no
-  // forced row security, SELECT on it), which a table cut into pieces
-  // needs (see ExportTable::splittable).
+  // forced row security, SELECT on it, USAGE on its schema), which a table
+  // cut into pieces needs (see ExportTable::splittable).
   std::vector<ExportTable> ListTableSizes() {
     PgResultPtr result = Exec(
         std::string("SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_relation_filepath(c.oid), "
@@ -170,7 +170,9 @@ class SnapshotSession : public SideChannel {
                     "THEN pg_catalog.pg_relation_filepath(c.reltoastrelid) END, "
                     "pg_catalog.pg_get_userbyid(c.relowner), "
                     "NOT c.relforcerowsecurity AND "
-                    "pg_catalog.has_table_privilege(c.relowner, c.oid, 'SELECT') ") +
+                    "pg_catalog.has_table_privilege(c.relowner, c.oid, 'SELECT') AND "
+                    "pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'USAGE'), "
+                    "c.relowner ") +
         kDumpedTables + "ORDER BY 2, 3");
     std::string data_directory = DataDir;
     auto bytes_at = [&](int row, int column) -> uint64_t {
@@ -188,6 +190,7 @@ class SnapshotSession : public SideChannel {
       table.bytes = table.heap_bytes + bytes_at(i, 4);
       table.owner = PQgetvalue(result.get(), i, 5);
       table.splittable = strcmp(PQgetvalue(result.get(), i, 6), "t") == 0;
+      table.owner_oid = static_cast<uint32_t>(std::stoul(PQgetvalue(result.get(), i, 7)));
       tables.push_back(std::move(table));
     }
     return tables;

@@ -48,6 +48,23 @@ class CountingSink : public Sink {
 
 // Run executes sql on conn and throws kIo with the server's message unless
 // it succeeds.
+// kOutputSettings are the settings that shape a stream's COPY text (and
+// what its queries mean), one string: the owner's code that runs while a
+// piece is planned can change them with set_config() for the rest of the
+// session, and RESET SESSION AUTHORIZATION does not undo that. A stream
+// compares them after each piece and fails rather than write another table
+// (or the rest of this one) in, say, DateStyle SQL, DMY or with fewer float
+// digits.
+constexpr const char* kOutputSettings =
+    "SELECT pg_catalog.concat_ws(' | ', pg_catalog.current_setting('client_encoding'), "
+    "pg_catalog.current_setting('DateStyle'), pg_catalog.current_setting('IntervalStyle'), "
+    "pg_catalog.current_setting('extra_float_digits'), "
+    "pg_catalog.current_setting('standard_conforming_strings'), "
+    "pg_catalog.current_setting('bytea_output'), pg_catalog.current_setting('search_path'), "
+    "pg_catalog.current_setting('row_security'), pg_catalog.current_setting('lc_monetary'), "
+    "pg_catalog.current_setting('TimeZone'), pg_catalog.current_setting('enable_tidscan'), "
+    "pg_catalog.current_setting('statement_timeout'), pg_catalog.current_setting('lock_timeout'))";
+
 PgResultPtr Run(PGconn* conn, const std::string& sql, const std::string& what) {
   PgResultPtr result(PQexec(conn, sql.c_str()), PQclear);
   ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
@@ -119,6 +136,9 @@ ParallelExport::ParallelExport(const ServerFacts& facts, const std::string& data
             "SET row_security = off; SET lock_timeout = " +
             std::to_string(settings_.lock_timeout_ms),
         "could not import the backup's snapshot in a COPY stream");
+    stream->settings = PQgetvalue(
+        Run(stream->conn.get(), kOutputSettings, "could not read a COPY stream's settings").get(),
+        0, 0);
     // Each stream holds every table's lock from the start, so that its
     // COPY later asks for none: a lock it asked for when its table's turn
     // came would queue behind any ALTER TABLE waiting for the backup's
@@ -261,9 +281,17 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   // blocks: a TID range scan of the table alone (ONLY, as COPY of a table
   // reads no child), its columns in the same order, the same text.
   std::string condition = PieceCondition(table);
-  if (!condition.empty())
+  if (!condition.empty()) {
     Run(conn, "SET SESSION AUTHORIZATION " + QuoteIdentifier(table.owner),
         "could not become the owner of table " + name + " to read a piece of it");
+    // By name, and the name must still be that role's (not another role's,
+    // renamed into it since the plan).
+    PgResultPtr who = Run(conn, "SELECT session_user::pg_catalog.regrole::pg_catalog.oid",
+                          "could not check who reads a piece of table " + name);
+    if (std::to_string(table.owner_oid) != PQgetvalue(who.get(), 0, 0))
+      throw Error(ErrorKind::kIo, "the owner of table " + name + " changed while the backup ran",
+                  "Role \"" + table.owner + "\" is no longer the role that owned it.");
+  }
   std::string copy_sql =
       condition.empty()
           ? "COPY " + name + (column_list.empty() ? "" : " (" + column_list + ")") + " TO STDOUT"
@@ -285,14 +313,20 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
     if (size < 0)
       break;
     std::unique_ptr<char, void (*)(void*)> owned(row, PQfreemem);
-    gathered.insert(gathered.end(), reinterpret_cast<const uint8_t*>(row),
-                    reinterpret_cast<const uint8_t*>(row) + size);
+    if (static_cast<size_t>(size) >= kGather) {  // a wide row goes as it is
+      raw.Write(gathered.data(), gathered.size());
+      gathered.clear();
+      raw.Write(reinterpret_cast<const uint8_t*>(row), static_cast<size_t>(size));
+    } else {
+      gathered.insert(gathered.end(), reinterpret_cast<const uint8_t*>(row),
+                      reinterpret_cast<const uint8_t*>(row) + size);
+    }
     if (gathered.size() >= kGather) {
       raw.Write(gathered.data(), gathered.size());
       gathered.clear();
-      if (stop_)
-        throw Error(ErrorKind::kCancelled, "the backup stops");
     }
+    if (gathered.empty() && stop_)
+      throw Error(ErrorKind::kCancelled, "the backup stops");
     if (settings_.pause_in_copy && !copy_paused_.exchange(true))
       PauseInCopy(conn);
   }
@@ -305,8 +339,19 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
   result.rows = std::strtoll(PQcmdTuples(end.get()), nullptr, 10);
   while (PGresult* rest = PQgetResult(conn))
     PQclear(rest);
-  if (!condition.empty())
+  if (!condition.empty()) {
     Run(conn, "RESET SESSION AUTHORIZATION", "could not end the read of a piece of table " + name);
+    PgResultPtr now = Run(conn, kOutputSettings, "could not read a COPY stream's settings");
+    if (stream.settings != PQgetvalue(now.get(), 0, 0))
+      throw Error(ErrorKind::kIo,
+                  "the code of table " + name +
+                      " changed the settings of the backup's session while a piece of it was read",
+                  "Its index or statistics expressions (run when the piece's query is planned) "
+                  "called set_config(). Before: " +
+                      stream.settings + "; after: " + PQgetvalue(now.get(), 0, 0) + ".",
+                  "Remove the set_config() call from the functions its indexes use, or back the "
+                  "database up with jobs 1.");
+  }
   raw.Write(gathered.data(), gathered.size());
   raw.Finish();  // ends the zstd frame (and age stream) and commits the object
   result.object.size = stored.bytes();

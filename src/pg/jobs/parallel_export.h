@@ -84,6 +84,9 @@ class ParallelExport : public SideChannel {
   struct Stream {
     PgConnPtr conn{nullptr, PQfinish};
     PGcancel* cancel = nullptr;
+    // The settings that shape COPY text, as set up (see kOutputSettings):
+    // a piece's owner's code must not have changed them.
+    std::string settings;
     std::unique_ptr<Storage> storage;
     std::thread thread;
   };
