@@ -593,10 +593,11 @@ is(scalar(grep { $_->{role} eq 'table_data' } @{ read_manifest(backup_row($node,
 # backup fails if it ever does; a table whose owner cannot read all of it
 # (forced row security) is not cut at all.
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', 'CREATE ROLE trapper LOGIN; CREATE DATABASE trapdb OWNER trapper');
+# A mixed-case owner name: the stream switches to it by name.
+$node->safe_psql('postgres', 'CREATE ROLE "Trap Per" LOGIN; CREATE DATABASE trapdb OWNER "Trap Per"');
 $node->safe_psql(
 	'trapdb', q{
-  SET ROLE trapper;
+  SET ROLE "Trap Per";
   CREATE FUNCTION trap() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
   BEGIN
     IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
@@ -613,25 +614,25 @@ $node->safe_psql(
   ALTER TABLE guarded ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
   CREATE POLICY all_rows ON guarded USING (true);
 });
-my $trap_source = table_fingerprints($node, 'trapdb', 'trapper');
+my $trap_source = table_fingerprints($node, 'trapdb', 'Trap Per');
 my ($trap_id, $trap_status) = run_backup($node, 'trapdb', '{"jobs": 2}');
 is($trap_status, 'succeeded', 'a backup cutting a table with its owner\'s code in index predicates succeeds')
   or diag backup_row($node, $trap_id)->{error_message};
 my $trap_manifest = read_manifest(backup_row($node, $trap_id)->{location});
 is(scalar(grep { $_->{table} eq 'trapped' && defined $_->{object} } @{ $trap_manifest->{tables} }),
-	2, 'trapped is cut into two pieces (read as trapper: the trap stayed quiet)');
+	2, 'trapped is cut into two pieces (read as its owner: the trap stayed quiet)');
 is(scalar(grep { $_->{table} eq 'guarded' && defined $_->{object} } @{ $trap_manifest->{tables} }),
 	1, 'guarded, whose owner is subject to forced row security, stays whole');
 my $trap_restore = $node->safe_psql('postgres', "SELECT pgbak_restore($trap_id, 'trapdb_restored')");
 is(wait_backup($node, $trap_restore), 'succeeded', 'its restore succeeds');
-is_deeply(table_fingerprints($node, 'trapdb_restored', 'trapper'), $trap_source, 'and equals the source');
+is_deeply(table_fingerprints($node, 'trapdb_restored', 'Trap Per'), $trap_source, 'and equals the source');
 
 # The owner's code may change the session's settings instead (set_config(),
 # which RESET SESSION AUTHORIZATION does not undo): the stream would write
 # the next tables in DateStyle SQL, DMY. The backup fails instead.
 $node->safe_psql(
 	'trapdb', q{
-  SET ROLE trapper;
+  SET ROLE "Trap Per";
   CREATE FUNCTION sneak() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
   BEGIN
     PERFORM pg_catalog.set_config('datestyle', 'SQL, DMY', false);

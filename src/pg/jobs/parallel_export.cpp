@@ -286,9 +286,11 @@ void ParallelExport::ExportOne(Stream& stream, size_t index) {
         "could not become the owner of table " + name + " to read a piece of it");
     // By name, and the name must still be that role's (not another role's,
     // renamed into it since the plan).
-    PgResultPtr who = Run(conn, "SELECT session_user::pg_catalog.regrole::pg_catalog.oid",
+    PgResultPtr who = Run(conn,
+                          "SELECT r.oid FROM pg_catalog.pg_roles r "
+                          "WHERE r.rolname OPERATOR(pg_catalog.=) session_user",
                           "could not check who reads a piece of table " + name);
-    if (std::to_string(table.owner_oid) != PQgetvalue(who.get(), 0, 0))
+    if (PQntuples(who.get()) != 1 || std::to_string(table.owner_oid) != PQgetvalue(who.get(), 0, 0))
       throw Error(ErrorKind::kIo, "the owner of table " + name + " changed while the backup ran",
                   "Role \"" + table.owner + "\" is no longer the role that owned it.");
   }
